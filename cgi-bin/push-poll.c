@@ -1,0 +1,456 @@
+/* push-poll.c: short polling: GET the user's unread counts, cursor and messages; POST marks read */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "push_auth.h"
+#include "push_cursor.h"
+#include "push_db.h"
+#include "push_http.h"
+#include "push_json.h"
+#include "push_log.h"
+#include "push_program.h"
+#include "push_query.h"
+#include "push_server.h"
+#include "push_store.h"
+
+#define POST_MAX 4096 /* bytes: the largest POST body accepted */
+
+static const struct push_program program = {
+    "push-poll",
+    "Short polling for pgpush.\n\n"
+    "GET  ?since=CURSOR&limit=N  the unread counts, the cursor, and the messages after CURSOR\n"
+    "                            (or the newest N without since); ETag / If-None-Match gives 304\n"
+    "POST {\"mark\": \"one\", \"id\": ID} | {\"mark\": \"upto\", \"cursor\": C} | {\"mark\": \"all\"}\n"
+    "     | {\"mark\": \"kind\", \"kind\": K}   marks messages read (Content-Type: application/json)\n",
+};
+
+struct worker {
+    const struct push_config *cfg;
+    struct push_db db;
+};
+
+/* One request being answered. */
+struct poll {
+    struct push_request *r;
+    const struct push_config *cfg;
+    struct push_identity id;
+    char tag[PUSH_CURSOR_TAG_LEN + 1];
+    struct push_query q;
+};
+
+enum outcome { DONE, DB_FAILED };
+
+static void *worker_new(void *app)
+{
+    struct worker *w = calloc(1, sizeof *w);
+
+    if (!w)
+        abort();
+    w->cfg = app;
+    push_db_init(&w->db, w->cfg->database_url, program.name);
+    return w;
+}
+
+static void worker_free(void *state)
+{
+    struct worker *w = state;
+
+    push_db_close(&w->db);
+    free(w);
+}
+
+static void respond_json(struct push_request *r, int status, json_object *o, const char *headers)
+{
+    size_t len;
+    const char *text = push_json_text(o, &len);
+
+    push_http_respond(r, status, headers, "application/json; charset=utf-8", text, len);
+}
+
+/* A strong ETag over everything the answer depends on. */
+static void make_etag(const struct poll *p, const struct push_state *st, const char *since,
+                      int limit, char etag[24])
+{
+    char key[512];
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    int n = snprintf(key, sizeof key, "%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%s|%d",
+                     p->id.user, st->head.personal, st->head.broadcast, st->read_version,
+                     st->content_version, since ? since : "", limit);
+
+    for (int i = 0; i < n && i < (int)sizeof key; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    snprintf(etag, 24, "\"%016" PRIx64 "\"", h);
+}
+
+static int cursor_in_future(const struct push_cursor *c, const struct push_state *st)
+{
+    return c->personal > st->last_id || c->broadcast > st->last_id;
+}
+
+/* Reads ?since= into c; answers 400 and returns -1 when it is bad. */
+static int parse_since(struct poll *p, const char *text, struct push_cursor *c)
+{
+    enum push_cursor_err err = push_cursor_parse(text, p->tag, c);
+
+    if (err == PUSH_CURSOR_OK)
+        return 0;
+    push_http_error(p->r, 400, err == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor",
+                    push_cursor_strerror(err), NULL);
+    return -1;
+}
+
+static int parse_limit(struct poll *p, int *limit)
+{
+    const char *v = push_query_get(&p->q, "limit");
+    char *end, msg[128];
+    long n;
+
+    *limit = p->cfg->default_limit;
+    if (!v)
+        return 0;
+    n = strtol(v, &end, 10);
+    if (*v && !*end && n >= 1 && n <= p->cfg->max_limit && strlen(v) <= 5) {
+        *limit = (int)n;
+        return 0;
+    }
+    snprintf(msg, sizeof msg, "limit must be a number from 1 to %d", p->cfg->max_limit);
+    push_http_error(p->r, 400, "bad_limit", msg, NULL);
+    return -1;
+}
+
+struct get_args {
+    const char *since_text;          /* as given, for the ETag */
+    const struct push_cursor *since; /* NULL: the newest messages */
+    int limit;
+};
+
+/* The GET answer, read in one snapshot. */
+static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
+{
+    const struct get_args *a = arg;
+    struct push_state st;
+    char etag[24], headers[160];
+    PGresult *msgs = NULL, *unread = NULL;
+    struct push_cursor pos = { 0, 0 };
+    json_object *o, *list;
+
+    if (push_store_state(conn, p->id.user, &st) < 0)
+        return DB_FAILED;
+    if (a->since && cursor_in_future(a->since, &st)) {
+        push_http_error(p->r, 400, "cursor_future", "the cursor is ahead of every message", NULL);
+        return DONE;
+    }
+    make_etag(p, &st, a->since_text, a->limit, etag);
+    snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: private, no-cache\r\n", etag);
+    if (push_http_etag_match(push_request_env(p->r, "HTTP_IF_NONE_MATCH"), etag)) {
+        push_http_respond(p->r, 304, headers, NULL, NULL, 0);
+        return DONE;
+    }
+    /* the state changed: read it again with the messages and counts, in one snapshot, so the
+     * ETag, the cursor and the body agree */
+    if (push_store_begin_snapshot(conn) < 0 || push_store_state(conn, p->id.user, &st) < 0
+        || !(msgs = push_store_messages(conn, p->id.user, a->since,
+                                        a->since ? a->limit + 1 : a->limit))
+        || !(unread = push_store_unread(conn, p->id.user))) {
+        PQclear(msgs);
+        push_store_end(conn);
+        return DB_FAILED;
+    }
+    push_store_end(conn);
+    make_etag(p, &st, a->since_text, a->limit, etag);
+    snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: private, no-cache\r\n", etag);
+
+    if (a->since)
+        pos = *a->since;
+    list = json_object_new_array();
+    for (int i = 0; i < PQntuples(msgs) && i < a->limit; i++)
+        json_object_array_add(list, push_json_message(msgs, i, p->tag, &pos));
+    if (!a->since)
+        pos = st.head; /* after the newest list the client goes on from the head */
+    o = json_object_new_object();
+    json_object_object_add(o, "user", json_object_new_string(p->id.user));
+    json_object_object_add(o, "cursor", push_json_cursor(&pos, p->tag));
+    json_object_object_add(o, "unread", push_json_unread(unread));
+    json_object_object_add(o, "messages", list);
+    /* with since, one row more than the limit was asked for: it only tells there is more */
+    json_object_object_add(o, "more", json_object_new_boolean(a->since && PQntuples(msgs) > a->limit));
+    respond_json(p->r, 200, o, headers);
+    json_object_put(o);
+    PQclear(msgs);
+    PQclear(unread);
+    return DONE;
+}
+
+typedef enum outcome (*db_step)(struct poll *p, PGconn *conn, const void *arg);
+
+/* Runs step with a connection; when the connection turns out lost (PostgreSQL restarted), once
+ * more on a new one. Answers 503 or 500 itself when it cannot. */
+static void with_connection(struct worker *w, struct poll *p, db_step step, const void *arg)
+{
+    enum push_db_err err;
+    char msg[512];
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PGconn *conn = push_db_get(&w->db, &err, msg, sizeof msg);
+        if (!conn) {
+            int down = err == PUSH_DB_UNREACHABLE;
+            push_http_error(p->r, 503, down ? "database_unavailable" : "schema_mismatch",
+                            down ? "the database is unavailable; try again shortly" : msg,
+                            "Retry-After: 5\r\n");
+            return;
+        }
+        if (step(p, conn, arg) == DONE)
+            return;
+        if (!push_db_lost(&w->db)) {
+            char *text = PQerrorMessage(conn);
+            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
+            push_http_error(p->r, 500, "internal", "the database query failed", NULL);
+            return;
+        }
+        push_log_warn("lost the database connection; reconnecting");
+    }
+    push_http_error(p->r, 503, "database_unavailable", "the database is unavailable; try again shortly",
+                    "Retry-After: 5\r\n");
+}
+
+static void handle_get(struct worker *w, struct poll *p)
+{
+    struct push_cursor since;
+    struct get_args a = { push_query_get(&p->q, "since"), NULL, 0 };
+
+    if (a.since_text && !*a.since_text)
+        a.since_text = NULL;
+    if (parse_limit(p, &a.limit) < 0 || (a.since_text && parse_since(p, a.since_text, &since) < 0))
+        return;
+    if (a.since_text)
+        a.since = &since;
+    with_connection(w, p, answer_get, &a);
+}
+
+/* --- POST: marking read */
+
+enum mark { MARK_ONE, MARK_UPTO, MARK_ALL, MARK_KIND };
+
+struct mark_args {
+    enum mark mark;
+    int64_t id;
+    int has_cursor;
+    struct push_cursor cursor;
+    const char *kind; /* points into the parsed JSON */
+};
+
+static enum outcome answer_post(struct poll *p, PGconn *conn, const void *arg)
+{
+    const struct mark_args *a = arg;
+    struct push_state st;
+    const struct push_cursor *upto = a->has_cursor ? &a->cursor : NULL;
+    PGresult *unread;
+    json_object *o;
+    int rc = 1;
+
+    if (a->has_cursor) {
+        if (push_store_state(conn, p->id.user, &st) < 0)
+            return DB_FAILED;
+        if (cursor_in_future(&a->cursor, &st)) {
+            push_http_error(p->r, 400, "cursor_future", "the cursor is ahead of every message", NULL);
+            return DONE;
+        }
+    }
+    switch (a->mark) {
+    case MARK_ONE: rc = push_store_mark_one(conn, p->id.user, a->id); break;
+    case MARK_UPTO:
+    case MARK_ALL: rc = push_store_mark_upto(conn, p->id.user, upto) < 0 ? -1 : 1; break;
+    case MARK_KIND: rc = push_store_mark_kind(conn, p->id.user, a->kind, upto); break;
+    }
+    if (rc < 0)
+        return DB_FAILED;
+    if (rc == 0) {
+        if (a->mark == MARK_ONE)
+            push_http_error(p->r, 404, "not_found", "no such message for this user", NULL);
+        else
+            push_http_error(p->r, 400, "unknown_kind", "no message was ever sent with this kind", NULL);
+        return DONE;
+    }
+    if (!(unread = push_store_unread(conn, p->id.user)))
+        return DB_FAILED;
+    o = json_object_new_object();
+    json_object_object_add(o, "ok", json_object_new_boolean(1));
+    json_object_object_add(o, "unread", push_json_unread(unread));
+    respond_json(p->r, 200, o, "Cache-Control: no-store\r\n");
+    json_object_put(o);
+    PQclear(unread);
+    return DONE;
+}
+
+/* Cross-site request protection: a JSON body (no HTML form can send one without a CORS
+ * preflight, which we never grant) and, when the browser says where it comes from, an origin
+ * of our own host or one configured. Answers and returns -1 when refused. */
+static int check_same_site(struct poll *p)
+{
+    const char *origin = push_request_env(p->r, "HTTP_ORIGIN");
+    const char *host = push_request_env(p->r, "HTTP_HOST");
+    const char *fetch_site = push_request_env(p->r, "HTTP_SEC_FETCH_SITE");
+
+    if (!push_http_content_type_is(push_request_env(p->r, "CONTENT_TYPE"), "application/json")) {
+        push_http_error(p->r, 415, "unsupported_media_type", "send the body as application/json", NULL);
+        return -1;
+    }
+    if (origin && strcmp(origin, "null") != 0) {
+        const char *sep = strstr(origin, "://");
+        size_t olen = strlen(origin);
+        const char *list = p->cfg->allowed_origins;
+        if (sep && host && strcmp(sep + 3, host) == 0)
+            return 0;
+        for (const char *s = list; *s; s += strcspn(s, " ")) {
+            s += strspn(s, " ");
+            if (strncmp(s, origin, olen) == 0 && (s[olen] == ' ' || s[olen] == '\0'))
+                return 0;
+        }
+    } else if (!origin && (!fetch_site || strcmp(fetch_site, "cross-site") != 0)) {
+        return 0; /* not a browser, or an old one: nothing says it is cross-site */
+    }
+    push_http_error(p->r, 403, "origin_forbidden", "cross-site requests are not allowed", NULL);
+    return -1;
+}
+
+/* Reads {"mark": ...} into a; answers 4xx and returns -1 when it is not valid. */
+static int parse_mark(struct poll *p, json_object *body, struct mark_args *a)
+{
+    static const char *const names[] = { "one", "upto", "all", "kind" };
+    json_object *v;
+    const char *mark = NULL, *why = "expected {\"mark\": \"one\" | \"upto\" | \"all\" | \"kind\", ...}";
+
+    memset(a, 0, sizeof *a);
+    if (json_object_object_get_ex(body, "mark", &v) && json_object_is_type(v, json_type_string))
+        mark = json_object_get_string(v);
+    for (a->mark = MARK_ONE; mark && a->mark <= MARK_KIND; a->mark++)
+        if (strcmp(mark, names[a->mark]) == 0)
+            break;
+    if (!mark || a->mark > MARK_KIND)
+        goto bad;
+    if (json_object_object_get_ex(body, "cursor", &v) && a->mark != MARK_ONE) {
+        if (!json_object_is_type(v, json_type_string))
+            goto bad;
+        if (parse_since(p, json_object_get_string(v), &a->cursor) < 0)
+            return -1;
+        a->has_cursor = 1;
+    } else if (a->mark == MARK_UPTO) {
+        why = "mark upto needs a \"cursor\"";
+        goto bad;
+    }
+    if (a->mark == MARK_ONE) {
+        char *end;
+        const char *t;
+        why = "mark one needs the message \"id\" (a string of digits)";
+        if (!json_object_object_get_ex(body, "id", &v))
+            goto bad;
+        if (json_object_is_type(v, json_type_int)) {
+            a->id = json_object_get_int64(v);
+        } else if (json_object_is_type(v, json_type_string)) {
+            t = json_object_get_string(v);
+            a->id = strtoll(t, &end, 10);
+            if (!*t || *end || strlen(t) > 18)
+                goto bad;
+        } else {
+            goto bad;
+        }
+        if (a->id <= 0)
+            goto bad;
+    }
+    if (a->mark == MARK_KIND) {
+        why = "mark kind needs a \"kind\": 1 to 32 of a-z 0-9 _ . -";
+        if (!json_object_object_get_ex(body, "kind", &v) || !json_object_is_type(v, json_type_string))
+            goto bad;
+        a->kind = json_object_get_string(v);
+        if (!*a->kind || strlen(a->kind) > 32
+            || strspn(a->kind, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != strlen(a->kind))
+            goto bad;
+    }
+    return 0;
+bad:
+    push_http_error(p->r, 400, "bad_request", why, NULL);
+    return -1;
+}
+
+static void handle_post(struct worker *w, struct poll *p)
+{
+    struct mark_args a;
+    json_tokener *tok;
+    json_object *body = NULL;
+    char *text;
+    size_t len;
+
+    if (check_same_site(p) < 0)
+        return;
+    switch (push_http_read_body(p->r, POST_MAX, &text, &len)) {
+    case PUSH_BODY_OK: break;
+    case PUSH_BODY_NO_LENGTH:
+        push_http_error(p->r, 411, "length_required", "a Content-Length is required", NULL);
+        return;
+    case PUSH_BODY_TOO_LARGE:
+        push_http_error(p->r, 413, "body_too_large", "the body may have at most 4096 bytes", NULL);
+        return;
+    case PUSH_BODY_SHORT:
+        push_http_error(p->r, 400, "bad_request", "the body ended early", NULL);
+        return;
+    }
+    tok = json_tokener_new_ex(8);
+    body = json_tokener_parse_ex(tok, text, (int)len);
+    if (!body || json_tokener_get_error(tok) != json_tokener_success
+        || json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object))
+        push_http_error(p->r, 400, "bad_json", "the body is not a JSON object", NULL);
+    else if (parse_mark(p, body, &a) == 0)
+        with_connection(w, p, answer_post, &a);
+    json_object_put(body);
+    json_tokener_free(tok);
+    free(text);
+}
+
+static void handle(struct push_request *r, void *state)
+{
+    struct worker *w = state;
+    struct poll *p = calloc(1, sizeof *p); /* 5 KiB: on the heap, worker stacks are small */
+    const char *method = push_request_env(r, "REQUEST_METHOD");
+    enum push_query_err qerr;
+    enum push_auth_err aerr;
+
+    if (!p)
+        abort();
+    p->r = r;
+    p->cfg = w->cfg;
+    if ((qerr = push_query_parse(&p->q, push_request_env(r, "QUERY_STRING"))) != PUSH_QUERY_OK) {
+        push_http_error(r, qerr == PUSH_QUERY_TOO_LONG ? 414 : 400, "bad_query",
+                        push_query_strerror(qerr), NULL);
+    } else if ((aerr = push_auth_identify(w->cfg, r->envp, &p->q, time(NULL), &p->id)) != PUSH_AUTH_OK) {
+        push_http_error(r, 401, aerr == PUSH_AUTH_MISSING ? "unauthorized" : "bad_token",
+                        push_auth_strerror(aerr), "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
+    } else {
+        push_cursor_tag(p->id.user, p->tag);
+        if (method && strcmp(method, "GET") == 0)
+            handle_get(w, p);
+        else if (method && strcmp(method, "POST") == 0)
+            handle_post(w, p);
+        else
+            push_http_error(r, 405, "method_not_allowed", "use GET to read, POST to mark read",
+                            "Allow: GET, POST\r\n");
+    }
+    free(p);
+}
+
+int main(int argc, char **argv)
+{
+    struct push_config cfg;
+    int rc = push_program_init(&program, argc, argv, &cfg);
+    struct push_server server = { &cfg, &cfg, worker_new, worker_free, handle };
+
+    if (rc >= 0)
+        return rc;
+    return push_server_run(&server);
+}

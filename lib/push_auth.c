@@ -1,0 +1,83 @@
+/* push_auth.c: identifying the user of a request */
+#include "config.h"
+
+#include "push_auth.h"
+
+#include <string.h>
+
+static enum push_auth_err set_user(struct push_identity *id, const char *name,
+                                   enum push_auth_source source)
+{
+    size_t len = strlen(name);
+
+    if (!push_user_valid(name, len))
+        return PUSH_AUTH_BAD_USER;
+    memcpy(id->user, name, len + 1);
+    id->source = source;
+    return PUSH_AUTH_OK;
+}
+
+/* The token of the request, if any, into buf; returns buf or NULL. */
+static const char *find_token(const struct push_config *cfg, char *const *envp,
+                              const struct push_query *q, char *buf, size_t size)
+{
+    const char *v = push_query_get(q, "token");
+    const char *auth = push_env_get(envp, "HTTP_AUTHORIZATION");
+
+    if (v && *v)
+        return v;
+    if (auth && strncmp(auth, "Bearer ", 7) == 0) {
+        for (auth += 7; *auth == ' '; auth++)
+            ;
+        return auth;
+    }
+    if (push_cookie_get(push_env_get(envp, "HTTP_COOKIE"), cfg->token_cookie, buf, size) == 0
+        && *buf)
+        return buf;
+    return NULL;
+}
+
+enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const *envp,
+                                      const struct push_query *q, int64_t now,
+                                      struct push_identity *id)
+{
+    const char *remote = push_env_get(envp, "REMOTE_USER");
+    char cookie[PUSH_TOKEN_MAX + 1];
+    const char *token, *demo_user;
+
+    if (remote && *remote)
+        return set_user(id, remote, PUSH_AUTH_REMOTE_USER);
+    token = find_token(cfg, envp, q, cookie, sizeof cookie);
+    if (token) {
+        enum push_token_err err;
+
+        if (cfg->token_secret_len == 0)
+            return PUSH_AUTH_NO_SECRET;
+        err = push_token_verify(cfg->token_secret, cfg->token_secret_len, token, now, id->user,
+                                NULL);
+        if (err == PUSH_TOKEN_EXPIRED)
+            return PUSH_AUTH_EXPIRED;
+        if (err != PUSH_TOKEN_OK)
+            return PUSH_AUTH_BAD_TOKEN;
+        id->source = PUSH_AUTH_TOKEN;
+        return PUSH_AUTH_OK;
+    }
+    demo_user = push_query_get(q, "user");
+    if (cfg->demo && demo_user)
+        return set_user(id, demo_user, PUSH_AUTH_DEMO);
+    return PUSH_AUTH_MISSING;
+}
+
+const char *push_auth_strerror(enum push_auth_err err)
+{
+    switch (err) {
+    case PUSH_AUTH_OK: return "ok";
+    case PUSH_AUTH_MISSING:
+        return "authentication required: log in through the web server, or send a signed token";
+    case PUSH_AUTH_BAD_TOKEN: return "the token is malformed or its signature does not match";
+    case PUSH_AUTH_EXPIRED: return "the token has expired";
+    case PUSH_AUTH_NO_SECRET: return "tokens are not accepted: the server has no token secret";
+    case PUSH_AUTH_BAD_USER: return "the user name is not valid";
+    }
+    return "unknown authentication error";
+}

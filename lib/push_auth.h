@@ -1,0 +1,41 @@
+/* push_auth.h: who is asking: REMOTE_USER from the web server, a signed token, or demo mode */
+#ifndef PUSH_AUTH_H
+#define PUSH_AUTH_H
+
+#include <stdint.h>
+
+#include "push_config.h"
+#include "push_query.h"
+#include "push_token.h"
+
+enum push_auth_source {
+    PUSH_AUTH_REMOTE_USER, /* the web server authenticated the user */
+    PUSH_AUTH_TOKEN,       /* a token signed with our secret */
+    PUSH_AUTH_DEMO,        /* ?user= in demo mode: anyone can claim any name */
+};
+
+enum push_auth_err {
+    PUSH_AUTH_OK,
+    PUSH_AUTH_MISSING,    /* nothing says who this is */
+    PUSH_AUTH_BAD_TOKEN,  /* malformed, tampered or signed with another secret */
+    PUSH_AUTH_EXPIRED,
+    PUSH_AUTH_NO_SECRET,  /* a token came but PUSH_TOKEN_SECRET is not configured */
+    PUSH_AUTH_BAD_USER,   /* the name given is not a valid user name */
+};
+
+struct push_identity {
+    char user[PUSH_USER_MAX + 1];
+    enum push_auth_source source;
+};
+
+/* Finds the user of a request, in this order: REMOTE_USER; a token from ?token=, an
+ * "Authorization: Bearer" header or the token cookie; in demo mode only, ?user=. A token that
+ * is present but bad is an error even when demo mode would allow ?user=. */
+enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const *envp,
+                                      const struct push_query *q, int64_t now,
+                                      struct push_identity *id);
+
+/* A short English sentence for err, fit for an error response. */
+const char *push_auth_strerror(enum push_auth_err err);
+
+#endif

@@ -1,0 +1,40 @@
+/* push_config.h: the configuration every program reads once from its environment at start */
+#ifndef PUSH_CONFIG_H
+#define PUSH_CONFIG_H
+
+#include <stddef.h>
+
+#include "push_log.h"
+
+#define PUSH_SECRET_MIN 16   /* bytes: shorter token secrets are refused */
+#define PUSH_SECRET_MAX 256
+#define PUSH_LIMIT_CAP 1000  /* no configuration may allow more messages per answer */
+#define PUSH_THREADS_CAP 1024
+
+struct push_config {
+    char database_url[1024];   /* PUSH_DATABASE_URL; empty: libpq's own PG* variables */
+    char token_secret[PUSH_SECRET_MAX + 1]; /* PUSH_TOKEN_SECRET(_FILE); empty: tokens refused */
+    size_t token_secret_len;
+    char token_cookie[64];     /* PUSH_TOKEN_COOKIE, default "pgpush_token" */
+    int demo;                  /* PUSH_DEMO: trust a ?user= parameter (never in production) */
+    char listen[256];          /* PUSH_LISTEN: socket path or [host]:port; empty: spawned or CGI */
+    int socket_mode;           /* PUSH_SOCKET_MODE for a socket path, default 0660 */
+    int threads;               /* PUSH_THREADS; 0: the mode's default */
+    int default_limit;         /* PUSH_LIMIT_DEFAULT, default 50 */
+    int max_limit;             /* PUSH_LIMIT_MAX, default 200, at most PUSH_LIMIT_CAP */
+    char allowed_origins[1024]; /* PUSH_ALLOWED_ORIGINS: space-separated origins allowed to POST
+                                 * besides the request's own host */
+    enum push_log_level log_level; /* PUSH_LOG_LEVEL, default info */
+};
+
+/* Looks name up in a NULL-terminated "NAME=value" array; NULL when absent. */
+const char *push_env_get(char *const *envp, const char *name);
+
+/* Fills cfg from envp (defaults for what is unset). Returns 0, or -1 with a one-line
+ * reason in err naming the variable at fault. */
+int push_config_load(struct push_config *cfg, char *const *envp, char *err, size_t errlen);
+
+/* The --help text describing every variable above, for the programs to print. */
+extern const char push_config_help[];
+
+#endif

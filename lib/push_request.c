@@ -1,0 +1,21 @@
+/* push_request.c: access to a request's variables and streams */
+#include "config.h"
+
+#include "push_request.h"
+
+#include "push_config.h"
+
+const char *push_request_env(const struct push_request *r, const char *name)
+{
+    return push_env_get(r->envp, name);
+}
+
+int push_request_write(struct push_request *r, const char *buf, size_t len)
+{
+    return r->io->write(r->io_ctx, buf, len);
+}
+
+int push_request_flush(struct push_request *r)
+{
+    return r->io->flush(r->io_ctx);
+}

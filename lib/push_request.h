@@ -1,0 +1,29 @@
+/* push_request.h: one HTTP request as the programs see it: CGI variables and a byte stream */
+#ifndef PUSH_REQUEST_H
+#define PUSH_REQUEST_H
+
+#include <stddef.h>
+
+/* How a request's body is read and its answer written: FastCGI streams or CGI stdio. */
+struct push_request_io {
+    int (*write)(void *ctx, const char *buf, size_t len); /* 0, or -1 when the client is gone */
+    int (*flush)(void *ctx);                             /* 0, or -1 when the client is gone */
+    long (*read)(void *ctx, char *buf, size_t len);      /* bytes read; 0 at the end; -1 on error */
+};
+
+struct push_request {
+    char **envp;                      /* CGI variables: REQUEST_METHOD, REMOTE_USER, HTTP_* ... */
+    const struct push_request_io *io;
+    void *io_ctx;
+};
+
+/* The CGI variable name of this request, or NULL. The pointer lives as long as the request. */
+const char *push_request_env(const struct push_request *r, const char *name);
+
+/* Writes len bytes of the answer; 0, or -1 when the client is gone. */
+int push_request_write(struct push_request *r, const char *buf, size_t len);
+
+/* Pushes what was written so far to the web server; 0, or -1 when the client is gone. */
+int push_request_flush(struct push_request *r);
+
+#endif

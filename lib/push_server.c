@@ -1,0 +1,231 @@
+/* push_server.c: the accept loops: CGI, spawned FastCGI, external FastCGI with worker threads */
+#include "config.h"
+
+#include "push_server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "push_log.h"
+
+#define WORKER_STACK (256 * 1024) /* bytes per worker thread */
+#define LISTEN_BACKLOG 1024
+
+extern char **environ;
+
+/* --- FastCGI streams */
+
+static int fcgx_write(void *ctx, const char *buf, size_t len)
+{
+    FCGX_Request *req = ctx;
+
+    return FCGX_PutStr(buf, (int)len, req->out) == (int)len ? 0 : -1;
+}
+
+static int fcgx_flush(void *ctx)
+{
+    FCGX_Request *req = ctx;
+
+    return FCGX_FFlush(req->out) == 0 ? 0 : -1;
+}
+
+static long fcgx_read(void *ctx, char *buf, size_t len)
+{
+    FCGX_Request *req = ctx;
+
+    return FCGX_GetStr(buf, (int)len, req->in);
+}
+
+static const struct push_request_io fcgx_io = { fcgx_write, fcgx_flush, fcgx_read };
+
+/* --- CGI stdio */
+
+static int stdio_write(void *ctx, const char *buf, size_t len)
+{
+    return fwrite(buf, 1, len, stdout) == len ? 0 : -1;
+}
+
+static int stdio_flush(void *ctx)
+{
+    return fflush(stdout) == 0 ? 0 : -1;
+}
+
+static long stdio_read(void *ctx, char *buf, size_t len)
+{
+    size_t n = fread(buf, 1, len, stdin);
+
+    return n == 0 && ferror(stdin) ? -1 : (long)n;
+}
+
+static const struct push_request_io stdio_io = { stdio_write, stdio_flush, stdio_read };
+
+/* --- sockets */
+
+static int listen_unix(const char *path, int mode, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "socket path longer than %zu bytes: %s", sizeof sa.sun_path - 1, path);
+        return -1;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    if (unlink(path) < 0 && errno != ENOENT)
+        goto fail;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, (mode_t)mode) < 0
+        || listen(fd, LISTEN_BACKLOG) < 0)
+        goto fail;
+    return fd;
+fail:
+    snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static int listen_tcp(const char *spec, char *err, size_t errlen)
+{
+    const char *colon = strrchr(spec, ':');
+    char host[256] = "127.0.0.1";
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo *ai = NULL;
+    int fd = -1, one = 1, rc;
+
+    if (!colon || !colon[1]) {
+        snprintf(err, errlen, "PUSH_LISTEN: expected a socket path (with a '/') or [host]:port, got %s",
+                 spec);
+        return -1;
+    }
+    if (colon > spec) {
+        size_t n = (size_t)(colon - spec);
+        if (spec[0] == '[' && colon[-1] == ']')
+            spec++, n -= 2;
+        if (n >= sizeof host) {
+            snprintf(err, errlen, "PUSH_LISTEN: host name too long");
+            return -1;
+        }
+        memcpy(host, spec, n);
+        host[n] = '\0';
+    }
+    rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "PUSH_LISTEN: cannot resolve %s port %s: %s", host, colon + 1,
+                 gai_strerror(rc));
+        return -1;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
+        || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        snprintf(err, errlen, "cannot listen on %s port %s: %s", host, colon + 1, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+int push_server_listen(const char *spec, int mode, char *err, size_t errlen)
+{
+    return strchr(spec, '/') ? listen_unix(spec, mode, err, errlen) : listen_tcp(spec, err, errlen);
+}
+
+/* --- workers */
+
+struct worker_arg {
+    const struct push_server *server;
+    int sock;
+};
+
+static void *worker_main(void *p)
+{
+    const struct worker_arg *arg = p;
+    const struct push_server *s = arg->server;
+    void *state = s->worker_new(s->app);
+    FCGX_Request req;
+
+    if (FCGX_InitRequest(&req, arg->sock, 0) != 0) {
+        push_log_error("cannot set up a FastCGI request");
+        exit(1);
+    }
+    while (FCGX_Accept_r(&req) >= 0) {
+        struct push_request r = { req.envp, &fcgx_io, &req };
+        s->handle(&r, state);
+        FCGX_Finish_r(&req);
+    }
+    push_log_error("FastCGI accept failed; worker stops");
+    s->worker_free(state);
+    return NULL;
+}
+
+static int run_fastcgi(const struct push_server *s, int sock, int threads)
+{
+    struct worker_arg arg = { s, sock };
+    pthread_attr_t attr;
+
+    if (FCGX_Init() != 0) {
+        push_log_error("cannot initialise libfcgi");
+        return 1;
+    }
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK);
+    for (int i = 1; i < threads; i++) {
+        pthread_t t;
+        int rc = pthread_create(&t, &attr, worker_main, &arg);
+        if (rc != 0) {
+            push_log_error("cannot start worker thread %d of %d: %s", i + 1, threads, strerror(rc));
+            return 1;
+        }
+        pthread_detach(t);
+    }
+    pthread_attr_destroy(&attr);
+    worker_main(&arg);
+    return 1; /* the main worker only returns when accepting failed */
+}
+
+static int run_cgi(const struct push_server *s)
+{
+    void *state = s->worker_new(s->app);
+    struct push_request r = { environ, &stdio_io, NULL };
+
+    s->handle(&r, state);
+    fflush(stdout);
+    s->worker_free(state);
+    return 0;
+}
+
+int push_server_run(const struct push_server *s)
+{
+    const struct push_config *cfg = s->cfg;
+
+    signal(SIGPIPE, SIG_IGN); /* a gone client shows as a failed write, not a dead process */
+    if (cfg->listen[0]) {
+        char err[512];
+        int sock = push_server_listen(cfg->listen, cfg->socket_mode, err, sizeof err);
+        if (sock < 0) {
+            push_log_error("%s", err);
+            return 1;
+        }
+        push_log_info("listening on %s with %d threads", cfg->listen, cfg->threads ? cfg->threads : 8);
+        return run_fastcgi(s, sock, cfg->threads ? cfg->threads : 8);
+    }
+    if (!FCGX_IsCGI())
+        return run_fastcgi(s, 0, cfg->threads ? cfg->threads : 1);
+    return run_cgi(s);
+}

@@ -1,0 +1,31 @@
+/* push_server.h: serving requests as CGI, as a spawned FastCGI program, or as an external daemon */
+#ifndef PUSH_SERVER_H
+#define PUSH_SERVER_H
+
+#include "push_config.h"
+#include "push_request.h"
+
+/* What a program plugs in. Each worker thread gets its own state from worker_new (which must
+ * not fail: allocate, connect nothing) and hands it to every request it serves. */
+struct push_server {
+    const struct push_config *cfg;
+    void *app;
+    void *(*worker_new)(void *app);
+    void (*worker_free)(void *state);
+    void (*handle)(struct push_request *r, void *state);
+};
+
+/* Serves until the end, picking the mode:
+ * - cfg->listen set: an external FastCGI server on that socket path or [host]:port, with
+ *   cfg->threads workers (default 8);
+ * - started by a web server with a listening socket on fd 0 (mod_fcgid, lighttpd bin-path):
+ *   FastCGI, cfg->threads workers (default 1);
+ * - otherwise: plain CGI, one request from the environment and stdin.
+ * Returns the process exit status. */
+int push_server_run(const struct push_server *s);
+
+/* Opens a listening socket for "path" (contains a '/') or "[host]:port" (host defaults to
+ * 127.0.0.1). Returns the fd, or -1 with the reason in err. */
+int push_server_listen(const char *spec, int mode, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,156 @@
+/* push_store.c: the SQL, always through parameters */
+#include "config.h"
+
+#include "push_store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define I64_TEXT 24
+
+static void i64_text(int64_t v, char buf[I64_TEXT])
+{
+    snprintf(buf, I64_TEXT, "%" PRId64, v);
+}
+
+static int64_t text_i64(const char *s)
+{
+    return (int64_t)strtoll(s, NULL, 10);
+}
+
+/* Runs sql with text parameters; returns the result if its status is want, else NULL. */
+static PGresult *run(PGconn *conn, const char *sql, int n, const char *const *params,
+                     ExecStatusType want)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != want) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* Runs a statement returning one boolean; 1 true, 0 false, -1 error. */
+static int run_bool(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = run(conn, sql, n, params, PGRES_TUPLES_OK);
+    int rc;
+
+    if (!res)
+        return -1;
+    rc = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}
+
+int push_store_state(PGconn *conn, const char *user, struct push_state *st)
+{
+    const char *params[] = { user };
+    PGresult *res = run(conn, "SELECT p, b, read_version, content_version, last_id"
+                              " FROM push.state($1)", 1, params, PGRES_TUPLES_OK);
+
+    if (!res)
+        return -1;
+    st->head.personal = text_i64(PQgetvalue(res, 0, 0));
+    st->head.broadcast = text_i64(PQgetvalue(res, 0, 1));
+    st->read_version = text_i64(PQgetvalue(res, 0, 2));
+    st->content_version = text_i64(PQgetvalue(res, 0, 3));
+    st->last_id = text_i64(PQgetvalue(res, 0, 4));
+    PQclear(res);
+    return 0;
+}
+
+int push_store_begin_snapshot(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+int push_store_end(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "COMMIT");
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_cursor *after,
+                              int limit)
+{
+    char p[I64_TEXT], b[I64_TEXT], lim[I64_TEXT];
+    const char *params[] = { user, p, b, lim };
+    PGresult *res;
+
+    i64_text(limit, lim);
+    if (!after) {
+        params[1] = lim;
+        res = run(conn, "SELECT * FROM push.messages_newest($1, $2)", 2, params, PGRES_TUPLES_OK);
+    } else {
+        i64_text(after->personal, p);
+        i64_text(after->broadcast, b);
+        res = run(conn, "SELECT * FROM push.messages_after($1, $2, $3, $4)", 4, params,
+                  PGRES_TUPLES_OK);
+    }
+    /* the columns are read by position: a schema of another shape is an error, not a crash */
+    if (res && PQnfields(res) != PUSH_COL_POS_B + 1) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+PGresult *push_store_unread(PGconn *conn, const char *user)
+{
+    const char *params[] = { user };
+
+    return run(conn, "SELECT kind, n FROM push.unread($1) ORDER BY kind", 1, params,
+               PGRES_TUPLES_OK);
+}
+
+int push_store_mark_one(PGconn *conn, const char *user, int64_t id)
+{
+    char idt[I64_TEXT];
+    const char *params[] = { user, idt };
+
+    i64_text(id, idt);
+    return run_bool(conn, "SELECT push.mark_read($1, $2)", 2, params);
+}
+
+int push_store_mark_upto(PGconn *conn, const char *user, const struct push_cursor *upto)
+{
+    char p[I64_TEXT], b[I64_TEXT];
+    const char *params[] = { user, p, b };
+    PGresult *res;
+
+    if (!upto) {
+        res = run(conn, "SELECT push.mark_all_read($1)", 1, params, PGRES_TUPLES_OK);
+    } else {
+        i64_text(upto->personal, p);
+        i64_text(upto->broadcast, b);
+        res = run(conn, "SELECT push.mark_read_upto($1, $2, $3)", 3, params, PGRES_TUPLES_OK);
+    }
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int push_store_mark_kind(PGconn *conn, const char *user, const char *kind,
+                         const struct push_cursor *upto)
+{
+    char p[I64_TEXT], b[I64_TEXT];
+    const char *params[] = { user, kind, p, b };
+
+    if (!upto)
+        return run_bool(conn, "SELECT push.mark_kind_read($1, $2)", 2, params);
+    i64_text(upto->personal, p);
+    i64_text(upto->broadcast, b);
+    return run_bool(conn, "SELECT push.mark_kind_read($1, $2, $3, $4)", 4, params);
+}

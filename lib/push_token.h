@@ -1,0 +1,41 @@
+/* push_token.h: signed, expiring identity tokens (HMAC-SHA256) that a site's backend mints */
+#ifndef PUSH_TOKEN_H
+#define PUSH_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Format (README, "Signed tokens"):
+ *
+ *     v1.<base64url(user), no padding>.<expiry, decimal Unix seconds>.<hex HMAC-SHA256>
+ *
+ * where the HMAC is keyed with the server secret and taken over everything before the last
+ * dot. The token is good while now < expiry. */
+#define PUSH_TOKEN_MAX 512  /* longest token accepted, NUL excluded */
+#define PUSH_USER_MAX 128   /* longest user name, bytes */
+
+enum push_token_err {
+    PUSH_TOKEN_OK,
+    PUSH_TOKEN_MALFORMED,     /* not a token of this format */
+    PUSH_TOKEN_BAD_SIGNATURE, /* tampered, or signed with another secret */
+    PUSH_TOKEN_EXPIRED,
+};
+
+/* Writes the token for user, good until expires, into buf. Returns its length, or -1 when
+ * user is not a valid name (push_user_valid) or buf is too small. */
+int push_token_sign(const char *secret, size_t secret_len, const char *user, int64_t expires,
+                    char *buf, size_t size);
+
+/* Checks token against secret at time now; on PUSH_TOKEN_OK writes the user (NUL-terminated)
+ * into user (PUSH_USER_MAX + 1 bytes) and the expiry into *expires (may be NULL). The
+ * signature is compared in constant time, and checked before anything else is believed. */
+enum push_token_err push_token_verify(const char *secret, size_t secret_len, const char *token,
+                                      int64_t now, char user[PUSH_USER_MAX + 1], int64_t *expires);
+
+const char *push_token_strerror(enum push_token_err err);
+
+/* Is name an acceptable user name: 1 to PUSH_USER_MAX bytes of valid UTF-8 without control
+ * characters? */
+int push_user_valid(const char *name, size_t len);
+
+#endif
