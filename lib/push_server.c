@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -151,6 +152,7 @@ int push_server_listen(const char *spec, int mode, char *err, size_t errlen)
 struct worker_arg {
     const struct push_server *server;
     int sock;
+    int external; /* our own socket: accept errors are retried, not fatal */
 };
 
 static void *worker_main(void *p)
@@ -164,19 +166,38 @@ static void *worker_main(void *p)
         push_log_error("cannot set up a FastCGI request");
         exit(1);
     }
-    while (FCGX_Accept_r(&req) >= 0) {
-        struct push_request r = { req.envp, &fcgx_io, &req };
-        s->handle(&r, state);
-        FCGX_Finish_r(&req);
+    for (int failures = 0;;) {
+        int rc = FCGX_Accept_r(&req);
+        if (rc >= 0) {
+            struct push_request r = { req.envp, &fcgx_io, &req };
+            failures = 0;
+            s->handle(&r, state);
+            FCGX_Finish_r(&req);
+            continue;
+        }
+        if (!arg->external) {
+            /* the web server closed our socket: it is stopping or replacing us */
+            push_log_debug("FastCGI accept: %s; exiting", strerror(-rc));
+            exit(0);
+        }
+        /* a transient accept error (a connection reset before we took it, a descriptor
+         * shortage) must not cost a worker; a persistent one ends the process so that its
+         * supervisor restarts it */
+        if (++failures == 1000) {
+            push_log_error("FastCGI accept keeps failing: %s; exiting", strerror(-rc));
+            exit(1);
+        }
+        push_log_warn("FastCGI accept: %s", strerror(-rc));
+        FCGX_Free(&req, 1);
+        FCGX_InitRequest(&req, arg->sock, 0);
+        nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
     }
-    push_log_error("FastCGI accept failed; worker stops");
-    s->worker_free(state);
     return NULL;
 }
 
 static int run_fastcgi(const struct push_server *s, int sock, int threads)
 {
-    struct worker_arg arg = { s, sock };
+    struct worker_arg arg = { s, sock, sock != 0 };
     pthread_attr_t attr;
 
     if (FCGX_Init() != 0) {

@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# test-poll.sh: push-poll over HTTP through a real lighttpd against a real PostgreSQL
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
+harness_start
+
+ALICE=$(token alice)
+BOB=$(token bob)
+P=/cgi-bin/push-poll
+
+echo "# --- every mode answers: spawned FastCGI, external FastCGI, CGI, Basic auth, demo"
+sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'Welcome', 'Hello')"
+for path in /cgi-bin/push-poll /ext/push-poll /cgi/push-poll; do
+    http GET "$path?token=$ALICE"
+    eq "$STATUS" 200 "$path: 200 for alice's token"
+    json_eq '.user + " " + .messages[0].title + " " + (.unread.total|tostring)' "alice Welcome 1" "$path: alice sees her message"
+    eq "$(header Content-Type)" "application/json; charset=utf-8" "$path: JSON content type"
+done
+http GET /auth/push-poll -u alice:alice-password
+eq "$STATUS" 200 "Basic auth: REMOTE_USER accepted"
+json_eq .user alice "Basic auth: the user is the one the server authenticated"
+http GET "/auth/push-poll?user=bob" -u alice:alice-password
+json_eq .user alice "Basic auth: ?user= cannot override REMOTE_USER"
+http GET /auth/push-poll -u alice:wrong
+eq "$STATUS" 401 "Basic auth: wrong password refused by the web server"
+http GET "/demo/push-poll?user=bob"
+json_eq .user bob "demo mode: ?user= trusted"
+grep -q "demo mode is on" "$WORK/lighttpd-error.log" && ok "demo mode logs a warning" || not_ok "demo mode logs a warning"
+
+echo "# --- 401: no identity, bad tokens"
+http GET $P
+status_is 401 unauthorized "no identity: 401"
+http GET "$P?user=alice"
+status_is 401 unauthorized "?user= outside demo mode is not trusted"
+http GET "$P?token=garbage"
+status_is 401 bad_token "garbage token: 401"
+tampered=$(sed 's/^v1\.[A-Za-z0-9_-]*\./v1.Ym9i./' <<<"$ALICE")   # user swapped for "bob"
+http GET "$P?token=$tampered"
+status_is 401 bad_token "tampered token (user changed): 401"
+http GET "$P?token=$(token alice 3600 "$OTHER_SECRET")"
+status_is 401 bad_token "token signed with another secret: 401"
+expired=$(PUSH_TOKEN_SECRET=$SECRET "$BIN/push-token" --ttl 1 alice); sleep 1.1
+http GET "$P?token=$expired"
+status_is 401 bad_token "expired token: 401"
+json_eq .message "the token has expired" "expired token: says so"
+http GET $P -H "Cookie: other=1; pgpush_token=$ALICE"
+json_eq .user alice "token from the cookie"
+http GET $P -H "Authorization: Bearer $ALICE"
+json_eq .user alice "token from Authorization: Bearer"
+
+echo "# --- publish by SQL, poll, counts by kind, broadcast"
+sql "INSERT INTO push.message (recipient, title, body, kind, data, link) VALUES
+     ('alice', 'New comment', 'on your post', 'comment', '{\"post\": 7}', '/posts/7'),
+     ('alice', 'Another', 'again', 'comment', NULL, NULL),
+     (NULL, 'Maintenance', 'tonight', 'system', NULL, NULL),
+     ('bob', 'For bob', 'only', 'notice', NULL, NULL)"
+http GET "$P?token=$ALICE"
+json_eq '.unread | [.total, .by_kind.comment, .by_kind.notice, .by_kind.system] | map(tostring) | join(",")' "4,2,1,1" "alice: unread total and by kind"
+json_eq '[.messages[].title] | join(",")' "Welcome,New comment,Another,Maintenance" "alice: her messages and the broadcast, oldest first"
+json_eq '.messages[1] | [.kind, .data.post, .link, .read, .broadcast] | map(tostring) | join(",")' "comment,7,/posts/7,false,false" "message fields: kind, data (JSON), link, read, broadcast"
+json_eq '.messages[3].broadcast' true "broadcast flagged"
+json_eq '.messages[0] | (has("id") and has("cursor") and has("body") and has("created_at"))' true "message has id, cursor, body, created_at"
+json_eq '.messages[0].created_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$")' true "created_at is ISO 8601 UTC"
+ALICE_HEAD=$(jq -r .cursor <<<"$BODY")
+http GET "$P?token=$BOB"
+json_eq '[.messages[].title] | join(",")' "Maintenance,For bob" "bob: the broadcast and his own, nothing of alice's"
+json_eq .unread.total 2 "bob: unread 2"
+
+echo "# --- cursors: since, limit, more"
+http GET "$P?token=$ALICE&since=$ALICE_HEAD"
+json_eq '.messages | length' 0 "since=head: nothing new"
+eq "$(jq -r .cursor <<<"$BODY")" "$ALICE_HEAD" "since=head: cursor unchanged"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after head')"
+http GET "$P?token=$ALICE&since=$ALICE_HEAD"
+json_eq '[.messages[].title] | join(",")' "after head" "since=head: exactly the new message"
+http GET "$P?token=$ALICE&limit=2&since=0-0-$(jq -r '.cursor|split("-")[2]' <<<"$BODY")"
+json_eq '([.messages[].title] | join(",")) + " " + (.more|tostring)' "Welcome,New comment true" "limit=2 from the start: two, more=true"
+c=$(jq -r .cursor <<<"$BODY")
+http GET "$P?token=$ALICE&limit=2&since=$c"
+json_eq '[.messages[].title] | join(",")' "Another,Maintenance" "resume from the page cursor: the next two"
+c=$(jq -r .cursor <<<"$BODY")
+http GET "$P?token=$ALICE&limit=2&since=$c"
+json_eq '([.messages[].title] | join(",")) + " " + (.more|tostring)' "after head false" "last page: more=false"
+# every message's own cursor resumes right after it
+http GET "$P?token=$ALICE"
+c2=$(jq -r '.messages[1].cursor' <<<"$BODY")
+http GET "$P?token=$ALICE&since=$c2"
+json_eq '[.messages[].title] | join(",")' "Another,Maintenance,after head" "a message's cursor resumes right after it"
+
+echo "# --- ETag and 304"
+http GET "$P?token=$ALICE"
+etag=$(header ETag)
+check '[ -n "$etag" ]' "200 carries an ETag"
+http GET "$P?token=$ALICE" -H "If-None-Match: $etag"
+eq "$STATUS" 304 "unchanged state: 304"
+eq "$BODY" "" "304 has no body"
+http GET "$P?token=$BOB" -H "If-None-Match: $etag"
+eq "$STATUS" 200 "another user's ETag does not match"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'changes the etag')"
+http GET "$P?token=$ALICE" -H "If-None-Match: $etag"
+eq "$STATUS" 200 "new message: 200 again"
+etag=$(header ETag)
+http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data '{"mark":"all"}'
+http GET "$P?token=$ALICE" -H "If-None-Match: $etag"
+eq "$STATUS" 200 "read-state change: 200 again"
+etag=$(header ETag)
+sql "UPDATE push.message SET title = 'edited' WHERE title = 'changes the etag'"
+http GET "$P?token=$ALICE" -H "If-None-Match: $etag"
+eq "$STATUS" 200 "edited message: 200 again"
+
+echo "# --- marking read: one, up to a cursor, all, one kind"
+sql "DELETE FROM push.message; DELETE FROM push.reader; DELETE FROM push.reader_kind"
+sql "INSERT INTO push.message (recipient, title, kind) VALUES
+     ('alice', 'a1', 'comment'), ('alice', 'a2', 'comment'), ('alice', 'a3', 'notice'),
+     (NULL, 'b1', 'system'), ('alice', 'a4', 'notice')"
+mark() { http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data "$1"; }
+http GET "$P?token=$ALICE"
+json_eq .unread.total 5 "five unread"
+id_a2=$(jq -r '.messages[] | select(.title=="a2") | .id' <<<"$BODY")
+cur_b1=$(jq -r '.messages[] | select(.title=="b1") | .cursor' <<<"$BODY")
+mark "{\"mark\":\"one\",\"id\":\"$id_a2\"}"
+json_eq '.unread.total' 4 "mark one: the answer has the new count"
+http GET "$P?token=$ALICE"
+json_eq '[.messages[] | select(.read) | .title] | join(",")' "a2" "mark one: only a2 read"
+mark "{\"mark\":\"upto\",\"cursor\":\"$cur_b1\"}"
+http GET "$P?token=$ALICE"
+json_eq '[.messages[] | select(.read|not) | .title] | join(",")' "a4" "mark up to b1's cursor: only a4 unread"
+http GET "$P?token=$BOB"
+json_eq '[.messages[] | select(.read|not) | .title] | join(",")' "b1" "bob still has the broadcast unread"
+sql "INSERT INTO push.message (recipient, title, kind) VALUES ('alice', 'c1', 'comment'), ('alice', 'n1', 'notice')"
+mark '{"mark":"kind","kind":"comment"}'
+http GET "$P?token=$ALICE"
+json_eq '[.messages[] | select(.read|not) | .title] | join(",")' "a4,n1" "mark kind comment: notices stay unread"
+json_eq '.unread.by_kind | to_entries | map("\(.key)=\(.value)") | join(",")' "notice=2" "by_kind after mark kind"
+mark '{"mark":"all"}'
+json_eq .unread.total 0 "mark all: zero"
+sql "INSERT INTO push.message (recipient, title, kind) VALUES ('alice', 'later', 'comment')"
+http GET "$P?token=$ALICE"
+json_eq '[.unread.total, .unread.by_kind.comment] | map(tostring) | join(",")' "1,1" "a message after mark all/kind is unread"
+id_bob=$(sql "SELECT push.send('bob', 'bob only')")
+mark "{\"mark\":\"one\",\"id\":\"$id_bob\"}"
+status_is 404 not_found "mark one of another user's message: 404"
+mark "{\"mark\":\"one\",\"id\":999999999}"
+status_is 404 not_found "mark one of a missing message: 404"
+
+echo "# --- bad input: 4xx with a JSON error, never a crash, never SQL"
+http GET "$P?token=$ALICE&since=nonsense"
+status_is 400 bad_cursor "malformed cursor"
+http GET "$P?token=$ALICE&since=1-1-00000000"
+status_is 400 cursor_user "another user's cursor"
+bob_cursor=$(curl -s "$BASE$P?token=$BOB" | jq -r .cursor)
+http GET "$P?token=$ALICE&since=$bob_cursor"
+status_is 400 cursor_user "bob's real cursor refused for alice"
+tag=$(jq -r '.cursor|split("-")[2]' <<<"$(curl -s "$BASE$P?token=$ALICE")")
+http GET "$P?token=$ALICE&since=ffffffff-0-$tag"
+status_is 400 cursor_future "cursor from the future"
+http GET "$P?token=$ALICE&since=7fffffffffffffff-7fffffffffffffff-$tag"
+status_is 400 cursor_future "cursor at INT64_MAX"
+http GET "$P?token=$ALICE&since=8000000000000000-0-$tag"
+status_is 400 bad_cursor "cursor beyond INT64_MAX"
+for l in 0 -1 abc 201 99999999999 1.5 ''; do
+    http GET "$P?token=$ALICE&limit=$l"
+    status_is 400 bad_limit "limit=$l refused"
+done
+http GET "$P?token=$ALICE&limit=200"
+eq "$STATUS" 200 "limit=200 (the maximum) accepted"
+# (bad %-escapes and %00 are refused or re-encoded by lighttpd itself; the unit tests cover them)
+http GET "$P?token=$ALICE&pad=$(head -c 5000 /dev/zero | tr '\0' a)"
+status_is 414 bad_query "query string over 4096 bytes"
+http GET "$P?token=$ALICE$(for i in $(seq 1 40); do printf '&k%d=1' "$i"; done)"
+status_is 400 bad_query "more than 32 parameters"
+for m in PUT DELETE PATCH OPTIONS; do
+    http $m "$P?token=$ALICE"
+    status_is 405 method_not_allowed "$m: 405"
+done
+eq "$(header Allow)" "GET, POST" "405 names the allowed methods"
+http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/x-www-form-urlencoded' --data 'mark=all'
+status_is 415 unsupported_media_type "POST as a form (CSRF): 415"
+http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: text/plain' --data '{"mark":"all"}'
+status_is 415 unsupported_media_type "POST as text/plain (CSRF): 415"
+http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' -H 'Origin: https://evil.example' --data '{"mark":"all"}'
+status_is 403 origin_forbidden "POST from another origin: 403"
+http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' -H 'Sec-Fetch-Site: cross-site' --data '{"mark":"all"}'
+status_is 403 origin_forbidden "POST marked cross-site by the browser: 403"
+http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' -H "Origin: http://127.0.0.1:$PORT" --data '{"mark":"all"}'
+eq "$STATUS" 200 "POST from our own origin: 200"
+http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data "{\"mark\":\"all\",\"pad\":\"$(head -c 5000 /dev/zero | tr '\0' a)\"}"
+status_is 413 body_too_large "POST body over 4096 bytes: 413"
+for body in '' 'nonsense' '{"mark":' '[1,2]' '"all"' '{"mark":"all"} trailing' '{"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":1}}}}}}}}}'; do
+    http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data "$body"
+    status_is 400 bad_json "malformed JSON body [${body:0:20}]"
+done
+for body in '{}' '{"mark":"everything"}' '{"mark":1}' '{"mark":"one"}' '{"mark":"one","id":"abc"}' \
+            '{"mark":"one","id":-5}' '{"mark":"one","id":"1e3"}' '{"mark":"upto"}' '{"mark":"upto","cursor":5}' \
+            '{"mark":"kind"}' '{"mark":"kind","kind":"Bad Kind"}' '{"mark":"kind","kind":""}'; do
+    http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data "$body"
+    status_is 400 bad_request "invalid mark request $body"
+done
+mark '{"mark":"upto","cursor":"garbage"}'
+status_is 400 bad_cursor "mark upto with a malformed cursor"
+mark "{\"mark\":\"upto\",\"cursor\":\"ffffff-0-$tag\"}"
+status_is 400 cursor_future "mark upto with a cursor from the future"
+mark "{\"mark\":\"upto\",\"cursor\":\"$bob_cursor\"}"
+status_is 400 cursor_user "mark upto with another user's cursor"
+mark '{"mark":"kind","kind":"neverused"}'
+status_is 400 unknown_kind "mark an unknown kind"
+http POST "$P" -H 'Content-Type: application/json' --data '{"mark":"all"}'
+status_is 401 unauthorized "POST without identity: 401"
+if grep -rqiE 'select |insert |ERROR: |push\.' "$WORK/body"; then not_ok "no SQL in error bodies"; else ok "no SQL in error bodies"; fi
+
+echo "# --- hostile message text is carried exactly, as JSON"
+hostile=$'</script><script>alert(1)</script> "q" \\ back \x01 ctl \u2028 ls \u2029 ps <!-- é 🎉'
+sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', \$h\$$hostile\$h\$, \$h\$$hostile\$h\$)"
+http GET "$P?token=$ALICE&limit=1"
+check 'jq -e . <<<"$BODY" >/dev/null' "answer with hostile text is valid JSON"
+eq "$(jq -r '.messages[-1].title' <<<"$BODY")" "$hostile" "hostile title round-trips byte for byte"
+check '! grep -q "</script>" "$WORK/body"' "no literal </script> in the JSON"
+
+echo "# --- out-of-order commits lose nothing"
+sql "DELETE FROM push.message"
+http GET "$P?token=$ALICE"
+c=$(jq -r .cursor <<<"$BODY")
+# A: a message to alice, committed last; B: a broadcast inserted after A's but committed first.
+psql -qX -v ON_ERROR_STOP=1 >"$WORK/txa.log" 2>&1 <<'EOF' &
+BEGIN;
+INSERT INTO push.message (recipient, title) VALUES ('alice', 'A inserted first');
+SELECT pg_sleep(1.5);
+COMMIT;
+EOF
+txa=$!
+sleep 0.5
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'B inserted second, committed first')"
+http GET "$P?token=$ALICE&since=$c"
+json_eq '[.messages[].title] | join(",")' "B inserted second, committed first" "before A commits: only B"
+c=$(jq -r .cursor <<<"$BODY")
+wait $txa
+http GET "$P?token=$ALICE&since=$c"
+json_eq '[.messages[].title] | join(",")' "A inserted first" "after A commits: A is delivered from B's cursor"
+c=$(jq -r .cursor <<<"$BODY")
+# two publishers to the same user: the second waits for the first (the stream lock), both arrive
+psql -qX -v ON_ERROR_STOP=1 >"$WORK/txc.log" 2>&1 <<'EOF' &
+BEGIN;
+INSERT INTO push.message (recipient, title) VALUES ('alice', 'C');
+SELECT pg_sleep(1);
+COMMIT;
+EOF
+txc=$!
+sleep 0.3
+psql -qX -v ON_ERROR_STOP=1 -c "INSERT INTO push.message (recipient, title) VALUES ('alice', 'D')" >"$WORK/txd.log" 2>&1 &
+txd=$!
+sleep 0.3
+http GET "$P?token=$ALICE&since=$c"
+json_eq '.messages | length' 0 "while C is open: neither C nor D"
+wait $txc $txd
+http GET "$P?token=$ALICE&since=$c"
+json_eq '[.messages[].title] | join(",")' "C,D" "after both commit: C then D, once each"
+c=$(jq -r .cursor <<<"$BODY")
+http GET "$P?token=$ALICE&since=$c"
+json_eq '.messages | length' 0 "and nothing again"
+
+echo "# --- 100,000 rows in one statement: bounded NOTIFYs, correct counts"
+sql "DELETE FROM push.message"
+notes() { # $1 = the INSERT; prints how many notifications a listener got
+    { echo "LISTEN pgpush;"; echo "\\! psql -qX -c \"$1\""; echo "SELECT 1;"; } \
+        | psql -X 2>&1 | grep -c 'Asynchronous notification'
+}
+start=$(date +%s.%N)
+n=$(notes "INSERT INTO push.message (recipient, title) SELECT 'user' || (g % 1000), 'bulk ' || g FROM generate_series(1, 100000) g")
+secs=$(echo "$(date +%s.%N) - $start" | bc)
+echo "# 100,000-row INSERT with a listener: ${secs}s, $n notification(s)"
+check '[ "$n" -ge 1 ] && [ "$n" -le 64 ]' "100,000 rows to 1,000 users: $n notification(s) (bounded)"
+n=$(notes "INSERT INTO push.message (recipient, title) SELECT 'few' || (g % 3), 'x' FROM generate_series(1, 30000) g")
+eq "$n" 3 "30,000 rows to 3 users: 3 notifications"
+n=$(notes "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all'), ('few1', 'y')")
+eq "$n" 1 "a broadcast: one notification for everyone"
+n=$(notes "UPDATE push.message SET title = 'z' WHERE title = 'y'")
+eq "$n" 1 "an edit wakes listeners"
+demo_tok=$(token user7)
+http GET "$P?token=$demo_tok&limit=1"
+json_eq .unread.total 101 "user7 after the bulk insert: 100 + 1 broadcast unread"
+payloads=$({ echo "LISTEN pgpush;"; echo "\\! psql -qX -c \"INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'secret title', 'secret body')\""; echo "SELECT 1;"; } | psql -X 2>&1 | grep 'Asynchronous')
+check '! grep -q secret <<<"$payloads" && grep -q "u:alice" <<<"$payloads"' "NOTIFY payload names the user, never the content"
+
+echo "# --- the database goes away and comes back"
+http GET "/noschema/push-poll?token=$ALICE"
+status_is 503 schema_mismatch "database without the schema: 503"
+json_eq '.message | test("install.sql")' true "503 says how to install the schema"
+grep -q "schema is not installed" "$WORK/lighttpd-error.log" && ok "missing schema logged in the server's error log" || not_ok "missing schema logged"
+if [ -n "${PGDATA:-}" ] && [ -d "$PGDATA" ]; then
+    cluster=$(dirname "$PGDATA")
+    "$top_srcdir/tests/lib/pgcluster" stop "$cluster"
+    for path in /cgi-bin/push-poll /ext/push-poll /cgi/push-poll; do
+        http GET "$path?token=$ALICE"
+        status_is 503 database_unavailable "$path with PostgreSQL down: 503"
+        eq "$(header Retry-After)" 5 "$path: Retry-After"
+    done
+    "$top_srcdir/tests/lib/pgcluster" start "$cluster" || hard_error "PostgreSQL did not come back"
+    for path in /cgi-bin/push-poll /ext/push-poll /cgi/push-poll; do
+        http GET "$path?token=$ALICE&limit=1"
+        eq "$STATUS" 200 "$path after PostgreSQL is back: 200"
+    done
+    grep -q "cannot connect to PostgreSQL" "$WORK/lighttpd-error.log" && ok "outage logged in the server's error log" || not_ok "outage logged"
+else
+    not_ok "PostgreSQL restart" "PGDATA unknown: cannot stop and start the server"
+fi
+
+harness_done

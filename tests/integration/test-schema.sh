@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# test-schema.sh: the SQL API on a real PostgreSQL: install, constraints, indexes, retention, versions
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
+harness_database
+
+echo "# --- install is repeatable and keeps data"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'kept')"
+if psql -qX -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/install.sql" >"$WORK/install2.log" 2>&1; then
+    ok "second install succeeds"
+else
+    not_ok "second install succeeds" "$(cat "$WORK/install2.log")"
+fi
+eq "$(sql "SELECT count(*) FROM push.message")" 1 "second install keeps the messages"
+eq "$(sql "SELECT schema_version FROM push.meta")" 1 "schema version recorded"
+grep -q "schema at version 1" "$WORK/install2.log" && ok "install reports the version" || not_ok "install reports the version"
+
+echo "# --- publishing is plain SQL; constraints refuse what would break clients"
+check 'sql "INSERT INTO push.message (recipient, title, body) VALUES ('"'"'alice'"'"', '"'"'Welcome'"'"', '"'"'Hello'"'"')"' "the documented INSERT works"
+eq "$(sql "SELECT kind FROM push.message WHERE title = 'Welcome'")" notice "default kind is notice"
+eq "$(sql "SELECT push.send('bob', 'hi') > 0")" t "push.send returns the id"
+eq "$(sql "SELECT recipient IS NULL FROM push.message WHERE id = (SELECT push.broadcast('all of you'))")" t "push.broadcast sends to everyone"
+refused() { # refused SQL DESC
+    if psql -qAtX -v ON_ERROR_STOP=1 -c "$1" >/dev/null 2>&1; then not_ok "$2"; else ok "$2"; fi
+}
+refused "INSERT INTO push.message (recipient, title) VALUES ('', 'x')" "empty recipient refused"
+refused "INSERT INTO push.message (recipient, title) VALUES (repeat('a', 129), 'x')" "recipient over 128 bytes refused"
+refused "INSERT INTO push.message (recipient, title) VALUES (E'a\\nb', 'x')" "recipient with a control character refused"
+refused "INSERT INTO push.message (recipient, title, kind) VALUES ('a', 'x', 'Bad Kind')" "malformed kind refused"
+refused "INSERT INTO push.message (recipient, title, link) VALUES ('a', 'x', 'javascript:alert(1)')" "javascript: link refused"
+refused "INSERT INTO push.message (recipient, title, body) VALUES ('a', 'x', repeat('b', 32769))" "body over 32 KiB refused"
+refused "INSERT INTO push.message (recipient, title, data) VALUES ('a', 'x', jsonb_build_object('k', repeat('d', 20000)))" "data over 16 KiB refused"
+refused "UPDATE push.message SET recipient = 'mallory' WHERE title = 'Welcome'" "changing a recipient refused"
+refused "UPDATE push.message SET id = id + 1000 WHERE title = 'Welcome'" "changing an id refused"
+check 'sql "INSERT INTO push.message (recipient, title, link) VALUES ('"'"'a'"'"', '"'"'x'"'"', '"'"'https://example.org/p'"'"')"' "https link accepted"
+id=$(sql "INSERT INTO push.message (recipient, title, id) VALUES ('a', 'own id', 1) RETURNING id")
+check '[ "$id" != 1 ]' "an id given by the publisher is replaced by the stream's next id"
+
+echo "# --- the stream lock orders commits per user (the out-of-order trap)"
+sql "DELETE FROM push.message"
+psql -qX -v ON_ERROR_STOP=1 >"$WORK/a.log" 2>&1 <<'EOF' &
+BEGIN;
+INSERT INTO push.message (recipient, title) VALUES ('carol', 'first');
+SELECT pg_sleep(1);
+COMMIT;
+EOF
+a=$!
+sleep 0.3
+sql "INSERT INTO push.message (recipient, title) VALUES ('carol', 'second')" &
+b=$!
+wait $a $b
+eq "$(sql "SELECT string_agg(title, ',' ORDER BY id) FROM push.message WHERE recipient = 'carol'")" "first,second" \
+    "a second publisher to the same user waits and gets the larger id"
+
+echo "# --- read state and counts in SQL"
+sql "DELETE FROM push.message"
+sql "INSERT INTO push.message (recipient, title, kind) VALUES ('dave', 'd1', 'comment'), ('dave', 'd2', 'notice'), (NULL, 'all', 'system')"
+eq "$(sql "SELECT string_agg(kind || '=' || n, ',' ORDER BY kind) FROM push.unread('dave')")" "comment=1,notice=1,system=1" "push.unread by kind includes broadcasts"
+sql "SELECT push.mark_kind_read('dave', 'comment')" >/dev/null
+eq "$(sql "SELECT string_agg(kind || '=' || n, ',' ORDER BY kind) FROM push.unread('dave')")" "notice=1,system=1" "push.mark_kind_read"
+sql "SELECT push.mark_all_read('dave')" >/dev/null
+eq "$(sql "SELECT count(*) FROM push.unread('dave')")" 0 "push.mark_all_read"
+eq "$(sql "SELECT count(*) FROM push.unread('erin')")" 1 "another user still has the broadcast unread"
+eq "$(sql "SELECT count(*) FROM push.reader")" 1 "a broadcast costs no rows per user: one reader row (dave's)"
+
+echo "# --- indexes serve the hot queries (EXPLAIN)"
+sql "INSERT INTO push.message (recipient, title, kind) SELECT 'u' || (g % 5000), 'm', CASE WHEN g % 3 = 0 THEN 'comment' ELSE 'notice' END FROM generate_series(1, 200000) g"
+sql "INSERT INTO push.message (recipient, title) SELECT NULL, 'b' FROM generate_series(1, 2000)"
+sql "VACUUM ANALYZE push.message" >/dev/null
+plan() { psql -qAtX -c "EXPLAIN (COSTS OFF) $1"; }
+p=$(plan "SELECT * FROM push.unread('u42')")
+echo "$p" | sed 's/^/#   /' | head -n 40
+check 'grep -q "message_recipient_id" <<<"$p" && grep -q "message_broadcast_id" <<<"$p" && ! grep -q "Seq Scan on message" <<<"$p"' "unread count: the two stream indexes, no sequential scan"
+p=$(plan "SELECT * FROM push.messages_after('u42', 100, 100, 50)")
+check 'grep -q "message_recipient_id" <<<"$p" && ! grep -q "Seq Scan on message" <<<"$p"' "messages after a cursor: index scans"
+p=$(plan "SELECT * FROM push.state('u42')")
+check '! grep -q "Seq Scan on message" <<<"$p"' "state (ETag): index scans"
+t=$(psql -qAtX -c "EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM push.unread('u42')" | jq '.[0]["Execution Time"]')
+echo "# unread count for one user among 202,000 messages: ${t} ms"
+check 'awk "BEGIN { exit !($t < 50) }"' "unread count stays cheap with 202,000 messages (${t} ms)"
+
+echo "# --- retention keeps cursors valid"
+sql "DELETE FROM push.message"
+sql "INSERT INTO push.message (recipient, title, created_at) VALUES ('fay', 'old read', now() - interval '40 days'), ('fay', 'old unread', now() - interval '40 days'), (NULL, 'old broadcast', now() - interval '100 days')"
+old_read=$(sql "SELECT id FROM push.message WHERE title = 'old read'")
+sql "SELECT push.mark_read('fay', $old_read)" >/dev/null
+head=$(sql "SELECT p || ',' || b FROM push.state('fay')")
+eq "$(sql "SELECT push.prune()")" 2 "prune deletes the old read message and the old broadcast"
+eq "$(sql "SELECT string_agg(title, ',') FROM push.message")" "old unread" "unread messages are kept"
+sql "INSERT INTO push.message (recipient, title) VALUES ('fay', 'new')"
+eq "$(sql "SELECT string_agg(title, ',') FROM push.messages_after('fay', ${head%,*}, ${head#*,}, 10)")" "new" "a cursor from before the prune still gives exactly what is new"
+eq "$(sql "SELECT push.prune(unread_age => interval '30 days')")" 1 "prune with unread_age drops old unread messages too"
+
+echo "# --- the programs check the schema version"
+sql "UPDATE push.meta SET schema_version = 99"
+out=$("$BIN/push-poll" --check 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q "version 99" <<<"$out"' "push-poll --check refuses schema version 99"
+sql "UPDATE push.meta SET schema_version = 1"
+out=$("$BIN/push-poll" --check 2>&1); rc=$?
+check '[ $rc -eq 0 ]' "push-poll --check accepts version 1"
+out=$(PUSH_LIMIT_MAX=5000 "$BIN/push-poll" --check 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q "PUSH_LIMIT_MAX" <<<"$out"' "bad configuration fails at start, naming the variable"
+out=$(PUSH_TOKEN_SECRET=short "$BIN/push-poll" 2>&1 </dev/null); rc=$?
+check '[ $rc -ne 0 ] && grep -q "PUSH_TOKEN_SECRET" <<<"$out"' "short secret fails at start"
+
+harness_done

@@ -1,0 +1,216 @@
+# harness.sh: sourced by integration tests: a real PostgreSQL and a real lighttpd, assertions, cleanup
+#
+# Provides:
+#   harness_start            database (fresh, schema installed) + lighttpd serving the built programs
+#   http METHOD PATH [curl args...]   sets STATUS, BODY, HEADERS (lower-case names)
+#   header NAME              a response header's value
+#   sql "SQL"                runs SQL in the test database, prints unaligned tuples
+#   ok DESC / not_ok DESC    record a result; check COND DESC (eval) ; eq A B DESC ; json_eq FILTER VALUE DESC
+#   harness_done             prints "N passed, M failed", exits 1 on any failure
+#
+# The PostgreSQL comes from PUSH_TEST_PGENV (an env file written by tests/lib/pgcluster, as
+# tests/run does), else a private cluster is started in a temporary folder. A service that cannot
+# be started is a hard error (exit 99), never a skip.
+#
+# lighttpd serves, on 127.0.0.1:$PORT:
+#   /cgi-bin/push-poll   FastCGI spawned by lighttpd (bin-path), tokens accepted
+#   /ext/push-poll       the same program as an external FastCGI server on a unix socket
+#   /cgi/push-poll       the same program as plain CGI
+#   /auth/push-poll      spawned FastCGI behind lighttpd's own Basic auth (REMOTE_USER)
+#   /demo/push-poll      spawned FastCGI in demo mode (?user= trusted)
+#   /noschema/push-poll  spawned FastCGI pointed at a database without the schema
+
+set -u
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+TEST_NAME=$(basename "$0" .sh)
+T_PASS=0
+T_FAIL=0
+T_N=0
+SECRET=test-secret-0123456789abcdef
+OTHER_SECRET=another-secret-0123456789abcdef
+BIN=$top_builddir/cgi-bin
+
+hard_error() { echo "HARD ERROR: $*" >&2; exit 99; }
+
+for tool in curl jq psql lighttpd; do
+    command -v "$tool" >/dev/null || hard_error "$tool is not installed (tests/run installs it)"
+done
+[ -x "$BIN/push-poll" ] || hard_error "$BIN/push-poll is not built"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgpush-$TEST_NAME.XXXXXX")
+chmod 755 "$WORK"
+PRIVATE_PG=""
+HARNESS_PIDS=()
+
+harness_cleanup() {
+    local pid
+    for pid in "${HARNESS_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    if [ -n "$PRIVATE_PG" ]; then
+        "$top_srcdir/tests/lib/pgcluster" stop "$PRIVATE_PG" >/dev/null 2>&1
+    elif [ -n "${PGDATABASE:-}" ]; then
+        PGDATABASE=postgres dropdb --if-exists --force "$TEST_DB" >/dev/null 2>&1
+    fi
+    if [ "$T_FAIL" -gt 0 ] || [ -n "${KEEP_WORK:-}" ]; then
+        echo "# logs kept in $WORK" >&2
+        tail -n 20 "$WORK"/*.log 2>/dev/null | sed 's/^/# /' >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap harness_cleanup EXIT
+
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$(( 20000 + RANDOM % 20000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    hard_error "no free port"
+}
+
+# --- PostgreSQL
+
+harness_database() {
+    if [ -n "${PUSH_TEST_PGENV:-}" ]; then
+        [ -r "$PUSH_TEST_PGENV" ] || hard_error "PUSH_TEST_PGENV=$PUSH_TEST_PGENV is not readable"
+        # shellcheck disable=SC1090
+        . "$PUSH_TEST_PGENV"
+        TEST_DB="pgpush_$(echo "$TEST_NAME" | tr -c 'a-z0-9\n' '_')"
+        PGDATABASE=postgres dropdb --if-exists --force "$TEST_DB" >/dev/null 2>&1
+        PGDATABASE=postgres createdb "$TEST_DB" || hard_error "cannot create database $TEST_DB"
+        export PGDATABASE=$TEST_DB
+    else
+        PRIVATE_PG=$WORK/pg
+        "$top_srcdir/tests/lib/pgcluster" start "$PRIVATE_PG" >/dev/null || hard_error "cannot start PostgreSQL"
+        # shellcheck disable=SC1091
+        . "$PRIVATE_PG/env"
+        TEST_DB=$PGDATABASE
+    fi
+    psql -qAtX -c 'SELECT 1' >/dev/null 2>&1 || hard_error "PostgreSQL at $PGHOST:$PGPORT does not answer"
+    psql -qX -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/install.sql" >"$WORK/install.log" 2>&1 \
+        || { cat "$WORK/install.log" >&2; hard_error "schema install failed"; }
+}
+
+sql() {
+    psql -qAtX -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# --- lighttpd
+
+fcgi_env() { # the environment of a spawned program; $1 = extra "K" => "V" pairs
+    printf '"PGHOST" => "%s", "PGPORT" => "%s", "PGUSER" => "%s", "PGDATABASE" => "%s", "PUSH_TOKEN_SECRET" => "%s"%s' \
+        "$PGHOST" "$PGPORT" "$PGUSER" "${2:-$PGDATABASE}" "$SECRET" "${1:+, $1}"
+}
+
+spawned() { # $1 = socket name, $2 = extra env, $3 = database
+    cat <<EOF
+((
+    "bin-path" => "$BIN/push-poll",
+    "socket" => "$WORK/$1.sock",
+    "max-procs" => 1,
+    "check-local" => "disable",
+    "bin-environment" => ( $(fcgi_env "${2:-}" "${3:-}") ),
+))
+EOF
+}
+
+harness_lighttpd() {
+    PORT=$(free_port)
+    BASE="http://127.0.0.1:$PORT"
+    printf 'alice:alice-password\nbob:bob-password\n' >"$WORK/users"
+    cat >"$WORK/lighttpd.conf" <<EOF
+server.document-root = "$top_srcdir/htdocs"
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.errorlog = "$WORK/lighttpd-error.log"
+server.pid-file = "$WORK/lighttpd.pid"
+server.modules = ( "mod_access", "mod_alias", "mod_auth", "mod_authn_file", "mod_setenv", "mod_fastcgi", "mod_cgi" )
+server.stream-response-body = 1
+index-file.names = ( "index.html" )
+mimetype.assign = ( ".html" => "text/html; charset=utf-8", ".js" => "text/javascript", ".css" => "text/css" )
+auth.backend = "plain"
+auth.backend.plain.userfile = "$WORK/users"
+\$HTTP["url"] =~ "^/auth/" {
+    auth.require = ( "" => ( "method" => "basic", "realm" => "pgpush", "require" => "valid-user" ) )
+}
+\$HTTP["url"] =~ "^/cgi/" {
+    alias.url = ( "/cgi/" => "$BIN/" )
+    cgi.assign = ( "/push-poll" => "" )
+    setenv.add-environment = ( $(fcgi_env "") )
+}
+fastcgi.server = (
+    "/cgi-bin/push-poll" => $(spawned spawned),
+    "/auth/push-poll" => $(spawned auth),
+    "/demo/push-poll" => $(spawned demo '"PUSH_DEMO" => "1"'),
+    "/noschema/push-poll" => $(spawned noschema "" postgres),
+    "/ext/push-poll" => (( "socket" => "$WORK/ext.sock", "check-local" => "disable" )),
+)
+EOF
+    env PUSH_TOKEN_SECRET="$SECRET" "$BIN/push-poll" --listen "$WORK/ext.sock" 2>>"$WORK/ext-daemon.log" &
+    HARNESS_PIDS+=($!)
+    for _ in $(seq 1 50); do [ -S "$WORK/ext.sock" ] && break; sleep 0.1; done
+    [ -S "$WORK/ext.sock" ] || hard_error "the external push-poll did not start: $(cat "$WORK/ext-daemon.log")"
+    # in the foreground (-D): the spawned programs' stderr then reaches the error log, as it
+    # reaches the journal under systemd (a daemonized lighttpd sends it to /dev/null)
+    lighttpd -D -f "$WORK/lighttpd.conf" 2>>"$WORK/lighttpd-error.log" &
+    HARNESS_PIDS+=($!)
+    for _ in $(seq 1 50); do
+        curl -s -o /dev/null "$BASE/" && return 0
+        kill -0 "${HARNESS_PIDS[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    hard_error "lighttpd does not answer on $BASE"
+}
+
+harness_start() {
+    harness_database
+    harness_lighttpd
+}
+
+# --- HTTP
+
+# http METHOD PATH [curl args...]: sets STATUS, BODY and the header file
+http() {
+    local method=$1 path=$2
+    shift 2
+    rm -f "$WORK/body"
+    STATUS=$(curl -sS -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method" "$@" "$BASE$path")
+    BODY=$(cat "$WORK/body" 2>/dev/null)
+}
+
+header() { # header NAME: value of a response header (case-insensitive), without CR
+    grep -i "^$1:" "$WORK/headers" | head -n 1 | sed 's/^[^:]*: *//' | tr -d '\r'
+}
+
+token() { # token USER [TTL] [SECRET]
+    PUSH_TOKEN_SECRET=${3:-$SECRET} "$BIN/push-token" --ttl "${2:-3600}" "$1"
+}
+
+# --- assertions (TAP-like lines)
+
+ok() { T_N=$((T_N + 1)); T_PASS=$((T_PASS + 1)); echo "ok $T_N - $1"; }
+not_ok() {
+    T_N=$((T_N + 1)); T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $1"
+    [ -n "${2:-}" ] && echo "#   $2"
+    [ -n "${BODY:-}" ] && echo "#   last status ${STATUS:-?}, body: ${BODY:0:400}"
+    return 0
+}
+check() { if eval "$1"; then ok "$2"; else not_ok "$2" "failed: $1"; fi; }
+eq() { if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3" "expected [$2], got [$1]"; fi; }
+json_eq() { eq "$(jq -r "$1" <<<"$BODY" 2>&1)" "$2" "$3"; }
+# status_is CODE ERROR_CODE DESC: a JSON error answer with this status and code
+status_is() {
+    if [ "$STATUS" = "$1" ] && [ "$(jq -r .error <<<"$BODY" 2>/dev/null)" = "$2" ] \
+        && [ -n "$(jq -r '.message // empty' <<<"$BODY" 2>/dev/null)" ]; then
+        ok "$3"
+    else
+        not_ok "$3" "expected $1 {error: $2}"
+    fi
+}
+
+harness_done() {
+    echo "$T_PASS passed, $T_FAIL failed"
+    [ "$T_FAIL" -eq 0 ] && [ "$T_PASS" -gt 0 ]
+    exit $?
+}
