@@ -18,7 +18,8 @@ echo "# --- publishing is plain SQL; constraints refuse what would break clients
 check 'sql "INSERT INTO push.message (recipient, title, body) VALUES ('"'"'alice'"'"', '"'"'Welcome'"'"', '"'"'Hello'"'"')"' "the documented INSERT works"
 eq "$(sql "SELECT kind FROM push.message WHERE title = 'Welcome'")" notice "default kind is notice"
 eq "$(sql "SELECT push.send('bob', 'hi') > 0")" t "push.send returns the id"
-eq "$(sql "SELECT recipient IS NULL FROM push.message WHERE id = (SELECT push.broadcast('all of you'))")" t "push.broadcast sends to everyone"
+bid=$(sql "SELECT push.broadcast('all of you')")
+eq "$(sql "SELECT recipient IS NULL FROM push.message WHERE id = $bid")" t "push.broadcast sends to everyone"
 refused() { # refused SQL DESC
     if psql -qAtX -v ON_ERROR_STOP=1 -c "$1" >/dev/null 2>&1; then not_ok "$2"; else ok "$2"; fi
 }

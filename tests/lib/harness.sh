@@ -210,6 +210,10 @@ status_is() {
 }
 
 harness_done() {
+    # a sanitizer report from any program we ran (their stderr lands in these logs) is a failure
+    if grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$WORK"/*.log >/dev/null 2>&1; then
+        not_ok "no sanitizer reports from the programs" "$(grep -h -m 5 -E 'Sanitizer|runtime error:' "$WORK"/*.log)"
+    fi
     echo "$T_PASS passed, $T_FAIL failed"
     [ "$T_FAIL" -eq 0 ] && [ "$T_PASS" -gt 0 ]
     exit $?
