@@ -1,7 +1,456 @@
-/* test_config.c: unit tests for lib/push_config (placeholder) */
+/* test_config.c: unit tests for lib/push_config: environment lookup, defaults, parsing, errors */
 #include "config.h"
+
 #include "unit.h"
-START_TEST(placeholder) { ck_assert_int_eq(1, 1); }
+
+#include "push_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static struct push_config cfg;
+static char err[256];
+
+/* Loads from a NULL-terminated list of "NAME=value" strings. */
+#define LOAD(...) load((char *const[]){ __VA_ARGS__, NULL })
+
+static int load(char *const *envp)
+{
+    err[0] = '\0';
+    return push_config_load(&cfg, envp, err, sizeof err);
+}
+
+static void assert_error_names(const char *var)
+{
+    ck_assert_msg(strstr(err, var) != NULL, "error \"%s\" does not name %s", err, var);
+    ck_assert_msg(strchr(err, '\n') == NULL, "error \"%s\" is not one line", err);
+}
+
+/* A temporary file holding content; the caller unlinks path. */
+static void temp_file(char path[64], const char *content, size_t len)
+{
+    int fd;
+
+    snprintf(path, 64, "/tmp/pgpush-test-secret-XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, content, len), (ssize_t)len);
+    ck_assert_int_eq(close(fd), 0);
+}
+
+/* ---- push_env_get */
+
+START_TEST(env_get_matches_exact_names)
+{
+    char *const envp[] = { "PUSH_DEMO_X=1", "PUSH_DEM=2", "XPUSH_DEMO=3", "PUSH_DEMO",
+                           "PUSH_LISTEN=a=b", "EMPTY=", "PUSH_DEMO=yes", "PUSH_DEMO=no", NULL };
+
+    ck_assert_str_eq(push_env_get(envp, "PUSH_DEMO"), "yes"); /* the first one */
+    ck_assert_str_eq(push_env_get(envp, "PUSH_DEM"), "2");
+    ck_assert_str_eq(push_env_get(envp, "PUSH_DEMO_X"), "1");
+    ck_assert_str_eq(push_env_get(envp, "PUSH_LISTEN"), "a=b");
+    ck_assert_str_eq(push_env_get(envp, "EMPTY"), "");
+    ck_assert_ptr_null(push_env_get(envp, "PUSH"));
+    ck_assert_ptr_null(push_env_get(envp, "PUSH_DEMO_"));
+    ck_assert_ptr_null(push_env_get(envp, "push_demo"));
+    ck_assert_ptr_null(push_env_get(envp, "MISSING"));
+}
 END_TEST
-static Suite *suite(void) { Suite *s = suite_create("config"); TCase *tc = tcase_create("core"); tcase_add_test(tc, placeholder); suite_add_tcase(s, tc); return s; }
-UNIT_MAIN(suite)
+
+START_TEST(env_get_empty_and_null_environment)
+{
+    char *const empty[] = { NULL };
+
+    ck_assert_ptr_null(push_env_get(empty, "PUSH_DEMO"));
+    ck_assert_ptr_null(push_env_get(NULL, "PUSH_DEMO"));
+}
+END_TEST
+
+START_TEST(config_ignores_similar_names)
+{
+    ck_assert_int_eq(LOAD("PUSH_DEMO_X=1", "XPUSH_DEMO=1", "PUSH_LIMIT_MAXIMUM=7",
+                          "PUSH_TOKEN_SECRETS=short"), 0);
+    ck_assert_int_eq(cfg.demo, 0);
+    ck_assert_int_eq(cfg.max_limit, 200);
+    ck_assert_uint_eq(cfg.token_secret_len, 0);
+}
+END_TEST
+
+/* ---- defaults and values */
+
+START_TEST(defaults)
+{
+    char *const envp[] = { NULL };
+
+    memset(&cfg, 0x5a, sizeof cfg);
+    ck_assert_int_eq(load(envp), 0);
+    ck_assert_str_eq(cfg.database_url, "");
+    ck_assert_str_eq(cfg.token_secret, "");
+    ck_assert_uint_eq(cfg.token_secret_len, 0);
+    ck_assert_str_eq(cfg.token_cookie, "pgpush_token");
+    ck_assert_int_eq(cfg.demo, 0);
+    ck_assert_str_eq(cfg.listen, "");
+    ck_assert_int_eq(cfg.socket_mode, 0660);
+    ck_assert_int_eq(cfg.threads, 0);
+    ck_assert_int_eq(cfg.default_limit, 50);
+    ck_assert_int_eq(cfg.max_limit, 200);
+    ck_assert_str_eq(cfg.allowed_origins, "");
+    ck_assert_int_eq(cfg.log_level, PUSH_LOG_INFO);
+    ck_assert_int_eq(push_config_load(&cfg, NULL, err, sizeof err), 0);
+    ck_assert_str_eq(cfg.token_cookie, "pgpush_token");
+}
+END_TEST
+
+START_TEST(every_variable_is_read)
+{
+    ck_assert_int_eq(LOAD("PUSH_DATABASE_URL=postgresql://u@h/db", "HOME=/root",
+                          "PUSH_TOKEN_SECRET=0123456789abcdef-and-more",
+                          "PUSH_TOKEN_COOKIE=my.cookie-Name_2", "PUSH_DEMO=1",
+                          "PUSH_LISTEN=127.0.0.1:9000", "PUSH_SOCKET_MODE=0600",
+                          "PUSH_THREADS=8", "PUSH_LIMIT_DEFAULT=10", "PUSH_LIMIT_MAX=500",
+                          "PUSH_ALLOWED_ORIGINS=https://a.example https://b.example",
+                          "PUSH_LOG_LEVEL=debug"),
+                     0);
+    ck_assert_str_eq(cfg.database_url, "postgresql://u@h/db");
+    ck_assert_str_eq(cfg.token_secret, "0123456789abcdef-and-more");
+    ck_assert_uint_eq(cfg.token_secret_len, strlen("0123456789abcdef-and-more"));
+    ck_assert_str_eq(cfg.token_cookie, "my.cookie-Name_2");
+    ck_assert_int_eq(cfg.demo, 1);
+    ck_assert_str_eq(cfg.listen, "127.0.0.1:9000");
+    ck_assert_int_eq(cfg.socket_mode, 0600);
+    ck_assert_int_eq(cfg.threads, 8);
+    ck_assert_int_eq(cfg.default_limit, 10);
+    ck_assert_int_eq(cfg.max_limit, 500);
+    ck_assert_str_eq(cfg.allowed_origins, "https://a.example https://b.example");
+    ck_assert_int_eq(cfg.log_level, PUSH_LOG_DEBUG);
+}
+END_TEST
+
+static const struct {
+    const char *value;
+    int demo;
+} demo_values[] = {
+    { "PUSH_DEMO=1", 1 }, { "PUSH_DEMO=yes", 1 }, { "PUSH_DEMO=true", 1 }, { "PUSH_DEMO=on", 1 },
+    { "PUSH_DEMO=0", 0 }, { "PUSH_DEMO=no", 0 }, { "PUSH_DEMO=false", 0 }, { "PUSH_DEMO=off", 0 },
+    { "PUSH_DEMO=", 0 },
+};
+
+START_TEST(demo_values_parse)
+{
+    char *const envp[] = { (char *)demo_values[_i].value, NULL };
+
+    ck_assert_msg(load(envp) == 0, "%s: %s", demo_values[_i].value, err);
+    ck_assert_int_eq(cfg.demo, demo_values[_i].demo);
+}
+END_TEST
+
+START_TEST(log_levels_parse)
+{
+    static const struct { const char *env; enum push_log_level level; } levels[] = {
+        { "PUSH_LOG_LEVEL=error", PUSH_LOG_ERROR }, { "PUSH_LOG_LEVEL=warn", PUSH_LOG_WARN },
+        { "PUSH_LOG_LEVEL=info", PUSH_LOG_INFO }, { "PUSH_LOG_LEVEL=debug", PUSH_LOG_DEBUG },
+        { "PUSH_LOG_LEVEL=", PUSH_LOG_INFO },
+    };
+
+    for (int i = 0; i < N(levels); i++) {
+        char *const envp[] = { (char *)levels[i].env, NULL };
+
+        ck_assert_msg(load(envp) == 0, "%s: %s", levels[i].env, err);
+        ck_assert_int_eq(cfg.log_level, levels[i].level);
+    }
+}
+END_TEST
+
+START_TEST(limits_bounds_and_clamping)
+{
+    ck_assert_int_eq(LOAD("PUSH_LIMIT_MAX=1000", "PUSH_LIMIT_DEFAULT=1000"), 0);
+    ck_assert_int_eq(cfg.max_limit, 1000);
+    ck_assert_int_eq(cfg.default_limit, 1000);
+    ck_assert_int_eq(LOAD("PUSH_LIMIT_MAX=1", "PUSH_LIMIT_DEFAULT=1"), 0);
+    ck_assert_int_eq(cfg.max_limit, 1);
+    ck_assert_int_eq(cfg.default_limit, 1);
+    /* a lower maximum pulls the default down with it */
+    ck_assert_int_eq(LOAD("PUSH_LIMIT_MAX=20"), 0);
+    ck_assert_int_eq(cfg.max_limit, 20);
+    ck_assert_int_eq(cfg.default_limit, 20);
+    ck_assert_int_eq(LOAD("PUSH_LIMIT_DEFAULT=200"), 0);
+    ck_assert_int_eq(cfg.default_limit, 200);
+    ck_assert_int_eq(LOAD("PUSH_THREADS=1"), 0);
+    ck_assert_int_eq(cfg.threads, 1);
+    ck_assert_int_eq(LOAD("PUSH_THREADS=1024"), 0);
+    ck_assert_int_eq(cfg.threads, 1024);
+}
+END_TEST
+
+START_TEST(socket_mode_is_octal)
+{
+    ck_assert_int_eq(LOAD("PUSH_SOCKET_MODE=0600"), 0);
+    ck_assert_int_eq(cfg.socket_mode, 0600);
+    ck_assert_int_eq(LOAD("PUSH_SOCKET_MODE=660"), 0);
+    ck_assert_int_eq(cfg.socket_mode, 0660);
+    ck_assert_int_eq(LOAD("PUSH_SOCKET_MODE=0777"), 0);
+    ck_assert_int_eq(cfg.socket_mode, 0777);
+    ck_assert_int_eq(LOAD("PUSH_SOCKET_MODE=0"), 0);
+    ck_assert_int_eq(cfg.socket_mode, 0);
+}
+END_TEST
+
+START_TEST(secret_length_bounds)
+{
+    char env[PUSH_SECRET_MAX + 64];
+
+    snprintf(env, sizeof env, "PUSH_TOKEN_SECRET=%.*s", PUSH_SECRET_MIN,
+             "0123456789abcdefghijklmnop");
+    ck_assert_int_eq(LOAD(env), 0);
+    ck_assert_uint_eq(cfg.token_secret_len, PUSH_SECRET_MIN);
+
+    memset(env, 's', sizeof env);
+    memcpy(env, "PUSH_TOKEN_SECRET=", 18);
+    env[18 + PUSH_SECRET_MAX] = '\0';
+    ck_assert_int_eq(LOAD(env), 0);
+    ck_assert_uint_eq(cfg.token_secret_len, PUSH_SECRET_MAX);
+    ck_assert_uint_eq(strlen(cfg.token_secret), PUSH_SECRET_MAX);
+
+    /* empty: no secret, tokens refused, not an error */
+    ck_assert_int_eq(LOAD("PUSH_TOKEN_SECRET="), 0);
+    ck_assert_uint_eq(cfg.token_secret_len, 0);
+}
+END_TEST
+
+/* ---- errors */
+
+static const struct {
+    const char *env[3];
+    const char *var; /* the variable the message must name */
+} bad_configs[] = {
+    { { "PUSH_LIMIT_MAX=0" }, "PUSH_LIMIT_MAX" },
+    { { "PUSH_LIMIT_MAX=1001" }, "PUSH_LIMIT_MAX" },
+    { { "PUSH_LIMIT_MAX=abc" }, "PUSH_LIMIT_MAX" },
+    { { "PUSH_LIMIT_MAX=" }, "PUSH_LIMIT_MAX" },
+    { { "PUSH_LIMIT_MAX=-5" }, "PUSH_LIMIT_MAX" },
+    { { "PUSH_LIMIT_MAX=10x" }, "PUSH_LIMIT_MAX" },
+    { { "PUSH_LIMIT_MAX=99999999999999999999999" }, "PUSH_LIMIT_MAX" },
+    { { "PUSH_LIMIT_DEFAULT=201" }, "PUSH_LIMIT_DEFAULT" },
+    { { "PUSH_LIMIT_DEFAULT=0" }, "PUSH_LIMIT_DEFAULT" },
+    { { "PUSH_LIMIT_MAX=50", "PUSH_LIMIT_DEFAULT=100" }, "PUSH_LIMIT_DEFAULT" },
+    { { "PUSH_LIMIT_DEFAULT=100", "PUSH_LIMIT_MAX=50" }, "PUSH_LIMIT_DEFAULT" },
+    { { "PUSH_THREADS=0" }, "PUSH_THREADS" },
+    { { "PUSH_THREADS=1025" }, "PUSH_THREADS" },
+    { { "PUSH_THREADS=four" }, "PUSH_THREADS" },
+    { { "PUSH_DEMO=maybe" }, "PUSH_DEMO" },
+    { { "PUSH_DEMO=2" }, "PUSH_DEMO" },
+    { { "PUSH_LOG_LEVEL=loud" }, "PUSH_LOG_LEVEL" },
+    { { "PUSH_LOG_LEVEL=info " }, "PUSH_LOG_LEVEL" },
+    { { "PUSH_TOKEN_SECRET=0123456789abcde" }, "PUSH_TOKEN_SECRET" }, /* 15 bytes */
+    { { "PUSH_TOKEN_SECRET=x" }, "PUSH_TOKEN_SECRET" },
+    { { "PUSH_TOKEN_SECRET=0123456789abcdef", "PUSH_TOKEN_SECRET_FILE=/etc/hostname" },
+      "PUSH_TOKEN_SECRET_FILE" },
+    { { "PUSH_TOKEN_SECRET_FILE=/nonexistent/pgpush/secret" }, "PUSH_TOKEN_SECRET_FILE" },
+    { { "PUSH_TOKEN_COOKIE=a b" }, "PUSH_TOKEN_COOKIE" },
+    { { "PUSH_TOKEN_COOKIE=a;b" }, "PUSH_TOKEN_COOKIE" },
+    { { "PUSH_TOKEN_COOKIE=a=b" }, "PUSH_TOKEN_COOKIE" },
+    { { "PUSH_TOKEN_COOKIE=a,b" }, "PUSH_TOKEN_COOKIE" },
+    { { "PUSH_TOKEN_COOKIE=tok\"en" }, "PUSH_TOKEN_COOKIE" },
+    { { "PUSH_TOKEN_COOKIE=zo\xc3\xab" }, "PUSH_TOKEN_COOKIE" },
+    { { "PUSH_TOKEN_COOKIE=a\tb" }, "PUSH_TOKEN_COOKIE" },
+    { { "PUSH_SOCKET_MODE=999" }, "PUSH_SOCKET_MODE" },
+    { { "PUSH_SOCKET_MODE=1000" }, "PUSH_SOCKET_MODE" },
+    { { "PUSH_SOCKET_MODE=rw-rw----" }, "PUSH_SOCKET_MODE" },
+    { { "PUSH_SOCKET_MODE=0660 " }, "PUSH_SOCKET_MODE" },
+    { { "PUSH_SOCKET_MODE=-1" }, "PUSH_SOCKET_MODE" },
+};
+
+START_TEST(bad_value_is_refused_naming_the_variable)
+{
+    char *envp[4] = { NULL };
+
+    for (int i = 0; i < 3 && bad_configs[_i].env[i]; i++)
+        envp[i] = (char *)bad_configs[_i].env[i];
+    ck_assert_msg(load(envp) == -1, "%s accepted", bad_configs[_i].env[0]);
+    assert_error_names(bad_configs[_i].var);
+}
+END_TEST
+
+START_TEST(both_secret_and_secret_file_is_refused)
+{
+    ck_assert_int_eq(LOAD("PUSH_TOKEN_SECRET_FILE=/nonexistent", "PUSH_TOKEN_SECRET=0123456789abcdef"),
+                     -1);
+    assert_error_names("PUSH_TOKEN_SECRET");
+    assert_error_names("PUSH_TOKEN_SECRET_FILE");
+}
+END_TEST
+
+START_TEST(overlong_strings_are_refused)
+{
+    static const char *const vars[] = { "PUSH_DATABASE_URL", "PUSH_LISTEN",
+                                        "PUSH_ALLOWED_ORIGINS", "PUSH_TOKEN_COOKIE",
+                                        "PUSH_TOKEN_SECRET" };
+    static char env[4096];
+
+    for (int i = 0; i < N(vars); i++) {
+        size_t n = strlen(vars[i]);
+
+        memset(env, 'a', sizeof env - 1);
+        env[sizeof env - 1] = '\0';
+        memcpy(env, vars[i], n);
+        env[n] = '=';
+        ck_assert_msg(LOAD(env) == -1, "%s accepted 4 KB", vars[i]);
+        assert_error_names(vars[i]);
+    }
+}
+END_TEST
+
+START_TEST(longest_strings_fit)
+{
+    static char url[1100], cookie[100];
+
+    memset(url, 'u', sizeof url);
+    memcpy(url, "PUSH_DATABASE_URL=", 18);
+    url[18 + sizeof cfg.database_url - 1] = '\0';
+    memset(cookie, 'c', sizeof cookie);
+    memcpy(cookie, "PUSH_TOKEN_COOKIE=", 18);
+    cookie[18 + sizeof cfg.token_cookie - 1] = '\0';
+    ck_assert_int_eq(LOAD(url, cookie), 0);
+    ck_assert_uint_eq(strlen(cfg.database_url), sizeof cfg.database_url - 1);
+    ck_assert_uint_eq(strlen(cfg.token_cookie), sizeof cfg.token_cookie - 1);
+}
+END_TEST
+
+/* ---- secret files */
+
+START_TEST(secret_file_is_read_without_newline)
+{
+    static const char *const contents[] = {
+        "0123456789abcdef-secret\n",
+        "0123456789abcdef-secret\r\n",
+        "0123456789abcdef-secret",
+        "0123456789abcdef-secret\nsecond line\n",
+    };
+    char path[64], env[128];
+
+    for (int i = 0; i < N(contents); i++) {
+        temp_file(path, contents[i], strlen(contents[i]));
+        snprintf(env, sizeof env, "PUSH_TOKEN_SECRET_FILE=%s", path);
+        ck_assert_msg(LOAD(env) == 0, "%s", err);
+        unlink(path);
+        ck_assert_str_eq(cfg.token_secret, "0123456789abcdef-secret");
+        ck_assert_uint_eq(cfg.token_secret_len, strlen("0123456789abcdef-secret"));
+    }
+}
+END_TEST
+
+START_TEST(secret_file_with_empty_secret_variable_is_used)
+{
+    char path[64], env[128];
+
+    temp_file(path, "0123456789abcdef\n", 17);
+    snprintf(env, sizeof env, "PUSH_TOKEN_SECRET_FILE=%s", path);
+    ck_assert_int_eq(LOAD("PUSH_TOKEN_SECRET=", env), 0);
+    unlink(path);
+    ck_assert_str_eq(cfg.token_secret, "0123456789abcdef");
+}
+END_TEST
+
+START_TEST(secret_file_too_short_is_refused)
+{
+    static const char *const contents[] = { "", "\n", "short\n", "0123456789abcde\n",
+                                            "\n0123456789abcdef0123\n" };
+    char path[64], env[128];
+
+    for (int i = 0; i < N(contents); i++) {
+        temp_file(path, contents[i], strlen(contents[i]));
+        snprintf(env, sizeof env, "PUSH_TOKEN_SECRET_FILE=%s", path);
+        ck_assert_msg(LOAD(env) == -1, "file content #%d accepted", i);
+        unlink(path);
+        assert_error_names("PUSH_TOKEN_SECRET_FILE");
+    }
+}
+END_TEST
+
+START_TEST(secret_file_longest_secret_fits)
+{
+    char path[64], env[128], content[PUSH_SECRET_MAX + 1];
+
+    memset(content, 'k', PUSH_SECRET_MAX);
+    content[PUSH_SECRET_MAX] = '\n';
+    temp_file(path, content, sizeof content);
+    snprintf(env, sizeof env, "PUSH_TOKEN_SECRET_FILE=%s", path);
+    ck_assert_msg(LOAD(env) == 0, "%s", err);
+    unlink(path);
+    ck_assert_uint_eq(cfg.token_secret_len, PUSH_SECRET_MAX);
+}
+END_TEST
+
+START_TEST(secret_file_too_long_is_refused)
+{
+    /* like PUSH_TOKEN_SECRET longer than 256 bytes: refused, not silently cut to a different
+     * secret that would then reject every token the site signs with the whole one */
+    char path[64], env[128], content[PUSH_SECRET_MAX + 2];
+
+    memset(content, 'k', PUSH_SECRET_MAX + 1);
+    content[PUSH_SECRET_MAX + 1] = '\n';
+    temp_file(path, content, sizeof content);
+    snprintf(env, sizeof env, "PUSH_TOKEN_SECRET_FILE=%s", path);
+    ck_assert_msg(LOAD(env) == -1, "a %d-byte secret was accepted as %zu bytes",
+                  PUSH_SECRET_MAX + 1, cfg.token_secret_len);
+    unlink(path);
+    assert_error_names("PUSH_TOKEN_SECRET_FILE");
+}
+END_TEST
+
+START_TEST(help_mentions_every_variable)
+{
+    static const char *const vars[] = {
+        "PUSH_DATABASE_URL", "PUSH_TOKEN_SECRET", "PUSH_TOKEN_SECRET_FILE", "PUSH_TOKEN_COOKIE",
+        "PUSH_DEMO", "PUSH_LISTEN", "PUSH_SOCKET_MODE", "PUSH_THREADS", "PUSH_LIMIT_DEFAULT",
+        "PUSH_LIMIT_MAX", "PUSH_ALLOWED_ORIGINS", "PUSH_LOG_LEVEL",
+    };
+
+    for (int i = 0; i < N(vars); i++)
+        ck_assert_msg(strstr(push_config_help, vars[i]) != NULL, "%s", vars[i]);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *env = tcase_create("env");
+    TCase *values = tcase_create("values");
+    TCase *errors = tcase_create("errors");
+    TCase *files = tcase_create("secret_file");
+
+    tcase_add_test(env, env_get_matches_exact_names);
+    tcase_add_test(env, env_get_empty_and_null_environment);
+    tcase_add_test(env, config_ignores_similar_names);
+    suite_add_tcase(s, env);
+
+    tcase_add_test(values, defaults);
+    tcase_add_test(values, every_variable_is_read);
+    tcase_add_loop_test(values, demo_values_parse, 0, N(demo_values));
+    tcase_add_test(values, log_levels_parse);
+    tcase_add_test(values, limits_bounds_and_clamping);
+    tcase_add_test(values, socket_mode_is_octal);
+    tcase_add_test(values, secret_length_bounds);
+    tcase_add_test(values, longest_strings_fit);
+    tcase_add_test(values, help_mentions_every_variable);
+    suite_add_tcase(s, values);
+
+    tcase_add_loop_test(errors, bad_value_is_refused_naming_the_variable, 0, N(bad_configs));
+    tcase_add_test(errors, both_secret_and_secret_file_is_refused);
+    tcase_add_test(errors, overlong_strings_are_refused);
+    suite_add_tcase(s, errors);
+
+    tcase_add_test(files, secret_file_is_read_without_newline);
+    tcase_add_test(files, secret_file_with_empty_secret_variable_is_used);
+    tcase_add_test(files, secret_file_too_short_is_refused);
+    tcase_add_test(files, secret_file_longest_secret_fits);
+    tcase_add_test(files, secret_file_too_long_is_refused);
+    suite_add_tcase(s, files);
+    return s;
+}
+
+UNIT_MAIN(config_suite)

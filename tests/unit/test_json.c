@@ -1,7 +1,527 @@
-/* test_json.c: unit tests for lib/push_json (placeholder) */
+/* test_json.c: unit tests for lib/push_json, on PGresults built without a database */
 #include "config.h"
+
 #include "unit.h"
-START_TEST(placeholder) { ck_assert_int_eq(1, 1); }
+
+#include "push_json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "push_store.h"
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define TEXTOID 25
+#define NCOLS 11
+
+/* ---- results shaped like push_store's, made with libpq's result-building calls */
+
+static PGresult *make_result(const char *const *names, int ncols)
+{
+    PGresAttDesc attrs[NCOLS];
+    PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+
+    ck_assert_ptr_nonnull(res);
+    ck_assert_int_le(ncols, NCOLS);
+    for (int i = 0; i < ncols; i++) {
+        attrs[i] = (PGresAttDesc){ .name = (char *)names[i], .tableid = 0, .columnid = 0,
+                                   .format = 0, .typid = TEXTOID, .typlen = -1,
+                                   .atttypmod = -1 };
+    }
+    ck_assert_int_eq(PQsetResultAttrs(res, ncols, attrs), 1);
+    return res;
+}
+
+/* Sets row, column to value; NULL value is SQL NULL. */
+static void set(PGresult *res, int row, int col, const char *value)
+{
+    ck_assert_int_eq(PQsetvalue(res, row, col, (char *)value, value ? (int)strlen(value) : -1), 1);
+}
+
+/* One push_store_messages row, in enum push_message_col order; NULL is SQL NULL. */
+struct row {
+    const char *col[NCOLS];
+};
+
+static PGresult *messages(const struct row *rows, int n)
+{
+    static const char *const names[NCOLS] = { "id", "broadcast", "kind", "title", "body",
+                                              "data", "link", "created_at", "read", "pos_p",
+                                              "pos_b" };
+    PGresult *res = make_result(names, NCOLS);
+
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < NCOLS; c++)
+            set(res, r, c, rows[r].col[c]);
+    ck_assert_int_eq(PQntuples(res), n);
+    ck_assert_int_eq(PQnfields(res), NCOLS);
+    return res;
+}
+
+static PGresult *unread(const char *const (*rows)[2], int n)
+{
+    static const char *const names[2] = { "kind", "n" };
+    PGresult *res = make_result(names, 2);
+
+    for (int r = 0; r < n; r++) {
+        set(res, r, 0, rows[r][0]);
+        set(res, r, 1, rows[r][1]);
+    }
+    return res;
+}
+
+/* A message row with the given text columns and positions. */
+static struct row message_row(const char *id, const char *title, const char *body,
+                              const char *pos_p, const char *pos_b)
+{
+    struct row r = { { id, "f", "chat", title, body, "{\"k\":1}", "/inbox/1",
+                       "2024-05-01 12:00:00+00", "f", pos_p, pos_b } };
+
+    return r;
+}
+
+static char tag[PUSH_CURSOR_TAG_LEN + 1];
+
+static void setup(void)
+{
+    push_cursor_tag("alice", tag);
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    ck_assert_msg(json_object_object_get_ex(o, key, &v), "no key \"%s\"", key);
+    return v;
+}
+
+static void assert_string(json_object *o, const char *key, const char *expect)
+{
+    json_object *v = get(o, key);
+
+    ck_assert_msg(json_object_is_type(v, json_type_string), "\"%s\" is not a string", key);
+    ck_assert_str_eq(json_object_get_string(v), expect);
+}
+
+static void assert_null(json_object *o, const char *key)
+{
+    ck_assert_msg(get(o, key) == NULL, "\"%s\" is not null", key);
+}
+
+static void assert_cursor(json_object *o, int64_t personal, int64_t broadcast)
+{
+    struct push_cursor c = { personal, broadcast }, back = { -1, -1 };
+    char text[PUSH_CURSOR_MAX];
+
+    push_cursor_format(&c, tag, text);
+    assert_string(o, "cursor", text);
+    ck_assert_int_eq(push_cursor_parse(json_object_get_string(get(o, "cursor")), tag, &back),
+                     PUSH_CURSOR_OK);
+    ck_assert_int_eq(back.personal, personal);
+    ck_assert_int_eq(back.broadcast, broadcast);
+}
+
+/* Serializes o and parses the text back. */
+static json_object *reparse(json_object *o)
+{
+    size_t len = 0;
+    const char *text = push_json_text(o, &len);
+    json_object *back;
+
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(len, strlen(text));
+    for (size_t i = 0; i < len; i++)
+        ck_assert_msg((unsigned char)text[i] >= 0x20, "raw control byte 0x%02x in JSON text",
+                      (unsigned char)text[i]);
+    back = json_tokener_parse(text);
+    ck_assert_msg(back != NULL, "push_json_text gave invalid JSON: %s", text);
+    return back;
+}
+
+/* ---- push_json_unread */
+
+START_TEST(unread_totals_and_by_kind)
+{
+    static const char *const rows[][2] = { { "chat", "3" }, { "alert", "2" },
+                                           { "digest", "5000000000" } };
+    PGresult *res = unread(rows, N(rows));
+    json_object *o = push_json_unread(res), *back, *by_kind;
+
+    back = reparse(o);
+    ck_assert_int_eq(json_object_get_int64(get(back, "total")), INT64_C(5000000005));
+    by_kind = get(back, "by_kind");
+    ck_assert(json_object_is_type(by_kind, json_type_object));
+    ck_assert_int_eq(json_object_object_length(by_kind), 3);
+    ck_assert_int_eq(json_object_get_int64(get(by_kind, "chat")), 3);
+    ck_assert_int_eq(json_object_get_int64(get(by_kind, "alert")), 2);
+    ck_assert_int_eq(json_object_get_int64(get(by_kind, "digest")), INT64_C(5000000000));
+    ck_assert(json_object_is_type(get(by_kind, "chat"), json_type_int));
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
 END_TEST
-static Suite *suite(void) { Suite *s = suite_create("json"); TCase *tc = tcase_create("core"); tcase_add_test(tc, placeholder); suite_add_tcase(s, tc); return s; }
-UNIT_MAIN(suite)
+
+START_TEST(unread_empty)
+{
+    PGresult *res = unread(NULL, 0);
+    json_object *o = push_json_unread(res), *back = reparse(o);
+
+    ck_assert_int_eq(json_object_get_int64(get(back, "total")), 0);
+    ck_assert(json_object_is_type(get(back, "total"), json_type_int));
+    ck_assert(json_object_is_type(get(back, "by_kind"), json_type_object));
+    ck_assert_int_eq(json_object_object_length(get(back, "by_kind")), 0);
+    ck_assert_int_eq(json_object_object_length(back), 2);
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+START_TEST(unread_hostile_kind_names)
+{
+    static const char *const rows[][2] = { { "</script>", "1" }, { "a\"b\\c", "2" },
+                                           { "\x01\xe2\x80\xa8", "4" } };
+    PGresult *res = unread(rows, N(rows));
+    json_object *o = push_json_unread(res), *back = reparse(o), *by_kind = get(back, "by_kind");
+
+    for (int i = 0; i < N(rows); i++)
+        ck_assert_int_eq(json_object_get_int64(get(by_kind, rows[i][0])), 1 << i);
+    ck_assert_int_eq(json_object_get_int64(get(back, "total")), 7);
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+/* ---- push_json_message */
+
+START_TEST(message_fields)
+{
+    const struct row rows[] = { { { "9007199254740993", "f", "chat", "Hello", "A body",
+                                    "{\"a\":[1,2],\"b\":null,\"c\":\"x\"}", NULL,
+                                    "2024-05-01 12:00:00+00", "t", "5", "3" } } };
+    PGresult *res = messages(rows, 1);
+    struct push_cursor pos = { 0, 0 };
+    json_object *o = push_json_message(res, 0, tag, &pos), *back = reparse(o), *data, *a;
+
+    ck_assert_int_eq(json_object_object_length(back), 10);
+    assert_string(back, "id", "9007199254740993"); /* a string: 2^53 + 1 */
+    assert_string(back, "kind", "chat");
+    assert_string(back, "title", "Hello");
+    assert_string(back, "body", "A body");
+    assert_string(back, "created_at", "2024-05-01 12:00:00+00");
+    assert_null(back, "link");
+    ck_assert(json_object_is_type(get(back, "read"), json_type_boolean));
+    ck_assert_int_eq(json_object_get_boolean(get(back, "read")), 1);
+    ck_assert(json_object_is_type(get(back, "broadcast"), json_type_boolean));
+    ck_assert_int_eq(json_object_get_boolean(get(back, "broadcast")), 0);
+
+    data = get(back, "data");
+    ck_assert(json_object_is_type(data, json_type_object)); /* parsed, not a string */
+    a = get(data, "a");
+    ck_assert(json_object_is_type(a, json_type_array));
+    ck_assert_uint_eq(json_object_array_length(a), 2);
+    ck_assert_int_eq(json_object_get_int(json_object_array_get_idx(a, 1)), 2);
+    assert_null(data, "b");
+    assert_string(data, "c", "x");
+
+    ck_assert_int_eq(pos.personal, 5);
+    ck_assert_int_eq(pos.broadcast, 3);
+    assert_cursor(back, 5, 3);
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+START_TEST(message_broadcast_unread_and_link)
+{
+    const struct row rows[] = { { { "1", "t", "news", "T", "B", "[1,\"two\"]", "https://x.test/a?b=1&c=2",
+                                    "2024-01-01 00:00:00+00", "f", "0", "1" } } };
+    PGresult *res = messages(rows, 1);
+    struct push_cursor pos = { 0, 0 };
+    json_object *o = push_json_message(res, 0, tag, &pos), *back = reparse(o);
+
+    ck_assert_int_eq(json_object_get_boolean(get(back, "broadcast")), 1);
+    ck_assert_int_eq(json_object_get_boolean(get(back, "read")), 0);
+    assert_string(back, "link", "https://x.test/a?b=1&c=2");
+    ck_assert(json_object_is_type(get(back, "data"), json_type_array));
+    assert_cursor(back, 0, 1);
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+START_TEST(message_null_columns_are_json_null)
+{
+    const struct row rows[] = { { { "7", "f", NULL, NULL, NULL, NULL, NULL, NULL, "f", "7",
+                                    "0" } } };
+    PGresult *res = messages(rows, 1);
+    struct push_cursor pos = { 0, 0 };
+    json_object *o = push_json_message(res, 0, tag, &pos), *back = reparse(o);
+
+    ck_assert_int_eq(json_object_object_length(back), 10);
+    assert_null(back, "kind");
+    assert_null(back, "title");
+    assert_null(back, "body");
+    assert_null(back, "data");
+    assert_null(back, "link");
+    assert_null(back, "created_at");
+    assert_string(back, "id", "7");
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+static const struct {
+    const char *data;
+    enum json_type type;
+} data_values[] = {
+    { "42", json_type_int },
+    { "-1.5", json_type_double },
+    { "\"text\"", json_type_string },
+    { "true", json_type_boolean },
+    { "null", json_type_null },
+    { "[]", json_type_array },
+    { "{}", json_type_object },
+    { "{\"nested\":{\"deeper\":[{\"x\":\"</script>\"}]}}", json_type_object },
+};
+
+START_TEST(message_data_is_parsed_json)
+{
+    struct row row = message_row("1", "t", "b", "1", "0");
+    PGresult *res;
+    struct push_cursor pos = { 0, 0 };
+    json_object *o, *back, *data;
+
+    row.col[PUSH_COL_DATA] = data_values[_i].data;
+    res = messages(&row, 1);
+    o = push_json_message(res, 0, tag, &pos);
+    back = reparse(o);
+    data = get(back, "data");
+    ck_assert_msg(json_object_get_type(data) == data_values[_i].type, "%s became %s",
+                  data_values[_i].data, json_type_to_name(json_object_get_type(data)));
+    if (data_values[_i].type == json_type_string)
+        ck_assert_str_eq(json_object_get_string(data), "text");
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+START_TEST(message_too_deep_data_becomes_null)
+{
+    char deep[2 * 200 + 1];
+    struct row row = message_row("1", "t", "b", "1", "0");
+    PGresult *res;
+    struct push_cursor pos = { 0, 0 };
+    json_object *o, *back;
+
+    memset(deep, '[', 200);
+    memset(deep + 200, ']', 200);
+    deep[400] = '\0';
+    row.col[PUSH_COL_DATA] = deep;
+    res = messages(&row, 1);
+    o = push_json_message(res, 0, tag, &pos);
+    back = reparse(o);
+    assert_null(back, "data");
+    assert_string(back, "title", "t");
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+static const struct {
+    int64_t before_p, before_b; /* pos before */
+    const char *row_p, *row_b;  /* the row's position */
+    int64_t after_p, after_b;   /* pos after */
+} moves[] = {
+    { 0, 0, "5", "3", 5, 3 },
+    { 4, 2, "5", "2", 5, 2 },
+    { 10, 10, "5", "12", 10, 12 },   /* never backwards, per stream */
+    { 10, 10, "12", "5", 12, 10 },
+    { 10, 10, "3", "4", 10, 10 },    /* a row behind the position moves nothing */
+    { 10, 10, "10", "10", 10, 10 },
+    { 0, 0, "9223372036854775807", "9223372036854775806", INT64_MAX, INT64_MAX - 1 },
+    { INT64_MAX, INT64_MAX, "1", "1", INT64_MAX, INT64_MAX },
+};
+
+START_TEST(message_moves_cursor_forward_only)
+{
+    struct row row = message_row("1", "t", "b", moves[_i].row_p, moves[_i].row_b);
+    PGresult *res = messages(&row, 1);
+    struct push_cursor pos = { moves[_i].before_p, moves[_i].before_b };
+    json_object *o = push_json_message(res, 0, tag, &pos), *back = reparse(o);
+
+    ck_assert_int_eq(pos.personal, moves[_i].after_p);
+    ck_assert_int_eq(pos.broadcast, moves[_i].after_b);
+    assert_cursor(back, moves[_i].after_p, moves[_i].after_b);
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+static const char *const hostile[] = {
+    "</script><script>alert(1)</script>",
+    "\"quoted\" 'single'",
+    "back\\slash \\\" \\u0041 \\n",
+    "ctl \x01\x02\x1f\x7f end",
+    "line\nfeed\rreturn\ttab\b\f",
+    "sep \xe2\x80\xa8 and \xe2\x80\xa9 para",
+    "zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+    "<!-- --> ]]> {{x}} ${y} %s %n",
+    "/\\/",
+    "",
+    " ",
+};
+
+START_TEST(hostile_text_round_trips_exactly)
+{
+    struct row row = message_row("1", hostile[_i], hostile[_i], "1", "0");
+    PGresult *res;
+    struct push_cursor pos = { 0, 0 };
+    json_object *o, *back;
+    char kind[64];
+
+    snprintf(kind, sizeof kind, "k%s", hostile[_i]);
+    row.col[PUSH_COL_KIND] = kind;
+    row.col[PUSH_COL_LINK] = hostile[_i];
+    res = messages(&row, 1);
+    o = push_json_message(res, 0, tag, &pos);
+    back = reparse(o);
+    assert_string(back, "title", hostile[_i]);
+    assert_string(back, "body", hostile[_i]);
+    assert_string(back, "link", hostile[_i]);
+    assert_string(back, "kind", kind);
+    ck_assert_uint_eq((size_t)json_object_get_string_len(get(back, "title")), strlen(hostile[_i]));
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+START_TEST(long_text_round_trips)
+{
+    static char big[100000];
+    struct row row;
+    PGresult *res;
+    struct push_cursor pos = { 0, 0 };
+    json_object *o, *back;
+
+    for (size_t i = 0; i < sizeof big - 1; i++)
+        big[i] = "ab\"\\\x01<>/"[i % 8];
+    big[sizeof big - 1] = '\0';
+    row = message_row("1", "t", big, "1", "0");
+    res = messages(&row, 1);
+    o = push_json_message(res, 0, tag, &pos);
+    back = reparse(o);
+    assert_string(back, "body", big);
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+}
+END_TEST
+
+/* ---- push_json_messages, push_json_cursor */
+
+START_TEST(messages_array)
+{
+    const struct row rows[] = {
+        { { "11", "f", "chat", "one", "b1", "{}", NULL, "2024-01-01", "f", "11", "4" } },
+        { { "12", "t", "news", "two", "b2", "{}", NULL, "2024-01-02", "f", "11", "12" } },
+        { { "13", "f", "chat", "three", "b3", "{}", NULL, "2024-01-03", "t", "13", "12" } },
+    };
+    PGresult *res = messages(rows, N(rows));
+    struct push_cursor pos = { 10, 4 };
+    json_object *a = push_json_messages(res, tag, &pos), *back = reparse(a);
+    static const int64_t cursors[][2] = { { 11, 4 }, { 11, 12 }, { 13, 12 } };
+
+    ck_assert(json_object_is_type(back, json_type_array));
+    ck_assert_uint_eq(json_object_array_length(back), 3);
+    for (int i = 0; i < 3; i++) {
+        json_object *m = json_object_array_get_idx(back, (size_t)i);
+
+        assert_string(m, "id", rows[i].col[PUSH_COL_ID]);
+        assert_string(m, "title", rows[i].col[PUSH_COL_TITLE]);
+        assert_cursor(m, cursors[i][0], cursors[i][1]);
+    }
+    ck_assert_int_eq(pos.personal, 13);
+    ck_assert_int_eq(pos.broadcast, 12);
+    json_object_put(back);
+    json_object_put(a);
+    PQclear(res);
+}
+END_TEST
+
+START_TEST(messages_empty_array_leaves_cursor)
+{
+    PGresult *res = messages(NULL, 0);
+    struct push_cursor pos = { 3, 4 };
+    json_object *a = push_json_messages(res, tag, &pos);
+    size_t len = 0;
+
+    ck_assert_str_eq(push_json_text(a, &len), "[]");
+    ck_assert_uint_eq(len, 2);
+    ck_assert_int_eq(pos.personal, 3);
+    ck_assert_int_eq(pos.broadcast, 4);
+    json_object_put(a);
+    PQclear(res);
+}
+END_TEST
+
+START_TEST(cursor_json_is_text_form)
+{
+    struct push_cursor c = { 255, INT64_MAX };
+    char text[PUSH_CURSOR_MAX], expect[PUSH_CURSOR_MAX + 2];
+    json_object *o = push_json_cursor(&c, tag);
+    size_t len = 0;
+
+    push_cursor_format(&c, tag, text);
+    ck_assert(json_object_is_type(o, json_type_string));
+    ck_assert_str_eq(json_object_get_string(o), text);
+    snprintf(expect, sizeof expect, "\"%s\"", text);
+    ck_assert_str_eq(push_json_text(o, &len), expect);
+    ck_assert_uint_eq(len, strlen(expect));
+    json_object_put(o);
+}
+END_TEST
+
+static Suite *json_suite(void)
+{
+    Suite *s = suite_create("json");
+    TCase *counts = tcase_create("unread");
+    TCase *message = tcase_create("message");
+    TCase *list = tcase_create("messages");
+
+    tcase_add_checked_fixture(counts, setup, NULL);
+    tcase_add_test(counts, unread_totals_and_by_kind);
+    tcase_add_test(counts, unread_empty);
+    tcase_add_test(counts, unread_hostile_kind_names);
+    suite_add_tcase(s, counts);
+
+    tcase_add_checked_fixture(message, setup, NULL);
+    tcase_add_test(message, message_fields);
+    tcase_add_test(message, message_broadcast_unread_and_link);
+    tcase_add_test(message, message_null_columns_are_json_null);
+    tcase_add_loop_test(message, message_data_is_parsed_json, 0, N(data_values));
+    tcase_add_test(message, message_too_deep_data_becomes_null);
+    tcase_add_loop_test(message, message_moves_cursor_forward_only, 0, N(moves));
+    tcase_add_loop_test(message, hostile_text_round_trips_exactly, 0, N(hostile));
+    tcase_add_test(message, long_text_round_trips);
+    suite_add_tcase(s, message);
+
+    tcase_add_checked_fixture(list, setup, NULL);
+    tcase_add_test(list, messages_array);
+    tcase_add_test(list, messages_empty_array_leaves_cursor);
+    tcase_add_test(list, cursor_json_is_text_form);
+    suite_add_tcase(s, list);
+    return s;
+}
+
+UNIT_MAIN(json_suite)
