@@ -4,6 +4,7 @@
 #include "push_auth.h"
 
 #include <string.h>
+#include <strings.h>
 
 static enum push_auth_err set_user(struct push_identity *id, const char *name,
                                    enum push_auth_source source)
@@ -17,23 +18,27 @@ static enum push_auth_err set_user(struct push_identity *id, const char *name,
     return PUSH_AUTH_OK;
 }
 
-/* The token of the request, if any, into buf; returns buf or NULL. */
+/* The token of the request, if any, into buf; returns buf or NULL. A cookie too long to be a
+ * token gives "" (present, and bad). */
 static const char *find_token(const struct push_config *cfg, char *const *envp,
                               const struct push_query *q, char *buf, size_t size)
 {
     const char *v = push_query_get(q, "token");
     const char *auth = push_env_get(envp, "HTTP_AUTHORIZATION");
+    int rc;
 
     if (v && *v)
         return v;
-    if (auth && strncmp(auth, "Bearer ", 7) == 0) {
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) { /* auth schemes ignore case */
         for (auth += 7; *auth == ' '; auth++)
             ;
         return auth;
     }
-    if (push_cookie_get(push_env_get(envp, "HTTP_COOKIE"), cfg->token_cookie, buf, size) == 0
-        && *buf)
+    rc = push_cookie_get(push_env_get(envp, "HTTP_COOKIE"), cfg->token_cookie, buf, size);
+    if (rc == 0 && *buf)
         return buf;
+    if (rc == -2)
+        return "";
     return NULL;
 }
 

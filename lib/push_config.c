@@ -99,10 +99,18 @@ static int read_secret_file(struct push_config *cfg, const char *path, char *err
                  strerror(errno));
         return -1;
     }
-    n = fread(cfg->token_secret, 1, sizeof cfg->token_secret - 1, f);
+    char line[PUSH_SECRET_MAX + 2];
+
+    n = fread(line, 1, sizeof line - 1, f);
     fclose(f);
-    cfg->token_secret[n] = '\0';
-    cfg->token_secret[strcspn(cfg->token_secret, "\r\n")] = '\0';
+    line[n] = '\0';
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strlen(line) > PUSH_SECRET_MAX) {
+        snprintf(err, errlen, "PUSH_TOKEN_SECRET_FILE: the secret is longer than %d bytes",
+                 PUSH_SECRET_MAX);
+        return -1;
+    }
+    memcpy(cfg->token_secret, line, strlen(line) + 1);
     return 0;
 }
 

@@ -57,19 +57,24 @@ int push_http_respond(struct push_request *r, int status, const char *headers,
 int push_http_error(struct push_request *r, int status, const char *code, const char *message,
                     const char *headers)
 {
+    static const char no_store[] = "Cache-Control: no-store\r\n";
     json_object *o = json_object_new_object();
-    char all_headers[512];
+    size_t hlen = headers ? strlen(headers) : 0;
+    char *all_headers = malloc(sizeof no_store + hlen);
     const char *text;
     int rc;
 
+    if (!all_headers)
+        abort();
+    memcpy(all_headers, no_store, sizeof no_store - 1);
+    memcpy(all_headers + sizeof no_store - 1, headers ? headers : "", hlen + 1);
     json_object_object_add(o, "error", json_object_new_string(code));
     json_object_object_add(o, "message", json_object_new_string(message));
     text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    snprintf(all_headers, sizeof all_headers, "Cache-Control: no-store\r\n%s",
-             headers ? headers : "");
     rc = push_http_respond(r, status, all_headers, "application/json; charset=utf-8", text,
                            strlen(text));
     json_object_put(o);
+    free(all_headers);
     return rc;
 }
 

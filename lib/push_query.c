@@ -113,7 +113,7 @@ int push_cookie_get(const char *header, const char *name, char *out, size_t size
             if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"')
                 v++, vlen -= 2;
             if (vlen >= size)
-                return -1;
+                return -2;
             memcpy(out, v, vlen);
             out[vlen] = '\0';
             return 0;

@@ -32,8 +32,8 @@ int push_query_repeated(const struct push_query *q, const char *key);
 
 const char *push_query_strerror(enum push_query_err err);
 
-/* Copies the value of cookie name from a Cookie header into out (size bytes). Returns 0, or
- * -1 when the header is NULL, the cookie is absent, or its value does not fit. */
+/* Copies the value of cookie name from a Cookie header into out (size bytes). Returns 0; -1
+ * when the header is NULL or the cookie absent; -2 when its value does not fit. */
 int push_cookie_get(const char *header, const char *name, char *out, size_t size);
 
 #endif

@@ -152,6 +152,9 @@ enum push_token_err push_token_verify(const char *secret, size_t secret_len, con
     if (CRYPTO_memcmp(expect, dot_sig + 1, SIG_HEX) != 0)
         return PUSH_TOKEN_BAD_SIGNATURE;
     dot_user = token + 2;
+    /* at least one character of user, a dot, one digit */
+    if (dot_sig - dot_user < 4)
+        return PUSH_TOKEN_MALFORMED;
     dot_exp = memchr(dot_user + 1, '.', (size_t)(dot_sig - dot_user - 1));
     if (!dot_exp)
         return PUSH_TOKEN_MALFORMED;
@@ -159,7 +162,7 @@ enum push_token_err push_token_verify(const char *secret, size_t secret_len, con
     if (ulen <= 0 || !push_user_valid((const char *)name, (size_t)ulen))
         return PUSH_TOKEN_MALFORMED;
     for (const char *p = dot_exp + 1; p < dot_sig; p++) {
-        if (*p < '0' || *p > '9' || p - dot_exp > 18)
+        if (*p < '0' || *p > '9' || exp > (INT64_MAX - (*p - '0')) / 10)
             return PUSH_TOKEN_MALFORMED;
         exp = exp * 10 + (*p - '0');
     }
