@@ -12,6 +12,7 @@
 #include "push_auth.h"
 #include "push_cursor.h"
 #include "push_db.h"
+#include "push_edge.h"
 #include "push_http.h"
 #include "push_json.h"
 #include "push_log.h"
@@ -94,37 +95,6 @@ static int cursor_in_future(const struct push_cursor *c, const struct push_state
     return c->personal > st->last_id || c->broadcast > st->last_id;
 }
 
-/* Reads ?since= into c; answers 400 and returns -1 when it is bad. */
-static int parse_since(struct poll *p, const char *text, struct push_cursor *c)
-{
-    enum push_cursor_err err = push_cursor_parse(text, p->tag, c);
-
-    if (err == PUSH_CURSOR_OK)
-        return 0;
-    push_http_error(p->r, 400, err == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor",
-                    push_cursor_strerror(err), NULL);
-    return -1;
-}
-
-static int parse_limit(struct poll *p, int *limit)
-{
-    const char *v = push_query_get(&p->q, "limit");
-    char *end, msg[128];
-    long n;
-
-    *limit = p->cfg->default_limit;
-    if (!v)
-        return 0;
-    n = strtol(v, &end, 10);
-    if (*v && !*end && n >= 1 && n <= p->cfg->max_limit && strlen(v) <= 5) {
-        *limit = (int)n;
-        return 0;
-    }
-    snprintf(msg, sizeof msg, "limit must be a number from 1 to %d", p->cfg->max_limit);
-    push_http_error(p->r, 400, "bad_limit", msg, NULL);
-    return -1;
-}
-
 struct get_args {
     const char *since_text;          /* as given, for the ETag */
     const struct push_cursor *since; /* NULL: the newest messages */
@@ -144,7 +114,7 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
     if (push_store_state(conn, p->id.user, &st) < 0)
         return DB_FAILED;
     if (a->since && cursor_in_future(a->since, &st)) {
-        push_http_error(p->r, 400, "cursor_future", "the cursor is ahead of every message", NULL);
+        push_edge_cursor_future(p->r);
         return DONE;
     }
     make_etag(p, &st, a->since_text, a->limit, etag);
@@ -200,24 +170,18 @@ static void with_connection(struct worker *w, struct poll *p, db_step step, cons
     for (int attempt = 0; attempt < 2; attempt++) {
         PGconn *conn = push_db_get(&w->db, &err, msg, sizeof msg);
         if (!conn) {
-            int down = err == PUSH_DB_UNREACHABLE;
-            push_http_error(p->r, 503, down ? "database_unavailable" : "schema_mismatch",
-                            down ? "the database is unavailable; try again shortly" : msg,
-                            "Retry-After: 5\r\n");
+            push_edge_db_error(p->r, err, msg);
             return;
         }
         if (step(p, conn, arg) == DONE)
             return;
         if (!push_db_lost(&w->db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            push_http_error(p->r, 500, "internal", "the database query failed", NULL);
+            push_edge_query_failed(p->r, PQerrorMessage(conn));
             return;
         }
         push_log_warn("lost the database connection; reconnecting");
     }
-    push_http_error(p->r, 503, "database_unavailable", "the database is unavailable; try again shortly",
-                    "Retry-After: 5\r\n");
+    push_edge_db_error(p->r, PUSH_DB_UNREACHABLE, NULL);
 }
 
 static void handle_get(struct worker *w, struct poll *p)
@@ -227,7 +191,9 @@ static void handle_get(struct worker *w, struct poll *p)
 
     if (a.since_text && !*a.since_text)
         a.since_text = NULL;
-    if (parse_limit(p, &a.limit) < 0 || (a.since_text && parse_since(p, a.since_text, &since) < 0))
+    if (push_edge_number(p->r, &p->q, "limit", 1, p->cfg->max_limit, p->cfg->default_limit,
+                         "bad_limit", &a.limit) < 0
+        || (a.since_text && push_edge_cursor(p->r, a.since_text, p->tag, &since) < 0))
         return;
     if (a.since_text)
         a.since = &since;
@@ -259,7 +225,7 @@ static enum outcome answer_post(struct poll *p, PGconn *conn, const void *arg)
         if (push_store_state(conn, p->id.user, &st) < 0)
             return DB_FAILED;
         if (cursor_in_future(&a->cursor, &st)) {
-            push_http_error(p->r, 400, "cursor_future", "the cursor is ahead of every message", NULL);
+            push_edge_cursor_future(p->r);
             return DONE;
         }
     }
@@ -338,7 +304,7 @@ static int parse_mark(struct poll *p, json_object *body, struct mark_args *a)
     if (json_object_object_get_ex(body, "cursor", &v) && a->mark != MARK_ONE) {
         if (!json_object_is_type(v, json_type_string))
             goto bad;
-        if (parse_since(p, json_object_get_string(v), &a->cursor) < 0)
+        if (push_edge_cursor(p->r, json_object_get_string(v), p->tag, &a->cursor) < 0)
             return -1;
         a->has_cursor = 1;
     } else if (a->mark == MARK_UPTO) {
@@ -418,28 +384,19 @@ static void handle(struct push_request *r, void *state)
     struct worker *w = state;
     struct poll *p = calloc(1, sizeof *p); /* 5 KiB: on the heap, worker stacks are small */
     const char *method = push_request_env(r, "REQUEST_METHOD");
-    enum push_query_err qerr;
-    enum push_auth_err aerr;
 
     if (!p)
         abort();
     p->r = r;
     p->cfg = w->cfg;
-    if ((qerr = push_query_parse(&p->q, push_request_env(r, "QUERY_STRING"))) != PUSH_QUERY_OK) {
-        push_http_error(r, qerr == PUSH_QUERY_TOO_LONG ? 414 : 400, "bad_query",
-                        push_query_strerror(qerr), NULL);
-    } else if ((aerr = push_auth_identify(w->cfg, r->envp, &p->q, time(NULL), &p->id)) != PUSH_AUTH_OK) {
-        push_http_error(r, 401, aerr == PUSH_AUTH_MISSING ? "unauthorized" : "bad_token",
-                        push_auth_strerror(aerr), "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
-    } else {
+    if (push_edge_identify(r, w->cfg, &p->q, &p->id) == 0) {
         push_cursor_tag(p->id.user, p->tag);
         if (method && strcmp(method, "GET") == 0)
             handle_get(w, p);
         else if (method && strcmp(method, "POST") == 0)
             handle_post(w, p);
         else
-            push_http_error(r, 405, "method_not_allowed", "use GET to read, POST to mark read",
-                            "Allow: GET, POST\r\n");
+            push_edge_method(r, "GET, POST");
     }
     free(p);
 }
@@ -448,7 +405,7 @@ int main(int argc, char **argv)
 {
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
-    struct push_server server = { &cfg, &cfg, worker_new, worker_free, handle };
+    struct push_server server = { &cfg, &cfg, worker_new, worker_free, handle, 1, 8 };
 
     if (rc >= 0)
         return rc;

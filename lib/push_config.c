@@ -24,7 +24,18 @@ const char push_config_help[] =
     "  PUSH_LIMIT_DEFAULT     messages per answer when ?limit= is absent (default 50)\n"
     "  PUSH_LIMIT_MAX         largest ?limit= accepted (default 200, at most 1000)\n"
     "  PUSH_ALLOWED_ORIGINS   space-separated origins allowed to POST besides the page's own host\n"
-    "  PUSH_LOG_LEVEL         error, warn, info or debug (default info)\n";
+    "  PUSH_LOG_LEVEL         error, warn, info or debug (default info)\n"
+    "  PUSH_THREAD_STACK      KiB of stack per worker thread (default 128)\n"
+    "  PUSH_WRITE_TIMEOUT     seconds a client may take no data before it is dropped (default 30)\n"
+    "Streaming (push-longpoll, push-sse, push-iframe):\n"
+    "  PUSH_DB_POOL           query connections per process, besides the one LISTEN (default 3)\n"
+    "  PUSH_MAX_STREAMS       open streams and held polls per process; then 503 (default 1000)\n"
+    "  PUSH_MAX_STREAMS_PER_USER  per user and process; then 429 (default 16)\n"
+    "  PUSH_HEARTBEAT         seconds between heartbeats on an idle stream (default 15)\n"
+    "  PUSH_LIFETIME          seconds before a stream ends cleanly and the client resumes (default 240)\n"
+    "  PUSH_HOLD              seconds a long poll is held without ?timeout= (default 25)\n"
+    "  PUSH_HOLD_MAX          largest ?timeout= accepted (default 60)\n"
+    "  PUSH_RETRY             reconnect delay advised to EventSource, ms (default 3000)\n";
 
 const char *push_env_get(char *const *envp, const char *name)
 {
@@ -139,6 +150,36 @@ static int load_secret(struct push_config *cfg, char *const *envp, char *err, si
     return 0;
 }
 
+/* The plain numeric settings: name, range, where it goes. */
+static int load_numbers(struct push_config *cfg, char *const *envp, char *err, size_t errlen)
+{
+    const struct {
+        const char *name;
+        long min, max;
+        int *field;
+    } table[] = {
+        { "PUSH_THREAD_STACK", 32, 8192, &cfg->thread_stack_kb },
+        { "PUSH_WRITE_TIMEOUT", 1, 3600, &cfg->write_timeout },
+        { "PUSH_DB_POOL", 1, 64, &cfg->db_pool },
+        { "PUSH_MAX_STREAMS", 1, 100000, &cfg->max_streams },
+        { "PUSH_MAX_STREAMS_PER_USER", 1, 100000, &cfg->max_streams_per_user },
+        { "PUSH_HEARTBEAT", 1, 3600, &cfg->heartbeat },
+        { "PUSH_LIFETIME", 1, 86400, &cfg->lifetime },
+        { "PUSH_HOLD_MAX", 1, 3600, &cfg->hold_max },
+        { "PUSH_HOLD", 1, 3600, &cfg->hold },
+        { "PUSH_RETRY", 0, 600000, &cfg->retry_ms },
+    };
+    const char *v;
+
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if ((v = push_env_get(envp, table[i].name))
+            && parse_int(v, table[i].min, table[i].max, 10, table[i].field, table[i].name, err, errlen))
+            return -1;
+    if (cfg->hold > cfg->hold_max)
+        return fail(err, errlen, "PUSH_HOLD", "longer than PUSH_HOLD_MAX");
+    return 0;
+}
+
 int push_config_load(struct push_config *cfg, char *const *envp, char *err, size_t errlen)
 {
     const char *v;
@@ -149,6 +190,16 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     cfg->default_limit = 50;
     cfg->max_limit = 200;
     cfg->log_level = PUSH_LOG_INFO;
+    cfg->thread_stack_kb = 128;
+    cfg->write_timeout = 30;
+    cfg->db_pool = 3;
+    cfg->max_streams = 1000;
+    cfg->max_streams_per_user = 16;
+    cfg->heartbeat = 15;
+    cfg->lifetime = 240;
+    cfg->hold = 25;
+    cfg->hold_max = 60;
+    cfg->retry_ms = 3000;
 
     if ((v = push_env_get(envp, "PUSH_DATABASE_URL"))
         && copy_str(cfg->database_url, sizeof cfg->database_url, v, "PUSH_DATABASE_URL", err, errlen))
@@ -186,5 +237,5 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
         return -1;
     if ((v = push_env_get(envp, "PUSH_LOG_LEVEL")) && *v && push_log_level_parse(v, &cfg->log_level))
         return fail(err, errlen, "PUSH_LOG_LEVEL", "expected error, warn, info or debug");
-    return 0;
+    return load_numbers(cfg, envp, err, errlen);
 }

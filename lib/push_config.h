@@ -9,7 +9,7 @@
 #define PUSH_SECRET_MIN 16   /* bytes: shorter token secrets are refused */
 #define PUSH_SECRET_MAX 256
 #define PUSH_LIMIT_CAP 1000  /* no configuration may allow more messages per answer */
-#define PUSH_THREADS_CAP 1024
+#define PUSH_THREADS_CAP 20000
 
 struct push_config {
     char database_url[1024];   /* PUSH_DATABASE_URL; empty: libpq's own PG* variables */
@@ -25,6 +25,18 @@ struct push_config {
     char allowed_origins[1024]; /* PUSH_ALLOWED_ORIGINS: space-separated origins allowed to POST
                                  * besides the request's own host */
     enum push_log_level log_level; /* PUSH_LOG_LEVEL, default info */
+    int thread_stack_kb;       /* PUSH_THREAD_STACK, KiB per worker thread, default 128 */
+    int write_timeout;         /* PUSH_WRITE_TIMEOUT, s: a client that takes no data this long is
+                                * dropped, default 30 */
+    /* streaming programs (push-longpoll, push-sse, push-iframe) */
+    int db_pool;               /* PUSH_DB_POOL: query connections besides the LISTEN one, default 3 */
+    int max_streams;           /* PUSH_MAX_STREAMS per process, default 1000 */
+    int max_streams_per_user;  /* PUSH_MAX_STREAMS_PER_USER, default 16 */
+    int heartbeat;             /* PUSH_HEARTBEAT, s, default 15 */
+    int lifetime;              /* PUSH_LIFETIME, s: a stream then ends cleanly, default 240 */
+    int hold;                  /* PUSH_HOLD, s: long-poll hold without ?timeout=, default 25 */
+    int hold_max;              /* PUSH_HOLD_MAX, s: largest ?timeout=, default 60 */
+    int retry_ms;              /* PUSH_RETRY, ms: reconnect advice to EventSource, default 3000 */
 };
 
 /* Looks name up in a NULL-terminated "NAME=value" array; NULL when absent. */

@@ -38,7 +38,7 @@ static void complain(struct push_db *db, const char *what, const char *detail)
     push_log_error("%s%s%s", what, *one_line ? ": " : "", one_line);
 }
 
-static PGconn *open_conn(struct push_db *db)
+PGconn *push_db_connect(const char *url, const char *appname)
 {
     const char *keys[4], *values[4];
     int n = 0;
@@ -47,8 +47,8 @@ static PGconn *open_conn(struct push_db *db)
     if (!getenv("PGCONNECT_TIMEOUT"))
         keys[n] = "connect_timeout", values[n++] = "5";
     if (!getenv("PGAPPNAME"))
-        keys[n] = "application_name", values[n++] = db->appname;
-    keys[n] = "dbname", values[n++] = db->url && *db->url ? db->url : NULL;
+        keys[n] = "application_name", values[n++] = appname;
+    keys[n] = "dbname", values[n++] = url && *url ? url : NULL;
     keys[n] = NULL, values[n] = NULL;
     if (!values[n - 1])
         keys[n - 1] = NULL;
@@ -88,7 +88,7 @@ PGconn *push_db_get(struct push_db *db, enum push_db_err *err, char *msg, size_t
         return db->conn;
     }
     push_db_close(db);
-    db->conn = open_conn(db);
+    db->conn = push_db_connect(db->url, db->appname);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         *err = PUSH_DB_UNREACHABLE;
         snprintf(msg, len, "cannot connect to PostgreSQL");

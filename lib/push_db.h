@@ -23,6 +23,10 @@ struct push_db {
     time_t last_complaint; /* failures are logged at most every 30 s */
 };
 
+/* Opens a connection (url "" means libpq's PG* variables; connect_timeout 5 s unless
+ * PGCONNECT_TIMEOUT says otherwise). Always returns a PGconn: check PQstatus. */
+PGconn *push_db_connect(const char *url, const char *appname);
+
 /* Prepares db; connects nothing yet. url "" means libpq's PG* variables. */
 void push_db_init(struct push_db *db, const char *url, const char *appname);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,7 +21,6 @@
 
 #include "push_log.h"
 
-#define WORKER_STACK (256 * 1024) /* bytes per worker thread */
 #define LISTEN_BACKLOG 1024
 
 extern char **environ;
@@ -170,7 +170,9 @@ static void *worker_main(void *p)
         int rc = FCGX_Accept_r(&req);
         if (rc >= 0) {
             struct push_request r = { req.envp, &fcgx_io, &req };
+            struct timeval tv = { s->cfg->write_timeout, 0 };
             failures = 0;
+            setsockopt(req.ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
             s->handle(&r, state);
             FCGX_Finish_r(&req);
             continue;
@@ -205,7 +207,7 @@ static int run_fastcgi(const struct push_server *s, int sock, int threads)
         return 1;
     }
     pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, WORKER_STACK);
+    pthread_attr_setstacksize(&attr, (size_t)s->cfg->thread_stack_kb * 1024);
     for (int i = 1; i < threads; i++) {
         pthread_t t;
         int rc = pthread_create(&t, &attr, worker_main, &arg);
@@ -243,10 +245,11 @@ int push_server_run(const struct push_server *s)
             push_log_error("%s", err);
             return 1;
         }
-        push_log_info("listening on %s with %d threads", cfg->listen, cfg->threads ? cfg->threads : 8);
-        return run_fastcgi(s, sock, cfg->threads ? cfg->threads : 8);
+        int threads = cfg->threads ? cfg->threads : s->threads_external;
+        push_log_info("listening on %s with %d threads", cfg->listen, threads);
+        return run_fastcgi(s, sock, threads);
     }
     if (!FCGX_IsCGI())
-        return run_fastcgi(s, 0, cfg->threads ? cfg->threads : 1);
+        return run_fastcgi(s, 0, cfg->threads ? cfg->threads : s->threads_spawned);
     return run_cgi(s);
 }

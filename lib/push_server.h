@@ -3,6 +3,9 @@
 #define PUSH_SERVER_H
 
 #include "push_config.h"
+
+/* Every accepted connection gets SO_SNDTIMEO = cfg->write_timeout: a client that takes no data
+ * for that long fails the write that waits for it, and the program drops it. */
 #include "push_request.h"
 
 /* What a program plugs in. Each worker thread gets its own state from worker_new (which must
@@ -13,13 +16,15 @@ struct push_server {
     void *(*worker_new)(void *app);
     void (*worker_free)(void *state);
     void (*handle)(struct push_request *r, void *state);
+    int threads_spawned;  /* workers when PUSH_THREADS is unset: spawned by the web server */
+    int threads_external; /* ... and as an external server */
 };
 
 /* Serves until the end, picking the mode:
  * - cfg->listen set: an external FastCGI server on that socket path or [host]:port, with
- *   cfg->threads workers (default 8);
+ *   cfg->threads workers (default threads_external);
  * - started by a web server with a listening socket on fd 0 (mod_fcgid, lighttpd bin-path):
- *   FastCGI, cfg->threads workers (default 1);
+ *   FastCGI, cfg->threads workers (default threads_spawned);
  * - otherwise: plain CGI, one request from the environment and stdin.
  * Returns the process exit status. */
 int push_server_run(const struct push_server *s);

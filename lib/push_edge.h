@@ -1,0 +1,39 @@
+/* push_edge.h: what every program answers at its edge: who is asking, and the common errors */
+#ifndef PUSH_EDGE_H
+#define PUSH_EDGE_H
+
+#include "push_auth.h"
+#include "push_config.h"
+#include "push_cursor.h"
+#include "push_db.h"
+#include "push_query.h"
+#include "push_request.h"
+
+/* Parses the query string into q and identifies the user into id. When it cannot, it answers
+ * (400/414 bad_query, 401 unauthorized/bad_token) and returns -1. */
+int push_edge_identify(struct push_request *r, const struct push_config *cfg,
+                       struct push_query *q, struct push_identity *id);
+
+/* Parses a cursor given by the client into c; answers 400 (bad_cursor, cursor_user) and returns
+ * -1 when it is not one of this user's. */
+int push_edge_cursor(struct push_request *r, const char *text, const char *tag,
+                     struct push_cursor *c);
+
+/* 400 cursor_future. */
+void push_edge_cursor_future(struct push_request *r);
+
+/* Reads ?name= as a number from min to max into *out (def when absent); answers 400 with
+ * code and returns -1 when it is not. */
+int push_edge_number(struct push_request *r, const struct push_query *q, const char *name,
+                     int min, int max, int def, const char *code, int *out);
+
+/* 503 database_unavailable / schema_mismatch, with Retry-After. */
+void push_edge_db_error(struct push_request *r, enum push_db_err err, const char *msg);
+
+/* 500 internal, after logging the connection's error (never sent to the client). */
+void push_edge_query_failed(struct push_request *r, const char *error_text);
+
+/* 405 for methods other than those in allow ("GET" or "GET, POST"). */
+void push_edge_method(struct push_request *r, const char *allow);
+
+#endif
