@@ -5,6 +5,8 @@
 
 #include "push_config.h"
 
+#include <errno.h>
+
 const char *push_request_env(const struct push_request *r, const char *name)
 {
     return push_env_get(r->envp, name);
@@ -18,4 +20,11 @@ int push_request_write(struct push_request *r, const char *buf, size_t len)
 int push_request_flush(struct push_request *r)
 {
     return r->io->flush(r->io_ctx);
+}
+
+int push_request_timed_out(struct push_request *r)
+{
+    int err = r->io->error ? r->io->error(r->io_ctx) : 0;
+
+    return err == EAGAIN || err == EWOULDBLOCK;
 }

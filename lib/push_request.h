@@ -9,6 +9,7 @@ struct push_request_io {
     int (*write)(void *ctx, const char *buf, size_t len); /* 0, or -1 when the client is gone */
     int (*flush)(void *ctx);                             /* 0, or -1 when the client is gone */
     long (*read)(void *ctx, char *buf, size_t len);      /* bytes read; 0 at the end; -1 on error */
+    int (*error)(void *ctx);                             /* errno of the last failed write */
 };
 
 struct push_request {
@@ -25,5 +26,9 @@ int push_request_write(struct push_request *r, const char *buf, size_t len);
 
 /* Pushes what was written so far to the web server; 0, or -1 when the client is gone. */
 int push_request_flush(struct push_request *r);
+
+/* After a failed write: did the client take no data for the write timeout (SO_SNDTIMEO), as
+ * opposed to leaving? */
+int push_request_timed_out(struct push_request *r);
 
 #endif

@@ -48,7 +48,14 @@ static long fcgx_read(void *ctx, char *buf, size_t len)
     return FCGX_GetStr(buf, (int)len, req->in);
 }
 
-static const struct push_request_io fcgx_io = { fcgx_write, fcgx_flush, fcgx_read };
+static int fcgx_error(void *ctx)
+{
+    FCGX_Request *req = ctx;
+
+    return FCGX_GetError(req->out);
+}
+
+static const struct push_request_io fcgx_io = { fcgx_write, fcgx_flush, fcgx_read, fcgx_error };
 
 /* --- CGI stdio */
 
@@ -69,7 +76,12 @@ static long stdio_read(void *ctx, char *buf, size_t len)
     return n == 0 && ferror(stdin) ? -1 : (long)n;
 }
 
-static const struct push_request_io stdio_io = { stdio_write, stdio_flush, stdio_read };
+static int stdio_error(void *ctx)
+{
+    return ferror(stdout) ? errno : 0;
+}
+
+static const struct push_request_io stdio_io = { stdio_write, stdio_flush, stdio_read, stdio_error };
 
 /* --- sockets */
 

@@ -1,0 +1,409 @@
+/* push_stream.c: the stream loop and the long poll, over the hub and the connection pool */
+#include "config.h"
+
+#include "push_stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "push_edge.h"
+#include "push_http.h"
+#include "push_json.h"
+#include "push_log.h"
+#include "push_server.h"
+#include "push_store.h"
+
+#define STREAM_BATCH 100      /* messages read per query while streaming */
+#define DB_RETRY_MS 1000      /* a stream whose query failed reads again after this */
+
+/* One read of a user's stream. */
+struct batch {
+    PGresult *msgs;   /* after the cursor, oldest first (NULL when only the state was read) */
+    PGresult *unread;
+    struct push_state st;
+};
+
+static void batch_clear(struct batch *b)
+{
+    PQclear(b->msgs);
+    PQclear(b->unread);
+    memset(b, 0, sizeof *b);
+}
+
+/* Reads the state, the messages after *after (unless NULL) and the unread counts, on a pooled
+ * connection; a connection found lost is replaced once. Returns 0, or -1 with *err and msg. */
+static int fetch(const struct push_stream_ctx *ctx, const char *user,
+                 const struct push_cursor *after, int limit, struct batch *b,
+                 enum push_db_err *err, char *msg, size_t msglen)
+{
+    struct push_db *db = push_pool_acquire(ctx->pool);
+    int rc = -1;
+
+    memset(b, 0, sizeof *b);
+    for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
+        PGconn *conn = push_db_get(db, err, msg, msglen);
+        if (!conn)
+            break;
+        if (push_store_state(conn, user, &b->st) == 0
+            && (!after || (b->msgs = push_store_messages(conn, user, after, limit)))
+            && (b->unread = push_store_unread(conn, user))) {
+            rc = 0;
+            break;
+        }
+        batch_clear(b);
+        if (!push_db_lost(db)) {
+            char *text = PQerrorMessage(conn);
+            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
+            *err = PUSH_DB_UNREACHABLE;
+            snprintf(msg, msglen, "the database query failed");
+            break;
+        }
+        *err = PUSH_DB_UNREACHABLE;
+        snprintf(msg, msglen, "lost the database connection");
+    }
+    push_pool_release(ctx->pool, db);
+    return rc;
+}
+
+static int in_future(const struct push_cursor *c, const struct push_state *st)
+{
+    return c->personal > st->last_id || c->broadcast > st->last_id;
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static struct timespec at_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    return ts;
+}
+
+/* Joins the hub, or answers 503/429 and returns -1. */
+static int join(const struct push_stream_ctx *ctx, struct push_request *r, struct push_waiter *w,
+                const char *user)
+{
+    enum push_hub_err err = push_hub_join(ctx->hub, w, user);
+
+    if (err == PUSH_HUB_OK)
+        return 0;
+    if (err == PUSH_HUB_FULL)
+        push_http_error(r, 503, "too_many_streams", "this server holds all the streams it may",
+                        "Retry-After: 10\r\n");
+    else
+        push_http_error(r, 429, "too_many_user_streams",
+                        "this user has too many open streams; close some tabs", "Retry-After: 10\r\n");
+    return -1;
+}
+
+/* --- streaming */
+
+struct stream {
+    const struct push_stream_ctx *ctx;
+    struct push_request *r;
+    const struct push_encoder *enc;
+    void *arg;
+    const char *user, *tag;
+    struct push_cursor pos;
+    char *sent_unread; /* the counts last sent, as JSON text */
+};
+
+/* Writes the batch's messages and, when they changed, the counts. Returns the number of
+ * messages written, or -1 when the client is gone. */
+static int emit(struct stream *s, struct batch *b, int *more)
+{
+    int n = PQntuples(b->msgs);
+    char cursor[PUSH_CURSOR_MAX];
+    size_t len;
+
+    *more = n > STREAM_BATCH;
+    for (int i = 0; i < n && i < STREAM_BATCH; i++) {
+        json_object *m = push_json_message(b->msgs, i, s->tag, &s->pos);
+        const char *text = push_json_text(m, &len);
+        int rc;
+        push_cursor_format(&s->pos, s->tag, cursor);
+        rc = s->enc->message(s->r, cursor, text, len, s->arg);
+        json_object_put(m);
+        if (rc < 0)
+            return -1;
+    }
+    json_object *u = push_json_unread(b->unread);
+    const char *text = push_json_text(u, &len);
+    int rc = 0;
+    if (!s->sent_unread || strcmp(s->sent_unread, text) != 0) {
+        push_cursor_format(&s->pos, s->tag, cursor);
+        rc = s->enc->unread(s->r, cursor, text, len, s->arg);
+        free(s->sent_unread);
+        if (!(s->sent_unread = strdup(text)))
+            abort();
+    }
+    json_object_put(u);
+    if (rc < 0 || push_request_flush(s->r) < 0)
+        return -1;
+    return n;
+}
+
+/* Says why a stream ended early: a client that left is routine, one too slow to read is not. */
+static void gone(struct stream *s)
+{
+    if (push_request_timed_out(s->r))
+        push_log_info("dropped a stream of %s: the client took no data for %d s", s->user,
+                      s->ctx->cfg->write_timeout);
+    else
+        push_log_debug("a stream of %s ended: the client left", s->user);
+}
+
+/* The loop after the headers: read, write, wait; until the lifetime ends or the client left. */
+static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *first)
+{
+    const struct push_config *cfg = s->ctx->cfg;
+    long end = now_ms() + cfg->lifetime * 1000L;
+    long next_beat = now_ms() + cfg->heartbeat * 1000L;
+    long retry_at = 0;
+    int more = 0, fetch_now = 0;
+    struct batch b = *first;
+    enum push_db_err err;
+    char msg[256];
+
+    for (;;) {
+        if (b.unread) {
+            int n = emit(s, &b, &more);
+            batch_clear(&b);
+            if (n < 0) {
+                gone(s);
+                return;
+            }
+            if (n > 0)
+                next_beat = now_ms() + cfg->heartbeat * 1000L;
+        }
+        if (!more) {
+            long now = now_ms();
+            if (now >= end) {
+                if (s->enc->end(s->r, "lifetime", s->arg) == 0)
+                    push_request_flush(s->r);
+                return;
+            }
+            long until = next_beat < end ? next_beat : end;
+            if (retry_at && retry_at < until)
+                until = retry_at;
+            struct timespec deadline = at_ms(until);
+            fetch_now = push_hub_wait(s->ctx->hub, w, &deadline);
+            now = now_ms();
+            if (retry_at && now >= retry_at)
+                fetch_now = 1;
+            if (now >= next_beat) {
+                if (s->enc->heartbeat(s->r, s->arg) < 0 || push_request_flush(s->r) < 0) {
+                    gone(s);
+                    return;
+                }
+                next_beat = now + cfg->heartbeat * 1000L;
+            }
+            if (!fetch_now)
+                continue;
+        }
+        more = 0;
+        retry_at = 0;
+        if (fetch(s->ctx, s->user, &s->pos, STREAM_BATCH + 1, &b, &err, msg, sizeof msg) < 0)
+            retry_at = now_ms() + DB_RETRY_MS; /* the cursor stays: nothing is lost */
+    }
+}
+
+void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
+                     const struct push_encoder *enc, void *arg, const char *user,
+                     const char *tag, const struct push_cursor *from)
+{
+    struct stream s = { ctx, r, enc, arg, user, tag, { 0, 0 }, NULL };
+    struct push_waiter w;
+    struct batch b;
+    enum push_db_err err;
+    char msg[256];
+
+    if (join(ctx, r, &w, user) < 0)
+        return;
+    /* the first read happens after the join: a change from now on wakes us, none is missed */
+    if (fetch(ctx, user, from, STREAM_BATCH + 1, &b, &err, msg, sizeof msg) < 0) {
+        push_edge_db_error(r, err, msg);
+    } else if (from && in_future(from, &b.st)) {
+        push_edge_cursor_future(r);
+        batch_clear(&b);
+    } else {
+        s.pos = from ? *from : b.st.head;
+        if (!from) { /* from now on: nothing to replay, only the counts */
+            b.msgs = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+        }
+        if (push_request_write(r, "Status: 200 OK\r\n", 16) == 0
+            && push_request_write(r, enc->headers, strlen(enc->headers)) == 0
+            && push_request_write(r, "\r\n", 2) == 0 && enc->begin(r, ctx->cfg, arg) == 0)
+            stream_loop(&s, &w, &b);
+        else
+            batch_clear(&b);
+    }
+    push_hub_leave(ctx->hub, &w);
+    free(s.sent_unread);
+}
+
+/* --- long polling */
+
+static void longpoll_answer(struct push_request *r, const char *user, const char *tag,
+                            struct push_cursor pos, struct batch *b, int limit, int timeout)
+{
+    json_object *o = json_object_new_object();
+    json_object *list = json_object_new_array();
+    int n = b->msgs ? PQntuples(b->msgs) : 0;
+    const char *text;
+    size_t len;
+
+    for (int i = 0; i < n && i < limit; i++)
+        json_object_array_add(list, push_json_message(b->msgs, i, tag, &pos));
+    json_object_object_add(o, "user", json_object_new_string(user));
+    json_object_object_add(o, "cursor", push_json_cursor(&pos, tag));
+    json_object_object_add(o, "unread", push_json_unread(b->unread));
+    json_object_object_add(o, "messages", list);
+    json_object_object_add(o, "more", json_object_new_boolean(n > limit));
+    json_object_object_add(o, "timeout", json_object_new_boolean(timeout));
+    text = push_json_text(o, &len);
+    push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json; charset=utf-8",
+                      text, len);
+    json_object_put(o);
+}
+
+void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,
+                          const char *user, const char *tag, const struct push_cursor *since,
+                          int hold_s, int limit)
+{
+    struct push_waiter w;
+    struct batch b;
+    enum push_db_err err;
+    char msg[256], *first_unread = NULL;
+    struct timespec deadline = push_hub_deadline(hold_s * 1000L);
+
+    if (join(ctx, r, &w, user) < 0)
+        return;
+    for (;;) {
+        if (fetch(ctx, user, since, limit + 1, &b, &err, msg, sizeof msg) < 0) {
+            push_edge_db_error(r, err, msg);
+            break;
+        }
+        if (in_future(since, &b.st)) {
+            push_edge_cursor_future(r);
+            batch_clear(&b);
+            break;
+        }
+        json_object *u = push_json_unread(b.unread);
+        size_t counts_len;
+        const char *counts = push_json_text(u, &counts_len);
+        int changed = first_unread && strcmp(first_unread, counts) != 0;
+        if (!first_unread && !(first_unread = strdup(counts)))
+            abort();
+        json_object_put(u);
+        if (PQntuples(b.msgs) > 0 || changed) {
+            longpoll_answer(r, user, tag, *since, &b, limit, 0);
+            batch_clear(&b);
+            break;
+        }
+        if (!push_hub_wait(ctx->hub, &w, &deadline)) {
+            longpoll_answer(r, user, tag, *since, &b, limit, 1);
+            batch_clear(&b);
+            break;
+        }
+        batch_clear(&b);
+    }
+    push_hub_leave(ctx->hub, &w);
+    free(first_unread);
+}
+
+void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
+                         const char *user, const char *tag, int limit)
+{
+    struct push_db *db = push_pool_acquire(ctx->pool);
+    struct batch b = { 0 };
+    enum push_db_err err = PUSH_DB_UNREACHABLE;
+    char msg[256] = "";
+    PGconn *conn = NULL;
+    int ok = 0;
+
+    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        if (!(conn = push_db_get(db, &err, msg, sizeof msg)))
+            break;
+        ok = push_store_begin_snapshot(conn) == 0 && push_store_state(conn, user, &b.st) == 0
+             && (b.msgs = push_store_messages(conn, user, NULL, limit))
+             && (b.unread = push_store_unread(conn, user));
+        push_store_end(conn);
+        if (!ok) {
+            batch_clear(&b);
+            if (!push_db_lost(db)) {
+                push_edge_query_failed(r, PQerrorMessage(conn));
+                push_pool_release(ctx->pool, db);
+                return;
+            }
+        }
+    }
+    push_pool_release(ctx->pool, db);
+    if (!ok) {
+        push_edge_db_error(r, err, msg);
+        return;
+    }
+    /* the newest list: its messages' own cursors, and the head to go on from */
+    json_object *o = json_object_new_object();
+    struct push_cursor pos = { 0, 0 };
+    json_object_object_add(o, "user", json_object_new_string(user));
+    json_object_object_add(o, "messages", push_json_messages(b.msgs, tag, &pos));
+    json_object_object_add(o, "cursor", push_json_cursor(&b.st.head, tag));
+    json_object_object_add(o, "unread", push_json_unread(b.unread));
+    json_object_object_add(o, "more", json_object_new_boolean(0));
+    json_object_object_add(o, "timeout", json_object_new_boolean(0));
+    size_t len;
+    const char *text = push_json_text(o, &len);
+    push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json; charset=utf-8",
+                      text, len);
+    json_object_put(o);
+    batch_clear(&b);
+}
+
+/* --- main of the streaming programs */
+
+static void *stream_worker_new(void *app)
+{
+    return app;
+}
+
+static void stream_worker_free(void *state)
+{
+    (void)state;
+}
+
+static void (*stream_handler)(struct push_request *r, const struct push_stream_ctx *ctx);
+
+static void stream_handle(struct push_request *r, void *state)
+{
+    stream_handler(r, state);
+}
+
+int push_stream_main(const struct push_program *p, int argc, char **argv,
+                     void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx))
+{
+    static struct push_config cfg;
+    static struct push_stream_ctx ctx;
+    int rc = push_program_init(p, argc, argv, &cfg);
+    struct push_server server = { &cfg, &ctx, stream_worker_new, stream_worker_free, stream_handle,
+                                  64, cfg.max_streams + 8 };
+
+    if (rc >= 0)
+        return rc;
+    stream_handler = handle;
+    ctx.cfg = &cfg;
+    /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
+    ctx.hub = push_hub_start(cfg.database_url, p->name, cfg.max_streams, cfg.max_streams_per_user);
+    ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
+    return push_server_run(&server);
+}

@@ -1,0 +1,63 @@
+/* push_stream.h: what every push transport shares: resume from a cursor, wake-ups, heartbeats,
+ * lifetime, limits, noticing a client that left */
+#ifndef PUSH_STREAM_H
+#define PUSH_STREAM_H
+
+#include <stddef.h>
+
+#include "push_config.h"
+#include "push_cursor.h"
+#include "push_hub.h"
+#include "push_pool.h"
+#include "push_program.h"
+#include "push_request.h"
+
+/* What a streaming program holds once for all its threads. */
+struct push_stream_ctx {
+    const struct push_config *cfg;
+    struct push_hub *hub;   /* the one LISTEN connection */
+    struct push_pool *pool; /* cfg->db_pool query connections */
+};
+
+/* How one transport writes; each function returns 0, or -1 when the client is gone. */
+struct push_encoder {
+    const char *headers; /* Content-Type and the rest, each line ending "\r\n" */
+    int (*begin)(struct push_request *r, const struct push_config *cfg, void *arg);
+    /* one message; json is the message object, cursor resumes right after it */
+    int (*message)(struct push_request *r, const char *cursor, const char *json, size_t len,
+                   void *arg);
+    /* the unread counts changed (always sent once at the start) */
+    int (*unread)(struct push_request *r, const char *cursor, const char *json, size_t len,
+                  void *arg);
+    int (*heartbeat)(struct push_request *r, void *arg);
+    /* the stream ends cleanly (reason "lifetime"); the client resumes from its last cursor */
+    int (*end)(struct push_request *r, const char *reason, void *arg);
+};
+
+/* Streams user's events after *from (NULL: from now on) until the lifetime ends or the client
+ * leaves. Before any header, it answers the errors itself: 429/503 past the stream limits,
+ * 400 for a cursor ahead of every message, 503 when the database is unreachable. While
+ * streaming, a database outage only delays events: the stream retries from its cursor. */
+void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
+                     const struct push_encoder *enc, void *arg, const char *user,
+                     const char *tag, const struct push_cursor *from);
+
+/* Long polling: answers at once with the messages after *since (at most limit) and the unread
+ * counts when there are any; else holds until the user's stream changes (a new message, or a
+ * read-state change that moves the counts) or hold_s seconds pass, then answers with
+ * "timeout": true. The answer has push-poll's shape. */
+void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,
+                          const char *user, const char *tag, const struct push_cursor *since,
+                          int hold_s, int limit);
+
+/* The current state at once, as push-poll answers without since: the newest limit messages,
+ * the counts, and the head cursor to poll or stream from. */
+void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
+                         const char *user, const char *tag, int limit);
+
+/* main() of a streaming program: reads the command line and environment (push_program_init),
+ * starts the hub and the pool, and serves, handing each request to handle. */
+int push_stream_main(const struct push_program *p, int argc, char **argv,
+                     void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx));
+
+#endif
