@@ -16,11 +16,6 @@ void push_db_init(struct push_db *db, const char *url, const char *appname)
     db->appname = appname;
 }
 
-static void ignore_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
 
 /* Logs a failure, at most once every 30 s per connection slot; the text has no newlines. */
 static void complain(struct push_db *db, const char *what, const char *detail)
@@ -38,6 +33,12 @@ static void complain(struct push_db *db, const char *what, const char *detail)
     push_log_error("%s%s%s", what, *one_line ? ": " : "", one_line);
 }
 
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 PGconn *push_db_connect(const char *url, const char *appname)
 {
     const char *keys[4], *values[4];
@@ -49,10 +50,16 @@ PGconn *push_db_connect(const char *url, const char *appname)
     if (!getenv("PGAPPNAME"))
         keys[n] = "application_name", values[n++] = appname;
     keys[n] = "dbname", values[n++] = url && *url ? url : NULL;
+    PGconn *conn;
+
     keys[n] = NULL, values[n] = NULL;
     if (!values[n - 1])
         keys[n - 1] = NULL;
-    return PQconnectdbParams(keys, values, 1);
+    conn = PQconnectdbParams(keys, values, 1);
+    /* notices (and the FATAL of a server shutting down) stay out of the error log: failures are
+     * reported by the callers, once, in their own words */
+    PQsetNoticeProcessor(conn, ignore_notice, NULL);
+    return conn;
 }
 
 /* Reads push.meta.schema_version; PUSH_DB_OK when it is ours. */
@@ -96,7 +103,6 @@ PGconn *push_db_get(struct push_db *db, enum push_db_err *err, char *msg, size_t
         push_db_close(db);
         return NULL;
     }
-    PQsetNoticeProcessor(db->conn, ignore_notice, NULL);
     *err = check_schema(db->conn, msg, len);
     if (*err != PUSH_DB_OK) {
         complain(db, msg, NULL);

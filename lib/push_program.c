@@ -8,6 +8,7 @@
 
 #include "push_db.h"
 #include "push_log.h"
+#include "push_server.h"
 
 extern char **environ;
 
@@ -80,6 +81,7 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
         snprintf(cfg->listen, sizeof cfg->listen, "%s", listen);
     }
     push_log_init(p->name, cfg->log_level);
+    push_server_signals();
     if (check)
         return check_database(p, cfg);
     if (cfg->demo)

@@ -189,6 +189,11 @@ static void *worker_main(void *p)
             FCGX_Finish_r(&req);
             continue;
         }
+        if (rc == -EINTR) { /* a signal, not a failure */
+            FCGX_Free(&req, 1);
+            FCGX_InitRequest(&req, arg->sock, 0);
+            continue;
+        }
         if (!arg->external) {
             /* the web server closed our socket: it is stopping or replacing us */
             push_log_debug("FastCGI accept: %s; exiting", strerror(-rc));
@@ -245,11 +250,23 @@ static int run_cgi(const struct push_server *s)
     return 0;
 }
 
+void push_server_signals(void)
+{
+    sigset_t pipe;
+
+    /* a gone client or database shows as a failed write, not a dead process; blocked as well as
+     * ignored (in every thread created after this), so that it never interrupts a worker
+     * waiting in accept() */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+}
+
 int push_server_run(const struct push_server *s)
 {
     const struct push_config *cfg = s->cfg;
 
-    signal(SIGPIPE, SIG_IGN); /* a gone client shows as a failed write, not a dead process */
     if (cfg->listen[0]) {
         char err[512];
         int sock = push_server_listen(cfg->listen, cfg->socket_mode, err, sizeof err);

@@ -29,6 +29,10 @@ struct push_server {
  * Returns the process exit status. */
 int push_server_run(const struct push_server *s);
 
+/* Makes SIGPIPE harmless in this thread and every thread started after it; call before
+ * starting any thread (push_program_init does). */
+void push_server_signals(void);
+
 /* Opens a listening socket for "path" (contains a '/') or "[host]:port" (host defaults to
  * 127.0.0.1). Returns the fd, or -1 with the reason in err. */
 int push_server_listen(const char *spec, int mode, char *err, size_t errlen);

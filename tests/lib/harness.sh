@@ -59,6 +59,7 @@ harness_cleanup() {
     fi
 }
 trap harness_cleanup EXIT
+trap 'exit 143' TERM INT   # so that the cleanup runs when a test is stopped
 
 free_port() {
     local p
@@ -126,7 +127,8 @@ server.port = $PORT
 server.errorlog = "$WORK/lighttpd-error.log"
 server.pid-file = "$WORK/lighttpd.pid"
 server.modules = ( "mod_access", "mod_alias", "mod_auth", "mod_authn_file", "mod_setenv", "mod_fastcgi", "mod_cgi" )
-server.stream-response-body = 1
+# 2: stream, and stop reading from the program while the client is not reading (backpressure)
+server.stream-response-body = 2
 index-file.names = ( "index.html" )
 mimetype.assign = ( ".html" => "text/html; charset=utf-8", ".js" => "text/javascript", ".css" => "text/css" )
 auth.backend = "plain"
@@ -145,6 +147,8 @@ fastcgi.server = (
     "/demo/push-poll" => $(spawned demo '"PUSH_DEMO" => "1"'),
     "/noschema/push-poll" => $(spawned noschema "" postgres),
     "/ext/push-poll" => (( "socket" => "$WORK/ext.sock", "check-local" => "disable" )),
+    "/ext/push-sse" => (( "socket" => "$WORK/push-sse.sock", "check-local" => "disable" )),
+    "/ext/push-longpoll" => (( "socket" => "$WORK/push-longpoll.sock", "check-local" => "disable" )),
 )
 EOF
     env PUSH_TOKEN_SECRET="$SECRET" "$BIN/push-poll" --listen "$WORK/ext.sock" 2>>"$WORK/ext-daemon.log" &
@@ -167,6 +171,68 @@ harness_start() {
     harness_database
     harness_lighttpd
 }
+
+# --- external streaming daemons, and nginx in front of them
+
+declare -A DAEMON_PID
+# start_daemon NAME [VAR=VALUE...]: cgi-bin/NAME as an external FastCGI server on $WORK/NAME.sock
+start_daemon() {
+    local name=$1
+    shift
+    rm -f "$WORK/$name.sock"
+    env PUSH_TOKEN_SECRET="$SECRET" "$@" "$BIN/$name" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
+    DAEMON_PID[$name]=$!
+    HARNESS_PIDS+=($!)
+    for _ in $(seq 1 100); do [ -S "$WORK/$name.sock" ] && return 0; sleep 0.05; done
+    hard_error "$name did not start: $(tail -n 5 "$WORK/$name.log")"
+}
+
+harness_nginx() {
+    command -v nginx >/dev/null || hard_error "nginx is not installed (tests/run installs it)"
+    NPORT=$(free_port)
+    mkdir -p "$WORK/nginx"
+    local user=""
+    [ "$(id -u)" = 0 ] && user="user root root;"
+    cat >"$WORK/nginx.conf" <<EOF
+$user
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/body;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    proxy_temp_path $WORK/nginx/proxy;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NPORT;
+        root $top_srcdir/htdocs;
+        location = /ext/push-poll { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$WORK/ext.sock; }
+        location = /ext/push-longpoll {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:$WORK/push-longpoll.sock;
+            fastcgi_read_timeout 120s;
+        }
+        location = /ext/push-sse {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:$WORK/push-sse.sock;
+            fastcgi_buffering off;
+            fastcgi_read_timeout 120s;
+        }
+    }
+}
+EOF
+    nginx -p "$WORK/nginx" -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" -g 'daemon off;' 2>>"$WORK/nginx-error.log" &
+    HARNESS_PIDS+=($!)
+    for _ in $(seq 1 50); do
+        curl -s -o /dev/null "http://127.0.0.1:$NPORT/" && return 0
+        sleep 0.1
+    done
+    hard_error "nginx did not start: $(tail -n 5 "$WORK/nginx-error.log")"
+}
+
 
 # --- HTTP
 

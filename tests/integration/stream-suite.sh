@@ -1,0 +1,265 @@
+# stream-suite.sh: push-sse and push-longpoll as external FastCGI servers behind $SERVER (lighttpd
+# or nginx), against a real PostgreSQL: delivery, resume, limits, bad input, and faults (PostgreSQL
+# restart, SIGKILL, out-of-order commits, a client that stops reading). Sourced by test-stream-*.sh.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
+harness_start
+STREAM_ENV=(PUSH_HEARTBEAT=1 PUSH_LIFETIME=4 PUSH_WRITE_TIMEOUT=3 PUSH_MAX_STREAMS=12
+            PUSH_MAX_STREAMS_PER_USER=3 PUSH_HOLD=20 PUSH_THREADS=24 PUSH_LOG_LEVEL=info)
+start_daemon push-sse "${STREAM_ENV[@]}"
+start_daemon push-longpoll "${STREAM_ENV[@]}"
+if [ "$SERVER" = nginx ]; then
+    harness_nginx
+    BASE="http://127.0.0.1:$NPORT"
+fi
+echo "# through $SERVER at $BASE"
+SSE=/ext/push-sse
+LP=/ext/push-longpoll
+ALICE=$(token alice)
+BOB=$(token bob)
+
+# sse_open NAME URL-SUFFIX [curl args]: a background SSE client writing to $WORK/NAME.sse
+sse_open() {
+    local name=$1 q=$2
+    shift 2
+    curl -sN --max-time "${SSE_MAX:-30}" "$@" "$BASE$SSE?$q" >"$WORK/$name.sse" 2>/dev/null &
+    eval "SSE_PID_$name=$!"
+}
+# sse_follow NAME QUERY CURSOR SECONDS: an EventSource for SECONDS: reconnects after every end
+# (lifetime, error, killed server) with Last-Event-ID = the last id it saw, starting at CURSOR
+sse_follow() {
+    local name=$1 q=$2 start=$3 secs=$4
+    printf 'id: %s\n\n' "$start" >"$WORK/$name.sse"
+    (
+        end=$(( $(date +%s) + secs ))
+        while [ "$(date +%s)" -lt "$end" ]; do
+            id=$(grep '^id: ' "$WORK/$name.sse" | tail -n 1 | cut -c5-)
+            curl -sN --max-time $(( end - $(date +%s) + 1 )) -H "Last-Event-ID: $id" "$BASE$SSE?$q" \
+                >>"$WORK/$name.sse" 2>/dev/null
+            printf '\n' >>"$WORK/$name.sse"
+            sleep 0.2
+        done
+    ) &
+    eval "SSE_PID_$name=$!"
+}
+# titles NAME: the titles of the message events received, comma-separated
+titles() {
+    awk '/^event: message/ { m = 1; next } m && /^data: / { print substr($0, 7); m = 0 }' "$WORK/$1.sse" \
+        | jq -r .title | paste -sd, -
+}
+last_id() { grep '^id: ' "$WORK/$1.sse" | tail -n 1 | cut -c5-; }
+# wait_for NAME PATTERN [SECONDS]: until the stream file matches
+wait_for() {
+    local i
+    for i in $(seq 1 $(( ${3:-5} * 20 ))); do grep -q -- "$2" "$WORK/$1.sse" 2>/dev/null && return 0; sleep 0.05; done
+    return 1
+}
+head_of() { curl -s "$BASE/ext/push-poll?token=$1&limit=1" | jq -r .cursor; }
+
+echo "# --- SSE: headers, counts at once, messages as they are committed"
+headers=$(curl -s -D - -o /dev/null --max-time 2 "$BASE$SSE?token=$ALICE")
+grep -qi '^content-type: text/event-stream' <<<"$headers" && ok "Content-Type: text/event-stream" || not_ok "event-stream content type" "$headers"
+grep -qi '^cache-control: no-cache' <<<"$headers" && ok "Cache-Control: no-cache" || not_ok "Cache-Control: no-cache" "$headers"
+sse_open a "token=$ALICE"
+wait_for a 'event: unread' && ok "the stream opens with the unread counts" || not_ok "unread at open"
+grep -q '^retry: 3000' "$WORK/a.sse" && ok "retry: advice at the start" || not_ok "retry advice"
+t0=$(date +%s%N)
+sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'live one', 'hello')"
+wait_for a 'live one' 2 && ok "a committed message arrives" || not_ok "a committed message arrives"
+echo "# INSERT to event through $SERVER (psql included): $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to everyone'), ('bob', 'not for alice')"
+wait_for a 'to everyone' 2 && ok "a broadcast arrives" || not_ok "a broadcast arrives"
+sleep 0.3
+eq "$(titles a)" "live one,to everyone" "only alice's messages and the broadcast, in order, once"
+check '[ "$(last_id a)" = "$(head_of "$ALICE")" ]' "the last event id is the head cursor"
+check 'grep -q "^: heartbeat" "$WORK/a.sse" || { sleep 1.2; grep -q "^: heartbeat" "$WORK/a.sse"; }' "heartbeat comments on an idle stream"
+wait "$SSE_PID_a"
+check 'grep -q "^event: close" "$WORK/a.sse"' "the stream ends cleanly after its lifetime (event: close)"
+
+echo "# --- SSE: resume with Last-Event-ID, ?lastEventId=, ?since="
+c=$(head_of "$ALICE")
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'r1'), ('alice', 'r2')"
+SSE_MAX=2 sse_open h "token=$ALICE" -H "Last-Event-ID: $c"; wait "$SSE_PID_h"
+eq "$(titles h)" "r1,r2" "Last-Event-ID: exactly what came after it"
+SSE_MAX=2 sse_open q "token=$ALICE&lastEventId=$c"; wait "$SSE_PID_q"
+eq "$(titles q)" "r1,r2" "?lastEventId=: the same"
+SSE_MAX=2 sse_open s "token=$ALICE&since=$c"; wait "$SSE_PID_s"
+eq "$(titles s)" "r1,r2" "?since=: the same"
+SSE_MAX=2 sse_open n "token=$ALICE"; wait "$SSE_PID_n"
+eq "$(titles n)" "" "no cursor: from now on, no replay"
+sql "INSERT INTO push.message (recipient, title, body) SELECT 'alice', 'bulk ' || g, 'b' FROM generate_series(1, 250) g"
+SSE_MAX=3 sse_open bulk "token=$ALICE" -H "Last-Event-ID: $c"; wait "$SSE_PID_bulk"
+eq "$(titles bulk | tr ',' '\n' | wc -l)" 252 "a backlog of 252 arrives whole, in batches"
+eq "$(titles bulk | tr ',' '\n' | sort | uniq -d | wc -l)" 0 "and nothing twice"
+
+echo "# --- long polling"
+http GET "$LP?token=$ALICE"
+json_eq '(.cursor | length > 0) and (.timeout == false)' true "no since: the current state at once"
+c=$(jq -r .cursor <<<"$BODY")
+http GET "$LP?token=$ALICE&since=$c&timeout=1"
+json_eq '[.timeout, (.messages | length)] | map(tostring) | join(",")' "true,0" "nothing new: held, then timeout=true"
+(sleep 0.7; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'woke the poll')") &
+waker=$!
+t0=$(date +%s%N)
+http GET "$LP?token=$ALICE&since=$c&timeout=10"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+json_eq '[.messages[].title] | join(",")' "woke the poll" "a held poll answers with the new message"
+wait $waker
+check '[ $ms -lt 3000 ]' "a held poll answers when the message commits (${ms} ms, 700 of them waiting)"
+c=$(jq -r .cursor <<<"$BODY")
+http GET "$LP?token=$ALICE&since=$c&timeout=1"
+json_eq '.messages | length' 0 "from its cursor: nothing again"
+(sleep 0.7; curl -s -o /dev/null -X POST -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data '{"mark":"all"}' "$BASE/ext/push-poll") &
+marker=$!
+http GET "$LP?token=$ALICE&since=$c&timeout=10"
+json_eq '[.timeout, .unread.total] | map(tostring) | join(",")' "false,0" "a read-state change from another tab answers a held poll"
+wait $marker
+
+echo "# --- limits: per user 3, per process 12"
+for i in 1 2 3; do SSE_MAX=6 sse_open "lim$i" "token=$BOB"; done
+sleep 0.5
+http GET "$SSE?token=$BOB"
+status_is 429 too_many_user_streams "a 4th stream of one user: 429"
+eq "$(header Retry-After)" 10 "429 says when to retry"
+for i in $(seq 4 12); do SSE_MAX=6 sse_open "lim$i" "token=$(token "user$i")"; done
+sleep 0.7
+http GET "$SSE?token=$(token carol)"
+status_is 503 too_many_streams "past the process limit: 503"
+dave=$(token dave)
+dave_c=$(head_of "$dave")
+for i in 1 2 3; do curl -s -o /dev/null --max-time 8 "$BASE$LP?token=$dave&since=$dave_c&timeout=5" & eval "lp$i=\$!"; done
+sleep 0.5
+http GET "$LP?token=$dave&since=$dave_c&timeout=5"
+status_is 429 too_many_user_streams "long poll: a 4th held poll of one user: 429"
+wait "$lp1" "$lp2" "$lp3"
+for i in $(seq 1 12); do eval "kill \$SSE_PID_lim$i; wait \$SSE_PID_lim$i" 2>/dev/null; done
+t0=$(date +%s%N)
+for i in $(seq 1 40); do
+    [ "$(curl -s -o /dev/null -w "%{http_code}" --max-time 0.5 "$BASE$SSE?token=$BOB")" = 200 ] && break
+    sleep 0.1
+done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "# streams of clients that left were free again after $ms ms (heartbeat 1000 ms)"
+check '[ $ms -lt 2600 ]' "streams of clients that left are freed within two heartbeats"
+
+echo "# --- bad input"
+tag=$(head_of "$ALICE" | cut -d- -f3)
+http GET "$SSE?token=$ALICE" -H "Last-Event-ID: garbage"
+status_is 400 bad_cursor "SSE: malformed Last-Event-ID"
+http GET "$SSE?token=$ALICE" -H "Last-Event-ID: $(head_of "$BOB")"
+status_is 400 cursor_user "SSE: another user's cursor"
+http GET "$SSE?token=$ALICE&since=ffffffff-0-$tag"
+status_is 400 cursor_future "SSE: a cursor from the future"
+http GET "$LP?token=$ALICE&since=ffffffff-0-$tag"
+status_is 400 cursor_future "long poll: a cursor from the future"
+for t in 0 -1 abc 61 99999999999; do
+    http GET "$LP?token=$ALICE&since=0-0-$tag&timeout=$t"
+    status_is 400 bad_timeout "long poll: timeout=$t"
+done
+http GET "$SSE"
+status_is 401 unauthorized "SSE without identity: 401"
+http GET "$SSE?token=$(token alice 3600 "$OTHER_SECRET")"
+status_is 401 bad_token "SSE with a foreign token: 401"
+http POST "$SSE?token=$ALICE" --data x
+status_is 405 method_not_allowed "SSE: POST is 405"
+
+echo "# --- out-of-order commits: both delivered once, to SSE and long poll"
+c=$(head_of "$ALICE")
+SSE_MAX=5 sse_open ooo "token=$ALICE" -H "Last-Event-ID: $c"
+psql -qX -v ON_ERROR_STOP=1 >"$WORK/ooo.log" 2>&1 <<'EOF' &
+BEGIN;
+INSERT INTO push.message (recipient, title) VALUES ('alice', 'A first in, last out');
+SELECT pg_sleep(1.5);
+COMMIT;
+EOF
+txa=$!
+sleep 0.4
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'B second in, first out')"
+http GET "$LP?token=$ALICE&since=$c&timeout=5"
+json_eq '[.messages[].title] | join(",")' "B second in, first out" "long poll: B while A is open"
+c2=$(jq -r .cursor <<<"$BODY")
+http GET "$LP?token=$ALICE&since=$c2&timeout=5"
+json_eq '[.messages[].title] | join(",")' "A first in, last out" "long poll: then A, from B's cursor"
+wait "$SSE_PID_ooo" "$txa"
+eq "$(titles ooo)" "B second in, first out,A first in, last out" "SSE: B then A, once each"
+
+echo "# --- PostgreSQL restarts under open streams and long polls"
+c=$(head_of "$ALICE")
+sse_follow pg "token=$ALICE" "$c" 16
+# a long-poll client: re-polls at once from each answer's cursor, collecting titles
+(
+    cur=$c
+    end=$(( $(date +%s) + 16 ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        out=$(curl -s --max-time 12 "$BASE$LP?token=$ALICE&since=$cur&timeout=5") || { sleep 0.3; continue; }
+        next=$(jq -r '.cursor // empty' <<<"$out" 2>/dev/null) || { sleep 0.3; continue; }
+        [ -n "$next" ] || { sleep 0.3; continue; }
+        jq -r '.messages[].title' <<<"$out"
+        cur=$next
+    done >"$WORK/lp-restart.txt"
+) &
+lp_pid=$!
+sleep 1
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before 1'), ('alice', 'before 2')"
+sleep 0.5
+cluster=$(dirname "$PGDATA")
+# committed just before the stop: its NOTIFY may never be delivered; the re-read must find it
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'at the stop')"
+"$top_srcdir/tests/lib/pgcluster" stop "$cluster"
+sleep 2
+"$top_srcdir/tests/lib/pgcluster" start "$cluster" || hard_error "PostgreSQL did not come back"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after 1')"
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'after 2')"
+expected="before 1,before 2,at the stop,after 1,after 2"
+for i in $(seq 1 100); do [ "$(titles pg)" = "$expected" ] && break; sleep 0.1; done
+eq "$(titles pg)" "$expected" "SSE across a PostgreSQL restart: everything once, in order"
+for i in $(seq 1 100); do [ "$(paste -sd, "$WORK/lp-restart.txt")" = "$expected" ] && break; sleep 0.1; done
+eq "$(paste -sd, "$WORK/lp-restart.txt")" "$expected" "long poll across a PostgreSQL restart: everything once, in order"
+kill "$SSE_PID_pg" "$lp_pid" 2>/dev/null; wait "$SSE_PID_pg" "$lp_pid" 2>/dev/null
+grep -q "lost the LISTEN connection" "$WORK/push-sse.log" && ok "the listener noticed the restart" || not_ok "listener noticed the restart"
+grep -q "listening again\|LISTEN" "$WORK/push-sse.log" && ok "and listens again" || not_ok "listens again"
+
+echo "# --- push-sse killed with SIGKILL mid-stream: resume with Last-Event-ID"
+c=$(head_of "$ALICE")
+SSE_MAX=20 sse_open k1 "token=$ALICE" -H "Last-Event-ID: $c"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k1'), ('alice', 'k2')"
+wait_for k1 '"k2"' 3 || true
+kill -9 "${DAEMON_PID[push-sse]}"
+{ wait "${DAEMON_PID[push-sse]}"; } 2>/dev/null
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3 while dead')"
+wait "$SSE_PID_k1" 2>/dev/null
+start_daemon push-sse "${STREAM_ENV[@]}"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k4 after restart')"
+SSE_MAX=2 sse_open k2 "token=$ALICE" -H "Last-Event-ID: $(last_id k1)"; wait "$SSE_PID_k2"
+eq "$(titles k1),$(titles k2)" "k1,k2,k3 while dead,k4 after restart" "across a SIGKILL: everything once, in order"
+
+echo "# --- a client that stops reading"
+rss() { awk '/VmRSS/ {print $2}' "/proc/${DAEMON_PID[push-sse]}/status"; }
+SSE_MAX=20 sse_open fast "token=$ALICE"
+wait_for fast 'event: unread' 3 || true
+exec 7<>"/dev/tcp/127.0.0.1/${BASE##*:}"
+printf 'GET %s?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' "$SSE" "$(token slowpoke)" >&7
+sleep 0.5
+rss0=$(rss)
+# about 24 MB for a client that reads nothing: more than every buffer on the way can hold
+for i in 1 2 3 4; do
+    sql "INSERT INTO push.message (recipient, title, body) SELECT 'slowpoke', 'big', repeat('x', 30000) FROM generate_series(1, 200)"
+done
+t0=$(date +%s%N)
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while slowpoke sleeps')"
+wait_for fast 'while slowpoke sleeps' 3 && ok "another client is not slowed ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" || not_ok "another client is not slowed"
+for i in $(seq 1 100); do grep -q "dropped a stream of slowpoke" "$WORK/push-sse.log" && break; sleep 0.1; done
+grep -q "dropped a stream of slowpoke" "$WORK/push-sse.log" && ok "the client that reads nothing is dropped after PUSH_WRITE_TIMEOUT" || not_ok "slow client dropped"
+rss1=$(rss)
+echo "# push-sse resident memory: ${rss0} KiB before, ${rss1} KiB after 24 MB for a non-reading client"
+check '[ $(( rss1 - rss0 )) -lt 8192 ]' "memory stays bounded (grew $(( rss1 - rss0 )) KiB)"
+exec 7>&-
+kill "$SSE_PID_fast" 2>/dev/null; wait "$SSE_PID_fast" 2>/dev/null
+
+echo "# --- database connections: one LISTEN plus the pool, whatever the number of streams"
+for i in $(seq 1 10); do SSE_MAX=3 sse_open conn$i "token=$(token "conn$i")"; done
+sleep 1
+n=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'push-sse'")
+check '[ "$n" -ge 1 ] && [ "$n" -le 4 ]' "push-sse holds $n PostgreSQL connections with 10 streams open (at most 4)"
+for i in $(seq 1 10); do eval "wait \$SSE_PID_conn$i" 2>/dev/null; done
+
+harness_done

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# test-stream-nginx.sh: the streaming suite (push-sse, push-longpoll) behind nginx
+SERVER=nginx
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/integration/stream-suite.sh"
