@@ -22,6 +22,11 @@ int push_request_flush(struct push_request *r)
     return r->io->flush(r->io_ctx);
 }
 
+int push_request_closed(struct push_request *r)
+{
+    return r->io->closed ? r->io->closed(r->io_ctx) : 0;
+}
+
 int push_request_timed_out(struct push_request *r)
 {
     int err = r->io->error ? r->io->error(r->io_ctx) : 0;

@@ -10,6 +10,7 @@ struct push_request_io {
     int (*flush)(void *ctx);                             /* 0, or -1 when the client is gone */
     long (*read)(void *ctx, char *buf, size_t len);      /* bytes read; 0 at the end; -1 on error */
     int (*error)(void *ctx);                             /* errno of the last failed write */
+    int (*closed)(void *ctx);                            /* has the web server hung up? */
 };
 
 struct push_request {
@@ -26,6 +27,10 @@ int push_request_write(struct push_request *r, const char *buf, size_t len);
 
 /* Pushes what was written so far to the web server; 0, or -1 when the client is gone. */
 int push_request_flush(struct push_request *r);
+
+/* Has the web server closed the connection (the client left), as far as can be seen without
+ * writing? Never blocks. */
+int push_request_closed(struct push_request *r);
 
 /* After a failed write: did the client take no data for the write timeout (SO_SNDTIMEO), as
  * opposed to leaving? */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,7 +56,18 @@ static int fcgx_error(void *ctx)
     return FCGX_GetError(req->out);
 }
 
-static const struct push_request_io fcgx_io = { fcgx_write, fcgx_flush, fcgx_read, fcgx_error };
+/* None of Apache, lighttpd or nginx sends FCGI_ABORT_REQUEST: a client that left shows as the
+ * web server closing our connection. */
+static int fcgx_closed(void *ctx)
+{
+    FCGX_Request *req = ctx;
+    struct pollfd pfd = { req->ipcFd, POLLRDHUP, 0 };
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static const struct push_request_io fcgx_io = { fcgx_write, fcgx_flush, fcgx_read, fcgx_error,
+                                                fcgx_closed };
 
 /* --- CGI stdio */
 
@@ -81,7 +93,8 @@ static int stdio_error(void *ctx)
     return ferror(stdout) ? errno : 0;
 }
 
-static const struct push_request_io stdio_io = { stdio_write, stdio_flush, stdio_read, stdio_error };
+static const struct push_request_io stdio_io = { stdio_write, stdio_flush, stdio_read, stdio_error,
+                                                 NULL };
 
 /* --- sockets */
 
@@ -189,11 +202,6 @@ static void *worker_main(void *p)
             FCGX_Finish_r(&req);
             continue;
         }
-        if (rc == -EINTR) { /* a signal, not a failure */
-            FCGX_Free(&req, 1);
-            FCGX_InitRequest(&req, arg->sock, 0);
-            continue;
-        }
         if (!arg->external) {
             /* the web server closed our socket: it is stopping or replacing us */
             push_log_debug("FastCGI accept: %s; exiting", strerror(-rc));
@@ -206,7 +214,8 @@ static void *worker_main(void *p)
             push_log_error("FastCGI accept keeps failing: %s; exiting", strerror(-rc));
             exit(1);
         }
-        push_log_warn("FastCGI accept: %s", strerror(-rc));
+        if (rc != -EINTR) /* a signal is no failure to report */
+            push_log_warn("FastCGI accept: %s", strerror(-rc));
         FCGX_Free(&req, 1);
         FCGX_InitRequest(&req, arg->sock, 0);
         nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
@@ -223,6 +232,12 @@ static int run_fastcgi(const struct push_server *s, int sock, int threads)
         push_log_error("cannot initialise libfcgi");
         return 1;
     }
+    /* libfcgi turns SIGTERM and SIGUSR1 into a "shutdown pending" flag that only makes accept()
+     * fail; our requests hold no state worth a graceful drain (clients resume from their
+     * cursors), so these signals stop the process at once, as web servers and systemd expect */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, (size_t)s->cfg->thread_stack_kb * 1024);
     for (int i = 1; i < threads; i++) {

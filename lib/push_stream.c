@@ -17,7 +17,8 @@
 #include "push_server.h"
 #include "push_store.h"
 
-#define STREAM_BATCH 100      /* messages read per query while streaming */
+#define STREAM_BATCH 32       /* messages read per query while streaming: a client that reads
+                                 * nothing holds at most one batch (32 x 50 KiB at worst) */
 #define DB_RETRY_MS 1000      /* a stream whose query failed reads again after this */
 
 /* One read of a user's stream. */
@@ -170,6 +171,7 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
     long end = now_ms() + cfg->lifetime * 1000L;
     long next_beat = now_ms() + cfg->heartbeat * 1000L;
     long retry_at = 0;
+    long check_ms = cfg->heartbeat * 1000L / 3 > 250 ? cfg->heartbeat * 1000L / 3 : 250;
     int more = 0, fetch_now = 0;
     struct batch b = *first;
     enum push_db_err err;
@@ -196,9 +198,17 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
             long until = next_beat < end ? next_beat : end;
             if (retry_at && retry_at < until)
                 until = retry_at;
+            /* look at the connection a few times per heartbeat: a web server that saw its
+             * client leave has hung up, and the slot is freed without waiting to write */
+            if (until > now + check_ms)
+                until = now + check_ms;
             struct timespec deadline = at_ms(until);
             fetch_now = push_hub_wait(s->ctx->hub, w, &deadline);
             now = now_ms();
+            if (!fetch_now && push_request_closed(s->r)) {
+                gone(s);
+                return;
+            }
             if (retry_at && now >= retry_at)
                 fetch_now = 1;
             if (now >= next_beat) {

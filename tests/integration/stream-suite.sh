@@ -3,10 +3,11 @@
 # restart, SIGKILL, out-of-order commits, a client that stops reading). Sourced by test-stream-*.sh.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 harness_start
-STREAM_ENV=(PUSH_HEARTBEAT=1 PUSH_LIFETIME=4 PUSH_WRITE_TIMEOUT=3 PUSH_MAX_STREAMS=12
+STREAM_ENV=(PUSH_HEARTBEAT=1 PUSH_LIFETIME=60 PUSH_WRITE_TIMEOUT=3 PUSH_MAX_STREAMS=12
             PUSH_MAX_STREAMS_PER_USER=3 PUSH_HOLD=20 PUSH_THREADS=24 PUSH_LOG_LEVEL=info)
 start_daemon push-sse "${STREAM_ENV[@]}"
 start_daemon push-longpoll "${STREAM_ENV[@]}"
+SOCK=push-sse-short start_daemon push-sse PUSH_LIFETIME=3 PUSH_HEARTBEAT=1 PGAPPNAME=push-sse-short
 if [ "$SERVER" = nginx ]; then
     harness_nginx
     BASE="http://127.0.0.1:$NPORT"
@@ -72,8 +73,10 @@ sleep 0.3
 eq "$(titles a)" "live one,to everyone" "only alice's messages and the broadcast, in order, once"
 check '[ "$(last_id a)" = "$(head_of "$ALICE")" ]' "the last event id is the head cursor"
 check 'grep -q "^: heartbeat" "$WORK/a.sse" || { sleep 1.2; grep -q "^: heartbeat" "$WORK/a.sse"; }' "heartbeat comments on an idle stream"
-wait "$SSE_PID_a"
-check 'grep -q "^event: close" "$WORK/a.sse"' "the stream ends cleanly after its lifetime (event: close)"
+kill "$SSE_PID_a"; wait "$SSE_PID_a" 2>/dev/null
+SSE=/short/push-sse SSE_MAX=10 sse_open life "token=$ALICE"
+wait "$SSE_PID_life"
+check 'grep -q "^event: close" "$WORK/life.sse" && grep -q "^: heartbeat" "$WORK/life.sse"' "a stream ends cleanly after its lifetime (event: close), heartbeats until then"
 
 echo "# --- SSE: resume with Last-Event-ID, ?lastEventId=, ?since="
 c=$(head_of "$ALICE")
@@ -116,12 +119,12 @@ wait $marker
 
 echo "# --- limits: per user 3, per process 12"
 for i in 1 2 3; do SSE_MAX=6 sse_open "lim$i" "token=$BOB"; done
-sleep 0.5
+for i in 1 2 3; do wait_for "lim$i" 'event: unread' 5 || true; done
 http GET "$SSE?token=$BOB"
 status_is 429 too_many_user_streams "a 4th stream of one user: 429"
 eq "$(header Retry-After)" 10 "429 says when to retry"
 for i in $(seq 4 12); do SSE_MAX=6 sse_open "lim$i" "token=$(token "user$i")"; done
-sleep 0.7
+for i in $(seq 4 12); do wait_for "lim$i" 'event: unread' 5 || true; done
 http GET "$SSE?token=$(token carol)"
 status_is 503 too_many_streams "past the process limit: 503"
 dave=$(token dave)
@@ -164,7 +167,7 @@ status_is 405 method_not_allowed "SSE: POST is 405"
 
 echo "# --- out-of-order commits: both delivered once, to SSE and long poll"
 c=$(head_of "$ALICE")
-SSE_MAX=5 sse_open ooo "token=$ALICE" -H "Last-Event-ID: $c"
+sse_follow ooo "token=$ALICE" "$c" 6
 psql -qX -v ON_ERROR_STOP=1 >"$WORK/ooo.log" 2>&1 <<'EOF' &
 BEGIN;
 INSERT INTO push.message (recipient, title) VALUES ('alice', 'A first in, last out');
@@ -218,23 +221,23 @@ kill "$SSE_PID_pg" "$lp_pid" 2>/dev/null; wait "$SSE_PID_pg" "$lp_pid" 2>/dev/nu
 grep -q "lost the LISTEN connection" "$WORK/push-sse.log" && ok "the listener noticed the restart" || not_ok "listener noticed the restart"
 grep -q "listening again\|LISTEN" "$WORK/push-sse.log" && ok "and listens again" || not_ok "listens again"
 
-echo "# --- push-sse killed with SIGKILL mid-stream: resume with Last-Event-ID"
+echo "# --- push-sse killed with SIGKILL mid-stream: the client resumes with Last-Event-ID"
 c=$(head_of "$ALICE")
-SSE_MAX=20 sse_open k1 "token=$ALICE" -H "Last-Event-ID: $c"
+sse_follow k "token=$ALICE" "$c" 8
 sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k1'), ('alice', 'k2')"
-wait_for k1 '"k2"' 3 || true
+wait_for k '"k2"' 3 || true
 kill -9 "${DAEMON_PID[push-sse]}"
 { wait "${DAEMON_PID[push-sse]}"; } 2>/dev/null
 sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3 while dead')"
-wait "$SSE_PID_k1" 2>/dev/null
+sleep 0.5
 start_daemon push-sse "${STREAM_ENV[@]}"
 sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k4 after restart')"
-SSE_MAX=2 sse_open k2 "token=$ALICE" -H "Last-Event-ID: $(last_id k1)"; wait "$SSE_PID_k2"
-eq "$(titles k1),$(titles k2)" "k1,k2,k3 while dead,k4 after restart" "across a SIGKILL: everything once, in order"
+wait "$SSE_PID_k"
+eq "$(titles k)" "k1,k2,k3 while dead,k4 after restart" "across a SIGKILL: everything once, in order"
 
 echo "# --- a client that stops reading"
 rss() { awk '/VmRSS/ {print $2}' "/proc/${DAEMON_PID[push-sse]}/status"; }
-SSE_MAX=20 sse_open fast "token=$ALICE"
+sse_follow fast "token=$ALICE" "$(head_of "$ALICE")" 30
 wait_for fast 'event: unread' 3 || true
 exec 7<>"/dev/tcp/127.0.0.1/${BASE##*:}"
 printf 'GET %s?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' "$SSE" "$(token slowpoke)" >&7
@@ -246,14 +249,30 @@ for i in 1 2 3 4; do
 done
 t0=$(date +%s%N)
 sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while slowpoke sleeps')"
-wait_for fast 'while slowpoke sleeps' 3 && ok "another client is not slowed ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" || not_ok "another client is not slowed"
+wait_for fast 'while slowpoke sleeps' 5 && ok "another client is not slowed ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" || not_ok "another client is not slowed"
 for i in $(seq 1 100); do grep -q "dropped a stream of slowpoke" "$WORK/push-sse.log" && break; sleep 0.1; done
 grep -q "dropped a stream of slowpoke" "$WORK/push-sse.log" && ok "the client that reads nothing is dropped after PUSH_WRITE_TIMEOUT" || not_ok "slow client dropped"
 rss1=$(rss)
 echo "# push-sse resident memory: ${rss0} KiB before, ${rss1} KiB after 24 MB for a non-reading client"
 check '[ $(( rss1 - rss0 )) -lt 8192 ]' "memory stays bounded (grew $(( rss1 - rss0 )) KiB)"
 exec 7>&-
-kill "$SSE_PID_fast" 2>/dev/null; wait "$SSE_PID_fast" 2>/dev/null
+pkill -P "$SSE_PID_fast" 2>/dev/null; kill "$SSE_PID_fast" 2>/dev/null; wait "$SSE_PID_fast" 2>/dev/null
+
+if [ "$SERVER" = lighttpd ]; then
+    echo "# --- the same binaries spawned by the web server (lighttpd bin-path)"
+    (sleep 0.6; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'to a spawned push-sse')") &
+    waker=$!
+    curl -sN --max-time 4 "$BASE/cgi-bin/push-sse?token=$ALICE" >"$WORK/spawned.sse"
+    wait $waker
+    eq "$(titles spawned)" "to a spawned push-sse" "spawned push-sse streams"
+    check 'grep -q "^event: close" "$WORK/spawned.sse"' "spawned push-sse ends at its lifetime"
+    c=$(head_of "$ALICE")
+    (sleep 0.6; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'to a spawned push-longpoll')") &
+    waker=$!
+    http GET "/cgi-bin/push-longpoll?token=$ALICE&since=$c&timeout=5"
+    wait $waker
+    json_eq '[.messages[].title] | join(",")' "to a spawned push-longpoll" "spawned push-longpoll answers on the new message"
+fi
 
 echo "# --- database connections: one LISTEN plus the pool, whatever the number of streams"
 for i in $(seq 1 10); do SSE_MAX=3 sse_open conn$i "token=$(token "conn$i")"; done

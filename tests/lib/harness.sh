@@ -19,6 +19,8 @@
 #   /auth/push-poll      spawned FastCGI behind lighttpd's own Basic auth (REMOTE_USER)
 #   /demo/push-poll      spawned FastCGI in demo mode (?user= trusted)
 #   /noschema/push-poll  spawned FastCGI pointed at a database without the schema
+#   /cgi-bin/push-sse, /cgi-bin/push-longpoll   the streaming programs, spawned (bin-path)
+#   /ext/push-sse, /ext/push-longpoll           ... as external servers (start_daemon)
 
 set -u
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -104,10 +106,10 @@ fcgi_env() { # the environment of a spawned program; $1 = extra "K" => "V" pairs
         "$PGHOST" "$PGPORT" "$PGUSER" "${2:-$PGDATABASE}" "$SECRET" "${1:+, $1}"
 }
 
-spawned() { # $1 = socket name, $2 = extra env, $3 = database
+spawned() { # $1 = socket name, $2 = extra env, $3 = database, $4 = program (push-poll)
     cat <<EOF
 ((
-    "bin-path" => "$BIN/push-poll",
+    "bin-path" => "$BIN/${4:-push-poll}",
     "socket" => "$WORK/$1.sock",
     "max-procs" => 1,
     "check-local" => "disable",
@@ -146,8 +148,11 @@ fastcgi.server = (
     "/auth/push-poll" => $(spawned auth),
     "/demo/push-poll" => $(spawned demo '"PUSH_DEMO" => "1"'),
     "/noschema/push-poll" => $(spawned noschema "" postgres),
+    "/cgi-bin/push-sse" => $(spawned spawned-sse '"PUSH_LIFETIME" => "2", "PUSH_HEARTBEAT" => "1", "PGAPPNAME" => "spawned-sse"' "" push-sse),
+    "/cgi-bin/push-longpoll" => $(spawned spawned-longpoll "" "" push-longpoll),
     "/ext/push-poll" => (( "socket" => "$WORK/ext.sock", "check-local" => "disable" )),
     "/ext/push-sse" => (( "socket" => "$WORK/push-sse.sock", "check-local" => "disable" )),
+    "/short/push-sse" => (( "socket" => "$WORK/push-sse-short.sock", "check-local" => "disable" )),
     "/ext/push-longpoll" => (( "socket" => "$WORK/push-longpoll.sock", "check-local" => "disable" )),
 )
 EOF
@@ -176,11 +181,12 @@ harness_start() {
 
 declare -A DAEMON_PID
 # start_daemon NAME [VAR=VALUE...]: cgi-bin/NAME as an external FastCGI server on $WORK/NAME.sock
+# (SOCK=OTHER start_daemon ...: on $WORK/OTHER.sock, logging to $WORK/OTHER.log)
 start_daemon() {
-    local name=$1
+    local prog=$1 name=${SOCK:-$1}
     shift
     rm -f "$WORK/$name.sock"
-    env PUSH_TOKEN_SECRET="$SECRET" "$@" "$BIN/$name" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
+    env PUSH_TOKEN_SECRET="$SECRET" "$@" "$BIN/$prog" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
     DAEMON_PID[$name]=$!
     HARNESS_PIDS+=($!)
     for _ in $(seq 1 100); do [ -S "$WORK/$name.sock" ] && return 0; sleep 0.05; done
@@ -220,6 +226,11 @@ http {
             fastcgi_pass unix:$WORK/push-sse.sock;
             fastcgi_buffering off;
             fastcgi_read_timeout 120s;
+        }
+        location = /short/push-sse {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:$WORK/push-sse-short.sock;
+            fastcgi_buffering off;
         }
     }
 }
