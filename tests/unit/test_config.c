@@ -100,6 +100,17 @@ START_TEST(defaults)
     ck_assert_int_eq(cfg.max_limit, 200);
     ck_assert_str_eq(cfg.allowed_origins, "");
     ck_assert_int_eq(cfg.log_level, PUSH_LOG_INFO);
+    /* streaming defaults: mod_fcgid-safe heartbeat and lifetime (see INTEGRATION.md) */
+    ck_assert_int_eq(cfg.heartbeat, 15);
+    ck_assert_int_eq(cfg.lifetime, 240);
+    ck_assert_int_eq(cfg.hold, 25);
+    ck_assert_int_eq(cfg.hold_max, 60);
+    ck_assert_int_eq(cfg.db_pool, 3);
+    ck_assert_int_eq(cfg.max_streams, 1000);
+    ck_assert_int_eq(cfg.max_streams_per_user, 16);
+    ck_assert_int_eq(cfg.write_timeout, 30);
+    ck_assert_int_eq(cfg.retry_ms, 3000);
+    ck_assert_int_eq(cfg.thread_stack_kb, 128);
     ck_assert_int_eq(push_config_load(&cfg, NULL, err, sizeof err), 0);
     ck_assert_str_eq(cfg.token_cookie, "pgpush_token");
 }
@@ -181,8 +192,8 @@ START_TEST(limits_bounds_and_clamping)
     ck_assert_int_eq(cfg.default_limit, 200);
     ck_assert_int_eq(LOAD("PUSH_THREADS=1"), 0);
     ck_assert_int_eq(cfg.threads, 1);
-    ck_assert_int_eq(LOAD("PUSH_THREADS=1024"), 0);
-    ck_assert_int_eq(cfg.threads, 1024);
+    ck_assert_int_eq(LOAD("PUSH_THREADS=20000"), 0);
+    ck_assert_int_eq(cfg.threads, 20000);
 }
 END_TEST
 
@@ -239,7 +250,18 @@ static const struct {
     { { "PUSH_LIMIT_MAX=50", "PUSH_LIMIT_DEFAULT=100" }, "PUSH_LIMIT_DEFAULT" },
     { { "PUSH_LIMIT_DEFAULT=100", "PUSH_LIMIT_MAX=50" }, "PUSH_LIMIT_DEFAULT" },
     { { "PUSH_THREADS=0" }, "PUSH_THREADS" },
-    { { "PUSH_THREADS=1025" }, "PUSH_THREADS" },
+    { { "PUSH_THREADS=20001" }, "PUSH_THREADS" },
+    { { "PUSH_THREAD_STACK=16" }, "PUSH_THREAD_STACK" },
+    { { "PUSH_DB_POOL=0" }, "PUSH_DB_POOL" },
+    { { "PUSH_DB_POOL=65" }, "PUSH_DB_POOL" },
+    { { "PUSH_MAX_STREAMS=0" }, "PUSH_MAX_STREAMS" },
+    { { "PUSH_MAX_STREAMS_PER_USER=x" }, "PUSH_MAX_STREAMS_PER_USER" },
+    { { "PUSH_HEARTBEAT=0" }, "PUSH_HEARTBEAT" },
+    { { "PUSH_LIFETIME=86401" }, "PUSH_LIFETIME" },
+    { { "PUSH_HOLD=61" }, "PUSH_HOLD" },
+    { { "PUSH_HOLD=10", "PUSH_HOLD_MAX=5" }, "PUSH_HOLD" },
+    { { "PUSH_WRITE_TIMEOUT=-1" }, "PUSH_WRITE_TIMEOUT" },
+    { { "PUSH_RETRY=abc" }, "PUSH_RETRY" },
     { { "PUSH_THREADS=four" }, "PUSH_THREADS" },
     { { "PUSH_DEMO=maybe" }, "PUSH_DEMO" },
     { { "PUSH_DEMO=2" }, "PUSH_DEMO" },
