@@ -214,7 +214,11 @@ static void *worker_main(void *p)
             push_log_error("FastCGI accept keeps failing: %s; exiting", strerror(-rc));
             exit(1);
         }
-        if (rc != -EINTR) /* a signal is no failure to report */
+        /* a signal, or a web server that hung up between connecting and sending the request,
+         * is routine under load; anything else is worth a line */
+        if (rc == -EINTR || rc == -EPIPE || rc == -ECONNRESET || rc == -ECONNABORTED)
+            push_log_debug("FastCGI accept: %s", strerror(-rc));
+        else
             push_log_warn("FastCGI accept: %s", strerror(-rc));
         FCGX_Free(&req, 1);
         FCGX_InitRequest(&req, arg->sock, 0);
