@@ -13,7 +13,7 @@
 # Scenarios, for each front server: SSE with 1,000, 5,000 and 9,000 streams; long polling with 1,000
 # and 5,000; one broadcast to 9,000 SSE streams. First, the PostgreSQL floor: INSERT (trigger NOTIFY)
 # to a bare LISTEN connection. Prints a markdown table; everything it starts is stopped on exit,
-# Ctrl-C or SIGTERM. About 6 minutes on a 2-core machine.
+# Ctrl-C or SIGTERM. About 4 minutes on a 2-core machine.
 #
 #   --quick         small scenarios (200 and 500 streams, 3 s) to check the setup
 #   --server S      only this front server (nginx or lighttpd)
@@ -22,6 +22,7 @@
 #   --rate R        messages/s of the steady scenarios (default 1000)
 #   --max N         at most N streams per scenario (also lowered automatically by the fd limit)
 #   --duration S    seconds of publishing per scenario (default 10)
+#   --repeat K      run every scenario K times (a row each): results on a busy 2-core machine vary
 #   --keep-logs     keep the logs in var/bench-run (they are kept anyway when something failed)
 #   --app-env "V=X ..."    more environment for push-sse/push-longpoll (e.g. PUSH_HEARTBEAT=60)
 #   --load-args "..."      more options for bench/push-load (e.g. --per-second)
@@ -29,7 +30,7 @@ set -u
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
-quick=0 only="" scale_note="" app_env_extra="" load_args="" max=9000 duration=10 keep=0 rate=1000
+quick=0 repeat=1 only="" scale_note="" app_env_extra="" load_args="" max=9000 duration=10 keep=0 rate=1000
 scenarios="sse:1000 sse:5000 sse:9000 longpoll:1000 longpoll:5000 broadcast:9000"
 while [ $# -gt 0 ]; do
     case $1 in
@@ -41,12 +42,15 @@ while [ $# -gt 0 ]; do
         --max) max=${2:?--max needs a number}; shift ;;
         --duration) duration=${2:?--duration needs seconds}; shift ;;
         --keep-logs) keep=1 ;;
+        --repeat) repeat=${2:?--repeat needs a number}; shift ;;
         --app-env) app_env_extra=${2?}; shift ;;
         --load-args) load_args=${2?}; shift ;;
         *) echo "sse.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
+# shell words, quotes allowed: --load-args "--on-ready 'sleep 5'"
+eval "load_argv=($load_args)" || { echo "sse.sh: --load-args: not shell words" >&2; exit 2; }
 case $only in ""|nginx|lighttpd) ;; *) echo "sse.sh: --server nginx or lighttpd" >&2; exit 2 ;; esac
 
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
@@ -362,7 +366,7 @@ EOF
     # in the background, so that a signal to this script is handled at once (wait returns)
     "$LOAD" --url "http://127.0.0.1:$PORT/ext/$app" --users "$n" --mode "$mode" \
         --rate "$rate" --duration "$duration" --publishers 4 --connect-rate 2000 \
-        --label "$label" --on-ready "$WORK/sample.sh" "$@" $load_args >"$WORK/load.row" 2>"$WORK/load.err" &
+        --label "$label" --on-ready "$WORK/sample.sh" "$@" "${load_argv[@]}" >"$WORK/load.row" 2>"$WORK/load.err" &
     local load_pid=$!
     PIDS+=("$load_pid")
     wait "$load_pid"
@@ -412,12 +416,14 @@ say "  $floor"
 
 for server in nginx lighttpd; do
     for sc in $scenarios; do
+      for _ in $(seq 1 "$repeat"); do
         case $sc in
             sse:[0-9]*) scenario "$server" sse "${sc#*:}" ;;
             longpoll:[0-9]*) scenario "$server" longpoll "${sc#*:}" ;;
             broadcast:[0-9]*) scenario "$server" sse "${sc#*:}" --broadcast --wait 60 ;;
             *) die "unknown scenario $sc (sse:N, longpoll:N or broadcast:N)" ;;
         esac
+      done
     done
 done
 
@@ -431,5 +437,6 @@ echo
 echo "Latency: INSERT start (t_ns in the message) to the event arriving at push-load; the long-poll rows include each re-poll."
 echo "Broadcast rows: per stream arrival of one message to everyone; max = time until the last stream had it; deliveries/s = streams / max."
 [ -z "$scale_note" ] || echo "$scale_note."
+[ "$only" = nginx ] || [ "$max" -lt 8990 ] || echo "lighttpd stops accepting at 90% of server.max-fds (18,000 descriptors, 2 per stream): about 8,996 streams; the rest count as failed."
 echo "app KiB per stream (Δ) = (RSS with N idle streams - RSS with none) / N; (total) = RSS with N streams / N, idle threads included."
 [ "$failed" -eq 0 ]
