@@ -260,8 +260,12 @@ static void *publisher_main(void *p)
                          (int)strcspn(err, "\n"), err);
         }
     }
-    if (__atomic_sub_fetch(&pub.running, 1, __ATOMIC_ACQ_REL) == 0)
-        __atomic_store_n(&pub.end_mono, mono_ns(), __ATOMIC_RELEASE);
+    /* the end time first (the latest of all threads), then the count the main loop waits on */
+    int64_t end = mono_ns(), seen = __atomic_load_n(&pub.end_mono, __ATOMIC_RELAXED);
+    while (seen < end && !__atomic_compare_exchange_n(&pub.end_mono, &seen, end, 0, __ATOMIC_RELEASE,
+                                                      __ATOMIC_RELAXED))
+        ;
+    __atomic_sub_fetch(&pub.running, 1, __ATOMIC_ACQ_REL);
     return NULL;
 }
 
@@ -1260,7 +1264,7 @@ int main(int argc, char **argv)
                         conn_fail(&conns[i], "not ready in time");
                         missing++;
                     }
-                t_ready = now;
+                t_ready = last_progress; /* reported: when the last one that made it was ready */
                 note("ramp-up: gave up after %.1f s (%s): %d ready, %d failed (%d not ready in time)",
                      (double)(now - t_ramp) / 1e9,
                      now - t_ramp > (int64_t)(opt.ready_timeout * 1e9) ? "--ready-timeout"
