@@ -1,0 +1,1404 @@
+/* push-load.c: load generator for push-sse and push-longpoll: thousands of HTTP/1.1 clients on one
+ * epoll loop, libpq publishers, INSERT-to-event latency; also the PostgreSQL floor (--floor)
+ *
+ * One process. The clients (users u0..u{N-1}, one connection each, signed tokens minted with
+ * push_token_sign()) run on the main thread: non-blocking sockets, level-triggered epoll, an
+ * incremental HTTP/1.1 parser (Content-Length, chunked, close-delimited) and an SSE parser. When
+ * every connection is ready, P publisher threads INSERT into push.message at the total rate R,
+ * each message carrying {"t_ns": CLOCK_REALTIME before the INSERT, "seq": unique}; the clients take
+ * t_ns and seq out of each event and record now - t_ns. Prints one markdown table row. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "push_token.h"
+
+#define MODE_SSE 0
+#define MODE_LP 1
+#define RECV_BUF (256 * 1024)
+#define BODY_KEEP 512 /* bytes of an error answer kept for the report */
+
+static const char usage_text[] =
+    "Usage: push-load --url http://127.0.0.1:PORT/PATH [options]\n"
+    "       push-load --floor [--rate R] [--duration S]\n"
+    "       push-load --header\n"
+    "\n"
+    "Load generator for pgpush's push-sse and push-longpoll. Opens one HTTP/1.1 connection per user\n"
+    "(u0..u{N-1}, tokens signed with PUSH_TOKEN_SECRET), waits until all are ready, then publishes\n"
+    "with INSERT INTO push.message from P libpq connections (database from the PG* variables) and\n"
+    "measures INSERT-to-arrival latency. Prints one markdown table row on stdout, details on stderr.\n"
+    "\n"
+    "  --url URL            http://127.0.0.1:PORT/PATH of push-sse or push-longpoll (loopback only)\n"
+    "  --users N            users and connections (default 100)\n"
+    "  --mode sse|longpoll  transport (default sse)\n"
+    "  --rate R             messages per second, all publishers together (default 1000)\n"
+    "  --duration S         seconds of publishing (default 10)\n"
+    "  --publishers P       publishing connections, one thread each (default 4)\n"
+    "  --broadcast          publish one message to everyone (recipient NULL) instead, and report\n"
+    "                       when each connection had it and deliveries/s = N / time to the last\n"
+    "  --connect-rate C     new connections per second while ramping up (default 2000)\n"
+    "  --wait S             seconds to wait for stragglers after publishing (default 10)\n"
+    "  --ready-timeout S    give up waiting for all connections after S s (default 120)\n"
+    "  --stall S            or when none became ready for S s after all were opened (default 15);\n"
+    "                       the missing ones count as failed\n"
+    "  --lp-timeout S       long poll ?timeout= (default 25)\n"
+    "  --on-ready CMD       run CMD (sh -c) once all connections are ready, before publishing\n"
+    "  --label TEXT         first column of the row (default: the mode)\n"
+    "  --header             print the table header first (alone: print it and exit)\n"
+    "  --per-second         also print p50/p99/max of the messages sent in each second (stderr)\n"
+    "  --floor              no HTTP: LISTEN pgpush on one connection, INSERT on another, and time\n"
+    "                       INSERT to notification (PostgreSQL's own latency floor)\n"
+    "  --help               this text\n";
+
+static struct {
+    char host[64];
+    int port;
+    char path[1024];
+    int users, mode, publishers, broadcast, floor, header;
+    double rate, duration, connect_rate, wait_s, ready_timeout, stall_s;
+    int lp_timeout, per_second;
+    const char *on_ready, *label, *url;
+} opt = { .users = 100, .mode = MODE_SSE, .publishers = 4, .rate = 1000, .duration = 10,
+          .connect_rate = 2000, .wait_s = 10, .ready_timeout = 120, .stall_s = 15, .lp_timeout = 25 };
+
+static const char header_row[] =
+    "| scenario | streams | msg/s | sent | received | lost | dup | p50 ms | p90 ms | p99 ms "
+    "| max ms | failed | reconn | ramp-up s | deliveries/s |\n"
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+
+static const char insert_sql[] =
+    "INSERT INTO push.message (recipient, title, data) VALUES ($1, 'bench', "
+    "jsonb_build_object('t_ns', $2::bigint, 'seq', $3::bigint))";
+
+/* ------------------------------------------------------------------ small things */
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fputs("push-load: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+static void note(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fputs("# ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+static int64_t mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+static int64_t real_ns(void) { return clock_ns(CLOCK_REALTIME); }
+
+static void sleep_until(int64_t mono)
+{
+    struct timespec ts = { mono / 1000000000, mono % 1000000000 };
+
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if (!(b->p = realloc(b->p, cap)))
+            abort();
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* the q-quantile of n sorted values, in ms (nearest rank) */
+static double quantile_ms(const int64_t *v, size_t n, double q)
+{
+    size_t i;
+
+    if (!n)
+        return 0;
+    i = (size_t)(q * (double)n + 0.999999);
+    if (i < 1)
+        i = 1;
+    if (i > n)
+        i = n;
+    return (double)v[i - 1] / 1e6;
+}
+
+/* ------------------------------------------------------------------ publishing (threads) */
+
+static PGconn *pg_connect(const char *appname)
+{
+    const char *keys[] = { "application_name", "dbname", NULL };
+    const char *vals[] = { appname, NULL, NULL };
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+    if (PQstatus(c) != CONNECTION_OK)
+        die("cannot connect to PostgreSQL (PG* variables): %s", PQerrorMessage(c));
+    return c;
+}
+
+/* one INSERT; recipient NULL means everyone; returns 0 or -1 */
+static int publish(PGconn *pg, const char *recipient, int64_t t_ns, int64_t seq, char *err,
+                   size_t errlen)
+{
+    char t[32], s[32];
+    const char *params[3] = { recipient, t, s };
+    PGresult *res;
+    int ok;
+
+    snprintf(t, sizeof t, "%" PRId64, t_ns);
+    snprintf(s, sizeof s, "%" PRId64, seq);
+    res = PQexecParams(pg, insert_sql, 3, NULL, params, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok && err)
+        snprintf(err, errlen, "%s", PQerrorMessage(pg));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+static struct {
+    PGconn **conns;
+    int64_t total;        /* messages to publish */
+    int64_t next;         /* next index to take (atomic) */
+    int64_t start_mono;   /* publishing starts */
+    int64_t sent, errors; /* atomic */
+    int *targets;         /* users that are ready: recipients are drawn from these */
+    int ntargets;
+    int32_t *owner;       /* per seq: the recipient's user index, -1 unused, -2 failed insert */
+    int running;          /* publisher threads still running (atomic) */
+    int64_t end_mono;     /* when the last one ended */
+    char first_error[256];
+} pub;
+
+struct pub_arg {
+    int index;
+};
+
+static void *publisher_main(void *p)
+{
+    struct pub_arg *a = p;
+    PGconn *pg = pub.conns[a->index];
+    uint64_t rnd = 0x9e3779b97f4a7c15ULL * (uint64_t)(a->index + 1) ^ (uint64_t)real_ns();
+    char err[256], recipient[32];
+
+    for (;;) {
+        int64_t k = __atomic_fetch_add(&pub.next, 1, __ATOMIC_RELAXED);
+        if (k >= pub.total)
+            break;
+        sleep_until(pub.start_mono + (int64_t)((double)k * 1e9 / opt.rate));
+        int64_t seq = k + 1;
+        const char *to = NULL;
+        int user = -3;
+        if (!opt.broadcast) {
+            rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+            user = pub.targets[rnd % (uint64_t)pub.ntargets];
+            snprintf(recipient, sizeof recipient, "u%d", user);
+            to = recipient;
+        }
+        __atomic_store_n(&pub.owner[seq], user, __ATOMIC_RELEASE);
+        if (publish(pg, to, real_ns(), seq, err, sizeof err) == 0) {
+            __atomic_fetch_add(&pub.sent, 1, __ATOMIC_RELAXED);
+        } else {
+            __atomic_store_n(&pub.owner[seq], -2, __ATOMIC_RELEASE);
+            if (__atomic_fetch_add(&pub.errors, 1, __ATOMIC_RELAXED) == 0)
+                snprintf(pub.first_error, sizeof pub.first_error, "%.*s",
+                         (int)strcspn(err, "\n"), err);
+        }
+    }
+    /* the end time first (the latest of all threads), then the count the main loop waits on */
+    int64_t end = mono_ns(), seen = __atomic_load_n(&pub.end_mono, __ATOMIC_RELAXED);
+    while (seen < end && !__atomic_compare_exchange_n(&pub.end_mono, &seen, end, 0, __ATOMIC_RELEASE,
+                                                      __ATOMIC_RELAXED))
+        ;
+    __atomic_sub_fetch(&pub.running, 1, __ATOMIC_ACQ_REL);
+    return NULL;
+}
+
+static void publishers_start(void)
+{
+    pthread_attr_t attr;
+
+    pub.start_mono = mono_ns() + 1000000; /* 1 ms from now */
+    pub.running = opt.publishers;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (int i = 0; i < opt.publishers; i++) {
+        struct pub_arg *a = calloc(1, sizeof *a);
+        pthread_t t;
+        a->index = i;
+        if (pthread_create(&t, &attr, publisher_main, a) != 0)
+            die("cannot start a publisher thread");
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* ------------------------------------------------------------------ clients */
+
+enum pstate { P_HEAD, P_CHUNK_SIZE, P_CHUNK_EXT, P_CHUNK_DATA, P_CHUNK_CRLF, P_TRAILER, P_LEN, P_EOF };
+
+struct conn {
+    int fd;
+    int user;
+    int connecting;
+    int ready, failed, gone;      /* gone: given up on, not retried */
+    int phase;                    /* long poll: 0 the first GET (no since), 1 polling */
+    int requests_on_fd;           /* requests sent on this connection */
+    int64_t retry_at;             /* mono ns; 0 = no reconnect pending */
+    struct buf out;
+    size_t out_off;
+    /* response */
+    struct buf head;
+    enum pstate ps;
+    int status, chunked, close_after, head_seen;
+    int64_t left;                 /* content-length or chunk bytes left */
+    int trailer_line;             /* bytes in the current trailer line */
+    struct buf body;              /* long-poll answer, or the start of an error answer */
+    /* SSE */
+    struct buf line;
+    struct buf data;
+    char event[24];
+    char last_id[80];
+    /* long poll */
+    char cursor[80];
+    /* broadcast */
+    int64_t bcast_ns;
+};
+
+static struct conn *conns;
+static int epfd;
+static struct sockaddr_in server_addr;
+static char **tokens;
+static int64_t now_real; /* CLOCK_REALTIME at the last recv(): the arrival time of what it read */
+
+static struct {
+    int started, ready, failed, retries_pending;
+    int64_t reconnects, lp_reopens, heartbeats, events, answers;
+    int64_t received, duplicates, stale, misrouted, foreign;
+    int64_t *lat;
+    uint8_t *got;
+    int64_t *lat_by_seq; /* --per-second: latency per seq (0: not received) */
+    int64_t max_seq;
+    int64_t run_start_real;
+    int publishing;
+    int bcast_got;
+    int status_count[600];
+    char first_fail[BODY_KEEP + 64];
+} st;
+
+static void conn_start(struct conn *c);
+
+static void ep_mod(struct conn *c, uint32_t ev)
+{
+    struct epoll_event e = { .events = ev, .data.ptr = c };
+
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &e) < 0)
+        die("epoll_ctl: %s", strerror(errno));
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd); /* also leaves the epoll set */
+    c->fd = -1;
+    c->connecting = 0;
+    c->out.len = c->out_off = 0;
+    c->head.len = 0;
+    c->body.len = 0;
+    c->line.len = 0;
+    c->data.len = 0;
+    c->event[0] = '\0';
+}
+
+/* A connection that never got ready is counted as failed and not retried. */
+static void conn_fail(struct conn *c, const char *why)
+{
+    if (!c->failed && !c->ready) {
+        c->failed = 1;
+        st.failed++;
+        if (!st.first_fail[0])
+            snprintf(st.first_fail, sizeof st.first_fail, "u%d: %s", c->user, why);
+    }
+    c->gone = 1;
+    conn_close(c);
+}
+
+/* Something went wrong on a ready connection: reconnect after delay_ms (counted). */
+static void conn_retry(struct conn *c, int delay_ms, const char *why)
+{
+    if (!c->ready) {
+        conn_fail(c, why);
+        return;
+    }
+    st.reconnects++;
+    conn_close(c);
+    c->retry_at = mono_ns() + (int64_t)delay_ms * 1000000;
+    st.retries_pending++;
+}
+
+static void queue_request(struct conn *c)
+{
+    char req[2048];
+    int n;
+
+    if (opt.mode == MODE_SSE) {
+        n = snprintf(req, sizeof req,
+                     "GET %s?token=%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
+                     "Cache-Control: no-cache\r\n%s%s%s\r\n",
+                     opt.path, tokens[c->user], opt.host, opt.port,
+                     c->last_id[0] ? "Last-Event-ID: " : "", c->last_id,
+                     c->last_id[0] ? "\r\n" : "");
+    } else if (c->phase == 0) {
+        n = snprintf(req, sizeof req,
+                     "GET %s?token=%s&limit=1 HTTP/1.1\r\nHost: %s:%d\r\nAccept: application/json\r\n\r\n",
+                     opt.path, tokens[c->user], opt.host, opt.port);
+    } else {
+        n = snprintf(req, sizeof req,
+                     "GET %s?token=%s&since=%s&timeout=%d HTTP/1.1\r\nHost: %s:%d\r\n"
+                     "Accept: application/json\r\n\r\n",
+                     opt.path, tokens[c->user], c->cursor, opt.lp_timeout, opt.host, opt.port);
+    }
+    c->out.len = c->out_off = 0;
+    buf_add(&c->out, req, (size_t)n);
+    c->head.len = 0;
+    c->body.len = 0;
+    c->ps = P_HEAD;
+    c->head_seen = 0;
+    c->requests_on_fd++;
+}
+
+/* Writes what is pending; returns -1 when the connection failed. */
+static int conn_flush(struct conn *c)
+{
+    while (c->out_off < c->out.len) {
+        ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                ep_mod(c, EPOLLIN | EPOLLOUT);
+                return 0;
+            }
+            return -1;
+        }
+        c->out_off += (size_t)n;
+    }
+    c->out.len = c->out_off = 0;
+    ep_mod(c, EPOLLIN);
+    return 0;
+}
+
+static void conn_start(struct conn *c)
+{
+    struct epoll_event e = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+    int one = 1;
+
+    c->retry_at = 0;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        conn_fail(c, strerror(errno));
+        return;
+    }
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->requests_on_fd = 0;
+    if (connect(c->fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0
+        && errno != EINPROGRESS) {
+        char why[128];
+        snprintf(why, sizeof why, "connect: %s", strerror(errno));
+        conn_retry(c, 200, why);
+        return;
+    }
+    c->connecting = 1;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &e) < 0)
+        die("epoll_ctl: %s", strerror(errno));
+    queue_request(c);
+}
+
+/* --- what the events carry */
+
+/* Reads the integer after "key": in s (up to end); returns 0 or -1. */
+static int json_int(const char *s, const char *end, const char *key, int64_t *out)
+{
+    size_t kl = strlen(key);
+
+    for (const char *p = s; p + kl + 2 < end; p++) {
+        p = memchr(p, '"', (size_t)(end - p));
+        if (!p || p + kl + 2 >= end)
+            return -1;
+        if (memcmp(p + 1, key, kl) == 0 && p[kl + 1] == '"') {
+            const char *q = p + kl + 2;
+            while (q < end && (*q == ' ' || *q == ':'))
+                q++;
+            char *e;
+            long long v = strtoll(q, &e, 10);
+            if (e == q)
+                return -1;
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* One message object's payload: t_ns and seq. */
+static void on_message(struct conn *c, int64_t t_ns, int64_t seq)
+{
+    st.events++;
+    if (opt.broadcast) {
+        if (!st.publishing || seq != 1 || t_ns < st.run_start_real) {
+            st.stale++;
+        } else if (c->bcast_ns) {
+            st.duplicates++;
+        } else {
+            c->bcast_ns = now_real - t_ns;
+            st.bcast_got++;
+        }
+        return;
+    }
+    if (seq < 1 || seq > st.max_seq || t_ns < st.run_start_real) {
+        st.stale++;
+        return;
+    }
+    int32_t owner = __atomic_load_n(&pub.owner[seq], __ATOMIC_ACQUIRE);
+    if (owner != c->user)
+        st.misrouted++;
+    if (st.got[seq]) {
+        st.duplicates++;
+        return;
+    }
+    st.got[seq] = 1;
+    st.lat[st.received++] = now_real - t_ns;
+    if (st.lat_by_seq)
+        st.lat_by_seq[seq] = now_real - t_ns;
+}
+
+/* Every message in a JSON text: each "data":{...} object with t_ns and seq. */
+static void scan_messages(struct conn *c, const char *s, size_t len)
+{
+    const char *end = s + len, *p = s;
+
+    while (p < end && (p = memmem(p, (size_t)(end - p), "\"data\":", 7))) {
+        const char *o = p + 7;
+        while (o < end && *o == ' ')
+            o++;
+        p = o;
+        if (o >= end || *o != '{')
+            continue;
+        const char *close = memchr(o, '}', (size_t)(end - o));
+        if (!close)
+            break;
+        int64_t t_ns, seq;
+        if (json_int(o, close, "t_ns", &t_ns) == 0 && json_int(o, close, "seq", &seq) == 0)
+            on_message(c, t_ns, seq);
+        else
+            st.foreign++;
+        p = close;
+    }
+}
+
+/* The string value of a top-level key of a JSON object (depth 1); returns 0 or -1. */
+static int json_top_string(const char *s, size_t len, const char *key, char *out, size_t outlen)
+{
+    int depth = 0;
+    size_t kl = strlen(key);
+
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+        } else if (ch == '"') {
+            size_t j = i + 1;
+            while (j < len && s[j] != '"')
+                j += s[j] == '\\' ? 2 : 1;
+            if (j >= len)
+                return -1;
+            size_t k = j + 1;
+            while (k < len && s[k] == ' ')
+                k++;
+            int is_key = k < len && s[k] == ':';
+            if (is_key && depth == 1 && j - i - 1 == kl && memcmp(s + i + 1, key, kl) == 0) {
+                k++;
+                while (k < len && s[k] == ' ')
+                    k++;
+                if (k >= len || s[k] != '"')
+                    return -1;
+                size_t v = k + 1, e = v;
+                while (e < len && s[e] != '"')
+                    e++;
+                if (e >= len || e - v >= outlen)
+                    return -1;
+                memcpy(out, s + v, e - v);
+                out[e - v] = '\0';
+                return 0;
+            }
+            i = j;
+        }
+    }
+    return -1;
+}
+
+/* --- SSE */
+
+static void sse_dispatch(struct conn *c)
+{
+    if (strcmp(c->event, "unread") == 0) {
+        if (!c->ready) {
+            c->ready = 1;
+            st.ready++;
+        }
+    } else if (strcmp(c->event, "message") == 0) {
+        scan_messages(c, c->data.p ? c->data.p : "", c->data.len);
+    }
+    c->event[0] = '\0';
+    c->data.len = 0;
+}
+
+static void sse_line(struct conn *c, char *l, size_t n)
+{
+    if (n && l[n - 1] == '\r')
+        l[--n] = '\0';
+    if (n == 0) {
+        if (c->event[0] || c->data.len)
+            sse_dispatch(c);
+        return;
+    }
+    if (l[0] == ':') {
+        st.heartbeats++;
+        return;
+    }
+    char *colon = memchr(l, ':', n);
+    size_t fl = colon ? (size_t)(colon - l) : n;
+    const char *v = colon ? colon + 1 : "";
+    size_t vl = colon ? n - fl - 1 : 0;
+    if (vl && *v == ' ')
+        v++, vl--;
+    if (fl == 5 && memcmp(l, "event", 5) == 0) {
+        snprintf(c->event, sizeof c->event, "%.*s", (int)vl, v);
+    } else if (fl == 4 && memcmp(l, "data", 4) == 0) {
+        if (c->data.len)
+            buf_add(&c->data, "\n", 1);
+        buf_add(&c->data, v, vl);
+    } else if (fl == 2 && memcmp(l, "id", 2) == 0) {
+        if (vl < sizeof c->last_id)
+            snprintf(c->last_id, sizeof c->last_id, "%.*s", (int)vl, v);
+    }
+}
+
+static void sse_feed(struct conn *c, const char *s, size_t n)
+{
+    while (n) {
+        const char *nl = memchr(s, '\n', n);
+        if (!nl) {
+            buf_add(&c->line, s, n);
+            return;
+        }
+        size_t k = (size_t)(nl - s);
+        if (c->line.len) {
+            buf_add(&c->line, s, k);
+            sse_line(c, c->line.p, c->line.len);
+            c->line.len = 0;
+        } else {
+            /* in place: the receive buffer is ours */
+            char *l = (char *)s;
+            l[k] = '\0';
+            sse_line(c, l, k);
+        }
+        s += k + 1;
+        n -= k + 1;
+    }
+}
+
+/* --- response bodies and their ends */
+
+static void body_bytes(struct conn *c, const char *s, size_t n)
+{
+    if (c->status == 200 && opt.mode == MODE_SSE)
+        sse_feed(c, s, n);
+    else if (c->status == 200 || c->body.len < BODY_KEEP)
+        buf_add(&c->body, s, n);
+}
+
+/* A whole answer has arrived. Returns 1 when the connection goes on being read, 0 when it was
+ * closed or replaced. */
+static int response_done(struct conn *c)
+{
+    char why[BODY_KEEP + 64];
+
+    if (c->status != 200) {
+        snprintf(why, sizeof why, "HTTP %d %.*s", c->status, (int)(c->body.len < BODY_KEEP ? c->body.len : BODY_KEEP),
+                 c->body.p ? c->body.p : "");
+        if (c->status > 0 && c->status < 600)
+            st.status_count[c->status]++;
+        if (c->ready)
+            conn_retry(c, 500, why);
+        else
+            conn_fail(c, why);
+        return 0;
+    }
+    if (opt.mode == MODE_SSE) {
+        /* the stream ended (its lifetime): EventSource would reconnect with Last-Event-ID */
+        conn_retry(c, 0, "the stream ended");
+        return 0;
+    }
+    st.answers++;
+    if (json_top_string(c->body.p ? c->body.p : "", c->body.len, "cursor", c->cursor,
+                        sizeof c->cursor) < 0) {
+        snprintf(why, sizeof why, "long poll answer without a cursor: %.200s", c->body.p ? c->body.p : "");
+        if (c->ready)
+            conn_retry(c, 500, why);
+        else
+            conn_fail(c, why);
+        return 0;
+    }
+    if (c->phase == 0) { /* the current state: old messages, not ours */
+        c->phase = 1;
+        if (!c->ready) {
+            c->ready = 1;
+            st.ready++;
+        }
+    } else {
+        scan_messages(c, c->body.p, c->body.len);
+    }
+    if (c->close_after) {
+        conn_close(c);
+        conn_start(c);
+        return 0;
+    }
+    queue_request(c);
+    if (conn_flush(c) < 0) {
+        conn_retry(c, 100, "send failed");
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_head(struct conn *c)
+{
+    char *p = c->head.p, *eol;
+    int minor = 1;
+
+    if (sscanf(p, "HTTP/1.%d %d", &minor, &c->status) != 2)
+        return -1;
+    c->chunked = 0;
+    c->close_after = minor == 0;
+    c->left = -1;
+    while ((eol = strstr(p, "\r\n")) && eol != p) {
+        p = eol + 2;
+        if (strncasecmp(p, "transfer-encoding:", 18) == 0) {
+            char *v = p + 18;
+            while (*v == ' ')
+                v++;
+            if (strncasecmp(v, "chunked", 7) == 0)
+                c->chunked = 1;
+        } else if (strncasecmp(p, "content-length:", 15) == 0) {
+            c->left = strtoll(p + 15, NULL, 10);
+        } else if (strncasecmp(p, "connection:", 11) == 0) {
+            char *v = p + 11;
+            while (*v == ' ')
+                v++;
+            if (strncasecmp(v, "close", 5) == 0)
+                c->close_after = 1;
+            else if (strncasecmp(v, "keep-alive", 10) == 0)
+                c->close_after = 0;
+        }
+    }
+    c->body.len = 0;
+    if (c->chunked)
+        c->ps = P_CHUNK_SIZE, c->left = 0;
+    else if (c->left >= 0)
+        c->ps = P_LEN;
+    else
+        c->ps = P_EOF, c->close_after = 1;
+    c->head_seen = 1;
+    return 0;
+}
+
+/* Feeds received bytes through the HTTP parser; returns 0 when the connection goes on, -1 when
+ * it was closed or replaced. */
+static int http_feed(struct conn *c, char *s, size_t n)
+{
+    while (n) {
+        switch (c->ps) {
+        case P_HEAD: {
+            size_t old = c->head.len;
+            buf_add(&c->head, s, n);
+            size_t from = old > 3 ? old - 3 : 0;
+            char *e = memmem(c->head.p + from, c->head.len - from, "\r\n\r\n", 4);
+            if (!e) {
+                if (c->head.len > 16384) {
+                    conn_retry(c, 500, "response head too long");
+                    return -1;
+                }
+                return 0;
+            }
+            size_t used = (size_t)(e + 4 - c->head.p) - old;
+            c->head.len = (size_t)(e + 2 - c->head.p);
+            c->head.p[c->head.len] = '\0';
+            s += used;
+            n -= used;
+            if (parse_head(c) < 0) {
+                conn_retry(c, 500, "not an HTTP response");
+                return -1;
+            }
+            if (c->ps == P_LEN && c->left == 0 && !response_done(c))
+                return -1;
+            break;
+        }
+        case P_CHUNK_SIZE: {
+            char ch = *s++;
+            n--;
+            int d = ch >= '0' && ch <= '9' ? ch - '0'
+                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+            if (d >= 0)
+                c->left = c->left * 16 + d;
+            else if (ch == '\n')
+                c->ps = c->left ? P_CHUNK_DATA : P_TRAILER, c->trailer_line = 0;
+            else
+                c->ps = P_CHUNK_EXT;
+            break;
+        }
+        case P_CHUNK_EXT: {
+            char *nl = memchr(s, '\n', n);
+            if (!nl)
+                return 0;
+            n -= (size_t)(nl + 1 - s);
+            s = nl + 1;
+            c->ps = c->left ? P_CHUNK_DATA : P_TRAILER;
+            c->trailer_line = 0;
+            break;
+        }
+        case P_CHUNK_DATA: {
+            size_t m = n < (size_t)c->left ? n : (size_t)c->left;
+            body_bytes(c, s, m);
+            s += m;
+            n -= m;
+            c->left -= (int64_t)m;
+            if (!c->left)
+                c->ps = P_CHUNK_CRLF;
+            break;
+        }
+        case P_CHUNK_CRLF:
+            if (*s++ == '\n')
+                c->ps = P_CHUNK_SIZE, c->left = 0;
+            n--;
+            break;
+        case P_TRAILER: {
+            char ch = *s++;
+            n--;
+            if (ch == '\n') {
+                if (c->trailer_line == 0) {
+                    if (!response_done(c))
+                        return -1;
+                    break;
+                }
+                c->trailer_line = 0;
+            } else if (ch != '\r') {
+                c->trailer_line++;
+            }
+            break;
+        }
+        case P_LEN: {
+            size_t m = n < (size_t)c->left ? n : (size_t)c->left;
+            body_bytes(c, s, m);
+            s += m;
+            n -= m;
+            c->left -= (int64_t)m;
+            if (!c->left && !response_done(c))
+                return -1;
+            break;
+        }
+        case P_EOF:
+            body_bytes(c, s, n);
+            return 0;
+        }
+        if (c->fd < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void on_readable(struct conn *c)
+{
+    static char rbuf[RECV_BUF + 1];
+
+    for (;;) {
+        ssize_t n = recv(c->fd, rbuf, RECV_BUF, 0);
+        if (n > 0) {
+            now_real = real_ns();
+            rbuf[n] = '\0';
+            if (http_feed(c, rbuf, (size_t)n) < 0)
+                return;
+            if (n < RECV_BUF)
+                return;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n < 0 && errno == EINTR)
+            continue;
+        /* closed, or an error */
+        if (n == 0 && c->ps == P_EOF && c->head_seen) {
+            response_done(c);
+            if (c->fd >= 0) { /* an EOF-delimited long-poll answer: the server closed */
+                conn_close(c);
+                conn_start(c);
+            }
+            return;
+        }
+        if (opt.mode == MODE_LP && c->ps == P_HEAD && c->head.len == 0 && c->requests_on_fd > 1) {
+            /* the server closed a keep-alive connection as we reused it: ask again */
+            st.lp_reopens++;
+            conn_close(c);
+            conn_start(c);
+            return;
+        }
+        char why[160];
+        snprintf(why, sizeof why, "connection %s %s", n == 0 ? "closed" : "failed:",
+                 n == 0 ? (c->head_seen ? "mid-answer" : "before an answer") : strerror(errno));
+        conn_retry(c, 200, why);
+        return;
+    }
+}
+
+static void on_event(struct conn *c, uint32_t ev)
+{
+    if (c->connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            char why[128];
+            snprintf(why, sizeof why, "connect: %s", strerror(err));
+            conn_retry(c, 200, why);
+            return;
+        }
+        c->connecting = 0;
+        if (conn_flush(c) < 0) {
+            conn_retry(c, 200, "send failed");
+            return;
+        }
+        return;
+    }
+    if (ev & EPOLLOUT) {
+        if (conn_flush(c) < 0) {
+            conn_retry(c, 200, "send failed");
+            return;
+        }
+    }
+    if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        on_readable(c);
+}
+
+/* ------------------------------------------------------------------ the floor */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int64_t count;   /* notifications for our user received */
+    int64_t last_ns; /* CLOCK_REALTIME of the last one */
+    PGconn *listen;
+    int stop;
+} fl = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, NULL, 0 };
+
+#define FLOOR_USER "pgpush-floor"
+
+static void *floor_listener(void *unused)
+{
+    struct pollfd pfd = { PQsocket(fl.listen), POLLIN, 0 };
+
+    (void)unused;
+    while (!__atomic_load_n(&fl.stop, __ATOMIC_ACQUIRE)) {
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        int64_t t = real_ns();
+        PGnotify *n;
+        if (!PQconsumeInput(fl.listen))
+            die("the LISTEN connection was lost: %s", PQerrorMessage(fl.listen));
+        while ((n = PQnotifies(fl.listen))) {
+            if (strcmp(n->extra, "u:" FLOOR_USER) == 0) {
+                pthread_mutex_lock(&fl.lock);
+                fl.count++;
+                fl.last_ns = t;
+                pthread_cond_signal(&fl.cond);
+                pthread_mutex_unlock(&fl.lock);
+            }
+            PQfreemem(n);
+        }
+    }
+    return NULL;
+}
+
+static int run_floor(void)
+{
+    int64_t total = (int64_t)(opt.rate * opt.duration), got = 0, lost = 0;
+    int64_t *lat = calloc((size_t)total + 1, sizeof *lat);
+    PGconn *pubc = pg_connect("push-load");
+    pthread_t t;
+    PGresult *res;
+    char err[256];
+
+    fl.listen = pg_connect("push-load-floor");
+    res = PQexec(fl.listen, "LISTEN pgpush");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        die("LISTEN: %s", PQerrorMessage(fl.listen));
+    PQclear(res);
+    if (pthread_create(&t, NULL, floor_listener, NULL) != 0)
+        die("cannot start the listener thread");
+    /* warm up: the stream row of our user, caches */
+    for (int i = 0; i < 5; i++)
+        publish(pubc, FLOOR_USER, real_ns(), 0, NULL, 0);
+    sleep_until(mono_ns() + 200000000);
+    pthread_mutex_lock(&fl.lock);
+    int64_t base = fl.count;
+    pthread_mutex_unlock(&fl.lock);
+    int64_t start = mono_ns();
+    for (int64_t k = 0; k < total; k++) {
+        sleep_until(start + (int64_t)((double)k * 1e9 / opt.rate));
+        int64_t t0 = real_ns();
+        if (publish(pubc, FLOOR_USER, t0, k + 1, err, sizeof err) < 0)
+            die("INSERT failed: %s", err);
+        /* wait for its notification (it may have come already) */
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += 5;
+        pthread_mutex_lock(&fl.lock);
+        while (fl.count < base + k + 1 - lost)
+            if (pthread_cond_timedwait(&fl.cond, &fl.lock, &dl) == ETIMEDOUT)
+                break;
+        if (fl.count >= base + k + 1 - lost)
+            lat[got++] = fl.last_ns - t0;
+        else
+            lost++;
+        pthread_mutex_unlock(&fl.lock);
+    }
+    double secs = (double)(mono_ns() - start) / 1e9;
+    __atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    qsort(lat, (size_t)got, sizeof *lat, cmp_i64);
+    if (opt.header)
+        fputs(header_row, stdout);
+    printf("| %s | 1 | %.0f | %" PRId64 " | %" PRId64 " | %" PRId64 " | 0 | %.3f | %.3f | %.3f | %.3f "
+           "| 0 | 0 | - | %.0f |\n",
+           opt.label ? opt.label : "PostgreSQL floor: INSERT to LISTEN", opt.rate, total, got, lost,
+           quantile_ms(lat, (size_t)got, 0.5), quantile_ms(lat, (size_t)got, 0.9),
+           quantile_ms(lat, (size_t)got, 0.99), got ? (double)lat[got - 1] / 1e6 : 0.0,
+           (double)got / secs);
+    fflush(stdout);
+    PQfinish(pubc);
+    PQfinish(fl.listen);
+    return lost ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void parse_url(const char *url)
+{
+    const char *p, *slash;
+    char host[64];
+    struct in_addr a;
+
+    if (strncmp(url, "http://", 7) != 0)
+        die("--url must start with http://");
+    p = url + 7;
+    slash = strchr(p, '/');
+    size_t hl = slash ? (size_t)(slash - p) : strlen(p);
+    const char *colon = memchr(p, ':', hl);
+    size_t nl = colon ? (size_t)(colon - p) : hl;
+    if (nl == 0 || nl >= sizeof host)
+        die("--url: bad host");
+    memcpy(host, p, nl);
+    host[nl] = '\0';
+    opt.port = colon ? atoi(colon + 1) : 80;
+    if (opt.port <= 0 || opt.port > 65535)
+        die("--url: bad port");
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127)
+        die("--url: the host must be a loopback address (127.x.x.x)");
+    snprintf(opt.host, sizeof opt.host, "%s", host);
+    snprintf(opt.path, sizeof opt.path, "%s", slash ? slash : "/");
+    if (strchr(opt.path, '?'))
+        die("--url: no query string, please (the token is added)");
+    server_addr.sin_family = AF_INET;
+    server_addr.sin_port = htons((uint16_t)opt.port);
+    server_addr.sin_addr = a;
+}
+
+static double num_arg(const char *name, const char *v, double min, double max)
+{
+    char *e;
+    double d = strtod(v, &e);
+
+    if (e == v || *e || d < min || d > max)
+        die("%s: expected a number from %g to %g, got %s", name, min, max, v);
+    return d;
+}
+
+static void parse_args(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "url", 1, NULL, 'u' }, { "users", 1, NULL, 'n' }, { "mode", 1, NULL, 'm' },
+        { "rate", 1, NULL, 'r' }, { "duration", 1, NULL, 'd' }, { "publishers", 1, NULL, 'p' },
+        { "broadcast", 0, NULL, 'b' }, { "connect-rate", 1, NULL, 'c' }, { "wait", 1, NULL, 'w' },
+        { "ready-timeout", 1, NULL, 'R' }, { "lp-timeout", 1, NULL, 'T' }, { "stall", 1, NULL, 'S' },
+        { "on-ready", 1, NULL, 'o' }, { "label", 1, NULL, 'l' }, { "header", 0, NULL, 'H' },
+        { "floor", 0, NULL, 'f' }, { "per-second", 0, NULL, 'P' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'u': opt.url = optarg; break;
+        case 'n': opt.users = (int)num_arg("--users", optarg, 1, 1000000); break;
+        case 'm':
+            if (strcmp(optarg, "sse") == 0)
+                opt.mode = MODE_SSE;
+            else if (strcmp(optarg, "longpoll") == 0)
+                opt.mode = MODE_LP;
+            else
+                die("--mode: sse or longpoll");
+            break;
+        case 'r': opt.rate = num_arg("--rate", optarg, 0.001, 1e6); break;
+        case 'd': opt.duration = num_arg("--duration", optarg, 0.001, 86400); break;
+        case 'p': opt.publishers = (int)num_arg("--publishers", optarg, 1, 256); break;
+        case 'b': opt.broadcast = 1; break;
+        case 'c': opt.connect_rate = num_arg("--connect-rate", optarg, 1, 1e7); break;
+        case 'w': opt.wait_s = num_arg("--wait", optarg, 0, 86400); break;
+        case 'R': opt.ready_timeout = num_arg("--ready-timeout", optarg, 1, 86400); break;
+        case 'S': opt.stall_s = num_arg("--stall", optarg, 1, 86400); break;
+        case 'T': opt.lp_timeout = (int)num_arg("--lp-timeout", optarg, 1, 3600); break;
+        case 'o': opt.on_ready = optarg; break;
+        case 'l': opt.label = optarg; break;
+        case 'H': opt.header = 1; break;
+        case 'f': opt.floor = 1; break;
+        case 'P': opt.per_second = 1; break;
+        case 'h': fputs(usage_text, stdout); exit(0);
+        default: fputs(usage_text, stderr); exit(2);
+        }
+    }
+    if (optind < argc)
+        die("unexpected argument %s (see --help)", argv[optind]);
+}
+
+static void raise_fd_limit(int need)
+{
+    struct rlimit rl;
+
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if ((rlim_t)need > rl.rlim_cur)
+        die("%d users need about %d open files; the limit is %llu (ulimit -n)", opt.users, need,
+            (unsigned long long)rl.rlim_cur);
+}
+
+int main(int argc, char **argv)
+{
+    const char *secret = getenv("PUSH_TOKEN_SECRET");
+    struct epoll_event *evs;
+    int maxev = 4096;
+
+    parse_args(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    if (opt.floor)
+        return run_floor();
+    if (!opt.url) {
+        if (opt.header) {
+            fputs(header_row, stdout);
+            return 0;
+        }
+        die("--url is required (see --help)");
+    }
+    parse_url(opt.url);
+    if (!secret || strlen(secret) < 16)
+        die("PUSH_TOKEN_SECRET must be set (at least 16 bytes), as for the server");
+    raise_fd_limit(opt.users + opt.publishers + 64);
+
+    /* tokens, valid for two hours */
+    tokens = calloc((size_t)opt.users, sizeof *tokens);
+    conns = calloc((size_t)opt.users, sizeof *conns);
+    if (!tokens || !conns)
+        abort();
+    for (int i = 0; i < opt.users; i++) {
+        char user[32], tok[PUSH_TOKEN_MAX + 1];
+        snprintf(user, sizeof user, "u%d", i);
+        if (push_token_sign(secret, strlen(secret), user, time(NULL) + 7200, tok, sizeof tok) < 0)
+            die("push_token_sign failed");
+        tokens[i] = strdup(tok);
+        conns[i].fd = -1;
+        conns[i].user = i;
+    }
+
+    /* what to publish, and where it is recorded */
+    pub.total = opt.broadcast ? 1 : (int64_t)(opt.rate * opt.duration);
+    if (pub.total < 1)
+        pub.total = 1;
+    if (opt.broadcast)
+        opt.publishers = 1;
+    st.max_seq = pub.total;
+    pub.owner = malloc(((size_t)pub.total + 1) * sizeof *pub.owner);
+    st.got = calloc((size_t)pub.total + 1, 1);
+    st.lat = calloc((size_t)pub.total + 1, sizeof *st.lat);
+    if (!pub.owner || !st.got || !st.lat)
+        abort();
+    if (opt.per_second && !opt.broadcast && !(st.lat_by_seq = calloc((size_t)pub.total + 1, sizeof *st.lat_by_seq)))
+        abort();
+    for (int64_t i = 0; i <= pub.total; i++)
+        pub.owner[i] = -1;
+    pub.conns = calloc((size_t)opt.publishers, sizeof *pub.conns);
+    for (int i = 0; i < opt.publishers; i++)
+        pub.conns[i] = pg_connect("push-load");
+    st.run_start_real = real_ns();
+
+    if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        die("epoll_create1: %s", strerror(errno));
+    evs = calloc((size_t)maxev, sizeof *evs);
+
+    int64_t t_ramp = mono_ns(), t_ready = 0, t_quiet = 0, t_pub_end = 0, deadline_wait = 0;
+    int next = 0, stage = 0; /* 0 ramp-up, 1 settle, 2 publishing, 3 stragglers, 4 done */
+    int64_t last_progress = t_ramp;
+    int last_ready = 0;
+
+    note("%s: %d connections to %s at %.0f/s", opt.mode == MODE_SSE ? "SSE" : "long poll",
+         opt.users, opt.url, opt.connect_rate);
+    while (stage < 4) {
+        int64_t now = mono_ns();
+
+        /* ramp-up: start connections at the connect rate */
+        if (next < opt.users) {
+            int64_t due = (int64_t)((double)(now - t_ramp) / 1e9 * opt.connect_rate) + 1;
+            while (next < opt.users && next < due) {
+                conn_start(&conns[next++]);
+                st.started++;
+            }
+        }
+        /* reconnections that are due */
+        if (st.retries_pending) {
+            st.retries_pending = 0;
+            for (int i = 0; i < opt.users; i++) {
+                struct conn *c = &conns[i];
+                if (!c->retry_at || c->gone || c->fd >= 0)
+                    continue;
+                if (c->retry_at <= now)
+                    conn_start(c);
+                else
+                    st.retries_pending++;
+            }
+        }
+        if (stage == 0) {
+            if (st.ready != last_ready) {
+                last_ready = st.ready;
+                last_progress = now;
+            }
+            if (next == opt.users && st.ready + st.failed >= opt.users) {
+                t_ready = now;
+                note("ramp-up: %d of %d ready in %.2f s, %d failed", st.ready, opt.users,
+                     (double)(t_ready - t_ramp) / 1e9, st.failed);
+                if (st.failed)
+                    note("first failure: %s", st.first_fail);
+                stage = 1;
+                t_quiet = now + 500000000; /* let the server settle for 0.5 s */
+            } else if (now - t_ramp > (int64_t)(opt.ready_timeout * 1e9)
+                       || (next == opt.users && now - last_progress > (int64_t)(opt.stall_s * 1e9))) {
+                int missing = 0;
+                for (int i = 0; i < opt.users; i++)
+                    if (!conns[i].ready && !conns[i].failed) {
+                        conn_fail(&conns[i], "not ready in time");
+                        missing++;
+                    }
+                t_ready = last_progress; /* reported: when the last one that made it was ready */
+                note("ramp-up: gave up after %.1f s (%s): %d ready, %d failed (%d not ready in time)",
+                     (double)(now - t_ramp) / 1e9,
+                     now - t_ramp > (int64_t)(opt.ready_timeout * 1e9) ? "--ready-timeout"
+                                                                       : "no progress for --stall s",
+                     st.ready, st.failed, missing);
+                note("first failure: %s", st.first_fail);
+                stage = 1;
+                t_quiet = now;
+            }
+        } else if (stage == 1 && now >= t_quiet) {
+            if (opt.on_ready) {
+                fflush(stdout);
+                int rc = system(opt.on_ready);
+                if (rc != 0)
+                    note("--on-ready command exited with %d", rc);
+            }
+            if (st.ready == 0)
+                die("no connection is ready: %s", st.first_fail);
+            pub.targets = calloc((size_t)opt.users, sizeof *pub.targets);
+            for (int i = 0; i < opt.users; i++)
+                if (conns[i].ready)
+                    pub.targets[pub.ntargets++] = i;
+            st.run_start_real = real_ns() - 1000000000; /* anything older is stale */
+            st.publishing = 1;
+            publishers_start();
+            if (opt.broadcast)
+                note("broadcast: one message to %d streams", pub.ntargets);
+            else
+                note("publishing %" PRId64 " messages at %.0f/s for %.1f s from %d connections", pub.total,
+                     opt.rate, opt.duration, opt.publishers);
+            stage = 2;
+        } else if (stage == 2) {
+            if (__atomic_load_n(&pub.running, __ATOMIC_ACQUIRE) == 0) {
+                t_pub_end = __atomic_load_n(&pub.end_mono, __ATOMIC_ACQUIRE);
+                deadline_wait = now + (int64_t)(opt.wait_s * 1e9);
+                stage = 3;
+            }
+        }
+        if (stage == 3) {
+            int64_t sent = __atomic_load_n(&pub.sent, __ATOMIC_RELAXED);
+            int done = opt.broadcast ? st.bcast_got >= pub.ntargets : st.received >= sent;
+            if (done || now >= deadline_wait)
+                stage = 4;
+        }
+        int timeout = next < opt.users || stage == 1 || stage == 3 ? 1 : 5;
+        int n = epoll_wait(epfd, evs, maxev, timeout);
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait: %s", strerror(errno));
+        for (int i = 0; i < n; i++) {
+            struct conn *c = evs[i].data.ptr;
+            if (c->fd >= 0)
+                on_event(c, evs[i].events);
+        }
+    }
+
+    /* the report */
+    int64_t sent = pub.sent;
+    double ramp_s = (double)(t_ready - t_ramp) / 1e9;
+    double pub_s = (double)(t_pub_end - pub.start_mono) / 1e9;
+    int64_t *lat;
+    size_t nlat;
+    int64_t received, lost;
+    double deliveries;
+    char label[256];
+
+    if (opt.broadcast) {
+        nlat = 0;
+        lat = calloc((size_t)opt.users + 1, sizeof *lat);
+        for (int i = 0; i < opt.users; i++)
+            if (conns[i].bcast_ns)
+                lat[nlat++] = conns[i].bcast_ns;
+        received = (int64_t)nlat;
+        lost = pub.ntargets - received;
+    } else {
+        lat = st.lat;
+        nlat = (size_t)st.received;
+        received = st.received;
+        lost = sent - received;
+    }
+    qsort(lat, nlat, sizeof *lat, cmp_i64);
+    double maxms = nlat ? (double)lat[nlat - 1] / 1e6 : 0;
+    if (opt.broadcast)
+        deliveries = maxms > 0 ? (double)received / (maxms / 1e3) : 0;
+    else
+        deliveries = pub_s > 0 ? (double)received / pub_s : 0;
+    snprintf(label, sizeof label, "%s", opt.label ? opt.label
+             : opt.broadcast ? "broadcast" : opt.mode == MODE_SSE ? "sse" : "longpoll");
+    note("sent %" PRId64 " in %.2f s (%.0f/s), insert errors %" PRId64 "%s%s", sent, pub_s,
+         pub_s > 0 ? (double)sent / pub_s : 0.0, pub.errors, pub.errors ? ": " : "", pub.first_error);
+    note("received %" PRId64 ", duplicates %" PRId64 ", misrouted %" PRId64 ", stale %" PRId64
+         ", foreign %" PRId64 ", heartbeats %" PRId64 ", reconnects %" PRId64 ", long-poll answers %"
+         PRId64 " (keep-alive reopens %" PRId64 ")",
+         received, st.duplicates, st.misrouted, st.stale, st.foreign, st.heartbeats, st.reconnects,
+         st.answers, st.lp_reopens);
+    if (st.lat_by_seq) { /* seq k+1 was due at k / rate seconds */
+        int64_t per = (int64_t)opt.rate, *v = calloc((size_t)per + 1, sizeof *v);
+        for (int64_t from = 1; per > 0 && from <= pub.total; from += per) {
+            size_t n = 0;
+            int64_t missing = 0;
+            for (int64_t q = from; q < from + per && q <= pub.total; q++) {
+                if (st.lat_by_seq[q])
+                    v[n++] = st.lat_by_seq[q];
+                else
+                    missing++;
+            }
+            qsort(v, n, sizeof *v, cmp_i64);
+            note("second %3" PRId64 ": %zu received, %" PRId64 " missing, p50 %.3f p99 %.3f max %.3f ms",
+                 (from - 1) / per, n, missing, quantile_ms(v, n, 0.5), quantile_ms(v, n, 0.99),
+                 n ? (double)v[n - 1] / 1e6 : 0.0);
+        }
+        free(v);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    note("push-load CPU: %.2f s", (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+                                      + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+    for (int s = 100; s < 600; s++)
+        if (st.status_count[s])
+            note("HTTP %d answers: %d", s, st.status_count[s]);
+    if (opt.broadcast)
+        note("broadcast: %" PRId64 " of %d streams had it; the last after %.3f ms: %.0f deliveries/s",
+             received, pub.ntargets, maxms, deliveries);
+    char rate[32];
+    if (opt.broadcast)
+        snprintf(rate, sizeof rate, "broadcast");
+    else
+        snprintf(rate, sizeof rate, "%.0f", opt.rate);
+    if (opt.header)
+        fputs(header_row, stdout);
+    printf("| %s | %d | %s | %" PRId64 " | %" PRId64 " | %" PRId64 " | %" PRId64
+           " | %.3f | %.3f | %.3f | %.3f | %d | %" PRId64 " | %.2f | %.0f |\n",
+           label, opt.users, rate, sent,
+           received, lost, st.duplicates, quantile_ms(lat, nlat, 0.5), quantile_ms(lat, nlat, 0.9),
+           quantile_ms(lat, nlat, 0.99), maxms, st.failed, st.reconnects, ramp_s, deliveries);
+    fflush(stdout);
+    return lost || st.duplicates || st.misrouted ? 1 : 0;
+}
