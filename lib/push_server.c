@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
@@ -282,6 +283,30 @@ void push_server_signals(void)
     pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 }
 
+/* Every worker blocked in accept() needs a free descriptor for the connection it will get, and
+ * each open request holds one: raise the soft limit to the hard one, and keep the number of
+ * threads below it (with room for database connections and the rest). */
+static int fit_threads(int threads)
+{
+    struct rlimit rl;
+    long room;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return threads;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    room = rl.rlim_cur == RLIM_INFINITY ? threads : (long)rl.rlim_cur - 128;
+    if (threads > room) {
+        push_log_warn("%d threads would exceed the limit of %ld open files; using %ld "
+                      "(raise LimitNOFILE / ulimit -n)", threads, (long)rl.rlim_cur, room);
+        return room > 1 ? (int)room : 1;
+    }
+    return threads;
+}
+
 int push_server_run(const struct push_server *s)
 {
     const struct push_config *cfg = s->cfg;
@@ -293,11 +318,11 @@ int push_server_run(const struct push_server *s)
             push_log_error("%s", err);
             return 1;
         }
-        int threads = cfg->threads ? cfg->threads : s->threads_external;
+        int threads = fit_threads(cfg->threads ? cfg->threads : s->threads_external);
         push_log_info("listening on %s with %d threads", cfg->listen, threads);
         return run_fastcgi(s, sock, threads);
     }
     if (!FCGX_IsCGI())
-        return run_fastcgi(s, 0, cfg->threads ? cfg->threads : s->threads_spawned);
+        return run_fastcgi(s, 0, fit_threads(cfg->threads ? cfg->threads : s->threads_spawned));
     return run_cgi(s);
 }

@@ -35,10 +35,11 @@ static void batch_clear(struct batch *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Reads the state, the messages after *after (unless NULL) and the unread counts, on a pooled
- * connection; a connection found lost is replaced once. Returns 0, or -1 with *err and msg. */
+/* Reads the state (with want_state, or when after is NULL), the messages after *after (unless
+ * NULL) and the unread counts, on a pooled connection; a connection found lost is replaced
+ * once. Returns 0, or -1 with *err and msg. */
 static int fetch(const struct push_stream_ctx *ctx, const char *user,
-                 const struct push_cursor *after, int limit, struct batch *b,
+                 const struct push_cursor *after, int limit, int want_state, struct batch *b,
                  enum push_db_err *err, char *msg, size_t msglen)
 {
     struct push_db *db = push_pool_acquire(ctx->pool);
@@ -49,7 +50,7 @@ static int fetch(const struct push_stream_ctx *ctx, const char *user,
         PGconn *conn = push_db_get(db, err, msg, msglen);
         if (!conn)
             break;
-        if (push_store_state(conn, user, &b->st) == 0
+        if ((!(want_state || !after) || push_store_state(conn, user, &b->st) == 0)
             && (!after || (b->msgs = push_store_messages(conn, user, after, limit)))
             && (b->unread = push_store_unread(conn, user))) {
             rc = 0;
@@ -223,7 +224,8 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
         }
         more = 0;
         retry_at = 0;
-        if (fetch(s->ctx, s->user, &s->pos, STREAM_BATCH + 1, &b, &err, msg, sizeof msg) < 0)
+        /* a wake-up reads only what it sends: no state query (the first read checked the cursor) */
+        if (fetch(s->ctx, s->user, &s->pos, STREAM_BATCH + 1, 0, &b, &err, msg, sizeof msg) < 0)
             retry_at = now_ms() + DB_RETRY_MS; /* the cursor stays: nothing is lost */
     }
 }
@@ -241,7 +243,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
     if (join(ctx, r, &w, user) < 0)
         return;
     /* the first read happens after the join: a change from now on wakes us, none is missed */
-    if (fetch(ctx, user, from, STREAM_BATCH + 1, &b, &err, msg, sizeof msg) < 0) {
+    if (fetch(ctx, user, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
         push_edge_db_error(r, err, msg);
     } else if (from && in_future(from, &b.st)) {
         push_edge_cursor_future(r);
@@ -296,19 +298,21 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     enum push_db_err err;
     char msg[256], *first_unread = NULL;
     struct timespec deadline = push_hub_deadline(hold_s * 1000L);
+    int first = 1;
 
     if (join(ctx, r, &w, user) < 0)
         return;
     for (;;) {
-        if (fetch(ctx, user, since, limit + 1, &b, &err, msg, sizeof msg) < 0) {
+        if (fetch(ctx, user, since, limit + 1, first, &b, &err, msg, sizeof msg) < 0) {
             push_edge_db_error(r, err, msg);
             break;
         }
-        if (in_future(since, &b.st)) {
+        if (first && in_future(since, &b.st)) {
             push_edge_cursor_future(r);
             batch_clear(&b);
             break;
         }
+        first = 0;
         json_object *u = push_json_unread(b.unread);
         size_t counts_len;
         const char *counts = push_json_text(u, &counts_len);

@@ -33,7 +33,7 @@ SECRET=test-secret-0123456789abcdef
 OTHER_SECRET=another-secret-0123456789abcdef
 BIN=$top_builddir/cgi-bin
 
-hard_error() { echo "HARD ERROR: $*" >&2; exit 99; }
+hard_error() { echo "HARD ERROR: $*" >&2; T_FAIL=$((T_FAIL + 1)); exit 99; }
 
 for tool in curl jq psql lighttpd; do
     command -v "$tool" >/dev/null || hard_error "$tool is not installed (tests/run installs it)"
@@ -119,6 +119,14 @@ EOF
 }
 
 harness_lighttpd() {
+    local attempt
+    for attempt in 1 2 3; do  # a port taken between free_port and bind: try another
+        lighttpd_try && return 0
+    done
+    hard_error "lighttpd does not answer on $BASE: $(tail -n 5 "$WORK/lighttpd-error.log" 2>/dev/null)"
+}
+
+lighttpd_try() {
     PORT=$(free_port)
     BASE="http://127.0.0.1:$PORT"
     printf 'alice:alice-password\nbob:bob-password\n' >"$WORK/users"
@@ -156,20 +164,22 @@ fastcgi.server = (
     "/ext/push-longpoll" => (( "socket" => "$WORK/push-longpoll.sock", "check-local" => "disable" )),
 )
 EOF
-    env PUSH_TOKEN_SECRET="$SECRET" "$BIN/push-poll" --listen "$WORK/ext.sock" 2>>"$WORK/ext-daemon.log" &
-    HARNESS_PIDS+=($!)
-    for _ in $(seq 1 50); do [ -S "$WORK/ext.sock" ] && break; sleep 0.1; done
+    if [ ! -S "$WORK/ext.sock" ]; then
+        env PUSH_TOKEN_SECRET="$SECRET" "$BIN/push-poll" --listen "$WORK/ext.sock" 2>>"$WORK/ext-daemon.log" &
+        HARNESS_PIDS+=($!)
+    fi
+    for _ in $(seq 1 100); do [ -S "$WORK/ext.sock" ] && break; sleep 0.1; done
     [ -S "$WORK/ext.sock" ] || hard_error "the external push-poll did not start: $(cat "$WORK/ext-daemon.log")"
     # in the foreground (-D): the spawned programs' stderr then reaches the error log, as it
     # reaches the journal under systemd (a daemonized lighttpd sends it to /dev/null)
     lighttpd -D -f "$WORK/lighttpd.conf" 2>>"$WORK/lighttpd-error.log" &
     HARNESS_PIDS+=($!)
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 200); do  # up to 20 s: a loaded machine starts slowly
         curl -s -o /dev/null "$BASE/" && return 0
-        kill -0 "${HARNESS_PIDS[-1]}" 2>/dev/null || break
+        kill -0 "${HARNESS_PIDS[-1]}" 2>/dev/null || return 1
         sleep 0.1
     done
-    hard_error "lighttpd does not answer on $BASE"
+    return 1
 }
 
 harness_start() {
@@ -194,7 +204,15 @@ start_daemon() {
 }
 
 harness_nginx() {
+    local attempt
     command -v nginx >/dev/null || hard_error "nginx is not installed (tests/run installs it)"
+    for attempt in 1 2 3; do  # a port taken between free_port and bind: try another
+        nginx_try && return 0
+    done
+    hard_error "nginx did not start: $(tail -n 5 "$WORK/nginx-error.log")"
+}
+
+nginx_try() {
     NPORT=$(free_port)
     mkdir -p "$WORK/nginx"
     local user=""
@@ -237,11 +255,12 @@ http {
 EOF
     nginx -p "$WORK/nginx" -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" -g 'daemon off;' 2>>"$WORK/nginx-error.log" &
     HARNESS_PIDS+=($!)
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 200); do
         curl -s -o /dev/null "http://127.0.0.1:$NPORT/" && return 0
+        kill -0 "${HARNESS_PIDS[-1]}" 2>/dev/null || return 1
         sleep 0.1
     done
-    hard_error "nginx did not start: $(tail -n 5 "$WORK/nginx-error.log")"
+    return 1
 }
 
 
