@@ -173,7 +173,7 @@ static void with_connection(struct worker *w, struct poll *p, db_step step, cons
             push_edge_db_error(p->r, err, msg);
             return;
         }
-        if (step(p, conn, arg) == DONE)
+        if (push_store_prepare(&w->db, conn) == 0 && step(p, conn, arg) == DONE)
             return;
         if (!push_db_lost(&w->db)) {
             push_edge_query_failed(p->r, PQerrorMessage(conn));

@@ -95,6 +95,7 @@ PGconn *push_db_get(struct push_db *db, enum push_db_err *err, char *msg, size_t
         return db->conn;
     }
     push_db_close(db);
+    db->prepared = 0;
     db->conn = push_db_connect(db->url, db->appname);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         *err = PUSH_DB_UNREACHABLE;

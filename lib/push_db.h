@@ -21,6 +21,7 @@ struct push_db {
     const char *url;       /* borrowed: PUSH_DATABASE_URL or "" */
     const char *appname;   /* borrowed: application_name */
     time_t last_complaint; /* failures are logged at most every 30 s */
+    int prepared;          /* push_store's statements are prepared on conn */
 };
 
 /* Opens a connection (url "" means libpq's PG* variables; connect_timeout 5 s unless

@@ -10,6 +10,8 @@
 
 #define I64_TEXT 24
 
+enum stmt { STMT_STATE, STMT_NEWEST, STMT_AFTER, STMT_UNREAD };
+
 static void i64_text(int64_t v, char buf[I64_TEXT])
 {
     snprintf(buf, I64_TEXT, "%" PRId64, v);
@@ -20,6 +22,34 @@ static int64_t text_i64(const char *s)
     return (int64_t)strtoll(s, NULL, 10);
 }
 
+/* The statements, prepared once per connection (push_store_prepare): planning the set-returning
+ * functions' inlined bodies on every call cost more than running them. */
+static const struct {
+    const char *name, *sql;
+    int nparams;
+} stmts[] = {
+    [STMT_STATE] = { "push_state", "SELECT p, b, read_version, content_version, last_id"
+                                   " FROM push.state($1)", 1 },
+    [STMT_NEWEST] = { "push_newest", "SELECT * FROM push.messages_newest($1, $2)", 2 },
+    [STMT_AFTER] = { "push_after", "SELECT * FROM push.messages_after($1, $2, $3, $4)", 4 },
+    [STMT_UNREAD] = { "push_unread", "SELECT kind, n FROM push.unread($1) ORDER BY kind", 1 },
+};
+
+int push_store_prepare(struct push_db *db, PGconn *conn)
+{
+    if (db->prepared)
+        return 0;
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        PGresult *res = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok)
+            return -1;
+    }
+    db->prepared = 1;
+    return 0;
+}
+
 /* Runs sql with text parameters; returns the result if its status is want, else NULL. */
 static PGresult *run(PGconn *conn, const char *sql, int n, const char *const *params,
                      ExecStatusType want)
@@ -27,6 +57,18 @@ static PGresult *run(PGconn *conn, const char *sql, int n, const char *const *pa
     PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != want) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* Runs a prepared statement; the result when it returned rows, else NULL. */
+static PGresult *run_stmt(PGconn *conn, enum stmt id, const char *const *params)
+{
+    PGresult *res = PQexecPrepared(conn, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);
         return NULL;
     }
@@ -49,8 +91,7 @@ static int run_bool(PGconn *conn, const char *sql, int n, const char *const *par
 int push_store_state(PGconn *conn, const char *user, struct push_state *st)
 {
     const char *params[] = { user };
-    PGresult *res = run(conn, "SELECT p, b, read_version, content_version, last_id"
-                              " FROM push.state($1)", 1, params, PGRES_TUPLES_OK);
+    PGresult *res = run_stmt(conn, STMT_STATE, params);
 
     if (!res)
         return -1;
@@ -91,12 +132,11 @@ PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_
     i64_text(limit, lim);
     if (!after) {
         params[1] = lim;
-        res = run(conn, "SELECT * FROM push.messages_newest($1, $2)", 2, params, PGRES_TUPLES_OK);
+        res = run_stmt(conn, STMT_NEWEST, params);
     } else {
         i64_text(after->personal, p);
         i64_text(after->broadcast, b);
-        res = run(conn, "SELECT * FROM push.messages_after($1, $2, $3, $4)", 4, params,
-                  PGRES_TUPLES_OK);
+        res = run_stmt(conn, STMT_AFTER, params);
     }
     /* the columns are read by position: a schema of another shape is an error, not a crash */
     if (res && PQnfields(res) != PUSH_COL_POS_B + 1) {
@@ -110,8 +150,7 @@ PGresult *push_store_unread(PGconn *conn, const char *user)
 {
     const char *params[] = { user };
 
-    return run(conn, "SELECT kind, n FROM push.unread($1) ORDER BY kind", 1, params,
-               PGRES_TUPLES_OK);
+    return run_stmt(conn, STMT_UNREAD, params);
 }
 
 int push_store_mark_one(PGconn *conn, const char *user, int64_t id)

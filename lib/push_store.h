@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include "push_cursor.h"
+#include "push_db.h"
 
 /* What a user's view depends on; two equal states give equal answers. */
 struct push_state {
@@ -22,6 +23,10 @@ enum push_message_col {
     PUSH_COL_DATA, PUSH_COL_LINK, PUSH_COL_CREATED_AT, PUSH_COL_READ,
     PUSH_COL_POS_P, PUSH_COL_POS_B, /* the stream position just after the message */
 };
+
+/* Prepares the statements below on conn, once per connection of db (again after a reconnect).
+ * Call it after push_db_get, before the others; 0, or -1 on a database error. */
+int push_store_prepare(struct push_db *db, PGconn *conn);
 
 /* Each returns 0 (or a result) on success; -1 (or NULL) on a database error, whose text
  * stays on the connection (PQerrorMessage). Nothing is logged here. */

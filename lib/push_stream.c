@@ -50,7 +50,8 @@ static int fetch(const struct push_stream_ctx *ctx, const char *user,
         PGconn *conn = push_db_get(db, err, msg, msglen);
         if (!conn)
             break;
-        if ((!(want_state || !after) || push_store_state(conn, user, &b->st) == 0)
+        if (push_store_prepare(db, conn) == 0
+            && (!(want_state || !after) || push_store_state(conn, user, &b->st) == 0)
             && (!after || (b->msgs = push_store_messages(conn, user, after, limit)))
             && (b->unread = push_store_unread(conn, user))) {
             rc = 0;
@@ -349,7 +350,7 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
     for (int attempt = 0; attempt < 2 && !ok; attempt++) {
         if (!(conn = push_db_get(db, &err, msg, sizeof msg)))
             break;
-        ok = push_store_begin_snapshot(conn) == 0 && push_store_state(conn, user, &b.st) == 0
+        ok = push_store_prepare(db, conn) == 0 && push_store_begin_snapshot(conn) == 0 && push_store_state(conn, user, &b.st) == 0
              && (b.msgs = push_store_messages(conn, user, NULL, limit))
              && (b.unread = push_store_unread(conn, user));
         push_store_end(conn);
