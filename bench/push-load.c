@@ -1063,11 +1063,11 @@ static void parse_url(const char *url)
         die("--url: bad host");
     memcpy(host, p, nl);
     host[nl] = '\0';
-    opt.port = colon ? atoi(colon + 1) : 80;
+    opt.port = colon ? (int)strtol(colon + 1, NULL, 10) : 80;
     if (opt.port <= 0 || opt.port > 65535)
         die("--url: bad port");
     if (strcmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
+        snprintf(host, sizeof host, "%s", "127.0.0.1");
     if (inet_pton(AF_INET, host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127)
         die("--url: the host must be a loopback address (127.x.x.x)");
     snprintf(opt.host, sizeof opt.host, "%s", host);

@@ -183,12 +183,12 @@ START_TEST(parameter_count_limit)
 
     /* empty segments do not count */
     params(buf, sizeof buf, PUSH_QUERY_PARAMS);
-    strcat(buf, "&&&&");
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s", "&&&&");
     ck_assert_int_eq(push_query_parse(&q, buf), PUSH_QUERY_OK);
 
     /* bare keys do */
     params(buf, sizeof buf, PUSH_QUERY_PARAMS);
-    strcat(buf, "&x");
+    snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s", "&x");
     ck_assert_int_eq(push_query_parse(&q, buf), PUSH_QUERY_TOO_MANY);
 }
 END_TEST
