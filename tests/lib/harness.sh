@@ -66,7 +66,7 @@ trap 'exit 143' TERM INT   # so that the cleanup runs when a test is stopped
 free_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$(( 20000 + RANDOM % 20000 ))
+        p=$(( 20000 + RANDOM % 12000 ))  # below the ephemeral range (32768-60999)
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
     done
     hard_error "no free port"
