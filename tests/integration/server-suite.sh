@@ -1,0 +1,311 @@
+# server-suite.sh: one end-to-end suite behind a real web server, configured from the shipped conf/ files
+#
+# Sourced by test-server-*.sh with SERVER set to apache-fcgid, apache-proxy-fcgi, lighttpd or nginx.
+# The server's configuration is generated from conf/ by substituting paths, the port and the database
+# only, so what is shipped is what is tested. Each server is started on 127.0.0.1 with a private
+# configuration, pid file and logs under the test's temporary folder, and stopped at the end.
+#
+# Checks: the four transports (push-poll GET and a mark-read POST, push-longpoll answered by a
+# message published while held, push-sse and push-iframe receiving a message within ~1 s while the
+# stream is open), identity from the server's own Basic auth (REMOTE_USER) and from tokens (query and
+# Authorization: Bearer), 401 for a wrong password or a bad token, and a deployment pointed at a
+# database without the schema: 503 schema_mismatch at once, and a clear line in the error log.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
+CONF=$top_srcdir/conf
+PROGRAMS=(push-poll push-longpoll push-sse push-iframe)
+for p in "${PROGRAMS[@]}"; do [ -x "$BIN/$p" ] || hard_error "$BIN/$p is not built"; done
+SUITE_T0=$(date +%s%N)
+harness_database
+APACHE_USER=""
+[ "$(id -u)" = 0 ] && APACHE_USER=www-data  # Apache refuses to serve as root
+
+case $SERVER in
+    apache-fcgid) SHIPPED=$CONF/apache-fcgid.conf ;;
+    apache-proxy-fcgi) SHIPPED=$CONF/apache-proxy-fcgi.conf ;;
+    lighttpd) SHIPPED=$CONF/lighttpd-spawned.conf ;;
+    lighttpd-external) SHIPPED=$CONF/lighttpd-external.conf ;;
+    nginx) SHIPPED=$CONF/nginx.conf ;;
+    *) hard_error "unknown SERVER=$SERVER" ;;
+esac
+case $SERVER in
+    apache-*) command -v apache2 >/dev/null || hard_error "apache2 is not installed (tests/run installs it)"
+              MODS=/usr/lib/apache2/modules ;;
+    lighttpd*) command -v lighttpd >/dev/null || hard_error "lighttpd is not installed" ;;
+    nginx) command -v nginx >/dev/null || hard_error "nginx is not installed" ;;
+esac
+[ -r "$SHIPPED" ] || hard_error "$SHIPPED is missing"
+[ "$SERVER" = apache-fcgid ] && { [ -r "$MODS/mod_fcgid.so" ] || hard_error "mod_fcgid is not installed (libapache2-mod-fcgid)"; }
+[ "$SERVER" = apache-proxy-fcgi ] && { command -v spawn-fcgi >/dev/null || hard_error "spawn-fcgi is not installed"; }
+
+# --- one deployment: the shipped file with paths, port and database substituted, the daemons it
+# expects (for the external-daemon configurations), and the server. deploy NAME CONNINFO sets
+# BASE, ERRLOG (where this deployment's program errors go) and DEPLOY_DIR.
+declare -A SERVER_PID
+deploy() {
+    local name=$1 conn=$2 attempt
+    local d=$WORK/$name
+    mkdir -p "$d/etc" "$d/run" "$d/tmp"
+    chmod 755 "$d" "$d/etc" "$d/run" "$d/tmp"
+    printf '%s\n' "$SECRET" >"$d/etc/secret"
+    chmod 644 "$d/etc/secret"
+    # Basic auth users, apr1 hashes: every server here reads them
+    printf 'alice:%s\nbob:%s\n' "$(openssl passwd -apr1 alice-password)" "$(openssl passwd -apr1 bob-password)" >"$d/etc/htpasswd"
+    chmod 644 "$d/etc/htpasswd"
+    DEPLOY_DIR=$d
+    start_backends "$name" "$conn"
+    for attempt in 1 2 3; do  # a port taken between free_port and bind: try another
+        PORT=$(free_port)
+        BASE="http://127.0.0.1:$PORT"
+        sed -e "s|/usr/lib/cgi-bin|$BIN|g" -e "s|/run/pgpush/|$d/run/|g" \
+            -e "s|/run/lighttpd/pgpush-|$d/run/spawned-|g" -e "s|/etc/pgpush/|$d/etc/|g" \
+            -e "s|dbname=app|$conn|g" -e "s|listen 80;|listen 127.0.0.1:$PORT;|" \
+            -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" "$SHIPPED" >"$d/site.conf"
+        grep -q "$d" "$d/site.conf" || hard_error "nothing substituted in $SHIPPED"
+        start_server "$name" && return 0
+        stop_server "$name"
+    done
+    hard_error "$SERVER ($name) did not start: $(tail -n 5 "$ERRLOG" 2>/dev/null)"
+}
+
+# the external daemons of apache-proxy-fcgi, lighttpd-external and nginx, as the shipped files expect
+# them: nginx and lighttpd-external with --listen, apache-proxy-fcgi through spawn-fcgi, which hands
+# the socket over on fd 0 exactly as systemd's StandardInput=socket does (conf/systemd/)
+start_backends() {
+    local name=$1 conn=$2 p sock pid
+    case $SERVER in apache-proxy-fcgi | lighttpd-external | nginx) ;; *) return 0 ;; esac
+    ERRLOG=$WORK/$name-daemons.log
+    for p in "${PROGRAMS[@]}"; do
+        sock=$DEPLOY_DIR/run/$p.sock
+        if [ "$SERVER" = apache-proxy-fcgi ]; then
+            env PUSH_DATABASE_URL="$conn" PUSH_TOKEN_SECRET_FILE="$DEPLOY_DIR/etc/secret" PUSH_THREADS=16 \
+                spawn-fcgi -n -s "$sock" -M 0666 -- "$BIN/$p" 2>>"$ERRLOG" &
+        else
+            env PUSH_DATABASE_URL="$conn" PUSH_TOKEN_SECRET_FILE="$DEPLOY_DIR/etc/secret" PUSH_THREADS=16 \
+                "$BIN/$p" --listen "$sock" 2>>"$ERRLOG" &
+        fi
+        pid=$!
+        HARNESS_PIDS+=("$pid")
+        for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+        [ -S "$sock" ] || hard_error "$p did not start: $(tail -n 5 "$ERRLOG")"
+    done
+}
+
+start_server() {
+    local name=$1 d=$DEPLOY_DIR
+    case $SERVER in
+    apache-*)
+        ERRLOG_SERVER=$WORK/$name-apache-error.log
+        {
+            echo "ServerRoot $d"
+            echo "ServerName 127.0.0.1"
+            echo "Listen 127.0.0.1:$PORT"
+            echo "PidFile $d/apache.pid"
+            echo "ErrorLog $ERRLOG_SERVER"
+            echo "LogLevel warn"
+            echo "Mutex file:$d default"
+            echo "DefaultRuntimeDir $d/tmp"
+            [ -n "$APACHE_USER" ] && printf 'User %s\nGroup %s\n' "$APACHE_USER" "$APACHE_USER"
+            for m in mpm_event authz_core authz_user authn_core authn_file auth_basic alias env; do
+                echo "LoadModule ${m}_module $MODS/mod_$m.so"
+            done
+            if [ "$SERVER" = apache-fcgid ]; then
+                echo "LoadModule fcgid_module $MODS/mod_fcgid.so"
+                echo "FcgidIPCDir $d/fcgid"
+                echo "FcgidProcessTableFile $d/fcgid/shm"
+            else
+                echo "LoadModule proxy_module $MODS/mod_proxy.so"
+                echo "LoadModule proxy_fcgi_module $MODS/mod_proxy_fcgi.so"
+            fi
+            # as Debian's apache2.conf: nothing is served unless a section grants it
+            printf '<Directory />\n    AllowOverride None\n    Require all denied\n</Directory>\n'
+            echo "Include $d/site.conf"
+        } >"$d/httpd.conf"
+        apache2 -t -f "$d/httpd.conf" >>"$ERRLOG_SERVER" 2>&1 || { cat "$ERRLOG_SERVER" >&2; hard_error "apache2 -t refuses the configuration"; }
+        apache2 -f "$d/httpd.conf" -DFOREGROUND 2>>"$ERRLOG_SERVER" &
+        ;;
+    lighttpd*)
+        ERRLOG_SERVER=$WORK/$name-lighttpd-error.log
+        cat >"$d/lighttpd.conf" <<EOF
+server.document-root = "$d/tmp"
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.errorlog = "$ERRLOG_SERVER"
+server.pid-file = "$d/lighttpd.pid"
+server.modules = ( "mod_access" )
+include "$d/site.conf"
+EOF
+        lighttpd -tt -f "$d/lighttpd.conf" >>"$ERRLOG_SERVER" 2>&1 || { cat "$ERRLOG_SERVER" >&2; hard_error "lighttpd -tt refuses the configuration"; }
+        # in the foreground: the spawned programs' stderr reaches the error log (as under systemd)
+        lighttpd -D -f "$d/lighttpd.conf" 2>>"$ERRLOG_SERVER" &
+        ;;
+    nginx)
+        ERRLOG_SERVER=$WORK/$name-nginx-error.log
+        mkdir -p "$d/nginx"
+        cat >"$d/nginx.conf" <<EOF
+$([ "$(id -u)" = 0 ] && echo "user root root;")
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $ERRLOG_SERVER warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $d/nginx/body;
+    fastcgi_temp_path $d/nginx/fastcgi;
+    proxy_temp_path $d/nginx/proxy;
+    uwsgi_temp_path $d/nginx/uwsgi;
+    scgi_temp_path $d/nginx/scgi;
+    include $d/site.conf;
+}
+EOF
+        nginx -t -p "$d/nginx" -c "$d/nginx.conf" -e "$ERRLOG_SERVER" >>"$ERRLOG_SERVER" 2>&1 || { cat "$ERRLOG_SERVER" >&2; hard_error "nginx -t refuses the configuration"; }
+        nginx -p "$d/nginx" -c "$d/nginx.conf" -e "$ERRLOG_SERVER" -g 'daemon off;' 2>>"$ERRLOG_SERVER" &
+        ;;
+    esac
+    SERVER_PID[$name]=$!
+    HARNESS_PIDS+=($!)
+    # spawned programs log to the server's error log, daemons to their own
+    case $SERVER in apache-fcgid | lighttpd) ERRLOG=$ERRLOG_SERVER ;; esac
+    for _ in $(seq 1 200); do  # up to 20 s: a loaded machine starts slowly
+        curl -s -o /dev/null "$BASE/" && return 0
+        kill -0 "${SERVER_PID[$name]}" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_server() { # stops the server of deployment $1 and waits for it (Apache also stops its fcgid processes)
+    local pid=${SERVER_PID[$1]:-}
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$pid" 2>/dev/null
+    SERVER_PID[$1]=""
+}
+stop_all_servers() { local n; for n in "${!SERVER_PID[@]}"; do stop_server "$n"; done; }
+trap 'stop_all_servers; harness_cleanup' EXIT
+
+# stream_open NAME PATH [curl args]: a background client writing to $WORK/NAME.out
+stream_open() {
+    local name=$1 path=$2
+    shift 2
+    curl -sN --max-time 30 -D "$WORK/$name.headers" "$@" "$BASE$path" >"$WORK/$name.out" 2>/dev/null &
+    eval "STREAM_PID_$name=$!"
+}
+stream_close() { local v="STREAM_PID_$1"; kill "${!v}" 2>/dev/null; wait "${!v}" 2>/dev/null; }
+stream_alive() { local v="STREAM_PID_$1"; kill -0 "${!v}" 2>/dev/null; }
+# wait_out NAME PATTERN SECONDS: until the client's output matches
+wait_out() {
+    local i
+    for i in $(seq 1 $(( $3 * 20 ))); do grep -q -- "$2" "$WORK/$1.out" 2>/dev/null && return 0; sleep 0.05; done
+    return 1
+}
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+echo "# --- $SERVER, configured from ${SHIPPED#$top_srcdir/}"
+CONN="host=127.0.0.1 port=$PGPORT user=$PGUSER dbname=$PGDATABASE"
+t0=$(date +%s%N)
+deploy ok "$CONN"
+echo "# $SERVER up at $BASE in $(ms_since "$t0") ms"
+ALICE=$(token alice)
+sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'first', 'hello'), (NULL, 'to all', 'hi')"
+
+echo "# --- push-poll: token in the query and in Authorization: Bearer, mark read"
+http GET "/cgi-bin/push-poll?token=$ALICE"
+eq "$STATUS" 200 "push-poll GET with ?token= answers 200"
+json_eq .user alice "the token's user"
+json_eq '[.messages[].title] | join(",")' "first,to all" "alice's message and the broadcast"
+json_eq .unread.total 2 "two unread"
+CUR=$(jq -r .cursor <<<"$BODY")
+http GET "/cgi-bin/push-poll" -H "Authorization: Bearer $ALICE"
+eq "$STATUS" 200 "the Authorization header reaches the program (Bearer token)"
+json_eq .user alice "the Bearer token's user"
+http POST "/cgi-bin/push-poll" -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' \
+    --data "{\"mark\": \"upto\", \"cursor\": \"$CUR\"}"
+eq "$STATUS" 200 "push-poll POST marks read"
+json_eq .ok true "the POST answers ok"
+json_eq .unread.total 0 "nothing unread after marking up to the cursor"
+http GET "/cgi-bin/push-poll?token=$ALICE"
+json_eq .unread.total 0 "the read state is kept"
+
+echo "# --- identity: the server's own Basic auth (REMOTE_USER), bad credentials"
+http GET "/auth/push-poll" -u bob:bob-password
+eq "$STATUS" 200 "Basic auth: 200"
+json_eq .user bob "REMOTE_USER from the server's Basic auth is the user"
+http GET "/auth/push-poll" -u bob:wrong-password
+eq "$STATUS" 401 "a wrong password gets 401 from the server"
+http GET "/auth/push-poll"
+eq "$STATUS" 401 "no credentials under /auth/ get 401"
+http GET "/cgi-bin/push-poll?token=${ALICE%?}0"
+status_is 401 bad_token "a tampered token gets 401 bad_token"
+http GET "/cgi-bin/push-poll" -H "Authorization: Bearer $(token alice 3600 "$OTHER_SECRET")"
+status_is 401 bad_token "a token signed with another secret gets 401 bad_token"
+http GET "/cgi-bin/push-poll"
+status_is 401 unauthorized "no identity gets 401 unauthorized"
+
+echo "# --- push-longpoll: held, answered by a message published while held"
+CUR=$(curl -s "$BASE/cgi-bin/push-poll?token=$ALICE&limit=1" | jq -r .cursor)
+stream_open lp "/cgi-bin/push-longpoll?since=$CUR&timeout=20&token=$ALICE"
+sleep 1.5  # held by now (a spawned program may take a moment to start)
+check 'stream_alive lp' "push-longpoll holds the request while nothing is new"
+t0=$(date +%s%N)
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while held')"
+for _ in $(seq 1 100); do stream_alive lp || break; sleep 0.05; done
+ms=$(ms_since "$t0")
+BODY=$(cat "$WORK/lp.out")
+json_eq '[.messages[].title] | join(",")' "while held" "push-longpoll answers with the message published while held"
+json_eq .timeout false "... before its timeout"
+check '[ "$ms" -lt 3000 ]' "push-longpoll answers within 3 s of the INSERT ($ms ms)"
+
+echo "# --- push-sse: a message published while the stream is open arrives at once"
+CUR=$(curl -s "$BASE/cgi-bin/push-poll?token=$ALICE&limit=1" | jq -r .cursor)
+stream_open sse "/cgi-bin/push-sse?token=$ALICE&since=$CUR"
+wait_out sse 'event: unread' 10 && ok "push-sse opens with the unread counts" || not_ok "push-sse opens" "$(cat "$WORK/sse.out")"
+grep -qi '^content-type: text/event-stream' "$WORK/sse.headers" && ok "push-sse Content-Type: text/event-stream" || not_ok "push-sse content type" "$(cat "$WORK/sse.headers")"
+t0=$(date +%s%N)
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'sse live')"
+if wait_out sse 'sse live' 2 && stream_alive sse; then
+    ok "push-sse: the message arrives within 2 s while the stream is open ($(ms_since "$t0") ms), not buffered"
+else
+    not_ok "push-sse: the message arrives at once" "$(cat "$WORK/sse.out")"
+fi
+stream_close sse
+
+echo "# --- push-iframe: likewise, as <script> calls in an HTML stream"
+CUR=$(curl -s "$BASE/cgi-bin/push-poll?token=$ALICE&limit=1" | jq -r .cursor)
+stream_open ifr "/cgi-bin/push-iframe?callback=cb&since=$CUR&token=$ALICE"
+wait_out ifr 'parent.cb("open"' 10 && ok "push-iframe opens (parent.cb(\"open\", ...))" || not_ok "push-iframe opens" "$(head -c 600 "$WORK/ifr.out")"
+grep -qi '^content-type: text/html' "$WORK/ifr.headers" && ok "push-iframe Content-Type: text/html" || not_ok "push-iframe content type" "$(cat "$WORK/ifr.headers")"
+t0=$(date +%s%N)
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'iframe live')"
+if wait_out ifr 'iframe live' 2 && stream_alive ifr && grep -q 'parent.cb("message"' "$WORK/ifr.out"; then
+    ok "push-iframe: the message arrives within 2 s while the stream is open ($(ms_since "$t0") ms), not buffered"
+else
+    not_ok "push-iframe: the message arrives at once" "$(tail -c 600 "$WORK/ifr.out")"
+fi
+stream_close ifr
+
+echo "# --- a stream under the server's own login"
+stream_open authsse "/auth/push-sse" -u alice:alice-password
+wait_out authsse 'event: unread' 10 && ok "push-sse under Basic auth streams (REMOTE_USER)" || not_ok "push-sse under Basic auth" "$(cat "$WORK/authsse.out")"
+stream_close authsse
+
+echo "# --- a bad deployment: the programs pointed at a database without the schema"
+t0=$(date +%s%N)
+deploy noschema "host=127.0.0.1 port=$PGPORT user=$PGUSER dbname=postgres"
+http GET "/cgi-bin/push-poll?token=$ALICE" --max-time 15
+status_is 503 schema_mismatch "push-poll answers 503 schema_mismatch"
+eq "$(header Retry-After)" 5 "... with Retry-After"
+http GET "/cgi-bin/push-sse?token=$ALICE" --max-time 15
+status_is 503 schema_mismatch "push-sse answers 503 schema_mismatch rather than hanging"
+http GET "/cgi-bin/push-iframe?callback=cb&token=$ALICE" --max-time 15
+eq "$STATUS" 503 "push-iframe answers 503 rather than hanging"
+sleep 0.3
+line=$(grep -h 'schema is not installed' "$ERRLOG" | head -n 1)
+check '[ -n "$line" ]' "the error log ($(basename "$ERRLOG")) says why in one line"
+echo "# $line"
+check '[ "$(grep -c "schema is not installed" "$ERRLOG")" -le 6 ]' "... once per program, not once per request"
+echo "# bad deployment checked in $(ms_since "$t0") ms"
+
+stop_all_servers
+echo "# $SERVER suite: $(ms_since "$SUITE_T0") ms"
+harness_done
