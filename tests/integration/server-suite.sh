@@ -36,6 +36,16 @@ esac
 [ -r "$SHIPPED" ] || hard_error "$SHIPPED is missing"
 [ "$SERVER" = apache-fcgid ] && { [ -r "$MODS/mod_fcgid.so" ] || hard_error "mod_fcgid is not installed (libapache2-mod-fcgid)"; }
 [ "$SERVER" = apache-proxy-fcgi ] && { command -v spawn-fcgi >/dev/null || hard_error "spawn-fcgi is not installed"; }
+if [ "$SERVER" = lighttpd-external ]; then
+    command -v systemd-socket-activate >/dev/null || hard_error "systemd-socket-activate is not installed (systemd)"
+    # the shipped units are well-formed (pointed at the built programs: verify wants an executable)
+    mkdir -p "$WORK/units"
+    for f in pgpush@.service pgpush@.socket; do sed "s|/usr/lib/cgi-bin|$BIN|g" "$CONF/systemd/$f" >"$WORK/units/$f"; done
+    ln -s pgpush@.service "$WORK/units/pgpush@push-sse.service"
+    ln -s pgpush@.socket "$WORK/units/pgpush@push-sse.socket"
+    out=$(cd "$WORK/units" && systemd-analyze verify --man=no ./pgpush@push-sse.socket ./pgpush@push-sse.service 2>&1)
+    eq "$out" "" "systemd-analyze verify accepts conf/systemd/pgpush@.socket and pgpush@.service"
+fi
 
 # --- one deployment: the shipped file with paths, port and database substituted, the daemons it
 # expects (for the external-daemon configurations), and the server. deploy NAME CONNINFO sets
@@ -68,21 +78,27 @@ deploy() {
 }
 
 # the external daemons of apache-proxy-fcgi, lighttpd-external and nginx, as the shipped files expect
-# them: nginx and lighttpd-external with --listen, apache-proxy-fcgi through spawn-fcgi, which hands
-# the socket over on fd 0 exactly as systemd's StandardInput=socket does (conf/systemd/)
+# them, started each of the three ways: nginx with --listen; apache-proxy-fcgi through spawn-fcgi,
+# which hands the listening socket over on fd 0; lighttpd-external through systemd-socket-activate
+# --inetd, which binds the socket, starts the program at the first connection and hands the socket
+# over on fd 0, as pgpush@.socket + pgpush@.service (StandardInput=socket) do
 start_backends() {
     local name=$1 conn=$2 p sock pid
     case $SERVER in apache-proxy-fcgi | lighttpd-external | nginx) ;; *) return 0 ;; esac
     ERRLOG=$WORK/$name-daemons.log
+    local env=(PUSH_DATABASE_URL="$conn" PUSH_TOKEN_SECRET_FILE="$DEPLOY_DIR/etc/secret" PUSH_THREADS=16)
     for p in "${PROGRAMS[@]}"; do
         sock=$DEPLOY_DIR/run/$p.sock
-        if [ "$SERVER" = apache-proxy-fcgi ]; then
-            env PUSH_DATABASE_URL="$conn" PUSH_TOKEN_SECRET_FILE="$DEPLOY_DIR/etc/secret" PUSH_THREADS=16 \
-                spawn-fcgi -n -s "$sock" -M 0666 -- "$BIN/$p" 2>>"$ERRLOG" &
-        else
-            env PUSH_DATABASE_URL="$conn" PUSH_TOKEN_SECRET_FILE="$DEPLOY_DIR/etc/secret" PUSH_THREADS=16 \
-                "$BIN/$p" --listen "$sock" 2>>"$ERRLOG" &
-        fi
+        case $SERVER in
+        apache-proxy-fcgi)
+            env "${env[@]}" spawn-fcgi -n -s "$sock" -M 0666 -- "$BIN/$p" 2>>"$ERRLOG" & ;;
+        lighttpd-external)
+            local e act=()
+            for e in "${env[@]}" ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}"; do act+=(-E "$e"); done
+            systemd-socket-activate --inetd -l "$sock" "${act[@]}" "$BIN/$p" 2>>"$ERRLOG" & ;;
+        *)
+            env "${env[@]}" "$BIN/$p" --listen "$sock" 2>>"$ERRLOG" & ;;
+        esac
         pid=$!
         HARNESS_PIDS+=("$pid")
         for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
