@@ -121,9 +121,11 @@ start_server() {
             echo "Mutex file:$d default"
             echo "DefaultRuntimeDir $d/tmp"
             [ -n "$APACHE_USER" ] && printf 'User %s\nGroup %s\n' "$APACHE_USER" "$APACHE_USER"
-            for m in mpm_event authz_core authz_user authn_core authn_file auth_basic alias env; do
+            for m in mpm_event authz_core authz_user authn_core authn_file auth_basic alias env filter deflate; do
                 echo "LoadModule ${m}_module $MODS/mod_$m.so"
             done
+            # as Debian's mods-enabled/deflate.conf: compression on for HTML and scripts
+            echo "AddOutputFilterByType DEFLATE text/html text/plain text/css text/javascript application/javascript"
             if [ "$SERVER" = apache-fcgid ]; then
                 echo "LoadModule fcgid_module $MODS/mod_fcgid.so"
                 echo "FcgidIPCDir $d/fcgid"
@@ -165,6 +167,7 @@ error_log $ERRLOG_SERVER warn;
 events { worker_connections 1024; }
 http {
     access_log off;
+    gzip on;  # as Debian's nginx.conf
     client_body_temp_path $d/nginx/body;
     fastcgi_temp_path $d/nginx/fastcgi;
     proxy_temp_path $d/nginx/proxy;
@@ -289,7 +292,8 @@ stream_close sse
 
 echo "# --- push-iframe: likewise, as <script> calls in an HTML stream"
 CUR=$(curl -s "$BASE/cgi-bin/push-poll?token=$ALICE&limit=1" | jq -r .cursor)
-stream_open ifr "/cgi-bin/push-iframe?callback=cb&since=$CUR&token=$ALICE"
+# --compressed: Accept-Encoding as a browser sends it, so compression would show here
+stream_open ifr "/cgi-bin/push-iframe?callback=cb&since=$CUR&token=$ALICE" --compressed
 wait_out ifr 'parent.cb("open"' 10 && ok "push-iframe opens (parent.cb(\"open\", ...))" || not_ok "push-iframe opens" "$(head -c 600 "$WORK/ifr.out")"
 grep -qi '^content-type: text/html' "$WORK/ifr.headers" && ok "push-iframe Content-Type: text/html" || not_ok "push-iframe content type" "$(cat "$WORK/ifr.headers")"
 t0=$(date +%s%N)
