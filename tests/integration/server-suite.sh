@@ -8,8 +8,9 @@
 # Checks: the four transports (push-poll GET and a mark-read POST, push-longpoll answered by a
 # message published while held, push-sse and push-iframe receiving a message within ~1 s while the
 # stream is open), identity from the server's own Basic auth (REMOTE_USER) and from tokens (query and
-# Authorization: Bearer), 401 for a wrong password or a bad token, and a deployment pointed at a
-# database without the schema: 503 schema_mismatch at once, and a clear line in the error log.
+# Authorization: Bearer), 401 for a wrong password or a bad token, and deployments pointed at a
+# database without the schema (503 schema_mismatch) or at no PostgreSQL (503 database_unavailable):
+# answered at once, and a clear line in the error log.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 CONF=$top_srcdir/conf
 PROGRAMS=(push-poll push-longpoll push-sse push-iframe)
@@ -326,6 +327,17 @@ check '[ -n "$line" ]' "the error log ($(basename "$ERRLOG")) says why in one li
 echo "# $line"
 check '[ "$(grep -c "schema is not installed" "$ERRLOG")" -le 6 ]' "... once per program, not once per request"
 echo "# bad deployment checked in $(ms_since "$t0") ms"
+
+echo "# --- a bad deployment: an unreachable PostgreSQL (nothing listens on port 1)"
+deploy nodb "host=127.0.0.1 port=1 user=$PGUSER dbname=$PGDATABASE"
+http GET "/cgi-bin/push-poll?token=$ALICE" --max-time 15
+status_is 503 database_unavailable "push-poll answers 503 database_unavailable"
+http GET "/cgi-bin/push-sse?token=$ALICE" --max-time 15
+status_is 503 database_unavailable "push-sse answers 503 database_unavailable rather than hanging"
+sleep 0.3
+line=$(grep -h 'push-poll.*error:.*connect' "$ERRLOG" | head -n 1)
+check '[ -n "$line" ]' "the error log ($(basename "$ERRLOG")) says why in one line"
+echo "# $line"
 
 stop_all_servers
 echo "# $SERVER suite: $(ms_since "$SUITE_T0") ms"
