@@ -51,7 +51,7 @@ fi
 # --- one deployment: the shipped file with paths, port and database substituted, the daemons it
 # expects (for the external-daemon configurations), and the server. deploy NAME CONNINFO sets
 # BASE, ERRLOG (where this deployment's program errors go) and DEPLOY_DIR.
-declare -A SERVER_PID
+declare -A SERVER_PID DAEMONS
 deploy() {
     local name=$1 conn=$2 attempt
     local d=$WORK/$name
@@ -78,6 +78,18 @@ deploy() {
     hard_error "$SERVER ($name) did not start: $(tail -n 5 "$ERRLOG" 2>/dev/null)"
 }
 
+# env_files FILE...: NAME=VALUE lines of the variables the files set (systemd EnvironmentFile
+# syntax, read as the shell reads it, as README's spawn-fcgi example does)
+env_files() {
+    local names n f
+    names=$(grep -hoE '^[A-Z_][A-Z0-9_]*=' "$@" | tr -d = | sort -u)
+    (
+        set -a
+        for f in "$@"; do . "$f"; done
+        for n in $names; do printf '%s=%s\n' "$n" "${!n}"; done
+    )
+}
+
 # the external daemons of apache-proxy-fcgi, lighttpd-external and nginx, as the shipped files expect
 # them, started each of the three ways: nginx with --listen; apache-proxy-fcgi through spawn-fcgi,
 # which hands the listening socket over on fd 0; lighttpd-external through systemd-socket-activate
@@ -87,9 +99,20 @@ start_backends() {
     local name=$1 conn=$2 p sock pid
     case $SERVER in apache-proxy-fcgi | lighttpd-external | nginx) ;; *) return 0 ;; esac
     ERRLOG=$WORK/$name-daemons.log
-    local env=(PUSH_DATABASE_URL="$conn" PUSH_TOKEN_SECRET_FILE="$DEPLOY_DIR/etc/secret" PUSH_THREADS=16)
+    # their environment: the shipped conf/systemd/*.env (the database and paths substituted, and
+    # fewer threads: 1008 threads per program under ASan would only slow the test)
+    local env=() f
+    sed -e "s|host=/var/run/postgresql dbname=app user=pgpush|$conn|" -e "s|/etc/pgpush/|$DEPLOY_DIR/etc/|g" \
+        "$CONF/systemd/pgpush.env" >"$DEPLOY_DIR/etc/pgpush.env"
+    grep -q "$conn" "$DEPLOY_DIR/etc/pgpush.env" || hard_error "no database substituted in conf/systemd/pgpush.env"
+    for f in push-poll push-sse; do
+        sed -e 's/^PUSH_THREADS=.*/PUSH_THREADS=16/' "$CONF/systemd/$f.env" >"$DEPLOY_DIR/etc/$f.env"
+    done
     for p in "${PROGRAMS[@]}"; do
         sock=$DEPLOY_DIR/run/$p.sock
+        f=push-sse
+        [ "$p" = push-poll ] && f=push-poll
+        mapfile -t env < <(env_files "$DEPLOY_DIR/etc/pgpush.env" "$DEPLOY_DIR/etc/$f.env")
         case $SERVER in
         apache-proxy-fcgi)
             env "${env[@]}" spawn-fcgi -n -s "$sock" -M 0666 -- "$BIN/$p" 2>>"$ERRLOG" & ;;
@@ -102,6 +125,7 @@ start_backends() {
         esac
         pid=$!
         HARNESS_PIDS+=("$pid")
+        DAEMONS[$name]="${DAEMONS[$name]:-} $pid"
         for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
         [ -S "$sock" ] || hard_error "$p did not start: $(tail -n 5 "$ERRLOG")"
     done
@@ -193,12 +217,18 @@ EOF
     return 1
 }
 
-stop_server() { # stops the server of deployment $1 and waits for it (Apache also stops its fcgid processes)
-    local pid=${SERVER_PID[$1]:-}
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$pid" 2>/dev/null
+# stop_server NAME: stops deployment NAME's daemons, then its server, and waits for them. The daemons
+# first: Apache waits for requests still reading from one (a stream whose client left is noticed
+# only at the next heartbeat); a spawning server stops its own programs.
+stop_server() {
+    local pid
+    for pid in ${DAEMONS[$1]:-}; do kill "$pid" 2>/dev/null; done
+    for pid in ${DAEMONS[$1]:-} ${SERVER_PID[$1]:-}; do
+        kill "$pid" 2>/dev/null
+        for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+        kill -0 "$pid" 2>/dev/null && { echo "# $pid did not stop in 10 s: killed" >&2; kill -9 "$pid" 2>/dev/null; }
+    done
+    DAEMONS[$1]=""
     SERVER_PID[$1]=""
 }
 stop_all_servers() { local n; for n in "${!SERVER_PID[@]}"; do stop_server "$n"; done; }
