@@ -1,13 +1,14 @@
 # server-suite.sh: one end-to-end suite behind a real web server, configured from the shipped conf/ files
 #
-# Sourced by test-server-*.sh with SERVER set to apache-fcgid, apache-proxy-fcgi, lighttpd or nginx.
+# Sourced by test-server-*.sh with SERVER set to apache-fcgid, apache-proxy-fcgi, lighttpd (spawning
+# the programs), lighttpd-external or nginx.
 # The server's configuration is generated from conf/ by substituting paths, the port and the database
 # only, so what is shipped is what is tested. Each server is started on 127.0.0.1 with a private
 # configuration, pid file and logs under the test's temporary folder, and stopped at the end.
 #
 # Checks: the four transports (push-poll GET and a mark-read POST, push-longpoll answered by a
-# message published while held, push-sse and push-iframe receiving a message within ~1 s while the
-# stream is open), identity from the server's own Basic auth (REMOTE_USER) and from tokens (query and
+# message published while held, push-sse and push-iframe receiving a message within 2 s (about
+# 0.1 s here; a buffering server would hold it for good) while the stream is open), identity from the server's own Basic auth (REMOTE_USER) and from tokens (query and
 # Authorization: Bearer), 401 for a wrong password or a bad token, and deployments pointed at a
 # database without the schema (503 schema_mismatch) or at no PostgreSQL (503 database_unavailable):
 # answered at once, and a clear line in the error log.
