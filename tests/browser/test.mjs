@@ -315,7 +315,7 @@ async function demoPage(browser) {
   await connected(p, 'sse');
   await badgeIs(p, 1, 2000);
   fs.mkdirSync(path.dirname(process.env.SCREENSHOT), { recursive: true });
-  await p.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+  await p.screenshot({ path: process.env.SCREENSHOT });
   ok(fs.statSync(process.env.SCREENSHOT).size > 10000, `screenshot saved to ${path.relative(TOP, process.env.SCREENSHOT)}`);
   // a phone-sized screen: nothing wider than the viewport
   await p.setViewportSize({ width: 360, height: 720 });
