@@ -255,37 +255,6 @@ static enum outcome answer_post(struct poll *p, PGconn *conn, const void *arg)
     return DONE;
 }
 
-/* Cross-site request protection: a JSON body (no HTML form can send one without a CORS
- * preflight, which we never grant) and, when the browser says where it comes from, an origin
- * of our own host or one configured. Answers and returns -1 when refused. */
-static int check_same_site(struct poll *p)
-{
-    const char *origin = push_request_env(p->r, "HTTP_ORIGIN");
-    const char *host = push_request_env(p->r, "HTTP_HOST");
-    const char *fetch_site = push_request_env(p->r, "HTTP_SEC_FETCH_SITE");
-
-    if (!push_http_content_type_is(push_request_env(p->r, "CONTENT_TYPE"), "application/json")) {
-        push_http_error(p->r, 415, "unsupported_media_type", "send the body as application/json", NULL);
-        return -1;
-    }
-    if (origin && strcmp(origin, "null") != 0) {
-        const char *sep = strstr(origin, "://");
-        size_t olen = strlen(origin);
-        const char *list = p->cfg->allowed_origins;
-        if (sep && host && strcmp(sep + 3, host) == 0)
-            return 0;
-        for (const char *s = list; *s; s += strcspn(s, " ")) {
-            s += strspn(s, " ");
-            if (strncmp(s, origin, olen) == 0 && (s[olen] == ' ' || s[olen] == '\0'))
-                return 0;
-        }
-    } else if (!origin && (!fetch_site || strcmp(fetch_site, "cross-site") != 0)) {
-        return 0; /* not a browser, or an old one: nothing says it is cross-site */
-    }
-    push_http_error(p->r, 403, "origin_forbidden", "cross-site requests are not allowed", NULL);
-    return -1;
-}
-
 /* Reads {"mark": ...} into a; answers 4xx and returns -1 when it is not valid. */
 static int parse_mark(struct poll *p, json_object *body, struct mark_args *a)
 {
@@ -348,35 +317,11 @@ bad:
 static void handle_post(struct worker *w, struct poll *p)
 {
     struct mark_args a;
-    json_tokener *tok;
-    json_object *body = NULL;
-    char *text;
-    size_t len;
+    json_object *body = push_edge_json_body(p->r, p->cfg, POST_MAX);
 
-    if (check_same_site(p) < 0)
-        return;
-    switch (push_http_read_body(p->r, POST_MAX, &text, &len)) {
-    case PUSH_BODY_OK: break;
-    case PUSH_BODY_NO_LENGTH:
-        push_http_error(p->r, 411, "length_required", "a Content-Length is required", NULL);
-        return;
-    case PUSH_BODY_TOO_LARGE:
-        push_http_error(p->r, 413, "body_too_large", "the body may have at most 4096 bytes", NULL);
-        return;
-    case PUSH_BODY_SHORT:
-        push_http_error(p->r, 400, "bad_request", "the body ended early", NULL);
-        return;
-    }
-    tok = json_tokener_new_ex(8);
-    body = json_tokener_parse_ex(tok, text, (int)len);
-    if (!body || json_tokener_get_error(tok) != json_tokener_success
-        || json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object))
-        push_http_error(p->r, 400, "bad_json", "the body is not a JSON object", NULL);
-    else if (parse_mark(p, body, &a) == 0)
+    if (body && parse_mark(p, body, &a) == 0)
         with_connection(w, p, answer_post, &a);
     json_object_put(body);
-    json_tokener_free(tok);
-    free(text);
 }
 
 static void handle(struct push_request *r, void *state)

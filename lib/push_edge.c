@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "push_http.h"
 #include "push_log.h"
 
@@ -91,4 +93,68 @@ void push_edge_method(struct push_request *r, const char *allow)
     push_http_error(r, 405, "method_not_allowed",
                     strchr(allow, ',') ? "use GET to read, POST to mark read" : "use GET",
                     headers);
+}
+
+int push_edge_cross_site(struct push_request *r, const struct push_config *cfg)
+{
+    const char *origin = push_request_env(r, "HTTP_ORIGIN");
+    const char *host = push_request_env(r, "HTTP_HOST");
+    const char *fetch_site = push_request_env(r, "HTTP_SEC_FETCH_SITE");
+
+    if (origin && strcmp(origin, "null") != 0) {
+        const char *sep = strstr(origin, "://");
+        size_t olen = strlen(origin);
+        if (sep && host && strcmp(sep + 3, host) == 0)
+            return 0;
+        for (const char *s = cfg->allowed_origins; *s; s += strcspn(s, " ")) {
+            s += strspn(s, " ");
+            if (strncmp(s, origin, olen) == 0 && (s[olen] == ' ' || s[olen] == '\0'))
+                return 0;
+        }
+        return 1;
+    }
+    /* Origin "null" (a sandboxed frame, a file: page) is never one of ours */
+    return origin != NULL || (fetch_site && strcmp(fetch_site, "cross-site") == 0);
+}
+
+json_object *push_edge_json_body(struct push_request *r, const struct push_config *cfg, size_t max)
+{
+    json_tokener *tok;
+    json_object *body;
+    char *text, msg[96];
+    size_t len;
+
+    if (!push_http_content_type_is(push_request_env(r, "CONTENT_TYPE"), "application/json")) {
+        push_http_error(r, 415, "unsupported_media_type", "send the body as application/json", NULL);
+        return NULL;
+    }
+    if (push_edge_cross_site(r, cfg)) {
+        push_http_error(r, 403, "origin_forbidden", "cross-site requests are not allowed", NULL);
+        return NULL;
+    }
+    switch (push_http_read_body(r, max, &text, &len)) {
+    case PUSH_BODY_OK: break;
+    case PUSH_BODY_NO_LENGTH:
+        push_http_error(r, 411, "length_required", "a Content-Length is required", NULL);
+        return NULL;
+    case PUSH_BODY_TOO_LARGE:
+        snprintf(msg, sizeof msg, "the body may have at most %zu bytes", max);
+        push_http_error(r, 413, "body_too_large", msg, NULL);
+        return NULL;
+    case PUSH_BODY_SHORT:
+        push_http_error(r, 400, "bad_request", "the body ended early", NULL);
+        return NULL;
+    }
+    tok = json_tokener_new_ex(8);
+    body = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+    if (!body || json_tokener_get_error(tok) != json_tokener_success
+        || json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object)) {
+        push_http_error(r, 400, "bad_json", "the body is not a JSON object", NULL);
+        json_object_put(body);
+        body = NULL;
+    }
+    if (tok)
+        json_tokener_free(tok);
+    free(text);
+    return body;
 }

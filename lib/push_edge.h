@@ -33,6 +33,20 @@ void push_edge_db_error(struct push_request *r, enum push_db_err err, const char
 /* 500 internal, after logging the connection's error (never sent to the client). */
 void push_edge_query_failed(struct push_request *r, const char *error_text);
 
+/* Does the browser say the request comes from another site (Sec-Fetch-Site: cross-site, or an
+ * Origin that is neither this host nor in PUSH_ALLOWED_ORIGINS)? Clients that are not browsers
+ * send neither header and are not cross-site. */
+int push_edge_cross_site(struct push_request *r, const struct push_config *cfg);
+
+struct json_object;
+
+/* Reads a POST body that must be a JSON object of at most max bytes, sent same-site
+ * (push_edge_cross_site) as application/json (no HTML form can send that without a CORS
+ * preflight, which pgpush never grants). Returns it, or answers (403, 411, 413, 415, 400
+ * bad_json) and returns NULL. Free it with json_object_put. */
+struct json_object *push_edge_json_body(struct push_request *r, const struct push_config *cfg,
+                                        size_t max);
+
 /* 405 for methods other than those in allow ("GET" or "GET, POST"). */
 void push_edge_method(struct push_request *r, const char *allow);
 

@@ -193,3 +193,24 @@ int push_store_mark_kind(PGconn *conn, const char *user, const char *kind,
     i64_text(upto->broadcast, b);
     return run_bool(conn, "SELECT push.mark_kind_read($1, $2, $3, $4)", 4, params);
 }
+
+int push_store_publish(PGconn *conn, const char *recipient, const char *title, const char *body,
+                       const char *kind, char *id)
+{
+    const char *params[] = { recipient, title, body, kind };
+    PGresult *res = PQexecParams(conn,
+                                 "INSERT INTO push.message (recipient, title, body, kind) "
+                                 "VALUES ($1, $2, $3, coalesce($4, 'notice')) RETURNING id",
+                                 4, NULL, params, NULL, NULL, 0);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    int rc = -1;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        snprintf(id, 21, "%s", PQgetvalue(res, 0, 0));
+        rc = 0;
+    } else if (state && strncmp(state, "23", 2) == 0) {
+        rc = 1; /* class 23: integrity constraint violation */
+    }
+    PQclear(res);
+    return rc;
+}

@@ -256,6 +256,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
         }
         if (push_request_write(r, "Status: 200 OK\r\n", 16) == 0
             && push_request_write(r, enc->headers, strlen(enc->headers)) == 0
+            && (!enc->more_headers || enc->more_headers(r, arg) == 0)
             && push_request_write(r, "\r\n", 2) == 0 && enc->begin(r, ctx->cfg, arg) == 0)
             stream_loop(&s, &w, &b);
         else

@@ -22,6 +22,8 @@ struct push_stream_ctx {
 /* How one transport writes; each function returns 0, or -1 when the client is gone. */
 struct push_encoder {
     const char *headers; /* Content-Type and the rest, each line ending "\r\n" */
+    /* optional: headers that vary by stream (a CSP nonce), written after headers */
+    int (*more_headers)(struct push_request *r, void *arg);
     int (*begin)(struct push_request *r, const struct push_config *cfg, void *arg);
     /* one message; json is the message object, cursor resumes right after it */
     int (*message)(struct push_request *r, const char *cursor, const char *json, size_t len,

@@ -19,8 +19,10 @@
 #   /auth/push-poll      spawned FastCGI behind lighttpd's own Basic auth (REMOTE_USER)
 #   /demo/push-poll      spawned FastCGI in demo mode (?user= trusted)
 #   /noschema/push-poll  spawned FastCGI pointed at a database without the schema
-#   /cgi-bin/push-sse, /cgi-bin/push-longpoll   the streaming programs, spawned (bin-path)
-#   /ext/push-sse, /ext/push-longpoll           ... as external servers (start_daemon)
+#   /cgi-bin/push-sse, /cgi-bin/push-longpoll, /cgi-bin/push-iframe   the streaming programs,
+#                                               spawned (bin-path)
+#   /ext/push-sse, /ext/push-longpoll, /ext/push-iframe   ... as external servers (start_daemon)
+#   /cgi-bin/push-demo, /demo/push-demo         the demo publisher, without and with PUSH_DEMO
 
 set -u
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -158,10 +160,14 @@ fastcgi.server = (
     "/noschema/push-poll" => $(spawned noschema "" postgres),
     "/cgi-bin/push-sse" => $(spawned spawned-sse '"PUSH_LIFETIME" => "2", "PUSH_HEARTBEAT" => "1", "PGAPPNAME" => "spawned-sse"' "" push-sse),
     "/cgi-bin/push-longpoll" => $(spawned spawned-longpoll "" "" push-longpoll),
+    "/cgi-bin/push-iframe" => $(spawned spawned-iframe '"PUSH_LIFETIME" => "2", "PUSH_HEARTBEAT" => "1"' "" push-iframe),
+    "/cgi-bin/push-demo" => $(spawned spawned-demo "" "" push-demo),
+    "/demo/push-demo" => $(spawned demo-demo '"PUSH_DEMO" => "1"' "" push-demo),
     "/ext/push-poll" => (( "socket" => "$WORK/ext.sock", "check-local" => "disable" )),
     "/ext/push-sse" => (( "socket" => "$WORK/push-sse.sock", "check-local" => "disable" )),
     "/short/push-sse" => (( "socket" => "$WORK/push-sse-short.sock", "check-local" => "disable" )),
     "/ext/push-longpoll" => (( "socket" => "$WORK/push-longpoll.sock", "check-local" => "disable" )),
+    "/ext/push-iframe" => (( "socket" => "$WORK/push-iframe.sock", "check-local" => "disable" )),
 )
 EOF
     if [ ! -S "$WORK/ext.sock" ]; then
@@ -242,6 +248,12 @@ http {
         location = /ext/push-sse {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:$WORK/push-sse.sock;
+            fastcgi_buffering off;
+            fastcgi_read_timeout 120s;
+        }
+        location = /ext/push-iframe {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:$WORK/push-iframe.sock;
             fastcgi_buffering off;
             fastcgi_read_timeout 120s;
         }

@@ -1,0 +1,66 @@
+/* push-iframe.c: hidden-iframe streaming: the user's events as <script> calls into the parent page */
+#include "config.h"
+
+#include <string.h>
+
+#include "push_edge.h"
+#include "push_http.h"
+#include "push_iframe.h"
+#include "push_stream.h"
+
+static const struct push_program program = {
+    "push-iframe",
+    "Hidden-iframe streaming for pgpush (text/html), for browsers and proxies without SSE.\n\n"
+    "GET ?callback=NAME[&since=CURSOR]\n"
+    "    an HTML document whose scripts call parent.NAME(type, cursor, data) as events happen:\n"
+    "    \"open\" (data {\"retry\": ms}), \"unread\" ({\"total\", \"by_kind\"}), \"message\" (the\n"
+    "    message; cursor resumes right after it), \"heartbeat\" every PUSH_HEARTBEAT s, and\n"
+    "    \"close\" after PUSH_LIFETIME s: then reload the frame with since= the last cursor.\n"
+    "    NAME: [A-Za-z_$][A-Za-z0-9_$]{0,63} (default pgpush). The frame must be same-origin\n"
+    "    with its parent (X-Frame-Options: SAMEORIGIN); cross-site requests get 403.\n"
+    "Message text is escaped for the script element (< > & U+2028 U+2029 as \\u escapes,\n"
+    "invalid UTF-8 as U+FFFD) and only this response's scripts may run (CSP nonce).\n"
+    "One LISTEN connection and PUSH_DB_POOL query connections per process, whatever the number\n"
+    "of streams; run it as an external FastCGI server (--listen) to hold thousands of them.\n",
+};
+
+static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
+{
+    const char *method = push_request_env(r, "REQUEST_METHOD");
+    const char *since, *callback;
+    char tag[PUSH_CURSOR_TAG_LEN + 1];
+    struct push_identity id;
+    struct push_query q;
+    struct push_cursor from;
+    struct push_iframe it;
+
+    if (push_edge_identify(r, ctx->cfg, &q, &id) < 0)
+        return;
+    if (!method || strcmp(method, "GET") != 0) {
+        push_edge_method(r, "GET");
+        return;
+    }
+    /* another site framing this page would be its parent and get the user's messages */
+    if (push_edge_cross_site(r, ctx->cfg)) {
+        push_http_error(r, 403, "origin_forbidden", "cross-site requests are not allowed", NULL);
+        return;
+    }
+    callback = push_query_get(&q, "callback");
+    if (push_iframe_init(&it, callback ? callback : "pgpush") < 0) {
+        push_http_error(r, 400, "bad_callback",
+                        "callback must be 1 to 64 of A-Z a-z 0-9 _ $, not starting with a digit",
+                        NULL);
+        return;
+    }
+    push_cursor_tag(id.user, tag);
+    since = push_query_get(&q, "since");
+    if (since && *since && push_edge_cursor(r, since, tag, &from) < 0)
+        return;
+    push_stream_run(ctx, r, &push_iframe_encoder, &it, id.user, tag,
+                    since && *since ? &from : NULL);
+}
+
+int main(int argc, char **argv)
+{
+    return push_stream_main(&program, argc, argv, handle);
+}
