@@ -1,6 +1,7 @@
 /* push-iframe.c: hidden-iframe streaming: the user's events as <script> calls into the parent page */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "push_edge.h"
@@ -24,40 +25,56 @@ static const struct push_program program = {
     "of streams; run it as an external FastCGI server (--listen) to hold thousands of them.\n",
 };
 
-static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
+/* What a stream needs from its request. */
+struct iframe_request {
+    struct push_identity id;
+    char tag[PUSH_CURSOR_TAG_LEN + 1];
+    struct push_cursor from;
+    int has_from;
+    struct push_iframe it;
+};
+
+/* Reads the request into a; answers and returns -1 when it cannot be served. */
+static int read_request(struct push_request *r, const struct push_stream_ctx *ctx,
+                        struct push_query *q, struct iframe_request *a)
 {
     const char *method = push_request_env(r, "REQUEST_METHOD");
     const char *since, *callback;
-    char tag[PUSH_CURSOR_TAG_LEN + 1];
-    struct push_identity id;
-    struct push_query q;
-    struct push_cursor from;
-    struct push_iframe it;
 
-    if (push_edge_identify(r, ctx->cfg, &q, &id) < 0)
-        return;
+    if (push_edge_identify(r, ctx->cfg, q, &a->id) < 0)
+        return -1;
     if (!method || strcmp(method, "GET") != 0) {
         push_edge_method(r, "GET");
-        return;
+        return -1;
     }
     /* another site framing this page would be its parent and get the user's messages */
     if (push_edge_cross_site(r, ctx->cfg)) {
         push_http_error(r, 403, "origin_forbidden", "cross-site requests are not allowed", NULL);
-        return;
+        return -1;
     }
-    callback = push_query_get(&q, "callback");
-    if (push_iframe_init(&it, callback ? callback : "pgpush") < 0) {
+    callback = push_query_get(q, "callback");
+    if (push_iframe_init(&a->it, callback ? callback : "pgpush") < 0) {
         push_http_error(r, 400, "bad_callback",
                         "callback must be 1 to 64 of A-Z a-z 0-9 _ $, not starting with a digit",
                         NULL);
-        return;
+        return -1;
     }
-    push_cursor_tag(id.user, tag);
-    since = push_query_get(&q, "since");
-    if (since && *since && push_edge_cursor(r, since, tag, &from) < 0)
-        return;
-    push_stream_run(ctx, r, &push_iframe_encoder, &it, id.user, tag,
-                    since && *since ? &from : NULL);
+    push_cursor_tag(a->id.user, a->tag);
+    since = push_query_get(q, "since");
+    a->has_from = since && *since;
+    return a->has_from ? push_edge_cursor(r, since, a->tag, &a->from) : 0;
+}
+
+static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
+{
+    struct push_query *q = push_query_new(); /* 4 KiB: freed before the stream's long life */
+    struct iframe_request a;
+    int rc = read_request(r, ctx, q, &a);
+
+    free(q);
+    if (rc == 0)
+        push_stream_run(ctx, r, &push_iframe_encoder, &a.it, a.id.user, a.tag,
+                        a.has_from ? &a.from : NULL);
 }
 
 int main(int argc, char **argv)

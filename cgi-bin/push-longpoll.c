@@ -1,6 +1,7 @@
 /* push-longpoll.c: long polling: answers when the user's stream changes, or after the hold time */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "push_edge.h"
@@ -18,35 +19,50 @@ static const struct push_program program = {
     "GET (no since)  the current state at once, with the cursor to go on from.\n",
 };
 
-static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
+/* What a long poll needs from its request. */
+struct poll_request {
+    struct push_identity id;
+    char tag[PUSH_CURSOR_TAG_LEN + 1];
+    struct push_cursor since;
+    int has_since, limit, hold;
+};
+
+/* Reads the request into a; answers and returns -1 when it cannot be served. */
+static int read_request(struct push_request *r, const struct push_stream_ctx *ctx,
+                        struct push_query *q, struct poll_request *a)
 {
     const struct push_config *cfg = ctx->cfg;
     const char *method = push_request_env(r, "REQUEST_METHOD");
-    const char *since_text;
-    char tag[PUSH_CURSOR_TAG_LEN + 1];
-    struct push_identity id;
-    struct push_query q;
-    struct push_cursor since;
-    int limit, hold;
+    const char *since;
 
-    if (push_edge_identify(r, cfg, &q, &id) < 0)
-        return;
+    if (push_edge_identify(r, cfg, q, &a->id) < 0)
+        return -1;
     if (!method || strcmp(method, "GET") != 0) {
         push_edge_method(r, "GET");
-        return;
+        return -1;
     }
-    push_cursor_tag(id.user, tag);
-    if (push_edge_number(r, &q, "limit", 1, cfg->max_limit, cfg->default_limit, "bad_limit", &limit) < 0
-        || push_edge_number(r, &q, "timeout", 1, cfg->hold_max, cfg->hold, "bad_timeout", &hold) < 0)
+    push_cursor_tag(a->id.user, a->tag);
+    if (push_edge_number(r, q, "limit", 1, cfg->max_limit, cfg->default_limit, "bad_limit", &a->limit) < 0
+        || push_edge_number(r, q, "timeout", 1, cfg->hold_max, cfg->hold, "bad_timeout", &a->hold) < 0)
+        return -1;
+    since = push_query_get(q, "since");
+    a->has_since = since && *since;
+    return a->has_since ? push_edge_cursor(r, since, a->tag, &a->since) : 0;
+}
+
+static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
+{
+    struct push_query *q = push_query_new(); /* 4 KiB: freed before the poll is held */
+    struct poll_request a;
+    int rc = read_request(r, ctx, q, &a);
+
+    free(q);
+    if (rc < 0)
         return;
-    since_text = push_query_get(&q, "since");
-    if (!since_text || !*since_text) {
-        push_stream_current(ctx, r, id.user, tag, limit);
-        return;
-    }
-    if (push_edge_cursor(r, since_text, tag, &since) < 0)
-        return;
-    push_stream_longpoll(ctx, r, id.user, tag, &since, hold, limit);
+    if (a.has_since)
+        push_stream_longpoll(ctx, r, a.id.user, a.tag, &a.since, a.hold, a.limit);
+    else
+        push_stream_current(ctx, r, a.id.user, a.tag, a.limit);
 }
 
 int main(int argc, char **argv)

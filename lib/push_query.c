@@ -3,6 +3,7 @@
 
 #include "push_query.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int hexval(char c)
@@ -121,4 +122,14 @@ int push_cookie_get(const char *header, const char *name, char *out, size_t size
         p = strchr(p, ';');
     }
     return -1;
+}
+
+struct push_query *push_query_new(void)
+{
+    struct push_query *q = malloc(sizeof *q);
+
+    if (!q)
+        abort();
+    q->n = 0;
+    return q;
 }

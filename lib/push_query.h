@@ -21,6 +21,10 @@ enum push_query_err {
     PUSH_QUERY_BAD_ENCODING, /* bad %-escape, or one that decodes to NUL */
 };
 
+/* A struct push_query on the heap (it is over 4 KiB: too big for small thread stacks that stay
+ * resident for a stream's whole life); aborts when out of memory. Free it with free(). */
+struct push_query *push_query_new(void);
+
 /* Parses "a=1&b=x%20y" (NULL or "" give no parameters) into q, decoding %XX and '+'. */
 enum push_query_err push_query_parse(struct push_query *q, const char *qs);
 
