@@ -139,6 +139,24 @@ sleep 0.3
 frame_close k2
 eq "$(frame_titles k1),$(frame_titles k2)" "k1,k2 while down,k3" "across the kill: everything once, in order"
 
+echo "# --- a query that fails while streaming: the stream retries from its cursor and recovers"
+frame_open qf "$NBASE/ext/push-iframe?token=$ALICE"
+wait_html qf '"unread"'
+# renaming the table invalidates the prepared plans: the next wake-up's read fails in PostgreSQL
+sql "ALTER TABLE push.message RENAME TO message_away"
+sql "INSERT INTO push.message_away (recipient, title) VALUES ('alice', 'during the failure')"
+for _ in $(seq 1 40); do grep -q "query failed" "$WORK/push-iframe.log" && break; sleep 0.1; done
+check 'grep -q "query failed" "$WORK/push-iframe.log"' "the failed read is logged"
+check '! grep -q "during the failure" "$WORK/qf.html"' "nothing is sent while reads fail"
+sql "ALTER TABLE push.message_away RENAME TO message"
+wait_html qf 'during the failure' 4 && ok "once the table is back, the retry delivers the message" \
+    || not_ok "the stream recovers after a failed read"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after recovery')"
+wait_html qf 'after recovery' 2 && ok "and the pooled connections still work" || not_ok "connections after a failed read"
+sleep 0.2
+frame_close qf
+eq "$(frame_titles qf)" "during the failure,after recovery" "each once, in order"
+
 echo "# --- push-demo: publishing from the demo page, only in demo mode"
 json=(-H 'Content-Type: application/json')
 http POST "/cgi-bin/push-demo?token=$ALICE" "${json[@]}" -d '{"recipient":"bob","title":"x"}'
