@@ -175,6 +175,8 @@ async function main() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   try {
+    // first, so that its screenshot (README's picture) shows only its own messages
+    await demoPage(browser);
     for (const t of (process.env.TRANSPORTS || 'sse longpoll iframe poll').split(' ')) {
       try { await transportSuite(browser, t); } catch (e) { ok(false, `${t}: suite ran to the end`, e.stack); }
     }
@@ -182,7 +184,6 @@ async function main() {
     await threeTabs(browser, false);
     await threeTabs(browser, true);
     await classic(browser);
-    await demoPage(browser);
   } finally {
     await browser.close();
   }
