@@ -88,16 +88,6 @@ static int run_bool(PGconn *conn, const char *sql, int n, const char *const *par
     return rc;
 }
 
-/* Reads the state row of a push_state query into st. */
-static void state_from(PGresult *res, struct push_state *st)
-{
-    st->head.personal = text_i64(PQgetvalue(res, 0, 0));
-    st->head.broadcast = text_i64(PQgetvalue(res, 0, 1));
-    st->read_version = text_i64(PQgetvalue(res, 0, 2));
-    st->content_version = text_i64(PQgetvalue(res, 0, 3));
-    st->last_id = text_i64(PQgetvalue(res, 0, 4));
-}
-
 int push_store_state(PGconn *conn, const char *user, struct push_state *st)
 {
     const char *params[] = { user };
@@ -105,86 +95,12 @@ int push_store_state(PGconn *conn, const char *user, struct push_state *st)
 
     if (!res)
         return -1;
-    state_from(res, st);
+    st->head.personal = text_i64(PQgetvalue(res, 0, 0));
+    st->head.broadcast = text_i64(PQgetvalue(res, 0, 1));
+    st->read_version = text_i64(PQgetvalue(res, 0, 2));
+    st->content_version = text_i64(PQgetvalue(res, 0, 3));
+    st->last_id = text_i64(PQgetvalue(res, 0, 4));
     PQclear(res);
-    return 0;
-}
-
-int push_store_read(PGconn *conn, const char *user, struct push_state *st,
-                    const struct push_cursor *after, int limit, PGresult **msgs,
-                    PGresult **unread)
-{
-    char p[I64_TEXT], b[I64_TEXT], lim[I64_TEXT];
-    const char *params[] = { user, p, b, lim };
-    enum stmt todo[3];
-    PGresult *got[3] = { NULL, NULL, NULL }, *res;
-    int n = 0, sent = 0, synced, ok, i;
-
-    *msgs = *unread = NULL;
-    if (st)
-        todo[n++] = STMT_STATE;
-    if (after) {
-        i64_text(after->personal, p);
-        i64_text(after->broadcast, b);
-        i64_text(limit, lim);
-        todo[n++] = STMT_AFTER;
-    }
-    todo[n++] = STMT_UNREAD;
-    if (PQenterPipelineMode(conn) != 1)
-        return -1;
-    while (sent < n && PQsendQueryPrepared(conn, stmts[todo[sent]].name, stmts[todo[sent]].nparams,
-                                           params, NULL, NULL, 0) == 1)
-        sent++;
-    ok = synced = sent == n && PQpipelineSync(conn) == 1;
-    /* each query gives its result, then NULL */
-    for (i = 0; ok && i < n; i++) {
-        if (!(res = PQgetResult(conn))) {
-            ok = 0; /* the connection is gone */
-            break;
-        }
-        if (PQresultStatus(res) == PGRES_TUPLES_OK)
-            got[i] = res;
-        else {
-            ok = 0;
-            PQclear(res);
-        }
-        while ((res = PQgetResult(conn)))
-            PQclear(res);
-    }
-    /* on to the sync point: after an error the other queries come as PIPELINE_ABORTED, each
-     * followed by NULL; two NULLs in a row mean nothing more will come */
-    for (int nulls = 0; synced && nulls < 2;) {
-        if (!(res = PQgetResult(conn))) {
-            nulls++;
-            continue;
-        }
-        nulls = 0;
-        synced = PQresultStatus(res) != PGRES_PIPELINE_SYNC;
-        PQclear(res);
-    }
-    if (PQexitPipelineMode(conn) != 1)
-        ok = 0;
-    i = 0;
-    if (ok && st && (PQntuples(got[i]) != 1 || PQnfields(got[i]) != 5))
-        ok = 0;
-    if (st)
-        i++;
-    /* the columns are read by position: a schema of another shape is an error, not a crash */
-    if (ok && after && PQnfields(got[i]) != PUSH_COL_POS_B + 1)
-        ok = 0;
-    if (!ok) {
-        for (i = 0; i < 3; i++)
-            PQclear(got[i]);
-        return -1;
-    }
-    i = 0;
-    if (st) {
-        state_from(got[i], st);
-        PQclear(got[i++]);
-    }
-    if (after)
-        *msgs = got[i++];
-    *unread = got[i];
     return 0;
 }
 

@@ -33,15 +33,6 @@ int push_store_prepare(struct push_db *db, PGconn *conn);
 
 int push_store_state(PGconn *conn, const char *user, struct push_state *st);
 
-/* What a stream reads when it wakes up, in one round trip (libpq's pipeline mode): the state
- * into *st (unless st is NULL), the messages after *after into *msgs (unless after is NULL: then
- * *msgs is NULL) and the unread counts into *unread. 0, or -1 with nothing to free and the error
- * on the connection; the connection is then left out of pipeline mode, or must be closed
- * (PQpipelineStatus is not PQ_PIPELINE_OFF). */
-int push_store_read(PGconn *conn, const char *user, struct push_state *st,
-                    const struct push_cursor *after, int limit, PGresult **msgs,
-                    PGresult **unread);
-
 /* Opens a read-only REPEATABLE READ transaction, so the reads up to push_store_end see one
  * snapshot; push_store_end closes it (also after errors). */
 int push_store_begin_snapshot(PGconn *conn);

@@ -36,8 +36,8 @@ static void batch_clear(struct batch *b)
 }
 
 /* Reads the state (with want_state, or when after is NULL), the messages after *after (unless
- * NULL) and the unread counts, in one round trip on a pooled connection; a connection found
- * lost is replaced once. Returns 0, or -1 with *err and msg. */
+ * NULL) and the unread counts, on a pooled connection; a connection found lost is replaced
+ * once. Returns 0, or -1 with *err and msg. */
 static int fetch(const struct push_stream_ctx *ctx, const char *user,
                  const struct push_cursor *after, int limit, int want_state, struct batch *b,
                  enum push_db_err *err, char *msg, size_t msglen)
@@ -51,14 +51,13 @@ static int fetch(const struct push_stream_ctx *ctx, const char *user,
         if (!conn)
             break;
         if (push_store_prepare(db, conn) == 0
-            && push_store_read(conn, user, want_state || !after ? &b->st : NULL, after, limit,
-                               &b->msgs, &b->unread) == 0) {
+            && (!(want_state || !after) || push_store_state(conn, user, &b->st) == 0)
+            && (!after || (b->msgs = push_store_messages(conn, user, after, limit)))
+            && (b->unread = push_store_unread(conn, user))) {
             rc = 0;
             break;
         }
         batch_clear(b);
-        if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF)
-            push_db_close(db); /* stuck in pipeline mode: never reuse it */
         if (!push_db_lost(db)) {
             char *text = PQerrorMessage(conn);
             push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);

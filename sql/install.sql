@@ -23,6 +23,10 @@ SELECT schema_version < 1 AS need_0001 FROM push.meta \gset
 \if :need_0001
 \ir migrations/0001_init.sql
 \endif
+SELECT schema_version < 2 AS need_0002 FROM push.meta \gset
+\if :need_0002
+\ir migrations/0002_inline_reads.sql
+\endif
 
 SELECT pg_advisory_unlock(hashtext('pgpush schema install')) AS unlocked \gset
 \unset QUIET

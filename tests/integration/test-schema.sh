@@ -11,8 +11,22 @@ else
     not_ok "second install succeeds" "$(cat "$WORK/install2.log")"
 fi
 eq "$(sql "SELECT count(*) FROM push.message")" 1 "second install keeps the messages"
-eq "$(sql "SELECT schema_version FROM push.meta")" 1 "schema version recorded"
-grep -q "schema at version 1" "$WORK/install2.log" && ok "install reports the version" || not_ok "install reports the version"
+eq "$(sql "SELECT schema_version FROM push.meta")" 2 "schema version recorded"
+grep -q "schema at version 2" "$WORK/install2.log" && ok "install reports the version" || not_ok "install reports the version"
+
+echo "# --- upgrading: a database at version 1 reaches version 2 with install.sql, data kept"
+PGDATABASE=postgres dropdb --if-exists "${TEST_DB}_v1" >/dev/null 2>&1
+PGDATABASE=postgres createdb "${TEST_DB}_v1" || hard_error "cannot create ${TEST_DB}_v1"
+v1() { PGDATABASE="${TEST_DB}_v1" psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
+v1 -c "CREATE SCHEMA push; CREATE TABLE push.meta (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+       schema_version integer NOT NULL DEFAULT 0, content_version bigint NOT NULL DEFAULT 0);
+       INSERT INTO push.meta DEFAULT VALUES" -f "$top_srcdir/sql/migrations/0001_init.sql" >/dev/null
+eq "$(v1 -c "SELECT schema_version FROM push.meta")" 1 "a version 1 database"
+v1 -c "INSERT INTO push.message (recipient, title) VALUES ('alice', 'from v1')"
+v1 -f "$top_srcdir/sql/install.sql" >"$WORK/upgrade.log" 2>&1 && ok "install.sql upgrades it" || not_ok "upgrade" "$(cat "$WORK/upgrade.log")"
+eq "$(v1 -c "SELECT schema_version FROM push.meta")" 2 "now at version 2"
+eq "$(v1 -c "SELECT title FROM push.messages_after('alice', 0, 0, 10)")" "from v1" "its messages kept and readable"
+PGDATABASE=postgres dropdb --if-exists "${TEST_DB}_v1" >/dev/null 2>&1
 
 echo "# --- publishing is plain SQL; constraints refuse what would break clients"
 check 'sql "INSERT INTO push.message (recipient, title, body) VALUES ('"'"'alice'"'"', '"'"'Welcome'"'"', '"'"'Hello'"'"')"' "the documented INSERT works"
@@ -91,13 +105,36 @@ sql "INSERT INTO push.message (recipient, title) VALUES ('fay', 'new')"
 eq "$(sql "SELECT string_agg(title, ',') FROM push.messages_after('fay', ${head%,*}, ${head#*,}, 10)")" "new" "a cursor from before the prune still gives exactly what is new"
 eq "$(sql "SELECT push.prune(unread_age => interval '30 days')")" 1 "prune with unread_age drops old unread messages too"
 
+echo "# --- messages_after and messages_newest agree, row for row, with is_read and position_p/_b"
+sql "INSERT INTO push.message (recipient, title, kind)
+     SELECT CASE WHEN i % 7 = 0 THEN NULL ELSE 'v' || (i % 20) END, 't' || i,
+            CASE WHEN i % 3 = 0 THEN 'comment' ELSE 'notice' END FROM generate_series(1, 1500) i" >/dev/null
+mid=$(sql "SELECT max(id) - 700 FROM push.message")
+sql "SELECT push.mark_read_upto('v1', $mid, $mid - 40)" >/dev/null
+sql "SELECT push.mark_kind_read('v2', 'comment')" >/dev/null
+sql "SELECT push.mark_read('v3', id) FROM push.message WHERE recipient = 'v3' AND id % 2 = 0" >/dev/null
+sql "SELECT push.mark_read('v4', id) FROM push.message WHERE recipient IS NULL AND id % 3 = 0" >/dev/null
+for fn in "messages_after(v.u, 0, 0, 5000)" "messages_after(v.u, $mid, $mid, 5000)" "messages_newest(v.u, 300)"; do
+    r=$(sql "WITH v AS (SELECT 'v' || g AS u FROM generate_series(0, 21) g)
+             SELECT count(*), count(*) FILTER (WHERE a.read), count(*) FILTER (WHERE
+                    a.read <> push.is_read(v.u, a.id, a.broadcast, a.kind)
+                    OR a.pos_p <> push.position_p(v.u, a.id, a.broadcast)
+                    OR a.pos_b <> push.position_b(a.id, a.broadcast))
+             FROM v, LATERAL push.$fn a")
+    check '[ "${r##*|}" = 0 ] && [ "${r%%|*}" -gt 100 ] && [ "$(cut -d"|" -f2 <<<"$r")" -gt 0 ]' \
+        "push.${fn%%(*}: rows, read rows, mismatches = ${r//|/, } (no mismatch)"
+done
+
 echo "# --- the programs check the schema version"
 sql "UPDATE push.meta SET schema_version = 99"
 out=$("$BIN/push-poll" --check 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q "version 99" <<<"$out"' "push-poll --check refuses schema version 99"
 sql "UPDATE push.meta SET schema_version = 1"
 out=$("$BIN/push-poll" --check 2>&1); rc=$?
-check '[ $rc -eq 0 ]' "push-poll --check accepts version 1"
+check '[ $rc -ne 0 ] && grep -q "version 1, these programs need 2" <<<"$out"' "push-poll --check refuses version 1: run install.sql"
+sql "UPDATE push.meta SET schema_version = 2"
+out=$("$BIN/push-poll" --check 2>&1); rc=$?
+check '[ $rc -eq 0 ]' "push-poll --check accepts version 2"
 out=$(PUSH_LIMIT_MAX=5000 "$BIN/push-poll" --check 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q "PUSH_LIMIT_MAX" <<<"$out"' "bad configuration fails at start, naming the variable"
 out=$(PUSH_TOKEN_SECRET=short "$BIN/push-poll" 2>&1 </dev/null); rc=$?

@@ -1,0 +1,439 @@
+// pgpush.classic.js: the pgpush browser client as a classic script (defines window.PushClient), generated from pgpush.js by make-classic: do not edit
+(function () {
+'use strict';
+//
+//   import { PushClient } from '/pgpush.js';
+//   const c = new PushClient({ base: '/cgi-bin', params: { user: 'alice' }, transport: 'auto' });
+//   c.on('message', m => ...); c.on('unread', u => ...); c.on('state', s => ...); c.start();
+//
+// No dependencies. The classic-script build pgpush.classic.js is generated from this file by
+// htdocs/make-classic; do not edit that one.
+
+const ORDER = ['sse', 'longpoll', 'iframe', 'poll'];
+const SEEN_MAX = 2000;          // message ids remembered for de-duplication
+let instances = 0;
+
+function jitter(ms) { return Math.round(ms * (0.5 + Math.random())); }
+
+function delay(ms, signal) {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    if (signal) signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+}
+
+class PushClient {
+  // options: base ('/cgi-bin'), params (identity query parameters: {user} or {token}),
+  // transport ('auto' | 'sse' | 'longpoll' | 'iframe' | 'poll'), pollInterval (ms, 2000),
+  // firstEventTimeout (ms, 4000: a transport silent that long is taken as buffered), hold (long-poll
+  // seconds, 25), shared (true: one stream per browser for all tabs of the same identity)
+  constructor(options = {}) {
+    this.base = (options.base || '/cgi-bin').replace(/\/+$/, '');
+    this.params = Object.assign({}, options.params || {});
+    this.transport = options.transport || 'auto';
+    if (this.transport !== 'auto' && !ORDER.includes(this.transport)) throw new Error('pgpush: unknown transport ' + this.transport);
+    this.pollInterval = options.pollInterval || 2000;
+    this.firstEventTimeout = options.firstEventTimeout || 4000;
+    this.hold = options.hold || 25;
+    this.shared = options.shared !== false;
+    this.cursor = null;             // the last cursor seen: everything up to it has been delivered
+    this.unread = null;
+    this.status = { status: 'stopped', transport: null, leader: false };
+    this._handlers = {};
+    this._seen = new Set();
+    this._seenOrder = [];
+    this._running = false;
+    this._id = ++instances + '-' + Math.random().toString(36).slice(2, 10);
+    this._key = 'pgpush:' + location.host + this.base + '?' + this._query(false);
+  }
+
+  // --- events
+
+  on(type, fn) { (this._handlers[type] = this._handlers[type] || []).push(fn); return this; }
+  off(type, fn) { this._handlers[type] = (this._handlers[type] || []).filter((f) => f !== fn); return this; }
+  _emit(type, value) {
+    for (const fn of (this._handlers[type] || []).slice()) {
+      try { fn(value); } catch (e) { setTimeout(() => { throw e; }); }
+    }
+  }
+
+  // --- requests
+
+  _query(extra) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(this.params)) if (v != null) q.set(k, v);
+    if (extra) for (const [k, v] of Object.entries(extra)) if (v != null) q.set(k, v);
+    return q.toString();
+  }
+  _url(program, extra) {
+    const q = this._query(extra);
+    return this.base + '/' + program + (q ? '?' + q : '');
+  }
+
+  // the initial state: the newest messages, the unread counts and the head cursor (push-poll GET)
+  async state() {
+    const r = await fetch(this._url('push-poll'), { cache: 'no-store', credentials: 'same-origin' });
+    const body = await r.json().catch(() => null);
+    if (!r.ok || !body) throw new Error('pgpush: state: HTTP ' + r.status + (body && body.error ? ' ' + body.error : ''));
+    return body;
+  }
+
+  async _mark(body, read) {
+    const r = await fetch(this._url('push-poll'), {
+      method: 'POST', credentials: 'same-origin', cache: 'no-store',
+      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const answer = await r.json().catch(() => null);
+    if (!r.ok || !answer || !answer.ok) throw new Error('pgpush: mark: HTTP ' + r.status + (answer && answer.error ? ' ' + answer.error : ''));
+    this._post({ t: 'read', read });
+    this._emit('read', read);
+    this._post({ t: 'unread', cursor: null, unread: answer.unread });
+    this._unread(answer.unread);
+    return answer;
+  }
+  markRead(id) { return this._mark({ mark: 'one', id: String(id) }, { id: String(id) }); }
+  markUpTo(cursor) { return this._mark({ mark: 'upto', cursor: cursor || this.cursor }, { upto: cursor || this.cursor }); }
+  markAll() { return this._mark({ mark: 'all' }, { all: true }); }
+  markKind(kind) { return this._mark({ mark: 'kind', kind }, { kind }); }
+
+  // --- life cycle
+
+  async start() {
+    if (this._running) return;
+    this._running = true;
+    this._stopCtl = new AbortController();
+    this._setStatus('connecting', null, false);
+    this._queue = [];               // events from the leader that arrive before the snapshot
+    this._onHide = (e) => { if (!e.persisted) this.stop(); };
+    addEventListener('pagehide', this._onHide);
+    if (this.shared && typeof BroadcastChannel === 'function') {
+      this._bc = new BroadcastChannel(this._key);
+      this._bc.onmessage = (e) => this._fromChannel(e.data);
+    }
+    let snap = null;
+    for (let attempt = 0; this._running && !snap; attempt++) {
+      try { snap = await this.state(); } catch (e) {
+        this._emit('error', e);
+        this._setStatus('reconnecting', null, this.status.leader);
+        await delay(jitter(Math.min(30000, 500 * 2 ** attempt)), this._stopCtl.signal);
+      }
+    }
+    if (!this._running) return;
+    for (const m of snap.messages) this._remember(m.id);
+    this.cursor = snap.cursor;
+    this.user = snap.user;
+    this._emit('snapshot', snap);
+    this._unread(snap.unread);
+    const queued = this._queue;
+    this._queue = null;
+    for (const d of queued) this._fromChannel(d);
+    this._elect();
+  }
+
+  stop() {
+    if (!this._running) return;
+    this._running = false;
+    removeEventListener('pagehide', this._onHide);
+    this._stopCtl.abort();
+    this._stopTransport();
+    if (this.status.leader) this._post({ t: 'resign', id: this._id });
+    if (this._releaseLock) this._releaseLock();
+    this._releaseLock = null;
+    clearInterval(this._leadTimer);
+    clearInterval(this._watchTimer);
+    if (this._bc) this._bc.close();
+    this._bc = null;
+    this._setStatus('stopped', null, false);
+  }
+
+  _setStatus(status, transport, leader) {
+    const s = { status, transport, leader };
+    if (s.status === this.status.status && s.transport === this.status.transport && s.leader === this.status.leader) return;
+    this.status = s;
+    if (leader) this._post({ t: 'state', status, transport });
+    this._emit('state', s);
+  }
+
+  // --- one stream per browser: leader election
+
+  _elect() {
+    if (!this._bc) { this._lead(); return; }
+    if (navigator.locks && typeof navigator.locks.request === 'function') {
+      navigator.locks.request(this._key, { signal: this._stopCtl.signal }, () => {
+        if (!this._running) return undefined;
+        this._lead();
+        return new Promise((resolve) => { this._releaseLock = resolve; });
+      }).catch(() => {});
+      this._post({ t: 'hello' });
+      return;
+    }
+    // no Web Locks: elect over the BroadcastChannel. The leader says 'lead' every second; a tab
+    // that hears nothing for 2.5 s claims, and the lowest id among simultaneous claims wins.
+    this._lastLead = 0;
+    this._claims = [];
+    this._post({ t: 'hello' });
+    const watch = () => {
+      if (!this._running || this.status.leader || this._claiming) return;
+      if (Date.now() - this._lastLead > 2500) this._claim();
+    };
+    this._lastLead = Date.now() - 2000;   // wait 0.5-1.5 s for a leader to answer the hello
+    this._watchTimer = setInterval(watch, 250 + Math.floor(Math.random() * 250));
+  }
+
+  async _claim() {
+    this._claiming = true;
+    this._claims = [];
+    this._post({ t: 'claim', id: this._id });
+    await delay(400);
+    this._claiming = false;
+    if (!this._running || this.status.leader) return;
+    const lower = this._claims.some((id) => id < this._id);
+    if (lower || Date.now() - this._lastLead < 2500) return;
+    this._lead();
+    this._leadTimer = setInterval(() => this._post({ t: 'lead', id: this._id }), 1000);
+    this._post({ t: 'lead', id: this._id });
+  }
+
+  _lead() {
+    this._setStatus('connecting', null, true);
+    this._runTransports();
+  }
+
+  _stepDown() {
+    clearInterval(this._leadTimer);
+    this._stopTransport();
+    this._setStatus('connected', null, false);
+  }
+
+  _post(data) {
+    if (this._bc) try { this._bc.postMessage(data); } catch (e) { /* closed */ }
+  }
+
+  _fromChannel(d) {
+    if (!d || !this._running) return;
+    if (this._queue && (d.t === 'message' || d.t === 'unread' || d.t === 'read')) { this._queue.push(d); return; }
+    switch (d.t) {
+      case 'message': if (!this.status.leader) this._deliver(d.cursor, d.message); break;
+      case 'unread': if (!this.status.leader && d.cursor) this.cursor = d.cursor; this._unread(d.unread); break;
+      case 'read': this._emit('read', d.read); break;
+      case 'state': if (!this.status.leader) this._setStatus(d.status, d.transport, false); break;
+      case 'hello':
+        if (this.status.leader) this._post({ t: 'state', status: this.status.status, transport: this.status.transport });
+        if (this.status.leader && this._leadTimer) this._post({ t: 'lead', id: this._id });
+        break;
+      case 'lead':
+        this._lastLead = Date.now();
+        if (this.status.leader && this._leadTimer && d.id < this._id) this._stepDown();
+        break;
+      case 'claim':
+        this._claims && this._claims.push(d.id);
+        if (this.status.leader && this._leadTimer) this._post({ t: 'lead', id: this._id });
+        break;
+      case 'resign': if (!this.status.leader) this._lastLead = 0; break;
+    }
+  }
+
+  // --- what the transports deliver
+
+  _remember(id) {
+    this._seen.add(id);
+    this._seenOrder.push(id);
+    if (this._seenOrder.length > SEEN_MAX) this._seen.delete(this._seenOrder.shift());
+  }
+
+  _deliver(cursor, m) {
+    if (cursor) this.cursor = cursor;
+    if (!m || this._seen.has(m.id)) return;
+    this._remember(m.id);
+    if (this.status.leader) this._post({ t: 'message', cursor, message: m });
+    this._emit('message', m);
+  }
+
+  _unread(u) {
+    if (!u) return;
+    const same = this.unread && JSON.stringify(this.unread) === JSON.stringify(u);
+    this.unread = u;
+    if (!same) this._emit('unread', u);
+  }
+
+  _leaderUnread(cursor, u) {
+    if (cursor) this.cursor = cursor;
+    this._post({ t: 'unread', cursor, unread: u });
+    this._unread(u);
+  }
+
+  // --- transports, with fallback and backoff
+
+  _stopTransport() {
+    if (this._conn) this._conn.stop();
+    this._conn = null;
+    clearTimeout(this._retryTimer);
+    clearTimeout(this._firstTimer);
+    if (this._runCtl) this._runCtl.abort();
+  }
+
+  _runTransports() {
+    this._runCtl = new AbortController();
+    this._index = this.transport === 'auto' ? 0 : ORDER.indexOf(this.transport);
+    this._errors = 0;
+    this._connect();
+  }
+
+  // opens the current transport from this.cursor; its first event (every pgpush stream starts with
+  // the unread counts) must come within firstEventTimeout, or it is taken as failed (buffered)
+  _connect() {
+    if (!this._running || !this.status.leader) return;
+    const name = ORDER[this._index];
+    let first = true;
+    const conn = { stopped: false };
+    this._setStatus(this._errors ? 'reconnecting' : 'connecting', name, true);
+    const events = {
+      event: (type, cursor, data) => {
+        if (conn.stopped) return;
+        if (first) {
+          first = false;
+          clearTimeout(this._firstTimer);
+          this._errors = 0;
+          this._setStatus('connected', name, true);
+        }
+        if (type === 'message') this._deliver(cursor || (data && data.cursor), data);
+        else if (type === 'unread') this._leaderUnread(cursor, data);
+      },
+      // the stream ended normally (SSE/iframe lifetime): reopen at once from the cursor
+      ended: () => { if (!conn.stopped) { conn.stop(); this._connect(); } },
+      error: (why) => {
+        if (conn.stopped) return;
+        conn.stop();
+        this._failed(name, first, why);
+      },
+    };
+    const impl = TRANSPORTS[name](this, events);
+    conn.stop = () => { conn.stopped = true; clearTimeout(this._firstTimer); impl.stop(); };
+    this._conn = conn;
+    clearTimeout(this._firstTimer);
+    this._firstTimer = setTimeout(() => events.error('no first event within ' + this.firstEventTimeout + ' ms'), this.firstEventTimeout);
+  }
+
+  _failed(name, beforeFirst, why) {
+    this._errors++;
+    this._emit('error', new Error('pgpush: ' + name + ': ' + why));
+    const auto = this.transport === 'auto';
+    if (auto && this._index < ORDER.length - 1 && (beforeFirst || this._errors >= 3)) {
+      this._index++;              // fall back to the next transport, from the same cursor
+      this._errors = 0;
+      this._setStatus('reconnecting', ORDER[this._index], true);
+      this._retryTimer = setTimeout(() => this._connect(), jitter(300));
+      return;
+    }
+    this._setStatus('reconnecting', name, true);
+    const wait = jitter(Math.min(30000, 500 * 2 ** Math.min(this._errors - 1, 6)));
+    this._retryTimer = setTimeout(() => this._connect(), wait);
+  }
+}
+
+// Each transport: (client, {event(type, cursor, data), ended(), error(why)}) -> {stop()}
+
+const TRANSPORTS = {
+  sse(c, ev) {
+    const es = new EventSource(c._url('push-sse', { since: c.cursor }));
+    const parse = (e) => { try { return JSON.parse(e.data); } catch (x) { return null; } };
+    es.addEventListener('unread', (e) => ev.event('unread', e.lastEventId || null, parse(e)));
+    es.addEventListener('message', (e) => {
+      const m = parse(e);
+      if (m) ev.event('message', e.lastEventId || m.cursor, m);
+    });
+    es.addEventListener('close', () => { es.close(); ev.ended(); });
+    // we reconnect ourselves, from our own cursor, with our backoff and fallback
+    es.onerror = () => { es.close(); ev.error('EventSource error'); };
+    return { stop() { es.close(); } };
+  },
+
+  longpoll(c, ev) {
+    const ctl = new AbortController();
+    (async () => {
+      let hold = 1;               // the first answer comes within a second: it proves the path
+      while (!ctl.signal.aborted) {
+        let r, body;
+        try {
+          r = await fetch(c._url('push-longpoll', { since: c.cursor, timeout: hold }),
+            { cache: 'no-store', credentials: 'same-origin', signal: ctl.signal });
+          body = await r.json();
+        } catch (e) {
+          if (!ctl.signal.aborted) ev.error('request failed');
+          return;
+        }
+        if (!r.ok || !body) { ev.error('HTTP ' + r.status); return; }
+        for (const m of body.messages) ev.event('message', m.cursor, m);
+        ev.event('unread', body.cursor, body.unread);
+        hold = c.hold;
+      }
+    })();
+    return { stop() { ctl.abort(); } };
+  },
+
+  iframe(c, ev) {
+    const name = '__pgpush_' + c._id.replace(/[^A-Za-z0-9_]/g, '_');
+    let called = false;
+    let watchdog = null;
+    const alive = () => {
+      clearTimeout(watchdog);        // heartbeats come every PUSH_HEARTBEAT (15) s
+      watchdog = setTimeout(() => ev.error('iframe silent'), 45000);
+    };
+    window[name] = (type, cursor, data) => {
+      called = true;
+      alive();
+      if (type === 'message' || type === 'unread') ev.event(type, cursor, data);
+      else if (type === 'open') ev.event('open', null, data);
+      else if (type === 'close') { cleanup(); ev.ended(); }
+    };
+    const f = document.createElement('iframe');
+    f.style.display = 'none';
+    f.setAttribute('aria-hidden', 'true');
+    f.title = 'pgpush';
+    // the document ends after 'close' (handled above) or when the stream broke
+    f.addEventListener('load', () => ev.error(called ? 'iframe stream ended' : 'iframe loaded without a callback'));
+    f.src = c._url('push-iframe', { callback: name, since: c.cursor });
+    document.body.appendChild(f);
+    function cleanup() {
+      clearTimeout(watchdog);
+      if (window[name]) delete window[name];
+      f.remove();
+    }
+    return { stop: cleanup };
+  },
+
+  poll(c, ev) {
+    const ctl = new AbortController();
+    let etag = null, etagFor = null;
+    (async () => {
+      while (!ctl.signal.aborted) {
+        const url = c._url('push-poll', { since: c.cursor });
+        let r, body = null;
+        try {
+          const headers = etag && etagFor === url ? { 'If-None-Match': etag } : {};
+          r = await fetch(url, { cache: 'no-store', credentials: 'same-origin', headers, signal: ctl.signal });
+          if (r.status !== 304) body = await r.json();
+        } catch (e) {
+          if (!ctl.signal.aborted) ev.error('request failed');
+          return;
+        }
+        if (r.status === 304) {
+          ev.event('unread', null, c.unread);
+        } else if (!r.ok || !body) {
+          ev.error('HTTP ' + r.status);
+          return;
+        } else {
+          etag = r.headers.get('ETag');
+          for (const m of body.messages) ev.event('message', m.cursor, m);
+          ev.event('unread', body.cursor, body.unread);
+          etagFor = c._url('push-poll', { since: c.cursor });
+          if (body.more) continue;
+        }
+        await delay(c.pollInterval, ctl.signal);
+      }
+    })();
+    return { stop() { ctl.abort(); } };
+  },
+};
+window.PushClient = PushClient;
+})();

@@ -1,0 +1,328 @@
+// test.mjs: pgpush browser tests: the demo page and pgpush.js in Debian's headless Chromium (playwright-core)
+//
+// Run by tests/browser/run, which starts PostgreSQL and lighttpd and sets BASE (the server), TOP (the
+// source tree), SCREENSHOT (where the demo page's picture goes) and the PG* variables. Prints
+// TAP-like lines; the runner counts them.
+import { chromium } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import fs from 'node:fs';
+
+const BASE = process.env.BASE;
+const TOP = process.env.TOP;
+const POLL_MS = 2000;                      // PushClient's default pollInterval
+let n = 0;
+let failures = 0;
+
+function ok(cond, desc, detail) {
+  n++;
+  if (cond) console.log(`ok ${n} - ${desc}`);
+  else {
+    failures++;
+    console.log(`not ok ${n} - ${desc}`);
+    if (detail !== undefined) console.log(`#   ${String(detail).replace(/\n/g, '\n#   ')}`);
+  }
+  return cond;
+}
+
+// SQL through psql; values go in as psql variables (:'v1', ...), never spliced into the text
+function sql(text, vars = {}) {
+  const args = ['-qAtX', '-v', 'ON_ERROR_STOP=1'];
+  for (const [k, v] of Object.entries(vars)) args.push('-v', `${k}=${v}`);
+  const r = spawnSync('psql', args, { input: text, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+const send = (recipient, title, body = '') =>
+  sql(recipient ? "INSERT INTO push.message (recipient, title, body) VALUES (:'r', :'t', :'b')"
+    : "INSERT INTO push.message (recipient, title, body) VALUES (NULL, :'t', :'b')", { r: recipient || '', t: title, b: body });
+
+function pgcluster(cmd) {
+  const r = spawnSync(path.join(TOP, 'tests/lib/pgcluster'), [cmd, path.dirname(process.env.PGDATA)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`pgcluster ${cmd} failed: ${r.stderr}`);
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// --- page helpers
+const badge = (page) => page.evaluate(() => Number(document.getElementById('badge').dataset.count || 0));
+const countTitle = (page, title) => page.evaluate((t) =>
+  [...document.querySelectorAll('#list li[data-id] .title')].filter((e) => e.textContent === t).length, title);
+
+async function connected(page, transport, timeout = 15000) {
+  try {
+    await page.waitForFunction((t) => {
+      const s = document.getElementById('state');
+      return s.dataset.status === 'connected' && (!t || s.dataset.transport === t);
+    }, transport, { timeout, polling: 50 });
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+async function waitFor(page, fn, arg, timeout) {
+  const t0 = Date.now();
+  try {
+    await page.waitForFunction(fn, arg, { timeout, polling: 20 });
+    return Date.now() - t0;
+  } catch (e) {
+    return null;
+  }
+}
+const shows = (page, title, timeout) => waitFor(page, (t) =>
+  [...document.querySelectorAll('#list li[data-id] .title')].some((e) => e.textContent === t), title, timeout);
+const badgeIs = (page, v, timeout) => waitFor(page, (x) => document.getElementById('badge').dataset.count === String(x), v, timeout);
+const stateOf = (page) => page.evaluate(() => ({ ...document.getElementById('state').dataset }));
+
+async function open(context, query) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log(`# page error: ${e.message}`));
+  await page.goto(`${BASE}/?${query}`);
+  return page;
+}
+
+// the streaming requests of a browser context that are open now
+function trackStreams(context) {
+  const open = new Set();
+  let started = 0;
+  const streaming = (req) => /\/cgi-bin\/push-(sse|longpoll|iframe)\b/.test(req.url());
+  context.on('request', (req) => { if (streaming(req)) { open.add(req); started++; } });
+  context.on('requestfinished', (req) => open.delete(req));
+  context.on('requestfailed', (req) => open.delete(req));
+  // a closed tab's requests end without an event
+  context.on('page', (page) => page.on('close', () => {
+    for (const req of open) {
+      let owner = null;
+      try { owner = req.frame().page(); } catch (e) { /* frame gone */ }
+      if (!owner || owner === page) open.delete(req);
+    }
+  }));
+  return { open, started: () => started };
+}
+
+const XSS = '<img src=x onerror=window.__xss=1></script><script>window.__xss=1</script><!-- \u2028 "q" \'s\' \\ \\u0041 ${x} \u2029 é 🔔';
+const XSS_BODY = 'body: <b>bold</b> <svg onload=window.__xss=1> </script><script>window.__xss=1</script> <!-- -->\n"\\" \u2028end';
+
+async function transportSuite(browser, t) {
+  console.log(`# --- transport ${t} (forced)`);
+  const limit = t === 'poll' ? POLL_MS + 1000 : 1000;
+  const context = await browser.newContext();
+  const p1 = await open(context, `user=alice&transport=${t}`);
+  ok(await connected(p1, t), `${t}: the page loads and connects`, JSON.stringify(await stateOf(p1)));
+  const before = await badge(p1);
+  const title = `live ${t} ${Date.now()}`;
+  send('alice', title, 'inserted by SQL');
+  const ms = await shows(p1, title, limit + 4000);
+  ok(ms !== null && ms <= limit, `${t}: a message INSERTed by SQL appears within ${limit} ms${t === 'poll' ? ' (poll interval 2 s + 1 s)' : ''}`, `took ${ms} ms`);
+  const bms = await badgeIs(p1, before + 1, limit);
+  ok(bms !== null, `${t}: the badge goes up by one`, `badge ${await badge(p1)}, expected ${before + 1}`);
+
+  // a second tab: marking read in one lowers the badge in the other
+  const p2 = await open(context, `user=alice&transport=${t}`);
+  ok(await connected(p2, t), `${t}: a second tab connects (through the first tab's stream)`, JSON.stringify(await stateOf(p2)));
+  ok(await shows(p2, title, 3000) !== null, `${t}: the second tab shows the message`);
+  const count = await badge(p1);
+  await p1.locator('#list li[data-id].unread', { hasText: title }).first().click();
+  const d2 = await badgeIs(p2, count - 1, limit + 2000);
+  ok(d2 !== null, `${t}: marking read in tab 1 lowers the badge in tab 2`, `tab 2 badge ${await badge(p2)}, expected ${count - 1}`);
+  ok(await badgeIs(p1, count - 1, 2000) !== null, `${t}: and in tab 1`);
+  ok(await waitFor(p2, (tt) => [...document.querySelectorAll('#list li.read .title')].some((e) => e.textContent === tt), title, 3000) !== null,
+    `${t}: tab 2 shows the message as read`);
+
+  // an XSS payload shows as plain text, byte for byte, in both tabs
+  send('alice', XSS, XSS_BODY);
+  for (const [name, p] of [['tab 1', p1], ['tab 2', p2]]) {
+    const shown = await shows(p, XSS, limit + 3000);
+    const got = await p.evaluate((x) => {
+      const li = [...document.querySelectorAll('#list li[data-id]')].find((l) => l.querySelector('.title').textContent === x);
+      return li ? { title: li.querySelector('.title').textContent, body: li.querySelector('.body').textContent,
+        elements: li.querySelectorAll('img, script, svg, b').length } : null;
+    }, XSS);
+    ok(shown !== null && got && got.title === XSS && got.body === XSS_BODY && got.elements === 0,
+      `${t}: an XSS title and body show as text, byte for byte (${name})`, JSON.stringify(got));
+    ok(await p.evaluate(() => window.__xss === undefined), `${t}: window.__xss stays undefined (${name})`);
+  }
+
+  // PostgreSQL restarted: messages before, around and after all shown exactly once
+  const tag = `${t}-${Date.now()}`;
+  const titles = [`before 1 ${tag}`, `before 2 ${tag}`, `at the stop ${tag}`, `after 1 ${tag}`, `after 2 ${tag}`];
+  send('alice', titles[0]);
+  send('alice', titles[1]);
+  await sleep(300);
+  send('alice', titles[2]);
+  pgcluster('stop');
+  await sleep(1500);
+  pgcluster('start');
+  send('alice', titles[3]);
+  send(null, titles[4]);
+  for (const [name, p] of [['tab 1', p1], ['tab 2', p2]]) {
+    await waitFor(p, (ts) => ts.every((x) => [...document.querySelectorAll('#list li[data-id] .title')].some((e) => e.textContent === x)), titles, 25000);
+    await sleep(t === 'poll' ? POLL_MS + 500 : 700);   // time for any duplicate to show up
+    const counts = [];
+    for (const x of titles) counts.push(await countTitle(p, x));
+    ok(counts.every((c) => c === 1), `${t}: across a PostgreSQL restart every message shows exactly once (${name})`, `counts ${counts.join(',')}`);
+  }
+  const ids = await p1.evaluate(() => [...document.querySelectorAll('#list li[data-id]')].map((l) => l.dataset.id));
+  ok(ids.length === new Set(ids).size && ids.length > 0, `${t}: no message id twice in the list`, ids.join(','));
+  ok(await connected(p1, t, 10000), `${t}: connected again after the restart, still on ${t}`, JSON.stringify(await stateOf(p1)));
+  await context.close();
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    // first, so that its screenshot (README's picture) shows only its own messages
+    await demoPage(browser);
+    for (const t of (process.env.TRANSPORTS || 'sse longpoll iframe poll').split(' ')) {
+      try { await transportSuite(browser, t); } catch (e) { ok(false, `${t}: suite ran to the end`, e.stack); }
+    }
+    await autoAndFallback(browser);
+    await threeTabs(browser, false);
+    await threeTabs(browser, true);
+    await classic(browser);
+  } finally {
+    await browser.close();
+  }
+  console.log(`# browser tests: ${n - failures} of ${n} passed`);
+  process.exitCode = failures ? 1 : 0;
+}
+
+async function autoAndFallback(browser) {
+  console.log('# --- auto mode and fallback');
+  let context = await browser.newContext();
+  let p = await open(context, 'user=bob');
+  ok(await connected(p, 'sse'), 'auto mode picks SSE', JSON.stringify(await stateOf(p)));
+  await context.close();
+
+  for (const how of ['fails', 'hangs']) {
+    context = await browser.newContext();
+    await context.route('**/cgi-bin/push-sse*', (route) => {
+      if (how === 'fails') route.abort('connectionrefused');
+      // 'hangs': never answered, like a proxy that buffers the whole stream
+    });
+    p = await open(context, 'user=bob');
+    ok(await connected(p, 'longpoll', 15000), `auto mode falls back to long polling when SSE ${how}`, JSON.stringify(await stateOf(p)));
+    const title = `fallback ${how} ${Date.now()}`;
+    send('bob', title);
+    ok(await shows(p, title, 3000) !== null, `after the fallback (SSE ${how}) a message is delivered`);
+    await context.close();
+  }
+  // SSE and long polling both broken: the iframe stream
+  context = await browser.newContext();
+  await context.route('**/cgi-bin/push-sse*', (route) => route.abort('connectionrefused'));
+  await context.route('**/cgi-bin/push-longpoll*', (route) => route.fulfill({ status: 502, body: 'bad gateway' }));
+  p = await open(context, 'user=bob');
+  ok(await connected(p, 'iframe', 20000), 'auto mode falls back to the iframe when SSE and long polling fail', JSON.stringify(await stateOf(p)));
+  const title = `fallback iframe ${Date.now()}`;
+  send('bob', title);
+  ok(await shows(p, title, 3000) !== null, 'after falling back to the iframe a message is delivered');
+  await context.close();
+}
+
+// three tabs, one stream; noLocks: the BroadcastChannel election instead of Web Locks
+async function threeTabs(browser, noLocks) {
+  const what = noLocks ? ' (no Web Locks: BroadcastChannel election)' : '';
+  console.log(`# --- three tabs${what}`);
+  const context = await browser.newContext();
+  if (noLocks) await context.addInitScript(() => { delete Navigator.prototype.locks; });
+  const streams = trackStreams(context);
+  const pages = [];
+  for (let i = 0; i < 3; i++) pages.push(await open(context, 'user=carol'));
+  for (const [i, p] of pages.entries()) ok(await connected(p, 'sse'), `tab ${i + 1} of 3 connected${what}`, JSON.stringify(await stateOf(p)));
+  if (noLocks) ok(await pages[0].evaluate(() => !navigator.locks), 'Web Locks really are missing in this context');
+  await sleep(2500);
+  const leaders = [];
+  for (const p of pages) leaders.push((await stateOf(p)).leader === 'true');
+  ok(leaders.filter(Boolean).length === 1, `exactly one tab leads${what}`, leaders.join(','));
+  ok(streams.open.size === 1, `exactly one streaming connection for three tabs${what}`,
+    `${streams.open.size} open: ${[...streams.open].map((r) => r.url()).join(' ')}`);
+  const before = [];
+  for (const p of pages) before.push(await badge(p));
+  const title = `three tabs ${Date.now()}`;
+  send('carol', title);
+  for (const [i, p] of pages.entries()) {
+    const ms = await badgeIs(p, before[i] + 1, 1000);
+    ok(ms !== null, `tab ${i + 1}: the badge goes up within 1 s${what}`, `badge ${await badge(p)}`);
+  }
+  // the leader leaves: another tab takes over from its last cursor
+  const li = leaders.indexOf(true);
+  await pages[li].close();
+  const rest = pages.filter((_, i) => i !== li);
+  const t2 = `after the leader left ${Date.now()}`;
+  send('carol', t2);
+  for (const [i, p] of rest.entries()) ok(await shows(p, t2, 8000) !== null, `after the leader tab closed, tab ${i + 1} of the others gets new messages${what}`);
+  await sleep(1000);
+  const lead2 = [];
+  for (const p of rest) lead2.push((await stateOf(p)).leader === 'true');
+  ok(lead2.filter(Boolean).length === 1, `one of the remaining tabs took over${what}`, lead2.join(','));
+  for (const p of rest) ok(await countTitle(p, title) === 1 && await countTitle(p, t2) === 1, `nothing twice after the takeover${what}`);
+  ok(streams.open.size === 1, `still exactly one streaming connection${what}`, `${streams.open.size} open`);
+  await context.close();
+}
+
+async function classic(browser) {
+  console.log('# --- pgpush.classic.js');
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  await p.goto(`${BASE}/pgpush.classic.js`);
+  await p.setContent('<!doctype html><body></body>');
+  await p.addScriptTag({ url: `${BASE}/pgpush.classic.js` });
+  const r = await p.evaluate(async () => {
+    if (typeof window.PushClient !== 'function') return 'no window.PushClient';
+    const c = new window.PushClient({ params: { user: 'alice' }, transport: 'poll', shared: false });
+    const s = await c.state();
+    return typeof s.cursor === 'string' && s.user === 'alice' ? 'ok' : JSON.stringify(s);
+  });
+  ok(r === 'ok', 'the classic script defines window.PushClient, which works', r);
+  const gen = spawnSync(path.join(TOP, 'htdocs/make-classic'), [], { encoding: 'utf8' });
+  ok(gen.status === 0 && gen.stdout === fs.readFileSync(path.join(TOP, 'htdocs/pgpush.classic.js'), 'utf8'),
+    'pgpush.classic.js is what make-classic makes of pgpush.js');
+  await context.close();
+}
+
+async function demoPage(browser) {
+  console.log('# --- the demo page');
+  const context = await browser.newContext({ viewport: { width: 820, height: 700 } });
+  const p = await open(context, 'user=alice');
+  ok(await connected(p, 'sse'), 'the demo page connects');
+  // the publish form (push-demo)
+  await p.fill('#pub-title', 'Published from the form');
+  await p.fill('#pub-body', 'push-demo inserted this; the stream brought it back');
+  await p.selectOption('#pub-to', 'alice');
+  await p.click('#publish button[type=submit]');
+  ok(await shows(p, 'Published from the form', 3000) !== null, 'the publish form sends a message that appears',
+    await p.textContent('#pub-result'));
+  await p.selectOption('#pub-to', '');
+  await p.fill('#pub-title', 'Maintenance tonight');
+  await p.fill('#pub-body', 'To everyone: the service restarts at 22:00.');
+  await p.click('#publish button[type=submit]');
+  ok(await shows(p, 'Maintenance tonight', 3000) !== null, 'a message to everyone from the form appears');
+  // mark all read
+  await p.click('#mark-all');
+  ok(await badgeIs(p, 0, 3000) !== null, 'mark all read clears the badge');
+  ok(await p.evaluate(() => document.querySelectorAll('#list li.unread').length === 0), 'and no message is shown unread');
+  send('alice', 'Your export is ready', 'orders-2026-11.csv can be downloaded for 7 days.');
+  send('alice', 'A new comment', 'Bob replied to your post.');
+  await shows(p, 'A new comment', 2000);
+  // the user switch
+  await p.selectOption('#user', 'bob');
+  await p.waitForURL(/user=bob/);
+  ok(await connected(p, 'sse'), 'the user switch reloads the page as bob');
+  await p.selectOption('#user', 'alice');
+  await p.waitForURL(/user=alice/);
+  await connected(p, 'sse');
+  ok(await badgeIs(p, 2, 2000) !== null, 'back as alice, the badge shows her two unread messages');
+  fs.mkdirSync(path.dirname(process.env.SCREENSHOT), { recursive: true });
+  await p.screenshot({ path: process.env.SCREENSHOT });
+  ok(fs.statSync(process.env.SCREENSHOT).size > 10000, `screenshot saved to ${path.relative(TOP, process.env.SCREENSHOT)}`);
+  // a phone-sized screen: nothing wider than the viewport
+  await p.setViewportSize({ width: 360, height: 720 });
+  ok(await p.evaluate(() => document.documentElement.scrollWidth <= 360), 'the page fits a 360 px wide phone screen');
+  await context.close();
+}
+
+main().catch((e) => { ok(false, 'the browser tests ran to the end', e.stack); process.exitCode = 1; });
