@@ -39,11 +39,16 @@
 #   --keep-logs     keep the logs in var/bench-compare-run (kept anyway when something failed)
 #   --pg-stats      load pg_stat_statements and print each pgpush scenario's top statements
 #                   (stderr); off by default, as it costs PostgreSQL some time
+#   --scenarios L   streaming scenarios instead of "sse:1000 sse:5000 sse:9000 longpoll:1000
+#                   longpoll:5000 broadcast:9000"
+#   --targets L     only these of "pgpush-nginx pgpush-lighttpd nchan" (streaming section)
+#   --perf DIR      perf record -e cpu-clock -a -g while each streaming scenario publishes, into
+#                   DIR/TARGET-KIND-N.data (perf report -i ... --sort comm,dso,sym)
 set -u
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
-quick=0 keep=0 duration=10 sections="stream poll publish" pg_stats=0
+quick=0 keep=0 duration=10 sections="stream poll publish" pg_stats=0 scen="" targets="pgpush-nginx pgpush-lighttpd nchan" perf_dir=""
 while [ $# -gt 0 ]; do
     case $1 in
         --help|-h) usage; exit 0 ;;
@@ -52,6 +57,9 @@ while [ $# -gt 0 ]; do
         --duration) duration=${2:?--duration needs seconds}; shift ;;
         --keep-logs) keep=1 ;;
         --pg-stats) pg_stats=1 ;;
+        --scenarios) scen=${2:?--scenarios needs a list}; shift ;;
+        --targets) targets=${2:?--targets needs a list}; shift ;;
+        --perf) perf_dir=$(mkdir -p "${2:?--perf needs a folder}" && cd "$2" && pwd) || exit 2; shift ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -62,6 +70,7 @@ else
     stream_list="sse:1000 sse:5000 sse:9000 longpoll:1000 longpoll:5000 broadcast:9000"
     wrk_secs=5 flood=20000 pub_users=1000
 fi
+[ -n "$scen" ] && stream_list=$scen
 rate=1000
 
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
@@ -395,6 +404,9 @@ run() {
 #!/usr/bin/env bash
 echo "\$("$WORK/mem.sh" $SERVER_PIDS) \$([ -n "$app" ] && [ "$target" != nchan ] && psql -qAtX -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$app'" || echo -)" >"$WORK/sample.out"
 EOF
+    if [ -n "$perf_dir" ]; then
+        echo "perf record -q -e cpu-clock -a -g -o '$perf_dir/$target-$kind-$n.data' -- sleep $duration >/dev/null 2>&1 </dev/null &" >>"$WORK/sample.sh"
+    fi
     chmod +x "$WORK/sample.sh"
     rm -f "$WORK/sample.out"
     local hz c0_srv c0_pg c1_srv c1_pg t0 t1
@@ -524,7 +536,7 @@ poll_section() {
 say "# $(nproc) cores; push-load, the web servers, the programs and PostgreSQL share them"
 case " $sections " in *" stream "*)
     for sc in $stream_list; do
-        for target in pgpush-nginx pgpush-lighttpd nchan; do
+        for target in $targets; do
             case $sc in
                 sse:*) run "$target" sse "${sc#*:}" ;;
                 longpoll:*) run "$target" longpoll "${sc#*:}" ;;
