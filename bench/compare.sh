@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/compare.sh: pgpush against Nchan side by side, in one run: SSE, long polling, broadcast, short polling and publish throughput, one markdown table with pgpush/Nchan ratios
 #
-#   bench/compare.sh [--quick] [--sections "stream poll publish"] [--duration S] [--keep-logs] [--pg-stats]
+#   bench/compare.sh [--quick] [--sections "stream poll publish"] [--scenarios L] [--targets L] [options]
 #
 # Starts, all on 127.0.0.1: a private PostgreSQL (tests/lib/pgcluster, var/bench-compare-pg) with a
 # database holding a 100,000-message history, VACUUM ANALYZEd (as bench/sse.sh: a site in operation,
