@@ -30,7 +30,7 @@
 #            floor (INSERT with trigger NOTIFY to a bare LISTEN connection, 500/s)
 #
 # Prints one markdown table (pgpush behind nginx, behind lighttpd, Nchan, ratios pgpush/Nchan) and
-# then the raw rows. Everything it starts is stopped on exit, Ctrl-C or SIGTERM. About 10 minutes
+# then the raw rows. Everything it starts is stopped on exit, Ctrl-C or SIGTERM. About 6 minutes
 # on a 2-core machine; --quick about 1.5 minutes.
 #
 #   --quick         small scenarios (200 and 500 subscribers, 2 s, 1 s of wrk), to check the setup
