@@ -1,12 +1,20 @@
 /* push-load.c: load generator for push-sse and push-longpoll: thousands of HTTP/1.1 clients on one
- * epoll loop, libpq publishers, INSERT-to-event latency; also the PostgreSQL floor (--floor)
+ * epoll loop, libpq publishers, INSERT-to-event latency; also the PostgreSQL floor (--floor), and
+ * the same load against Nchan (--target nchan: HTTP POST publishers) for bench/compare.sh
  *
  * One process. The clients (users u0..u{N-1}, one connection each, signed tokens minted with
  * push_token_sign()) run on the main thread: non-blocking sockets, level-triggered epoll, an
  * incremental HTTP/1.1 parser (Content-Length, chunked, close-delimited) and an SSE parser. When
  * every connection is ready, P publisher threads INSERT into push.message at the total rate R,
  * each message carrying {"t_ns": CLOCK_REALTIME before the INSERT, "seq": unique}; the clients take
- * t_ns and seq out of each event and record now - t_ns. Prints one markdown table row. */
+ * t_ns and seq out of each event and record now - t_ns. Prints one markdown table row.
+ *
+ * --target nchan: the same clients subscribe to Nchan's /sub/u{i} (EventSource, or long polling that
+ * re-polls with the Last-Modified and Etag of the previous answer as If-Modified-Since and
+ * If-None-Match), and the publisher threads POST {"data":{"t_ns":...,"seq":...}} to /pub/u{i} over
+ * keep-alive connections; lost and duplicate messages are counted by seq exactly as for pgpush.
+ * --flood M publishes M messages as fast as the publishers can (throughput); --multirow puts them in
+ * one multi-row INSERT. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +44,8 @@
 
 #define MODE_SSE 0
 #define MODE_LP 1
+#define TARGET_PGPUSH 0
+#define TARGET_NCHAN 1
 #define RECV_BUF (256 * 1024)
 #define BODY_KEEP 512 /* bytes of an error answer kept for the report */
 
@@ -69,6 +79,13 @@ static const char usage_text[] =
     "  --per-second         also print p50/p99/max of the messages sent in each second (stderr)\n"
     "  --floor              no HTTP: LISTEN pgpush on one connection, INSERT on another, and time\n"
     "                       INSERT to notification (PostgreSQL's own latency floor)\n"
+    "  --target nchan       subscribe to Nchan instead: URL is http://127.0.0.1:PORT[/PREFIX];\n"
+    "                       clients GET PREFIX/sub/u{i} (broadcast: PREFIX/sub/all), publishers POST\n"
+    "                       to PREFIX/pub/u{i}; all subscribers are counted in PREFIX/nchan_status\n"
+    "                       before publishing. No PostgreSQL, no token.\n"
+    "  --flood M            publish M messages as fast as possible instead of --rate for --duration;\n"
+    "                       deliveries/s = M / (last arrival - publishing start)\n"
+    "  --multirow           (pgpush, with --flood) all M messages in one multi-row INSERT\n"
     "  --help               this text\n";
 
 static struct {
@@ -79,6 +96,8 @@ static struct {
     double rate, duration, connect_rate, wait_s, ready_timeout, stall_s;
     int lp_timeout, per_second;
     const char *on_ready, *label, *url;
+    int target, multirow;
+    int64_t flood;
 } opt = { .users = 100, .mode = MODE_SSE, .publishers = 4, .rate = 1000, .duration = 10,
           .connect_rate = 2000, .wait_s = 10, .ready_timeout = 120, .stall_s = 15, .lp_timeout = 25 };
 
@@ -211,11 +230,151 @@ static int publish(PGconn *pg, const char *recipient, int64_t t_ns, int64_t seq,
     return ok ? 0 : -1;
 }
 
+/* --- Nchan: blocking HTTP/1.1 over a keep-alive connection (publishers, the status page) */
+
+static struct sockaddr_in server_addr;
+
+static int hc_connect(void)
+{
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* One request on *fd (connected on demand; reconnected once if the server had closed it). The
+ * status, and up to outlen - 1 bytes of the body in out (may be NULL); -1 on failure. */
+static int hc_request(int *fd, const char *req, size_t reqlen, char *out, size_t outlen)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char head[8192];
+        size_t hl = 0;
+        int reused = *fd >= 0;
+        if (*fd < 0 && (*fd = hc_connect()) < 0)
+            return -1;
+        size_t off = 0;
+        while (off < reqlen) {
+            ssize_t n = send(*fd, req + off, reqlen - off, MSG_NOSIGNAL);
+            if (n <= 0)
+                break;
+            off += (size_t)n;
+        }
+        char *end = NULL;
+        if (off == reqlen) {
+            while (hl < sizeof head - 1) {
+                ssize_t n = recv(*fd, head + hl, sizeof head - 1 - hl, 0);
+                if (n <= 0)
+                    break;
+                hl += (size_t)n;
+                head[hl] = '\0';
+                if ((end = strstr(head, "\r\n\r\n")))
+                    break;
+            }
+        }
+        if (!end) {
+            close(*fd);
+            *fd = -1;
+            if (reused && hl == 0)
+                continue; /* a keep-alive connection the server had closed */
+            return -1;
+        }
+        int status = 0, minor = 1;
+        if (sscanf(head, "HTTP/1.%d %d", &minor, &status) != 2) {
+            close(*fd);
+            *fd = -1;
+            return -1;
+        }
+        int64_t len = -1;
+        int keep = minor == 1;
+        for (char *p = head; (p = strstr(p, "\r\n")) && p < end; ) {
+            p += 2;
+            if (strncasecmp(p, "content-length:", 15) == 0)
+                len = strtoll(p + 15, NULL, 10);
+            else if (strncasecmp(p, "connection:", 11) == 0 && strstr(p, "close") && strstr(p, "close") < strstr(p, "\r\n"))
+                keep = 0;
+        }
+        size_t have = hl - (size_t)(end + 4 - head), got = 0;
+        const char *body = end + 4;
+        if (out && outlen)
+            out[0] = '\0';
+        for (;;) {
+            if (out && got + 1 < outlen) {
+                size_t m = have < outlen - 1 - got ? have : outlen - 1 - got;
+                memcpy(out + got, body, m);
+                got += m;
+                out[got] = '\0';
+            }
+            if (len >= 0)
+                len -= (int64_t)have;
+            if (len == 0)
+                break;
+            ssize_t n = recv(*fd, head, sizeof head, 0);
+            if (n <= 0) {
+                keep = 0;
+                if (len < 0)
+                    break; /* close-delimited */
+                close(*fd);
+                *fd = -1;
+                return -1;
+            }
+            have = (size_t)n;
+            body = head;
+        }
+        if (!keep) {
+            close(*fd);
+            *fd = -1;
+        }
+        return status;
+    }
+    return -1;
+}
+
+/* POST {"data":{"t_ns":T,"seq":S}} to PREFIX/pub/CHANNEL; 0 or -1 */
+static int nchan_publish(int *fd, const char *channel, int64_t t_ns, int64_t seq, char *err, size_t errlen)
+{
+    char body[128], req[1536];
+    int bl = snprintf(body, sizeof body, "{\"data\":{\"t_ns\":%" PRId64 ",\"seq\":%" PRId64 "}}", t_ns, seq);
+    int n = snprintf(req, sizeof req,
+                     "POST %s/pub/%s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                     "Accept: text/plain\r\nContent-Length: %d\r\n\r\n%s",
+                     opt.path, channel, opt.host, opt.port, bl, body);
+    int status = hc_request(fd, req, (size_t)n, NULL, 0);
+
+    if (status >= 200 && status < 300)
+        return 0;
+    if (err)
+        snprintf(err, errlen, "POST %.100s/pub/%.40s: %s %d", opt.path, channel,
+                 status < 0 ? "failed" : "HTTP", status);
+    return -1;
+}
+
+/* PREFIX/nchan_status's "subscribers: N", or -1 */
+static long nchan_subscribers(void)
+{
+    char req[512], out[4096];
+    int fd = -1;
+    int n = snprintf(req, sizeof req, "GET %s/nchan_status HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n",
+                     opt.path, opt.host, opt.port);
+    int status = hc_request(&fd, req, (size_t)n, out, sizeof out);
+    if (fd >= 0)
+        close(fd);
+    const char *p = status == 200 ? strstr(out, "subscribers:") : NULL;
+    return p ? strtol(p + 12, NULL, 10) : -1;
+}
+
 static struct {
+    int *fds;             /* --target nchan: one keep-alive connection per publisher */
     PGconn **conns;
     int64_t total;        /* messages to publish */
     int64_t next;         /* next index to take (atomic) */
     int64_t start_mono;   /* publishing starts */
+    int64_t start_real;   /* the same, CLOCK_REALTIME */
     int64_t sent, errors; /* atomic */
     int *targets;         /* users that are ready: recipients are drawn from these */
     int ntargets;
@@ -232,7 +391,7 @@ struct pub_arg {
 static void *publisher_main(void *p)
 {
     struct pub_arg *a = p;
-    PGconn *pg = pub.conns[a->index];
+    PGconn *pg = pub.conns ? pub.conns[a->index] : NULL;
     uint64_t rnd = 0x9e3779b97f4a7c15ULL * (uint64_t)(a->index + 1) ^ (uint64_t)real_ns();
     char err[256], recipient[32];
 
@@ -240,7 +399,8 @@ static void *publisher_main(void *p)
         int64_t k = __atomic_fetch_add(&pub.next, 1, __ATOMIC_RELAXED);
         if (k >= pub.total)
             break;
-        sleep_until(pub.start_mono + (int64_t)((double)k * 1e9 / opt.rate));
+        if (!opt.flood)
+            sleep_until(pub.start_mono + (int64_t)((double)k * 1e9 / opt.rate));
         int64_t seq = k + 1;
         const char *to = NULL;
         int user = -3;
@@ -251,7 +411,10 @@ static void *publisher_main(void *p)
             to = recipient;
         }
         __atomic_store_n(&pub.owner[seq], user, __ATOMIC_RELEASE);
-        if (publish(pg, to, real_ns(), seq, err, sizeof err) == 0) {
+        int rc = opt.target == TARGET_NCHAN
+                     ? nchan_publish(&pub.fds[a->index], to ? to : "all", real_ns(), seq, err, sizeof err)
+                     : publish(pg, to, real_ns(), seq, err, sizeof err);
+        if (rc == 0) {
             __atomic_fetch_add(&pub.sent, 1, __ATOMIC_RELAXED);
         } else {
             __atomic_store_n(&pub.owner[seq], -2, __ATOMIC_RELEASE);
@@ -269,11 +432,65 @@ static void *publisher_main(void *p)
     return NULL;
 }
 
+/* --multirow: every message in one INSERT ... SELECT FROM unnest(recipients, seqs) */
+static void *multirow_main(void *unused)
+{
+    struct buf r = { 0 }, q = { 0 };
+    uint64_t rnd = 0x9e3779b97f4a7c15ULL ^ (uint64_t)real_ns();
+    char item[48], t[32];
+
+    (void)unused;
+    buf_add(&r, "{", 1);
+    buf_add(&q, "{", 1);
+    for (int64_t seq = 1; seq <= pub.total; seq++) {
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        int user = pub.targets[rnd % (uint64_t)pub.ntargets];
+        pub.owner[seq] = user;
+        int n = snprintf(item, sizeof item, "%su%d", seq > 1 ? "," : "", user);
+        buf_add(&r, item, (size_t)n);
+        n = snprintf(item, sizeof item, "%s%" PRId64, seq > 1 ? "," : "", seq);
+        buf_add(&q, item, (size_t)n);
+    }
+    buf_add(&r, "}", 1);
+    buf_add(&q, "}", 1);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    sleep_until(pub.start_mono);
+    snprintf(t, sizeof t, "%" PRId64, real_ns());
+    const char *params[3] = { t, r.p, q.p };
+    PGresult *res = PQexecParams(pub.conns[0],
+                                 "INSERT INTO push.message (recipient, title, data) SELECT x.r, 'bench', "
+                                 "jsonb_build_object('t_ns', $1::bigint, 'seq', x.s) "
+                                 "FROM unnest($2::text[], $3::bigint[]) AS x(r, s)",
+                                 3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        __atomic_store_n(&pub.sent, pub.total, __ATOMIC_RELEASE);
+    } else {
+        pub.errors = pub.total;
+        snprintf(pub.first_error, sizeof pub.first_error, "%.*s",
+                 (int)strcspn(PQerrorMessage(pub.conns[0]), "\n"), PQerrorMessage(pub.conns[0]));
+    }
+    PQclear(res);
+    free(r.p);
+    free(q.p);
+    pub.end_mono = mono_ns();
+    __atomic_sub_fetch(&pub.running, 1, __ATOMIC_ACQ_REL);
+    return NULL;
+}
+
 static void publishers_start(void)
 {
     pthread_attr_t attr;
 
     pub.start_mono = mono_ns() + 1000000; /* 1 ms from now */
+    pub.start_real = real_ns() + 1000000;
+    if (opt.multirow) {
+        pthread_t t;
+        pub.running = 1;
+        if (pthread_create(&t, NULL, multirow_main, NULL) != 0)
+            die("cannot start the publisher thread");
+        pthread_detach(t);
+        return;
+    }
     pub.running = opt.publishers;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -315,13 +532,13 @@ struct conn {
     char last_id[80];
     /* long poll */
     char cursor[80];
+    char last_modified[64], etag[64]; /* Nchan: of the last answer, sent back on the next poll */
     /* broadcast */
     int64_t bcast_ns;
 };
 
 static struct conn *conns;
 static int epfd;
-static struct sockaddr_in server_addr;
 static char **tokens;
 static int64_t now_real; /* CLOCK_REALTIME at the last recv(): the arrival time of what it read */
 
@@ -334,6 +551,7 @@ static struct {
     int64_t *lat_by_seq; /* --per-second: latency per seq (0: not received) */
     int64_t max_seq;
     int64_t run_start_real;
+    int64_t last_arrival; /* CLOCK_REALTIME of the last new message (--flood) */
     int publishing;
     int bcast_got;
     int status_count[600];
@@ -395,7 +613,27 @@ static void queue_request(struct conn *c)
     char req[2048];
     int n;
 
-    if (opt.mode == MODE_SSE) {
+    if (opt.target == TARGET_NCHAN) {
+        char channel[32];
+        if (opt.broadcast)
+            snprintf(channel, sizeof channel, "all");
+        else
+            snprintf(channel, sizeof channel, "u%d", c->user);
+        if (opt.mode == MODE_SSE)
+            n = snprintf(req, sizeof req,
+                         "GET %s/sub/%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
+                         "Cache-Control: no-cache\r\n%s%s%s\r\n",
+                         opt.path, channel, opt.host, opt.port, c->last_id[0] ? "Last-Event-ID: " : "",
+                         c->last_id, c->last_id[0] ? "\r\n" : "");
+        else if (c->etag[0] || c->last_modified[0])
+            n = snprintf(req, sizeof req,
+                         "GET %s/sub/%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: */*\r\n"
+                         "If-Modified-Since: %s\r\nIf-None-Match: %s\r\n\r\n",
+                         opt.path, channel, opt.host, opt.port, c->last_modified, c->etag);
+        else
+            n = snprintf(req, sizeof req, "GET %s/sub/%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: */*\r\n\r\n",
+                         opt.path, channel, opt.host, opt.port);
+    } else if (opt.mode == MODE_SSE) {
         n = snprintf(req, sizeof req,
                      "GET %s?token=%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
                      "Cache-Control: no-cache\r\n%s%s%s\r\n",
@@ -437,6 +675,13 @@ static int conn_flush(struct conn *c)
     }
     c->out.len = c->out_off = 0;
     ep_mod(c, EPOLLIN);
+    /* Nchan answers a long poll only with a message: its subscriber is counted from here (and in
+     * nchan_status before publishing) */
+    if (opt.target == TARGET_NCHAN && opt.mode == MODE_LP && !c->ready) {
+        c->ready = 1;
+        c->phase = 1;
+        st.ready++;
+    }
     return 0;
 }
 
@@ -520,6 +765,8 @@ static void on_message(struct conn *c, int64_t t_ns, int64_t seq)
     }
     st.got[seq] = 1;
     st.lat[st.received++] = now_real - t_ns;
+    if (now_real > st.last_arrival)
+        st.last_arrival = now_real;
     if (st.lat_by_seq)
         st.lat_by_seq[seq] = now_real - t_ns;
 }
@@ -600,7 +847,8 @@ static void sse_dispatch(struct conn *c)
             c->ready = 1;
             st.ready++;
         }
-    } else if (strcmp(c->event, "message") == 0) {
+    } else if (strcmp(c->event, "message") == 0
+               || (opt.target == TARGET_NCHAN && !c->event[0] && c->data.len)) {
         scan_messages(c, c->data.p ? c->data.p : "", c->data.len);
     }
     c->event[0] = '\0';
@@ -678,6 +926,24 @@ static int response_done(struct conn *c)
 {
     char why[BODY_KEEP + 64];
 
+    if (opt.target == TARGET_NCHAN && opt.mode == MODE_LP && (c->status == 200 || c->status == 304
+                                                               || c->status == 408)) {
+        /* a message (200), or the subscriber timeout (304/408): poll again with the cursor headers */
+        st.answers++;
+        if (c->status == 200)
+            scan_messages(c, c->body.p ? c->body.p : "", c->body.len);
+        if (c->close_after) {
+            conn_close(c);
+            conn_start(c);
+            return 0;
+        }
+        queue_request(c);
+        if (conn_flush(c) < 0) {
+            conn_retry(c, 100, "send failed");
+            return 0;
+        }
+        return 1;
+    }
     if (c->status != 200) {
         snprintf(why, sizeof why, "HTTP %d %.*s", c->status, (int)(c->body.len < BODY_KEEP ? c->body.len : BODY_KEEP),
                  c->body.p ? c->body.p : "");
@@ -754,7 +1020,24 @@ static int parse_head(struct conn *c)
                 c->close_after = 1;
             else if (strncasecmp(v, "keep-alive", 10) == 0)
                 c->close_after = 0;
+        } else if (opt.target == TARGET_NCHAN && (strncasecmp(p, "last-modified:", 14) == 0
+                                                  || strncasecmp(p, "etag:", 5) == 0)) {
+            int lm = p[0] == 'l' || p[0] == 'L';
+            char *v = p + (lm ? 14 : 5), *dst = lm ? c->last_modified : c->etag;
+            size_t cap = lm ? sizeof c->last_modified : sizeof c->etag;
+            while (*v == ' ')
+                v++;
+            size_t vl = strcspn(v, "\r\n");
+            if (vl < cap) {
+                memcpy(dst, v, vl);
+                dst[vl] = '\0';
+            }
         }
+    }
+    /* Nchan's EventSource subscriber is registered when its headers come */
+    if (opt.target == TARGET_NCHAN && opt.mode == MODE_SSE && c->status == 200 && !c->ready) {
+        c->ready = 1;
+        st.ready++;
     }
     c->body.len = 0;
     if (c->chunked)
@@ -1074,6 +1357,11 @@ static void parse_url(const char *url)
     snprintf(opt.path, sizeof opt.path, "%s", slash ? slash : "/");
     if (strchr(opt.path, '?'))
         die("--url: no query string, please (the token is added)");
+    if (opt.target == TARGET_NCHAN) { /* a prefix: PREFIX/sub/..., PREFIX/pub/... */
+        size_t pl = strlen(opt.path);
+        while (pl && opt.path[pl - 1] == '/')
+            opt.path[--pl] = '\0';
+    }
     server_addr.sin_family = AF_INET;
     server_addr.sin_port = htons((uint16_t)opt.port);
     server_addr.sin_addr = a;
@@ -1097,7 +1385,9 @@ static void parse_args(int argc, char **argv)
         { "broadcast", 0, NULL, 'b' }, { "connect-rate", 1, NULL, 'c' }, { "wait", 1, NULL, 'w' },
         { "ready-timeout", 1, NULL, 'R' }, { "lp-timeout", 1, NULL, 'T' }, { "stall", 1, NULL, 'S' },
         { "on-ready", 1, NULL, 'o' }, { "label", 1, NULL, 'l' }, { "header", 0, NULL, 'H' },
-        { "floor", 0, NULL, 'f' }, { "per-second", 0, NULL, 'P' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        { "floor", 0, NULL, 'f' }, { "per-second", 0, NULL, 'P' }, { "help", 0, NULL, 'h' },
+        { "target", 1, NULL, 't' }, { "flood", 1, NULL, 'F' }, { "multirow", 0, NULL, 'M' },
+        { NULL, 0, NULL, 0 },
     };
     int ch;
 
@@ -1127,12 +1417,26 @@ static void parse_args(int argc, char **argv)
         case 'H': opt.header = 1; break;
         case 'f': opt.floor = 1; break;
         case 'P': opt.per_second = 1; break;
+        case 't':
+            if (strcmp(optarg, "pgpush") == 0)
+                opt.target = TARGET_PGPUSH;
+            else if (strcmp(optarg, "nchan") == 0)
+                opt.target = TARGET_NCHAN;
+            else
+                die("--target: pgpush or nchan");
+            break;
+        case 'F': opt.flood = (int64_t)num_arg("--flood", optarg, 1, 1e8); break;
+        case 'M': opt.multirow = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         default: fputs(usage_text, stderr); exit(2);
         }
     }
     if (optind < argc)
         die("unexpected argument %s (see --help)", argv[optind]);
+    if (opt.multirow && (!opt.flood || opt.target == TARGET_NCHAN || opt.broadcast))
+        die("--multirow needs --flood, and --target pgpush without --broadcast");
+    if (opt.flood && opt.broadcast)
+        die("--flood and --broadcast do not go together");
 }
 
 static void raise_fd_limit(int need)
@@ -1168,6 +1472,8 @@ int main(int argc, char **argv)
         die("--url is required (see --help)");
     }
     parse_url(opt.url);
+    if (opt.target == TARGET_NCHAN)
+        secret = "nchan-needs-no-token";
     if (!secret || strlen(secret) < 16)
         die("PUSH_TOKEN_SECRET must be set (at least 16 bytes), as for the server");
     raise_fd_limit(opt.users + opt.publishers + 64);
@@ -1188,7 +1494,7 @@ int main(int argc, char **argv)
     }
 
     /* what to publish, and where it is recorded */
-    pub.total = opt.broadcast ? 1 : (int64_t)(opt.rate * opt.duration);
+    pub.total = opt.broadcast ? 1 : opt.flood ? opt.flood : (int64_t)(opt.rate * opt.duration);
     if (pub.total < 1)
         pub.total = 1;
     if (opt.broadcast)
@@ -1203,9 +1509,17 @@ int main(int argc, char **argv)
         abort();
     for (int64_t i = 0; i <= pub.total; i++)
         pub.owner[i] = -1;
-    pub.conns = calloc((size_t)opt.publishers, sizeof *pub.conns);
-    for (int i = 0; i < opt.publishers; i++)
-        pub.conns[i] = pg_connect("push-load");
+    if (opt.multirow)
+        opt.publishers = 1;
+    if (opt.target == TARGET_NCHAN) {
+        pub.fds = calloc((size_t)opt.publishers, sizeof *pub.fds);
+        for (int i = 0; i < opt.publishers; i++)
+            pub.fds[i] = -1;
+    } else {
+        pub.conns = calloc((size_t)opt.publishers, sizeof *pub.conns);
+        for (int i = 0; i < opt.publishers; i++)
+            pub.conns[i] = pg_connect("push-load");
+    }
     st.run_start_real = real_ns();
 
     if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
@@ -1275,6 +1589,21 @@ int main(int argc, char **argv)
                 t_quiet = now;
             }
         } else if (stage == 1 && now >= t_quiet) {
+            if (opt.target == TARGET_NCHAN) {
+                /* every subscriber registered in Nchan (long-poll requests are only sent yet) */
+                long subs = -1;
+                int64_t until = mono_ns() + 15000000000LL;
+                while ((subs = nchan_subscribers()) < st.ready && mono_ns() < until) {
+                    struct epoll_event ev[64];
+                    int k = epoll_wait(epfd, ev, 64, 50);
+                    for (int i = 0; i < k; i++) {
+                        struct conn *cc = ev[i].data.ptr;
+                        if (cc->fd >= 0)
+                            on_event(cc, ev[i].events);
+                    }
+                }
+                note("nchan_status: %ld subscribers, %d ready", subs, st.ready);
+            }
             if (opt.on_ready) {
                 fflush(stdout);
                 int rc = system(opt.on_ready);
@@ -1348,6 +1677,9 @@ int main(int argc, char **argv)
     double maxms = nlat ? (double)lat[nlat - 1] / 1e6 : 0;
     if (opt.broadcast)
         deliveries = maxms > 0 ? (double)received / (maxms / 1e3) : 0;
+    else if (opt.flood)
+        deliveries = st.last_arrival > pub.start_real
+                         ? (double)received / ((double)(st.last_arrival - pub.start_real) / 1e9) : 0;
     else
         deliveries = pub_s > 0 ? (double)received / pub_s : 0;
     snprintf(label, sizeof label, "%s", opt.label ? opt.label
@@ -1390,6 +1722,8 @@ int main(int argc, char **argv)
     char rate[32];
     if (opt.broadcast)
         snprintf(rate, sizeof rate, "broadcast");
+    else if (opt.flood)
+        snprintf(rate, sizeof rate, "%s", opt.multirow ? "flood, 1 INSERT" : "flood");
     else
         snprintf(rate, sizeof rate, "%.0f", opt.rate);
     if (opt.header)
