@@ -82,8 +82,8 @@ PGDIR=$top_srcdir/var/bench-compare-pg
 WORK=$top_srcdir/var/bench-compare-run
 [ ${#WORK} -lt 80 ] || WORK=/tmp/pgpush-compare-$(id -u)
 NCHAN_SO=/usr/lib/nginx/modules/ngx_nchan_module.so
-say() { printf '%s\n' "$*" >&2; }
-die() { say "compare.sh: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$top_srcdir/bench/lib.sh"
 T0=$(date +%s)
 
 # --- build and tools
@@ -118,99 +118,17 @@ max=$(( (fds - 300) / 2 / 100 * 100 ))
 [ "$max" -ge 9000 ] || say "# NOTE: open-file limit $fds: at most $max subscribers per scenario"
 cap() { [ "$1" -le "$max" ] && echo "$1" || echo "$max"; }
 
-# --- everything we start, stopped on the way out
-
-PIDS=()
-PG_STARTED=0
-failed=0
-cleanup() {
-    trap - EXIT INT TERM
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    [ "$PG_STARTED" = 1 ] && "$top_srcdir/tests/lib/pgcluster" stop "$PGDIR" >/dev/null 2>&1
-    if [ "$keep" = 1 ] || [ "$failed" -gt 0 ]; then say "# logs kept in $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'say "compare.sh: stopped"; exit 130' INT
-trap 'exit 143' TERM
-
-forget() {
-    local i
-    for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$1" ] && unset 'PIDS[i]'; done
-}
-stop_pid() { # SIGTERM, then SIGKILL after 2 s, the children too (nginx workers)
-    [ -n "${1:-}" ] || return 0
-    local kids
-    kids=$(cat /proc/"$1"/task/*/children 2>/dev/null)
-    kill "$1" 2>/dev/null
-    for _ in $(seq 1 20); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    # shellcheck disable=SC2086
-    kill -0 "$1" 2>/dev/null && kill -9 "$1" $kids 2>/dev/null
-    wait "$1" 2>/dev/null
-    forget "$1"
-}
-
 rm -rf "$WORK"
 mkdir -p "$WORK/nginx" "$WORK/htdocs"
 chmod 755 "$WORK" "$WORK/htdocs"
 printf '{"ok":true}\r\n' >"$WORK/htdocs/static.json"
 
-free_port() {
-    local p
-    for _ in $(seq 1 200); do
-        p=$(( 20000 + RANDOM % 12000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    die "no free port"
-}
+# --- PostgreSQL with a history (bench/lib.sh)
 
-# --- PostgreSQL, as bench/sse.sh sets it up
-
-"$top_srcdir/tests/lib/pgcluster" stop "$PGDIR" >/dev/null 2>&1
-"$top_srcdir/tests/lib/pgcluster" start "$PGDIR" >/dev/null || die "cannot start PostgreSQL in $PGDIR"
-PG_STARTED=1
-# shellcheck disable=SC1091
-. "$PGDIR/env"
-unset PGAPPNAME PUSH_DATABASE_URL
-sql() { psql -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-if [ "$pg_stats" = 1 ]; then
-    PGDATABASE=postgres sql "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
-    "$top_srcdir/tests/lib/pgcluster" restart "$PGDIR" >/dev/null || die "cannot restart PostgreSQL"
-    # shellcheck disable=SC1091
-    . "$PGDIR/env"
-    unset PGAPPNAME PUSH_DATABASE_URL
-fi
-PGDATABASE=postgres dropdb --if-exists --force pgpush_bench >/dev/null 2>&1
-PGDATABASE=postgres createdb pgpush_bench || die "cannot create the database"
-export PGDATABASE=pgpush_bench
-psql -qX -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/install.sql" >"$WORK/install.log" 2>&1 \
-    || { cat "$WORK/install.log" >&2; die "schema install failed"; }
-[ "$pg_stats" = 1 ] && sql "CREATE EXTENSION pg_stat_statements" >/dev/null
-# a site in operation: 100,000 older messages (11 per user, 100 to everyone), all read, analyzed
-sql "INSERT INTO push.message (recipient, title, body, created_at)
-     SELECT CASE WHEN i % 1000 = 0 THEN NULL ELSE 'u' || (i % 9000) END, 'older ' || i, 'history',
-            now() - interval '1 day' FROM generate_series(1, 100000) i" >/dev/null
-sql "INSERT INTO push.reader (recipient, read_p, read_b)
-     SELECT 'u' || g, (SELECT max(id) FROM push.message), (SELECT max(id) FROM push.message)
-     FROM generate_series(0, 8999) g" >/dev/null
-sql "VACUUM ANALYZE" >/dev/null
-SEED_MAX=$(sql "SELECT max(id) FROM push.message")
-SECRET=bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-export PUSH_TOKEN_SECRET=$SECRET
-PG_MASTER=$(head -n 1 "$PGDATA/postmaster.pid" 2>/dev/null)
+if [ "$pg_stats" = 1 ]; then bench_database --pg-stats; else bench_database; fi
 
 # --- measuring
 
-children() { cat /proc/"$1"/task/*/children 2>/dev/null; }
-cpu_ticks() {
-    local t=0 p
-    for p in "$@"; do
-        [ -r "/proc/$p/stat" ] || continue
-        t=$(( t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}') ))
-    done
-    echo "$t"
-}
-pg_conns() { sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1'"; }
 # mem.sh PID...: "RSS PSS" in KiB over these processes and their children (nginx workers)
 cat >"$WORK/mem.sh" <<'EOF'
 #!/usr/bin/env bash
@@ -230,33 +148,6 @@ APP_ENV=(PUSH_TOKEN_SECRET="$SECRET" PUSH_MAX_STREAMS=9500 PUSH_MAX_STREAMS_PER_
 if [ $((9600 + 200)) -gt "$fds" ]; then
     APP_ENV+=(PUSH_THREADS=$((fds - 200)) PUSH_MAX_STREAMS=$((fds - 300)))
 fi
-APP_PID=""
-start_app() { # start_app NAME [ENV...]: an external FastCGI server on $WORK/NAME.sock
-    local name=$1 want threads
-    shift
-    rm -f "$WORK/$name.sock"
-    env "${APP_ENV[@]}" "$@" "$BIN/$name" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
-    APP_PID=$!
-    PIDS+=("$APP_PID")
-    threads=$(printf '%s\n' "${APP_ENV[@]}" "$@" | sed -n 's/^PUSH_THREADS=//p' | tail -n 1)
-    want=$(( threads + 1 ))
-    [ "$name" = push-poll ] && want=$threads # its main thread is a worker too
-    for _ in $(seq 1 300); do
-        if [ -S "$WORK/$name.sock" ] \
-            && [ "$(awk '/^Threads:/ {print $2}' "/proc/$APP_PID/status" 2>/dev/null || echo 0)" -ge "$want" ]; then
-            if [ "$name" != push-poll ]; then
-                for _ in $(seq 1 50); do [ "$(pg_conns "$name")" -ge 1 ] && break; sleep 0.1; done
-            fi
-            sleep 0.5
-            return 0
-        fi
-        kill -0 "$APP_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    die "$name did not start: $(tail -n 5 "$WORK/$name.log")"
-}
-
-WEB_PID="" PORT=""
 # start_nginx pgpush|nchan: the same nginx settings on both sides; only the locations differ
 start_nginx() {
     local kind=$1 user="" module="" locations
@@ -346,16 +237,6 @@ EOF
     wait_web lighttpd "$WORK/lighttpd-error.log"
 }
 
-wait_web() {
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && { sleep 0.3; return 0; }
-        kill -0 "$WEB_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    say "# $1 did not start on port $PORT: $(tail -n 2 "$2")"
-    stop_pid "$WEB_PID"
-    return 1
-}
 start_web() { # start_web pgpush-nginx|pgpush-lighttpd|nchan
     local how
     case $1 in pgpush-nginx) how="start_nginx pgpush" ;; pgpush-lighttpd) how=start_lighttpd ;; nchan) how="start_nginx nchan" ;; esac

@@ -32,9 +32,10 @@ static void *serve(void *unused)
 
 int main(int argc, char **argv)
 {
-    int threads = argc > 2 ? atoi(argv[2]) : 8;
+    char *end = NULL;
+    long threads = argc > 2 ? strtol(argv[2], &end, 10) : 8;
 
-    if (argc < 2 || argv[1][0] == '-' || threads < 1) {
+    if (argc < 2 || argv[1][0] == '-' || threads < 1 || threads > 1000 || (end && *end)) {
         fprintf(stderr, "usage: fcgi-hello SOCKET [THREADS]\n");
         return argc > 1 && argv[1][0] == '-' && argv[1][1] == 'h' ? 0 : 2;
     }

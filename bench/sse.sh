@@ -61,8 +61,8 @@ PGDIR=$top_srcdir/var/bench-pg
 WORK=$top_srcdir/var/bench-run
 # unix socket paths must stay under 108 bytes
 [ ${#WORK} -lt 80 ] || WORK=/tmp/pgpush-bench-$(id -u)
-say() { printf '%s\n' "$*" >&2; }
-die() { say "sse.sh: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$top_srcdir/bench/lib.sh"
 
 # --- build
 
@@ -106,109 +106,24 @@ cap() { [ "$1" -le "$max" ] && echo "$1" || echo "$max"; }
 threads_max=$(cat /proc/sys/kernel/threads-max 2>/dev/null || echo 100000)
 [ "$threads_max" -gt 12000 ] || die "kernel.threads-max is $threads_max; push-sse needs 9,600 threads"
 
-# --- everything we start, stopped on the way out
-
-PIDS=()
-PG_STARTED=0
-failed=0
-cleanup() {
-    trap - EXIT INT TERM
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    [ "$PG_STARTED" = 1 ] && "$top_srcdir/tests/lib/pgcluster" stop "$PGDIR" >/dev/null 2>&1
-    if [ "$keep" = 1 ] || [ "$failed" -gt 0 ]; then
-        say "# logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'say "sse.sh: stopped"; exit 130' INT
-trap 'exit 143' TERM
-
-forget() { # forget PID: no longer ours to stop
-    local i
-    for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$1" ] && unset 'PIDS[i]'; done
-}
-stop_pid() { # SIGTERM, then SIGKILL after 2 s (libfcgi's SIGTERM handler only flags a shutdown);
-    # the children too (nginx workers), should it come to SIGKILL
-    [ -n "${1:-}" ] || return 0
-    local kids
-    kids=$(cat /proc/"$1"/task/*/children 2>/dev/null)
-    kill "$1" 2>/dev/null
-    for _ in $(seq 1 20); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    # shellcheck disable=SC2086
-    kill -0 "$1" 2>/dev/null && kill -9 "$1" $kids 2>/dev/null
-    wait "$1" 2>/dev/null
-    forget "$1"
-}
-
 rm -rf "$WORK"
 mkdir -p "$WORK/nginx"
 chmod 755 "$WORK"
 
-free_port() { # below the ephemeral range (32768-60999), where 9,000 client sockets live
-    local p
-    for _ in $(seq 1 200); do
-        p=$(( 20000 + RANDOM % 12000 ))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-    done
-    die "no free port"
-}
-
 # --- PostgreSQL
 
-# a cluster left running by an interrupted run is ours: stop it first
-"$top_srcdir/tests/lib/pgcluster" stop "$PGDIR" >/dev/null 2>&1
-"$top_srcdir/tests/lib/pgcluster" start "$PGDIR" >/dev/null || die "cannot start PostgreSQL in $PGDIR"
-PG_STARTED=1
-# shellcheck disable=SC1091
-. "$PGDIR/env"
-unset PGAPPNAME PUSH_DATABASE_URL
-PGDATABASE=postgres dropdb --if-exists --force pgpush_bench >/dev/null 2>&1
-PGDATABASE=postgres createdb pgpush_bench || die "cannot create the database"
-export PGDATABASE=pgpush_bench
-psql -qX -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/install.sql" >"$WORK/install.log" 2>&1 \
-    || { cat "$WORK/install.log" >&2; die "schema install failed"; }
-sql() { psql -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
-# A site in operation, not a new one: 100,000 older messages (11 per user, and 100 to everyone),
-# all read, and the statistics that autovacuum would have gathered. On a never-analyzed, empty
-# push.message the programs' prepared statements can settle on sequential-scan plans that stay
-# until autovacuum first analyzes the table (README, "Indexes and query plans").
-sql "INSERT INTO push.message (recipient, title, body, created_at)
-     SELECT CASE WHEN i % 1000 = 0 THEN NULL ELSE 'u' || (i % 9000) END, 'older ' || i, 'history',
-            now() - interval '1 day' FROM generate_series(1, 100000) i" >/dev/null
-sql "INSERT INTO push.reader (recipient, read_p, read_b)
-     SELECT 'u' || g, (SELECT max(id) FROM push.message), (SELECT max(id) FROM push.message)
-     FROM generate_series(0, 8999) g" >/dev/null
-sql "VACUUM ANALYZE" >/dev/null
-SEED_MAX=$(sql "SELECT max(id) FROM push.message")
-SECRET=bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
-export PUSH_TOKEN_SECRET=$SECRET
-PG_MASTER=$(head -n 1 "$PGDATA/postmaster.pid" 2>/dev/null)
+bench_database
 
 # --- measuring
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-children() { cat /proc/"$1"/task/*/children 2>/dev/null; }
 rss_sum() { # rss_sum PID...: KiB over these processes
     local t=0 p
     for p in "$@"; do t=$(( t + $(rss_kb "$p") )); done
     echo "$t"
 }
-cpu_ticks() { # cpu_ticks PID...: utime + stime of these processes
-    local t=0 p
-    for p in "$@"; do
-        [ -r "/proc/$p/stat" ] || continue
-        t=$(( t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}') ))
-    done
-    echo "$t"
-}
 web_pids() { # the front server's processes (nginx: master and workers)
     echo "$WEB_PID $(children "$WEB_PID")"
-}
-pg_conns() {
-    sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1'"
 }
 
 # --- the programs and the front servers
@@ -224,29 +139,6 @@ APP_ENV=(PUSH_TOKEN_SECRET="$SECRET" PUSH_MAX_STREAMS=$max_streams PUSH_MAX_STRE
          PUSH_THREADS=$threads PUSH_THREAD_STACK=64 PUSH_LOG_LEVEL=warn)
 # shellcheck disable=SC2206
 APP_ENV+=($app_env_extra)
-APP_PID=""
-start_app() { # start_app NAME
-    local name=$1 want
-    rm -f "$WORK/$name.sock"
-    env "${APP_ENV[@]}" "$BIN/$name" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
-    APP_PID=$!
-    PIDS+=("$APP_PID")
-    want=$(( $(printf '%s\n' "${APP_ENV[@]}" | sed -n 's/^PUSH_THREADS=//p') + 1 ))
-    for _ in $(seq 1 300); do
-        if [ -S "$WORK/$name.sock" ] \
-            && [ "$(awk '/^Threads:/ {print $2}' "/proc/$APP_PID/status" 2>/dev/null || echo 0)" -ge "$want" ]; then
-            # the LISTEN connection is up when the hub has connected
-            for _ in $(seq 1 50); do [ "$(pg_conns "$name")" -ge 1 ] && break; sleep 0.1; done
-            sleep 0.5
-            return 0
-        fi
-        kill -0 "$APP_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    die "$name did not start: $(tail -n 5 "$WORK/$name.log")"
-}
-
-WEB_PID="" PORT=""
 start_nginx() {
     local user=""
     [ "$(id -u)" = 0 ] && user="user root root;"
@@ -317,16 +209,6 @@ EOF
     wait_web lighttpd "$WORK/lighttpd-error.log"
 }
 
-wait_web() {
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && { sleep 0.3; return 0; }
-        kill -0 "$WEB_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    say "# $1 did not start on port $PORT: $(tail -n 2 "$2")"
-    stop_pid "$WEB_PID"
-    return 1
-}
 start_web() { # start_web nginx|lighttpd: on a free port; another one if that was taken meanwhile
     for _ in 1 2 3; do "start_$1" && return 0; done
     die "$1 did not start"

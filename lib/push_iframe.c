@@ -37,7 +37,7 @@ int push_iframe_init(struct push_iframe *it, const char *name)
 
     if (!push_iframe_callback_ok(name))
         return -1;
-    strcpy(it->callback, name); /* length checked above */
+    memcpy(it->callback, name, strlen(name) + 1); /* at most PUSH_IFRAME_CALLBACK_MAX: checked */
     while (got < sizeof raw) {
         ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
         if (n > 0)
