@@ -31,6 +31,8 @@ struct push_hub {
     int streams, max_streams, max_per_user;
     int listening;
     const char *url, *appname;
+    push_hub_observer observer; /* may be NULL; set before the LISTEN thread starts */
+    void *observer_arg;
     struct hub_user *bucket[BUCKETS];
 };
 
@@ -100,6 +102,8 @@ static void dispatch(struct push_hub *hub, const char *payload)
         wake_all(hub); /* '*', or anything we do not know: waking too much is always safe */
     }
     pthread_mutex_unlock(&hub->lock);
+    if (hub->observer)
+        hub->observer(hub->observer_arg, strncmp(payload, "u:", 2) == 0 ? payload + 2 : NULL, 1);
 }
 
 static void set_listening(struct push_hub *hub, int up)
@@ -109,6 +113,8 @@ static void set_listening(struct push_hub *hub, int up)
     if (up)
         wake_all(hub); /* what was notified while we were away is lost: everyone re-reads */
     pthread_mutex_unlock(&hub->lock);
+    if (hub->observer)
+        hub->observer(hub->observer_arg, NULL, up);
 }
 
 static void sleep_ms(long ms)
@@ -203,6 +209,12 @@ static void *listener_main(void *arg)
 struct push_hub *push_hub_start(const char *url, const char *appname, int max_streams,
                                 int max_per_user)
 {
+    return push_hub_start_observed(url, appname, max_streams, max_per_user, NULL, NULL);
+}
+
+struct push_hub *push_hub_start_observed(const char *url, const char *appname, int max_streams,
+                                         int max_per_user, push_hub_observer observer, void *arg)
+{
     struct push_hub *hub = calloc(1, sizeof *hub);
     pthread_attr_t attr;
     pthread_t t;
@@ -214,6 +226,8 @@ struct push_hub *push_hub_start(const char *url, const char *appname, int max_st
     hub->appname = appname;
     hub->max_streams = max_streams;
     hub->max_per_user = max_per_user;
+    hub->observer = observer;
+    hub->observer_arg = arg;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &attr, listener_main, hub) != 0)

@@ -35,6 +35,15 @@ struct push_hub;
 struct push_hub *push_hub_start(const char *url, const char *appname, int max_streams,
                                 int max_per_user);
 
+/* Told, on the LISTEN thread and in order, of every notification (user; NULL: everyone may have
+ * changed) with listening 1, and of the LISTEN connection going down (NULL, 0) or up again
+ * (NULL, 1). It must be quick: the hub waits for it. */
+typedef void (*push_hub_observer)(void *arg, const char *user, int listening);
+
+/* push_hub_start, with an observer told of everything from the start. */
+struct push_hub *push_hub_start_observed(const char *url, const char *appname, int max_streams,
+                                         int max_per_user, push_hub_observer observer, void *arg);
+
 /* Registers w as a stream of user, within the limits. After it, any change to the user's
  * stream makes the next push_hub_wait return at once. */
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user);
