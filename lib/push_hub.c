@@ -20,14 +20,12 @@
 struct hub_user {
     struct hub_user *next;     /* bucket chain */
     struct push_waiter *waiters;
-    uint64_t version;          /* bumped by each notification for this user */
     int count;
     char name[PUSH_USER_MAX + 1];
 };
 
 struct push_hub {
     pthread_mutex_t lock;
-    uint64_t global;           /* bumped by '*' and by every (re)connect */
     int streams, max_streams, max_per_user;
     int listening;
     const char *url, *appname;
@@ -74,16 +72,22 @@ static void drop_user(struct push_hub *hub, struct hub_user *gone)
     free(gone);
 }
 
+/* Called with the hub's lock held, which keeps every waiter of u registered and alive; takes
+ * each waiter's own lock only to mark it, and signals after letting go, so that the woken
+ * thread does not wake only to wait for that lock. */
 static void wake_user(struct hub_user *u)
 {
-    for (struct push_waiter *w = u->waiters; w; w = w->next)
+    for (struct push_waiter *w = u->waiters; w; w = w->next) {
+        pthread_mutex_lock(&w->lock);
+        w->woken = 1;
+        pthread_mutex_unlock(&w->lock);
         pthread_cond_signal(&w->cond);
+    }
 }
 
 /* Called with the lock held. */
 static void wake_all(struct push_hub *hub)
 {
-    hub->global++;
     for (int b = 0; b < BUCKETS; b++)
         for (struct hub_user *u = hub->bucket[b]; u; u = u->next)
             wake_user(u);
@@ -94,10 +98,8 @@ static void dispatch(struct push_hub *hub, const char *payload)
     pthread_mutex_lock(&hub->lock);
     if (strncmp(payload, "u:", 2) == 0) {
         struct hub_user *u = find_user(hub, payload + 2, 0);
-        if (u) {
-            u->version++;
+        if (u)
             wake_user(u);
-        }
     } else {
         wake_all(hub); /* '*', or anything we do not know: waking too much is always safe */
     }
@@ -257,6 +259,8 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cond, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&w->lock, NULL);
+    w->woken = 0;
     w->user = u;
     w->prev = NULL;
     w->next = u->waiters;
@@ -265,31 +269,22 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
     u->waiters = w;
     u->count++;
     hub->streams++;
-    w->seen = u->version + hub->global;
     pthread_mutex_unlock(&hub->lock);
     return PUSH_HUB_OK;
 }
 
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline)
 {
-    int changed = 0;
+    int changed;
 
-    pthread_mutex_lock(&hub->lock);
-    for (;;) {
-        uint64_t now = w->user->version + hub->global;
-        if (now != w->seen) {
-            w->seen = now;
-            changed = 1;
+    (void)hub;
+    pthread_mutex_lock(&w->lock);
+    while (!w->woken)
+        if (pthread_cond_timedwait(&w->cond, &w->lock, deadline) == ETIMEDOUT)
             break;
-        }
-        if (pthread_cond_timedwait(&w->cond, &hub->lock, deadline) == ETIMEDOUT) {
-            now = w->user->version + hub->global;
-            changed = now != w->seen;
-            w->seen = now;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&hub->lock);
+    changed = w->woken;
+    w->woken = 0;
+    pthread_mutex_unlock(&w->lock);
     return changed;
 }
 
@@ -309,6 +304,7 @@ void push_hub_leave(struct push_hub *hub, struct push_waiter *w)
         drop_user(hub, u);
     pthread_mutex_unlock(&hub->lock);
     pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
 }
 
 int push_hub_streams(struct push_hub *hub)

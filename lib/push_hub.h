@@ -14,12 +14,15 @@
 
 struct hub_user;
 
-/* One waiting stream; the caller owns it (for example on its thread's stack). */
+/* One waiting stream; the caller owns it (for example on its thread's stack). Its own lock,
+ * not the hub's, guards its wake-up: a broadcast wakes thousands of threads at once, and had
+ * they all to retake one lock on waking they would queue on it one by one. */
 struct push_waiter {
-    pthread_cond_t cond;           /* private to the hub from here on */
+    pthread_mutex_t lock;          /* private to the hub from here on */
+    pthread_cond_t cond;
+    int woken;                     /* a change since the last push_hub_wait returned */
     struct push_waiter *prev, *next;
     struct hub_user *user;
-    uint64_t seen;
 };
 
 enum push_hub_err {

@@ -42,10 +42,19 @@ static int fetch(const struct push_stream_ctx *ctx, const char *user,
                  const struct push_cursor *after, int limit, int want_state, struct batch *b,
                  enum push_db_err *err, char *msg, size_t msglen)
 {
-    struct push_db *db = push_pool_acquire(ctx->pool);
+    struct push_db *db;
     int rc = -1;
 
     memset(b, 0, sizeof *b);
+    if (!want_state && after) { /* a wake-up: read together with the other woken streams */
+        struct push_store_read r = { user, *after, limit, NULL, NULL };
+        if (push_readq_read(ctx->readq, &r, err, msg, msglen) < 0)
+            return -1;
+        b->msgs = r.msgs;
+        b->unread = r.unread;
+        return 0;
+    }
+    db = push_pool_acquire(ctx->pool);
     for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
         PGconn *conn = push_db_get(db, err, msg, msglen);
         if (!conn)
@@ -421,5 +430,6 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
     /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
     ctx.hub = push_hub_start(cfg.database_url, p->name, cfg.max_streams, cfg.max_streams_per_user);
     ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
+    ctx.readq = push_readq_new(ctx.pool, cfg.db_pool);
     return push_server_run(&server);
 }

@@ -9,6 +9,7 @@
 #include "push_cursor.h"
 #include "push_hub.h"
 #include "push_pool.h"
+#include "push_readq.h"
 #include "push_program.h"
 #include "push_request.h"
 
@@ -17,6 +18,7 @@ struct push_stream_ctx {
     const struct push_config *cfg;
     struct push_hub *hub;   /* the one LISTEN connection */
     struct push_pool *pool; /* cfg->db_pool query connections */
+    struct push_readq *readq; /* wake-up reads, combined over the pool */
 };
 
 /* How one transport writes; each function returns 0, or -1 when the client is gone. */
