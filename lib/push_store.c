@@ -262,6 +262,14 @@ int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
 
     if (n < 1 || n > PUSH_STORE_MANY_MAX)
         return -1;
+    if (n == 1) { /* one user: the single statements, whose plans are the cheapest */
+        reads[0].msgs = push_store_messages(conn, reads[0].user, &reads[0].after, reads[0].limit);
+        if (reads[0].msgs && (reads[0].unread = push_store_unread(conn, reads[0].user)))
+            return 0;
+        PQclear(reads[0].msgs);
+        reads[0].msgs = NULL;
+        return -1;
+    }
     put(&users, "{", 1), put(&ps, "{", 1), put(&bs, "{", 1), put(&ls, "{", 1);
     for (int i = 0; i < n; i++) {
         if (i)
