@@ -81,7 +81,10 @@ static void wake_user(struct hub_user *u)
         pthread_mutex_lock(&w->lock);
         w->woken = 1;
         pthread_mutex_unlock(&w->lock);
-        pthread_cond_signal(&w->cond);
+        if (w->wake)
+            w->wake(w->wake_arg);
+        else
+            pthread_cond_signal(&w->cond);
     }
 }
 
@@ -282,6 +285,18 @@ int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct time
     while (!w->woken)
         if (pthread_cond_timedwait(&w->cond, &w->lock, deadline) == ETIMEDOUT)
             break;
+    changed = w->woken;
+    w->woken = 0;
+    pthread_mutex_unlock(&w->lock);
+    return changed;
+}
+
+int push_hub_changed(struct push_hub *hub, struct push_waiter *w)
+{
+    int changed;
+
+    (void)hub;
+    pthread_mutex_lock(&w->lock);
     changed = w->woken;
     w->woken = 0;
     pthread_mutex_unlock(&w->lock);

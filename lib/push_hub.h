@@ -18,6 +18,11 @@ struct hub_user;
  * not the hub's, guards its wake-up: a broadcast wakes thousands of threads at once, and had
  * they all to retake one lock on waking they would queue on it one by one. */
 struct push_waiter {
+    /* Set wake before push_hub_join to be called instead of blocking in push_hub_wait (an event
+     * loop): the hub calls wake(wake_arg) with its lock held, from the listener thread; it must
+     * only queue and signal, never call into the hub. NULL: push_hub_wait blocks. */
+    void (*wake)(void *arg);
+    void *wake_arg;
     pthread_mutex_t lock;          /* private to the hub from here on */
     pthread_cond_t cond;
     int woken;                     /* a change since the last push_hub_wait returned */
@@ -55,6 +60,11 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
  * deadline (CLOCK_MONOTONIC). Returns 1 on a change, 0 at the deadline. */
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline);
 
+/* For a waiter with wake: has the user's stream changed since the last call (or the join)?
+ * Never blocks; 1 once per change. */
+int push_hub_changed(struct push_hub *hub, struct push_waiter *w);
+
+/* After it returns, wake is never called again for w. */
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
 
 /* Streams now registered, and whether the LISTEN connection is up (for status and tests). */
