@@ -171,6 +171,7 @@ start_nginx() {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:$WORK/push-sse.sock;
             fastcgi_buffering off;
+            fastcgi_buffer_size 1k;   # as conf/nginx.conf
             fastcgi_read_timeout 300s;
         }
         location = /ext/push-poll {
