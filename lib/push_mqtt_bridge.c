@@ -1,0 +1,225 @@
+/* push_mqtt_bridge.c: streams to MQTT topics, each from push.mqtt_cursor, moved only after PUBACKs */
+#include "config.h"
+
+#include "push_mqtt_bridge.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "push_json.h"
+#include "push_log.h"
+#include "push_mqtt_topic.h"
+#include "push_store.h"
+
+#define USERS_PAGE 100 /* user names read per query when going through all of them */
+
+typedef enum push_mqtt_bridge_err err_t;
+
+/* --- push.mqtt_cursor */
+
+static int64_t acked(PGconn *conn, const char *stream, int *ok)
+{
+    const char *params[] = { stream };
+    PGresult *res = PQexecParams(conn, "SELECT push.mqtt_acked($1)", 1, NULL, params, NULL, NULL, 0);
+    int64_t id = 0;
+
+    *ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (*ok)
+        id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return id;
+}
+
+static int ack(PGconn *conn, const char *stream, const char *id)
+{
+    const char *params[] = { stream, id };
+    PGresult *res = PQexecParams(conn, "SELECT push.mqtt_ack($1, $2)", 2, NULL, params, NULL,
+                                 NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* Up to USERS_PAGE names after `after` from push.mqtt_pending or push.mqtt_users. */
+static PGresult *users_page(PGconn *conn, const char *fn_sql, const char *after)
+{
+    char lim[16];
+    const char *params[] = { after, lim };
+    PGresult *res;
+
+    snprintf(lim, sizeof lim, "%d", USERS_PAGE);
+    res = PQexecParams(conn, fn_sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* --- publishing */
+
+/* Publishes o on topic; o is released. */
+static int send_json(struct push_mqtt_bridge *b, const char *topic, json_object *o, int retain)
+{
+    size_t len;
+    const char *text = push_json_text(o, &len);
+    int rc = push_mqtt_pub_send(b->pub, topic, text, len, retain);
+
+    json_object_put(o);
+    return rc;
+}
+
+static err_t flush(struct push_mqtt_bridge *b)
+{
+    return push_mqtt_pub_flush(b->pub, b->cfg->ack_timeout * 1000L) == 0
+               ? PUSH_MQTT_BRIDGE_OK : PUSH_MQTT_BRIDGE_BROKER;
+}
+
+/* Publishes one batch of a stream: user's personal messages (user != "") or the broadcasts
+ * (user == ""), after *last. Moves *last and the stored cursor past what the broker
+ * acknowledged; *n is the number of rows read. */
+static err_t stream_batch(struct push_mqtt_bridge *b, PGconn *conn, const char *user,
+                          const char *topic, int64_t *last, int *n)
+{
+    int broadcast = !*user;
+    struct push_cursor after = { broadcast ? INT64_MAX : *last, broadcast ? *last : INT64_MAX };
+    struct push_cursor pos = { broadcast ? 0 : *last, 0 };
+    char tag[PUSH_CURSOR_TAG_LEN + 1];
+    PGresult *res = push_store_messages(conn, user, &after, b->cfg->batch);
+    err_t err = PUSH_MQTT_BRIDGE_OK;
+
+    *n = 0;
+    if (!res)
+        return PUSH_MQTT_BRIDGE_DB;
+    push_cursor_tag(user, tag);
+    *n = PQntuples(res);
+    for (int i = 0; i < *n && !err; i++) {
+        json_object *m = push_json_message(res, i, tag, &pos);
+        /* a cursor belongs to one user; on the shared topic the id orders the messages */
+        if (broadcast)
+            json_object_object_add(m, "cursor", NULL);
+        if (send_json(b, topic, m, 0) < 0)
+            err = PUSH_MQTT_BRIDGE_BROKER;
+    }
+    if (*n && !err && !(err = flush(b))) {
+        const char *id = PQgetvalue(res, *n - 1, PUSH_COL_ID);
+        if (ack(conn, user, id) < 0)
+            err = PUSH_MQTT_BRIDGE_DB;
+        else
+            *last = strtoll(id, NULL, 10);
+    }
+    PQclear(res);
+    return err;
+}
+
+/* Publishes a whole stream from its stored cursor. */
+static err_t stream(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
+{
+    char topic[PUSH_MQTT_TOPIC_MAX];
+    int ok, n, total = 0;
+    int64_t last = acked(conn, user, &ok);
+    err_t err;
+
+    if (!ok)
+        return PUSH_MQTT_BRIDGE_DB;
+    if (*user ? push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "message") < 0
+              : push_mqtt_broadcast_topic(topic, sizeof topic, b->cfg->prefix) < 0)
+        return PUSH_MQTT_BRIDGE_OK; /* a name no MQTT client can have: nothing to publish to */
+    do {
+        err = stream_batch(b, conn, user, topic, &last, &n);
+        total += n;
+    } while (!err && n == b->cfg->batch);
+    if (total)
+        push_log_debug("published %d messages of %s", total, *user ? "a user" : "the broadcasts");
+    return err;
+}
+
+/* Sends user's unread counts (retained) without flushing. */
+static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
+{
+    char topic[PUSH_MQTT_TOPIC_MAX];
+    PGresult *res;
+    int rc;
+
+    if (push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "unread") < 0)
+        return PUSH_MQTT_BRIDGE_OK;
+    if (!(res = push_store_unread(conn, user)))
+        return PUSH_MQTT_BRIDGE_DB;
+    rc = send_json(b, topic, push_json_unread(res), 1);
+    PQclear(res);
+    return rc < 0 ? PUSH_MQTT_BRIDGE_BROKER : PUSH_MQTT_BRIDGE_OK;
+}
+
+err_t push_mqtt_bridge_user(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
+{
+    err_t err;
+
+    if (!push_mqtt_user_ok(user))
+        return PUSH_MQTT_BRIDGE_OK;
+    if ((err = stream(b, conn, user)) || (err = unread(b, conn, user)))
+        return err;
+    return flush(b);
+}
+
+/* Calls each(b, conn, name) for every name the paged function returns, flushing every
+ * cfg->batch names. */
+static err_t each_user(struct push_mqtt_bridge *b, PGconn *conn, const char *fn_sql,
+                       err_t (*each)(struct push_mqtt_bridge *, PGconn *, const char *))
+{
+    char after[PUSH_USER_MAX + 1] = "";
+    int since_flush = 0;
+    err_t err = PUSH_MQTT_BRIDGE_OK;
+
+    for (;;) {
+        PGresult *res = users_page(conn, fn_sql, after);
+        int n;
+        if (!res)
+            return PUSH_MQTT_BRIDGE_DB;
+        n = PQntuples(res);
+        for (int i = 0; i < n && !err; i++) {
+            err = each(b, conn, PQgetvalue(res, i, 0));
+            if (!err && ++since_flush >= b->cfg->batch) {
+                err = flush(b);
+                since_flush = 0;
+            }
+        }
+        if (n)
+            snprintf(after, sizeof after, "%s", PQgetvalue(res, n - 1, 0));
+        PQclear(res);
+        if (err || n < USERS_PAGE)
+            break;
+    }
+    return err ? err : flush(b);
+}
+
+static err_t stream_of(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
+{
+    return push_mqtt_user_ok(user) ? stream(b, conn, user) : PUSH_MQTT_BRIDGE_OK;
+}
+
+err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
+{
+    err_t err;
+
+    if ((err = stream(b, conn, ""))
+        || (err = each_user(b, conn, "SELECT * FROM push.mqtt_pending($1, $2)", stream_of))
+        || (err = each_user(b, conn, "SELECT * FROM push.mqtt_users($1, $2)", unread)))
+        return err;
+    return PUSH_MQTT_BRIDGE_OK;
+}
+
+const char *push_mqtt_bridge_strerror(enum push_mqtt_bridge_err err)
+{
+    switch (err) {
+    case PUSH_MQTT_BRIDGE_OK: return "ok";
+    case PUSH_MQTT_BRIDGE_DB: return "a query failed";
+    case PUSH_MQTT_BRIDGE_BROKER: return "the MQTT broker is not connected or did not acknowledge";
+    }
+    return "unknown error";
+}

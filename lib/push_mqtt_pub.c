@@ -1,0 +1,228 @@
+/* push_mqtt_pub.c: a libmosquitto client that tracks PUBACKs between flushes */
+#include "config.h"
+
+#include "push_mqtt_pub.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mosquitto.h>
+
+#include "push_log.h"
+
+struct push_mqtt_pub {
+    struct mosquitto *mosq;
+    const struct push_mqtt_config *cfg;
+    /* lock guards what follows; the network thread takes it in the callbacks, the publishing
+     * thread holds it across mosquitto_publish, so an acknowledgement can never be seen
+     * before its message id is recorded (libmosquitto calls on_publish without holding the
+     * locks mosquitto_publish takes) */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    unsigned session;       /* connections made so far */
+    int up;
+    int complained;         /* a connection failure was logged; say when it is back */
+    unsigned sent_in;       /* the session of the first send since the last flush */
+    int pending_n;          /* message ids sent since the last flush and not acknowledged */
+    int pending[PUSH_MQTT_PENDING_MAX];
+};
+
+static void on_connect(struct mosquitto *mosq, void *arg, int rc)
+{
+    struct push_mqtt_pub *p = arg;
+
+    pthread_mutex_lock(&p->lock);
+    if (rc == 0) {
+        p->up = 1;
+        p->session++;
+        push_log_info("connected to the MQTT broker %s:%d", p->cfg->host, p->cfg->port);
+        p->complained = 0;
+    } else if (!p->complained) {
+        /* refused: the bridge's user or password, or the plugin is not loaded */
+        push_log_error("the MQTT broker refused the bridge: %s; retrying",
+                       mosquitto_connack_string(rc));
+        p->complained = 1;
+    }
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
+{
+    struct push_mqtt_pub *p = arg;
+
+    pthread_mutex_lock(&p->lock);
+    if (p->up)
+        push_log_warn("lost the MQTT broker (%s); reconnecting", mosquitto_strerror(rc));
+    p->up = 0;
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_publish(struct mosquitto *mosq, void *arg, int mid)
+{
+    struct push_mqtt_pub *p = arg;
+
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->pending_n; i++) {
+        if (p->pending[i] == mid) {
+            p->pending[i] = p->pending[--p->pending_n];
+            if (p->pending_n == 0)
+                pthread_cond_broadcast(&p->changed);
+            break;
+        }
+    }
+    /* an id not found was sent before a reconnect and already given up on */
+    pthread_mutex_unlock(&p->lock);
+}
+
+struct push_mqtt_pub *push_mqtt_pub_start(const struct push_mqtt_config *cfg, char *err,
+                                          size_t errlen)
+{
+    struct push_mqtt_pub *p = calloc(1, sizeof *p);
+    pthread_condattr_t ca;
+    int rc;
+
+    if (!p)
+        abort();
+    p->cfg = cfg;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->changed, &ca);
+    pthread_condattr_destroy(&ca);
+    mosquitto_lib_init();
+    /* a clean session: what the broker had not acknowledged is published again from the
+     * stored cursors, not resent from this process's memory */
+    p->mosq = mosquitto_new(cfg->client_id, true, p);
+    if (!p->mosq) {
+        snprintf(err, errlen, "cannot create the MQTT client: %s", strerror(errno));
+        goto fail;
+    }
+    mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_max_inflight_messages_set(p->mosq, (unsigned)cfg->max_inflight);
+    mosquitto_reconnect_delay_set(p->mosq, 1, 10, true);
+    if (cfg->password_len || strcmp(cfg->user, "") != 0)
+        mosquitto_username_pw_set(p->mosq, cfg->user, cfg->password_len ? cfg->password : NULL);
+    mosquitto_connect_callback_set(p->mosq, on_connect);
+    mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
+    mosquitto_publish_callback_set(p->mosq, on_publish);
+    rc = mosquitto_connect_async(p->mosq, cfg->host, cfg->port, cfg->keepalive);
+    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) {
+        /* ERRNO is a broker that is down now: the network thread retries */
+        snprintf(err, errlen, "cannot connect to the MQTT broker %s:%d: %s", cfg->host,
+                 cfg->port, mosquitto_strerror(rc));
+        goto fail;
+    }
+    if (rc == MOSQ_ERR_ERRNO) {
+        push_log_warn("cannot reach the MQTT broker %s:%d yet: %s; retrying", cfg->host,
+                      cfg->port, strerror(errno));
+        p->complained = 1;
+    }
+    rc = mosquitto_loop_start(p->mosq);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        snprintf(err, errlen, "cannot start the MQTT thread: %s", mosquitto_strerror(rc));
+        goto fail;
+    }
+    return p;
+fail:
+    if (p->mosq)
+        mosquitto_destroy(p->mosq);
+    mosquitto_lib_cleanup();
+    pthread_cond_destroy(&p->changed);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+    return NULL;
+}
+
+unsigned push_mqtt_pub_session(struct push_mqtt_pub *p)
+{
+    unsigned s;
+
+    pthread_mutex_lock(&p->lock);
+    s = p->up ? p->session : 0;
+    pthread_mutex_unlock(&p->lock);
+    return s;
+}
+
+static struct timespec deadline_after(long ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+unsigned push_mqtt_pub_wait_up(struct push_mqtt_pub *p, long ms)
+{
+    struct timespec until = deadline_after(ms);
+    unsigned s;
+
+    pthread_mutex_lock(&p->lock);
+    while (!p->up && pthread_cond_timedwait(&p->changed, &p->lock, &until) != ETIMEDOUT)
+        ;
+    s = p->up ? p->session : 0;
+    pthread_mutex_unlock(&p->lock);
+    return s;
+}
+
+int push_mqtt_pub_send(struct push_mqtt_pub *p, const char *topic, const void *payload,
+                       size_t len, int retain)
+{
+    int mid = 0, rc = -1;
+
+    pthread_mutex_lock(&p->lock);
+    if (p->up && p->pending_n < PUSH_MQTT_PENDING_MAX && len <= 268435455u
+        && mosquitto_publish(p->mosq, &mid, topic, (int)len, payload, 1, retain != 0)
+               == MOSQ_ERR_SUCCESS) {
+        if (p->pending_n == 0)
+            p->sent_in = p->session;
+        p->pending[p->pending_n++] = mid;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int push_mqtt_pub_flush(struct push_mqtt_pub *p, long timeout_ms)
+{
+    struct timespec until = deadline_after(timeout_ms);
+    unsigned session;
+    int rc;
+
+    pthread_mutex_lock(&p->lock);
+    session = p->pending_n ? p->sent_in : p->session;
+    while (p->pending_n > 0 && p->up && p->session == session
+           && pthread_cond_timedwait(&p->changed, &p->lock, &until) != ETIMEDOUT)
+        ;
+    rc = p->pending_n == 0 && p->up && p->session == session ? 0 : -1;
+    if (rc < 0 && p->up && p->pending_n > 0)
+        push_log_warn("the MQTT broker did not acknowledge %d messages within %ld ms",
+                      p->pending_n, timeout_ms);
+    p->pending_n = 0;
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void push_mqtt_pub_stop(struct push_mqtt_pub *p)
+{
+    if (!p)
+        return;
+    mosquitto_disconnect(p->mosq);
+    mosquitto_loop_stop(p->mosq, false);
+    mosquitto_destroy(p->mosq);
+    mosquitto_lib_cleanup();
+    pthread_cond_destroy(&p->changed);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
