@@ -209,6 +209,7 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
             continue;
         }
         if (!(now = push_mqtt_pub_session(b->pub))) {
+            push_mqtt_pub_connect(b->pub);
             if (wait_notify(conn, &d, 500) < 0)
                 push_db_close(&db);
             continue;

@@ -26,6 +26,7 @@ struct push_mqtt_pub {
     unsigned session;       /* connections made so far */
     int up;
     int complained;         /* a connection failure was logged; say when it is back */
+    int started;            /* the network thread runs (after the first connection) */
     unsigned sent_in;       /* the session of the first send since the last flush */
     int pending_n;          /* message ids sent since the last flush and not acknowledged */
     int pending[PUSH_MQTT_PENDING_MAX];
@@ -56,7 +57,7 @@ static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
     struct push_mqtt_pub *p = arg;
 
     pthread_mutex_lock(&p->lock);
-    if (p->up)
+    if (p->up && rc != 0) /* 0: our own disconnect, when stopping */
         push_log_warn("lost the MQTT broker (%s); reconnecting", mosquitto_strerror(rc));
     p->up = 0;
     pthread_cond_broadcast(&p->changed);
@@ -111,21 +112,8 @@ struct push_mqtt_pub *push_mqtt_pub_start(const struct push_mqtt_config *cfg, ch
     mosquitto_connect_callback_set(p->mosq, on_connect);
     mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
     mosquitto_publish_callback_set(p->mosq, on_publish);
-    rc = mosquitto_connect_async(p->mosq, cfg->host, cfg->port, cfg->keepalive);
-    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) {
-        /* ERRNO is a broker that is down now: the network thread retries */
-        snprintf(err, errlen, "cannot connect to the MQTT broker %s:%d: %s", cfg->host,
-                 cfg->port, mosquitto_strerror(rc));
-        goto fail;
-    }
-    if (rc == MOSQ_ERR_ERRNO) {
-        push_log_warn("cannot reach the MQTT broker %s:%d yet: %s; retrying", cfg->host,
-                      cfg->port, strerror(errno));
-        p->complained = 1;
-    }
-    rc = mosquitto_loop_start(p->mosq);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        snprintf(err, errlen, "cannot start the MQTT thread: %s", mosquitto_strerror(rc));
+    if ((rc = push_mqtt_pub_connect(p)) < -1) {
+        snprintf(err, errlen, "cannot start the MQTT client for %s:%d", cfg->host, cfg->port);
         goto fail;
     }
     return p;
@@ -137,6 +125,29 @@ fail:
     pthread_mutex_destroy(&p->lock);
     free(p);
     return NULL;
+}
+
+int push_mqtt_pub_connect(struct push_mqtt_pub *p)
+{
+    int rc;
+
+    if (p->started)
+        return 0;
+    rc = mosquitto_connect_async(p->mosq, p->cfg->host, p->cfg->port, p->cfg->keepalive);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        if (!p->complained)
+            push_log_warn("cannot reach the MQTT broker %s:%d: %s; retrying", p->cfg->host,
+                          p->cfg->port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        p->complained = 1;
+        return rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_EAI ? -1 : -2;
+    }
+    /* from here on libmosquitto's thread reconnects by itself */
+    if (mosquitto_loop_start(p->mosq) != MOSQ_ERR_SUCCESS) {
+        push_log_error("cannot start the MQTT thread");
+        return -2;
+    }
+    p->started = 1;
+    return 0;
 }
 
 unsigned push_mqtt_pub_session(struct push_mqtt_pub *p)
@@ -161,19 +172,6 @@ static struct timespec deadline_after(long ms)
         ts.tv_nsec -= 1000000000L;
     }
     return ts;
-}
-
-unsigned push_mqtt_pub_wait_up(struct push_mqtt_pub *p, long ms)
-{
-    struct timespec until = deadline_after(ms);
-    unsigned s;
-
-    pthread_mutex_lock(&p->lock);
-    while (!p->up && pthread_cond_timedwait(&p->changed, &p->lock, &until) != ETIMEDOUT)
-        ;
-    s = p->up ? p->session : 0;
-    pthread_mutex_unlock(&p->lock);
-    return s;
 }
 
 int push_mqtt_pub_send(struct push_mqtt_pub *p, const char *topic, const void *payload,
@@ -219,7 +217,8 @@ void push_mqtt_pub_stop(struct push_mqtt_pub *p)
     if (!p)
         return;
     mosquitto_disconnect(p->mosq);
-    mosquitto_loop_stop(p->mosq, false);
+    if (p->started)
+        mosquitto_loop_stop(p->mosq, false);
     mosquitto_destroy(p->mosq);
     mosquitto_lib_cleanup();
     pthread_cond_destroy(&p->changed);

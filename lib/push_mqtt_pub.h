@@ -15,19 +15,21 @@
 
 struct push_mqtt_pub;
 
-/* Creates the client and starts connecting in the background; NULL with a reason in err
+/* Creates the client and tries to connect (push_mqtt_pub_connect); NULL with a reason in err
  * when the client cannot be set up (a broker that is down is not an error: it is retried).
  * cfg is borrowed for the publisher's life. */
 struct push_mqtt_pub *push_mqtt_pub_start(const struct push_mqtt_config *cfg, char *err,
                                           size_t errlen);
 
+/* Until the first connection is made, tries to connect (libmosquitto's thread only reconnects
+ * connections it once had): call it while push_mqtt_pub_session is 0. 0 connecting or running,
+ * -1 the broker is unreachable now (logged once), -2 a setting is wrong. */
+int push_mqtt_pub_connect(struct push_mqtt_pub *p);
+
 /* 0 while not connected; else the number of the current connection, which changes with
  * every reconnect (the broker may have lost what was not acknowledged, and retained
  * messages if it has no persistence: publish again from the stored cursors). */
 unsigned push_mqtt_pub_session(struct push_mqtt_pub *p);
-
-/* Waits up to ms for a connection; its number, or 0. */
-unsigned push_mqtt_pub_wait_up(struct push_mqtt_pub *p, long ms);
 
 /* Publishes payload on topic with QoS 1 (retained when retain). 0, or -1 when not connected,
  * PUSH_MQTT_PENDING_MAX sends are waiting for a flush, or libmosquitto refused. */
