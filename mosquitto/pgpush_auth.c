@@ -14,7 +14,7 @@
 /* mosquitto.conf:
  *
  *     plugin /usr/lib/x86_64-linux-gnu/pgpush/pgpush_auth.so
- *     plugin_opt_token_secret_file /etc/pgpush/token-secret
+ *     plugin_opt_token_secret_file /etc/pgpush/secret
  *     plugin_opt_bridge_password_file /etc/pgpush/mqtt-bridge-password
  *     plugin_opt_bridge_user pgpush-bridge        (the default)
  *     plugin_opt_topic_prefix push                (the default)

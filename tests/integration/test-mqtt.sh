@@ -210,6 +210,13 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 -H 'Connection: Upgra
     -H 'Sec-WebSocket-Protocol: mqtt' "http://127.0.0.1:$WS_PORT/mqtt")
 eq "$code" 101 "mosquitto's WebSocket listener upgrades an MQTT WebSocket"
 
+if command -v systemd-analyze >/dev/null; then
+    mkdir -p "$WORK/units"
+    sed "s|/usr/bin/push-mqtt|$BIN/push-mqtt|" "$top_srcdir/conf/systemd/pgpush-mqtt.service" >"$WORK/units/pgpush-mqtt.service"
+    out=$(cd "$WORK/units" && systemd-analyze verify --man=no ./pgpush-mqtt.service 2>&1)
+    eq "$out" "" "systemd-analyze verify accepts conf/systemd/pgpush-mqtt.service"
+fi
+
 kill "$BRIDGE_PID" 2>/dev/null
 for _ in $(seq 1 50); do kill -0 "$BRIDGE_PID" 2>/dev/null || break; sleep 0.1; done
 grep -q "stopping" "$WORK/push-mqtt.log" && ok "SIGTERM stops the bridge cleanly" || not_ok "bridge stops on SIGTERM"
