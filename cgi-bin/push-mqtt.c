@@ -44,11 +44,12 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: push-mqtt [--check] [--help] [--version]\n\n"
-            "Publishes every pgpush message to an MQTT broker (Mosquitto): each user's messages\n"
-            "on PREFIX/user/USER/message, messages to everyone on PREFIX/broadcast/message (QoS 1)\n"
-            "and each user's unread counts, retained, on PREFIX/user/USER/unread. It LISTENs on\n"
-            "one PostgreSQL connection and resumes from push.mqtt_cursor, moved only after the\n"
-            "broker acknowledged, so restarts of either side lose nothing. Run one per database.\n\n"
+            "Publishes every pgpush message to an MQTT broker (Mosquitto): each user's\n"
+            "messages on PREFIX/user/USER/message, messages to everyone on\n"
+            "PREFIX/broadcast/message (QoS 1) and each user's unread counts, retained, on\n"
+            "PREFIX/user/USER/unread. It LISTENs on one PostgreSQL connection and resumes from\n"
+            "push.mqtt_cursor, moved only after the broker acknowledged, so restarts of either\n"
+            "side lose nothing. Run one per database.\n\n"
             "Options:\n"
             "  --check        check the configuration and the database, then exit\n"
             "  --help         show this help\n"
@@ -135,7 +136,8 @@ static int setup(struct push_db *db, PGconn *conn)
     }
     waiting_said = 0;
     res = PQexec(conn, "LISTEN pgpush");
-    ok = locked == 1 && PQresultStatus(res) == PGRES_COMMAND_OK && push_store_prepare(db, conn) == 0;
+    ok = locked == 1 && PQresultStatus(res) == PGRES_COMMAND_OK
+         && push_store_prepare(db, conn) == 0;
     PQclear(res);
     return ok ? 0 : -1;
 }

@@ -59,8 +59,8 @@ static int set_opt(struct push_mqtt_auth *a, const char *key, const char *value,
                                   sizeof a->secret, &a->secret_len, err, errlen) < 0)
             return -1;
         if (a->secret_len < PUSH_SECRET_MIN) {
-            snprintf(err, errlen, "plugin_opt_token_secret_file: the secret is shorter than %d bytes",
-                     PUSH_SECRET_MIN);
+            snprintf(err, errlen, "plugin_opt_token_secret_file: the secret is shorter than %d "
+                                  "bytes", PUSH_SECRET_MIN);
             return -1;
         }
         return 0;
@@ -134,11 +134,11 @@ static int bridge_password_ok(const struct push_mqtt_auth *a, const char *passwo
 }
 
 enum push_mqtt_who push_mqtt_auth_login(const struct push_mqtt_auth *a, const char *username,
-                                        const char *password, int64_t now)
+                                        const char *password, const char *client_id, int64_t now)
 {
     char user[PUSH_USER_MAX + 1];
 
-    if (!username || !password)
+    if (!username || !password || !push_mqtt_client_id_ok(username, client_id))
         return PUSH_MQTT_NOBODY;
     if (strcmp(username, a->bridge_user) == 0)
         return bridge_password_ok(a, password) ? PUSH_MQTT_BRIDGE : PUSH_MQTT_NOBODY;

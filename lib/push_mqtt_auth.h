@@ -36,10 +36,11 @@ int push_mqtt_read_secret(const char *what, const char *path, char *buf, size_t 
 int push_mqtt_auth_init(struct push_mqtt_auth *a, const char *const *keys,
                         const char *const *values, int n, char *err, size_t errlen);
 
-/* Who logs in with this username and password at time now (either may be NULL). The bridge
- * user never logs in by token, and the password is compared in constant time. */
+/* Who logs in with this username, password and client id at time now (any may be NULL). The
+ * bridge user never logs in by token, and the password is compared in constant time; the client
+ * id must satisfy push_mqtt_client_id_ok. */
 enum push_mqtt_who push_mqtt_auth_login(const struct push_mqtt_auth *a, const char *username,
-                                        const char *password, int64_t now);
+                                        const char *password, const char *client_id, int64_t now);
 
 /* May the client logged in as username (NULL: none) do access on topic? 1 yes, 0 no. */
 int push_mqtt_auth_may(const struct push_mqtt_auth *a, const char *username, const char *topic,

@@ -1,4 +1,4 @@
-/* push_mqtt_bridge.c: streams to MQTT topics, each from push.mqtt_cursor, moved only after PUBACKs */
+/* push_mqtt_bridge.c: streams to MQTT topics from push.mqtt_cursor, moved only after PUBACKs */
 #include "config.h"
 
 #include "push_mqtt_bridge.h"
@@ -25,7 +25,8 @@ typedef enum push_mqtt_bridge_err err_t;
 static int64_t acked(PGconn *conn, const char *stream, int *ok)
 {
     const char *params[] = { stream };
-    PGresult *res = PQexecParams(conn, "SELECT push.mqtt_acked($1)", 1, NULL, params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn, "SELECT push.mqtt_acked($1)", 1, NULL, params, NULL, NULL,
+                                 0);
     int64_t id = 0;
 
     *ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;

@@ -137,7 +137,8 @@ int push_mqtt_pub_connect(struct push_mqtt_pub *p)
     if (rc != MOSQ_ERR_SUCCESS) {
         if (!p->complained)
             push_log_warn("cannot reach the MQTT broker %s:%d: %s; retrying", p->cfg->host,
-                          p->cfg->port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                          p->cfg->port,
+                          rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
         p->complained = 1;
         return rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_EAI ? -1 : -2;
     }

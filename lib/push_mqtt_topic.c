@@ -23,6 +23,15 @@ int push_mqtt_prefix_ok(const char *prefix)
     return push_user_valid(prefix, len); /* UTF-8 without control characters */
 }
 
+int push_mqtt_client_id_ok(const char *user, const char *client_id)
+{
+    size_t len = strlen(user);
+
+    if (!client_id || !strchr(client_id, '/'))
+        return 1;
+    return strncmp(client_id, user, len) == 0 && client_id[len] == '/';
+}
+
 /* snprintf's result as a length, or -1 when it did not fit. */
 static int fitted(int n, size_t size)
 {

@@ -31,6 +31,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_basic_auth *ed = event_data;
     enum push_mqtt_who who = push_mqtt_auth_login(&settings, ed->username, ed->password,
+                                                  mosquitto_client_id(ed->client),
                                                   (int64_t)time(NULL));
 
     if (who == PUSH_MQTT_NOBODY) {

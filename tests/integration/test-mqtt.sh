@@ -114,6 +114,10 @@ p="v1.$(printf alice | base64 | tr '+/' '-_' | tr -d '=').$(( $(date +%s) - 10 )
 expired="$p.$(printf '%s' "$p" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)"
 refused alice "$expired" "an expired token: refused"
 refused pgpush-bridge "$ALICE" "the bridge's user name with a token: refused"
+out=$(mosquitto_sub -p "$MQTT_PORT" -u bob -P "$BOB" -i carol/phone -t "$(UT bob message)" -C 1 -W 2 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q "not authorised" <<<"$out"' "a client id of carol's (carol/...) is refused to bob: he cannot take over her session"
+out=$(mosquitto_sub -p "$MQTT_PORT" -u bob -P "$BOB" -i pgpush-bridge/push-mqtt -t "$(UT bob message)" -C 1 -W 2 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q "not authorised" <<<"$out"' "nor the bridge's"
 refused pgpush-bridge "wrong-password" "the bridge's user name with a wrong password: refused"
 out=$(mosquitto_sub -p "$MQTT_PORT" -t '#' -C 1 -W 2 2>&1); rc=$?
 check '[ $rc -ne 0 ]' "anonymous: refused"
@@ -139,7 +143,7 @@ eq "$(jq -j .title "$WORK/h1.out" | od -An -tx1)" "$(printf '%s' "$hostile" | od
 eq "$(jq -j .body "$WORK/h1.out" | od -An -tx1)" "$(printf '%s' "$hostile" | od -An -tx1)" "and the body"
 
 echo "# --- a persistent subscriber across a bridge SIGKILL, a broker restart, a PostgreSQL restart"
-# the device "carol-phone" subscribes once, then comes and goes (clean session off, QoS 1): the
+# the device "carol/phone" subscribes once, then comes and goes (clean session off, QoS 1): the
 # broker keeps what it missed. It reads as a client should: a message whose id is not above the
 # last id of its topic is a repetition (QoS 1 allows them) and is dropped.
 CAROL=$(token carol)
@@ -159,7 +163,7 @@ delivered() { replay | jq -r '(.out.p | join(",")) + " | " + (.out.b | join(",")
 # is EXPECTED, for up to 15 s, then goes away again
 collect() {
     PHONE+=("$1.out")
-    SUB_OPTS="-c -i carol-phone" sub "$1" carol "$CAROL" 1000 15 "$(UT carol message)" "$BT"
+    SUB_OPTS="-c -i carol/phone" sub "$1" carol "$CAROL" 1000 15 "$(UT carol message)" "$BT"
     for _ in $(seq 1 150); do [ "$(delivered)" = "$2" ] && break; sleep 0.1; done
     sleep 0.3
     kill "${SUB_PID[$1]}" 2>/dev/null

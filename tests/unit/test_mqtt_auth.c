@@ -62,7 +62,8 @@ static const char *mint(const char *user, int64_t expires, const char *secret)
 {
     static char token[PUSH_TOKEN_MAX + 1];
 
-    ck_assert_int_gt(push_token_sign(secret, strlen(secret), user, expires, token, sizeof token), 0);
+    ck_assert_int_gt(push_token_sign(secret, strlen(secret), user, expires, token, sizeof token),
+                     0);
     return token;
 }
 
@@ -78,7 +79,8 @@ END_TEST
 
 START_TEST(options_all)
 {
-    const char *keys[] = { "token_secret_file", "bridge_password_file", "bridge_user", "topic_prefix" };
+    const char *keys[] = { "token_secret_file", "bridge_password_file", "bridge_user",
+                           "topic_prefix" };
     const char *values[] = { secret_path, password_path, "relay", "site/push" };
 
     ck_assert_msg(init(4, keys, values) == 0, "%s", err);
@@ -134,34 +136,52 @@ START_TEST(options_required_and_short_secret)
 }
 END_TEST
 
+/* push_mqtt_auth_login at NOW */
+static enum push_mqtt_who login(const char *user, const char *password, const char *client_id)
+{
+    return push_mqtt_auth_login(&auth, user, password, client_id, NOW);
+}
+
 START_TEST(logins)
 {
     init_default();
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "alice", mint("alice", NOW + 60, SECRET), NOW),
-                     PUSH_MQTT_USER);
+    ck_assert_int_eq(login("alice", mint("alice", NOW + 60, SECRET), "any"), PUSH_MQTT_USER);
     /* the token's user must be the user name */
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "bob", mint("alice", NOW + 60, SECRET), NOW),
+    ck_assert_int_eq(login("bob", mint("alice", NOW + 60, SECRET), "any"), PUSH_MQTT_NOBODY);
+    /* expired, signed with another secret, forged */
+    ck_assert_int_eq(login("alice", mint("alice", NOW, SECRET), "any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("alice", mint("alice", NOW + 60, "another-secret-0123456789"), "any"),
                      PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "alice", mint("alice", NOW, SECRET), NOW),
-                     PUSH_MQTT_NOBODY); /* expired */
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "alice",
-                                          mint("alice", NOW + 60, "another-secret-0123456789"), NOW),
-                     PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "alice", "v1.YWxpY2U.9999999999.00", NOW),
-                     PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "alice", NULL, NOW), PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, NULL, "x", NOW), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("alice", "v1.YWxpY2U.9999999999.00", "any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("alice", NULL, "any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login(NULL, "x", "any"), PUSH_MQTT_NOBODY);
     /* a user whose name cannot have topics cannot log in */
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "a/b", mint("a/b", NOW + 60, SECRET), NOW),
-                     PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("a/b", mint("a/b", NOW + 60, SECRET), "any"), PUSH_MQTT_NOBODY);
     /* the bridge: its password only, never a token */
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "pgpush-bridge", "bridge-pw", NOW), PUSH_MQTT_BRIDGE);
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "pgpush-bridge", "bridge-p", NOW), PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "pgpush-bridge", "bridge-pwx", NOW), PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "pgpush-bridge", "", NOW), PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(push_mqtt_auth_login(&auth, "pgpush-bridge",
-                                          mint("pgpush-bridge", NOW + 60, SECRET), NOW),
+    ck_assert_int_eq(login("pgpush-bridge", "bridge-pw", "any"), PUSH_MQTT_BRIDGE);
+    ck_assert_int_eq(login("pgpush-bridge", "bridge-p", "any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("pgpush-bridge", "bridge-pwx", "any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("pgpush-bridge", "", "any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("pgpush-bridge", mint("pgpush-bridge", NOW + 60, SECRET), "any"),
                      PUSH_MQTT_NOBODY);
+}
+END_TEST
+
+START_TEST(logins_and_client_ids)
+{
+    const char *tok;
+
+    init_default();
+    tok = mint("carol", NOW + 60, SECRET);
+    ck_assert_int_eq(login("carol", tok, "carol/phone"), PUSH_MQTT_USER);
+    ck_assert_int_eq(login("carol", tok, "random-123"), PUSH_MQTT_USER);
+    ck_assert_int_eq(login("carol", tok, NULL), PUSH_MQTT_USER);
+    ck_assert_int_eq(login("carol", tok, "bob/phone"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("carol", tok, "carolx/phone"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("carol", tok, "/phone"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("carol", tok, "pgpush-bridge/push-mqtt"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("pgpush-bridge", "bridge-pw", "pgpush-bridge/push-mqtt"),
+                     PUSH_MQTT_BRIDGE);
 }
 END_TEST
 
@@ -191,7 +211,8 @@ END_TEST
 
 static struct push_mqtt_config mcfg;
 
-#define LOAD(...) push_mqtt_config_load(&mcfg, (char *const[]){ __VA_ARGS__, NULL }, err, sizeof err)
+#define LOAD(...) \
+    push_mqtt_config_load(&mcfg, (char *const[]){ __VA_ARGS__, NULL }, err, sizeof err)
 
 START_TEST(config_defaults)
 {
@@ -199,7 +220,7 @@ START_TEST(config_defaults)
     ck_assert_str_eq(mcfg.host, "127.0.0.1");
     ck_assert_int_eq(mcfg.port, 1883);
     ck_assert_str_eq(mcfg.user, "pgpush-bridge");
-    ck_assert_str_eq(mcfg.client_id, "pgpush-bridge");
+    ck_assert_str_eq(mcfg.client_id, "pgpush-bridge/push-mqtt");
     ck_assert_str_eq(mcfg.prefix, "push");
     ck_assert_uint_eq(mcfg.password_len, 0);
     ck_assert_int_eq(mcfg.max_inflight, 100);
@@ -214,8 +235,9 @@ START_TEST(config_values)
     char pw[128];
 
     snprintf(pw, sizeof pw, "PUSH_MQTT_PASSWORD_FILE=%s", password_path);
-    ck_assert_msg(LOAD("PUSH_MQTT_HOST=broker.example", "PUSH_MQTT_PORT=8883", "PUSH_MQTT_USER=relay",
-                       pw, "PUSH_MQTT_TOPIC_PREFIX=site/push", "PUSH_MQTT_BATCH=1000",
+    ck_assert_msg(LOAD("PUSH_MQTT_HOST=broker.example", "PUSH_MQTT_PORT=8883",
+                       "PUSH_MQTT_USER=relay", pw, "PUSH_MQTT_TOPIC_PREFIX=site/push",
+                       "PUSH_MQTT_BATCH=1000",
                        "PUSH_MQTT_MAX_INFLIGHT=5", "PUSH_MQTT_CLIENT_ID=relay-1") == 0, "%s", err);
     ck_assert_str_eq(mcfg.host, "broker.example");
     ck_assert_int_eq(mcfg.port, 8883);
@@ -261,6 +283,7 @@ static Suite *mqtt_auth_suite(void)
     tcase_add_test(a, options_refused);
     tcase_add_test(a, options_required_and_short_secret);
     tcase_add_test(a, logins);
+    tcase_add_test(a, logins_and_client_ids);
     tcase_add_test(a, access_by_user_name);
     tcase_add_test(a, clear_forgets_secrets);
     suite_add_tcase(s, a);

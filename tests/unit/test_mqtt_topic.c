@@ -133,6 +133,20 @@ START_TEST(another_prefix)
 }
 END_TEST
 
+START_TEST(client_ids)
+{
+    ck_assert(push_mqtt_client_id_ok("carol", "carol/phone"));
+    ck_assert(push_mqtt_client_id_ok("carol", "carol/"));
+    ck_assert(push_mqtt_client_id_ok("carol", "auto-1234"));
+    ck_assert(push_mqtt_client_id_ok("carol", ""));
+    ck_assert(push_mqtt_client_id_ok("carol", NULL));
+    ck_assert(!push_mqtt_client_id_ok("carol", "bob/phone"));
+    ck_assert(!push_mqtt_client_id_ok("carol", "caro/phone"));
+    ck_assert(!push_mqtt_client_id_ok("carol", "carolx/phone"));
+    ck_assert(!push_mqtt_client_id_ok("carol", "x/carol/phone"));
+}
+END_TEST
+
 static Suite *mqtt_topic_suite(void)
 {
     Suite *s = suite_create("mqtt_topic");
@@ -144,6 +158,7 @@ static Suite *mqtt_topic_suite(void)
     tcase_add_test(t, the_user_topic_rule);
     tcase_add_test(t, the_bridge_rule);
     tcase_add_test(t, another_prefix);
+    tcase_add_test(t, client_ids);
     suite_add_tcase(s, t);
     return s;
 }
