@@ -457,11 +457,11 @@ const TRANSPORTS = {
     const last = { p: 0n, b: 0n };
     const parts = (c.cursor || '').split('-');
     if (parts.length === 3) { last.p = BigInt('0x' + parts[0]); last.b = BigInt('0x' + parts[1]); }
-    const advance = (m) => {            // the cursor after m, from the per-stream positions
+    const take = (m) => {               // a message not seen yet on its stream goes out with the cursor after it
       const id = BigInt(m.id);
-      if (m.broadcast ? id <= last.b : id <= last.p) return null;
+      if (m.broadcast ? id <= last.b : id <= last.p) return;
       if (m.broadcast) last.b = id; else last.p = id;
-      return parts.length === 3 ? last.p.toString(16) + '-' + last.b.toString(16) + '-' + parts[2] : m.cursor;
+      ev.event('message', parts.length === 3 ? last.p.toString(16) + '-' + last.b.toString(16) + '-' + parts[2] : m.cursor, m);
     };
     let held = [];                      // MQTT messages before the catch-up answer
     const client = lib.connect(c.mqtt.url, {
@@ -470,16 +470,13 @@ const TRANSPORTS = {
     });
     let stopped = false;
     const fail = (why) => { if (!stopped) { stopped = true; client.end(true); ev.error(why); } };
-    const take = (topic, m) => {
-      const cursor = advance(m);
-      if (cursor) ev.event('message', cursor, m);
-    };
     client.on('message', (topic, payload) => {
       let data;
       try { data = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
       if (topic === own + 'unread') ev.event('unread', null, data);
-      else if (topic === own + 'message' || topic === all) {
-        if (held) held.push([topic, data]); else take(topic, data);
+      else if ((topic === own + 'message' || topic === all) && data && /^[0-9]+$/.test(data.id)) {
+        if (!held) take(data);
+        else if (held.push(data) > 1000) fail('too many messages during the catch-up read');
       }
     });
     client.on('connect', () => {
@@ -493,7 +490,7 @@ const TRANSPORTS = {
             const body = await r.json();
             if (!r.ok || !body) throw new Error('HTTP ' + r.status);
             if (stopped) return;
-            for (const m of body.messages) take(null, m);
+            for (const m of body.messages) take(m);
             ev.event('unread', null, body.unread);
             since = body.cursor;
             more = body.more;
@@ -501,7 +498,7 @@ const TRANSPORTS = {
         } catch (e) { fail('catch-up read failed'); return; }
         const waiting = held;
         held = null;
-        for (const [topic, m] of waiting) take(topic, m);
+        for (const m of waiting) take(m);
       });
     });
     client.on('error', (e) => fail('MQTT ' + (e && e.message ? e.message : 'error')));
