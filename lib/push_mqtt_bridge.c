@@ -47,7 +47,7 @@ static int ack(PGconn *conn, const char *stream, const char *id)
     return ok ? 0 : -1;
 }
 
-/* Up to USERS_PAGE names after `after` from push.mqtt_pending or push.mqtt_users. */
+/* Up to USERS_PAGE names after `after` from push.mqtt_pending. */
 static PGresult *users_page(PGconn *conn, const char *fn_sql, const char *after)
 {
     char lim[16];
@@ -141,6 +141,27 @@ static err_t stream(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
     return err;
 }
 
+/* {"total", "by_kind"} from rows [from, to) of res, whose columns kind_col and kind_col + 1 are
+ * (kind, n); a NULL kind is a user without unread messages. push_json_unread's shape. */
+static json_object *counts(const PGresult *res, int from, int to, int kind_col)
+{
+    json_object *o = json_object_new_object();
+    json_object *by_kind = json_object_new_object();
+    int64_t total = 0;
+
+    for (int i = from; i < to; i++) {
+        int64_t n;
+        if (PQgetisnull(res, i, kind_col))
+            continue;
+        n = strtoll(PQgetvalue(res, i, kind_col + 1), NULL, 10);
+        total += n;
+        json_object_object_add(by_kind, PQgetvalue(res, i, kind_col), json_object_new_int64(n));
+    }
+    json_object_object_add(o, "total", json_object_new_int64(total));
+    json_object_object_add(o, "by_kind", by_kind);
+    return o;
+}
+
 /* Sends user's unread counts (retained) without flushing. */
 static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
 {
@@ -152,9 +173,48 @@ static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
         return PUSH_MQTT_BRIDGE_OK;
     if (!(res = push_store_unread(conn, user)))
         return PUSH_MQTT_BRIDGE_DB;
-    rc = send_json(b, topic, push_json_unread(res), 1);
+    rc = send_json(b, topic, counts(res, 0, PQntuples(res), 0), 1);
     PQclear(res);
     return rc < 0 ? PUSH_MQTT_BRIDGE_BROKER : PUSH_MQTT_BRIDGE_OK;
+}
+
+/* The counts of every user push.mqtt_users names: one query per USERS_PAGE users (a broadcast
+ * changes everyone's), then one flush. */
+static err_t all_unread(struct push_mqtt_bridge *b, PGconn *conn)
+{
+    char after[PUSH_USER_MAX + 1] = "", lim[16], topic[PUSH_MQTT_TOPIC_MAX];
+    const char *params[] = { after, lim };
+    err_t err = PUSH_MQTT_BRIDGE_OK;
+
+    snprintf(lim, sizeof lim, "%d", USERS_PAGE);
+    for (;;) {
+        PGresult *res = PQexecParams(conn,
+                                     "SELECT u.name, x.kind, x.n"
+                                     " FROM push.mqtt_users($1, $2) u(name)"
+                                     " LEFT JOIN LATERAL push.unread(u.name) x ON true"
+                                     " ORDER BY 1, 2", 2, NULL, params, NULL, NULL, 0);
+        int rows, users = 0;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            PQclear(res);
+            return PUSH_MQTT_BRIDGE_DB;
+        }
+        rows = PQntuples(res);
+        for (int i = 0, j; i < rows && !err; i = j, users++) {
+            const char *user = PQgetvalue(res, i, 0);
+            for (j = i + 1; j < rows && strcmp(PQgetvalue(res, j, 0), user) == 0; j++)
+                ;
+            if (push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "unread") >= 0
+                && send_json(b, topic, counts(res, i, j, 1), 1) < 0)
+                err = PUSH_MQTT_BRIDGE_BROKER;
+        }
+        if (rows)
+            snprintf(after, sizeof after, "%s", PQgetvalue(res, rows - 1, 0));
+        PQclear(res);
+        if (!err)
+            err = flush(b);
+        if (err || users < USERS_PAGE)
+            return err;
+    }
 }
 
 err_t push_mqtt_bridge_user(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
@@ -210,7 +270,7 @@ err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
 
     if ((err = stream(b, conn, ""))
         || (err = each_user(b, conn, "SELECT * FROM push.mqtt_pending($1, $2)", stream_of))
-        || (err = each_user(b, conn, "SELECT * FROM push.mqtt_users($1, $2)", unread)))
+        || (err = all_unread(b, conn)))
         return err;
     return PUSH_MQTT_BRIDGE_OK;
 }

@@ -84,6 +84,24 @@ sub u4 alice "$ALICE" 1 5 "$(UT alice unread)"
 sub_wait u4
 eq "$(jq -r .total "$WORK/u4.out")" 0 "marking read (by SQL, as push-poll does) updates the retained count"
 
+echo "# --- many users: one statement for 250 (a '*' notification), then a broadcast"
+sub m1 user250 "$(token user250)" 1 10 "$(UT user250 message)"
+sleep 0.5
+sql "INSERT INTO push.message (recipient, title) SELECT 'user' || g, 'one for ' || g FROM generate_series(1, 250) g" >/dev/null
+sub_wait m1
+eq "$(jq -r .title "$WORK/m1.out")" "one for 250" "the last of 250 users gets their message"
+sql "SELECT push.broadcast('to all 250')" >/dev/null
+for u in user1 user101 user250; do
+    for _ in $(seq 1 50); do
+        sub "m-$u" "$u" "$(token "$u")" 1 5 "$(UT "$u" unread)"
+        sub_wait "m-$u"
+        [ "$(jq -r .total "$WORK/m-$u.out")" = 3 ] && break
+        sleep 0.2
+    done
+done
+eq "$(jq -r .total "$WORK/m-user1.out"),$(jq -r .total "$WORK/m-user101.out"),$(jq -r .total "$WORK/m-user250.out")" "3,3,3" \
+    "after the broadcast every user's retained count is updated (pages of 100 users)"
+
 echo "# --- access: only your own topics, only with a good token, never publishing"
 sub w1 bob "$BOB" 1 3 "$(UT alice message)" "$(UT alice unread)"
 sleep 0.5
@@ -131,7 +149,7 @@ sub_wait p1 || true
 eq "$(wc -c <"$WORK/p1.out")" 0 "a user's publishes reach no one (own topic, broadcast topic)"
 sub p2 bob "$BOB" 1 3 "$(UT bob unread)"
 sub_wait p2
-eq "$(jq -r .total "$WORK/p2.out")" 2 "nor replace another user's retained count"
+eq "$(jq -r .total "$WORK/p2.out")" 3 "nor replace another user's retained count"
 
 echo "# --- message text arrives byte for byte"
 hostile=$'</script><script>alert(1)</script> "quotes" \\back\\slash\n<!-- é 日本 \u2028 \U0001F600 \t'
