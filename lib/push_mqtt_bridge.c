@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -180,7 +181,7 @@ static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
 
 /* The counts of every user push.mqtt_users names: one query per USERS_PAGE users (a broadcast
  * changes everyone's), then one flush. */
-static err_t all_unread(struct push_mqtt_bridge *b, PGconn *conn)
+static err_t all_unread(struct push_mqtt_bridge *b, PGconn *conn, int *total)
 {
     char after[PUSH_USER_MAX + 1] = "", lim[16], topic[PUSH_MQTT_TOPIC_MAX];
     const char *params[] = { after, lim };
@@ -199,7 +200,7 @@ static err_t all_unread(struct push_mqtt_bridge *b, PGconn *conn)
             return PUSH_MQTT_BRIDGE_DB;
         }
         rows = PQntuples(res);
-        for (int i = 0, j; i < rows && !err; i = j, users++) {
+        for (int i = 0, j; i < rows && !err; i = j, users++, (*total)++) {
             const char *user = PQgetvalue(res, i, 0);
             for (j = i + 1; j < rows && strcmp(PQgetvalue(res, j, 0), user) == 0; j++)
                 ;
@@ -264,14 +265,26 @@ static err_t stream_of(struct push_mqtt_bridge *b, PGconn *conn, const char *use
     return push_mqtt_user_ok(user) ? stream(b, conn, user) : PUSH_MQTT_BRIDGE_OK;
 }
 
+static long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
 err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
 {
+    long start = now_ms();
+    int users = 0;
     err_t err;
 
     if ((err = stream(b, conn, ""))
         || (err = each_user(b, conn, "SELECT * FROM push.mqtt_pending($1, $2)", stream_of))
-        || (err = all_unread(b, conn)))
+        || (err = all_unread(b, conn, &users)))
         return err;
+    push_log_debug("everything read and published again, %d users' counts, in %ld ms", users,
+                   now_ms() - start);
     return PUSH_MQTT_BRIDGE_OK;
 }
 
