@@ -49,14 +49,15 @@ static int ack(PGconn *conn, const char *stream, const char *id)
 }
 
 /* Up to USERS_PAGE names after `after` from push.mqtt_pending. */
-static PGresult *users_page(PGconn *conn, const char *fn_sql, const char *after)
+static PGresult *users_page(PGconn *conn, const char *after)
 {
     char lim[16];
     const char *params[] = { after, lim };
     PGresult *res;
 
     snprintf(lim, sizeof lim, "%d", USERS_PAGE);
-    res = PQexecParams(conn, fn_sql, 2, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(conn, "SELECT * FROM push.mqtt_pending($1, $2)", 2, NULL, params, NULL,
+                       NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);
         return NULL;
@@ -229,40 +230,27 @@ err_t push_mqtt_bridge_user(struct push_mqtt_bridge *b, PGconn *conn, const char
     return flush(b);
 }
 
-/* Calls each(b, conn, name) for every name the paged function returns, flushing every
- * cfg->batch names. */
-static err_t each_user(struct push_mqtt_bridge *b, PGconn *conn, const char *fn_sql,
-                       err_t (*each)(struct push_mqtt_bridge *, PGconn *, const char *))
+/* The personal messages of every user push.mqtt_pending names, stream by stream. */
+static err_t pending_streams(struct push_mqtt_bridge *b, PGconn *conn)
 {
     char after[PUSH_USER_MAX + 1] = "";
-    int since_flush = 0;
     err_t err = PUSH_MQTT_BRIDGE_OK;
 
     for (;;) {
-        PGresult *res = users_page(conn, fn_sql, after);
+        PGresult *res = users_page(conn, after);
         int n;
         if (!res)
             return PUSH_MQTT_BRIDGE_DB;
         n = PQntuples(res);
-        for (int i = 0; i < n && !err; i++) {
-            err = each(b, conn, PQgetvalue(res, i, 0));
-            if (!err && ++since_flush >= b->cfg->batch) {
-                err = flush(b);
-                since_flush = 0;
-            }
-        }
+        for (int i = 0; i < n && !err; i++)
+            if (push_mqtt_user_ok(PQgetvalue(res, i, 0))) /* others cannot subscribe */
+                err = stream(b, conn, PQgetvalue(res, i, 0));
         if (n)
             snprintf(after, sizeof after, "%s", PQgetvalue(res, n - 1, 0));
         PQclear(res);
         if (err || n < USERS_PAGE)
-            break;
+            return err;
     }
-    return err ? err : flush(b);
-}
-
-static err_t stream_of(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
-{
-    return push_mqtt_user_ok(user) ? stream(b, conn, user) : PUSH_MQTT_BRIDGE_OK;
 }
 
 static long now_ms(void)
@@ -280,7 +268,7 @@ err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
     err_t err;
 
     if ((err = stream(b, conn, ""))
-        || (err = each_user(b, conn, "SELECT * FROM push.mqtt_pending($1, $2)", stream_of))
+        || (err = pending_streams(b, conn))
         || (err = all_unread(b, conn, &users)))
         return err;
     push_log_debug("everything read and published again, %d users' counts, in %ld ms", users,
