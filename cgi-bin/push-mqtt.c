@@ -29,10 +29,11 @@ extern char **environ;
 
 static volatile sig_atomic_t stopping;
 
-/* The users named by notifications since the last pass; all = read everything. */
+/* The users named by notifications and MQTT logins since the last pass; all = read everything. */
 struct dirty {
     int all, n;
     char user[DIRTY_MAX][PUSH_USER_MAX + 1];
+    unsigned char login[DIRTY_MAX]; /* logged in over MQTT: record them (push.mqtt_seen) */
 };
 
 static void on_signal(int sig)
@@ -58,24 +59,43 @@ static void usage(FILE *out)
             push_config_help, push_mqtt_config_help, PUSH_DOCDIR);
 }
 
-static void mark(struct dirty *d, const char *payload)
+/* Adds user (login: who logged in over MQTT) to d. */
+static void mark_user(struct dirty *d, const char *user, int login)
 {
-    const char *user = payload + 2;
-
-    if (strncmp(payload, "u:", 2) != 0) {
-        d->all = 1; /* '*', or anything unknown: reading too much is always safe */
-        return;
-    }
     if (!push_mqtt_user_ok(user))
         return; /* no MQTT client can have this name */
-    for (int i = 0; i < d->n; i++)
-        if (strcmp(d->user[i], user) == 0)
+    for (int i = 0; i < d->n; i++) {
+        if (strcmp(d->user[i], user) == 0) {
+            d->login[i] |= login;
             return;
+        }
+    }
     if (d->n == DIRTY_MAX) {
         d->all = 1;
         return;
     }
+    d->login[d->n] = (unsigned char)login;
     snprintf(d->user[d->n++], sizeof d->user[0], "%s", user);
+}
+
+static void mark(struct dirty *d, const char *payload)
+{
+    if (strncmp(payload, "u:", 2) == 0)
+        mark_user(d, payload + 2, 0);
+    else
+        d->all = 1; /* '*', or anything unknown: reading too much is always safe */
+}
+
+/* The users the auth plugin announced since the last call. */
+static void take_logins(struct push_mqtt_pub *pub, struct dirty *d)
+{
+    static char names[PUSH_MQTT_LOGINS_MAX][PUSH_USER_MAX + 1];
+    int lost, n = push_mqtt_pub_logins(pub, names, PUSH_MQTT_LOGINS_MAX, &lost);
+
+    for (int i = 0; i < n; i++)
+        mark_user(d, names[i], 1);
+    if (lost) /* too many at once: the counts of everyone known, at least */
+        d->all = 1;
 }
 
 static void drain(PGconn *conn, struct dirty *d)
@@ -88,11 +108,12 @@ static void drain(PGconn *conn, struct dirty *d)
     }
 }
 
-/* Waits up to ms for notifications; -1 when the connection is lost. */
-static int wait_notify(PGconn *conn, struct dirty *d, int ms)
+/* Waits up to ms for notifications and MQTT logins; -1 when the connection is lost. */
+static int wait_notify(PGconn *conn, struct push_mqtt_pub *pub, struct dirty *d, int ms)
 {
-    struct pollfd pfd = { PQsocket(conn), POLLIN, 0 };
-    int rc = poll(&pfd, 1, ms);
+    struct pollfd pfd[2] = { { PQsocket(conn), POLLIN, 0 },
+                             { push_mqtt_pub_logins_fd(pub), POLLIN, 0 } };
+    int rc = poll(pfd, 2, ms);
 
     if (rc < 0 && errno != EINTR)
         return -1;
@@ -106,6 +127,7 @@ static int wait_notify(PGconn *conn, struct dirty *d, int ms)
             return -1;
     }
     drain(conn, d);
+    take_logins(pub, d);
     return 0;
 }
 
@@ -167,21 +189,29 @@ static int check(const struct push_config *cfg)
     return 0;
 }
 
-/* One pass: everything after a (re)connect or '*', else the users notified. */
+/* One pass: records who logged in over MQTT, then everything after a (re)connect or '*', else the
+ * users notified. On failure what was to do is kept, as everything. */
 static enum push_mqtt_bridge_err pass(struct push_mqtt_bridge *b, PGconn *conn, struct dirty *d)
 {
+    static struct dirty now;
     enum push_mqtt_bridge_err err = PUSH_MQTT_BRIDGE_OK;
-    struct dirty now = *d;
 
+    now = *d;
     d->all = 0;
     d->n = 0;
-    if (now.all)
+    for (int i = 0; i < now.n && !err; i++)
+        if (now.login[i])
+            err = push_mqtt_bridge_seen(conn, now.user[i]);
+    if (!err && now.all)
         err = push_mqtt_bridge_all(b, conn);
-    else
-        for (int i = 0; i < now.n && !err; i++)
-            err = push_mqtt_bridge_user(b, conn, now.user[i]);
-    if (err)
-        d->all = 1; /* read everything again from the stored cursors */
+    for (int i = 0; i < now.n && !err && !now.all; i++)
+        err = push_mqtt_bridge_user(b, conn, now.user[i]);
+    if (err) {
+        for (int i = 0; i < now.n; i++)
+            if (now.login[i])
+                mark_user(d, now.user[i], 1);
+        d->all = 1;
+    }
     return err;
 }
 
@@ -212,7 +242,7 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
         }
         if (!(now = push_mqtt_pub_session(b->pub))) {
             push_mqtt_pub_connect(b->pub);
-            if (wait_notify(conn, &d, 500) < 0)
+            if (wait_notify(conn, b->pub, &d, 500) < 0)
                 push_db_close(&db);
             continue;
         }
@@ -235,7 +265,7 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
             }
             retry = RETRY_MIN_MS;
         }
-        if (wait_notify(conn, &d, d.all || d.n ? 0 : IDLE_CHECK_MS) < 0) {
+        if (wait_notify(conn, b->pub, &d, d.all || d.n ? 0 : IDLE_CHECK_MS) < 0) {
             push_log_warn("lost the PostgreSQL connection; reconnecting");
             push_db_close(&db);
         }

@@ -230,6 +230,20 @@ err_t push_mqtt_bridge_user(struct push_mqtt_bridge *b, PGconn *conn, const char
     return flush(b);
 }
 
+err_t push_mqtt_bridge_seen(PGconn *conn, const char *user)
+{
+    const char *params[] = { user };
+    PGresult *res;
+    int ok;
+
+    if (!push_mqtt_user_ok(user))
+        return PUSH_MQTT_BRIDGE_OK;
+    res = PQexecParams(conn, "SELECT push.mqtt_seen($1)", 1, NULL, params, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    return ok ? PUSH_MQTT_BRIDGE_OK : PUSH_MQTT_BRIDGE_DB;
+}
+
 /* The personal messages of every user push.mqtt_pending names, stream by stream. */
 static err_t pending_streams(struct push_mqtt_bridge *b, PGconn *conn)
 {

@@ -28,8 +28,12 @@ struct push_mqtt_bridge {
 enum push_mqtt_bridge_err push_mqtt_bridge_user(struct push_mqtt_bridge *b, PGconn *conn,
                                                 const char *user);
 
+/* Records a user who logged in over MQTT (push.mqtt_seen): their counts are kept from now on
+ * (push_mqtt_bridge_all), even if they never have a message of their own. */
+enum push_mqtt_bridge_err push_mqtt_bridge_seen(PGconn *conn, const char *user);
+
 /* Everything: the broadcasts, every user with messages beyond their cursor, and the unread
- * counts of every user with a stream or read state. For start, reconnects and '*'. */
+ * counts of every user push.mqtt_users names. For start, reconnects and '*'. */
 enum push_mqtt_bridge_err push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn);
 
 const char *push_mqtt_bridge_strerror(enum push_mqtt_bridge_err err);

@@ -4,15 +4,18 @@
 #include "push_mqtt_pub.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mosquitto.h>
 
 #include "push_log.h"
+#include "push_mqtt_topic.h"
 
 struct push_mqtt_pub {
     struct mosquitto *mosq;
@@ -30,6 +33,11 @@ struct push_mqtt_pub {
     unsigned sent_in;       /* the session of the first send since the last flush */
     int pending_n;          /* message ids sent since the last flush and not acknowledged */
     int pending[PUSH_MQTT_PENDING_MAX];
+    /* logins announced by the plugin, until the publishing thread takes them */
+    char login_topic[PUSH_MQTT_PREFIX_MAX + 16];
+    int wake[2];            /* a pipe: a byte is written when a login is queued */
+    int logins_n, logins_lost;
+    char logins[PUSH_MQTT_LOGINS_MAX][PUSH_USER_MAX + 1];
 };
 
 static void on_connect(struct mosquitto *mosq, void *arg, int rc)
@@ -40,6 +48,7 @@ static void on_connect(struct mosquitto *mosq, void *arg, int rc)
     if (rc == 0) {
         p->up = 1;
         p->session++;
+        mosquitto_subscribe(mosq, NULL, p->login_topic, 1);
         push_log_info("connected to the MQTT broker %s:%d", p->cfg->host, p->cfg->port);
         p->complained = 0;
     } else if (!p->complained) {
@@ -81,6 +90,28 @@ static void on_publish(struct mosquitto *mosq, void *arg, int mid)
     pthread_mutex_unlock(&p->lock);
 }
 
+static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *msg)
+{
+    struct push_mqtt_pub *p = arg;
+    char name[PUSH_USER_MAX + 1];
+
+    if (strcmp(msg->topic, p->login_topic) != 0 || msg->payloadlen < 1
+        || msg->payloadlen > PUSH_USER_MAX)
+        return;
+    memcpy(name, msg->payload, (size_t)msg->payloadlen);
+    name[msg->payloadlen] = '\0';
+    if (!push_mqtt_user_ok(name))
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (p->logins_n < PUSH_MQTT_LOGINS_MAX)
+        memcpy(p->logins[p->logins_n++], name, (size_t)msg->payloadlen + 1);
+    else
+        p->logins_lost = 1;
+    pthread_mutex_unlock(&p->lock);
+    if (write(p->wake[1], "", 1) < 0 && errno != EAGAIN)
+        push_log_error("cannot wake the bridge: %s", strerror(errno));
+}
+
 struct push_mqtt_pub *push_mqtt_pub_start(const struct push_mqtt_config *cfg, char *err,
                                           size_t errlen)
 {
@@ -91,6 +122,16 @@ struct push_mqtt_pub *push_mqtt_pub_start(const struct push_mqtt_config *cfg, ch
     if (!p)
         abort();
     p->cfg = cfg;
+    push_mqtt_login_topic(p->login_topic, sizeof p->login_topic, cfg->prefix);
+    if (pipe(p->wake) < 0) {
+        snprintf(err, errlen, "cannot make a pipe: %s", strerror(errno));
+        free(p);
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++)
+        fcntl(p->wake[i], F_SETFL, O_NONBLOCK);
+    fcntl(p->wake[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p->wake[1], F_SETFD, FD_CLOEXEC);
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -112,6 +153,7 @@ struct push_mqtt_pub *push_mqtt_pub_start(const struct push_mqtt_config *cfg, ch
     mosquitto_connect_callback_set(p->mosq, on_connect);
     mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
     mosquitto_publish_callback_set(p->mosq, on_publish);
+    mosquitto_message_callback_set(p->mosq, on_message);
     if ((rc = push_mqtt_pub_connect(p)) < -1) {
         snprintf(err, errlen, "cannot start the MQTT client for %s:%d", cfg->host, cfg->port);
         goto fail;
@@ -123,6 +165,8 @@ fail:
     mosquitto_lib_cleanup();
     pthread_cond_destroy(&p->changed);
     pthread_mutex_destroy(&p->lock);
+    close(p->wake[0]);
+    close(p->wake[1]);
     free(p);
     return NULL;
 }
@@ -213,6 +257,31 @@ int push_mqtt_pub_flush(struct push_mqtt_pub *p, long timeout_ms)
     return rc;
 }
 
+int push_mqtt_pub_logins_fd(struct push_mqtt_pub *p)
+{
+    return p->wake[0];
+}
+
+int push_mqtt_pub_logins(struct push_mqtt_pub *p, char (*names)[PUSH_USER_MAX + 1], int max,
+                         int *lost)
+{
+    char drain[64];
+    int n;
+
+    while (read(p->wake[0], drain, sizeof drain) > 0)
+        ;
+    pthread_mutex_lock(&p->lock);
+    n = p->logins_n < max ? p->logins_n : max;
+    memcpy(names, p->logins, sizeof p->logins[0] * (size_t)n);
+    /* what did not fit stays for the next call */
+    memmove(p->logins, p->logins[n], sizeof p->logins[0] * (size_t)(p->logins_n - n));
+    p->logins_n -= n;
+    *lost = p->logins_lost;
+    p->logins_lost = 0;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
 void push_mqtt_pub_stop(struct push_mqtt_pub *p)
 {
     if (!p)
@@ -224,5 +293,7 @@ void push_mqtt_pub_stop(struct push_mqtt_pub *p)
     mosquitto_lib_cleanup();
     pthread_cond_destroy(&p->changed);
     pthread_mutex_destroy(&p->lock);
+    close(p->wake[0]);
+    close(p->wake[1]);
     free(p);
 }

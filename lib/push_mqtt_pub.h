@@ -40,6 +40,15 @@ int push_mqtt_pub_send(struct push_mqtt_pub *p, const char *topic, const void *p
  * was lost meanwhile or timeout_ms passed; what was pending is forgotten either way. */
 int push_mqtt_pub_flush(struct push_mqtt_pub *p, long timeout_ms);
 
+/* Logins the auth plugin announced (PREFIX/login, to which the publisher subscribes): a file
+ * descriptor that becomes readable when some are waiting, and the call that takes them (up to
+ * max names into names; *lost is set when more came than PUSH_MQTT_LOGINS_MAX between two
+ * takes). Returns the number taken. */
+#define PUSH_MQTT_LOGINS_MAX 256
+int push_mqtt_pub_logins_fd(struct push_mqtt_pub *p);
+int push_mqtt_pub_logins(struct push_mqtt_pub *p, char (*names)[PUSH_USER_MAX + 1], int max,
+                         int *lost);
+
 /* Disconnects, stops the thread and frees p (NULL: nothing). */
 void push_mqtt_pub_stop(struct push_mqtt_pub *p);
 

@@ -51,6 +51,11 @@ int push_mqtt_broadcast_topic(char *buf, size_t size, const char *prefix)
     return fitted(snprintf(buf, size, "%s/broadcast/message", prefix), size);
 }
 
+int push_mqtt_login_topic(char *buf, size_t size, const char *prefix)
+{
+    return fitted(snprintf(buf, size, "%s/login", prefix), size);
+}
+
 /* When topic is head followed by '/', the rest after it; else NULL. */
 static const char *below(const char *topic, const char *head)
 {

@@ -11,6 +11,8 @@
  *     PREFIX/user/USER/message    the user's own messages, QoS 1
  *     PREFIX/user/USER/unread     the user's unread counts, QoS 1, retained
  *     PREFIX/broadcast/message    messages to everyone, QoS 1
+ *     PREFIX/login                the auth plugin names each user who logs in, for the bridge
+ *                                 (which then keeps their unread counts), QoS 1
  *
  * A user may subscribe to and read only their own topics and the broadcast topic, and never
  * publish; the bridge may publish (and read) anything under PREFIX/, nothing else. */
@@ -45,6 +47,9 @@ int push_mqtt_user_topic(char *buf, size_t size, const char *prefix, const char 
 
 /* Writes PREFIX/broadcast/message into buf; its length, or -1 when buf is too small. */
 int push_mqtt_broadcast_topic(char *buf, size_t size, const char *prefix);
+
+/* Writes PREFIX/login into buf; its length, or -1 when buf is too small. */
+int push_mqtt_login_topic(char *buf, size_t size, const char *prefix);
 
 /* May user, logged in with a token, do access on topic? 1 yes, 0 no. */
 int push_mqtt_user_may(const char *prefix, const char *user, const char *topic,

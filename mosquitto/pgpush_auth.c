@@ -25,6 +25,7 @@
 #define EXPORT __attribute__((visibility("default"))) /* built with -fvisibility=hidden */
 
 static struct push_mqtt_auth settings;
+static char login_topic[PUSH_MQTT_PREFIX_MAX + 16];
 static mosquitto_plugin_id_t *plugin_id;
 
 static int on_basic_auth(int event, void *event_data, void *userdata)
@@ -41,6 +42,11 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
                              mosquitto_client_address(ed->client));
         return MOSQ_ERR_AUTH;
     }
+    /* tell push-mqtt, which then keeps this user's unread counts even when they never had a
+     * message of their own (push.mqtt_users) */
+    if (who == PUSH_MQTT_USER)
+        mosquitto_broker_publish_copy(NULL, login_topic, (int)strlen(ed->username), ed->username,
+                                      1, false, NULL);
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -85,6 +91,7 @@ EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userd
         mosquitto_log_printf(MOSQ_LOG_ERR, "pgpush_auth: %s", err);
         return MOSQ_ERR_INVAL;
     }
+    push_mqtt_login_topic(login_topic, sizeof login_topic, settings.prefix);
     plugin_id = identifier;
     if (mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL)
         || mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL)) {

@@ -51,13 +51,21 @@ STABLE LANGUAGE sql AS $$
     LIMIT lim
 $$;
 
+-- a user logged in over MQTT (the auth plugin says so): from now on their unread counts are kept
+-- even if they never have a message of their own (push.mqtt_users)
+CREATE FUNCTION push.mqtt_seen(u text) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO push.mqtt_cursor (stream, acked) VALUES (u, 0) ON CONFLICT DO NOTHING;
+$$;
+
 -- up to lim users after after_user (in name order) that have unread counts to keep: everyone
--- who ever had a personal message or read state
+-- who ever had a personal message or read state, or logged in over MQTT
 CREATE FUNCTION push.mqtt_users(after_user text, lim integer) RETURNS SETOF text
 STABLE LANGUAGE sql AS $$
     SELECT u FROM (SELECT recipient FROM push.stream WHERE recipient > after_user
                    UNION
-                   SELECT recipient FROM push.reader WHERE recipient > after_user) r(u)
+                   SELECT recipient FROM push.reader WHERE recipient > after_user
+                   UNION
+                   SELECT stream FROM push.mqtt_cursor WHERE stream > after_user) r(u)
     WHERE u <> ''
     ORDER BY u
     LIMIT lim

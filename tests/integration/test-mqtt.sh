@@ -84,6 +84,23 @@ sub u4 alice "$ALICE" 1 5 "$(UT alice unread)"
 sub_wait u4
 eq "$(jq -r .total "$WORK/u4.out")" 0 "marking read (by SQL, as push-poll does) updates the retained count"
 
+echo "# --- a user who never had a message of their own: counts kept from their first MQTT login"
+NEWBIE=$(token newbie)
+before=$(sql "SELECT count(*) FROM push.message WHERE recipient IS NULL")
+sub n1 newbie "$NEWBIE" 1 10 "$(UT newbie unread)"
+sub_wait n1
+eq "$(jq -r .total "$WORK/n1.out")" "$before" "logging in makes the bridge publish their counts (the broadcasts so far)"
+sql "SELECT push.broadcast('after newbie came')" >/dev/null
+for _ in $(seq 1 30); do
+    sub n2 newbie "$NEWBIE" 1 5 "$(UT newbie unread)"
+    sub_wait n2
+    [ "$(jq -r .total "$WORK/n2.out")" = $((before + 1)) ] && break
+    sleep 0.2
+done
+eq "$(jq -r .total "$WORK/n2.out")" $((before + 1)) "and keeps them: the next broadcast counts"
+out=$(mosquitto_sub -p "$MQTT_PORT" -u alice -P "$ALICE" -t push/login -C 1 -W 2 2>&1); rc=$?
+check 'grep -q denied <<<"$out"' "users cannot subscribe to who logs in (push/login)"
+
 echo "# --- many users: one statement for 250 (a '*' notification), then a broadcast"
 sub m1 user250 "$(token user250)" 1 10 "$(UT user250 message)"
 sleep 0.5
@@ -95,11 +112,11 @@ for u in user1 user101 user250; do
     for _ in $(seq 1 50); do
         sub "m-$u" "$u" "$(token "$u")" 1 5 "$(UT "$u" unread)"
         sub_wait "m-$u"
-        [ "$(jq -r .total "$WORK/m-$u.out")" = 3 ] && break
+        [ "$(jq -r .total "$WORK/m-$u.out")" = 4 ] && break
         sleep 0.2
     done
 done
-eq "$(jq -r .total "$WORK/m-user1.out"),$(jq -r .total "$WORK/m-user101.out"),$(jq -r .total "$WORK/m-user250.out")" "3,3,3" \
+eq "$(jq -r .total "$WORK/m-user1.out"),$(jq -r .total "$WORK/m-user101.out"),$(jq -r .total "$WORK/m-user250.out")" "4,4,4" \
     "after the broadcast every user's retained count is updated (pages of 100 users)"
 
 echo "# --- access: only your own topics, only with a good token, never publishing"
@@ -149,7 +166,7 @@ sub_wait p1 || true
 eq "$(wc -c <"$WORK/p1.out")" 0 "a user's publishes reach no one (own topic, broadcast topic)"
 sub p2 bob "$BOB" 1 3 "$(UT bob unread)"
 sub_wait p2
-eq "$(jq -r .total "$WORK/p2.out")" 3 "nor replace another user's retained count"
+eq "$(jq -r .total "$WORK/p2.out")" 4 "nor replace another user's retained count"
 
 echo "# --- message text arrives byte for byte"
 hostile=$'</script><script>alert(1)</script> "quotes" \\back\\slash\n<!-- é 日本 \u2028 \U0001F600 \t'

@@ -52,6 +52,9 @@ v2 -c "SELECT push.mqtt_ack('carol', 99999); SELECT push.mqtt_ack('carol', 5)" >
 eq "$(v2 -c "SELECT push.mqtt_acked('carol')")" 99999 "push.mqtt_ack never moves a cursor back"
 eq "$(v2 -c "SELECT string_agg(u, ',') FROM push.mqtt_users('', 100) u")" "alice,bob,carol" "push.mqtt_users: users with a stream or read state"
 eq "$(v2 -c "SELECT string_agg(u, ',') FROM push.mqtt_users('alice', 1) u")" "bob" "push.mqtt_users pages by name"
+v2 -c "SELECT push.mqtt_seen('dave'); SELECT push.mqtt_seen('carol')" >/dev/null
+eq "$(v2 -c "SELECT string_agg(u, ',') FROM push.mqtt_users('', 100) u")" "alice,bob,carol,dave" "push.mqtt_seen: a user seen over MQTT has counts kept"
+eq "$(v2 -c "SELECT push.mqtt_acked('carol')")" 99999 "push.mqtt_seen leaves a known stream's cursor alone"
 PGDATABASE=postgres dropdb --if-exists "${TEST_DB}_v2" >/dev/null 2>&1
 
 echo "# --- publishing is plain SQL; constraints refuse what would break clients"

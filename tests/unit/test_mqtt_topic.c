@@ -52,6 +52,9 @@ START_TEST(topics_are_built_and_bounded)
     ck_assert_int_eq(push_mqtt_user_topic(buf, sizeof buf, "push", "a/b", "message"), -1);
     ck_assert_int_eq(push_mqtt_user_topic(small, sizeof small, "push", "alice", "message"), -1);
     ck_assert_int_eq(push_mqtt_broadcast_topic(small, sizeof small, "push"), -1);
+    ck_assert_int_eq(push_mqtt_login_topic(buf, sizeof buf, "push"), 10);
+    ck_assert_str_eq(buf, "push/login");
+    ck_assert_int_eq(push_mqtt_login_topic(small, 8, "push"), -1);
 }
 END_TEST
 
@@ -92,6 +95,9 @@ START_TEST(the_user_topic_rule)
         { "alice", "pushy/user/alice/message", PUSH_MQTT_READ, 0 },
         { "alice", "other/user/alice/message", PUSH_MQTT_READ, 0 },
         { "alice", "push/broadcast/other", PUSH_MQTT_READ, 0 },
+        { "alice", "push/login", PUSH_MQTT_READ, 0 },
+        { "alice", "push/login", PUSH_MQTT_SUBSCRIBE, 0 },
+        { "alice", "push/login", PUSH_MQTT_WRITE, 0 },
         { "alice", "$share/g/push/user/alice/message", PUSH_MQTT_SUBSCRIBE, 0 },
         /* a name that is a prefix of another's topic: "a/b" cannot have topics at all */
         { "a/b", "push/user/a/b/message", PUSH_MQTT_READ, 0 },
@@ -114,6 +120,8 @@ START_TEST(the_bridge_rule)
     ck_assert(push_mqtt_bridge_may("push", "push/broadcast/message", PUSH_MQTT_WRITE));
     ck_assert(push_mqtt_bridge_may("push", "push/#", PUSH_MQTT_SUBSCRIBE));
     ck_assert(push_mqtt_bridge_may("push", "push/user/alice/unread", PUSH_MQTT_READ));
+    ck_assert(push_mqtt_bridge_may("push", "push/login", PUSH_MQTT_SUBSCRIBE));
+    ck_assert(push_mqtt_bridge_may("push", "push/login", PUSH_MQTT_READ));
     ck_assert(!push_mqtt_bridge_may("push", "push/user/+/message", PUSH_MQTT_WRITE));
     ck_assert(!push_mqtt_bridge_may("push", "other/topic", PUSH_MQTT_WRITE));
     ck_assert(!push_mqtt_bridge_may("push", "pushx/a", PUSH_MQTT_WRITE));
