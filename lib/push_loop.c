@@ -295,7 +295,11 @@ static void drop(struct push_loop *l, struct push_loop_stream *s)
         return;
     push_hub_leave(l->hub, &s->w);
     if (s->fd >= 0) {
+        char scratch[512];
         epoll_ctl(l->ep, EPOLL_CTL_DEL, s->fd, NULL);
+        /* unread input at close() makes a reset, which can cut off what we wrote last */
+        for (int i = 0; i < 8 && read(s->fd, scratch, sizeof scratch) > 0; i++)
+            ;
         close(s->fd);
         s->fd = -1;
     }
