@@ -18,6 +18,7 @@
 
 #include "push_db.h"
 #include "push_log.h"
+#include "push_readq.h"
 #include "push_store.h"
 #include "push_token.h"
 
@@ -567,30 +568,15 @@ static void *loop_main(void *arg)
 static void read_batch(struct push_loop *l, struct push_loop_stream **batch, int n)
 {
     struct push_store_read reads[PUSH_STORE_MANY_MAX];
-    struct push_db *db = push_pool_acquire(l->pool);
     enum push_db_err err;
     char msg[256];
-    int rc = -1;
+    int rc;
 
     for (int i = 0; i < n; i++) {
         reads[i] = (struct push_store_read){ batch[i]->user, batch[i]->e.pos,
                                              PUSH_STREAM_BATCH + 1, NULL, NULL };
     }
-    for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
-        PGconn *conn = push_db_get(db, &err, msg, sizeof msg);
-        if (!conn)
-            break;
-        if (push_store_prepare(db, conn) == 0 && push_store_read_many(conn, reads, n) == 0) {
-            rc = 0;
-            break;
-        }
-        if (!push_db_lost(db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            break;
-        }
-    }
-    push_pool_release(l->pool, db);
+    rc = push_readq_run(l->pool, reads, n, &err, msg, sizeof msg);
     for (int i = 0; i < n; i++) {
         struct push_loop_stream *s = batch[i];
         s->read_failed = rc < 0;

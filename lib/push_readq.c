@@ -86,19 +86,12 @@ static struct req *take_batch(struct push_readq *q, struct req *self, int *n)
     return first;
 }
 
-/* Runs the batch on a pooled connection; a connection found lost is replaced once. */
-static int run_batch(struct push_readq *q, struct req *first, int n, enum push_db_err *err,
-                     char *msg, size_t msglen)
+int push_readq_run(struct push_pool *pool, struct push_store_read *reads, int n,
+                   enum push_db_err *err, char *msg, size_t msglen)
 {
-    struct push_store_read *reads = calloc((size_t)n, sizeof *reads);
-    struct push_db *db = push_pool_acquire(q->pool);
-    struct req *x;
-    int rc = -1, i;
+    struct push_db *db = push_pool_acquire(pool);
+    int rc = -1;
 
-    if (!reads)
-        abort();
-    for (x = first, i = 0; x; x = x->batch, i++)
-        reads[i] = *x->r;
     for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
         PGconn *conn = push_db_get(db, err, msg, msglen);
         if (!conn)
@@ -116,7 +109,23 @@ static int run_batch(struct push_readq *q, struct req *first, int n, enum push_d
         }
         snprintf(msg, msglen, "lost the database connection");
     }
-    push_pool_release(q->pool, db);
+    push_pool_release(pool, db);
+    return rc;
+}
+
+/* Runs the batch (first and the reads chained to it) and hands each its results. */
+static int run_batch(struct push_readq *q, struct req *first, int n, enum push_db_err *err,
+                     char *msg, size_t msglen)
+{
+    struct push_store_read *reads = calloc((size_t)n, sizeof *reads);
+    struct req *x;
+    int rc, i;
+
+    if (!reads)
+        abort();
+    for (x = first, i = 0; x; x = x->batch, i++)
+        reads[i] = *x->r;
+    rc = push_readq_run(q->pool, reads, n, err, msg, msglen);
     for (x = first, i = 0; x; x = x->batch, i++) {
         x->r->msgs = reads[i].msgs;
         x->r->unread = reads[i].unread;

@@ -26,4 +26,10 @@ void push_readq_free(struct push_readq *q);
 int push_readq_read(struct push_readq *q, struct push_store_read *r, enum push_db_err *err,
                     char *msg, size_t msglen);
 
+/* Runs n reads (1 to PUSH_STORE_MANY_MAX) now as one push_store_read_many on a connection of
+ * pool (waiting for one), replacing a connection found lost once. 0, or -1 with *err and msg
+ * (a failed query is logged here). */
+int push_readq_run(struct push_pool *pool, struct push_store_read *reads, int n,
+                   enum push_db_err *err, char *msg, size_t msglen);
+
 #endif
