@@ -61,7 +61,9 @@ struct push_loop_stream {
     long end_ms, next_beat_ms, retry_at_ms, stall_since_ms;
     struct buf body; /* what the encoder wrote since the last flush */
     struct buf out;  /* FastCGI records not yet written */
-    struct push_loop_stream *wnext; /* wake list */
+    struct push_loop_stream *wnext; /* wake list (loop->lock) */
+    struct push_loop_stream *lnext; /* the loop's copy of the wake list: once the lock is let go
+                                     * the hub may queue the stream again and rewrite wnext */
     struct push_loop_stream *qnext; /* adopt, read or done queue; grave */
     struct push_loop_stream *prev, *next; /* every stream the loop holds */
     char user[PUSH_USER_MAX + 1];
@@ -531,15 +533,17 @@ static void *loop_main(void *arg)
         wakes = l->wakes, adopts = l->adopts, dones = l->dones;
         l->wakes = l->adopts = l->dones = NULL;
         l->kicked = 0;
-        for (s = wakes; s; s = s->wnext)
+        for (s = wakes; s; s = s->wnext) {
             s->wake_queued = 0;
+            s->lnext = s->wnext;
+        }
         pthread_mutex_unlock(&l->lock);
         /* every stream dropped so far has left the hub before the lists were taken: once the
          * wake-ups taken are handled, nothing names them any more */
         freeable = l->grave;
         l->grave = NULL;
         for (s = wakes; s; s = next) {
-            next = s->wnext;
+            next = s->lnext;
             on_wake(l, s);
         }
         for (s = freeable; s; s = next) {
