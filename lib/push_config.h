@@ -37,6 +37,12 @@ struct push_config {
     int hold;                  /* PUSH_HOLD, s: long-poll hold without ?timeout=, default 25 */
     int hold_max;              /* PUSH_HOLD_MAX, s: largest ?timeout=, default 60 */
     int retry_ms;              /* PUSH_RETRY, ms: reconnect advice to EventSource, default 3000 */
+    /* push-ws */
+    char ws_listen[256];       /* PUSH_WS_LISTEN (or --listen): socket path or [host]:port */
+    char ws_origins[1024];     /* PUSH_WS_ORIGINS: comma-separated origins allowed besides the
+                                * request's own host; "*": any */
+    char ws_user_header[64];   /* PUSH_WS_TRUST_USER_HEADER: the header a proxy sets to the
+                                * authenticated user; empty: none is trusted */
 };
 
 /* Looks name up in a NULL-terminated "NAME=value" array; NULL when absent. */

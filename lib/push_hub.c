@@ -74,8 +74,12 @@ static void drop_user(struct push_hub *hub, struct hub_user *gone)
 
 static void wake_user(struct hub_user *u)
 {
-    for (struct push_waiter *w = u->waiters; w; w = w->next)
-        pthread_cond_signal(&w->cond);
+    for (struct push_waiter *w = u->waiters; w; w = w->next) {
+        if (w->wake)
+            w->wake(w->wake_arg);
+        else
+            pthread_cond_signal(&w->cond);
+    }
 }
 
 /* Called with the lock held. */
@@ -275,6 +279,18 @@ int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct time
             break;
         }
     }
+    pthread_mutex_unlock(&hub->lock);
+    return changed;
+}
+
+int push_hub_changed(struct push_hub *hub, struct push_waiter *w)
+{
+    int changed;
+
+    pthread_mutex_lock(&hub->lock);
+    uint64_t now = w->user->version + hub->global;
+    changed = now != w->seen;
+    w->seen = now;
     pthread_mutex_unlock(&hub->lock);
     return changed;
 }

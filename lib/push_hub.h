@@ -14,8 +14,13 @@
 
 struct hub_user;
 
-/* One waiting stream; the caller owns it (for example on its thread's stack). */
+/* One waiting stream; the caller owns it (for example on its thread's stack). Set wake before
+ * push_hub_join to be called instead of blocking in push_hub_wait (an event loop): the hub
+ * calls wake(wake_arg) with its lock held, from the listener thread or from push_hub_join's
+ * caller; it must only queue and signal, never call into the hub. */
 struct push_waiter {
+    void (*wake)(void *arg);       /* NULL: push_hub_wait blocks on cond */
+    void *wake_arg;
     pthread_cond_t cond;           /* private to the hub from here on */
     struct push_waiter *prev, *next;
     struct hub_user *user;
@@ -43,6 +48,11 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
  * deadline (CLOCK_MONOTONIC). Returns 1 on a change, 0 at the deadline. */
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline);
 
+/* For a waiter with wake: has the user's stream changed since the last call (or the join)?
+ * Never blocks; 1 once per change. */
+int push_hub_changed(struct push_hub *hub, struct push_waiter *w);
+
+/* After it returns, wake is never called again for w. */
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
 
 /* Streams now registered, and whether the LISTEN connection is up (for status and tests). */
