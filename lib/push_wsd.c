@@ -74,6 +74,10 @@ struct conn {
     char *sent_unread;              /* the counts last sent, as JSON text */
     int busy;                       /* a job of this socket is with a worker */
     int dead;                       /* closed; freed when its job comes back */
+    int draining;                   /* closing handshake done: reading to the peer's end */
+    uint16_t close_code;            /* to send once the close event is out (wslay sends control
+                                     * frames before queued messages) */
+    char close_reason[64];
     int want_fetch;
     long retry_at;
     struct push_ws_cmd cmds[CMD_QUEUE];
@@ -453,7 +457,8 @@ static void close_with(struct conn *c, uint16_t code, const char *reason)
         return;
     snprintf(text, sizeof text, "{\"type\":\"close\",\"reason\":\"%s\"}", reason);
     send_text(c, xstrdup(text));
-    wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
     c->state = C_CLOSING;
     c->deadline = now_ms() + CLOSE_WAIT_MS;
 }
@@ -563,6 +568,21 @@ static size_t queued(const struct conn *c)
     return c->ws ? wslay_event_get_queued_msg_length(c->ws) : 0;
 }
 
+/* Our last byte is written. Closing now, with bytes of the peer unread, would send a reset that
+ * can destroy what we wrote while it is in flight: so end our side and read to the peer's end,
+ * for at most CLOSE_WAIT_MS. */
+static void linger(struct wsd *d, struct conn *c)
+{
+    if (c->joined) {
+        push_hub_leave(d->hub, &c->w);
+        c->joined = 0;
+    }
+    shutdown(c->fd, SHUT_WR);
+    c->draining = 1;
+    c->state = C_CLOSING;
+    c->deadline = now_ms() + CLOSE_WAIT_MS;
+}
+
 /* Writes what can be written now; closes the socket when it is done or broken. */
 static void flush(struct wsd *d, struct conn *c)
 {
@@ -583,31 +603,58 @@ static void flush(struct wsd *d, struct conn *c)
         free(c->raw);
         c->raw = NULL;
         if (c->close_after_raw) {
-            conn_close(d, c);
+            linger(d, c);
             return;
         }
     }
-    if (!c->ws)
+    if (!c->ws || c->draining)
         return;
     if (wslay_event_want_write(c->ws) && wslay_event_send(c->ws) < 0) {
         conn_close(d, c);
         return;
     }
+    if (c->close_code && wslay_event_get_queued_msg_count(c->ws) == 0) {
+        wslay_event_queue_close(c->ws, c->close_code, (const uint8_t *)c->close_reason,
+                                strlen(c->close_reason));
+        c->close_code = 0;
+        if (wslay_event_send(c->ws) < 0) {
+            conn_close(d, c);
+            return;
+        }
+    }
     if (!wslay_event_want_write(c->ws))
         c->last_progress = now_ms();
     if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws))
-        conn_close(d, c); /* the closing handshake is complete, or the peer is gone */
+        linger(d, c); /* the closing handshake is done, or reading was given up */
+}
+
+/* Reads and drops what a closing peer still sends, until its end. */
+static void drain(struct wsd *d, struct conn *c)
+{
+    char buf[4096];
+
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        conn_close(d, c);
+        return;
+    }
 }
 
 static void watch(struct wsd *d, struct conn *c)
 {
     unsigned ev = 0;
 
-    if (c->state == C_HEAD)
+    if (c->state == C_HEAD || c->draining)
         ev |= EPOLLIN;
-    if (c->ws && wslay_event_want_read(c->ws) && c->cmd_count < CMD_QUEUE)
+    if (c->ws && !c->draining && wslay_event_want_read(c->ws) && c->cmd_count < CMD_QUEUE)
         ev |= EPOLLIN;
-    if (c->raw || (c->ws && wslay_event_want_write(c->ws)))
+    if (c->raw || (c->ws && !c->draining && wslay_event_want_write(c->ws)))
         ev |= EPOLLOUT;
     if (ev != c->events) {
         struct epoll_event e = { ev, { .ptr = c } };
@@ -945,7 +992,9 @@ static void on_socket(struct wsd *d, struct conn *c, unsigned events)
         conn_close(d, c);
         return;
     }
-    if (c->state == C_HEAD && (events & EPOLLIN)) {
+    if (c->draining) {
+        drain(d, c);
+    } else if (c->state == C_HEAD && (events & EPOLLIN)) {
         read_head(d, c);
     } else if (c->ws && (events & EPOLLIN)) {
         if (wslay_event_recv(c->ws) < 0) {
