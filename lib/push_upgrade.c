@@ -123,6 +123,8 @@ enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user
         if (slot && set_once(slot, value) < 0)
             return PUSH_UPGRADE_MALFORMED;
     }
+    if (u->user && strcasecmp(user_header, "Forwarded") == 0)
+        u->user = push_upgrade_forwarded_user((char *)u->user);
     if (!is_get)
         return PUSH_UPGRADE_METHOD;
     if (!upgrade || !connection || !list_has(upgrade, "websocket") || !list_has(connection, "upgrade"))
@@ -132,6 +134,68 @@ enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user
     if (!u->key || !key_valid(u->key))
         return PUSH_UPGRADE_BAD_KEY;
     return PUSH_UPGRADE_OK;
+}
+
+/* Decodes a quoted-string starting at s (after its opening quote) in place; returns its end (the
+ * closing quote, or the string's end). */
+static char *unquote(char *s)
+{
+    char *out = s;
+
+    while (*s && *s != '"') {
+        if (*s == '\\' && s[1])
+            s++;
+        *out++ = *s++;
+    }
+    char *end = s;
+    *out = '\0';
+    return end;
+}
+
+char *push_upgrade_forwarded_user(char *value)
+{
+    char *last = value, *p;
+    int quoted = 0;
+
+    for (p = value; *p; p++) { /* the last element: after the last comma outside quotes */
+        if (quoted && *p == '\\' && p[1])
+            p++;
+        else if (*p == '"')
+            quoted = !quoted;
+        else if (!quoted && *p == ',')
+            last = p + 1;
+    }
+    for (p = last; *p;) {
+        p += strspn(p, " \t;");
+        char *name = p;
+        size_t n = strcspn(p, "=;");
+        p += n;
+        if (*p != '=')
+            continue;
+        int is_user = n == 11 && strncasecmp(name, "remote_user", 11) == 0;
+        p++;
+        if (*p == '"') {
+            char *start = p + 1;
+            p = start;
+            /* skip the quoted-string; decode it only when it is the one wanted */
+            while (*p && *p != '"')
+                p += (*p == '\\' && p[1]) ? 2 : 1;
+            if (is_user) {
+                unquote(start);
+                return *start ? start : NULL;
+            }
+            if (*p)
+                p++;
+        } else {
+            char *start = p;
+            p += strcspn(p, ";");
+            if (is_user) {
+                *p = '\0';
+                return *start ? start : NULL;
+            }
+        }
+    }
+    return NULL;
 }
 
 const char *push_upgrade_strerror(enum push_upgrade_err err)

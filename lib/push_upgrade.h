@@ -30,9 +30,16 @@ enum push_upgrade_err {
 size_t push_upgrade_head_end(const char *buf, size_t len);
 
 /* Parses the head (len bytes from push_upgrade_head_end) in place: fields are NUL-terminated in
- * buf. user_header names the header trusted to carry the user (NULL or "": none). */
+ * buf. user_header names the header trusted to carry the user (NULL or "": none); "Forwarded"
+ * means the remote_user parameter of that header's last element (what lighttpd's
+ * proxy.forwarded appends), see push_upgrade_forwarded_user. */
 enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user_header,
                                          struct push_upgrade *u);
+
+/* The remote_user parameter of the last element of a Forwarded header value (RFC 7239), decoded
+ * in place; NULL when that element has none. Only the last element is the proxy's own: whatever
+ * came before it, the client may have sent. */
+char *push_upgrade_forwarded_user(char *value);
 
 /* A short English sentence for err. */
 const char *push_upgrade_strerror(enum push_upgrade_err err);

@@ -159,6 +159,47 @@ START_TEST(origins_are_checked)
 }
 END_TEST
 
+static const struct {
+    const char *value, *want;
+} forwarded[] = {
+    { "for=127.0.0.1;proto=http;remote_user=\"alice\"", "alice" },
+    { "for=1.2.3.4;remote_user=\"mallory\", for=127.0.0.1;proto=http", NULL },
+    { "remote_user=\"mallory\", for=127.0.0.1;remote_user=\"bob\"", "bob" },
+    { "for=\"a,b\";remote_user=\"x\", for=127.0.0.1;remote_user=\"c\\\"d\"", "c\"d" },
+    { "for=127.0.0.1;remote_user=\"a, b\"", "a, b" },
+    { "for=127.0.0.1;REMOTE_USER=plain", "plain" },
+    { "for=127.0.0.1;remote_user=\"\"", NULL },
+    { "for=127.0.0.1, ", NULL },
+    { "", NULL },
+};
+
+START_TEST(forwarded_user_is_the_last_elements)
+{
+    char buf[256];
+    const char *got;
+
+    snprintf(buf, sizeof buf, "%s", forwarded[_i].value);
+    got = push_upgrade_forwarded_user(buf);
+    if (forwarded[_i].want)
+        ck_assert_str_eq(got, forwarded[_i].want);
+    else
+        ck_assert_ptr_null(got);
+}
+END_TEST
+
+START_TEST(forwarded_as_the_trusted_header)
+{
+    char buf[1024];
+    struct push_upgrade u;
+
+    ck_assert_int_eq(parse("GET / HTTP/1.1\r\n" GOOD_HEADERS
+                           "Forwarded: for=1.1.1.1;remote_user=\"eve\", for=127.0.0.1;remote_user=\"alice\"\r\n\r\n",
+                           "Forwarded", &u, buf, sizeof buf),
+                     PUSH_UPGRADE_OK);
+    ck_assert_str_eq(u.user, "alice");
+}
+END_TEST
+
 static Suite *upgrade_suite(void)
 {
     Suite *s = suite_create("push_upgrade");
@@ -172,6 +213,8 @@ static Suite *upgrade_suite(void)
     tcase_add_test(tc, a_repeated_trusted_user_header_is_refused);
     tcase_add_test(tc, a_nul_byte_is_refused);
     tcase_add_loop_test(tc, origins_are_checked, 0, N(origins));
+    tcase_add_loop_test(tc, forwarded_user_is_the_last_elements, 0, N(forwarded));
+    tcase_add_test(tc, forwarded_as_the_trusted_header);
     suite_add_tcase(s, tc);
     return s;
 }
