@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "push_json.h"
+#include "push_token.h"
 
 static const char *const mark_names[] = { "one", "upto", "all", "kind" };
 
@@ -23,8 +24,10 @@ static void take_ref(json_object *o, struct push_ws_cmd *c)
 
     if (!json_object_object_get_ex(o, "ref", &v))
         return;
+    /* a string ref must be text (UTF-8, no control characters): it goes back in a text frame */
     if (json_object_is_type(v, json_type_int)
-        || (json_object_is_type(v, json_type_string) && json_object_get_string_len(v) <= PUSH_WS_REF_MAX)) {
+        || (json_object_is_type(v, json_type_string) && json_object_get_string_len(v) <= PUSH_WS_REF_MAX
+            && push_user_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v)))) {
         const char *t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (strlen(t) < sizeof c->ref)
             snprintf(c->ref, sizeof c->ref, "%s", t);

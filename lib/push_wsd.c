@@ -488,6 +488,8 @@ static void http_error(struct conn *c, int status, const char *code, const char 
     json_object_put(o);
     free(c->head);
     c->head = NULL;
+    c->state = C_CLOSING; /* nothing more is read; closed when written, or at the deadline */
+    c->deadline = now_ms() + c->d->cfg->write_timeout * 1000L;
 }
 
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
@@ -668,6 +670,9 @@ static void service(struct wsd *d, struct conn *c)
 {
     if (c->dead)
         return;
+    flush(d, c); /* first: what it writes may bring the socket under LOW_WATER */
+    if (c->dead)
+        return;
     if (c->state == C_OPEN && !c->busy) {
         if (c->cmd_count > 0)
             submit(d, c, JOB_CMD);
@@ -676,9 +681,6 @@ static void service(struct wsd *d, struct conn *c)
             submit(d, c, JOB_FETCH);
         }
     }
-    flush(d, c);
-    if (c->dead)
-        return;
     if (queued(c) > OUT_HARD) {
         push_log_info("dropped a socket of %s: %zu bytes unsent", c->user, queued(c));
         conn_close(d, c);
@@ -832,6 +834,7 @@ static void opened(struct wsd *d, struct conn *c, struct job *j)
                                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                                   c->accept);
     c->raw_off = 0;
+    c->last_progress = now_ms();
     if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
         abort();
     wslay_event_config_set_max_recv_msg_length(c->ws, PUSH_WS_MSG_MAX);
@@ -913,11 +916,15 @@ static void accept_all(struct wsd *d)
             return;
         }
         if (d->nconns >= d->max_conns || d->stopping) {
-            static const char full[] =
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
-                "Content-Length: 77\r\nRetry-After: 10\r\nConnection: close\r\n\r\n"
+            static const char body[] =
                 "{\"error\":\"too_many_streams\",\"message\":\"this server holds all the sockets it may\"}";
-            if (send(fd, full, sizeof full - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            char full[512];
+            int n = snprintf(full, sizeof full,
+                             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+                             "Content-Length: %zu\r\nRetry-After: 10\r\nConnection: close\r\n\r\n%s",
+                             sizeof body - 1, body);
+            /* best effort: the socket is new, its buffer empty */
+            if (send(fd, full, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
                 push_log_debug("could not refuse a connection: %s", strerror(errno));
             close(fd);
             continue;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test-ws.sh: push-ws on its own (loopback TCP) against a real PostgreSQL: the upgrade and its refusals
 # (identity, Origin, limits), delivery and unread counts, hostile text byte for byte, every command and
-# its errors, frame limits and close codes, ping/pong, token expiry, resume across SIGKILL, a PostgreSQL
-# restart under open sockets, SIGTERM closing every socket with 1001. (Behind each web server:
+# its errors, frame limits and close codes, ping/pong, token expiry, a client that reads nothing,
+# resume across SIGKILL, a PostgreSQL restart under open sockets, SIGTERM closing every socket with 1001. (Behind each web server:
 # server-suite.sh.)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 command -v node >/dev/null || hard_error "node is not installed (tests/run installs it)"
@@ -171,9 +171,31 @@ ws_once exp ws "token=$(token alice 2)" --max-time 6
 eq "$(closed exp)" 4401 "the token expires while connected: close 4401"
 eq "$(of exp close .reason | jq -r .)" "token expired" "... after a close event saying why"
 
+echo "# --- a client that reads nothing is dropped; its memory stays bounded"
+ws_start slowd PUSH_HEARTBEAT=30 PUSH_WRITE_TIMEOUT=3  # pings would find it first otherwise
+ws_open slow slowd "token=$BOB" --no-read
+sleep 0.5
+sql "INSERT INTO push.message (recipient, title, body) SELECT 'bob', 'bulk ' || g, repeat('x', 30000) FROM generate_series(1, 500) g"
+rss=0
+for _ in $(seq 1 120); do  # the largest RSS while it holds the socket
+    r=$(awk '/VmRSS/ {print $2}' "/proc/${WS_PID[slowd]}/status" 2>/dev/null || echo 0)
+    [ "${r:-0}" -gt "$rss" ] && rss=$r
+    grep -q "dropped a socket of bob" "$WORK/slowd.log" && break
+    sleep 0.1
+done
+check 'grep -q "dropped a socket of bob: the client took no data for 3 s" "$WORK/slowd.log"' \
+    "a client that takes no data for PUSH_WRITE_TIMEOUT (3 s) is dropped, logged at info"
+check '[ "$rss" -lt 65536 ]' "meanwhile push-ws did not buffer the 15 MB backlog for it (largest RSS $rss KiB)"
+ws_end slow
+kill "${WS_PID[slowd]}"
+big=$(head -c 9000 /dev/zero | tr '\0' a)
+out=$(curl -s -i --max-time 3 -H "X-Big: $big" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    "http://127.0.0.1:${WS_PORT[ws]}/cgi-bin/push-ws?token=$ALICE")
+check 'grep -q "^HTTP/1.1 431" <<<"$out"' "a request head over 8 KiB: 431"
+
 echo "# --- limits"
 ws_open l1 ws "token=$BOB"; ws_open l2 ws "token=$BOB"; ws_open l3 ws "token=$BOB"
-wait_line l3 '"type":"open"' 5
+for c in l1 l2 l3; do wait_line $c '"type":"open"' 5; done
 ws_once l4 ws "token=$BOB"
 eq "$(first l4)" "HTTP 429" "past PUSH_MAX_STREAMS_PER_USER (3): 429"
 eq "$(body l4 | jq -r .error)" too_many_user_streams "... too_many_user_streams"
@@ -225,7 +247,7 @@ grep -q "lost the LISTEN connection" "$WORK/ws.log" && ok "the hub noticed the r
 
 echo "# --- SIGTERM: every socket is closed with 1001, then the daemon exits"
 ws_open s1 ws "token=$ALICE"; ws_open s2 ws "token=$BOB"
-wait_line s2 '"type":"open"' 5
+wait_line s1 '"type":"open"' 5; wait_line s2 '"type":"open"' 5
 kill -TERM "${WS_PID[ws]}"
 wait_line s1 '^CLOSE' 5; wait_line s2 '^CLOSE' 5
 eq "$(closed s1),$(closed s2)" "1001,1001" "both sockets closed with 1001"

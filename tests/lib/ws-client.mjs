@@ -1,12 +1,13 @@
 // ws-client.mjs: a small scripted WebSocket client for the tests (RFC 6455 over node's net, no dependency)
 //
-//   node ws-client.mjs URL [-H 'Name: value']... [--no-pong] [--max-time S]
+//   node ws-client.mjs URL [-H 'Name: value']... [--no-pong] [--no-read] [--max-time S]
 //
 // Prints "HTTP <status>" once the server answers (with the JSON body on a line of its own when it is
 // not 101), then one line per text message received, "PING" for each ping, and at the end
 // "CLOSE <code> <reason>" (code 1006 when the connection ended without a close frame). Each line of
 // standard input is sent as a text message once the upgrade is done; lines starting with "!" are
-// actions: "!close CODE", "!binary", "!big N" (a text message of N bytes), "!ping".
+// actions: "!close CODE", "!binary", "!big N" (a text message of N bytes), "!ping". --no-read stops
+// reading once upgraded (a client that takes no data).
 import net from 'node:net';
 import crypto from 'node:crypto';
 import readline from 'node:readline';
@@ -15,11 +16,13 @@ const args = process.argv.slice(2);
 const url = new URL(args.shift());
 const headers = [];
 let autoPong = true;
+let noRead = false;
 let maxTime = 30;
 while (args.length) {
     const a = args.shift();
     if (a === '-H') headers.push(args.shift());
     else if (a === '--no-pong') autoPong = false;
+    else if (a === '--no-read') noRead = true;
     else if (a === '--max-time') maxTime = Number(args.shift());
     else throw new Error(`unknown option ${a}`);
 }
@@ -122,6 +125,7 @@ sock.on('data', (d) => {
         buf = buf.subarray(end + 4);
         upgraded = true;
         pending.splice(0).forEach(act);
+        if (noRead) sock.pause();
     }
     parseFrames();
 });

@@ -136,6 +136,10 @@ START_TEST(long_or_odd_refs_are_dropped)
     ck_assert_str_eq(c.ref, "");
     ck_assert_int_eq(parse("{\"cmd\":\"mark\",\"mark\":\"all\",\"ref\":{\"a\":1}}", &c, &code), 0);
     ck_assert_str_eq(c.ref, "");
+    ck_assert_int_eq(parse("{\"cmd\":\"mark\",\"mark\":\"all\",\"ref\":\"\xff\xfe\"}", &c, &code), 0);
+    ck_assert_str_eq(c.ref, "");
+    ck_assert_int_eq(parse("{\"cmd\":\"mark\",\"mark\":\"all\",\"ref\":\"a\\nb\"}", &c, &code), 0);
+    ck_assert_str_eq(c.ref, "");
 }
 END_TEST
 
