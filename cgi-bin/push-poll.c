@@ -13,12 +13,14 @@
 #include "push_cursor.h"
 #include "push_db.h"
 #include "push_edge.h"
+#include "push_hub.h"
 #include "push_http.h"
 #include "push_json.h"
 #include "push_log.h"
 #include "push_program.h"
 #include "push_query.h"
 #include "push_server.h"
+#include "push_statecache.h"
 #include "push_store.h"
 
 #define POST_MAX 4096 /* bytes: the largest POST body accepted */
@@ -33,8 +35,15 @@ static const struct push_program program = {
     NULL,
 };
 
+/* What every worker shares. */
+struct app {
+    const struct push_config *cfg;
+    struct push_statecache *cache; /* NULL as plain CGI or with PUSH_STATE_CACHE=0 */
+};
+
 struct worker {
     const struct push_config *cfg;
+    struct push_statecache *cache;
     struct push_db db;
 };
 
@@ -52,10 +61,12 @@ enum outcome { DONE, DB_FAILED };
 static void *worker_new(void *app)
 {
     struct worker *w = calloc(1, sizeof *w);
+    const struct app *a = app;
 
     if (!w)
         abort();
-    w->cfg = app;
+    w->cfg = a->cfg;
+    w->cache = a->cache;
     push_db_init(&w->db, w->cfg->database_url, program.name);
     return w;
 }
@@ -100,7 +111,38 @@ struct get_args {
     const char *since_text;          /* as given, for the ETag */
     const struct push_cursor *since; /* NULL: the newest messages */
     int limit;
+    const char *if_none_match;       /* NULL: the client has no answer to compare */
+    struct push_statecache *cache;   /* NULL: none; else the state read is kept with ticket */
+    struct push_statecache_ticket ticket;
 };
+
+static void etag_headers(const struct poll *p, const struct push_state *st, const struct get_args *a,
+                         char etag[24], char headers[160])
+{
+    make_etag(p, st, a->since_text, a->limit, etag);
+    snprintf(headers, 160, "ETag: %s\r\nCache-Control: private, no-cache\r\n", etag);
+}
+
+/* Answers 304 from the kept state when the client's answer is still current; 0 when the
+ * database must be asked (then a->ticket says when the lookup was). */
+static int answer_from_cache(struct poll *p, struct get_args *a)
+{
+    struct push_state st;
+    char etag[24], headers[160];
+
+    if (!a->cache || !a->if_none_match)
+        return 0;
+    if (!push_statecache_get(a->cache, p->id.user, &st, &a->ticket))
+        return 0;
+    /* a cursor past what we keep may come from a change not notified here yet: ask */
+    if (a->since && cursor_in_future(a->since, &st))
+        return 0;
+    etag_headers(p, &st, a, etag, headers);
+    if (!push_http_etag_match(a->if_none_match, etag))
+        return 0;
+    push_http_respond(p->r, 304, headers, NULL, NULL, 0);
+    return 1;
+}
 
 /* The GET answer, read in one snapshot. */
 static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
@@ -112,20 +154,24 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
     struct push_cursor pos = { 0, 0 };
     json_object *o, *list;
 
-    if (push_store_state(conn, p->id.user, &st) < 0)
-        return DB_FAILED;
-    if (a->since && cursor_in_future(a->since, &st)) {
-        push_edge_cursor_future(p->r);
-        return DONE;
+    /* with an answer to compare, the state alone may show it is still current */
+    if (a->if_none_match) {
+        if (push_store_state(conn, p->id.user, &st) < 0)
+            return DB_FAILED;
+        if (a->cache)
+            push_statecache_put(a->cache, p->id.user, &st, &a->ticket);
+        if (a->since && cursor_in_future(a->since, &st)) {
+            push_edge_cursor_future(p->r);
+            return DONE;
+        }
+        etag_headers(p, &st, a, etag, headers);
+        if (push_http_etag_match(a->if_none_match, etag)) {
+            push_http_respond(p->r, 304, headers, NULL, NULL, 0);
+            return DONE;
+        }
     }
-    make_etag(p, &st, a->since_text, a->limit, etag);
-    snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: private, no-cache\r\n", etag);
-    if (push_http_etag_match(push_request_env(p->r, "HTTP_IF_NONE_MATCH"), etag)) {
-        push_http_respond(p->r, 304, headers, NULL, NULL, 0);
-        return DONE;
-    }
-    /* the state changed: read it again with the messages and counts, in one snapshot, so the
-     * ETag, the cursor and the body agree */
+    /* read the state with the messages and counts, in one snapshot, so that the ETag, the
+     * cursor and the body agree */
     if (push_store_begin_snapshot(conn) < 0 || push_store_state(conn, p->id.user, &st) < 0
         || !(msgs = push_store_messages(conn, p->id.user, a->since,
                                         a->since ? a->limit + 1 : a->limit))
@@ -135,8 +181,13 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
         return DB_FAILED;
     }
     push_store_end(conn);
-    make_etag(p, &st, a->since_text, a->limit, etag);
-    snprintf(headers, sizeof headers, "ETag: %s\r\nCache-Control: private, no-cache\r\n", etag);
+    if (a->since && cursor_in_future(a->since, &st)) {
+        PQclear(msgs);
+        PQclear(unread);
+        push_edge_cursor_future(p->r);
+        return DONE;
+    }
+    etag_headers(p, &st, a, etag, headers);
 
     if (a->since)
         pos = *a->since;
@@ -188,7 +239,8 @@ static void with_connection(struct worker *w, struct poll *p, db_step step, cons
 static void handle_get(struct worker *w, struct poll *p)
 {
     struct push_cursor since;
-    struct get_args a = { push_query_get(&p->q, "since"), NULL, 0 };
+    struct get_args a = { push_query_get(&p->q, "since"), NULL, 0,
+                          push_request_env(p->r, "HTTP_IF_NONE_MATCH"), NULL, { 0, 0, 0 } };
 
     if (a.since_text && !*a.since_text)
         a.since_text = NULL;
@@ -198,6 +250,11 @@ static void handle_get(struct worker *w, struct poll *p)
         return;
     if (a.since_text)
         a.since = &since;
+    if (a.if_none_match && !*a.if_none_match)
+        a.if_none_match = NULL;
+    a.cache = w->cache;
+    if (answer_from_cache(p, &a))
+        return;
     with_connection(w, p, answer_get, &a);
 }
 
@@ -211,6 +268,7 @@ struct mark_args {
     int has_cursor;
     struct push_cursor cursor;
     const char *kind; /* points into the parsed JSON */
+    struct push_statecache *cache;
 };
 
 static enum outcome answer_post(struct poll *p, PGconn *conn, const void *arg)
@@ -245,6 +303,10 @@ static enum outcome answer_post(struct poll *p, PGconn *conn, const void *arg)
             push_http_error(p->r, 400, "unknown_kind", "no message was ever sent with this kind", NULL);
         return DONE;
     }
+    /* this process's next poll must not answer 304 from before the change, even if the
+     * notification has not reached the LISTEN thread yet */
+    if (a->cache)
+        push_statecache_changed(a->cache, p->id.user);
     if (!(unread = push_store_unread(conn, p->id.user)))
         return DB_FAILED;
     o = json_object_new_object();
@@ -320,8 +382,10 @@ static void handle_post(struct worker *w, struct poll *p)
     struct mark_args a;
     json_object *body = push_edge_json_body(p->r, p->cfg, POST_MAX);
 
-    if (body && parse_mark(p, body, &a) == 0)
+    if (body && parse_mark(p, body, &a) == 0) {
+        a.cache = w->cache;
         with_connection(w, p, answer_post, &a);
+    }
     json_object_put(body);
 }
 
@@ -347,13 +411,31 @@ static void handle(struct push_request *r, void *state)
     free(p);
 }
 
+/* The LISTEN thread's news, straight into the cache. */
+static void observe(void *arg, const char *user, int listening)
+{
+    struct push_statecache *cache = arg;
+
+    if (!listening || !user)
+        push_statecache_listening(cache, listening); /* also drops everything */
+    else
+        push_statecache_changed(cache, user);
+}
+
 int main(int argc, char **argv)
 {
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
-    struct push_server server = { &cfg, &cfg, worker_new, worker_free, handle, 1, 8 };
+    struct app app = { &cfg, NULL };
+    struct push_server server = { &cfg, &app, worker_new, worker_free, handle, 1, 8 };
 
     if (rc >= 0)
         return rc;
+    /* a FastCGI process serves many polls: one LISTEN connection keeps the users' states, so
+     * that a poll that finds nothing new costs no query */
+    if (cfg.state_cache > 0 && !push_server_is_cgi(&cfg)) {
+        app.cache = push_statecache_new((unsigned)cfg.state_cache);
+        push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, app.cache);
+    }
     return push_server_run(&server);
 }

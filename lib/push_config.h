@@ -37,6 +37,9 @@ struct push_config {
     int hold;                  /* PUSH_HOLD, s: long-poll hold without ?timeout=, default 25 */
     int hold_max;              /* PUSH_HOLD_MAX, s: largest ?timeout=, default 60 */
     int retry_ms;              /* PUSH_RETRY, ms: reconnect advice to EventSource, default 3000 */
+    /* push-poll */
+    int state_cache;           /* PUSH_STATE_CACHE: users whose state a FastCGI push-poll keeps,
+                                * default 16384; 0: none (and no LISTEN connection) */
     /* push-ws */
     char ws_listen[256];       /* PUSH_WS_LISTEN (or --listen): socket path or [host]:port */
     char ws_origins[1024];     /* PUSH_WS_ORIGINS: comma-separated origins allowed besides the

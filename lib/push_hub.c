@@ -20,17 +20,17 @@
 struct hub_user {
     struct hub_user *next;     /* bucket chain */
     struct push_waiter *waiters;
-    uint64_t version;          /* bumped by each notification for this user */
     int count;
     char name[PUSH_USER_MAX + 1];
 };
 
 struct push_hub {
     pthread_mutex_t lock;
-    uint64_t global;           /* bumped by '*' and by every (re)connect */
     int streams, max_streams, max_per_user;
     int listening;
     const char *url, *appname;
+    push_hub_observer observer; /* may be NULL; set before the LISTEN thread starts */
+    void *observer_arg;
     struct hub_user *bucket[BUCKETS];
 };
 
@@ -72,20 +72,26 @@ static void drop_user(struct push_hub *hub, struct hub_user *gone)
     free(gone);
 }
 
+/* Called with the hub's lock held, which keeps every waiter of u registered and alive; takes
+ * each waiter's own lock only to mark it, and signals after letting go, so that the woken
+ * thread does not wake only to wait for that lock. */
 static void wake_user(struct hub_user *u)
 {
     for (struct push_waiter *w = u->waiters; w; w = w->next) {
-        if (w->wake)
+        if (w->wake) { /* an event loop's waiter: it queues itself and returns */
             w->wake(w->wake_arg);
-        else
-            pthread_cond_signal(&w->cond);
+            continue;
+        }
+        pthread_mutex_lock(&w->lock);
+        w->woken = 1;
+        pthread_mutex_unlock(&w->lock);
+        pthread_cond_signal(&w->cond);
     }
 }
 
 /* Called with the lock held. */
 static void wake_all(struct push_hub *hub)
 {
-    hub->global++;
     for (int b = 0; b < BUCKETS; b++)
         for (struct hub_user *u = hub->bucket[b]; u; u = u->next)
             wake_user(u);
@@ -96,14 +102,14 @@ static void dispatch(struct push_hub *hub, const char *payload)
     pthread_mutex_lock(&hub->lock);
     if (strncmp(payload, "u:", 2) == 0) {
         struct hub_user *u = find_user(hub, payload + 2, 0);
-        if (u) {
-            u->version++;
+        if (u)
             wake_user(u);
-        }
     } else {
         wake_all(hub); /* '*', or anything we do not know: waking too much is always safe */
     }
     pthread_mutex_unlock(&hub->lock);
+    if (hub->observer)
+        hub->observer(hub->observer_arg, strncmp(payload, "u:", 2) == 0 ? payload + 2 : NULL, 1);
 }
 
 static void set_listening(struct push_hub *hub, int up)
@@ -113,6 +119,8 @@ static void set_listening(struct push_hub *hub, int up)
     if (up)
         wake_all(hub); /* what was notified while we were away is lost: everyone re-reads */
     pthread_mutex_unlock(&hub->lock);
+    if (hub->observer)
+        hub->observer(hub->observer_arg, NULL, up);
 }
 
 static void sleep_ms(long ms)
@@ -207,6 +215,12 @@ static void *listener_main(void *arg)
 struct push_hub *push_hub_start(const char *url, const char *appname, int max_streams,
                                 int max_per_user)
 {
+    return push_hub_start_observed(url, appname, max_streams, max_per_user, NULL, NULL);
+}
+
+struct push_hub *push_hub_start_observed(const char *url, const char *appname, int max_streams,
+                                         int max_per_user, push_hub_observer observer, void *arg)
+{
     struct push_hub *hub = calloc(1, sizeof *hub);
     pthread_attr_t attr;
     pthread_t t;
@@ -218,6 +232,8 @@ struct push_hub *push_hub_start(const char *url, const char *appname, int max_st
     hub->appname = appname;
     hub->max_streams = max_streams;
     hub->max_per_user = max_per_user;
+    hub->observer = observer;
+    hub->observer_arg = arg;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &attr, listener_main, hub) != 0)
@@ -247,6 +263,8 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&w->cond, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&w->lock, NULL);
+    w->woken = 0;
     w->user = u;
     w->prev = NULL;
     w->next = u->waiters;
@@ -255,43 +273,22 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
     u->waiters = w;
     u->count++;
     hub->streams++;
-    w->seen = u->version + hub->global;
     pthread_mutex_unlock(&hub->lock);
     return PUSH_HUB_OK;
 }
 
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline)
 {
-    int changed = 0;
-
-    pthread_mutex_lock(&hub->lock);
-    for (;;) {
-        uint64_t now = w->user->version + hub->global;
-        if (now != w->seen) {
-            w->seen = now;
-            changed = 1;
-            break;
-        }
-        if (pthread_cond_timedwait(&w->cond, &hub->lock, deadline) == ETIMEDOUT) {
-            now = w->user->version + hub->global;
-            changed = now != w->seen;
-            w->seen = now;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&hub->lock);
-    return changed;
-}
-
-int push_hub_changed(struct push_hub *hub, struct push_waiter *w)
-{
     int changed;
 
-    pthread_mutex_lock(&hub->lock);
-    uint64_t now = w->user->version + hub->global;
-    changed = now != w->seen;
-    w->seen = now;
-    pthread_mutex_unlock(&hub->lock);
+    (void)hub;
+    pthread_mutex_lock(&w->lock);
+    while (!w->woken)
+        if (pthread_cond_timedwait(&w->cond, &w->lock, deadline) == ETIMEDOUT)
+            break;
+    changed = w->woken;
+    w->woken = 0;
+    pthread_mutex_unlock(&w->lock);
     return changed;
 }
 
@@ -311,6 +308,7 @@ void push_hub_leave(struct push_hub *hub, struct push_waiter *w)
         drop_user(hub, u);
     pthread_mutex_unlock(&hub->lock);
     pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
 }
 
 int push_hub_streams(struct push_hub *hub)

@@ -14,17 +14,20 @@
 
 struct hub_user;
 
-/* One waiting stream; the caller owns it (for example on its thread's stack). Set wake before
- * push_hub_join to be called instead of blocking in push_hub_wait (an event loop): the hub
- * calls wake(wake_arg) with its lock held, from the listener thread or from push_hub_join's
- * caller; it must only queue and signal, never call into the hub. */
+/* One waiting stream; the caller owns it (for example on its thread's stack). Its own lock,
+ * not the hub's, guards its wake-up: a broadcast wakes thousands of threads at once, and had
+ * they all to retake one lock on waking they would queue on it one by one. Set wake before
+ * push_hub_join to be called instead (an event loop, which never blocks in push_hub_wait): the
+ * hub calls wake(wake_arg) with its lock held, from the LISTEN thread; it must only queue and
+ * signal, never call into the hub. */
 struct push_waiter {
     void (*wake)(void *arg);       /* NULL: push_hub_wait blocks on cond */
     void *wake_arg;
-    pthread_cond_t cond;           /* private to the hub from here on */
+    pthread_mutex_t lock;          /* private to the hub from here on */
+    pthread_cond_t cond;
+    int woken;                     /* a change since the last push_hub_wait returned */
     struct push_waiter *prev, *next;
     struct hub_user *user;
-    uint64_t seen;
 };
 
 enum push_hub_err {
@@ -40,6 +43,15 @@ struct push_hub;
 struct push_hub *push_hub_start(const char *url, const char *appname, int max_streams,
                                 int max_per_user);
 
+/* Told, on the LISTEN thread and in order, of every notification (user; NULL: everyone may have
+ * changed) with listening 1, and of the LISTEN connection going down (NULL, 0) or up again
+ * (NULL, 1). It must be quick: the hub waits for it. */
+typedef void (*push_hub_observer)(void *arg, const char *user, int listening);
+
+/* push_hub_start, with an observer told of everything from the start. */
+struct push_hub *push_hub_start_observed(const char *url, const char *appname, int max_streams,
+                                         int max_per_user, push_hub_observer observer, void *arg);
+
 /* Registers w as a stream of user, within the limits. After it, any change to the user's
  * stream makes the next push_hub_wait return at once. */
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user);
@@ -47,10 +59,6 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
 /* Waits until the user's stream may have changed since the last return (or the join), or until
  * deadline (CLOCK_MONOTONIC). Returns 1 on a change, 0 at the deadline. */
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline);
-
-/* For a waiter with wake: has the user's stream changed since the last call (or the join)?
- * Never blocks; 1 once per change. */
-int push_hub_changed(struct push_hub *hub, struct push_waiter *w);
 
 /* After it returns, wake is never called again for w. */
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w);

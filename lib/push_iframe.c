@@ -218,5 +218,5 @@ const struct push_encoder push_iframe_encoder = {
     "Referrer-Policy: no-referrer\r\n"
     "Cache-Control: no-cache, no-store\r\n"
     "X-Accel-Buffering: no\r\n",
-    iframe_headers, iframe_begin, iframe_message, iframe_unread, iframe_heartbeat, iframe_end,
+    sizeof(struct push_iframe), iframe_headers, iframe_begin, iframe_message, iframe_unread, iframe_heartbeat, iframe_end,
 };

@@ -307,6 +307,11 @@ static int fit_threads(int threads)
     return threads;
 }
 
+int push_server_is_cgi(const struct push_config *cfg)
+{
+    return !cfg->listen[0] && FCGX_IsCGI();
+}
+
 int push_server_run(const struct push_server *s)
 {
     const struct push_config *cfg = s->cfg;

@@ -29,6 +29,10 @@ struct push_server {
  * Returns the process exit status. */
 int push_server_run(const struct push_server *s);
 
+/* Whether push_server_run would serve one plain CGI request (no FastCGI socket, no PUSH_LISTEN):
+ * a process that lives for one request has no use for caches or a LISTEN connection. */
+int push_server_is_cgi(const struct push_config *cfg);
+
 /* Makes SIGPIPE harmless in this thread and every thread started after it; call before
  * starting any thread (push_program_init does). */
 void push_server_signals(void);

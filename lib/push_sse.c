@@ -57,5 +57,5 @@ const struct push_encoder push_sse_encoder = {
     "Content-Type: text/event-stream; charset=utf-8\r\n"
     "Cache-Control: no-cache\r\n"
     "X-Accel-Buffering: no\r\n",
-    NULL, sse_begin, sse_message, sse_unread, sse_heartbeat, sse_end,
+    0, NULL, sse_begin, sse_message, sse_unread, sse_heartbeat, sse_end,
 };

@@ -45,6 +45,22 @@ PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_
 /* Unread counts: rows of (kind, count). */
 PGresult *push_store_unread(PGconn *conn, const char *user);
 
+/* One user's read among many (push_store_read_many). */
+struct push_store_read {
+    const char *user;
+    struct push_cursor after;
+    int limit;
+    PGresult *msgs, *unread; /* filled: what push_store_messages and push_store_unread answer */
+};
+
+#define PUSH_STORE_MANY_MAX 256 /* reads combined into one statement at most */
+
+/* The messages after reads[i].after (at most reads[i].limit) and the unread counts of each of n
+ * (1 to PUSH_STORE_MANY_MAX) users, in two statements whatever n: the reads of the streams a
+ * broadcast woke, combined. 0 with every msgs and unread filled (the caller clears them), or -1
+ * on a database error with none. */
+int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n);
+
 /* Marks one message read: 1 done, 0 when the user cannot see that message, -1 error. */
 int push_store_mark_one(PGconn *conn, const char *user, int64_t id);
 

@@ -17,8 +17,7 @@
 #include "push_server.h"
 #include "push_store.h"
 
-#define STREAM_BATCH 32       /* messages read per query while streaming: a client that reads
-                                 * nothing holds at most one batch (32 x 50 KiB at worst) */
+#define STREAM_BATCH PUSH_STREAM_BATCH
 #define DB_RETRY_MS 1000      /* a stream whose query failed reads again after this */
 
 /* One read of a user's stream. */
@@ -42,10 +41,19 @@ static int fetch(const struct push_stream_ctx *ctx, const char *user,
                  const struct push_cursor *after, int limit, int want_state, struct batch *b,
                  enum push_db_err *err, char *msg, size_t msglen)
 {
-    struct push_db *db = push_pool_acquire(ctx->pool);
+    struct push_db *db;
     int rc = -1;
 
     memset(b, 0, sizeof *b);
+    if (!want_state && after) { /* a wake-up: read together with the other woken streams */
+        struct push_store_read r = { user, *after, limit, NULL, NULL };
+        if (push_readq_read(ctx->readq, &r, err, msg, msglen) < 0)
+            return -1;
+        b->msgs = r.msgs;
+        b->unread = r.unread;
+        return 0;
+    }
+    db = push_pool_acquire(ctx->pool);
     for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
         PGconn *conn = push_db_get(db, err, msg, msglen);
         if (!conn)
@@ -116,53 +124,19 @@ static int join(const struct push_stream_ctx *ctx, struct push_request *r, struc
 
 struct stream {
     const struct push_stream_ctx *ctx;
-    struct push_request *r;
-    const struct push_encoder *enc;
-    void *arg;
-    const char *user, *tag;
-    struct push_cursor pos;
-    char *sent_unread; /* the counts last sent, as JSON text */
+    const char *user;
+    struct push_emitter e;
 };
 
-/* Writes the batch's messages and, when they changed, the counts. Returns the number of
- * messages written, or -1 when the client is gone. */
 static int emit(struct stream *s, struct batch *b, int *more)
 {
-    int n = PQntuples(b->msgs);
-    char cursor[PUSH_CURSOR_MAX];
-    size_t len;
-
-    *more = n > STREAM_BATCH;
-    for (int i = 0; i < n && i < STREAM_BATCH; i++) {
-        json_object *m = push_json_message(b->msgs, i, s->tag, &s->pos);
-        const char *text = push_json_text(m, &len);
-        int rc;
-        push_cursor_format(&s->pos, s->tag, cursor);
-        rc = s->enc->message(s->r, cursor, text, len, s->arg);
-        json_object_put(m);
-        if (rc < 0)
-            return -1;
-    }
-    json_object *u = push_json_unread(b->unread);
-    const char *text = push_json_text(u, &len);
-    int rc = 0;
-    if (!s->sent_unread || strcmp(s->sent_unread, text) != 0) {
-        push_cursor_format(&s->pos, s->tag, cursor);
-        rc = s->enc->unread(s->r, cursor, text, len, s->arg);
-        free(s->sent_unread);
-        if (!(s->sent_unread = strdup(text)))
-            abort();
-    }
-    json_object_put(u);
-    if (rc < 0 || push_request_flush(s->r) < 0)
-        return -1;
-    return n;
+    return push_emit(&s->e, b->msgs, b->unread, more);
 }
 
 /* Says why a stream ended early: a client that left is routine, one too slow to read is not. */
 static void gone(struct stream *s)
 {
-    if (push_request_timed_out(s->r))
+    if (push_request_timed_out(s->e.r))
         push_log_info("dropped a stream of %s: the client took no data for %d s", s->user,
                       s->ctx->cfg->write_timeout);
     else
@@ -196,8 +170,8 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
         if (!more) {
             long now = now_ms();
             if (now >= end) {
-                if (s->enc->end(s->r, "lifetime", s->arg) == 0)
-                    push_request_flush(s->r);
+                if (s->e.enc->end(s->e.r, "lifetime", s->e.arg) == 0)
+                    push_request_flush(s->e.r);
                 return;
             }
             long until = next_beat < end ? next_beat : end;
@@ -210,14 +184,14 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
             struct timespec deadline = at_ms(until);
             fetch_now = push_hub_wait(s->ctx->hub, w, &deadline);
             now = now_ms();
-            if (!fetch_now && push_request_closed(s->r)) {
+            if (!fetch_now && push_request_closed(s->e.r)) {
                 gone(s);
                 return;
             }
             if (retry_at && now >= retry_at)
                 fetch_now = 1;
             if (now >= next_beat) {
-                if (s->enc->heartbeat(s->r, s->arg) < 0 || push_request_flush(s->r) < 0) {
+                if (s->e.enc->heartbeat(s->e.r, s->e.arg) < 0 || push_request_flush(s->e.r) < 0) {
                     gone(s);
                     return;
                 }
@@ -229,7 +203,7 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
         more = 0;
         retry_at = 0;
         /* a wake-up reads only what it sends: no state query (the first read checked the cursor) */
-        if (fetch(s->ctx, s->user, &s->pos, STREAM_BATCH + 1, 0, &b, &err, msg, sizeof msg) < 0)
+        if (fetch(s->ctx, s->user, &s->e.pos, STREAM_BATCH + 1, 0, &b, &err, msg, sizeof msg) < 0)
             retry_at = now_ms() + DB_RETRY_MS; /* the cursor stays: nothing is lost */
     }
 }
@@ -238,7 +212,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
                      const struct push_encoder *enc, void *arg, const char *user,
                      const char *tag, const struct push_cursor *from)
 {
-    struct stream s = { ctx, r, enc, arg, user, tag, { 0, 0 }, NULL };
+    struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL } };
     struct push_waiter w;
     struct batch b;
     enum push_db_err err;
@@ -253,7 +227,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
         push_edge_cursor_future(r);
         batch_clear(&b);
     } else {
-        s.pos = from ? *from : b.st.head;
+        s.e.pos = from ? *from : b.st.head;
         if (!from) { /* from now on: nothing to replay, only the counts */
             b.msgs = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
         }
@@ -266,7 +240,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
             batch_clear(&b);
     }
     push_hub_leave(ctx->hub, &w);
-    free(s.sent_unread);
+    free(s.e.sent_unread);
 }
 
 /* --- long polling */
@@ -424,5 +398,6 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
     /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
     ctx.hub = push_hub_start(cfg.database_url, p->name, cfg.max_streams, cfg.max_streams_per_user);
     ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
+    ctx.readq = push_readq_new(ctx.pool, cfg.db_pool);
     return push_server_run(&server);
 }

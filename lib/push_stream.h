@@ -7,8 +7,10 @@
 
 #include "push_config.h"
 #include "push_cursor.h"
+#include "push_emit.h"
 #include "push_hub.h"
 #include "push_pool.h"
+#include "push_readq.h"
 #include "push_program.h"
 #include "push_request.h"
 
@@ -17,23 +19,7 @@ struct push_stream_ctx {
     const struct push_config *cfg;
     struct push_hub *hub;   /* the one LISTEN connection */
     struct push_pool *pool; /* cfg->db_pool query connections */
-};
-
-/* How one transport writes; each function returns 0, or -1 when the client is gone. */
-struct push_encoder {
-    const char *headers; /* Content-Type and the rest, each line ending "\r\n" */
-    /* optional: headers that vary by stream (a CSP nonce), written after headers */
-    int (*more_headers)(struct push_request *r, void *arg);
-    int (*begin)(struct push_request *r, const struct push_config *cfg, void *arg);
-    /* one message; json is the message object, cursor resumes right after it */
-    int (*message)(struct push_request *r, const char *cursor, const char *json, size_t len,
-                   void *arg);
-    /* the unread counts changed (always sent once at the start) */
-    int (*unread)(struct push_request *r, const char *cursor, const char *json, size_t len,
-                  void *arg);
-    int (*heartbeat)(struct push_request *r, void *arg);
-    /* the stream ends cleanly (reason "lifetime"); the client resumes from its last cursor */
-    int (*end)(struct push_request *r, const char *reason, void *arg);
+    struct push_readq *readq; /* wake-up reads, combined over the pool */
 };
 
 /* Streams user's events after *from (NULL: from now on) until the lifetime ends or the client

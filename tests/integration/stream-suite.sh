@@ -165,6 +165,38 @@ status_is 401 bad_token "SSE with a foreign token: 401"
 http POST "$SSE?token=$ALICE" --data x
 status_is 405 method_not_allowed "SSE: POST is 405"
 
+echo "# --- many streams woken at once read together: each gets its own messages and the broadcasts, once"
+# wake-up reads are combined into one query for many users (lib/push_readq): names that need
+# quoting in an array literal must not bleed into each other
+users=('q"uote' 'back\slash' 'com,ma' '{brace}' 'sp ace' 'NULL' 'ünï' "o'neil")
+for i in "${!users[@]}"; do
+    c=$(head_of "$(token "${users[$i]}")")
+    sse_follow many$i "token=$(token "${users[$i]}")" "$c" 8
+done
+sleep 0.5
+for s in 1 2 3; do
+    {
+        for i in 1 2 3 4 5 6; do
+            echo "INSERT INTO push.message (recipient, title) VALUES (NULL, 'b-$s-$i');"
+            for u in "${!users[@]}"; do
+                echo "INSERT INTO push.message (recipient, title) SELECT \$n\$${users[$u]}\$n\$, 'p-$s-$i-$u';"
+            done
+        done
+    } | psql -qX -v ON_ERROR_STOP=1 >"$WORK/many-$s.log" 2>&1 &
+    eval "PSQL_$s=\$!"
+done
+wait "$PSQL_1" "$PSQL_2" "$PSQL_3"
+for i in "${!users[@]}"; do
+    want=$(sql "SELECT string_agg(title, ',' ORDER BY title COLLATE \"C\") FROM push.message
+                WHERE (recipient = \$n\$${users[$i]}\$n\$ OR recipient IS NULL) AND (title LIKE 'b-%' OR title LIKE 'p-%')")
+    n=$(tr ',' '\n' <<<"$want" | wc -l)
+    for _ in $(seq 1 60); do [ "$(titles many$i | tr ',' '\n' | grep -c .)" -ge "$n" ] && break; sleep 0.1; done
+    got=$(titles many$i | tr ',' '\n' | grep -E '^(b|p)-' | LC_ALL=C sort | paste -sd, -)
+    eq "$got" "$want" "stream of ${users[$i]}: its $n messages (18 broadcasts, 18 of its own), none missing, none twice"
+done
+for i in "${!users[@]}"; do kill "$(eval echo \$SSE_PID_many$i)" 2>/dev/null; done
+sql "DELETE FROM push.message WHERE title LIKE 'b-%' OR title LIKE 'p-%'"
+
 echo "# --- out-of-order commits: both delivered once, to SSE and long poll"
 c=$(head_of "$ALICE")
 sse_follow ooo "token=$ALICE" "$c" 6

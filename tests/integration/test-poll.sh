@@ -87,25 +87,79 @@ http GET "$P?token=$ALICE&since=$c2"
 json_eq '[.messages[].title] | join(",")' "Another,Maintenance,after head" "a message's cursor resumes right after it"
 
 echo "# --- ETag and 304"
-http GET "$P?token=$ALICE"
+# A FastCGI push-poll answers unchanged polls from states kept by its LISTEN thread: a change
+# shows once its notification has arrived, which is the notification latency (about a
+# millisecond). changed_within polls with the old ETag until 200 and fails after 1 s.
+changed_within() { # PATH TOKEN ETAG DESC
+    local i
+    for i in $(seq 1 20); do
+        http GET "$1?token=$2" -H "If-None-Match: $3"
+        [ "$STATUS" != 304 ] && break
+        sleep 0.05
+    done
+    eq "$STATUS" 200 "$4"
+}
+for path in /cgi-bin/push-poll /ext/push-poll /cgi/push-poll; do
+    http GET "$path?token=$ALICE"
+    etag=$(header ETag)
+    check '[ -n "$etag" ]' "$path: 200 carries an ETag"
+    http GET "$path?token=$ALICE" -H "If-None-Match: $etag"
+    eq "$STATUS" 304 "$path: unchanged state: 304"
+    eq "$BODY" "" "$path: 304 has no body"
+    check '[ "$(header ETag)" = "$etag" ]' "$path: 304 repeats the ETag"
+    http GET "$path?token=$BOB" -H "If-None-Match: $etag"
+    eq "$STATUS" 200 "$path: another user's ETag does not match"
+    sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'changes the etag')"
+    changed_within $path "$ALICE" "$etag" "$path: new message: 200 again"
+    etag=$(header ETag)
+    http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data '{"mark":"all"}'
+    changed_within $path "$ALICE" "$etag" "$path: read-state change (marked through another process): 200 again"
+    etag=$(header ETag)
+    id=$(jq -r '.messages[-1].id' <<<"$BODY")
+    http POST $path -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data "{\"mark\":\"one\",\"id\":\"$id\"}"
+    eq "$STATUS" 200 "$path: mark one"
+    http GET "$path?token=$ALICE" -H "If-None-Match: $etag"
+    eq "$STATUS" 200 "$path: read-state change through the same program: 200 at once"
+    etag=$(header ETag)
+    sql "UPDATE push.message SET title = 'edited' WHERE title = 'changes the etag'"
+    changed_within $path "$ALICE" "$etag" "$path: edited message: 200 again"
+    sql "DELETE FROM push.message WHERE title = 'edited'"
+done
+
+echo "# --- an unchanged poll costs no query (FastCGI: the state is kept, LISTEN keeps it true)"
+# the daemon's query connections: their state_change moves with every statement they run
+backends() {
+    sql "SELECT string_agg(pid || ':' || state_change, ',' ORDER BY pid) FROM pg_stat_activity
+         WHERE application_name = 'push-poll' AND query NOT IN ('LISTEN pgpush', 'SELECT 1')"
+}
+E=/ext/push-poll
+http GET "$E?token=$ALICE&limit=5"
 etag=$(header ETag)
-check '[ -n "$etag" ]' "200 carries an ETag"
-http GET "$P?token=$ALICE" -H "If-None-Match: $etag"
-eq "$STATUS" 304 "unchanged state: 304"
-eq "$BODY" "" "304 has no body"
-http GET "$P?token=$BOB" -H "If-None-Match: $etag"
-eq "$STATUS" 200 "another user's ETag does not match"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'changes the etag')"
-http GET "$P?token=$ALICE" -H "If-None-Match: $etag"
-eq "$STATUS" 200 "new message: 200 again"
-etag=$(header ETag)
-http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data '{"mark":"all"}'
-http GET "$P?token=$ALICE" -H "If-None-Match: $etag"
-eq "$STATUS" 200 "read-state change: 200 again"
-etag=$(header ETag)
-sql "UPDATE push.message SET title = 'edited' WHERE title = 'changes the etag'"
-http GET "$P?token=$ALICE" -H "If-None-Match: $etag"
-eq "$STATUS" 200 "edited message: 200 again"
+http GET "$E?token=$ALICE&limit=5" -H "If-None-Match: $etag"
+eq "$STATUS" 304 "$E: 304 (the state is now kept)"
+before=$(backends)
+n304=0
+for i in $(seq 1 30); do
+    http GET "$E?token=$ALICE&limit=5" -H "If-None-Match: $etag"
+    [ "$STATUS" = 304 ] && n304=$((n304 + 1))
+done
+eq "$n304" 30 "$E: 30 unchanged polls: 30 × 304"
+eq "$(backends)" "$before" "$E: ... and not one statement ran in PostgreSQL"
+sql "INSERT INTO push.message (recipient, title) VALUES ('bob', 'for bob only')"
+sleep 0.2
+before=$(backends)
+http GET "$E?token=$ALICE&limit=5" -H "If-None-Match: $etag"
+eq "$STATUS" 304 "$E: another user's new message: alice still 304"
+eq "$(backends)" "$before" "$E: ... from the kept state, no statement"
+c=$(jq -r .cursor <<<"$(curl -s "http://127.0.0.1:$PORT$E?token=$ALICE&limit=5")")
+http GET "$E?token=$ALICE&since=$c"
+etag_since=$(header ETag)
+before=$(backends)
+http GET "$E?token=$ALICE&since=$c" -H "If-None-Match: $etag_since"
+eq "$STATUS" 304 "$E: with since=: 304 (after one miss that keeps the state)"
+sql "SELECT push.broadcast('to everyone')" >/dev/null
+changed_within "$E" "$ALICE&since=$c" "$etag_since" "$E: a broadcast changes alice's answer: 200"
+json_eq '.messages[-1].title' "to everyone" "$E: ... with the broadcast"
 
 echo "# --- marking read: one, up to a cursor, all, one kind"
 sql "DELETE FROM push.message; DELETE FROM push.reader; DELETE FROM push.reader_kind"
@@ -298,6 +352,17 @@ if [ -n "${PGDATA:-}" ] && [ -d "$PGDATA" ]; then
         http GET "$path?token=$ALICE&limit=1"
         eq "$STATUS" 200 "$path after PostgreSQL is back: 200"
     done
+    # what is kept goes with the LISTEN connection: a change made before it is back still shows
+    http GET "/ext/push-poll?token=$ALICE&limit=1"
+    etag=$(header ETag)
+    http GET "/ext/push-poll?token=$ALICE&limit=1" -H "If-None-Match: $etag"
+    eq "$STATUS" 304 "/ext/push-poll: 304 once the state is kept again"
+    "$top_srcdir/tests/lib/pgcluster" stop "$cluster"
+    "$top_srcdir/tests/lib/pgcluster" start "$cluster" || hard_error "PostgreSQL did not come back"
+    sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while LISTEN was away')"
+    http GET "/ext/push-poll?token=$ALICE&limit=1" -H "If-None-Match: $etag"
+    eq "$STATUS" 200 "/ext/push-poll: a message sent before the LISTEN connection is back: 200, not a kept 304"
+    json_eq '.messages[0].title' "while LISTEN was away" "/ext/push-poll: ... with the message"
     grep -q "cannot connect to PostgreSQL" "$WORK/lighttpd-error.log" && ok "outage logged in the server's error log" || not_ok "outage logged"
 else
     not_ok "PostgreSQL restart" "PGDATA unknown: cannot stop and start the server"
