@@ -181,20 +181,13 @@ static int in_future(const struct push_cursor *c, const struct push_state *st)
     return c->personal > st->last_id || c->broadcast > st->last_id;
 }
 
-/* Reads what a socket is sent: the messages after j->pos and the counts. 0, or -1 on a
- * database error. */
-static int read_stream(PGconn *conn, struct job *j, const char *user, const char *tag)
+/* Turns one read (msgs after j->pos, at most BATCH + 1, and the counts) into the socket's
+ * frames, moving j->pos past what it sends; the results are cleared. */
+static void take_read(struct job *j, PGresult *msgs, PGresult *unread, const char *tag)
 {
-    PGresult *msgs = push_store_messages(conn, user, &j->pos, BATCH + 1);
-    PGresult *unread = msgs ? push_store_unread(conn, user) : NULL;
     size_t len;
-    int n;
+    int n = PQntuples(msgs);
 
-    if (!unread) {
-        PQclear(msgs);
-        return -1;
-    }
-    n = PQntuples(msgs);
     j->more = n > BATCH;
     n = n > BATCH ? BATCH : n;
     j->frames = xcalloc(n ? (size_t)n : 1, sizeof *j->frames);
@@ -211,6 +204,20 @@ static int read_stream(PGconn *conn, struct job *j, const char *user, const char
     json_object_put(u);
     PQclear(msgs);
     PQclear(unread);
+}
+
+/* Reads what a socket is sent: the messages after j->pos and the counts. 0, or -1 on a
+ * database error. */
+static int read_stream(PGconn *conn, struct job *j, const char *user, const char *tag)
+{
+    PGresult *msgs = push_store_messages(conn, user, &j->pos, BATCH + 1);
+    PGresult *unread = msgs ? push_store_unread(conn, user) : NULL;
+
+    if (!unread) {
+        PQclear(msgs);
+        return -1;
+    }
+    take_read(j, msgs, unread, tag);
     return 0;
 }
 
@@ -322,9 +329,70 @@ static void work(struct push_db *db, struct job *j)
     snprintf(j->errmsg, sizeof j->errmsg, "the database is unavailable; try again shortly");
 }
 
+/* Runs the wake-up reads of n sockets (jobs[i]->kind JOB_FETCH) as one push_store_read_many:
+ * a broadcast wakes every socket at once, and two queries each would be thousands. */
+static void work_many(struct push_db *db, struct job **jobs, int n)
+{
+    struct push_store_read *reads = xcalloc((size_t)n, sizeof *reads);
+    enum push_db_err err = PUSH_DB_UNREACHABLE;
+    char msg[256] = "the database is unavailable; try again shortly";
+    int ok = 0;
+
+    for (int i = 0; i < n; i++)
+        reads[i] = (struct push_store_read){ jobs[i]->c->user, jobs[i]->pos, BATCH + 1, NULL, NULL };
+    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        PGconn *conn = push_db_get(db, &err, msg, sizeof msg);
+        if (!conn)
+            break;
+        if (push_store_prepare(db, conn) == 0 && push_store_read_many(conn, reads, n) == 0) {
+            ok = 1;
+        } else if (!push_db_lost(db)) {
+            char *text = PQerrorMessage(conn);
+            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
+            break;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (ok) {
+            take_read(jobs[i], reads[i].msgs, reads[i].unread, jobs[i]->c->tag);
+        } else {
+            jobs[i]->failed = 1;
+            jobs[i]->err = err;
+            snprintf(jobs[i]->errmsg, sizeof jobs[i]->errmsg, "%s", msg);
+        }
+    }
+    free(reads);
+}
+
+/* Takes the next job, and with a wake-up read every other queued wake-up read (up to
+ * PUSH_STORE_MANY_MAX in all) into jobs. Returns how many. Called with d->lock held. */
+static int take_jobs(struct wsd *d, struct job **jobs)
+{
+    struct job *j = d->todo, **p;
+    int n = 1;
+
+    d->todo = j->next;
+    jobs[0] = j;
+    if (j->kind == JOB_FETCH) {
+        for (p = &d->todo; *p && n < PUSH_STORE_MANY_MAX;) {
+            if ((*p)->kind == JOB_FETCH) {
+                jobs[n++] = *p;
+                *p = (*p)->next;
+            } else {
+                p = &(*p)->next;
+            }
+        }
+    }
+    d->todo_tail = NULL; /* found again below: the list changed */
+    for (struct job *t = d->todo; t; t = t->next)
+        d->todo_tail = t;
+    return n;
+}
+
 static void *worker_main(void *arg)
 {
     struct wsd *d = arg;
+    struct job **jobs = xcalloc(PUSH_STORE_MANY_MAX, sizeof *jobs);
     struct push_db db;
 
     push_db_init(&db, d->cfg->database_url, d->appname);
@@ -332,15 +400,17 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&d->lock);
         while (!d->todo)
             pthread_cond_wait(&d->cond, &d->lock);
-        struct job *j = d->todo;
-        d->todo = j->next;
-        if (!d->todo)
-            d->todo_tail = NULL;
+        int n = take_jobs(d, jobs);
         pthread_mutex_unlock(&d->lock);
-        work(&db, j);
+        if (jobs[0]->kind == JOB_FETCH)
+            work_many(&db, jobs, n);
+        else
+            work(&db, jobs[0]);
         pthread_mutex_lock(&d->lock);
-        j->next = d->done;
-        d->done = j;
+        for (int i = 0; i < n; i++) {
+            jobs[i]->next = d->done;
+            d->done = jobs[i];
+        }
         pthread_mutex_unlock(&d->lock);
         notify(d);
     }

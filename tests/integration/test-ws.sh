@@ -171,6 +171,24 @@ ws_once exp ws "token=$(token alice 2)" --max-time 6
 eq "$(closed exp)" 4401 "the token expires while connected: close 4401"
 eq "$(of exp close .reason | jq -r .)" "token expired" "... after a close event saying why"
 
+echo "# --- woken together, read together: every socket gets exactly its own (names that need quoting)"
+names=('q"1' 'q,2' 'q{3}' 'q\4' 'q 5' "q'6")
+for i in "${!names[@]}"; do ws_open "m$i" ws "token=$(token "${names[$i]}")"; done
+for i in "${!names[@]}"; do wait_line "m$i" '"type":"open"' 5; done
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all of them')"
+for i in "${!names[@]}"; do
+    sql "INSERT INTO push.message (recipient, title) VALUES ('$(sed "s/'/''/g" <<<"${names[$i]}")', 'own $i')"
+done
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all again')"
+bad=""
+for i in "${!names[@]}"; do
+    wait_line "m$i" '"to all again"' 3
+    got=$(titles "m$i")
+    [ "$got" = "to all of them,own $i,to all again" ] || bad="$bad [${names[$i]}: $got]"
+done
+eq "$bad" "" "six sockets woken together: each the broadcasts and its own message, once, in order"
+for i in "${!names[@]}"; do ws_end "m$i"; done
+
 echo "# --- a client that reads nothing is dropped; its memory stays bounded"
 ws_start slowd PUSH_HEARTBEAT=30 PUSH_WRITE_TIMEOUT=3  # pings would find it first otherwise
 ws_open slow slowd "token=$BOB" --no-read
@@ -226,7 +244,7 @@ LAST=$(of k message .cursor | jq -r . | tail -n1)
 sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3'), (NULL, 'k4')"
 ws_start ws PUSH_MAX_STREAMS_PER_USER=3 PUSH_WRITE_TIMEOUT=3
 ws_once k2 ws "token=$ALICE&since=$LAST"
-eq "$(titles k),$(titles k2)" "$HOSTILE_T,u1,u2,k1,k2,k3,k4" "across SIGKILL and restart: everything once, in order"
+eq "$(titles k),$(titles k2)" "$HOSTILE_T,u1,u2,to all of them,to all again,k1,k2,k3,k4" "across SIGKILL and restart: everything once, in order"
 
 echo "# --- PostgreSQL restarts under an open socket"
 c=$(of k2 message .cursor | jq -r . | tail -n1)
