@@ -53,6 +53,7 @@ struct conn {
     struct wsd *d;
     struct conn *prev, *next;       /* every socket, for the ticks */
     struct conn *wake_next;         /* the wake queue (under d->lock) */
+    struct conn *drain_next;        /* the loop's copy of the wake queue (the loop's own) */
     struct conn *grave_next;        /* closed, freed at the end of the loop's turn */
     int wake_pending;               /* on the wake queue (under d->lock) */
     int fd;
@@ -1028,21 +1029,24 @@ static void drain_queues(struct wsd *d)
 {
     uint64_t v;
     struct job *done, *rev = NULL;
-    struct conn *woken;
+    struct conn *woken = NULL;
 
     if (read(d->efd, &v, sizeof v) < 0 && errno != EAGAIN)
         push_log_error("eventfd: %s", strerror(errno));
     pthread_mutex_lock(&d->lock);
     done = d->done;
     d->done = NULL;
-    woken = d->wakeq;
-    d->wakeq = NULL;
-    for (struct conn *c = woken; c; c = c->wake_next)
+    /* copied through drain_next: once the lock is let go, the hub may queue a socket again and
+     * rewrite its wake_next */
+    for (struct conn *c = d->wakeq; c; c = c->wake_next) {
         c->wake_pending = 0;
+        c->drain_next = woken;
+        woken = c;
+    }
+    d->wakeq = NULL;
     pthread_mutex_unlock(&d->lock);
-    /* wake_next of a woken socket stays valid: only this thread frees sockets */
-    for (struct conn *c = woken, *next; c; c = next) {
-        next = c->wake_next;
+    /* a socket closed meanwhile stays allocated until the end of this turn (the graveyard) */
+    for (struct conn *c = woken; c; c = c->drain_next) {
         if (c->dead)
             continue;
         c->want_fetch = 1;
