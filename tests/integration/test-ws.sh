@@ -222,6 +222,13 @@ sleep 0.3
 ws_once l5 ws "token=$BOB"
 eq "$(first l5)" "HTTP 101" "a closed socket frees its slot"
 ws_end l2; ws_end l3
+ws_start full PUSH_MAX_STREAMS=1
+ws_open f1 full "token=$ALICE"
+wait_line f1 '"type":"open"' 5
+ws_once f2 full "token=$BOB"
+eq "$(first f2),$(body f2 | jq -r .error)" "HTTP 503,too_many_streams" "past PUSH_MAX_STREAMS (1) per process: 503 too_many_streams"
+ws_end f1
+kill "${WS_PID[full]}"
 
 echo "# --- trusted user header and allowed origins (another daemon)"
 ws_start trust PUSH_WS_TRUST_USER_HEADER=X-Remote-User PUSH_WS_ORIGINS="https://app.example, https://other.example"
