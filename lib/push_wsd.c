@@ -1,4 +1,4 @@
-/* push_wsd.c: the push-ws event loop, its sockets, and the worker threads that query for them */
+/* push_wsd.c: the push-ws event loop: its sockets, the upgrade, frames, pings, closing */
 #include "config.h"
 
 #include "push_wsd.h"
@@ -29,12 +29,12 @@
 #include "push_json.h"
 #include "push_log.h"
 #include "push_query.h"
-#include "push_store.h"
 #include "push_upgrade.h"
 #include "push_ws.h"
+#include "push_wsjob.h"
 
-#define BATCH 32                /* messages per read: a socket holds at most one batch beyond LOW_WATER */
-#define LOW_WATER (64 * 1024)   /* bytes queued for a socket above which nothing more is read for it */
+#define LOW_WATER (64 * 1024)   /* bytes queued for a socket above which nothing more is read
+                                 * for it: it holds at most one batch more */
 #define OUT_HARD (4 * 1024 * 1024) /* bytes queued past which a socket is dropped, whatever the cause */
 #define CMD_QUEUE 8             /* commands waiting per socket; reading pauses while it is full */
 #define HEAD_TIMEOUT_MS 10000   /* the upgrade request must arrive within this */
@@ -90,36 +90,13 @@ struct conn {
     unsigned events;                /* what epoll watches */
 };
 
-enum job_kind { JOB_OPEN, JOB_FETCH, JOB_CMD };
-
-struct job {
-    struct job *next;
-    struct conn *c;
-    enum job_kind kind;
-    struct push_cursor pos;         /* in: read after it; out: after what was read */
-    int has_pos;
-    struct push_ws_cmd cmd;
-    /* results */
-    int failed;                     /* the database could not be read */
-    enum push_db_err err;
-    char errmsg[256];
-    int future;                     /* JOB_OPEN: the cursor is ahead of every message */
-    struct push_cursor start;       /* JOB_OPEN: where the socket starts */
-    char **frames;
-    int nframes, more;
-    char *unread;
-    char *reply;                    /* JOB_CMD */
-    int resumed;                    /* JOB_CMD resume: pos is the new cursor */
-};
-
 struct wsd {
     const struct push_config *cfg;
     const char *appname;
     struct push_hub *hub;
     int ep, lfd, efd, sfd;
-    pthread_mutex_t lock;           /* the queues below */
-    pthread_cond_t cond;
-    struct job *todo, *todo_tail, *done;
+    struct push_wsq *jobs;          /* the database workers */
+    pthread_mutex_t lock;           /* the wake queue */
     struct conn *wakeq;
     struct conn *all;
     struct conn *graveyard;         /* closed sockets no job holds: freed after each turn */
@@ -165,281 +142,20 @@ static void notify(struct wsd *d)
         push_log_error("eventfd: %s", strerror(errno));
 }
 
-/* --- the worker side */
-
-static void job_free(struct job *j)
+/* Hands the socket's next piece of work to the database workers. */
+static void submit(struct wsd *d, struct conn *c, enum push_wsjob_kind kind)
 {
-    for (int i = 0; i < j->nframes; i++)
-        free(j->frames[i]);
-    free(j->frames);
-    free(j->unread);
-    free(j->reply);
-    free(j);
-}
+    struct push_wsjob *j = push_wsjob_new(c, kind, c->user, c->tag);
 
-static int in_future(const struct push_cursor *c, const struct push_state *st)
-{
-    return c->personal > st->last_id || c->broadcast > st->last_id;
-}
-
-/* Turns one read (msgs after j->pos, at most BATCH + 1, and the counts) into the socket's
- * frames, moving j->pos past what it sends; the results are cleared. */
-static void take_read(struct job *j, PGresult *msgs, PGresult *unread, const char *tag)
-{
-    size_t len;
-    int n = PQntuples(msgs);
-
-    j->more = n > BATCH;
-    n = n > BATCH ? BATCH : n;
-    j->frames = xcalloc(n ? (size_t)n : 1, sizeof *j->frames);
-    for (int i = 0; i < n; i++) {
-        char cursor[PUSH_CURSOR_MAX];
-        json_object *m = push_json_message(msgs, i, tag, &j->pos);
-        const char *text = push_json_text(m, &len);
-        push_cursor_format(&j->pos, tag, cursor);
-        j->frames[j->nframes++] = push_ws_event("message", cursor, "message", text, len);
-        json_object_put(m);
-    }
-    json_object *u = push_json_unread(unread);
-    j->unread = xstrdup(push_json_text(u, &len));
-    json_object_put(u);
-    PQclear(msgs);
-    PQclear(unread);
-}
-
-/* Reads what a socket is sent: the messages after j->pos and the counts. 0, or -1 on a
- * database error. */
-static int read_stream(PGconn *conn, struct job *j, const char *user, const char *tag)
-{
-    PGresult *msgs = push_store_messages(conn, user, &j->pos, BATCH + 1);
-    PGresult *unread = msgs ? push_store_unread(conn, user) : NULL;
-
-    if (!unread) {
-        PQclear(msgs);
-        return -1;
-    }
-    take_read(j, msgs, unread, tag);
-    return 0;
-}
-
-static char *ack(const struct push_ws_cmd *c, json_object *o)
-{
-    return push_ws_reply(c, "ack", o);
-}
-
-/* A command, as push-poll's POST does it. 0 (with j->reply), or -1 on a database error. */
-static int run_command(PGconn *conn, struct job *j, const char *user, const char *tag)
-{
-    const struct push_ws_cmd *c = &j->cmd;
-    const struct push_cursor *upto = c->has_cursor ? &c->cursor : NULL;
-    struct push_state st;
-    PGresult *unread;
-    int rc = 1;
-
-    if (c->has_cursor) {
-        if (push_store_state(conn, user, &st) < 0)
-            return -1;
-        if (in_future(&c->cursor, &st)) {
-            j->reply = push_ws_error(c, "cursor_future", "the cursor is ahead of every message");
-            return 0;
-        }
-    }
-    if (c->type == PUSH_WS_CMD_RESUME) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "cursor", push_json_cursor(&c->cursor, tag));
-        j->reply = ack(c, o);
-        j->pos = c->cursor;
-        j->resumed = 1;
-        return 0;
-    }
-    switch (c->mark) {
-    case PUSH_WS_MARK_ONE: rc = push_store_mark_one(conn, user, c->id); break;
-    case PUSH_WS_MARK_UPTO:
-    case PUSH_WS_MARK_ALL: rc = push_store_mark_upto(conn, user, upto) < 0 ? -1 : 1; break;
-    case PUSH_WS_MARK_KIND: rc = push_store_mark_kind(conn, user, c->kind, upto); break;
-    }
-    if (rc < 0)
-        return -1;
-    if (rc == 0) {
-        j->reply = c->mark == PUSH_WS_MARK_ONE
-                       ? push_ws_error(c, "not_found", "no such message for this user")
-                       : push_ws_error(c, "unknown_kind", "no message was ever sent with this kind");
-        return 0;
-    }
-    if (!(unread = push_store_unread(conn, user)))
-        return -1;
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "unread", push_json_unread(unread));
-    PQclear(unread);
-    j->reply = ack(c, o);
-    return 0;
-}
-
-static int run_job(PGconn *conn, struct job *j)
-{
-    const char *user = j->c->user, *tag = j->c->tag; /* fixed once the socket is open */
-    struct push_state st;
-
-    switch (j->kind) {
-    case JOB_OPEN:
-        if (push_store_state(conn, user, &st) < 0)
-            return -1;
-        if (j->has_pos && in_future(&j->pos, &st)) {
-            j->future = 1;
-            return 0;
-        }
-        if (!j->has_pos) /* from now on: nothing to replay */
-            j->pos = st.head;
-        j->start = j->pos;
-        return read_stream(conn, j, user, tag);
-    case JOB_FETCH:
-        return read_stream(conn, j, user, tag);
-    case JOB_CMD:
-        return run_command(conn, j, user, tag);
-    }
-    return -1;
-}
-
-/* Runs j on db; a connection found lost is replaced once. */
-static void work(struct push_db *db, struct job *j)
-{
-    struct push_cursor pos = j->pos;
-
-    for (int attempt = 0; attempt < 2; attempt++) {
-        PGconn *conn = push_db_get(db, &j->err, j->errmsg, sizeof j->errmsg);
-        if (!conn) {
-            j->failed = 1;
-            return;
-        }
-        if (push_store_prepare(db, conn) == 0 && run_job(conn, j) == 0)
-            return;
-        for (int i = 0; i < j->nframes; i++)
-            free(j->frames[i]);
-        free(j->frames);
-        j->frames = NULL;
-        j->nframes = 0;
-        j->pos = pos;
-        if (!push_db_lost(db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            break;
-        }
-    }
-    j->failed = 1;
-    j->err = PUSH_DB_UNREACHABLE;
-    snprintf(j->errmsg, sizeof j->errmsg, "the database is unavailable; try again shortly");
-}
-
-/* Runs the wake-up reads of n sockets (jobs[i]->kind JOB_FETCH) as one push_store_read_many:
- * a broadcast wakes every socket at once, and two queries each would be thousands. */
-static void work_many(struct push_db *db, struct job **jobs, int n)
-{
-    struct push_store_read *reads = xcalloc((size_t)n, sizeof *reads);
-    enum push_db_err err = PUSH_DB_UNREACHABLE;
-    char msg[256] = "the database is unavailable; try again shortly";
-    int ok = 0;
-
-    for (int i = 0; i < n; i++)
-        reads[i] = (struct push_store_read){ jobs[i]->c->user, jobs[i]->pos, BATCH + 1, NULL, NULL };
-    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
-        PGconn *conn = push_db_get(db, &err, msg, sizeof msg);
-        if (!conn)
-            break;
-        if (push_store_prepare(db, conn) == 0 && push_store_read_many(conn, reads, n) == 0) {
-            ok = 1;
-        } else if (!push_db_lost(db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            break;
-        }
-    }
-    for (int i = 0; i < n; i++) {
-        if (ok) {
-            take_read(jobs[i], reads[i].msgs, reads[i].unread, jobs[i]->c->tag);
-        } else {
-            jobs[i]->failed = 1;
-            jobs[i]->err = err;
-            snprintf(jobs[i]->errmsg, sizeof jobs[i]->errmsg, "%s", msg);
-        }
-    }
-    free(reads);
-}
-
-/* Takes the next job, and with a wake-up read every other queued wake-up read (up to
- * PUSH_STORE_MANY_MAX in all) into jobs. Returns how many. Called with d->lock held. */
-static int take_jobs(struct wsd *d, struct job **jobs)
-{
-    struct job *j = d->todo, **p;
-    int n = 1;
-
-    d->todo = j->next;
-    jobs[0] = j;
-    if (j->kind == JOB_FETCH) {
-        for (p = &d->todo; *p && n < PUSH_STORE_MANY_MAX;) {
-            if ((*p)->kind == JOB_FETCH) {
-                jobs[n++] = *p;
-                *p = (*p)->next;
-            } else {
-                p = &(*p)->next;
-            }
-        }
-    }
-    d->todo_tail = NULL; /* found again below: the list changed */
-    for (struct job *t = d->todo; t; t = t->next)
-        d->todo_tail = t;
-    return n;
-}
-
-static void *worker_main(void *arg)
-{
-    struct wsd *d = arg;
-    struct job **jobs = xcalloc(PUSH_STORE_MANY_MAX, sizeof *jobs);
-    struct push_db db;
-
-    push_db_init(&db, d->cfg->database_url, d->appname);
-    for (;;) {
-        pthread_mutex_lock(&d->lock);
-        while (!d->todo)
-            pthread_cond_wait(&d->cond, &d->lock);
-        int n = take_jobs(d, jobs);
-        pthread_mutex_unlock(&d->lock);
-        if (jobs[0]->kind == JOB_FETCH)
-            work_many(&db, jobs, n);
-        else
-            work(&db, jobs[0]);
-        pthread_mutex_lock(&d->lock);
-        for (int i = 0; i < n; i++) {
-            jobs[i]->next = d->done;
-            d->done = jobs[i];
-        }
-        pthread_mutex_unlock(&d->lock);
-        notify(d);
-    }
-    return NULL;
-}
-
-static void submit(struct wsd *d, struct conn *c, enum job_kind kind)
-{
-    struct job *j = xcalloc(1, sizeof *j);
-
-    j->c = c;
-    j->kind = kind;
     j->pos = c->pos;
     j->has_pos = c->has_pos;
-    if (kind == JOB_CMD) {
+    if (kind == PUSH_WSJOB_CMD) {
         j->cmd = c->cmds[c->cmd_first];
         c->cmd_first = (c->cmd_first + 1) % CMD_QUEUE;
         c->cmd_count--;
     }
     c->busy = 1;
-    pthread_mutex_lock(&d->lock);
-    if (d->todo_tail)
-        d->todo_tail->next = j;
-    else
-        d->todo = j;
-    d->todo_tail = j;
-    pthread_cond_signal(&d->cond);
-    pthread_mutex_unlock(&d->lock);
+    push_wsq_submit(d->jobs, j);
 }
 
 /* --- sockets */
@@ -746,10 +462,10 @@ static void service(struct wsd *d, struct conn *c)
         return;
     if (c->state == C_OPEN && !c->busy) {
         if (c->cmd_count > 0)
-            submit(d, c, JOB_CMD);
+            submit(d, c, PUSH_WSJOB_CMD);
         else if (c->want_fetch && now_ms() >= c->retry_at && queued(c) < LOW_WATER) {
             c->want_fetch = 0;
-            submit(d, c, JOB_FETCH);
+            submit(d, c, PUSH_WSJOB_FETCH);
         }
     }
     if (queued(c) > OUT_HARD) {
@@ -850,7 +566,7 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
     /* the first read comes after the join: a change from now on wakes us, none is missed */
     c->state = C_OPENING;
     c->deadline = now_ms() + OPEN_TIMEOUT_MS;
-    submit(d, c, JOB_OPEN);
+    submit(d, c, PUSH_WSJOB_OPEN);
 }
 
 static void read_head(struct wsd *d, struct conn *c)
@@ -883,7 +599,7 @@ static void read_head(struct wsd *d, struct conn *c)
 }
 
 /* The first read is back: answer 101 and the first events, or an HTTP error. */
-static void opened(struct wsd *d, struct conn *c, struct job *j)
+static void opened(struct wsd *d, struct conn *c, struct push_wsjob *j)
 {
     char text[256], cursor[PUSH_CURSOR_MAX];
     size_t size = 160;
@@ -920,26 +636,26 @@ static void opened(struct wsd *d, struct conn *c, struct job *j)
 }
 
 /* A read or command is back from a worker. */
-static void job_done(struct wsd *d, struct job *j)
+static void job_done(struct wsd *d, struct push_wsjob *j)
 {
-    struct conn *c = j->c;
+    struct conn *c = j->owner;
     char cursor[PUSH_CURSOR_MAX];
 
     c->busy = 0;
     if (c->dead) {
         bury(d, c);
-        job_free(j);
+        push_wsjob_free(j);
         return;
     }
-    if (j->kind == JOB_OPEN) {
+    if (j->kind == PUSH_WSJOB_OPEN) {
         opened(d, c, j);
         if (c->state != C_OPEN) {
-            job_free(j);
+            push_wsjob_free(j);
             service(d, c);
             return;
         }
     }
-    if (j->kind == JOB_CMD) {
+    if (j->kind == PUSH_WSJOB_CMD) {
         if (j->failed)
             send_text(c, push_ws_error(&j->cmd, "database_unavailable", j->errmsg));
         else
@@ -969,7 +685,7 @@ static void job_done(struct wsd *d, struct job *j)
             c->want_fetch = 1;
         c->retry_at = 0;
     }
-    job_free(j);
+    push_wsjob_free(j);
     service(d, c);
 }
 
@@ -1028,14 +744,11 @@ static void accept_all(struct wsd *d)
 static void drain_queues(struct wsd *d)
 {
     uint64_t v;
-    struct job *done, *rev = NULL;
     struct conn *woken = NULL;
 
     if (read(d->efd, &v, sizeof v) < 0 && errno != EAGAIN)
         push_log_error("eventfd: %s", strerror(errno));
     pthread_mutex_lock(&d->lock);
-    done = d->done;
-    d->done = NULL;
     /* copied through drain_next: once the lock is let go, the hub may queue a socket again and
      * rewrite its wake_next */
     for (struct conn *c = d->wakeq; c; c = c->wake_next) {
@@ -1052,16 +765,9 @@ static void drain_queues(struct wsd *d)
         c->want_fetch = 1;
         service(d, c);
     }
-    while (done) { /* oldest first */
-        struct job *next = done->next;
-        done->next = rev;
-        rev = done;
-        done = next;
-    }
-    while (rev) {
-        struct job *next = rev->next;
-        job_done(d, rev);
-        rev = next;
+    for (struct push_wsjob *j = push_wsq_done(d->jobs), *next; j; j = next) {
+        next = j->next;
+        job_done(d, j);
     }
 }
 
@@ -1194,7 +900,6 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     d.appname = appname;
     d.lfd = lfd;
     pthread_mutex_init(&d.lock, NULL);
-    pthread_cond_init(&d.cond, NULL);
     d.max_conns = fit_conns(cfg);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -1212,15 +917,7 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     add_fd(&d, d.sfd, &tag_signal);
     /* one LISTEN connection, and db_pool workers each with one query connection */
     d.hub = push_hub_start(cfg->database_url, appname, cfg->max_streams, cfg->max_streams_per_user);
-    for (int i = 0; i < cfg->db_pool; i++) {
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&t, &attr, worker_main, &d) != 0)
-            abort();
-        pthread_attr_destroy(&attr);
-    }
+    d.jobs = push_wsq_start(cfg, appname, d.efd);
     push_log_info("serving WebSocket with %d database workers, up to %d sockets", cfg->db_pool,
                   d.max_conns);
     for (;;) {
