@@ -18,7 +18,6 @@ enum push_ws_close {
     PUSH_WS_CLOSE_NORMAL = 1000,
     PUSH_WS_CLOSE_SHUTDOWN = 1001,    /* the server is stopping: reconnect */
     PUSH_WS_CLOSE_UNSUPPORTED = 1003, /* a binary message */
-    PUSH_WS_CLOSE_POLICY = 1008,      /* the peer broke the rules (no pong, too many commands) */
     PUSH_WS_CLOSE_TOO_BIG = 1009,     /* a message over PUSH_WS_MSG_MAX */
     PUSH_WS_CLOSE_AUTH = 4401,        /* the token expired: reconnect with a fresh one */
 };
