@@ -389,7 +389,8 @@ check 'grep -q "\"title\":\"ws live\"" "$WORK/w1.out"' "push-ws: a message publi
 check 'grep "^{" "$WORK/w1.out" | head -n 1 | grep -q "\"type\":\"open\""' "push-ws: the open event first"
 ws w2 "/cgi-bin/push-ws" -H "Authorization: Bearer $ALICE" <<<'{"cmd":"mark","mark":"all","ref":1}'
 check 'grep -q "\"type\":\"ack\",\"ref\":1" "$WORK/w2.out"' "push-ws: Bearer token, and a mark-read command answered"
-ws w3 "/auth/push-ws" -H "Authorization: Basic $(printf alice:alice-password | base64)" < <(sleep 1.2; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'ws auth')" >/dev/null; sleep 1.2)
+CUR=$(curl -s "$BASE/cgi-bin/push-poll?token=$ALICE&limit=1" | jq -r .cursor)  # so that a slow upgrade misses nothing
+ws w3 "/auth/push-ws?since=$CUR" -H "Authorization: Basic $(printf alice:alice-password | base64)" < <(sleep 1.2; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'ws auth')" >/dev/null; sleep 1.2)
 eq "$(ws_status w3)" 101 "push-ws under the server's Basic auth: 101"
 check 'grep -q "\"title\":\"ws auth\"" "$WORK/w3.out"' "... the server's user (REMOTE_USER through the trusted header) gets alice's messages"
 ws w4 "/auth/push-ws" -H "Authorization: Basic $(printf alice:wrong | base64)"
