@@ -244,6 +244,12 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
 
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user)
 {
+    return push_hub_join_wake(hub, w, user, NULL, NULL);
+}
+
+enum push_hub_err push_hub_join_wake(struct push_hub *hub, struct push_waiter *w, const char *user,
+                                     void (*wake)(void *arg), void *arg)
+{
     pthread_condattr_t ca;
     struct hub_user *u;
 
@@ -265,6 +271,8 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&w->lock, NULL);
     w->woken = 0;
+    w->wake = wake;
+    w->wake_arg = arg;
     w->user = u;
     w->prev = NULL;
     w->next = u->waiters;

@@ -104,11 +104,8 @@ static struct timespec at_ms(long ms)
 static int join(const struct push_stream_ctx *ctx, struct push_request *r, struct push_waiter *w,
                 const char *user)
 {
-    enum push_hub_err err;
+    enum push_hub_err err = push_hub_join(ctx->hub, w, user);
 
-    w->wake = NULL; /* a blocking waiter: push_hub_wait */
-    w->wake_arg = NULL;
-    err = push_hub_join(ctx->hub, w, user);
     if (err == PUSH_HUB_OK)
         return 0;
     if (err == PUSH_HUB_FULL)
