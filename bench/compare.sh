@@ -171,6 +171,7 @@ start_nginx() {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:$WORK/push-sse.sock;
             fastcgi_buffering off;
+            fastcgi_buffer_size 1k;   # as conf/nginx.conf
             fastcgi_read_timeout 300s;
         }
         location = /ext/push-poll {
@@ -272,7 +273,8 @@ run() {
     else
         sql "DELETE FROM push.message WHERE id > $SEED_MAX" >/dev/null && sql "VACUUM ANALYZE push.message" >/dev/null
         [ "$pg_stats" = 1 ] && sql "SELECT pg_stat_statements_reset()" >/dev/null
-        start_app "$app"
+        # push-sse holds its streams in its event loop: its workers only answer and hand over
+        if [ "$app" = push-sse ]; then start_app "$app" PUSH_THREADS=64; else start_app "$app"; fi
         start_web "$target"
         url="http://127.0.0.1:$PORT/ext/$app"
         SERVER_PIDS="$APP_PID $WEB_PID"

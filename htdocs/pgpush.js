@@ -1,4 +1,4 @@
-// pgpush.js: the pgpush browser client (ES module): WebSocket, SSE, long poll, iframe and short poll with fallback, one stream per browser
+// pgpush.js: the pgpush browser client (ES module): WebSocket, SSE, long poll, iframe and short poll with fallback (MQTT first when configured), one stream per browser
 //
 //   import { PushClient } from '/pgpush.js';
 //   const c = new PushClient({ base: '/cgi-bin', params: { user: 'alice' }, transport: 'auto' });
@@ -24,12 +24,16 @@ export class PushClient {
   // options: base ('/cgi-bin'), params (identity query parameters: {user} or {token}),
   // transport ('auto' | 'ws' | 'sse' | 'longpoll' | 'iframe' | 'poll'), pollInterval (ms, 2000),
   // firstEventTimeout (ms, 4000: a transport silent that long is taken as buffered), hold (long-poll
-  // seconds, 25), shared (true: one stream per browser for all tabs of the same identity)
+  // seconds, 25), shared (true: one stream per browser for all tabs of the same identity),
+  // mqtt (a broker's MQTT-over-WebSocket URL: MQTT first, needs params.token and MQTT.js loaded),
+  // mqttPrefix ('push')
   constructor(options = {}) {
     this.base = (options.base || '/cgi-bin').replace(/\/+$/, '');
     this.params = Object.assign({}, options.params || {});
     this.transport = options.transport || 'auto';
-    if (this.transport !== 'auto' && !ORDER.includes(this.transport)) throw new Error('pgpush: unknown transport ' + this.transport);
+    this.mqtt = options.mqtt ? { url: options.mqtt, prefix: options.mqttPrefix || 'push', lib: options.mqttLib } : null;
+    this._order = this.mqtt ? ['mqtt'].concat(ORDER) : ORDER;
+    if (this.transport !== 'auto' && !this._order.includes(this.transport)) throw new Error('pgpush: unknown transport ' + this.transport);
     this.pollInterval = options.pollInterval || 2000;
     this.firstEventTimeout = options.firstEventTimeout || 4000;
     this.hold = options.hold || 25;
@@ -285,7 +289,7 @@ export class PushClient {
 
   _runTransports() {
     this._runCtl = new AbortController();
-    this._index = this.transport === 'auto' ? 0 : ORDER.indexOf(this.transport);
+    this._index = this.transport === 'auto' ? 0 : this._order.indexOf(this.transport);
     this._errors = 0;
     this._connect();
   }
@@ -294,7 +298,7 @@ export class PushClient {
   // the unread counts) must come within firstEventTimeout, or it is taken as failed (buffered)
   _connect() {
     if (!this._running || !this.status.leader) return;
-    const name = ORDER[this._index];
+    const name = this._order[this._index];
     let first = true;
     const conn = { stopped: false };
     this._setStatus(this._errors ? 'reconnecting' : 'connecting', name, true);
@@ -329,10 +333,10 @@ export class PushClient {
     this._errors++;
     this._emit('error', new Error('pgpush: ' + name + ': ' + why));
     const auto = this.transport === 'auto';
-    if (auto && this._index < ORDER.length - 1 && (beforeFirst || this._errors >= 3)) {
+    if (auto && this._index < this._order.length - 1 && (beforeFirst || this._errors >= 3)) {
       this._index++;              // fall back to the next transport, from the same cursor
       this._errors = 0;
-      this._setStatus('reconnecting', ORDER[this._index], true);
+      this._setStatus('reconnecting', this._order[this._index], true);
       this._retryTimer = setTimeout(() => this._connect(), jitter(300));
       return;
     }
@@ -493,5 +497,72 @@ const TRANSPORTS = {
       }
     })();
     return { stop() { ctl.abort(); } };
+  },
+
+  // MQTT over WebSockets through Mosquitto and push-mqtt (README "push-mqtt"): the user's topics
+  // and the broadcast topic, logging in with the user's token. Subscribes first, then reads what
+  // came after the client's cursor over HTTP once (push-poll), so nothing published before the
+  // subscription is missed; MQTT messages arriving meanwhile wait for that answer. A message whose
+  // id is not above the last one of its topic is a QoS 1 repetition and is dropped. The cursor is
+  // advanced per stream: a personal message moves its first part, a broadcast its second (the
+  // cursor's text form, README "Why the cursor is exact"), so falling back to another transport
+  // resumes exactly.
+  mqtt(c, ev) {
+    const lib = c.mqtt.lib || globalThis.mqtt;
+    const token = c.params.token;
+    if (!lib || typeof lib.connect !== 'function') { setTimeout(() => ev.error('MQTT.js is not loaded')); return { stop() {} }; }
+    if (!token || !c.user) { setTimeout(() => ev.error('MQTT needs a token')); return { stop() {} }; }
+    const own = c.mqtt.prefix + '/user/' + c.user + '/';
+    const all = c.mqtt.prefix + '/broadcast/message';
+    const last = { p: 0n, b: 0n };
+    const parts = (c.cursor || '').split('-');
+    if (parts.length === 3) { last.p = BigInt('0x' + parts[0]); last.b = BigInt('0x' + parts[1]); }
+    const take = (m) => {               // a message not seen yet on its stream goes out with the cursor after it
+      const id = BigInt(m.id);
+      if (m.broadcast ? id <= last.b : id <= last.p) return;
+      if (m.broadcast) last.b = id; else last.p = id;
+      ev.event('message', parts.length === 3 ? last.p.toString(16) + '-' + last.b.toString(16) + '-' + parts[2] : m.cursor, m);
+    };
+    let held = [];                      // MQTT messages before the catch-up answer
+    const client = lib.connect(c.mqtt.url, {
+      username: c.user, password: token, clean: true, reconnectPeriod: 0, connectTimeout: c.firstEventTimeout,
+      clientId: 'pgpush-' + c._id.replace(/[^A-Za-z0-9]/g, '') + '-' + Math.random().toString(36).slice(2, 8),
+    });
+    let stopped = false;
+    const fail = (why) => { if (!stopped) { stopped = true; client.end(true); ev.error(why); } };
+    client.on('message', (topic, payload) => {
+      let data;
+      try { data = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
+      if (topic === own + 'unread') ev.event('unread', null, data);
+      else if ((topic === own + 'message' || topic === all) && data && /^[0-9]+$/.test(data.id)) {
+        if (!held) take(data);
+        else if (held.push(data) > 1000) fail('too many messages during the catch-up read');
+      }
+    });
+    client.on('connect', () => {
+      client.subscribe([own + 'message', own + 'unread', all], { qos: 1 }, async (err, granted) => {
+        if (stopped) return;
+        if (err || !granted || granted.some((g) => g.qos > 2)) { fail('MQTT subscription refused'); return; }
+        ev.event('open', null, null);
+        try {
+          for (let since = c.cursor, more = true; more;) {
+            const r = await fetch(c._url('push-poll', { since }), { cache: 'no-store', credentials: 'same-origin' });
+            const body = await r.json();
+            if (!r.ok || !body) throw new Error('HTTP ' + r.status);
+            if (stopped) return;
+            for (const m of body.messages) take(m);
+            ev.event('unread', null, body.unread);
+            since = body.cursor;
+            more = body.more;
+          }
+        } catch (e) { fail('catch-up read failed'); return; }
+        const waiting = held;
+        held = null;
+        for (const m of waiting) take(m);
+      });
+    });
+    client.on('error', (e) => fail('MQTT ' + (e && e.message ? e.message : 'error')));
+    client.on('close', () => fail('MQTT connection closed'));
+    return { stop() { stopped = true; client.end(true); } };
   },
 };

@@ -36,6 +36,8 @@ const char push_config_help[] =
     "  PUSH_HOLD              seconds a long poll is held without ?timeout= (default 25)\n"
     "  PUSH_HOLD_MAX          largest ?timeout= accepted (default 60)\n"
     "  PUSH_RETRY             reconnect delay advised to EventSource, ms (default 3000)\n"
+    "  PUSH_EVENT_LOOP        1: open SSE and iframe streams live in one event loop (default);\n"
+    "                         0: each holds a thread, as plain CGI does\n"
     "Short polling (push-poll as FastCGI):\n"
     "  PUSH_STATE_CACHE       users whose state is kept in the process, so that an unchanged poll\n"
     "                         (304) needs no query; costs one LISTEN connection (default 16384;\n"
@@ -179,6 +181,7 @@ static int load_numbers(struct push_config *cfg, char *const *envp, char *err, s
         { "PUSH_HOLD", 1, 3600, &cfg->hold },
         { "PUSH_RETRY", 0, 600000, &cfg->retry_ms },
         { "PUSH_STATE_CACHE", 0, 1000000, &cfg->state_cache },
+        { "PUSH_EVENT_LOOP", 0, 1, &cfg->event_loop },
     };
     const char *v;
 
@@ -212,6 +215,7 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     cfg->hold_max = 60;
     cfg->retry_ms = 3000;
     cfg->state_cache = 16384;
+    cfg->event_loop = 1;
 
     if ((v = push_env_get(envp, "PUSH_DATABASE_URL"))
         && copy_str(cfg->database_url, sizeof cfg->database_url, v, "PUSH_DATABASE_URL", err, errlen))

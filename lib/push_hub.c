@@ -78,14 +78,13 @@ static void drop_user(struct push_hub *hub, struct hub_user *gone)
 static void wake_user(struct hub_user *u)
 {
     for (struct push_waiter *w = u->waiters; w; w = w->next) {
-        if (w->wake) { /* an event loop's waiter: it queues itself and returns */
-            w->wake(w->wake_arg);
-            continue;
-        }
         pthread_mutex_lock(&w->lock);
         w->woken = 1;
         pthread_mutex_unlock(&w->lock);
-        pthread_cond_signal(&w->cond);
+        if (w->wake)
+            w->wake(w->wake_arg);
+        else
+            pthread_cond_signal(&w->cond);
     }
 }
 
@@ -244,12 +243,6 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
 
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user)
 {
-    return push_hub_join_wake(hub, w, user, NULL, NULL);
-}
-
-enum push_hub_err push_hub_join_wake(struct push_hub *hub, struct push_waiter *w, const char *user,
-                                     void (*wake)(void *arg), void *arg)
-{
     pthread_condattr_t ca;
     struct hub_user *u;
 
@@ -271,8 +264,6 @@ enum push_hub_err push_hub_join_wake(struct push_hub *hub, struct push_waiter *w
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&w->lock, NULL);
     w->woken = 0;
-    w->wake = wake;
-    w->wake_arg = arg;
     w->user = u;
     w->prev = NULL;
     w->next = u->waiters;
@@ -294,6 +285,18 @@ int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct time
     while (!w->woken)
         if (pthread_cond_timedwait(&w->cond, &w->lock, deadline) == ETIMEDOUT)
             break;
+    changed = w->woken;
+    w->woken = 0;
+    pthread_mutex_unlock(&w->lock);
+    return changed;
+}
+
+int push_hub_changed(struct push_hub *hub, struct push_waiter *w)
+{
+    int changed;
+
+    (void)hub;
+    pthread_mutex_lock(&w->lock);
     changed = w->woken;
     w->woken = 0;
     pthread_mutex_unlock(&w->lock);

@@ -18,9 +18,12 @@ struct hub_user;
  * not the hub's, guards its wake-up: a broadcast wakes thousands of threads at once, and had
  * they all to retake one lock on waking they would queue on it one by one. */
 struct push_waiter {
-    void (*wake)(void *arg);       /* private to the hub from here on: push_hub_join_wake's */
+    /* Set wake before push_hub_join to be called instead of blocking in push_hub_wait (an event
+     * loop): the hub calls wake(wake_arg) with its lock held, from the listener thread; it must
+     * only queue and signal, never call into the hub. NULL: push_hub_wait blocks. */
+    void (*wake)(void *arg);
     void *wake_arg;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;          /* private to the hub from here on */
     pthread_cond_t cond;
     int woken;                     /* a change since the last push_hub_wait returned */
     struct push_waiter *prev, *next;
@@ -53,15 +56,13 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
  * stream makes the next push_hub_wait return at once. */
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user);
 
-/* push_hub_join for an event loop, which never blocks in push_hub_wait: each change calls
- * wake(arg) instead, with the hub's lock held, on the LISTEN thread. wake must only queue and
- * signal, never call into the hub. After push_hub_leave it is not called again. */
-enum push_hub_err push_hub_join_wake(struct push_hub *hub, struct push_waiter *w, const char *user,
-                                     void (*wake)(void *arg), void *arg);
-
 /* Waits until the user's stream may have changed since the last return (or the join), or until
  * deadline (CLOCK_MONOTONIC). Returns 1 on a change, 0 at the deadline. */
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline);
+
+/* For a waiter with wake: has the user's stream changed since the last call (or the join)?
+ * Never blocks; 1 once per change. */
+int push_hub_changed(struct push_hub *hub, struct push_waiter *w);
 
 /* After it returns, wake is never called again for w. */
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w);

@@ -27,6 +27,16 @@ int push_request_closed(struct push_request *r)
     return r->io->closed ? r->io->closed(r->io_ctx) : 0;
 }
 
+int push_request_detachable(const struct push_request *r)
+{
+    return r->io->detach != NULL;
+}
+
+int push_request_detach(struct push_request *r, int *fd, int *request_id)
+{
+    return r->io->detach ? r->io->detach(r->io_ctx, fd, request_id) : -1;
+}
+
 int push_request_timed_out(struct push_request *r)
 {
     int err = r->io->error ? r->io->error(r->io_ctx) : 0;

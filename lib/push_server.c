@@ -67,8 +67,26 @@ static int fcgx_closed(void *ctx)
     return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* Takes the connection from libfcgi once what was written is out: the event loop writes the
+ * rest of the answer's records (push_loop) itself. Marked closed and without a descriptor, the
+ * request is then neither ended nor closed by FCGX_Finish_r (FCGX_FClose does nothing for a
+ * stream already closed, FCGX_Free closes descriptor -1). */
+static int fcgx_detach(void *ctx, int *fd, int *request_id)
+{
+    FCGX_Request *req = ctx;
+
+    if (req->ipcFd < 0 || FCGX_FFlush(req->out) != 0)
+        return -1;
+    *fd = req->ipcFd;
+    *request_id = req->requestId;
+    req->out->wasFCloseCalled = req->err->wasFCloseCalled = 1;
+    req->out->isClosed = req->err->isClosed = 1;
+    req->ipcFd = -1;
+    return 0;
+}
+
 static const struct push_request_io fcgx_io = { fcgx_write, fcgx_flush, fcgx_read, fcgx_error,
-                                                fcgx_closed };
+                                                fcgx_closed, fcgx_detach };
 
 /* --- CGI stdio */
 
@@ -95,7 +113,7 @@ static int stdio_error(void *ctx)
 }
 
 static const struct push_request_io stdio_io = { stdio_write, stdio_flush, stdio_read, stdio_error,
-                                                 NULL };
+                                                 NULL, NULL };
 
 /* --- sockets */
 

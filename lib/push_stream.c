@@ -14,6 +14,7 @@
 #include "push_http.h"
 #include "push_json.h"
 #include "push_log.h"
+#include "push_loop.h"
 #include "push_server.h"
 #include "push_store.h"
 
@@ -100,20 +101,29 @@ static struct timespec at_ms(long ms)
     return ts;
 }
 
-/* Joins the hub, or answers 503/429 and returns -1. */
-static int join(const struct push_stream_ctx *ctx, struct push_request *r, struct push_waiter *w,
-                const char *user)
+/* Answers why a stream could not join the hub. */
+static void refuse(struct push_request *r, enum push_hub_err err)
 {
-    enum push_hub_err err = push_hub_join(ctx->hub, w, user);
-
-    if (err == PUSH_HUB_OK)
-        return 0;
     if (err == PUSH_HUB_FULL)
         push_http_error(r, 503, "too_many_streams", "this server holds all the streams it may",
                         "Retry-After: 10\r\n");
     else
         push_http_error(r, 429, "too_many_user_streams",
                         "this user has too many open streams; close some tabs", "Retry-After: 10\r\n");
+}
+
+/* Joins the hub, or answers 503/429 and returns -1. */
+static int join(const struct push_stream_ctx *ctx, struct push_request *r, struct push_waiter *w,
+                const char *user)
+{
+    enum push_hub_err err;
+
+    w->wake = NULL; /* a blocking waiter: push_hub_wait */
+    w->wake_arg = NULL;
+    err = push_hub_join(ctx->hub, w, user);
+    if (err == PUSH_HUB_OK)
+        return 0;
+    refuse(r, err);
     return -1;
 }
 
@@ -205,10 +215,71 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
     }
 }
 
+/* Writes the headers and the encoder's start. */
+static int start(const struct push_stream_ctx *ctx, struct push_request *r,
+                 const struct push_encoder *enc, void *arg)
+{
+    return push_request_write(r, "Status: 200 OK\r\n", 16) == 0
+           && push_request_write(r, enc->headers, strlen(enc->headers)) == 0
+           && (!enc->more_headers || enc->more_headers(r, arg) == 0)
+           && push_request_write(r, "\r\n", 2) == 0 && enc->begin(r, ctx->cfg, arg) == 0 ? 0 : -1;
+}
+
+/* push_stream_run for a FastCGI request: this thread answers and writes the first batch, then
+ * the event loop holds the stream and the thread goes back to accepting requests. */
+static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
+                        const struct push_encoder *enc, const void *arg, const char *user,
+                        const char *tag, const struct push_cursor *from)
+{
+    long end_ms = push_loop_now_ms() + ctx->cfg->lifetime * 1000L;
+    enum push_hub_err herr;
+    struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, enc, arg, &herr);
+    struct push_emitter e = { r, enc, NULL, tag, { 0, 0 }, NULL };
+    struct batch b;
+    enum push_db_err err;
+    char msg[256];
+    int more = 0, fd, request_id;
+
+    if (!ls) {
+        refuse(r, herr);
+        return;
+    }
+    e.arg = push_loop_arg(ls); /* the loop's copy, so that both halves write with the same */
+    /* the first read happens after the join: a change from now on wakes the stream */
+    if (fetch(ctx, user, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
+        push_edge_db_error(r, err, msg);
+        push_loop_abandon(ctx->loop, ls);
+        return;
+    }
+    if (from && in_future(from, &b.st)) {
+        push_edge_cursor_future(r);
+        batch_clear(&b);
+        push_loop_abandon(ctx->loop, ls);
+        return;
+    }
+    e.pos = from ? *from : b.st.head;
+    if (!from) /* from now on: nothing to replay, only the counts */
+        b.msgs = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    if (start(ctx, r, enc, e.arg) < 0 || push_emit(&e, b.msgs, b.unread, &more) < 0
+        || push_request_detach(r, &fd, &request_id) < 0) {
+        batch_clear(&b);
+        free(e.sent_unread);
+        push_loop_abandon(ctx->loop, ls);
+        return;
+    }
+    batch_clear(&b);
+    push_loop_adopt(ctx->loop, ls, fd, request_id, e.pos, e.sent_unread, more, end_ms);
+}
+
 void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
                      const struct push_encoder *enc, void *arg, const char *user,
                      const char *tag, const struct push_cursor *from)
 {
+    if (ctx->loop && push_request_detachable(r)) {
+        run_in_loop(ctx, r, enc, arg, user, tag, from);
+        return;
+    }
+
     struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL } };
     struct push_waiter w;
     struct batch b;
@@ -228,10 +299,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
         if (!from) { /* from now on: nothing to replay, only the counts */
             b.msgs = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
         }
-        if (push_request_write(r, "Status: 200 OK\r\n", 16) == 0
-            && push_request_write(r, enc->headers, strlen(enc->headers)) == 0
-            && (!enc->more_headers || enc->more_headers(r, arg) == 0)
-            && push_request_write(r, "\r\n", 2) == 0 && enc->begin(r, ctx->cfg, arg) == 0)
+        if (start(ctx, r, enc, arg) == 0)
             stream_loop(&s, &w, &b);
         else
             batch_clear(&b);
@@ -380,13 +448,17 @@ static void stream_handle(struct push_request *r, void *state)
 }
 
 int push_stream_main(const struct push_program *p, int argc, char **argv,
-                     void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx))
+                     void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx),
+                     int flags)
 {
     static struct push_config cfg;
     static struct push_stream_ctx ctx;
     int rc = push_program_init(p, argc, argv, &cfg);
+    int loop = (flags & PUSH_STREAM_EVENT_LOOP) && cfg.event_loop && !push_server_is_cgi(&cfg);
+    /* with the event loop a worker only answers and hands over: a few suffice; without it
+     * every open stream holds one */
     struct push_server server = { &cfg, &ctx, stream_worker_new, stream_worker_free, stream_handle,
-                                  64, cfg.max_streams + 8 };
+                                  64, loop ? 64 : cfg.max_streams + 8 };
 
     if (rc >= 0)
         return rc;
@@ -396,5 +468,7 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
     ctx.hub = push_hub_start(cfg.database_url, p->name, cfg.max_streams, cfg.max_streams_per_user);
     ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
     ctx.readq = push_readq_new(ctx.pool, cfg.db_pool);
+    if (loop)
+        ctx.loop = push_loop_start(&cfg, ctx.hub, ctx.pool);
     return push_server_run(&server);
 }

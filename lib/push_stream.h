@@ -9,6 +9,7 @@
 #include "push_cursor.h"
 #include "push_emit.h"
 #include "push_hub.h"
+#include "push_loop.h"
 #include "push_pool.h"
 #include "push_readq.h"
 #include "push_program.h"
@@ -20,6 +21,7 @@ struct push_stream_ctx {
     struct push_hub *hub;   /* the one LISTEN connection */
     struct push_pool *pool; /* cfg->db_pool query connections */
     struct push_readq *readq; /* wake-up reads, combined over the pool */
+    struct push_loop *loop;   /* holds the open streams of FastCGI requests; NULL: a thread each */
 };
 
 /* Streams user's events after *from (NULL: from now on) until the lifetime ends or the client
@@ -45,7 +47,10 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
 
 /* main() of a streaming program: reads the command line and environment (push_program_init),
  * starts the hub and the pool, and serves, handing each request to handle. */
+#define PUSH_STREAM_EVENT_LOOP 1 /* flag: open streams (push_stream_run) live in push_loop */
+
 int push_stream_main(const struct push_program *p, int argc, char **argv,
-                     void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx));
+                     void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx),
+                     int flags);
 
 #endif

@@ -549,7 +549,9 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
     push_upgrade_accept(u.key, c->accept);
     free(c->head);
     c->head = NULL;
-    switch (push_hub_join_wake(d->hub, &c->w, c->user, wake, c)) {
+    c->w.wake = wake; /* called instead of blocking: it queues the socket for the loop */
+    c->w.wake_arg = c;
+    switch (push_hub_join(d->hub, &c->w, c->user)) {
     case PUSH_HUB_OK: break;
     case PUSH_HUB_FULL:
         http_error(c, 503, "too_many_streams", "this server holds all the sockets it may",

@@ -27,6 +27,10 @@ SELECT schema_version < 2 AS need_0002 FROM push.meta \gset
 \if :need_0002
 \ir migrations/0002_inline_reads.sql
 \endif
+SELECT schema_version < 3 AS need_0003 FROM push.meta \gset
+\if :need_0003
+\ir migrations/0003_mqtt.sql
+\endif
 
 SELECT pg_advisory_unlock(hashtext('pgpush schema install')) AS unlocked \gset
 \unset QUIET

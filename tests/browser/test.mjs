@@ -4,7 +4,7 @@
 // source tree), SCREENSHOT (where the demo page's picture goes) and the PG* variables. Prints
 // TAP-like lines; the runner counts them.
 import { chromium } from 'playwright-core';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -191,7 +191,11 @@ async function main() {
     // first, so that its screenshot (README's picture) shows only its own messages
     await demoPage(browser);
     for (const t of (process.env.TRANSPORTS || 'ws sse longpoll iframe poll').split(' ')) {
+      if (t === 'mqtt') continue;
       try { await transportSuite(browser, t); } catch (e) { ok(false, `${t}: suite ran to the end`, e.stack); }
+    }
+    if (!process.env.TRANSPORTS || process.env.TRANSPORTS.split(' ').includes('mqtt')) {
+      try { await mqttSuite(browser); } catch (e) { ok(false, 'mqtt: suite ran to the end', e.stack); }
     }
     await autoAndFallback(browser);
     await threeTabs(browser, false);
@@ -203,6 +207,66 @@ async function main() {
   }
   console.log(`# browser tests: ${n - failures} of ${n} passed`);
   process.exitCode = failures ? 1 : 0;
+}
+
+// MQTT over WebSockets: Mosquitto with the pgpush plugin and push-mqtt, started by the runner
+async function mqttSuite(browser) {
+  console.log('# --- transport mqtt (MQTT over WebSockets through Mosquitto and push-mqtt)');
+  const limit = 1500;
+  const context = await browser.newContext();
+  const sockets = [];
+  context.on('page', (pg) => pg.on('websocket', (ws) => sockets.push(ws.url())));
+  const p1 = await open(context, 'user=alice&transport=mqtt');
+  ok(await connected(p1, 'mqtt'), 'mqtt: the page loads and connects over MQTT', JSON.stringify(await stateOf(p1)));
+  ok(sockets.some((u) => u.startsWith('ws://127.0.0.1:') && u.endsWith('/mqtt')), 'mqtt: through the broker\'s WebSocket listener', sockets.join(' '));
+  const before = await badge(p1);
+  const title = `live mqtt ${Date.now()}`;
+  send('alice', title, 'inserted by SQL');
+  const ms = await shows(p1, title, limit + 4000);
+  ok(ms !== null && ms <= limit, `mqtt: a message INSERTed by SQL appears within ${limit} ms`, `took ${ms} ms`);
+  ok(await badgeIs(p1, before + 1, limit) !== null, 'mqtt: the badge goes up by one (the retained unread topic)', `badge ${await badge(p1)}`);
+  const all = `to everyone over mqtt ${Date.now()}`;
+  send(null, all);
+  const bms = await shows(p1, all, limit + 4000);
+  ok(bms !== null && bms <= limit, `mqtt: a message to everyone (the broadcast topic) appears within ${limit} ms`, `took ${bms} ms`);
+  ok(await badgeIs(p1, before + 2, 3000) !== null, 'mqtt: and the badge counts it', `badge ${await badge(p1)}`);
+
+  // a second tab gets the events from the first; marking read in one lowers both badges
+  const p2 = await open(context, 'user=alice&transport=mqtt');
+  ok(await connected(p2, 'mqtt'), 'mqtt: a second tab connects (through the first tab)', JSON.stringify(await stateOf(p2)));
+  const count = await badge(p1);
+  await p1.locator('#list li[data-id].unread', { hasText: title }).first().click();
+  ok(await badgeIs(p2, count - 1, 3000) !== null, 'mqtt: marking read in tab 1 lowers the badge in tab 2', `badge ${await badge(p2)}`);
+
+  send('alice', XSS, XSS_BODY);
+  const shown = await shows(p1, XSS, limit + 3000);
+  const got = await p1.evaluate((x) => {
+    const li = [...document.querySelectorAll('#list li[data-id]')].find((l) => l.querySelector('.title').textContent === x);
+    return li ? { title: li.querySelector('.title').textContent, body: li.querySelector('.body').textContent,
+      elements: li.querySelectorAll('img, script, svg, b').length } : null;
+  }, XSS);
+  ok(shown !== null && got && got.title === XSS && got.body === XSS_BODY && got.elements === 0,
+    'mqtt: an XSS title and body show as text, byte for byte', JSON.stringify(got));
+  ok(await p1.evaluate(() => window.__xss === undefined), 'mqtt: window.__xss stays undefined');
+
+  // the bridge killed: what is sent meanwhile arrives when it is back, once
+  const tag = Date.now();
+  const titles = [`bridge down 1 ${tag}`, `bridge down 2 ${tag}`, `bridge back ${tag}`];
+  process.kill(Number(process.env.BRIDGE_PID), 'SIGKILL');
+  send('alice', titles[0]);
+  send(null, titles[1]);
+  const bridge = spawn(process.env.BRIDGE_BIN, [], { stdio: ['ignore', 'ignore', fs.openSync(process.env.BRIDGE_LOG, 'a')] });
+  send('alice', titles[2]);
+  await waitFor(p1, (ts) => ts.every((x) => [...document.querySelectorAll('#list li[data-id] .title')].some((e) => e.textContent === x)), titles, 15000);
+  await sleep(700);
+  const counts = [];
+  for (const x of titles) counts.push(await countTitle(p1, x));
+  ok(counts.every((c) => c === 1), 'mqtt: across a bridge SIGKILL every message shows exactly once', `counts ${counts.join(',')}`);
+  const ids = await p1.evaluate(() => [...document.querySelectorAll('#list li[data-id]')].map((l) => l.dataset.id));
+  ok(ids.length === new Set(ids).size && ids.length > 0, 'mqtt: no message id twice in the list', ids.join(','));
+  ok((await stateOf(p1)).transport === 'mqtt', 'mqtt: still on MQTT', JSON.stringify(await stateOf(p1)));
+  await context.close();
+  bridge.kill('SIGTERM');
 }
 
 // a server that takes connections and never answers: a proxy that holds the upgrade

@@ -4,15 +4,20 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 harness_start
 STREAM_ENV=(PUSH_HEARTBEAT=1 PUSH_LIFETIME=60 PUSH_WRITE_TIMEOUT=3 PUSH_MAX_STREAMS=12
-            PUSH_MAX_STREAMS_PER_USER=3 PUSH_HOLD=20 PUSH_THREADS=24 PUSH_LOG_LEVEL=info)
+            PUSH_MAX_STREAMS_PER_USER=3 PUSH_HOLD=20 PUSH_THREADS=24 PUSH_LOG_LEVEL=info
+            PUSH_EVENT_LOOP="${EVENT_LOOP:-1}")
 start_daemon push-sse "${STREAM_ENV[@]}"
 start_daemon push-longpoll "${STREAM_ENV[@]}"
-SOCK=push-sse-short start_daemon push-sse PUSH_LIFETIME=3 PUSH_HEARTBEAT=1 PGAPPNAME=push-sse-short
+# with the event loop, two worker threads serve any number of open streams (checked below)
+SHORT_THREADS=24
+[ "${EVENT_LOOP:-1}" = 1 ] && SHORT_THREADS=2
+SOCK=push-sse-short start_daemon push-sse PUSH_LIFETIME=3 PUSH_HEARTBEAT=1 PGAPPNAME=push-sse-short \
+    PUSH_EVENT_LOOP="${EVENT_LOOP:-1}" PUSH_THREADS=$SHORT_THREADS
 if [ "$SERVER" = nginx ]; then
     harness_nginx
     BASE="http://127.0.0.1:$NPORT"
 fi
-echo "# through $SERVER at $BASE"
+echo "# through $SERVER at $BASE, PUSH_EVENT_LOOP=${EVENT_LOOP:-1}"
 SSE=/ext/push-sse
 LP=/ext/push-longpoll
 ALICE=$(token alice)
@@ -317,5 +322,22 @@ sleep 1
 n=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'push-sse'")
 check '[ "$n" -ge 1 ] && [ "$n" -le 4 ]' "push-sse holds $n PostgreSQL connections with 10 streams open (at most 4)"
 for i in $(seq 1 10); do eval "wait \$SSE_PID_conn$i" 2>/dev/null; done
+
+if [ "${EVENT_LOOP:-1}" = 1 ]; then
+    echo "# --- the event loop: 8 open streams in a process with 2 worker threads, each to its end"
+    threads_before=$(awk '/^Threads:/ {print $2}' "/proc/${DAEMON_PID[push-sse-short]}/status")
+    for i in $(seq 1 8); do SSE=/short/push-sse SSE_MAX=8 sse_open few$i "token=$(token "few$((i % 4))")"; done
+    for i in $(seq 1 8); do wait_for few$i 'event: unread' 3 || break; done
+    threads_open=$(awk '/^Threads:/ {print $2}' "/proc/${DAEMON_PID[push-sse-short]}/status")
+    sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to the few')"
+    got=0
+    for i in $(seq 1 8); do wait_for few$i 'to the few' 2 && got=$((got + 1)); done
+    eq "$got" 8 "all 8 streams had the broadcast"
+    eq "$threads_open" "$threads_before" "no thread per stream: $threads_before threads before, $threads_open with 8 streams open"
+    for i in $(seq 1 8); do eval "wait \$SSE_PID_few$i" 2>/dev/null; done
+    ended=0
+    for i in $(seq 1 8); do grep -q '^event: close' "$WORK/few$i.sse" && ended=$((ended + 1)); done
+    eq "$ended" 8 "each ended cleanly after its 3 s lifetime (event: close), from the loop"
+fi
 
 harness_done

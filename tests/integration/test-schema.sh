@@ -11,10 +11,10 @@ else
     not_ok "second install succeeds" "$(cat "$WORK/install2.log")"
 fi
 eq "$(sql "SELECT count(*) FROM push.message")" 1 "second install keeps the messages"
-eq "$(sql "SELECT schema_version FROM push.meta")" 2 "schema version recorded"
-grep -q "schema at version 2" "$WORK/install2.log" && ok "install reports the version" || not_ok "install reports the version"
+eq "$(sql "SELECT schema_version FROM push.meta")" 3 "schema version recorded"
+grep -q "schema at version 3" "$WORK/install2.log" && ok "install reports the version" || not_ok "install reports the version"
 
-echo "# --- upgrading: a database at version 1 reaches version 2 with install.sql, data kept"
+echo "# --- upgrading: a database at version 1 reaches version 3 with install.sql, data kept"
 PGDATABASE=postgres dropdb --if-exists "${TEST_DB}_v1" >/dev/null 2>&1
 PGDATABASE=postgres createdb "${TEST_DB}_v1" || hard_error "cannot create ${TEST_DB}_v1"
 v1() { PGDATABASE="${TEST_DB}_v1" psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
@@ -24,9 +24,38 @@ v1 -c "CREATE SCHEMA push; CREATE TABLE push.meta (singleton boolean PRIMARY KEY
 eq "$(v1 -c "SELECT schema_version FROM push.meta")" 1 "a version 1 database"
 v1 -c "INSERT INTO push.message (recipient, title) VALUES ('alice', 'from v1')"
 v1 -f "$top_srcdir/sql/install.sql" >"$WORK/upgrade.log" 2>&1 && ok "install.sql upgrades it" || not_ok "upgrade" "$(cat "$WORK/upgrade.log")"
-eq "$(v1 -c "SELECT schema_version FROM push.meta")" 2 "now at version 2"
+eq "$(v1 -c "SELECT schema_version FROM push.meta")" 3 "now at version 3"
 eq "$(v1 -c "SELECT title FROM push.messages_after('alice', 0, 0, 10)")" "from v1" "its messages kept and readable"
 PGDATABASE=postgres dropdb --if-exists "${TEST_DB}_v1" >/dev/null 2>&1
+
+echo "# --- upgrading 2 to 3: the MQTT bridge starts at each existing stream's head"
+PGDATABASE=postgres dropdb --if-exists "${TEST_DB}_v2" >/dev/null 2>&1
+PGDATABASE=postgres createdb "${TEST_DB}_v2" || hard_error "cannot create ${TEST_DB}_v2"
+v2() { PGDATABASE="${TEST_DB}_v2" psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
+v2 -c "CREATE SCHEMA push; CREATE TABLE push.meta (singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+       schema_version integer NOT NULL DEFAULT 0, content_version bigint NOT NULL DEFAULT 0);
+       INSERT INTO push.meta DEFAULT VALUES" -f "$top_srcdir/sql/migrations/0001_init.sql" \
+   -f "$top_srcdir/sql/migrations/0002_inline_reads.sql" >/dev/null
+eq "$(v2 -c "SELECT schema_version FROM push.meta")" 2 "a version 2 database"
+v2 -c "INSERT INTO push.message (recipient, title) VALUES ('alice', 'a1'), ('alice', 'a2'), ('bob', 'b1');
+       INSERT INTO push.message (recipient, title) VALUES (NULL, 'everyone')"
+v2 -f "$top_srcdir/sql/install.sql" >"$WORK/upgrade2.log" 2>&1 && ok "install.sql upgrades 2 to 3" || not_ok "upgrade 2 to 3" "$(cat "$WORK/upgrade2.log")"
+eq "$(v2 -c "SELECT schema_version FROM push.meta")" 3 "now at version 3"
+eq "$(v2 -c "SELECT string_agg(stream || '=' || (acked = (SELECT max(id) FROM push.message m
+              WHERE m.recipient IS NOT DISTINCT FROM nullif(stream, ''))), ',' ORDER BY stream)
+              FROM push.mqtt_cursor")" "=true,alice=true,bob=true" "every existing stream's MQTT cursor is at its head"
+eq "$(v2 -c "SELECT count(*) FROM push.mqtt_pending('', 100)")" 0 "nothing pending for the bridge after the upgrade"
+v2 -c "INSERT INTO push.message (recipient, title) VALUES ('carol', 'c1'), ('alice', 'a3')"
+eq "$(v2 -c "SELECT string_agg(u, ',') FROM push.mqtt_pending('', 100) u")" "alice,carol" "new messages are pending, a new user from 0"
+eq "$(v2 -c "SELECT push.mqtt_acked('carol')")" 0 "a stream without a row starts at 0"
+v2 -c "SELECT push.mqtt_ack('carol', 99999); SELECT push.mqtt_ack('carol', 5)" >/dev/null
+eq "$(v2 -c "SELECT push.mqtt_acked('carol')")" 99999 "push.mqtt_ack never moves a cursor back"
+eq "$(v2 -c "SELECT string_agg(u, ',') FROM push.mqtt_users('', 100) u")" "alice,bob,carol" "push.mqtt_users: users with a stream or read state"
+eq "$(v2 -c "SELECT string_agg(u, ',') FROM push.mqtt_users('alice', 1) u")" "bob" "push.mqtt_users pages by name"
+v2 -c "SELECT push.mqtt_seen('dave'); SELECT push.mqtt_seen('carol')" >/dev/null
+eq "$(v2 -c "SELECT string_agg(u, ',') FROM push.mqtt_users('', 100) u")" "alice,bob,carol,dave" "push.mqtt_seen: a user seen over MQTT has counts kept"
+eq "$(v2 -c "SELECT push.mqtt_acked('carol')")" 99999 "push.mqtt_seen leaves a known stream's cursor alone"
+PGDATABASE=postgres dropdb --if-exists "${TEST_DB}_v2" >/dev/null 2>&1
 
 echo "# --- publishing is plain SQL; constraints refuse what would break clients"
 check 'sql "INSERT INTO push.message (recipient, title, body) VALUES ('"'"'alice'"'"', '"'"'Welcome'"'"', '"'"'Hello'"'"')"' "the documented INSERT works"
@@ -129,12 +158,12 @@ echo "# --- the programs check the schema version"
 sql "UPDATE push.meta SET schema_version = 99"
 out=$("$BIN/push-poll" --check 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q "version 99" <<<"$out"' "push-poll --check refuses schema version 99"
-sql "UPDATE push.meta SET schema_version = 1"
-out=$("$BIN/push-poll" --check 2>&1); rc=$?
-check '[ $rc -ne 0 ] && grep -q "version 1, these programs need 2" <<<"$out"' "push-poll --check refuses version 1: run install.sql"
 sql "UPDATE push.meta SET schema_version = 2"
 out=$("$BIN/push-poll" --check 2>&1); rc=$?
-check '[ $rc -eq 0 ]' "push-poll --check accepts version 2"
+check '[ $rc -ne 0 ] && grep -q "version 2, these programs need 3" <<<"$out"' "push-poll --check refuses version 2: run install.sql"
+sql "UPDATE push.meta SET schema_version = 3"
+out=$("$BIN/push-poll" --check 2>&1); rc=$?
+check '[ $rc -eq 0 ]' "push-poll --check accepts version 3"
 out=$(PUSH_LIMIT_MAX=5000 "$BIN/push-poll" --check 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q "PUSH_LIMIT_MAX" <<<"$out"' "bad configuration fails at start, naming the variable"
 out=$(PUSH_TOKEN_SECRET=short "$BIN/push-poll" 2>&1 </dev/null); rc=$?

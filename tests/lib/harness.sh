@@ -249,18 +249,21 @@ http {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:$WORK/push-sse.sock;
             fastcgi_buffering off;
+            fastcgi_buffer_size 1k;  # as conf/nginx.conf
             fastcgi_read_timeout 120s;
         }
         location = /ext/push-iframe {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:$WORK/push-iframe.sock;
             fastcgi_buffering off;
+            fastcgi_buffer_size 1k;  # as conf/nginx.conf
             fastcgi_read_timeout 120s;
         }
         location = /short/push-sse {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:$WORK/push-sse-short.sock;
             fastcgi_buffering off;
+            fastcgi_buffer_size 1k;  # as conf/nginx.conf
         }
     }
 }

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# test-mqtt.sh: push-mqtt and the Mosquitto auth plugin against a real Mosquitto and PostgreSQL:
+# delivery, tokens, the per-user topic rule, hostile text, retained counts, restarts of the
+# bridge, the broker and PostgreSQL, and the WebSocket listener
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
+
+harness_database
+. "$top_srcdir/tests/lib/mqtt.sh"
+
+# sub NAME USER TOKEN COUNT SECONDS TOPIC... : mosquitto_sub in the background, QoS 1, one
+# payload per line into $WORK/NAME.out; SUB_OPTS adds options (-c -i ID: a persistent session)
+declare -A SUB_PID
+sub() {
+    local name=$1 user=$2 tok=$3 count=$4 secs=$5 args=()
+    shift 5
+    for t in "$@"; do args+=(-t "$t"); done
+    mosquitto_sub -p "$MQTT_PORT" -u "$user" -P "$tok" -q 1 -C "$count" -W "$secs" ${SUB_OPTS:-} \
+        "${args[@]}" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    SUB_PID[$name]=$!
+    HARNESS_PIDS+=($!)
+}
+# sub_wait NAME: waits for that subscriber to end; its exit status
+sub_wait() { local rc=0; wait "${SUB_PID[$1]}" || rc=$?; return $rc; }
+# the topics
+UT() { echo "push/user/$1/$2"; }
+BT=push/broadcast/message
+# titles NAME: the titles received by a subscriber, comma-separated
+titles() { jq -r .title <"$WORK/$1.out" 2>/dev/null | paste -sd, -; }
+
+ALICE=$(token alice)
+BOB=$(token bob)
+
+echo "# --- the programs"
+out=$("$BIN/push-mqtt" --help); rc=$?
+check '[ $rc -eq 0 ] && grep -q "push/user/USER/message\|PREFIX/user/USER/message" <<<"$out" && grep -q PUSH_MQTT_HOST <<<"$out"' "push-mqtt --help names the topics and its settings"
+out=$("$BIN/push-mqtt" --check 2>&1); rc=$?
+check '[ $rc -eq 0 ]' "push-mqtt --check accepts the database"
+out=$(PUSH_MQTT_TOPIC_PREFIX='push/#' "$BIN/push-mqtt" --check 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q PUSH_MQTT_TOPIC_PREFIX <<<"$out"' "a bad PUSH_MQTT_TOPIC_PREFIX stops it at start, named"
+
+# the bridge first: it waits for a broker that is not there yet
+start_bridge --no-wait
+sleep 1
+start_broker
+grep -q "pgpush_auth: tokens for users" "$WORK/mosquitto.log" && ok "mosquitto loads the plugin" || not_ok "mosquitto loads the plugin" "$(tail -n 5 "$WORK/mosquitto.log")"
+for _ in $(seq 1 100); do grep -q "connected to the MQTT broker" "$WORK/push-mqtt.log" && break; sleep 0.1; done
+grep -q "cannot reach the MQTT broker" "$WORK/push-mqtt.log" && ok "a bridge started before the broker says it cannot reach it" || not_ok "bridge says broker unreachable" "$(cat "$WORK/push-mqtt.log")"
+grep -q "connected to the MQTT broker" "$WORK/push-mqtt.log" && ok "and logs in with its password once the broker is up" || not_ok "bridge connects" "$(tail -n 5 "$WORK/push-mqtt.log")"
+
+echo "# --- publish by SQL, receive with mosquitto_sub"
+sub a1 alice "$ALICE" 1 10 "$(UT alice message)"
+sleep 0.5
+id=$(sql "SELECT push.send('alice', 'Hello MQTT', 'first body')")
+sub_wait a1; rc=$?
+eq "$rc" 0 "alice receives a message within 10 s"
+eq "$(jq -r .title "$WORK/a1.out")|$(jq -r .body "$WORK/a1.out")|$(jq -r .id "$WORK/a1.out")" "Hello MQTT|first body|$id" "the message object: title, body, id"
+cur=$(jq -r .cursor "$WORK/a1.out")
+check '[[ "$cur" =~ ^$(printf %x "$id")-0-[0-9a-f]{8}$ ]]' "it carries alice's cursor just after it, as push-sse would ($cur)"
+eq "$(jq -r '.broadcast, .read' "$WORK/a1.out" | paste -sd, -)" "false,false" "broadcast false, read false"
+
+sub u1 alice "$ALICE" 1 5 "$(UT alice unread)"
+sub_wait u1
+eq "$(jq -c . "$WORK/u1.out")" '{"total":1,"by_kind":{"notice":1}}' "the unread counts are retained: a new subscriber gets them at once"
+
+echo "# --- broadcasts on the shared topic; everyone's counts follow"
+sub b1 alice "$ALICE" 1 10 "$BT"
+sub b2 bob "$BOB" 1 10 "$BT"
+sleep 0.5
+bid=$(sql "SELECT push.broadcast('To everyone', 'all')")
+sub_wait b1; sub_wait b2
+eq "$(jq -r '.title, .id, .broadcast, .cursor' "$WORK/b1.out" | paste -sd, -)" "To everyone,$bid,true,null" "alice gets the broadcast (no cursor: ids order the shared topic)"
+eq "$(titles b2)" "To everyone" "bob gets it too"
+sql "SELECT push.send('bob', 'for bob')" >/dev/null
+sleep 1
+sub u2 alice "$ALICE" 1 5 "$(UT alice unread)"
+sub_wait u2
+eq "$(jq -r .total "$WORK/u2.out")" 2 "alice's retained count includes the broadcast"
+sub u3 bob "$BOB" 1 5 "$(UT bob unread)"
+sub_wait u3
+eq "$(jq -r .total "$WORK/u3.out")" 2 "bob's too"
+sql "SELECT push.mark_all_read('alice')" >/dev/null
+sleep 1
+sub u4 alice "$ALICE" 1 5 "$(UT alice unread)"
+sub_wait u4
+eq "$(jq -r .total "$WORK/u4.out")" 0 "marking read (by SQL, as push-poll does) updates the retained count"
+
+echo "# --- a user who never had a message of their own: counts kept from their first MQTT login"
+NEWBIE=$(token newbie)
+before=$(sql "SELECT count(*) FROM push.message WHERE recipient IS NULL")
+sub n1 newbie "$NEWBIE" 1 10 "$(UT newbie unread)"
+sub_wait n1
+eq "$(jq -r .total "$WORK/n1.out")" "$before" "logging in makes the bridge publish their counts (the broadcasts so far)"
+sql "SELECT push.broadcast('after newbie came')" >/dev/null
+for _ in $(seq 1 30); do
+    sub n2 newbie "$NEWBIE" 1 5 "$(UT newbie unread)"
+    sub_wait n2
+    [ "$(jq -r .total "$WORK/n2.out")" = $((before + 1)) ] && break
+    sleep 0.2
+done
+eq "$(jq -r .total "$WORK/n2.out")" $((before + 1)) "and keeps them: the next broadcast counts"
+out=$(mosquitto_sub -p "$MQTT_PORT" -u alice -P "$ALICE" -t push/login -C 1 -W 2 2>&1); rc=$?
+check 'grep -q denied <<<"$out"' "users cannot subscribe to who logs in (push/login)"
+
+echo "# --- many users: one statement for 250 (a '*' notification), then a broadcast"
+sub m1 user250 "$(token user250)" 1 10 "$(UT user250 message)"
+sleep 0.5
+sql "INSERT INTO push.message (recipient, title) SELECT 'user' || g, 'one for ' || g FROM generate_series(1, 250) g" >/dev/null
+sub_wait m1
+eq "$(jq -r .title "$WORK/m1.out")" "one for 250" "the last of 250 users gets their message"
+sql "SELECT push.broadcast('to all 250')" >/dev/null
+for u in user1 user101 user250; do
+    for _ in $(seq 1 50); do
+        sub "m-$u" "$u" "$(token "$u")" 1 5 "$(UT "$u" unread)"
+        sub_wait "m-$u"
+        [ "$(jq -r .total "$WORK/m-$u.out")" = 4 ] && break
+        sleep 0.2
+    done
+done
+eq "$(jq -r .total "$WORK/m-user1.out"),$(jq -r .total "$WORK/m-user101.out"),$(jq -r .total "$WORK/m-user250.out")" "4,4,4" \
+    "after the broadcast every user's retained count is updated (pages of 100 users)"
+
+echo "# --- access: only your own topics, only with a good token, never publishing"
+sub w1 bob "$BOB" 1 3 "$(UT alice message)" "$(UT alice unread)"
+sleep 0.5
+sql "SELECT push.send('alice', 'secret for alice')" >/dev/null
+sub_wait w1 || true
+eq "$(wc -c <"$WORK/w1.out")" 0 "bob subscribing to alice's topics receives nothing"
+grep -q "denied" "$WORK/w1.err" && ok "and is told the subscription was denied" || not_ok "bob denied" "$(cat "$WORK/w1.err")"
+sub w2 alice "$ALICE" 1 3 "push/#"
+sub_wait w2 || true
+grep -q "denied" "$WORK/w2.err" && ok "a wildcard over everyone (push/#) is denied" || not_ok "push/# denied" "$(cat "$WORK/w2.err")"
+sub w3 alice "$ALICE" 1 3 '$SYS/#'
+sub_wait w3 || true
+grep -q "denied" "$WORK/w3.err" && ok "\$SYS/# is denied" || not_ok "\$SYS denied" "$(cat "$WORK/w3.err")"
+
+refused() { # refused USER PASSWORD DESC
+    local out rc=0
+    out=$(mosquitto_sub -p "$MQTT_PORT" -u "$1" ${2:+-P "$2"} -t "$(UT "$1" message)" -C 1 -W 3 2>&1) || rc=$?
+    if [ "$rc" -ne 0 ] && grep -q "not authorised\|Connection Refused" <<<"$out"; then ok "$3"; else not_ok "$3" "rc=$rc: $out"; fi
+}
+refused alice "" "no password: refused"
+refused alice "not-a-token" "a malformed token: refused"
+last=${ALICE: -1}
+refused alice "${ALICE%?}$([ "$last" = 0 ] && echo 1 || echo 0)" "a tampered token (its last digit changed): refused"
+refused alice "$(token alice 3600 "$OTHER_SECRET")" "a token signed with another secret: refused"
+refused bob "$ALICE" "alice's token with the user name bob: refused"
+# an expired token, minted as README shows
+p="v1.$(printf alice | base64 | tr '+/' '-_' | tr -d '=').$(( $(date +%s) - 10 ))"
+expired="$p.$(printf '%s' "$p" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)"
+refused alice "$expired" "an expired token: refused"
+refused pgpush-bridge "$ALICE" "the bridge's user name with a token: refused"
+out=$(mosquitto_sub -p "$MQTT_PORT" -u bob -P "$BOB" -i carol/phone -t "$(UT bob message)" -C 1 -W 2 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q "not authorised" <<<"$out"' "a client id of carol's (carol/...) is refused to bob: he cannot take over her session"
+out=$(mosquitto_sub -p "$MQTT_PORT" -u bob -P "$BOB" -i pgpush-bridge/push-mqtt -t "$(UT bob message)" -C 1 -W 2 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q "not authorised" <<<"$out"' "nor the bridge's"
+refused pgpush-bridge "wrong-password" "the bridge's user name with a wrong password: refused"
+out=$(mosquitto_sub -p "$MQTT_PORT" -t '#' -C 1 -W 2 2>&1); rc=$?
+check '[ $rc -ne 0 ]' "anonymous: refused"
+
+sub p1 alice "$ALICE" 1 4 "$(UT alice message)" "$BT"
+sleep 0.5
+mosquitto_pub -p "$MQTT_PORT" -u alice -P "$ALICE" -q 1 -t "$(UT alice message)" -m '{"title":"forged"}' 2>/dev/null
+mosquitto_pub -p "$MQTT_PORT" -u alice -P "$ALICE" -q 1 -t "$BT" -m '{"title":"forged"}' 2>/dev/null
+mosquitto_pub -p "$MQTT_PORT" -u alice -P "$ALICE" -q 1 -r -t "$(UT bob unread)" -m '{"total":99}' 2>/dev/null
+sub_wait p1 || true
+eq "$(wc -c <"$WORK/p1.out")" 0 "a user's publishes reach no one (own topic, broadcast topic)"
+sub p2 bob "$BOB" 1 3 "$(UT bob unread)"
+sub_wait p2
+eq "$(jq -r .total "$WORK/p2.out")" 4 "nor replace another user's retained count"
+
+echo "# --- message text arrives byte for byte"
+hostile=$'</script><script>alert(1)</script> "quotes" \\back\\slash\n<!-- é 日本 \u2028 \U0001F600 \t'
+sub h1 alice "$ALICE" 1 10 "$(UT alice message)"
+sleep 0.5
+psql -qAtX -v ON_ERROR_STOP=1 -v t="$hostile" <<<"SELECT push.send('alice', :'t', :'t')" >/dev/null
+sub_wait h1
+eq "$(jq -j .title "$WORK/h1.out" | od -An -tx1)" "$(printf '%s' "$hostile" | od -An -tx1)" "a hostile title arrives byte for byte"
+eq "$(jq -j .body "$WORK/h1.out" | od -An -tx1)" "$(printf '%s' "$hostile" | od -An -tx1)" "and the body"
+
+echo "# --- a persistent subscriber across a bridge SIGKILL, a broker restart, a PostgreSQL restart"
+# the device "carol/phone" subscribes once, then comes and goes (clean session off, QoS 1): the
+# broker keeps what it missed. It reads as a client should: a message whose id is not above the
+# last id of its topic is a repetition (QoS 1 allows them) and is dropped.
+CAROL=$(token carol)
+PHONE=()
+# replay: everything the phone received, in order, through the duplicate rule: .out (titles kept,
+# per topic), .dup (repetitions dropped), .bad (repetitions that are not an exact copy of an earlier
+# delivery: an id reused for other content would be a lost message)
+replay() {
+    cat "${PHONE[@]/#/$WORK/}" 2>/dev/null | jq -s '
+      reduce .[] as $m ({last: {p: 0, b: 0}, seen: {}, out: {p: [], b: []}, dup: 0, bad: 0};
+        ($m.broadcast | if . then "b" else "p" end) as $k | ($m.id | tonumber) as $id
+        | if $id > .last[$k] then .last[$k] = $id | .out[$k] += [$m.title] | .seen[$m.id] = ($m | tostring)
+          else .dup += 1 | (if .seen[$m.id] == ($m | tostring) then . else .bad += 1 end) end)'
+}
+delivered() { replay | jq -r '(.out.p | join(",")) + " | " + (.out.b | join(","))'; }
+# collect NAME EXPECTED: the phone connects and reads until what it has (after the duplicate rule)
+# is EXPECTED, for up to 15 s, then goes away again
+collect() {
+    PHONE+=("$1.out")
+    SUB_OPTS="-c -i carol/phone" sub "$1" carol "$CAROL" 1000 15 "$(UT carol message)" "$BT"
+    for _ in $(seq 1 150); do [ "$(delivered)" = "$2" ] && break; sleep 0.1; done
+    sleep 0.3
+    kill "${SUB_PID[$1]}" 2>/dev/null
+    sub_wait "$1" || true
+}
+collect c0 " | "
+sql "SELECT push.send('carol', 'k1')" >/dev/null
+sleep 1
+kill -9 "$BRIDGE_PID"
+sql "SELECT push.send('carol', 'k2 while the bridge is dead')" >/dev/null
+sql "SELECT push.broadcast('k3 broadcast while dead')" >/dev/null
+start_bridge || not_ok "the bridge restarts" "$(tail -n 3 "$WORK/push-mqtt.log")"
+expect="k1,k2 while the bridge is dead | k3 broadcast while dead"
+collect c1 "$expect"
+eq "$(delivered)" "$expect" "across a bridge SIGKILL: everything, each topic in order"
+
+kill "$MOSQ_PID"
+for _ in $(seq 1 50); do kill -0 "$MOSQ_PID" 2>/dev/null || break; sleep 0.1; done
+sql "SELECT push.send('carol', 'm1 while the broker is down')" >/dev/null
+sql "SELECT push.broadcast('m2 broadcast while the broker is down')" >/dev/null
+sleep 1
+start_broker
+sql "SELECT push.send('carol', 'm3 after')" >/dev/null
+expect="k1,k2 while the bridge is dead,m1 while the broker is down,m3 after | k3 broadcast while dead,m2 broadcast while the broker is down"
+collect c2 "$expect"
+eq "$(delivered)" "$expect" "across a broker restart: everything, each topic in order"
+grep -q "lost the MQTT broker" "$WORK/push-mqtt.log" && ok "the bridge noticed the broker going" || not_ok "bridge noticed the broker"
+
+cluster=$(dirname "$PGDATA")
+sql "SELECT push.send('carol', 'n1 at the stop')" >/dev/null
+"$top_srcdir/tests/lib/pgcluster" stop "$cluster" >/dev/null
+sleep 2
+"$top_srcdir/tests/lib/pgcluster" start "$cluster" >/dev/null || hard_error "PostgreSQL did not come back"
+sql "SELECT push.send('carol', 'n2 after')" >/dev/null
+expect="k1,k2 while the bridge is dead,m1 while the broker is down,m3 after,n1 at the stop,n2 after | k3 broadcast while dead,m2 broadcast while the broker is down"
+collect c3 "$expect"
+eq "$(delivered)" "$expect" "across a PostgreSQL restart: everything, each topic in order"
+
+echo "# --- repetitions carry an id already seen"
+r=$(replay)
+eq "$(jq .bad <<<"$r")" 0 "every repetition ($(jq .dup <<<"$r") in these runs) is an exact copy of an earlier delivery, cursor included"
+eq "$(sql "SELECT acked = (SELECT max(id) FROM push.message WHERE recipient = 'carol')
+           FROM push.mqtt_cursor WHERE stream = 'carol'")" t "carol's stored cursor is at her last message"
+
+echo "# --- the WebSocket listener"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+    -H 'Sec-WebSocket-Protocol: mqtt' "http://127.0.0.1:$WS_PORT/mqtt")
+eq "$code" 101 "mosquitto's WebSocket listener upgrades an MQTT WebSocket"
+
+if command -v systemd-analyze >/dev/null; then
+    mkdir -p "$WORK/units"
+    sed "s|/usr/bin/push-mqtt|$BIN/push-mqtt|" "$top_srcdir/conf/systemd/pgpush-mqtt.service" >"$WORK/units/pgpush-mqtt.service"
+    out=$(cd "$WORK/units" && systemd-analyze verify --man=no ./pgpush-mqtt.service 2>&1)
+    eq "$out" "" "systemd-analyze verify accepts conf/systemd/pgpush-mqtt.service"
+fi
+
+kill "$BRIDGE_PID" 2>/dev/null
+for _ in $(seq 1 50); do kill -0 "$BRIDGE_PID" 2>/dev/null || break; sleep 0.1; done
+grep -q "stopping" "$WORK/push-mqtt.log" && ok "SIGTERM stops the bridge cleanly" || not_ok "bridge stops on SIGTERM"
+if grep -E "first body|Hello MQTT|secret for alice|$SECRET|$BRIDGE_PASSWORD" "$WORK/push-mqtt.log" "$WORK/mosquitto.log" >/dev/null; then
+    not_ok "no message text or secret in the logs"
+else
+    ok "no message text or secret in the logs"
+fi
+harness_done
