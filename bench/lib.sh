@@ -129,6 +129,8 @@ start_app() {
     threads=$(printf '%s\n' "${APP_ENV[@]}" "$@" | sed -n 's/^PUSH_THREADS=//p' | tail -n 1)
     want=$(( threads + 1 ))
     [ "$name" = push-poll ] && want=$threads # its main thread is a worker too
+    # push-ws: the event loop, the LISTEN thread and PUSH_DB_POOL (3) database workers
+    [ "$name" = push-ws ] && want=5
     for _ in $(seq 1 300); do
         if [ -S "$WORK/$name.sock" ] \
             && [ "$(awk '/^Threads:/ {print $2}' "/proc/$APP_PID/status" 2>/dev/null || echo 0)" -ge "$want" ]; then

@@ -1,4 +1,4 @@
-/* push-load.c: load generator for push-sse and push-longpoll: thousands of HTTP/1.1 clients on one
+/* push-load.c: load generator for push-sse, push-longpoll and push-ws: thousands of HTTP/1.1 clients on one
  * epoll loop, libpq publishers, INSERT-to-event latency; also the PostgreSQL floor (--floor), and
  * the same load against Nchan (--target nchan: HTTP POST publishers) for bench/compare.sh
  *
@@ -44,6 +44,7 @@
 
 #define MODE_SSE 0
 #define MODE_LP 1
+#define MODE_WS 2 /* push-ws: the upgrade, then RFC 6455 frames (text events, pings answered) */
 #define TARGET_PGPUSH 0
 #define TARGET_NCHAN 1
 #define RECV_BUF (256 * 1024)
@@ -61,7 +62,7 @@ static const char usage_text[] =
     "\n"
     "  --url URL            http://127.0.0.1:PORT/PATH of push-sse or push-longpoll (loopback only)\n"
     "  --users N            users and connections (default 100)\n"
-    "  --mode sse|longpoll  transport (default sse)\n"
+    "  --mode sse|longpoll|ws  transport (default sse)\n"
     "  --rate R             messages per second, all publishers together (default 1000)\n"
     "  --duration S         seconds of publishing (default 10)\n"
     "  --publishers P       publishing connections, one thread each (default 4)\n"
@@ -506,7 +507,7 @@ static void publishers_start(void)
 
 /* ------------------------------------------------------------------ clients */
 
-enum pstate { P_HEAD, P_CHUNK_SIZE, P_CHUNK_EXT, P_CHUNK_DATA, P_CHUNK_CRLF, P_TRAILER, P_LEN, P_EOF };
+enum pstate { P_HEAD, P_CHUNK_SIZE, P_CHUNK_EXT, P_CHUNK_DATA, P_CHUNK_CRLF, P_TRAILER, P_LEN, P_EOF, P_WS };
 
 struct conn {
     int fd;
@@ -633,6 +634,13 @@ static void queue_request(struct conn *c)
         else
             n = snprintf(req, sizeof req, "GET %s/sub/%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: */*\r\n\r\n",
                          opt.path, channel, opt.host, opt.port);
+    } else if (opt.mode == MODE_WS) {
+        n = snprintf(req, sizeof req,
+                     "GET %s?token=%s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     opt.path, tokens[c->user], c->last_id[0] ? "&since=" : "", c->last_id, opt.host,
+                     opt.port);
     } else if (opt.mode == MODE_SSE) {
         n = snprintf(req, sizeof req,
                      "GET %s?token=%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
@@ -1040,6 +1048,11 @@ static int parse_head(struct conn *c)
         st.ready++;
     }
     c->body.len = 0;
+    c->head_seen = 1;
+    if (opt.mode == MODE_WS && c->status == 101) {
+        c->ps = P_WS; /* frames from here on */
+        return 0;
+    }
     if (c->chunked)
         c->ps = P_CHUNK_SIZE, c->left = 0;
     else if (c->left >= 0)
@@ -1047,6 +1060,83 @@ static int parse_head(struct conn *c)
     else
         c->ps = P_EOF, c->close_after = 1;
     c->head_seen = 1;
+    return 0;
+}
+
+/* --- push-ws frames */
+
+/* One text message of push-ws: readiness at the first counts, the cursor to resume from, and the
+ * payload of a message event. */
+static void ws_text(struct conn *c, const char *s, size_t n)
+{
+    char cursor[sizeof c->last_id];
+
+    if (memmem(s, n, "\"type\":\"message\"", 16)) {
+        scan_messages(c, s, n);
+    } else if (memmem(s, n, "\"type\":\"unread\"", 15) && !c->ready) {
+        c->ready = 1;
+        st.ready++;
+    }
+    if (json_top_string(s, n, "cursor", cursor, sizeof cursor) == 0)
+        memcpy(c->last_id, cursor, sizeof cursor);
+}
+
+/* Queues a masked frame to the server (a pong). */
+static void ws_send(struct conn *c, int opcode, const char *p, size_t n)
+{
+    unsigned char h[6] = { (unsigned char)(0x80 | opcode), (unsigned char)(0x80 | n), 0, 0, 0, 0 };
+
+    if (n > 125)
+        return;
+    buf_add(&c->out, (const char *)h, sizeof h); /* mask 0: the payload goes as it is */
+    buf_add(&c->out, p, n);
+}
+
+/* Parses the frames in c->body; returns 0 when the connection goes on, -1 when it was closed. */
+static int ws_frames(struct conn *c)
+{
+    size_t off = 0;
+    const unsigned char *b = (const unsigned char *)c->body.p;
+
+    for (;;) {
+        size_t avail = c->body.len - off, hl = 2;
+        if (avail < 2)
+            break;
+        uint64_t len = b[off + 1] & 0x7f;
+        int opcode = b[off] & 0x0f;
+        if (len == 126) {
+            if (avail < 4)
+                break;
+            len = (uint64_t)b[off + 2] << 8 | b[off + 3];
+            hl = 4;
+        } else if (len == 127) {
+            if (avail < 10)
+                break;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | b[off + 2 + i];
+            hl = 10;
+        }
+        if (avail < hl + len)
+            break;
+        const char *payload = c->body.p + off + hl;
+        if (opcode == 1) {
+            ws_text(c, payload, (size_t)len);
+        } else if (opcode == 9) {
+            st.heartbeats++;
+            ws_send(c, 10, payload, (size_t)len);
+            if (conn_flush(c) < 0) {
+                conn_retry(c, 100, "send failed");
+                return -1;
+            }
+        } else if (opcode == 8) {
+            conn_retry(c, 200, "the server closed the WebSocket");
+            return -1;
+        }
+        off += hl + (size_t)len;
+    }
+    memmove(c->body.p, c->body.p + off, c->body.len - off);
+    c->body.len -= off;
     return 0;
 }
 
@@ -1148,6 +1238,9 @@ static int http_feed(struct conn *c, char *s, size_t n)
         case P_EOF:
             body_bytes(c, s, n);
             return 0;
+        case P_WS:
+            buf_add(&c->body, s, n);
+            return ws_frames(c);
         }
         if (c->fd < 0)
             return -1;
@@ -1400,8 +1493,10 @@ static void parse_args(int argc, char **argv)
                 opt.mode = MODE_SSE;
             else if (strcmp(optarg, "longpoll") == 0)
                 opt.mode = MODE_LP;
+            else if (strcmp(optarg, "ws") == 0)
+                opt.mode = MODE_WS;
             else
-                die("--mode: sse or longpoll");
+                die("--mode: sse, longpoll or ws");
             break;
         case 'r': opt.rate = num_arg("--rate", optarg, 0.001, 1e6); break;
         case 'd': opt.duration = num_arg("--duration", optarg, 0.001, 86400); break;
@@ -1531,7 +1626,7 @@ int main(int argc, char **argv)
     int64_t last_progress = t_ramp;
     int last_ready = 0;
 
-    note("%s: %d connections to %s at %.0f/s", opt.mode == MODE_SSE ? "SSE" : "long poll",
+    note("%s: %d connections to %s at %.0f/s", opt.mode == MODE_SSE ? "SSE" : opt.mode == MODE_WS ? "WebSocket" : "long poll",
          opt.users, opt.url, opt.connect_rate);
     while (stage < 4) {
         int64_t now = mono_ns();
@@ -1683,7 +1778,7 @@ int main(int argc, char **argv)
     else
         deliveries = pub_s > 0 ? (double)received / pub_s : 0;
     snprintf(label, sizeof label, "%s", opt.label ? opt.label
-             : opt.broadcast ? "broadcast" : opt.mode == MODE_SSE ? "sse" : "longpoll");
+             : opt.broadcast ? "broadcast" : opt.mode == MODE_SSE ? "sse" : opt.mode == MODE_WS ? "ws" : "longpoll");
     note("sent %" PRId64 " in %.2f s (%.0f/s), insert errors %" PRId64 "%s%s", sent, pub_s,
          pub_s > 0 ? (double)sent / pub_s : 0.0, pub.errors, pub.errors ? ": " : "", pub.first_error);
     note("received %" PRId64 ", duplicates %" PRId64 ", misrouted %" PRId64 ", stale %" PRId64

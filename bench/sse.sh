@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/sse.sh: push-sse and push-longpoll under load behind nginx and lighttpd: latency, memory per stream, broadcast time, PostgreSQL floor
+# bench/sse.sh: push-sse, push-longpoll and push-ws under load behind nginx and lighttpd: latency, memory per stream, broadcast time, PostgreSQL floor
 #
 #   bench/sse.sh [--quick] [--server S] [--scenarios L] [--rate R] [--max N] [--duration S] [options]
 #
@@ -11,14 +11,15 @@
 # INSERT INTO push.message at 1,000 messages/s for 10 s (or one broadcast) and times INSERT to event.
 #
 # Scenarios, for each front server: SSE with 1,000, 5,000 and 9,000 streams; long polling with 1,000
-# and 5,000; one broadcast to 9,000 SSE streams. First, the PostgreSQL floor: INSERT (trigger NOTIFY)
+# and 5,000; one broadcast to 9,000 SSE streams; WebSocket (push-ws, one event loop) with 1,000 and
+# 9,000 sockets. First, the PostgreSQL floor: INSERT (trigger NOTIFY)
 # to a bare LISTEN connection. Prints a markdown table; everything it starts is stopped on exit,
 # Ctrl-C or SIGTERM. About 4 minutes on a 2-core machine.
 #
 #   --quick         small scenarios (200 and 500 streams, 3 s) to check the setup
 #   --server S      only this front server (nginx or lighttpd)
 #   --scenarios L   instead of the default list "sse:1000 sse:5000 sse:9000 longpoll:1000
-#                   longpoll:5000 broadcast:9000" (kind:streams, space-separated)
+#                   longpoll:5000 broadcast:9000 ws:1000 ws:9000" (kind:streams, space-separated)
 #   --rate R        messages/s of the steady scenarios (default 1000)
 #   --max N         at most N streams per scenario (also lowered automatically by the fd limit)
 #   --duration S    seconds of publishing per scenario (default 10)
@@ -31,11 +32,11 @@ set -u
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 quick=0 repeat=1 only="" scale_note="" app_env_extra="" load_args="" max=9000 duration=10 keep=0 rate=1000
-scenarios="sse:1000 sse:5000 sse:9000 longpoll:1000 longpoll:5000 broadcast:9000"
+scenarios="sse:1000 sse:5000 sse:9000 longpoll:1000 longpoll:5000 broadcast:9000 ws:1000 ws:9000"
 while [ $# -gt 0 ]; do
     case $1 in
         --help|-h) usage; exit 0 ;;
-        --quick) quick=1 scenarios="sse:200 sse:500 longpoll:200 broadcast:500" duration=3 ;;
+        --quick) quick=1 scenarios="sse:200 sse:500 longpoll:200 broadcast:500 ws:500" duration=3 ;;
         --scenarios) scenarios=${2:?--scenarios needs a list}; shift ;;
         --rate) rate=${2:?--rate needs a number}; shift ;;
         --server) only=${2:?--server needs nginx or lighttpd}; shift ;;
@@ -88,7 +89,7 @@ elif [ ! -x "$LOAD" ] || [ "$top_srcdir/bench/push-load.c" -nt "$LOAD" ] \
         -o "$LOAD" "$top_srcdir/bench/push-load.c" "$top_builddir/lib/libpush.a" \
         -lpq -lcrypto -lpthread || die "cannot build bench/push-load"
 fi
-for p in push-sse push-longpoll; do [ -x "$BIN/$p" ] || die "$BIN/$p is not built"; done
+for p in push-sse push-longpoll push-ws; do [ -x "$BIN/$p" ] || die "$BIN/$p is not built"; done
 
 # --- limits: 20,000 open files per process; each stream costs the front server 2 descriptors
 
@@ -172,6 +173,13 @@ http {
             fastcgi_buffering off;
             fastcgi_read_timeout 300s;
         }
+        location = /ext/push-ws {
+            proxy_pass http://unix:$WORK/push-ws.sock;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 300s;
+        }
     }
 }
 EOF
@@ -190,7 +198,7 @@ server.bind = "127.0.0.1"
 server.port = $PORT
 server.errorlog = "$WORK/lighttpd-error.log"
 server.pid-file = "$WORK/lighttpd.pid"
-server.modules = ( "mod_fastcgi" )
+server.modules = ( "mod_fastcgi", "mod_proxy" )
 # 2: stream, and stop reading from the program while the client is not reading (backpressure)
 server.stream-response-body = 2
 server.max-fds = 20000
@@ -202,6 +210,10 @@ fastcgi.server = (
     "/ext/push-sse" => (( "socket" => "$WORK/push-sse.sock", "check-local" => "disable" )),
     "/ext/push-longpoll" => (( "socket" => "$WORK/push-longpoll.sock", "check-local" => "disable" )),
 )
+\$HTTP["url"] == "/ext/push-ws" {
+    proxy.server = ( "" => (( "socket" => "$WORK/push-ws.sock" )) )
+    proxy.header = ( "upgrade" => "enable" )
+}
 EOF
     lighttpd -D -f "$WORK/lighttpd.conf" 2>>"$WORK/lighttpd-error.log" &
     WEB_PID=$!
@@ -223,10 +235,10 @@ scenario() {
     shift 3
     [ -z "$only" ] || [ "$only" = "$server" ] || return 0
     n=$(cap "$n")
-    if [ "$mode" = longpoll ]; then app=push-longpoll; else app=push-sse; fi
+    case $mode in longpoll) app=push-longpoll ;; ws) app=push-ws ;; *) app=push-sse ;; esac
     case " $* " in
         *" --broadcast "*) label="$server, SSE broadcast" ;;
-        *) label="$server, $([ "$mode" = sse ] && echo SSE || echo long poll)" ;;
+        *) label="$server, $(case $mode in sse) echo SSE ;; ws) echo WebSocket ;; *) echo long poll ;; esac)" ;;
     esac
     say "# --- $label, $n streams"
     # the messages of the last scenario go, the history stays (see above)
@@ -316,7 +328,8 @@ for server in nginx lighttpd; do
             sse:[0-9]*) scenario "$server" sse "${sc#*:}" ;;
             longpoll:[0-9]*) scenario "$server" longpoll "${sc#*:}" ;;
             broadcast:[0-9]*) scenario "$server" sse "${sc#*:}" --broadcast --wait 60 ;;
-            *) die "unknown scenario $sc (sse:N, longpoll:N or broadcast:N)" ;;
+            ws:[0-9]*) scenario "$server" ws "${sc#*:}" ;;
+            *) die "unknown scenario $sc (sse:N, longpoll:N, broadcast:N or ws:N)" ;;
         esac
       done
     done
@@ -334,4 +347,5 @@ echo "Broadcast rows: per stream arrival of one message to everyone; max = time 
 [ -z "$scale_note" ] || echo "$scale_note."
 [ "$only" = nginx ] || [ "$max" -lt 8990 ] || echo "lighttpd stops accepting at 90% of server.max-fds (18,000 descriptors, 2 per stream): about 8,996 streams; the rest count as failed."
 echo "app KiB per stream (Δ) = (RSS with N idle streams - RSS with none) / N; (total) = RSS with N streams / N, idle threads included."
+echo "WebSocket rows: push-ws holds every socket on one event loop thread (no thread per stream); PG conns = 1 LISTEN + PUSH_DB_POOL workers."
 [ "$failed" -eq 0 ]

@@ -24,6 +24,7 @@ static const struct push_program program = {
     "POST {\"recipient\": \"bob\" | null, \"title\": T, \"body\": B, \"kind\": K}\n"
     "     (Content-Type: application/json; recipient null: everyone; body and kind optional)\n"
     "     answers {\"ok\": true, \"id\": \"123\"}\n",
+    NULL,
 };
 
 struct worker {

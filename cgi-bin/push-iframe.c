@@ -23,6 +23,7 @@ static const struct push_program program = {
     "invalid UTF-8 as U+FFFD) and only this response's scripts may run (CSP nonce).\n"
     "One LISTEN connection and PUSH_DB_POOL query connections per process, whatever the number\n"
     "of streams; run it as an external FastCGI server (--listen) to hold thousands of them.\n",
+    NULL,
 };
 
 /* What a stream needs from its request. */

@@ -17,6 +17,7 @@ static const struct push_program program = {
     "     PUSH_HOLD_MAX), then answers with \"timeout\": true. Either way, poll again at once\n"
     "     with the answer's cursor.\n"
     "GET (no since)  the current state at once, with the cursor to go on from.\n",
+    NULL,
 };
 
 /* What a long poll needs from its request. */

@@ -32,6 +32,7 @@ static const struct push_program program = {
     "                            (or the newest N without since); ETag / If-None-Match gives 304\n"
     "POST {\"mark\": \"one\", \"id\": ID} | {\"mark\": \"upto\", \"cursor\": C} | {\"mark\": \"all\"}\n"
     "     | {\"mark\": \"kind\", \"kind\": K}   marks messages read (Content-Type: application/json)\n",
+    NULL,
 };
 
 /* What every worker shares. */

@@ -17,6 +17,7 @@ static const struct push_program program = {
     "                     cleanly after PUSH_LIFETIME s and EventSource resumes, losing nothing.\n"
     "One LISTEN connection and PUSH_DB_POOL query connections per process, whatever the number\n"
     "of streams; run it as an external FastCGI server (--listen) to hold thousands of them.\n",
+    NULL,
 };
 
 /* What a stream needs from its request. */

@@ -1,4 +1,4 @@
-// pgpush.js: the pgpush browser client (ES module): SSE, long poll, iframe and short poll with fallback (MQTT first when configured), one stream per browser
+// pgpush.js: the pgpush browser client (ES module): WebSocket, SSE, long poll, iframe and short poll with fallback (MQTT first when configured), one stream per browser
 //
 //   import { PushClient } from '/pgpush.js';
 //   const c = new PushClient({ base: '/cgi-bin', params: { user: 'alice' }, transport: 'auto' });
@@ -7,7 +7,7 @@
 // No dependencies. The classic-script build pgpush.classic.js is generated from this file by
 // htdocs/make-classic; do not edit that one.
 
-const ORDER = ['sse', 'longpoll', 'iframe', 'poll'];
+const ORDER = ['ws', 'sse', 'longpoll', 'iframe', 'poll'];
 const SEEN_MAX = 2000;          // message ids remembered for de-duplication
 let instances = 0;
 
@@ -22,7 +22,7 @@ function delay(ms, signal) {
 
 export class PushClient {
   // options: base ('/cgi-bin'), params (identity query parameters: {user} or {token}),
-  // transport ('auto' | 'sse' | 'longpoll' | 'iframe' | 'poll'), pollInterval (ms, 2000),
+  // transport ('auto' | 'ws' | 'sse' | 'longpoll' | 'iframe' | 'poll'), pollInterval (ms, 2000),
   // firstEventTimeout (ms, 4000: a transport silent that long is taken as buffered), hold (long-poll
   // seconds, 25), shared (true: one stream per browser for all tabs of the same identity),
   // mqtt (a broker's MQTT-over-WebSocket URL: MQTT first, needs params.token and MQTT.js loaded),
@@ -40,6 +40,7 @@ export class PushClient {
     this.shared = options.shared !== false;
     this.cursor = null;             // the last cursor seen: everything up to it has been delivered
     this.unread = null;
+    this._socket = null;            // the open push-ws socket of this tab, for mark-read commands
     this.status = { status: 'stopped', transport: null, leader: false };
     this._handlers = {};
     this._seen = new Set();
@@ -80,13 +81,25 @@ export class PushClient {
     return body;
   }
 
-  async _mark(body, read) {
+  // marks read over the WebSocket when this tab holds one open, else with push-poll's POST
+  async _markRequest(body) {
+    if (this._socket) {
+      const reply = await this._socket.command(Object.assign({ cmd: 'mark' }, body)).catch(() => null);
+      if (reply && reply.type === 'ack') return { ok: true, unread: reply.unread };
+      if (reply && reply.type === 'error') throw new Error('pgpush: mark: ' + reply.error);
+      // the socket closed meanwhile: the POST below
+    }
     const r = await fetch(this._url('push-poll'), {
       method: 'POST', credentials: 'same-origin', cache: 'no-store',
       headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
     });
     const answer = await r.json().catch(() => null);
     if (!r.ok || !answer || !answer.ok) throw new Error('pgpush: mark: HTTP ' + r.status + (answer && answer.error ? ' ' + answer.error : ''));
+    return answer;
+  }
+
+  async _mark(body, read) {
+    const answer = await this._markRequest(body);
     this._post({ t: 'read', read });
     this._emit('read', read);
     this._post({ t: 'unread', cursor: null, unread: answer.unread });
@@ -336,6 +349,55 @@ export class PushClient {
 // Each transport: (client, {event(type, cursor, data), ended(), error(why)}) -> {stop()}
 
 const TRANSPORTS = {
+  // push-ws: JSON text messages {type: open|message|unread|close|ack|error}; commands on the same socket
+  ws(c, ev) {
+    if (typeof WebSocket !== 'function') { setTimeout(() => ev.error('no WebSocket in this browser')); return { stop() {} }; }
+    const url = new URL(c._url('push-ws', { since: c.cursor }), location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    let sock;
+    try { sock = new WebSocket(url.href); } catch (e) { setTimeout(() => ev.error('WebSocket: ' + e.message)); return { stop() {} }; }
+    const pending = new Map();     // ref -> resolve, for the commands in flight
+    let ref = 0, stopped = false;
+    const settle = () => { for (const done of pending.values()) done(null); pending.clear(); };
+    const socket = {
+      command(cmd) {
+        if (sock.readyState !== WebSocket.OPEN) return Promise.resolve(null);
+        return new Promise((resolve) => {
+          const r = ++ref;
+          pending.set(r, resolve);
+          sock.send(JSON.stringify(Object.assign({ ref: r }, cmd)));
+        });
+      },
+    };
+    sock.onmessage = (e) => {
+      let d;
+      try { d = JSON.parse(e.data); } catch (x) { return; }
+      if (!d) return;
+      if (d.type === 'message') ev.event('message', d.cursor, d.message);
+      else if (d.type === 'unread') ev.event('unread', d.cursor, d.unread);
+      else if (d.type === 'open') { c._socket = socket; ev.event('open', null, d); }
+      else if ((d.type === 'ack' || d.type === 'error') && pending.has(d.ref)) {
+        pending.get(d.ref)(d);
+        pending.delete(d.ref);
+      }
+    };
+    // any close is retried from our cursor, with backoff: 1001 (the server stops), 4401 (the token
+    // expired: the page should pass a fresh one), a proxy's timeout, a network change
+    sock.onclose = (e) => {
+      if (c._socket === socket) c._socket = null;
+      settle();
+      if (!stopped) ev.error('WebSocket closed (' + e.code + (e.reason ? ' ' + e.reason : '') + ')');
+    };
+    return {
+      stop() {
+        stopped = true;
+        if (c._socket === socket) c._socket = null;
+        settle();
+        try { sock.close(1000); } catch (e) { /* closing already */ }
+      },
+    };
+  },
+
   sse(c, ev) {
     const es = new EventSource(c._url('push-sse', { since: c.cursor }));
     const parse = (e) => { try { return JSON.parse(e.data); } catch (x) { return null; } };

@@ -15,6 +15,7 @@ static enum push_auth_err set_user(struct push_identity *id, const char *name,
         return PUSH_AUTH_BAD_USER;
     memcpy(id->user, name, len + 1);
     id->source = source;
+    id->expires = 0;
     return PUSH_AUTH_OK;
 }
 
@@ -59,7 +60,7 @@ enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const
         if (cfg->token_secret_len == 0)
             return PUSH_AUTH_NO_SECRET;
         err = push_token_verify(cfg->token_secret, cfg->token_secret_len, token, now, id->user,
-                                NULL);
+                                &id->expires);
         if (err == PUSH_TOKEN_EXPIRED)
             return PUSH_AUTH_EXPIRED;
         if (err != PUSH_TOKEN_OK)

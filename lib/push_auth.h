@@ -26,6 +26,7 @@ enum push_auth_err {
 struct push_identity {
     char user[PUSH_USER_MAX + 1];
     enum push_auth_source source;
+    int64_t expires; /* a token's expiry (Unix seconds); 0 for other sources */
 };
 
 /* Finds the user of a request, in this order: REMOTE_USER; a token from ?token=, an

@@ -41,7 +41,13 @@ const char push_config_help[] =
     "Short polling (push-poll as FastCGI):\n"
     "  PUSH_STATE_CACHE       users whose state is kept in the process, so that an unchanged poll\n"
     "                         (304) needs no query; costs one LISTEN connection (default 16384;\n"
-    "                         0: off)\n";
+    "                         0: off)\n"
+    "WebSocket (push-ws):\n"
+    "  PUSH_WS_LISTEN         the socket path or [host]:port push-ws listens on (or --listen)\n"
+    "  PUSH_WS_ORIGINS        comma-separated origins allowed besides the request's own host\n"
+    "                         (\"*\": any); a request without Origin (not a browser) is allowed\n"
+    "  PUSH_WS_TRUST_USER_HEADER  a header the proxy overwrites with the authenticated user\n"
+    "                         (e.g. X-Remote-User); unset: no header is trusted\n";
 
 const char *push_env_get(char *const *envp, const char *name)
 {
@@ -245,6 +251,19 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
         && copy_str(cfg->allowed_origins, sizeof cfg->allowed_origins, v, "PUSH_ALLOWED_ORIGINS",
                     err, errlen))
         return -1;
+    if ((v = push_env_get(envp, "PUSH_WS_LISTEN"))
+        && copy_str(cfg->ws_listen, sizeof cfg->ws_listen, v, "PUSH_WS_LISTEN", err, errlen))
+        return -1;
+    if ((v = push_env_get(envp, "PUSH_WS_ORIGINS"))
+        && copy_str(cfg->ws_origins, sizeof cfg->ws_origins, v, "PUSH_WS_ORIGINS", err, errlen))
+        return -1;
+    if ((v = push_env_get(envp, "PUSH_WS_TRUST_USER_HEADER")) && *v) {
+        if (copy_str(cfg->ws_user_header, sizeof cfg->ws_user_header, v, "PUSH_WS_TRUST_USER_HEADER",
+                     err, errlen))
+            return -1;
+        if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(v))
+            return fail(err, errlen, "PUSH_WS_TRUST_USER_HEADER", "a header name: letters, digits, - only");
+    }
     if ((v = push_env_get(envp, "PUSH_LOG_LEVEL")) && *v && push_log_level_parse(v, &cfg->log_level))
         return fail(err, errlen, "PUSH_LOG_LEVEL", "expected error, warn, info or debug");
     return load_numbers(cfg, envp, err, errlen);

@@ -42,6 +42,12 @@ struct push_config {
     /* push-poll */
     int state_cache;           /* PUSH_STATE_CACHE: users whose state a FastCGI push-poll keeps,
                                 * default 16384; 0: none (and no LISTEN connection) */
+    /* push-ws */
+    char ws_listen[256];       /* PUSH_WS_LISTEN (or --listen): socket path or [host]:port */
+    char ws_origins[1024];     /* PUSH_WS_ORIGINS: comma-separated origins allowed besides the
+                                * request's own host; "*": any */
+    char ws_user_header[64];   /* PUSH_WS_TRUST_USER_HEADER: the header a proxy sets to the
+                                * authenticated user; empty: none is trusted */
 };
 
 /* Looks name up in a NULL-terminated "NAME=value" array; NULL when absent. */

@@ -16,16 +16,19 @@ static void usage(const struct push_program *p, FILE *out)
 {
     fprintf(out,
             "Usage: %s [--listen ADDR] [--check] [--help] [--version]\n\n%s\n"
-            "Runs as a CGI program, as a FastCGI program spawned by the web server (mod_fcgid,\n"
-            "lighttpd bin-path), or as an external FastCGI server with --listen or PUSH_LISTEN.\n\n"
+            "%s\n\n"
             "Options:\n"
-            "  --listen ADDR  serve FastCGI on a socket path or [host]:port (as PUSH_LISTEN)\n"
+            "  --listen ADDR  serve on a socket path or [host]:port (as PUSH_LISTEN)\n"
             "  --check        check the configuration and the database, then exit\n"
             "  --help         show this help\n"
             "  --version      show the version\n\n%s\n"
             "Errors are answered as JSON: {\"error\": CODE, \"message\": TEXT}.\n"
             "Documentation: %s/README.md\n",
-            p->name, p->about, push_config_help, PUSH_DOCDIR);
+            p->name, p->about,
+            p->modes ? p->modes
+                     : "Runs as a CGI program, as a FastCGI program spawned by the web server (mod_fcgid,\n"
+                       "lighttpd bin-path), or as an external FastCGI server with --listen or PUSH_LISTEN.",
+            push_config_help, PUSH_DOCDIR);
 }
 
 /* Connects once and reports what it found. */
@@ -79,6 +82,7 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
             return 1;
         }
         snprintf(cfg->listen, sizeof cfg->listen, "%s", listen);
+        snprintf(cfg->ws_listen, sizeof cfg->ws_listen, "%s", listen); /* push-ws: --listen wins */
     }
     push_log_init(p->name, cfg->log_level);
     push_server_signals();

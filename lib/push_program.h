@@ -7,6 +7,7 @@
 struct push_program {
     const char *name;  /* "push-poll" */
     const char *about; /* what it does and which requests it takes, for --help */
+    const char *modes; /* how it runs, for --help; NULL: CGI, spawned or external FastCGI */
 };
 
 /* Reads the command line (--help, --version, --check, --listen ADDR) and the environment into

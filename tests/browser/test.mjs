@@ -7,6 +7,7 @@ import { chromium } from 'playwright-core';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import fs from 'node:fs';
+import net from 'node:net';
 
 const BASE = process.env.BASE;
 const TOP = process.env.TOP;
@@ -86,12 +87,21 @@ function trackStreams(context) {
   let started = 0;
   const streaming = (req) => /\/cgi-bin\/push-(sse|longpoll|iframe)\b/.test(req.url());
   context.on('request', (req) => { if (streaming(req)) { open.add(req); started++; } });
+  // WebSockets are not requests: each page reports its own
+  context.on('page', (page) => page.on('websocket', (ws) => {
+    if (!/\/cgi-bin\/push-ws\b/.test(ws.url())) return;
+    open.add(ws);
+    started++;
+    ws.on('close', () => open.delete(ws));
+    page.on('close', () => open.delete(ws));
+  }));
   context.on('requestfinished', (req) => open.delete(req));
   context.on('requestfailed', (req) => open.delete(req));
   // a closed tab's requests end without an event
   context.on('page', (page) => page.on('close', () => {
     for (const req of open) {
       let owner = null;
+      if (typeof req.frame !== 'function') continue;   // a WebSocket: handled above
       try { owner = req.frame().page(); } catch (e) { /* frame gone */ }
       if (!owner || owner === page) open.delete(req);
     }
@@ -121,10 +131,13 @@ async function transportSuite(browser, t) {
   ok(await connected(p2, t), `${t}: a second tab connects (through the first tab's stream)`, JSON.stringify(await stateOf(p2)));
   ok(await shows(p2, title, 3000) !== null, `${t}: the second tab shows the message`);
   const count = await badge(p1);
+  let posts = 0;
+  context.on('request', (r) => { if (r.method() === 'POST' && /\/cgi-bin\/push-poll/.test(r.url())) posts++; });
   await p1.locator('#list li[data-id].unread', { hasText: title }).first().click();
   const d2 = await badgeIs(p2, count - 1, limit + 2000);
   ok(d2 !== null, `${t}: marking read in tab 1 lowers the badge in tab 2`, `tab 2 badge ${await badge(p2)}, expected ${count - 1}`);
   ok(await badgeIs(p1, count - 1, 2000) !== null, `${t}: and in tab 1`);
+  if (t === 'ws') ok(posts === 0, 'ws: the leader tab marked read over its socket, not with a POST', `${posts} POSTs`);
   ok(await waitFor(p2, (tt) => [...document.querySelectorAll('#list li.read .title')].some((e) => e.textContent === tt), title, 3000) !== null,
     `${t}: tab 2 shows the message as read`);
 
@@ -177,7 +190,7 @@ async function main() {
   try {
     // first, so that its screenshot (README's picture) shows only its own messages
     await demoPage(browser);
-    for (const t of (process.env.TRANSPORTS || 'sse longpoll iframe poll').split(' ')) {
+    for (const t of (process.env.TRANSPORTS || 'ws sse longpoll iframe poll').split(' ')) {
       if (t === 'mqtt') continue;
       try { await transportSuite(browser, t); } catch (e) { ok(false, `${t}: suite ran to the end`, e.stack); }
     }
@@ -190,6 +203,7 @@ async function main() {
     await classic(browser);
   } finally {
     await browser.close();
+    silent.close();
   }
   console.log(`# browser tests: ${n - failures} of ${n} passed`);
   process.exitCode = failures ? 1 : 0;
@@ -255,33 +269,64 @@ async function mqttSuite(browser) {
   bridge.kill('SIGTERM');
 }
 
+// a server that takes connections and never answers: a proxy that holds the upgrade
+const silent = net.createServer(() => {});
+const silentPort = new Promise((resolve) => silent.listen(0, '127.0.0.1', () => resolve(silent.address().port)));
+
+// WebSocket made to fail in a context: every socket goes to a closed port (a proxy without WebSocket
+// support, a firewall), or to the silent server
+async function breakWebSocket(context, how) {
+  const port = await silentPort;
+  await context.addInitScript(([h, p]) => {
+    const Real = window.WebSocket;
+    window.WebSocket = function () { return new Real(h === 'fails' ? 'ws://127.0.0.1:1/' : `ws://127.0.0.1:${p}/`); };
+    window.WebSocket.OPEN = Real.OPEN;
+  }, [how, port]);
+}
+
 async function autoAndFallback(browser) {
   console.log('# --- auto mode and fallback');
   let context = await browser.newContext();
   let p = await open(context, 'user=bob');
-  ok(await connected(p, 'sse'), 'auto mode picks SSE', JSON.stringify(await stateOf(p)));
+  ok(await connected(p, 'ws'), 'auto mode picks WebSocket', JSON.stringify(await stateOf(p)));
+  let title = `auto ws ${Date.now()}`;
+  send('bob', title);
+  ok(await shows(p, title, 1000) !== null, 'auto mode: a message arrives over the WebSocket within 1 s');
   await context.close();
 
   for (const how of ['fails', 'hangs']) {
     context = await browser.newContext();
+    await breakWebSocket(context, how);
+    p = await open(context, 'user=bob');
+    ok(await connected(p, 'sse', 15000), `auto mode falls back to SSE when WebSocket ${how}`, JSON.stringify(await stateOf(p)));
+    title = `fallback ws ${how} ${Date.now()}`;
+    send('bob', title);
+    ok(await shows(p, title, 3000) !== null, `after the fallback (WebSocket ${how}) a message is delivered`);
+    await context.close();
+  }
+
+  for (const how of ['fails', 'hangs']) {
+    context = await browser.newContext();
+    await breakWebSocket(context, 'fails');
     await context.route('**/cgi-bin/push-sse*', (route) => {
       if (how === 'fails') route.abort('connectionrefused');
       // 'hangs': never answered, like a proxy that buffers the whole stream
     });
     p = await open(context, 'user=bob');
-    ok(await connected(p, 'longpoll', 15000), `auto mode falls back to long polling when SSE ${how}`, JSON.stringify(await stateOf(p)));
-    const title = `fallback ${how} ${Date.now()}`;
+    ok(await connected(p, 'longpoll', 15000), `auto mode falls back to long polling when WebSocket fails and SSE ${how}`, JSON.stringify(await stateOf(p)));
+    title = `fallback ${how} ${Date.now()}`;
     send('bob', title);
     ok(await shows(p, title, 3000) !== null, `after the fallback (SSE ${how}) a message is delivered`);
     await context.close();
   }
-  // SSE and long polling both broken: the iframe stream
+  // WebSocket, SSE and long polling all broken: the iframe stream
   context = await browser.newContext();
+  await breakWebSocket(context, 'fails');
   await context.route('**/cgi-bin/push-sse*', (route) => route.abort('connectionrefused'));
   await context.route('**/cgi-bin/push-longpoll*', (route) => route.fulfill({ status: 502, body: 'bad gateway' }));
   p = await open(context, 'user=bob');
   ok(await connected(p, 'iframe', 20000), 'auto mode falls back to the iframe when SSE and long polling fail', JSON.stringify(await stateOf(p)));
-  const title = `fallback iframe ${Date.now()}`;
+  title = `fallback iframe ${Date.now()}`;
   send('bob', title);
   ok(await shows(p, title, 3000) !== null, 'after falling back to the iframe a message is delivered');
   await context.close();
@@ -296,7 +341,7 @@ async function threeTabs(browser, noLocks) {
   const streams = trackStreams(context);
   const pages = [];
   for (let i = 0; i < 3; i++) pages.push(await open(context, 'user=carol'));
-  for (const [i, p] of pages.entries()) ok(await connected(p, 'sse'), `tab ${i + 1} of 3 connected${what}`, JSON.stringify(await stateOf(p)));
+  for (const [i, p] of pages.entries()) ok(await connected(p, 'ws'), `tab ${i + 1} of 3 connected${what}`, JSON.stringify(await stateOf(p)));
   if (noLocks) ok(await pages[0].evaluate(() => !navigator.locks), 'Web Locks really are missing in this context');
   await sleep(2500);
   const leaders = [];
@@ -352,7 +397,7 @@ async function demoPage(browser) {
   console.log('# --- the demo page');
   const context = await browser.newContext({ viewport: { width: 820, height: 700 } });
   const p = await open(context, 'user=alice');
-  ok(await connected(p, 'sse'), 'the demo page connects');
+  ok(await connected(p, 'ws'), 'the demo page connects (WebSocket)');
   // the publish form (push-demo)
   await p.fill('#pub-title', 'Published from the form');
   await p.fill('#pub-body', 'push-demo inserted this; the stream brought it back');
@@ -375,10 +420,10 @@ async function demoPage(browser) {
   // the user switch
   await p.selectOption('#user', 'bob');
   await p.waitForURL(/user=bob/);
-  ok(await connected(p, 'sse'), 'the user switch reloads the page as bob');
+  ok(await connected(p, 'ws'), 'the user switch reloads the page as bob');
   await p.selectOption('#user', 'alice');
   await p.waitForURL(/user=alice/);
-  await connected(p, 'sse');
+  await connected(p, 'ws');
   ok(await badgeIs(p, 2, 2000) !== null, 'back as alice, the badge shows her two unread messages');
   fs.mkdirSync(path.dirname(process.env.SCREENSHOT), { recursive: true });
   await p.screenshot({ path: process.env.SCREENSHOT });

@@ -15,7 +15,9 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 CONF=$top_srcdir/conf
 PROGRAMS=(push-poll push-longpoll push-sse push-iframe)
-for p in "${PROGRAMS[@]}"; do [ -x "$BIN/$p" ] || hard_error "$BIN/$p is not built"; done
+for p in "${PROGRAMS[@]}" push-ws; do [ -x "$BIN/$p" ] || hard_error "$BIN/$p is not built"; done
+command -v node >/dev/null || hard_error "node is not installed (tests/run installs it)"
+WS_CLIENT=$top_srcdir/tests/lib/ws-client.mjs
 SUITE_T0=$(date +%s%N)
 harness_database
 APACHE_USER=""
@@ -65,6 +67,7 @@ deploy() {
     chmod 644 "$d/etc/htpasswd"
     DEPLOY_DIR=$d
     start_backends "$name" "$conn"
+    start_ws "$name" "$conn"
     for attempt in 1 2 3; do  # a port taken between free_port and bind: try another
         PORT=$(free_port)
         BASE="http://127.0.0.1:$PORT"
@@ -132,6 +135,41 @@ start_backends() {
     done
 }
 
+# push-ws, which every server proxies WebSocket to (FastCGI cannot carry it), with the shipped
+# conf/systemd/pgpush.env + push-ws.env; behind lighttpd-external through systemd-socket-activate
+# (the listening socket on fd 0, as pgpush@push-ws.socket hands it over), elsewhere with --listen
+start_ws() {
+    local name=$1 conn=$2 sock=$DEPLOY_DIR/run/push-ws.sock env=() e act=() pid
+    [ -r "$DEPLOY_DIR/etc/pgpush.env" ] || sed -e "s|host=/var/run/postgresql dbname=app user=pgpush|$conn|" \
+        -e "s|/etc/pgpush/|$DEPLOY_DIR/etc/|g" "$CONF/systemd/pgpush.env" >"$DEPLOY_DIR/etc/pgpush.env"
+    cp "$CONF/systemd/push-ws.env" "$DEPLOY_DIR/etc/push-ws.env"
+    # lighttpd's proxy cannot set a header to the user: it appends it to Forwarded (conf/lighttpd-*.conf)
+    case $SERVER in lighttpd*) sed -i 's/^PUSH_WS_TRUST_USER_HEADER=.*/PUSH_WS_TRUST_USER_HEADER=Forwarded/' "$DEPLOY_DIR/etc/push-ws.env" ;; esac
+    mapfile -t env < <(env_files "$DEPLOY_DIR/etc/pgpush.env" "$DEPLOY_DIR/etc/push-ws.env")
+    WS_LOG=$WORK/$name-push-ws.log
+    if [ "$SERVER" = lighttpd-external ]; then
+        for e in "${env[@]}" ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}"; do act+=(-E "$e"); done
+        systemd-socket-activate --inetd -l "$sock" "${act[@]}" "$BIN/push-ws" 2>>"$WS_LOG" &
+    else
+        env "${env[@]}" "$BIN/push-ws" --listen "$sock" 2>>"$WS_LOG" &
+    fi
+    pid=$!
+    HARNESS_PIDS+=("$pid")
+    DAEMONS[$name]="${DAEMONS[$name]:-} $pid"
+    for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+    [ -S "$sock" ] || hard_error "push-ws did not start: $(tail -n 5 "$WS_LOG")"
+    chmod 666 "$sock"  # the web server's user (www-data under Apache as root) connects
+}
+
+# ws OUT PATH [client args...] < commands: a WebSocket client through the server, to its end
+ws() {
+    local out=$1 path=$2
+    shift 2
+    node "$WS_CLIENT" "ws://127.0.0.1:$PORT$path" --max-time 4 "$@" >"$WORK/$out.out" 2>&1
+}
+ws_status() { grep -m1 '^HTTP' "$WORK/$1.out" | cut -d' ' -f2; }
+ws_types() { grep '^{' "$WORK/$1.out" | jq -r .type 2>/dev/null | paste -sd, -; }
+
 start_server() {
     local name=$1 d=$DEPLOY_DIR
     case $SERVER in
@@ -147,17 +185,19 @@ start_server() {
             echo "Mutex file:$d default"
             echo "DefaultRuntimeDir $d/tmp"
             [ -n "$APACHE_USER" ] && printf 'User %s\nGroup %s\n' "$APACHE_USER" "$APACHE_USER"
-            for m in mpm_event authz_core authz_user authn_core authn_file auth_basic alias env filter deflate; do
+            for m in mpm_event authz_core authz_user authn_core authn_file auth_basic alias env filter deflate headers; do
                 echo "LoadModule ${m}_module $MODS/mod_$m.so"
             done
             # as Debian's mods-enabled/deflate.conf: compression on for HTML and scripts
             echo "AddOutputFilterByType DEFLATE text/html text/plain text/css text/javascript application/javascript"
+            # push-ws: mod_proxy_http carries the WebSocket upgrade (upgrade=websocket)
+            echo "LoadModule proxy_module $MODS/mod_proxy.so"
+            echo "LoadModule proxy_http_module $MODS/mod_proxy_http.so"
             if [ "$SERVER" = apache-fcgid ]; then
                 echo "LoadModule fcgid_module $MODS/mod_fcgid.so"
                 echo "FcgidIPCDir $d/fcgid"
                 echo "FcgidProcessTableFile $d/fcgid/shm"
             else
-                echo "LoadModule proxy_module $MODS/mod_proxy.so"
                 echo "LoadModule proxy_fcgi_module $MODS/mod_proxy_fcgi.so"
             fi
             # as Debian's apache2.conf: nothing is served unless a section grants it
@@ -342,6 +382,26 @@ stream_open authsse "/auth/push-sse" -u alice:alice-password
 wait_out authsse 'event: unread' 10 && ok "push-sse under Basic auth streams (REMOTE_USER)" || not_ok "push-sse under Basic auth" "$(cat "$WORK/authsse.out")"
 stream_close authsse
 
+echo "# --- push-ws: WebSocket through the server's own proxying"
+ws w1 "/cgi-bin/push-ws?token=$ALICE&since=$CUR" < <(sleep 1.5; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'ws live')" >/dev/null; sleep 1.5)
+eq "$(ws_status w1)" 101 "push-ws: 101 Switching Protocols through $SERVER (token)"
+check 'grep -q "\"title\":\"ws live\"" "$WORK/w1.out"' "push-ws: a message published while the socket is open arrives"
+check 'grep "^{" "$WORK/w1.out" | head -n 1 | grep -q "\"type\":\"open\""' "push-ws: the open event first"
+ws w2 "/cgi-bin/push-ws" -H "Authorization: Bearer $ALICE" <<<'{"cmd":"mark","mark":"all","ref":1}'
+check 'grep -q "\"type\":\"ack\",\"ref\":1" "$WORK/w2.out"' "push-ws: Bearer token, and a mark-read command answered"
+CUR=$(curl -s "$BASE/cgi-bin/push-poll?token=$ALICE&limit=1" | jq -r .cursor)  # so that a slow upgrade misses nothing
+ws w3 "/auth/push-ws?since=$CUR" -H "Authorization: Basic $(printf alice:alice-password | base64)" < <(sleep 1.2; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'ws auth')" >/dev/null; sleep 1.2)
+eq "$(ws_status w3)" 101 "push-ws under the server's Basic auth: 101"
+check 'grep -q "\"title\":\"ws auth\"" "$WORK/w3.out"' "... the server's user (REMOTE_USER through the trusted header) gets alice's messages"
+ws w4 "/auth/push-ws" -H "Authorization: Basic $(printf alice:wrong | base64)"
+eq "$(ws_status w4)" 401 "push-ws under Basic auth, a wrong password: 401 from the server"
+ws w5 "/cgi-bin/push-ws" -H "X-Remote-User: alice" -H 'Forwarded: for=1.2.3.4;remote_user="alice"'
+eq "$(ws_status w5)" 401 "a client's own X-Remote-User or Forwarded header is not believed: 401"
+ws w6 "/cgi-bin/push-ws?token=$ALICE" -H "Origin: https://evil.example"
+eq "$(ws_status w6)" 403 "a page of another origin: 403"
+ws w7 "/cgi-bin/push-ws?token=$ALICE" -H "Origin: http://127.0.0.1:$PORT"
+eq "$(ws_status w7)" 101 "a page of this site (Origin matches the Host the server passed on): 101"
+
 echo "# --- a bad deployment: the programs pointed at a database without the schema"
 t0=$(date +%s%N)
 deploy noschema "host=127.0.0.1 port=$PGPORT user=$PGUSER dbname=postgres"
@@ -352,6 +412,8 @@ http GET "/cgi-bin/push-sse?token=$ALICE" --max-time 15
 status_is 503 schema_mismatch "push-sse answers 503 schema_mismatch rather than hanging"
 http GET "/cgi-bin/push-iframe?callback=cb&token=$ALICE" --max-time 15
 status_is 503 schema_mismatch "push-iframe answers 503 schema_mismatch rather than hanging"
+ws wn "/cgi-bin/push-ws?token=$ALICE" --max-time 15
+eq "$(ws_status wn),$(sed -n 2p "$WORK/wn.out" | jq -r .error)" "503,schema_mismatch" "push-ws answers 503 schema_mismatch before the upgrade"
 sleep 0.3
 line=$(grep -h 'schema is not installed' "$ERRLOG" | head -n 1)
 check '[ -n "$line" ]' "the error log ($(basename "$ERRLOG")) says why in one line"

@@ -1,0 +1,250 @@
+/* push_upgrade.c: parsing and checking the WebSocket upgrade request */
+#include "config.h"
+
+#include "push_upgrade.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+size_t push_upgrade_head_end(const char *buf, size_t len)
+{
+    for (size_t i = 3; i < len; i++)
+        if (buf[i] == '\n' && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r')
+            return i + 1;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    size_t n;
+
+    s += strspn(s, " \t");
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Does the comma-separated list hold token (ignoring case)? */
+static int list_has(const char *list, const char *token)
+{
+    size_t tlen = strlen(token);
+
+    for (const char *s = list; *s;) {
+        s += strspn(s, " \t,");
+        size_t n = strcspn(s, ",");
+        size_t m = n;
+        while (m > 0 && (s[m - 1] == ' ' || s[m - 1] == '\t'))
+            m--;
+        if (m == tlen && strncasecmp(s, token, tlen) == 0)
+            return 1;
+        s += n;
+    }
+    return 0;
+}
+
+/* Stores value into *slot; a header given twice is refused. */
+static int set_once(const char **slot, const char *value)
+{
+    if (*slot)
+        return -1;
+    *slot = value;
+    return 0;
+}
+
+static int key_valid(const char *key)
+{
+    size_t n = strlen(key);
+
+    /* 16 bytes in base64: 22 characters and "==" */
+    return n == 24 && key[22] == '=' && key[23] == '='
+           && strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") == 22;
+}
+
+enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user_header,
+                                         struct push_upgrade *u)
+{
+    const char *upgrade = NULL, *connection = NULL, *version = NULL;
+    char *line, *next, *sp, *target;
+    int is_get;
+
+    memset(u, 0, sizeof *u);
+    if (len < 4 || memchr(buf, '\0', len))
+        return PUSH_UPGRADE_MALFORMED;
+    buf[len - 2] = '\0'; /* the blank line */
+    /* the request line: METHOD SP target SP HTTP/1.1 */
+    if (!(next = strstr(buf, "\r\n")))
+        return PUSH_UPGRADE_MALFORMED;
+    *next = '\0';
+    next += 2;
+    if (!(sp = strchr(buf, ' ')))
+        return PUSH_UPGRADE_MALFORMED;
+    *sp = '\0';
+    is_get = strcmp(buf, "GET") == 0;
+    target = sp + 1;
+    if (!(sp = strchr(target, ' ')) || strcmp(sp + 1, "HTTP/1.1") != 0 || target[0] != '/')
+        return PUSH_UPGRADE_MALFORMED;
+    *sp = '\0';
+    u->path = target;
+    u->query = "";
+    if ((sp = strchr(target, '?'))) {
+        *sp = '\0';
+        u->query = sp + 1;
+    }
+    for (line = next; *line; line = next) {
+        char *colon, *name, *value;
+        const char **slot = NULL;
+        if (!(next = strstr(line, "\r\n")))
+            next = line + strlen(line);
+        else
+            *next = '\0', next += 2;
+        /* obsolete line folding and names with spaces are refused: no guessing at ambiguity */
+        if (*line == ' ' || *line == '\t' || !(colon = strchr(line, ':')) || colon == line)
+            return PUSH_UPGRADE_MALFORMED;
+        *colon = '\0';
+        name = line;
+        if (strcspn(name, " \t") != strlen(name))
+            return PUSH_UPGRADE_MALFORMED;
+        value = trim(colon + 1);
+        if (strcasecmp(name, "Host") == 0) slot = &u->host;
+        else if (strcasecmp(name, "Origin") == 0) slot = &u->origin;
+        else if (strcasecmp(name, "Sec-WebSocket-Key") == 0) slot = &u->key;
+        else if (strcasecmp(name, "Sec-WebSocket-Version") == 0) slot = &version;
+        else if (strcasecmp(name, "Upgrade") == 0) slot = &upgrade;
+        else if (strcasecmp(name, "Connection") == 0) slot = &connection;
+        else if (strcasecmp(name, "Authorization") == 0) slot = &u->authorization;
+        else if (strcasecmp(name, "Cookie") == 0) slot = &u->cookie;
+        else if (user_header && *user_header && strcasecmp(name, user_header) == 0) slot = &u->user;
+        if (slot && set_once(slot, value) < 0)
+            return PUSH_UPGRADE_MALFORMED;
+    }
+    if (u->user && strcasecmp(user_header, "Forwarded") == 0)
+        u->user = push_upgrade_forwarded_user((char *)u->user);
+    if (!is_get)
+        return PUSH_UPGRADE_METHOD;
+    if (!upgrade || !connection || !list_has(upgrade, "websocket") || !list_has(connection, "upgrade"))
+        return PUSH_UPGRADE_NOT_WEBSOCKET;
+    if (!version || strcmp(version, "13") != 0)
+        return PUSH_UPGRADE_VERSION;
+    if (!u->key || !key_valid(u->key))
+        return PUSH_UPGRADE_BAD_KEY;
+    return PUSH_UPGRADE_OK;
+}
+
+/* Decodes a quoted-string starting at s (after its opening quote) in place; returns its end (the
+ * closing quote, or the string's end). */
+static char *unquote(char *s)
+{
+    char *out = s;
+
+    while (*s && *s != '"') {
+        if (*s == '\\' && s[1])
+            s++;
+        *out++ = *s++;
+    }
+    char *end = s;
+    *out = '\0';
+    return end;
+}
+
+char *push_upgrade_forwarded_user(char *value)
+{
+    char *last = value, *p;
+    int quoted = 0;
+
+    for (p = value; *p; p++) { /* the last element: after the last comma outside quotes */
+        if (quoted && *p == '\\' && p[1])
+            p++;
+        else if (*p == '"')
+            quoted = !quoted;
+        else if (!quoted && *p == ',')
+            last = p + 1;
+    }
+    for (p = last; *p;) {
+        p += strspn(p, " \t;");
+        char *name = p;
+        size_t n = strcspn(p, "=;");
+        p += n;
+        if (*p != '=')
+            continue;
+        int is_user = n == 11 && strncasecmp(name, "remote_user", 11) == 0;
+        p++;
+        if (*p == '"') {
+            char *start = p + 1;
+            p = start;
+            /* skip the quoted-string; decode it only when it is the one wanted */
+            while (*p && *p != '"')
+                p += (*p == '\\' && p[1]) ? 2 : 1;
+            if (is_user) {
+                unquote(start);
+                return *start ? start : NULL;
+            }
+            if (*p)
+                p++;
+        } else {
+            char *start = p;
+            p += strcspn(p, ";");
+            if (is_user) {
+                *p = '\0';
+                return *start ? start : NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+const char *push_upgrade_strerror(enum push_upgrade_err err)
+{
+    switch (err) {
+    case PUSH_UPGRADE_OK: return "ok";
+    case PUSH_UPGRADE_MALFORMED: return "the request is not a well-formed HTTP/1.1 request";
+    case PUSH_UPGRADE_METHOD: return "use GET with a WebSocket upgrade";
+    case PUSH_UPGRADE_NOT_WEBSOCKET: return "this is a WebSocket endpoint: send Upgrade: websocket";
+    case PUSH_UPGRADE_VERSION: return "only WebSocket version 13 is supported";
+    case PUSH_UPGRADE_BAD_KEY: return "Sec-WebSocket-Key must be 16 bytes in base64";
+    }
+    return "bad request";
+}
+
+void push_upgrade_accept(const char *key, char out[PUSH_UPGRADE_ACCEPT_LEN + 1])
+{
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    unsigned char text[64 + sizeof WS_GUID];
+    size_t klen = strnlen(key, 64);
+
+    memcpy(text, key, klen);
+    memcpy(text + klen, WS_GUID, sizeof WS_GUID - 1);
+    SHA1(text, klen + sizeof WS_GUID - 1, digest);
+    EVP_EncodeBlock((unsigned char *)out, digest, SHA_DIGEST_LENGTH);
+}
+
+int push_upgrade_origin_allowed(const char *origin, const char *host, const char *allowed)
+{
+    const char *sep;
+    size_t olen;
+
+    if (!origin)
+        return 1;
+    if (strcmp(origin, "null") == 0)
+        return 0;
+    sep = strstr(origin, "://");
+    if (sep && host && *host && strcasecmp(sep + 3, host) == 0)
+        return 1;
+    olen = strlen(origin);
+    for (const char *s = allowed ? allowed : ""; *s;) {
+        s += strspn(s, " \t,");
+        size_t n = strcspn(s, ",");
+        size_t m = n;
+        while (m > 0 && (s[m - 1] == ' ' || s[m - 1] == '\t'))
+            m--;
+        if ((m == 1 && *s == '*') || (m == olen && m > 0 && strncasecmp(s, origin, olen) == 0))
+            return 1;
+        s += n;
+    }
+    return 0;
+}

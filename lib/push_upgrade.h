@@ -1,0 +1,55 @@
+/* push_upgrade.h: the HTTP/1.1 WebSocket upgrade request: a bounded head, its checks, the accept key */
+#ifndef PUSH_UPGRADE_H
+#define PUSH_UPGRADE_H
+
+#include <stddef.h>
+
+#define PUSH_UPGRADE_HEAD_MAX 8192 /* bytes of request line and headers; more is refused (431) */
+#define PUSH_UPGRADE_ACCEPT_LEN 28 /* base64 of a SHA-1 */
+
+/* What push-ws reads from the request; the pointers point into the parsed buffer, NULL when a
+ * header is absent. */
+struct push_upgrade {
+    const char *path;   /* without the query */
+    const char *query;  /* after '?', "" when none */
+    const char *host, *origin, *key, *authorization, *cookie;
+    const char *user;   /* the value of the trusted user header, when one is configured */
+};
+
+enum push_upgrade_err {
+    PUSH_UPGRADE_OK,
+    PUSH_UPGRADE_MALFORMED,     /* not an HTTP/1.1 request head, or a header given twice (400) */
+    PUSH_UPGRADE_METHOD,        /* not GET (405) */
+    PUSH_UPGRADE_NOT_WEBSOCKET, /* no "Upgrade: websocket" with "Connection: upgrade" (426) */
+    PUSH_UPGRADE_VERSION,       /* Sec-WebSocket-Version is not 13 (426) */
+    PUSH_UPGRADE_BAD_KEY,       /* Sec-WebSocket-Key is not 16 bytes in base64 (400) */
+};
+
+/* The length of the head in buf[0, len) up to and including its blank line, or 0 while the
+ * blank line has not come yet. */
+size_t push_upgrade_head_end(const char *buf, size_t len);
+
+/* Parses the head (len bytes from push_upgrade_head_end) in place: fields are NUL-terminated in
+ * buf. user_header names the header trusted to carry the user (NULL or "": none); "Forwarded"
+ * means the remote_user parameter of that header's last element (what lighttpd's
+ * proxy.forwarded appends), see push_upgrade_forwarded_user. */
+enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user_header,
+                                         struct push_upgrade *u);
+
+/* The remote_user parameter of the last element of a Forwarded header value (RFC 7239), decoded
+ * in place; NULL when that element has none. Only the last element is the proxy's own: whatever
+ * came before it, the client may have sent. */
+char *push_upgrade_forwarded_user(char *value);
+
+/* A short English sentence for err. */
+const char *push_upgrade_strerror(enum push_upgrade_err err);
+
+/* The Sec-WebSocket-Accept value for key (RFC 6455 4.2.2) into out, NUL-terminated. */
+void push_upgrade_accept(const char *key, char out[PUSH_UPGRADE_ACCEPT_LEN + 1]);
+
+/* May a page from origin open a socket here? No Origin (not a browser): yes. Otherwise its host
+ * must be host (the same origin), or origin one of the comma-separated allowed list ("*": any).
+ * "null" is never allowed. */
+int push_upgrade_origin_allowed(const char *origin, const char *host, const char *allowed);
+
+#endif

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# test-ws.sh: push-ws on its own (loopback TCP) against a real PostgreSQL: the upgrade and its refusals
+# (identity, Origin, limits), delivery and unread counts, hostile text byte for byte, every command and
+# its errors, frame limits and close codes, ping/pong, token expiry, a client that reads nothing,
+# resume across SIGKILL, a PostgreSQL restart under open sockets, SIGTERM closing every socket with 1001. (Behind each web server:
+# server-suite.sh.)
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
+command -v node >/dev/null || hard_error "node is not installed (tests/run installs it)"
+[ -x "$BIN/push-ws" ] || hard_error "$BIN/push-ws is not built"
+CLIENT=$top_srcdir/tests/lib/ws-client.mjs
+harness_database
+
+declare -A WS_PORT WS_PID
+# ws_start NAME [VAR=VALUE...]: push-ws on a free loopback port, logging to $WORK/NAME.log
+ws_start() {
+    local name=$1 port
+    shift
+    port=${WS_PORT[$name]:-$(free_port)}
+    env PUSH_TOKEN_SECRET="$SECRET" PUSH_HEARTBEAT=1 PUSH_LOG_LEVEL=info "$@" \
+        "$BIN/push-ws" --listen "127.0.0.1:$port" 2>>"$WORK/$name.log" &
+    WS_PID[$name]=$!
+    WS_PORT[$name]=$port
+    HARNESS_PIDS+=($!)
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 0.05; done
+    hard_error "push-ws ($name) did not start: $(tail -n 5 "$WORK/$name.log")"
+}
+# ws_once OUT DAEMON QUERY [client args...] < commands: a client run to its end (--max-time 3 unless given)
+ws_once() {
+    local out=$1 d=$2 q=$3
+    shift 3
+    node "$CLIENT" "ws://127.0.0.1:${WS_PORT[$d]}/cgi-bin/push-ws?$q" --max-time 3 "$@" >"$WORK/$out.out" 2>&1
+}
+# ws_open NAME DAEMON QUERY [client args...]: a client in the background; ws_send NAME LINE feeds it
+ws_open() {
+    local name=$1 d=$2 q=$3 fd
+    shift 3
+    rm -f "$WORK/$name.in" && mkfifo "$WORK/$name.in"
+    node "$CLIENT" "ws://127.0.0.1:${WS_PORT[$d]}/cgi-bin/push-ws?$q" --max-time 60 "$@" \
+        <"$WORK/$name.in" >"$WORK/$name.out" 2>&1 &
+    eval "WSC_$name=$!"
+    exec {fd}>"$WORK/$name.in"
+    eval "WSFD_$name=$fd"
+}
+ws_send() { local v="WSFD_$1"; printf '%s\n' "$2" >&"${!v}"; }
+ws_end() { local v="WSFD_$1" p="WSC_$1"; eval "exec ${!v}>&-"; kill "${!p}" 2>/dev/null; wait "${!p}" 2>/dev/null; }
+# wait_line NAME PATTERN SECONDS
+wait_line() {
+    for _ in $(seq 1 $(( $3 * 20 ))); do grep -q -- "$2" "$WORK/$1.out" 2>/dev/null && return 0; sleep 0.05; done
+    return 1
+}
+first() { grep -m1 "^HTTP" "$WORK/$1.out"; }
+# of NAME TYPE JQ: JQ over the messages of that type, one result per line
+of() { grep '^{' "$WORK/$1.out" | jq -c "select(.type == \"$2\") | $3" 2>/dev/null; }
+titles() { of "$1" message .message.title | jq -r . | paste -sd, -; }
+closed() { grep -m1 '^CLOSE' "$WORK/$1.out" | cut -d' ' -f2; }
+body() { sed -n 2p "$WORK/$1.out"; }
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+ws_start ws PUSH_MAX_STREAMS_PER_USER=3 PUSH_WRITE_TIMEOUT=3
+ALICE=$(token alice)
+BOB=$(token bob)
+
+echo "# --- refused before the upgrade, with HTTP and a JSON body"
+ws_once r1 ws ""
+eq "$(first r1)" "HTTP 401" "no identity: 401"
+eq "$(body r1 | jq -r .error)" unauthorized "... unauthorized"
+ws_once r2 ws "token=${ALICE%?}x"
+eq "$(first r2)" "HTTP 401" "a tampered token: 401"
+eq "$(body r2 | jq -r .error)" bad_token "... bad_token"
+ws_once r3 ws "token=$(token alice 3600 "$OTHER_SECRET")"
+eq "$(body r3 | jq -r .error)" bad_token "a token of another secret: 401 bad_token"
+EXPIRED=$(token alice 1)
+ws_once r4 ws "user=alice"
+eq "$(body r4 | jq -r .error)" unauthorized "a bare ?user= outside demo mode: 401"
+ws_once r5 ws "token=$ALICE" -H "Authorization: Bearer nonsense"
+eq "$(first r5)" "HTTP 101" "?token= goes first, as in every program"
+ws_once r6 ws "" -H "Authorization: Bearer $ALICE"
+eq "$(first r6)" "HTTP 101" "Authorization: Bearer is accepted"
+ws_once r7 ws "token=$ALICE" -H "Origin: https://evil.example"
+eq "$(first r7)" "HTTP 403" "a page of another origin: 403"
+eq "$(body r7 | jq -r .error)" origin_forbidden "... origin_forbidden"
+ws_once r8 ws "token=$ALICE" -H "Origin: http://127.0.0.1:${WS_PORT[ws]}"
+eq "$(first r8)" "HTTP 101" "a page of the same origin (Host): 101"
+ws_once r9 ws "token=$ALICE" -H "X-Remote-User: bob"
+eq "$(of r9 open .type)" '"open"' "an untrusted X-Remote-User header is ignored (token's user)"
+ws_once r10 ws "token=$ALICE&since=zz"
+eq "$(body r10 | jq -r .error)" bad_cursor "a bad since: 400 bad_cursor"
+ws_once r11 ws "token=$BOB"
+ws_once r12 ws "token=$ALICE&since=$(of r11 open .cursor | jq -r .)"
+eq "$(body r12 | jq -r .error)" cursor_user "another user's cursor: 400 cursor_user"
+sleep 1.2
+ws_once r13 ws "token=$EXPIRED"
+eq "$(body r13 | jq -r .error)" bad_token "an expired token: 401 bad_token"
+out=$(curl -s -i --max-time 3 "http://127.0.0.1:${WS_PORT[ws]}/cgi-bin/push-ws?token=$ALICE")
+check 'grep -q "^HTTP/1.1 426" <<<"$out" && grep -q upgrade_required <<<"$out"' "a plain GET: 426 upgrade_required"
+
+echo "# --- delivery, counts, hostile text"
+sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'old 1', ''), ('alice', 'old 2', ''), (NULL, 'old all', '')"
+ws_once a ws "token=$ALICE"
+START=$(of a open .cursor | jq -r .)
+eq "$(of a unread .unread.total)" 3 "open: the unread counts at once (3)"
+eq "$(titles a)" "" "without since: from now on, nothing replayed"
+ws_open live ws "token=$ALICE&since=$START"
+wait_line live '"type":"open"' 5 || not_ok "the socket opens"
+HOSTILE_T='</script><img src=x onerror=alert(1)> "q" \ '"'"'s'
+HOSTILE_B=$'line1\nline2 \u2028 <!-- & ü 🙂'
+t0=$(date +%s%N)
+sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', \$t\$$HOSTILE_T\$t\$, \$b\$$HOSTILE_B\$b\$)"
+wait_line live '"type":"message"' 2 && ok "a message arrives at once ($(ms_since "$t0") ms)" || not_ok "a message arrives" "$(cat "$WORK/live.out")"
+eq "$(of live message .message.title | jq -r .)" "$HOSTILE_T" "a hostile title arrives byte for byte"
+eq "$(of live message .message.body | jq -r .)" "$HOSTILE_B" "a hostile body arrives byte for byte"
+wait_line live '"total":4' 2 && ok "the unread counts follow (4)" || not_ok "unread 4" "$(cat "$WORK/live.out")"
+MSGID=$(of live message .message.id | jq -r . | tail -n1)
+MSGCUR=$(of live message .cursor | jq -r . | tail -n1)
+eq "$(of live message .cursor | jq -r .)" "$(of live message .message.cursor | jq -r .)" "the event's cursor is the message's"
+
+echo "# --- commands"
+ws_send live '{"cmd":"mark","mark":"one","id":"'"$MSGID"'","ref":1}'
+wait_line live '"ref":1' 3
+eq "$(of live ack 'select(.ref == 1) | .unread.total')" 3 "mark one: ack with the counts (3)"
+wait_line live '"total":3' 2 && ok "... and an unread event follows" || not_ok "unread 3 event"
+ws_send live '{"cmd":"mark","mark":"one","id":"999999","ref":"r2"}'
+wait_line live '"ref":"r2"' 3
+eq "$(of live error 'select(.ref == "r2") | .error' | jq -r .)" not_found "mark one of a message not ours: error not_found"
+ws_send live '{"cmd":"mark","mark":"kind","kind":"nosuchkind","ref":3}'
+wait_line live '"ref":3' 3
+eq "$(of live error 'select(.ref == 3) | .error' | jq -r .)" unknown_kind "mark kind never used: unknown_kind"
+ws_send live '{"cmd":"mark","mark":"kind","kind":"notice","ref":4}'
+wait_line live '"ref":4' 3
+eq "$(of live ack 'select(.ref == 4) | .unread.total')" 0 "mark kind: ack, nothing unread"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'u1'), ('alice', 'u2')"
+wait_line live '"u2"' 3
+U1CUR=$(of live message 'select(.message.title == "u1") | .cursor' | jq -r .)
+ws_send live '{"cmd":"mark","mark":"upto","cursor":"'"$U1CUR"'","ref":5}'
+wait_line live '"ref":5' 3
+eq "$(of live ack 'select(.ref == 5) | .unread.total')" 1 "mark upto a cursor: only what came after it stays unread"
+ws_send live '{"cmd":"mark","mark":"upto","cursor":"ffffff-0-'"${MSGCUR##*-}"'","ref":6}'
+wait_line live '"ref":6' 3
+eq "$(of live error 'select(.ref == 6) | .error' | jq -r .)" cursor_future "mark upto a cursor ahead of everything: cursor_future"
+ws_send live '{"cmd":"mark","mark":"all","ref":7}'
+wait_line live '"ref":7' 3
+eq "$(of live ack 'select(.ref == 7) | .unread.total')" 0 "mark all: nothing unread"
+ws_send live 'this is not json'
+ws_send live '{"cmd":"explode","ref":8}'
+ws_send live '{"cmd":"mark","mark":"upto","cursor":"1-1-00000000","ref":9}'
+ws_send live '{"cmd":"mark","mark":"one","ref":10}'
+wait_line live '"ref":10' 3
+eq "$(of live error '.error' | jq -r . | grep -c bad_json)" 1 "malformed JSON: error bad_json"
+eq "$(of live error 'select(.ref == 8) | .error' | jq -r .)" unknown_command "an unknown command: unknown_command, with its ref"
+eq "$(of live error 'select(.ref == 9) | .error' | jq -r .)" cursor_user "another user's cursor: cursor_user"
+eq "$(of live error 'select(.ref == 10) | .error' | jq -r .)" bad_request "mark one without an id: bad_request"
+ws_send live '{"cmd":"resume","cursor":"'"$START"'","ref":11}'
+wait_line live '"ref":11' 3
+sleep 0.5
+eq "$(titles live)" "$HOSTILE_T,u1,u2,$HOSTILE_T,u1,u2" "resume: everything after the cursor given, again, in order"
+check 'grep -q "^PING" "$WORK/live.out"' "pings come every PUSH_HEARTBEAT (1 s)"
+check 'kill -0 $WSC_live' "a client that answers pings stays connected"
+ws_send live '!big 5000'
+wait_line live '^CLOSE' 3
+eq "$(closed live)" 1009 "a message over 4 KiB: close 1009"
+ws_end live
+
+ws_once bin ws "token=$ALICE" <<<'!binary'
+eq "$(closed bin)" 1003 "a binary message: close 1003"
+ws_once bye ws "token=$ALICE" <<<'!close 1000'
+eq "$(closed bye)" 1000 "a client's close 1000 is answered"
+ws_once nopong ws "token=$ALICE" --no-pong --max-time 6
+check 'grep -q "^PING" "$WORK/nopong.out" && [ "$(closed nopong)" = 1006 ] && ! grep -q max-time "$WORK/nopong.out"' \
+    "a client that does not answer pings is dropped within 2 heartbeats"
+ws_once exp ws "token=$(token alice 2)" --max-time 6
+eq "$(closed exp)" 4401 "the token expires while connected: close 4401"
+eq "$(of exp close .reason | jq -r .)" "token expired" "... after a close event saying why"
+
+echo "# --- woken together, read together: every socket gets exactly its own (names that need quoting)"
+names=('q"1' 'q,2' 'q{3}' 'q\4' 'q 5' "q'6")
+for i in "${!names[@]}"; do ws_open "m$i" ws "token=$(token "${names[$i]}")"; done
+for i in "${!names[@]}"; do wait_line "m$i" '"type":"open"' 5; done
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all of them')"
+for i in "${!names[@]}"; do
+    sql "INSERT INTO push.message (recipient, title) VALUES ('$(sed "s/'/''/g" <<<"${names[$i]}")', 'own $i')"
+done
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all again')"
+bad=""
+for i in "${!names[@]}"; do
+    wait_line "m$i" '"to all again"' 3
+    got=$(titles "m$i")
+    [ "$got" = "to all of them,own $i,to all again" ] || bad="$bad [${names[$i]}: $got]"
+done
+eq "$bad" "" "six sockets woken together: each the broadcasts and its own message, once, in order"
+for i in "${!names[@]}"; do ws_end "m$i"; done
+
+echo "# --- a client that reads nothing is dropped; its memory stays bounded"
+ws_start slowd PUSH_HEARTBEAT=30 PUSH_WRITE_TIMEOUT=3  # pings would find it first otherwise
+ws_open slow slowd "token=$BOB" --no-read
+sleep 0.5
+sql "INSERT INTO push.message (recipient, title, body) SELECT 'bob', 'bulk ' || g, repeat('x', 30000) FROM generate_series(1, 500) g"
+rss=0
+for _ in $(seq 1 120); do  # the largest RSS while it holds the socket
+    r=$(awk '/VmRSS/ {print $2}' "/proc/${WS_PID[slowd]}/status" 2>/dev/null || echo 0)
+    [ "${r:-0}" -gt "$rss" ] && rss=$r
+    grep -q "dropped a socket of bob" "$WORK/slowd.log" && break
+    sleep 0.1
+done
+check 'grep -q "dropped a socket of bob: the client took no data for 3 s" "$WORK/slowd.log"' \
+    "a client that takes no data for PUSH_WRITE_TIMEOUT (3 s) is dropped, logged at info"
+check '[ "$rss" -lt 65536 ]' "meanwhile push-ws did not buffer the 15 MB backlog for it (largest RSS $rss KiB)"
+ws_end slow
+kill "${WS_PID[slowd]}"
+big=$(head -c 9000 /dev/zero | tr '\0' a)
+out=$(curl -s -i --max-time 3 -H "X-Big: $big" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+    "http://127.0.0.1:${WS_PORT[ws]}/cgi-bin/push-ws?token=$ALICE")
+check 'grep -q "^HTTP/1.1 431" <<<"$out"' "a request head over 8 KiB: 431"
+
+echo "# --- limits"
+ws_open l1 ws "token=$BOB"; ws_open l2 ws "token=$BOB"; ws_open l3 ws "token=$BOB"
+for c in l1 l2 l3; do wait_line $c '"type":"open"' 5; done
+ws_once l4 ws "token=$BOB"
+eq "$(first l4)" "HTTP 429" "past PUSH_MAX_STREAMS_PER_USER (3): 429"
+eq "$(body l4 | jq -r .error)" too_many_user_streams "... too_many_user_streams"
+ws_end l1
+sleep 0.3
+ws_once l5 ws "token=$BOB"
+eq "$(first l5)" "HTTP 101" "a closed socket frees its slot"
+ws_end l2; ws_end l3
+ws_start full PUSH_MAX_STREAMS=1
+ws_open f1 full "token=$ALICE"
+wait_line f1 '"type":"open"' 5
+ws_once f2 full "token=$BOB"
+eq "$(first f2),$(body f2 | jq -r .error)" "HTTP 503,too_many_streams" "past PUSH_MAX_STREAMS (1) per process: 503 too_many_streams"
+ws_end f1
+kill "${WS_PID[full]}"
+
+echo "# --- trusted user header and allowed origins (another daemon)"
+ws_start trust PUSH_WS_TRUST_USER_HEADER=X-Remote-User PUSH_WS_ORIGINS="https://app.example, https://other.example"
+ws_once t1 trust "" -H "X-Remote-User: carol"
+eq "$(first t1)" "HTTP 101" "PUSH_WS_TRUST_USER_HEADER: the proxy's header is the user"
+ws_once t2 trust "token=$ALICE" -H "Origin: https://other.example"
+eq "$(first t2)" "HTTP 101" "an origin of PUSH_WS_ORIGINS: 101"
+ws_once t3 trust "token=$ALICE" -H "Origin: https://app.example.evil"
+eq "$(first t3)" "HTTP 403" "an origin not listed: 403"
+
+echo "# --- SIGKILL: the client resumes from its last cursor, nothing lost or repeated"
+c=$(of a open .cursor | jq -r .)
+ws_open k ws "token=$ALICE&since=$c"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k1'), ('alice', 'k2')"
+wait_line k '"k2"' 3
+kill -9 "${WS_PID[ws]}"
+wait "${WS_PID[ws]}" 2>/dev/null
+ws_end k
+LAST=$(of k message .cursor | jq -r . | tail -n1)
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3'), (NULL, 'k4')"
+ws_start ws PUSH_MAX_STREAMS_PER_USER=3 PUSH_WRITE_TIMEOUT=3
+ws_once k2 ws "token=$ALICE&since=$LAST"
+eq "$(titles k),$(titles k2)" "$HOSTILE_T,u1,u2,to all of them,to all again,k1,k2,k3,k4" "across SIGKILL and restart: everything once, in order"
+
+echo "# --- PostgreSQL restarts under an open socket"
+c=$(of k2 message .cursor | jq -r . | tail -n1)
+ws_open pg ws "token=$ALICE&since=$c"
+wait_line pg '"type":"open"' 5
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before')"
+sleep 0.3
+cluster=$(dirname "$PGDATA")
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'at the stop')"
+"$top_srcdir/tests/lib/pgcluster" stop "$cluster" >/dev/null
+sleep 2
+"$top_srcdir/tests/lib/pgcluster" start "$cluster" >/dev/null || hard_error "PostgreSQL did not come back"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after 1')"
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'after 2')"
+for _ in $(seq 1 100); do [ "$(titles pg)" = "before,at the stop,after 1,after 2" ] && break; sleep 0.1; done
+eq "$(titles pg)" "before,at the stop,after 1,after 2" "across a PostgreSQL restart: everything once, in order, same socket"
+grep -q "lost the LISTEN connection" "$WORK/ws.log" && ok "the hub noticed the restart" || not_ok "the hub noticed the restart"
+
+echo "# --- SIGTERM: every socket is closed with 1001, then the daemon exits"
+ws_open s1 ws "token=$ALICE"; ws_open s2 ws "token=$BOB"
+wait_line s1 '"type":"open"' 5; wait_line s2 '"type":"open"' 5
+kill -TERM "${WS_PID[ws]}"
+wait_line s1 '^CLOSE' 5; wait_line s2 '^CLOSE' 5
+eq "$(closed s1),$(closed s2)" "1001,1001" "both sockets closed with 1001"
+eq "$(of s1 close .reason | jq -r .)" shutdown "... after a close event: shutdown"
+for _ in $(seq 1 60); do kill -0 "${WS_PID[ws]}" 2>/dev/null || break; sleep 0.1; done
+check '! kill -0 ${WS_PID[ws]} 2>/dev/null' "the daemon exits"
+ws_end s1; ws_end s2; ws_end pg
+
+grep -qE 'token=|v1\.' "$WORK"/ws.log "$WORK"/trust.log && not_ok "no token in the logs" || ok "no token in the logs"
+harness_done
