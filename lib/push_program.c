@@ -18,7 +18,7 @@ static void usage(const struct push_program *p, FILE *out)
             "Usage: %s [--listen ADDR] [--check] [--help] [--version]\n\n%s\n"
             "%s\n\n"
             "Options:\n"
-            "  --listen ADDR  serve on a socket path or [host]:port (as PUSH_LISTEN)\n"
+            "  --listen ADDR  serve on a socket path or [host]:port (as %s)\n"
             "  --check        check the configuration and the database, then exit\n"
             "  --help         show this help\n"
             "  --version      show the version\n\n%s\n"
@@ -28,7 +28,8 @@ static void usage(const struct push_program *p, FILE *out)
             p->modes ? p->modes
                      : "Runs as a CGI program, as a FastCGI program spawned by the web server (mod_fcgid,\n"
                        "lighttpd bin-path), or as an external FastCGI server with --listen or PUSH_LISTEN.",
-            push_config_help, PUSH_DOCDIR);
+            /* push-ws, the one program with modes of its own, listens on PUSH_WS_LISTEN */
+            p->modes ? "PUSH_WS_LISTEN" : "PUSH_LISTEN", push_config_help, PUSH_DOCDIR);
 }
 
 /* Connects once and reports what it found. */
