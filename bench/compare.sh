@@ -273,8 +273,9 @@ run() {
     else
         sql "DELETE FROM push.message WHERE id > $SEED_MAX" >/dev/null && sql "VACUUM ANALYZE push.message" >/dev/null
         [ "$pg_stats" = 1 ] && sql "SELECT pg_stat_statements_reset()" >/dev/null
-        # push-sse holds its streams in its event loop: its workers only answer and hand over
-        if [ "$app" = push-sse ]; then start_app "$app" PUSH_THREADS=64; else start_app "$app"; fi
+        # open streams and held polls live in the program's event loop: its workers only answer
+        # and hand over
+        start_app "$app" PUSH_THREADS=64
         start_web "$target"
         url="http://127.0.0.1:$PORT/ext/$app"
         SERVER_PIDS="$APP_PID $WEB_PID"

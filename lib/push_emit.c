@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "push_http.h"
 #include "push_json.h"
 
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more)
@@ -41,4 +42,28 @@ int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unre
     if (rc < 0 || push_request_flush(e->r) < 0)
         return -1;
     return n;
+}
+
+void push_emit_longpoll(struct push_request *r, const char *user, const char *tag,
+                        struct push_cursor pos, const PGresult *msgs, struct json_object *unread,
+                        int limit, int timeout)
+{
+    json_object *o = json_object_new_object();
+    json_object *list = json_object_new_array();
+    int n = msgs ? PQntuples(msgs) : 0;
+    const char *text;
+    size_t len;
+
+    for (int i = 0; i < n && i < limit; i++)
+        json_object_array_add(list, push_json_message(msgs, i, tag, &pos));
+    json_object_object_add(o, "user", json_object_new_string(user));
+    json_object_object_add(o, "cursor", push_json_cursor(&pos, tag));
+    json_object_object_add(o, "unread", unread);
+    json_object_object_add(o, "messages", list);
+    json_object_object_add(o, "more", json_object_new_boolean(n > limit));
+    json_object_object_add(o, "timeout", json_object_new_boolean(timeout));
+    text = push_json_text(o, &len);
+    push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json; charset=utf-8",
+                      text, len);
+    json_object_put(o);
 }

@@ -6,6 +6,8 @@
 
 #include <libpq-fe.h>
 
+struct json_object;
+
 #include "push_config.h"
 #include "push_cursor.h"
 #include "push_request.h"
@@ -46,5 +48,12 @@ struct push_emitter {
  * changed, the counts, then flushes. Returns the number of messages written, or -1 when the
  * client is gone. */
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more);
+
+/* The answer to a long poll, push-poll's shape plus "timeout": the messages of msgs after pos
+ * (at most limit; NULL: none, and "more" tells whether msgs held one more) and the counts
+ * (a JSON object, consumed). */
+void push_emit_longpoll(struct push_request *r, const char *user, const char *tag,
+                        struct push_cursor pos, const PGresult *msgs, struct json_object *unread,
+                        int limit, int timeout);
 
 #endif

@@ -16,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "push_db.h"
+#include "push_json.h"
 #include "push_log.h"
 #include "push_readq.h"
 #include "push_store.h"
@@ -52,6 +55,9 @@ struct push_loop_stream {
     struct push_request req;
     int fd, request_id;
     enum state state;
+    int hold;               /* a long poll: answered once, then closed */
+    int limit;              /* a long poll's messages per answer */
+    int answered;           /* a long poll's answer is written (the reader's, then the loop's) */
     int wake_queued;        /* in the wake list (loop->lock) */
     int abandoned;          /* never adopted */
     /* set by the reader while READING, looked at by the loop after */
@@ -225,7 +231,8 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
                                         const struct push_encoder *enc, const void *arg,
                                         enum push_hub_err *err)
 {
-    struct push_loop_stream *s = calloc(1, sizeof *s + enc->arg_size);
+    size_t arg_size = enc ? enc->arg_size : 0;
+    struct push_loop_stream *s = calloc(1, sizeof *s + arg_size);
 
     if (!s)
         abort();
@@ -234,13 +241,14 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
     s->state = ADOPTING;
     snprintf(s->user, sizeof s->user, "%s", user);
     snprintf(s->tag, sizeof s->tag, "%s", tag);
-    if (enc->arg_size)
-        memcpy(s->arg, arg, enc->arg_size);
+    if (arg_size)
+        memcpy(s->arg, arg, arg_size);
     s->req.io = &loop_io;
     s->req.io_ctx = s;
     s->e.r = &s->req;
     s->e.enc = enc;
-    s->e.arg = enc->arg_size ? s->arg : NULL;
+    s->e.arg = arg_size ? s->arg : NULL;
+    s->hold = !enc;
     s->e.tag = s->tag;
     s->w.wake = loop_wake;
     s->w.wake_arg = s;
@@ -270,6 +278,13 @@ void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, in
     s->more = more;
     s->end_ms = end_ms;
     hand_over(l, s, &l->adopts);
+}
+
+void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
+                          struct push_cursor since, char *counts, int limit, long end_ms)
+{
+    s->limit = limit;
+    push_loop_adopt(l, s, fd, request_id, since, counts, 0, end_ms);
 }
 
 void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s)
@@ -447,6 +462,28 @@ static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
     maybe_read(l, s);
 }
 
+/* The answer is complete: the records that end the request, then close once written. */
+static void finish(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    unsigned char end[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }; /* status 0, request complete */
+
+    push_request_flush(&s->req);
+    record(&s->out, FCGI_STDOUT, s->request_id, NULL, 0);
+    record(&s->out, FCGI_END_REQUEST, s->request_id, end, sizeof end);
+    s->state = CLOSING;
+    write_out(l, s, now);
+}
+
+/* A held long poll's time is up: the answer says so, with the counts it started with. */
+static void hold_timeout(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    struct json_object *counts = json_tokener_parse(s->e.sent_unread);
+
+    push_emit_longpoll(&s->req, s->user, s->tag, s->e.pos, NULL,
+                       counts ? counts : json_object_new_object(), s->limit, 1);
+    finish(l, s, now);
+}
+
 static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
 {
     s->state = IDLE;
@@ -457,6 +494,10 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
         else
             push_log_debug("a stream of %s ended: the client left", s->user);
         drop(l, s);
+        return;
+    }
+    if (s->answered) {
+        finish(l, s, now);
         return;
     }
     if (s->read_failed) {
@@ -492,15 +533,12 @@ static void scan(struct push_loop *l, long now)
             s->retry_at_ms = 0;
             s->wake_again = 1;
             maybe_read(l, s);
+        } else if (now >= s->end_ms && s->hold) {
+            hold_timeout(l, s, now);
         } else if (now >= s->end_ms) {
-            unsigned char end[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }; /* status 0, request complete */
             s->e.enc->end(&s->req, "lifetime", s->e.arg);
-            push_request_flush(&s->req);
-            record(&s->out, FCGI_STDOUT, s->request_id, NULL, 0);
-            record(&s->out, FCGI_END_REQUEST, s->request_id, end, sizeof end);
-            s->state = CLOSING;
-            write_out(l, s, now);
-        } else if (now >= s->next_beat_ms && !pending(s)) {
+            finish(l, s, now);
+        } else if (now >= s->next_beat_ms && !pending(s) && !s->hold) {
             s->e.enc->heartbeat(&s->req, s->e.arg);
             push_request_flush(&s->req);
             s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
@@ -568,6 +606,21 @@ static void *loop_main(void *arg)
 
 /* --- the readers */
 
+/* A held long poll's read: answered when there are messages or the counts moved. */
+static void hold_read(struct push_loop_stream *s, const PGresult *msgs, const PGresult *unread)
+{
+    struct json_object *u = push_json_unread(unread);
+    size_t len;
+    const char *counts = push_json_text(u, &len);
+
+    if (PQntuples(msgs) > 0 || strcmp(counts, s->e.sent_unread) != 0) {
+        push_emit_longpoll(&s->req, s->user, s->tag, s->e.pos, msgs, u, s->limit, 0);
+        s->answered = 1;
+        return;
+    }
+    json_object_put(u);
+}
+
 /* Reads the batch's new messages and counts in one query and writes them into each stream. */
 static void read_batch(struct push_loop *l, struct push_loop_stream **batch, int n)
 {
@@ -578,14 +631,17 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **batch, int
 
     for (int i = 0; i < n; i++) {
         reads[i] = (struct push_store_read){ batch[i]->user, batch[i]->e.pos,
-                                             PUSH_STREAM_BATCH + 1, NULL, NULL };
+                                             (batch[i]->hold ? batch[i]->limit : PUSH_STREAM_BATCH) + 1,
+                                             NULL, NULL };
     }
     rc = push_readq_run(l->pool, reads, n, &err, msg, sizeof msg);
     for (int i = 0; i < n; i++) {
         struct push_loop_stream *s = batch[i];
         s->read_failed = rc < 0;
         s->wrote = 0;
-        if (rc == 0) {
+        if (rc == 0 && s->hold) {
+            hold_read(s, reads[i].msgs, reads[i].unread);
+        } else if (rc == 0) {
             int written = push_emit(&s->e, reads[i].msgs, reads[i].unread, &s->more);
             s->wrote = written != 0; /* -1: overflow, seen by the loop */
         }

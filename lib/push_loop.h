@@ -13,7 +13,8 @@
  * heartbeats, the lifetime end and a bounded output per stream. A change wakes a stream
  * through the hub's callback; a few reader threads (PUSH_DB_POOL, on the pool's connections)
  * read the woken streams' new messages together, up to PUSH_STORE_MANY_MAX per query, and
- * write them through the stream's encoder into its output. A stream costs about a kilobyte and
+ * write them through the stream's encoder into its output. Held long polls live here too, and
+ * are answered (once) the same way. A stream costs about a kilobyte and
  * a socket, not a thread and its stack; a broadcast wakes no thread per stream.
  *
  * Bounds: a stream whose client takes no data stops being read once PUSH_LOOP_OUT_HIGH bytes
@@ -29,7 +30,8 @@ struct push_loop_stream;
 struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub *hub,
                                   struct push_pool *pool);
 
-/* A stream of user with the encoder enc and its arg (copied: enc->arg_size bytes), joined to
+/* A stream of user with the encoder enc and its arg (copied: enc->arg_size bytes; enc NULL for a
+ * long poll), joined to
  * the hub with the hub's limits: NULL with *err when past them. From the join on, changes are
  * noted for the stream, so none is missed before the loop takes it. */
 struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, const char *tag,
@@ -45,6 +47,12 @@ void *push_loop_arg(struct push_loop_stream *s);
  * end_ms (CLOCK_MONOTONIC milliseconds, as push_loop_now_ms). */
 void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
                      struct push_cursor pos, char *sent_unread, int more, long end_ms);
+
+/* The loop takes over a held long poll (joined with enc NULL) on connection fd, nothing
+ * answered yet: it answers push_stream_longpoll's way once the user's stream has messages after
+ * since or counts other than counts (JSON text, taken over), or with "timeout" at end_ms. */
+void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
+                          struct push_cursor since, char *counts, int limit, long end_ms);
 
 /* Gives up a stream that will never be adopted (it failed before streaming). */
 void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s);

@@ -313,24 +313,54 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
 static void longpoll_answer(struct push_request *r, const char *user, const char *tag,
                             struct push_cursor pos, struct batch *b, int limit, int timeout)
 {
-    json_object *o = json_object_new_object();
-    json_object *list = json_object_new_array();
-    int n = b->msgs ? PQntuples(b->msgs) : 0;
-    const char *text;
-    size_t len;
+    push_emit_longpoll(r, user, tag, pos, b->msgs, push_json_unread(b->unread), limit, timeout);
+}
 
-    for (int i = 0; i < n && i < limit; i++)
-        json_object_array_add(list, push_json_message(b->msgs, i, tag, &pos));
-    json_object_object_add(o, "user", json_object_new_string(user));
-    json_object_object_add(o, "cursor", push_json_cursor(&pos, tag));
-    json_object_object_add(o, "unread", push_json_unread(b->unread));
-    json_object_object_add(o, "messages", list);
-    json_object_object_add(o, "more", json_object_new_boolean(n > limit));
-    json_object_object_add(o, "timeout", json_object_new_boolean(timeout));
-    text = push_json_text(o, &len);
-    push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json; charset=utf-8",
-                      text, len);
-    json_object_put(o);
+/* push_stream_longpoll for a FastCGI request: when nothing is new yet, the event loop holds the
+ * poll and answers it, and this thread goes back to accepting requests. */
+static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
+                             const char *user, const char *tag, const struct push_cursor *since,
+                             int hold_s, int limit)
+{
+    long end_ms = push_loop_now_ms() + hold_s * 1000L;
+    enum push_hub_err herr;
+    struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, NULL, NULL, &herr);
+    struct batch b;
+    enum push_db_err err;
+    char msg[256], *counts;
+    int fd, request_id;
+
+    if (!ls) {
+        refuse(r, herr);
+        return;
+    }
+    /* the first read happens after the join: a change from now on wakes the poll */
+    if (fetch(ctx, user, since, limit + 1, 1, &b, &err, msg, sizeof msg) < 0) {
+        push_edge_db_error(r, err, msg);
+        push_loop_abandon(ctx->loop, ls);
+        return;
+    }
+    if (in_future(since, &b.st)) {
+        push_edge_cursor_future(r);
+    } else if (PQntuples(b.msgs) > 0) {
+        longpoll_answer(r, user, tag, *since, &b, limit, 0);
+    } else {
+        json_object *u = push_json_unread(b.unread);
+        size_t len;
+        if (!(counts = strdup(push_json_text(u, &len))))
+            abort();
+        json_object_put(u);
+        batch_clear(&b);
+        if (push_request_detach(r, &fd, &request_id) < 0) {
+            free(counts);
+            push_loop_abandon(ctx->loop, ls);
+            return;
+        }
+        push_loop_adopt_hold(ctx->loop, ls, fd, request_id, *since, counts, limit, end_ms);
+        return;
+    }
+    batch_clear(&b);
+    push_loop_abandon(ctx->loop, ls);
 }
 
 void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,
@@ -344,6 +374,10 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     struct timespec deadline = push_hub_deadline(hold_s * 1000L);
     int first = 1;
 
+    if (ctx->loop && push_request_detachable(r)) {
+        longpoll_in_loop(ctx, r, user, tag, since, hold_s, limit);
+        return;
+    }
     if (join(ctx, r, &w, user) < 0)
         return;
     for (;;) {
