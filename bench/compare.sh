@@ -143,10 +143,12 @@ chmod +x "$WORK/mem.sh"
 
 # --- the servers
 
+# the streaming programs hold their streams in their event loops (64 workers, set in run());
+# every stream is a descriptor
 APP_ENV=(PUSH_TOKEN_SECRET="$SECRET" PUSH_MAX_STREAMS=9500 PUSH_MAX_STREAMS_PER_USER=4
-         PUSH_THREADS=9600 PUSH_THREAD_STACK=64 PUSH_LOG_LEVEL=warn)
-if [ $((9600 + 200)) -gt "$fds" ]; then
-    APP_ENV+=(PUSH_THREADS=$((fds - 200)) PUSH_MAX_STREAMS=$((fds - 300)))
+         PUSH_THREAD_STACK=64 PUSH_LOG_LEVEL=warn)
+if [ $((9500 + 300)) -gt "$fds" ]; then
+    APP_ENV+=(PUSH_MAX_STREAMS=$((fds - 300)))
 fi
 # start_nginx pgpush|nchan: the same nginx settings on both sides; only the locations differ
 start_nginx() {

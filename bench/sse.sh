@@ -104,8 +104,6 @@ if [ "$fit" -lt "$max" ]; then
 fi
 [ "$max" -ge 100 ] || die "an open-file limit of $fds is too low for this benchmark"
 cap() { [ "$1" -le "$max" ] && echo "$1" || echo "$max"; }
-threads_max=$(cat /proc/sys/kernel/threads-max 2>/dev/null || echo 100000)
-[ "$threads_max" -gt 12000 ] || die "kernel.threads-max is $threads_max; push-sse needs 9,600 threads"
 
 rm -rf "$WORK"
 mkdir -p "$WORK/nginx"
@@ -129,12 +127,12 @@ web_pids() { # the front server's processes (nginx: master and workers)
 
 # --- the programs and the front servers
 
-# every worker thread blocked in accept() holds a descriptor slot (Linux reserves the new fd
-# before it waits): PUSH_THREADS must stay below the open-file limit
-threads=9600 max_streams=9500
-if [ $((threads + 200)) -gt "$fds" ]; then
-    threads=$((fds - 200)) max_streams=$((fds - 300))
-    say "# NOTE: PUSH_THREADS=$threads PUSH_MAX_STREAMS=$max_streams to fit the open-file limit"
+# open streams and held polls live in the programs' event loops: their 64 workers only answer
+# and hand over; every stream is a descriptor, so PUSH_MAX_STREAMS stays below the open-file limit
+threads=64 max_streams=9500
+if [ $((max_streams + 300)) -gt "$fds" ]; then
+    max_streams=$((fds - 300))
+    say "# NOTE: PUSH_MAX_STREAMS=$max_streams to fit the open-file limit"
 fi
 APP_ENV=(PUSH_TOKEN_SECRET="$SECRET" PUSH_MAX_STREAMS=$max_streams PUSH_MAX_STREAMS_PER_USER=4
          PUSH_THREADS=$threads PUSH_THREAD_STACK=64 PUSH_LOG_LEVEL=warn)
@@ -165,12 +163,14 @@ http {
         location = /ext/push-longpoll {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:$WORK/push-longpoll.sock;
+            fastcgi_buffer_size 1k;   # as conf/nginx.conf
             fastcgi_read_timeout 300s;
         }
         location = /ext/push-sse {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:$WORK/push-sse.sock;
             fastcgi_buffering off;
+            fastcgi_buffer_size 1k;   # as conf/nginx.conf
             fastcgi_read_timeout 300s;
         }
         location = /ext/push-ws {
