@@ -291,18 +291,6 @@ int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct time
     return changed;
 }
 
-int push_hub_changed(struct push_hub *hub, struct push_waiter *w)
-{
-    int changed;
-
-    (void)hub;
-    pthread_mutex_lock(&w->lock);
-    changed = w->woken;
-    w->woken = 0;
-    pthread_mutex_unlock(&w->lock);
-    return changed;
-}
-
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w)
 {
     struct hub_user *u = w->user;

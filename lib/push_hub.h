@@ -60,10 +60,6 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
  * deadline (CLOCK_MONOTONIC). Returns 1 on a change, 0 at the deadline. */
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline);
 
-/* For a waiter with wake: has the user's stream changed since the last call (or the join)?
- * Never blocks; 1 once per change. */
-int push_hub_changed(struct push_hub *hub, struct push_waiter *w);
-
 /* After it returns, wake is never called again for w. */
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
 

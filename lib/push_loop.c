@@ -368,6 +368,8 @@ static void maybe_read(struct push_loop *l, struct push_loop_stream *s)
 /* Writes what waits, without blocking; drops the stream when its client is gone. */
 static void write_out(struct push_loop *l, struct push_loop_stream *s, long now)
 {
+    if (!s->want_out) /* the client kept up until now: its stall clock starts here */
+        s->stall_since_ms = now;
     while (pending(s)) {
         ssize_t n = write(s->fd, s->out.data + s->out.off, pending(s));
         if (n > 0) {
