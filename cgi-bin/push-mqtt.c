@@ -131,10 +131,11 @@ static int wait_notify(PGconn *conn, struct push_mqtt_pub *pub, struct dirty *d,
     return 0;
 }
 
-/* Runs a one-row boolean statement; 1 true, 0 false, -1 error. */
-static int run_bool(PGconn *conn, const char *sql)
+/* Takes the session lock that makes this the database's one bridge: 1 taken, 0 held by another
+ * bridge, -1 error. */
+static int take_bridge_lock(PGconn *conn)
 {
-    PGresult *res = PQexec(conn, sql);
+    PGresult *res = PQexec(conn, "SELECT pg_try_advisory_lock(hashtext('pgpush mqtt bridge'))");
     int rc = -1;
 
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
@@ -147,7 +148,7 @@ static int run_bool(PGconn *conn, const char *sql)
 static int setup(struct push_db *db, PGconn *conn)
 {
     static int waiting_said;
-    int locked = run_bool(conn, "SELECT pg_try_advisory_lock(hashtext('pgpush mqtt bridge'))");
+    int locked = take_bridge_lock(conn);
     PGresult *res;
     int ok;
 

@@ -86,29 +86,33 @@ static struct req *take_batch(struct push_readq *q, struct req *self, int *n)
     return first;
 }
 
-int push_readq_run(struct push_pool *pool, struct push_store_read *reads, int n,
-                   enum push_db_err *err, char *msg, size_t msglen)
+int push_readq_run_on(struct push_db *db, struct push_store_read *reads, int n,
+                      enum push_db_err *err, char *msg, size_t msglen)
 {
-    struct push_db *db = push_pool_acquire(pool);
-    int rc = -1;
-
-    for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
+    for (int attempt = 0; attempt < 2; attempt++) {
         PGconn *conn = push_db_get(db, err, msg, msglen);
         if (!conn)
-            break;
-        if (push_store_prepare(db, conn) == 0 && push_store_read_many(conn, reads, n) == 0) {
-            rc = 0;
-            break;
-        }
+            return -1;
+        if (push_store_prepare(db, conn) == 0 && push_store_read_many(conn, reads, n) == 0)
+            return 0;
         *err = PUSH_DB_UNREACHABLE;
         if (!push_db_lost(db)) {
             char *text = PQerrorMessage(conn);
             push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
             snprintf(msg, msglen, "the database query failed");
-            break;
+            return -1;
         }
         snprintf(msg, msglen, "lost the database connection");
     }
+    return -1;
+}
+
+int push_readq_run(struct push_pool *pool, struct push_store_read *reads, int n,
+                   enum push_db_err *err, char *msg, size_t msglen)
+{
+    struct push_db *db = push_pool_acquire(pool);
+    int rc = push_readq_run_on(db, reads, n, err, msg, msglen);
+
     push_pool_release(pool, db);
     return rc;
 }

@@ -32,4 +32,8 @@ int push_readq_read(struct push_readq *q, struct push_store_read *r, enum push_d
 int push_readq_run(struct push_pool *pool, struct push_store_read *reads, int n,
                    enum push_db_err *err, char *msg, size_t msglen);
 
+/* The same on db, a connection the caller holds (a worker's own). */
+int push_readq_run_on(struct push_db *db, struct push_store_read *reads, int n,
+                      enum push_db_err *err, char *msg, size_t msglen);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "push_json.h"
 #include "push_log.h"
+#include "push_readq.h"
 #include "push_store.h"
 
 struct push_wsq {
@@ -225,18 +226,7 @@ static void work_many(struct push_db *db, struct push_wsjob **jobs, int n)
 
     for (int i = 0; i < n; i++)
         reads[i] = (struct push_store_read){ jobs[i]->user, jobs[i]->pos, PUSH_WSJOB_BATCH + 1, NULL, NULL };
-    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
-        PGconn *conn = push_db_get(db, &err, msg, sizeof msg);
-        if (!conn)
-            break;
-        if (push_store_prepare(db, conn) == 0 && push_store_read_many(conn, reads, n) == 0) {
-            ok = 1;
-        } else if (!push_db_lost(db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            break;
-        }
-    }
+    ok = push_readq_run_on(db, reads, n, &err, msg, sizeof msg) == 0;
     for (int i = 0; i < n; i++) {
         if (ok) {
             take_read(jobs[i], reads[i].msgs, reads[i].unread, jobs[i]->tag);
