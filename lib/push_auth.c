@@ -43,6 +43,17 @@ static const char *find_token(const struct push_config *cfg, char *const *envp,
     return NULL;
 }
 
+/* How many times the web server passed name. */
+static int env_count(char *const *envp, const char *name)
+{
+    size_t len = strlen(name);
+    int n = 0;
+
+    for (; envp && *envp; envp++)
+        n += strncmp(*envp, name, len) == 0 && (*envp)[len] == '=';
+    return n;
+}
+
 enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const *envp,
                                       const struct push_query *q, int64_t now,
                                       struct push_identity *id)
@@ -51,6 +62,9 @@ enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const
     char cookie[PUSH_TOKEN_MAX + 1];
     const char *token, *demo_user;
 
+    /* Two values: which one did the server check? Neither is believed, even if one is empty. */
+    if (env_count(envp, "REMOTE_USER") > 1)
+        return PUSH_AUTH_AMBIGUOUS;
     if (remote && *remote)
         return set_user(id, remote, PUSH_AUTH_REMOTE_USER);
     token = find_token(cfg, envp, q, cookie, sizeof cookie);
@@ -84,6 +98,22 @@ const char *push_auth_strerror(enum push_auth_err err)
     case PUSH_AUTH_EXPIRED: return "the token has expired";
     case PUSH_AUTH_NO_SECRET: return "tokens are not accepted: the server has no token secret";
     case PUSH_AUTH_BAD_USER: return "the user name is not valid";
+    case PUSH_AUTH_AMBIGUOUS:
+        return "the web server passed the user twice; refused (a misconfigured server, see its log)";
     }
     return "unknown authentication error";
+}
+
+int push_auth_status(enum push_auth_err err)
+{
+    return err == PUSH_AUTH_AMBIGUOUS ? 403 : 401;
+}
+
+const char *push_auth_code(enum push_auth_err err)
+{
+    switch (err) {
+    case PUSH_AUTH_MISSING: return "unauthorized";
+    case PUSH_AUTH_AMBIGUOUS: return "identity_ambiguous";
+    default: return "bad_token";
+    }
 }

@@ -21,6 +21,9 @@ enum push_auth_err {
     PUSH_AUTH_EXPIRED,
     PUSH_AUTH_NO_SECRET,  /* a token came but PUSH_TOKEN_SECRET is not configured */
     PUSH_AUTH_BAD_USER,   /* the name given is not a valid user name */
+    PUSH_AUTH_AMBIGUOUS,  /* the web server passed REMOTE_USER more than once: a misconfigured
+                           * server (e.g. nginx's fastcgi_params plus a second REMOTE_USER line),
+                           * where the first value may be the client's own: refused */
 };
 
 struct push_identity {
@@ -29,7 +32,8 @@ struct push_identity {
     int64_t expires; /* a token's expiry (Unix seconds); 0 for other sources */
 };
 
-/* Finds the user of a request, in this order: REMOTE_USER; a token from ?token=, an
+/* Finds the user of a request, in this order: REMOTE_USER (which only the web server can set,
+ * and must set at most once); a token from ?token=, an
  * "Authorization: Bearer" header or the token cookie; in demo mode only, ?user=. A token that
  * is present but bad is an error even when demo mode would allow ?user=. */
 enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const *envp,
@@ -38,5 +42,10 @@ enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const
 
 /* A short English sentence for err, fit for an error response. */
 const char *push_auth_strerror(enum push_auth_err err);
+
+/* The HTTP status (401, or 403 for PUSH_AUTH_AMBIGUOUS) and the JSON error code of err: the one
+ * mapping every program answers with. */
+int push_auth_status(enum push_auth_err err);
+const char *push_auth_code(enum push_auth_err err);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char push_config_help[] =
     "Environment:\n"
@@ -46,8 +47,9 @@ const char push_config_help[] =
     "  PUSH_WS_LISTEN         the socket path or [host]:port push-ws listens on (or --listen)\n"
     "  PUSH_WS_ORIGINS        comma-separated origins allowed besides the request's own host\n"
     "                         (\"*\": any); a request without Origin (not a browser) is allowed\n"
-    "  PUSH_WS_TRUST_USER_HEADER  a header the proxy overwrites with the authenticated user\n"
-    "                         (e.g. X-Remote-User); unset: no header is trusted\n";
+    "  PUSH_WS_TRUST_USER_HEADER  the header the web server overwrites with the user it\n"
+    "                         authenticated: X-Remote-User (nginx, Apache) or Forwarded (lighttpd,\n"
+    "                         its remote_user=); no other name is accepted. Unset: none is trusted\n";
 
 const char *push_env_get(char *const *envp, const char *name)
 {
@@ -261,8 +263,13 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
         if (copy_str(cfg->ws_user_header, sizeof cfg->ws_user_header, v, "PUSH_WS_TRUST_USER_HEADER",
                      err, errlen))
             return -1;
-        if (strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(v))
-            return fail(err, errlen, "PUSH_WS_TRUST_USER_HEADER", "a header name: letters, digits, - only");
+        /* only a header that every shipped configuration clears before it sets its own: any
+         * other one a client could send past a proxy that does not know it must remove it */
+        if (strcasecmp(v, "X-Remote-User") != 0 && strcasecmp(v, "Forwarded") != 0)
+            return fail(err, errlen, "PUSH_WS_TRUST_USER_HEADER",
+                        "only X-Remote-User (nginx, Apache) or Forwarded (lighttpd) can be trusted: "
+                        "the shipped web server configurations replace those and clear what the "
+                        "client sent; unset it to take tokens only");
     }
     if ((v = push_env_get(envp, "PUSH_LOG_LEVEL")) && *v && push_log_level_parse(v, &cfg->log_level))
         return fail(err, errlen, "PUSH_LOG_LEVEL", "expected error, warn, info or debug");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <json-c/json.h>
@@ -26,11 +27,24 @@ int push_edge_identify(struct push_request *r, const struct push_config *cfg,
     }
     aerr = push_auth_identify(cfg, r->envp, q, time(NULL), id);
     if (aerr != PUSH_AUTH_OK) {
-        push_http_error(r, 401, aerr == PUSH_AUTH_MISSING ? "unauthorized" : "bad_token",
-                        push_auth_strerror(aerr), "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
+        push_edge_refuse_identity(r, aerr);
         return -1;
     }
     return 0;
+}
+
+void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err)
+{
+    /* a misconfigured server is the operator's to fix: said at warning level; a client without
+     * (good) credentials only at info. Never the token itself. */
+    if (err == PUSH_AUTH_AMBIGUOUS)
+        push_log_warn("refused a request: REMOTE_USER was passed twice (check the web server's "
+                      "configuration: one REMOTE_USER, set only where the server authenticates)");
+    else
+        push_log_info("refused a request (%d %s): %s", push_auth_status(err), push_auth_code(err),
+                      push_auth_strerror(err));
+    push_http_error(r, push_auth_status(err), push_auth_code(err), push_auth_strerror(err),
+                    err == PUSH_AUTH_AMBIGUOUS ? NULL : "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
 }
 
 int push_edge_cursor(struct push_request *r, const char *text, const char *tag,
@@ -40,7 +54,9 @@ int push_edge_cursor(struct push_request *r, const char *text, const char *tag,
 
     if (err == PUSH_CURSOR_OK)
         return 0;
-    push_http_error(r, 400, err == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor",
+    /* another user's cursor is a request for what is not theirs: 403 */
+    push_http_error(r, err == PUSH_CURSOR_WRONG_USER ? 403 : 400,
+                    err == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor",
                     push_cursor_strerror(err), NULL);
     return -1;
 }
@@ -95,26 +111,25 @@ void push_edge_method(struct push_request *r, const char *allow)
                     headers);
 }
 
+const char *push_edge_scheme(struct push_request *r)
+{
+    const char *https = push_request_env(r, "HTTPS");
+    const char *scheme = push_request_env(r, "REQUEST_SCHEME");
+
+    if (https && (strcasecmp(https, "on") == 0 || strcmp(https, "1") == 0))
+        return "https";
+    return scheme && strcasecmp(scheme, "https") == 0 ? "https" : "http";
+}
+
 int push_edge_cross_site(struct push_request *r, const struct push_config *cfg)
 {
     const char *origin = push_request_env(r, "HTTP_ORIGIN");
-    const char *host = push_request_env(r, "HTTP_HOST");
     const char *fetch_site = push_request_env(r, "HTTP_SEC_FETCH_SITE");
 
-    if (origin && strcmp(origin, "null") != 0) {
-        const char *sep = strstr(origin, "://");
-        size_t olen = strlen(origin);
-        if (sep && host && strcmp(sep + 3, host) == 0)
-            return 0;
-        for (const char *s = cfg->allowed_origins; *s; s += strcspn(s, " ")) {
-            s += strspn(s, " ");
-            if (strncmp(s, origin, olen) == 0 && (s[olen] == ' ' || s[olen] == '\0'))
-                return 0;
-        }
-        return 1;
-    }
-    /* Origin "null" (a sandboxed frame, a file: page) is never one of ours */
-    return origin != NULL || (fetch_site && strcmp(fetch_site, "cross-site") == 0);
+    if (origin)
+        return !push_http_origin_allowed(origin, push_edge_scheme(r),
+                                         push_request_env(r, "HTTP_HOST"), cfg->allowed_origins);
+    return fetch_site && strcmp(fetch_site, "cross-site") == 0;
 }
 
 json_object *push_edge_json_body(struct push_request *r, const struct push_config *cfg, size_t max)

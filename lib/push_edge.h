@@ -10,11 +10,15 @@
 #include "push_request.h"
 
 /* Parses the query string into q and identifies the user into id. When it cannot, it answers
- * (400/414 bad_query, 401 unauthorized/bad_token) and returns -1. */
+ * (400/414 bad_query; push_edge_refuse_identity) and returns -1. */
 int push_edge_identify(struct push_request *r, const struct push_config *cfg,
                        struct push_query *q, struct push_identity *id);
 
-/* Parses a cursor given by the client into c; answers 400 (bad_cursor, cursor_user) and returns
+/* Answers a request whose user could not be identified: 401 unauthorized/bad_token, or 403
+ * identity_ambiguous (push_auth_status, push_auth_code), and logs why. */
+void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err);
+
+/* Parses a cursor given by the client into c; answers 400 bad_cursor or 403 cursor_user and returns
  * -1 when it is not one of this user's. */
 int push_edge_cursor(struct push_request *r, const char *text, const char *tag,
                      struct push_cursor *c);
@@ -33,9 +37,13 @@ void push_edge_db_error(struct push_request *r, enum push_db_err err, const char
 /* 500 internal, after logging the connection's error (never sent to the client). */
 void push_edge_query_failed(struct push_request *r, const char *error_text);
 
+/* The scheme the client used to reach the web server: "https" when it says so (HTTPS=on, or
+ * REQUEST_SCHEME), else "http". */
+const char *push_edge_scheme(struct push_request *r);
+
 /* Does the browser say the request comes from another site (Sec-Fetch-Site: cross-site, or an
- * Origin that is neither this host nor in PUSH_ALLOWED_ORIGINS)? Clients that are not browsers
- * send neither header and are not cross-site. */
+ * Origin that is neither this request's own scheme and host nor in PUSH_ALLOWED_ORIGINS)?
+ * Clients that are not browsers send neither header and are not cross-site. */
 int push_edge_cross_site(struct push_request *r, const struct push_config *cfg);
 
 struct json_object;

@@ -144,3 +144,24 @@ int push_http_content_type_is(const char *header, const char *type)
     return strncasecmp(header, type, tlen) == 0
            && (header[tlen] == '\0' || header[tlen] == ';' || header[tlen] == ' ');
 }
+
+int push_http_origin_allowed(const char *origin, const char *scheme, const char *host,
+                             const char *allowed)
+{
+    size_t olen = strlen(origin), slen = strlen(scheme);
+
+    if (strcmp(origin, "null") == 0)
+        return 0;
+    /* the page's own origin: the scheme the request came with, and its Host */
+    if (host && *host && olen > slen + 3 && strncasecmp(origin, scheme, slen) == 0
+        && strncmp(origin + slen, "://", 3) == 0 && strcasecmp(origin + slen + 3, host) == 0)
+        return 1;
+    for (const char *s = allowed ? allowed : ""; *s;) {
+        s += strspn(s, " \t,");
+        size_t n = strcspn(s, " \t,");
+        if ((n == 1 && *s == '*') || (n == olen && strncasecmp(s, origin, olen) == 0))
+            return 1;
+        s += n;
+    }
+    return 0;
+}

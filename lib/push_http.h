@@ -40,4 +40,12 @@ int push_http_etag_match(const char *header, const char *etag);
  * and parameters? */
 int push_http_content_type_is(const char *header, const char *type);
 
+/* May a page of origin (an Origin header's value) make this request? Yes when it is the
+ * request's own origin, scheme ("http" or "https": how the request reached the web server) and
+ * host (its Host header) alike, or one of allowed: origins as scheme://host[:port], separated by
+ * commas or spaces, "*" for any. "null" (sandboxed frames, file: pages) never. Origins compare
+ * without regard to case. */
+int push_http_origin_allowed(const char *origin, const char *scheme, const char *host,
+                             const char *allowed);
+
 #endif

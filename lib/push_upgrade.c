@@ -119,12 +119,18 @@ enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user
         else if (strcasecmp(name, "Connection") == 0) slot = &connection;
         else if (strcasecmp(name, "Authorization") == 0) slot = &u->authorization;
         else if (strcasecmp(name, "Cookie") == 0) slot = &u->cookie;
+        else if (strcasecmp(name, "X-Forwarded-Proto") == 0) slot = &u->proto;
         else if (user_header && *user_header && strcasecmp(name, user_header) == 0) slot = &u->user;
         if (slot && set_once(slot, value) < 0)
-            return PUSH_UPGRADE_MALFORMED;
+            return slot == &u->user ? PUSH_UPGRADE_IDENTITY : PUSH_UPGRADE_MALFORMED;
     }
-    if (u->user && strcasecmp(user_header, "Forwarded") == 0)
-        u->user = push_upgrade_forwarded_user((char *)u->user);
+    if (u->user && strcasecmp(user_header, "Forwarded") == 0) {
+        char *user, *proto;
+        if (push_upgrade_forwarded((char *)u->user, &user, &proto) < 0)
+            return PUSH_UPGRADE_IDENTITY;
+        u->user = user;
+        u->proto = proto; /* the proxy's word, not a header the client may have added */
+    }
     if (!is_get)
         return PUSH_UPGRADE_METHOD;
     if (!upgrade || !connection || !list_has(upgrade, "websocket") || !list_has(connection, "upgrade"))
@@ -136,66 +142,82 @@ enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user
     return PUSH_UPGRADE_OK;
 }
 
-/* Decodes a quoted-string starting at s (after its opening quote) in place; returns its end (the
- * closing quote, or the string's end). */
-static char *unquote(char *s)
+/* RFC 7230 tchar */
+static int is_tchar(unsigned char ch)
 {
-    char *out = s;
-
-    while (*s && *s != '"') {
-        if (*s == '\\' && s[1])
-            s++;
-        *out++ = *s++;
-    }
-    char *end = s;
-    *out = '\0';
-    return end;
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+           || (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
-char *push_upgrade_forwarded_user(char *value)
+/* Parses a quoted-string whose opening quote is at *p, decoding it in place; *p moves past the
+ * closing quote. -1 when it is not closed, or holds a control character. */
+static int quoted_string(char **p, char **value)
 {
-    char *last = value, *p;
-    int quoted = 0;
+    char *s = *p + 1, *out = s;
 
-    for (p = value; *p; p++) { /* the last element: after the last comma outside quotes */
-        if (quoted && *p == '\\' && p[1])
-            p++;
-        else if (*p == '"')
-            quoted = !quoted;
-        else if (!quoted && *p == ',')
-            last = p + 1;
+    *value = s;
+    for (; *s != '"'; s++) {
+        if (*s == '\\')
+            s++;
+        if (*s == '\0' || ((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+            return -1;
+        *out++ = *s;
     }
-    for (p = last; *p;) {
+    *p = s + 1;
+    *out = '\0';
+    return 0;
+}
+
+int push_upgrade_forwarded(char *value, char **user, char **proto)
+{
+    static const char *const known[] = { "for", "by", "host", "proto", "remote_user" };
+    unsigned seen = 0;
+    char *p = value;
+
+    *user = *proto = NULL;
+    for (;;) {
+        char *name, *v;
+        size_t n;
+        unsigned bit = 0;
+
         p += strspn(p, " \t;");
-        char *name = p;
-        size_t n = strcspn(p, "=;");
-        p += n;
-        if (*p != '=')
-            continue;
-        int is_user = n == 11 && strncasecmp(name, "remote_user", 11) == 0;
-        p++;
+        if (!*p)
+            return 0;
+        for (name = p; is_tchar((unsigned char)*p); p++)
+            ;
+        n = (size_t)(p - name);
+        if (n == 0 || *p != '=')
+            return -1; /* a comma (a second element) lands here too */
+        *p++ = '\0';
+        char *vend = NULL; /* where a token value ends, NUL-terminated once its delimiter is read */
         if (*p == '"') {
-            char *start = p + 1;
-            p = start;
-            /* skip the quoted-string; decode it only when it is the one wanted */
-            while (*p && *p != '"')
-                p += (*p == '\\' && p[1]) ? 2 : 1;
-            if (is_user) {
-                unquote(start);
-                return *start ? start : NULL;
-            }
-            if (*p)
-                p++;
+            if (quoted_string(&p, &v) < 0)
+                return -1;
         } else {
-            char *start = p;
-            p += strcspn(p, ";");
-            if (is_user) {
-                *p = '\0';
-                return *start ? start : NULL;
-            }
+            for (v = p; is_tchar((unsigned char)*p); p++)
+                ;
+            if (p == v)
+                return -1;
+            vend = p;
         }
+        p += strspn(p, " \t");
+        if (*p != ';' && *p != '\0')
+            return -1;
+        if (*p)
+            p++;
+        if (vend)
+            *vend = '\0';
+        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+            if (strcasecmp(name, known[i]) == 0)
+                bit = 1u << i;
+        if (bit & seen)
+            return -1; /* RFC 7239 4: a parameter at most once per element */
+        seen |= bit;
+        if (strcasecmp(name, "remote_user") == 0)
+            *user = v;
+        else if (strcasecmp(name, "proto") == 0)
+            *proto = v;
     }
-    return NULL;
 }
 
 const char *push_upgrade_strerror(enum push_upgrade_err err)
@@ -207,6 +229,8 @@ const char *push_upgrade_strerror(enum push_upgrade_err err)
     case PUSH_UPGRADE_NOT_WEBSOCKET: return "this is a WebSocket endpoint: send Upgrade: websocket";
     case PUSH_UPGRADE_VERSION: return "only WebSocket version 13 is supported";
     case PUSH_UPGRADE_BAD_KEY: return "Sec-WebSocket-Key must be 16 bytes in base64";
+    case PUSH_UPGRADE_IDENTITY:
+        return "the proxy's user header is repeated or not one well-formed element: refused";
     }
     return "bad request";
 }
@@ -221,30 +245,4 @@ void push_upgrade_accept(const char *key, char out[PUSH_UPGRADE_ACCEPT_LEN + 1])
     memcpy(text + klen, WS_GUID, sizeof WS_GUID - 1);
     SHA1(text, klen + sizeof WS_GUID - 1, digest);
     EVP_EncodeBlock((unsigned char *)out, digest, SHA_DIGEST_LENGTH);
-}
-
-int push_upgrade_origin_allowed(const char *origin, const char *host, const char *allowed)
-{
-    const char *sep;
-    size_t olen;
-
-    if (!origin)
-        return 1;
-    if (strcmp(origin, "null") == 0)
-        return 0;
-    sep = strstr(origin, "://");
-    if (sep && host && *host && strcasecmp(sep + 3, host) == 0)
-        return 1;
-    olen = strlen(origin);
-    for (const char *s = allowed ? allowed : ""; *s;) {
-        s += strspn(s, " \t,");
-        size_t n = strcspn(s, ",");
-        size_t m = n;
-        while (m > 0 && (s[m - 1] == ' ' || s[m - 1] == '\t'))
-            m--;
-        if ((m == 1 && *s == '*') || (m == olen && m > 0 && strncasecmp(s, origin, olen) == 0))
-            return 1;
-        s += n;
-    }
-    return 0;
 }

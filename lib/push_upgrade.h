@@ -14,6 +14,8 @@ struct push_upgrade {
     const char *query;  /* after '?', "" when none */
     const char *host, *origin, *key, *authorization, *cookie;
     const char *user;   /* the value of the trusted user header, when one is configured */
+    const char *proto;  /* the scheme the client used, as the proxy says (X-Forwarded-Proto, or
+                         * proto= of a trusted Forwarded); NULL when it does not say */
 };
 
 enum push_upgrade_err {
@@ -23,6 +25,8 @@ enum push_upgrade_err {
     PUSH_UPGRADE_NOT_WEBSOCKET, /* no "Upgrade: websocket" with "Connection: upgrade" (426) */
     PUSH_UPGRADE_VERSION,       /* Sec-WebSocket-Version is not 13 (426) */
     PUSH_UPGRADE_BAD_KEY,       /* Sec-WebSocket-Key is not 16 bytes in base64 (400) */
+    PUSH_UPGRADE_IDENTITY,      /* the trusted user header is repeated, or (Forwarded) not exactly
+                                 * one well-formed element: the client's own reached us (403) */
 };
 
 /* The length of the head in buf[0, len) up to and including its blank line, or 0 while the
@@ -30,26 +34,25 @@ enum push_upgrade_err {
 size_t push_upgrade_head_end(const char *buf, size_t len);
 
 /* Parses the head (len bytes from push_upgrade_head_end) in place: fields are NUL-terminated in
- * buf. user_header names the header trusted to carry the user (NULL or "": none); "Forwarded"
- * means the remote_user parameter of that header's last element (what lighttpd's
- * proxy.forwarded appends), see push_upgrade_forwarded_user. */
+ * buf. user_header names the header trusted to carry the user (NULL or "": none): the web server
+ * must set it, replacing whatever the client sent. It may appear once. "Forwarded" means the
+ * remote_user parameter of that header (push_upgrade_forwarded), which lighttpd's proxy.forwarded
+ * writes; the shipped lighttpd configurations first remove the client's own Forwarded header. */
 enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user_header,
                                          struct push_upgrade *u);
 
-/* The remote_user parameter of the last element of a Forwarded header value (RFC 7239), decoded
- * in place; NULL when that element has none. Only the last element is the proxy's own: whatever
- * came before it, the client may have sent. */
-char *push_upgrade_forwarded_user(char *value);
+/* Reads a Forwarded header value (RFC 7239) that the proxy wrote afresh, decoding it in place:
+ * 0 with *user and *proto (the remote_user and proto parameters, NULL when absent), or -1 when
+ * the value is not exactly one well-formed element. Refused: a second element (a comma outside
+ * quotes: the client's own header was not cleared, and which element is whose is a guess), an
+ * unclosed quote, a parameter given twice, a control character, anything but token=value pairs.
+ * An attacker who can add to the header can then only cause a refusal, never pick a name. */
+int push_upgrade_forwarded(char *value, char **user, char **proto);
 
 /* A short English sentence for err. */
 const char *push_upgrade_strerror(enum push_upgrade_err err);
 
 /* The Sec-WebSocket-Accept value for key (RFC 6455 4.2.2) into out, NUL-terminated. */
 void push_upgrade_accept(const char *key, char out[PUSH_UPGRADE_ACCEPT_LEN + 1]);
-
-/* May a page from origin open a socket here? No Origin (not a browser): yes. Otherwise its host
- * must be host (the same origin), or origin one of the comma-separated allowed list ("*": any).
- * "null" is never allowed. */
-int push_upgrade_origin_allowed(const char *origin, const char *host, const char *allowed);
 
 #endif

@@ -501,11 +501,22 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
         http_error(c, 426, "upgrade_required", push_upgrade_strerror(uerr),
                    "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
         return;
+    case PUSH_UPGRADE_IDENTITY:
+        push_log_warn("refused an upgrade: the trusted %s header is repeated or ambiguous (does the "
+                      "web server clear what the client sent? see conf/)", cfg->ws_user_header);
+        http_error(c, 403, "identity_ambiguous", push_upgrade_strerror(uerr), NULL);
+        return;
     default:
+        push_log_info("refused an upgrade (400): %s", push_upgrade_strerror(uerr));
         http_error(c, 400, "bad_request", push_upgrade_strerror(uerr), NULL);
         return;
     }
-    if (!push_upgrade_origin_allowed(u.origin, u.host, cfg->ws_origins)) {
+    /* no Origin: not a browser. The scheme is the proxy's word (X-Forwarded-Proto, set by the
+     * shipped configurations); a page cannot set that header on a WebSocket request. */
+    if (u.origin && !push_http_origin_allowed(u.origin, u.proto ? u.proto : "http", u.host,
+                                              cfg->ws_origins)) {
+        push_log_info("refused an upgrade (403): Origin %.100s is neither %s://%.100s nor in "
+                      "PUSH_WS_ORIGINS", u.origin, u.proto ? u.proto : "http", u.host ? u.host : "");
         http_error(c, 403, "origin_forbidden", "pages of this origin may not connect", NULL);
         return;
     }
@@ -526,8 +537,10 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
     }
     aerr = push_auth_identify(cfg, envp, q, time(NULL), &id);
     if (aerr != PUSH_AUTH_OK) {
-        http_error(c, 401, aerr == PUSH_AUTH_MISSING ? "unauthorized" : "bad_token",
-                   push_auth_strerror(aerr), "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
+        push_log_info("refused an upgrade (%d %s): %s", push_auth_status(aerr), push_auth_code(aerr),
+                      push_auth_strerror(aerr));
+        http_error(c, push_auth_status(aerr), push_auth_code(aerr), push_auth_strerror(aerr),
+                   "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
         free(q);
         return;
     }
@@ -538,7 +551,8 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
     if (since && *since) {
         enum push_cursor_err cerr = push_cursor_parse(since, c->tag, &c->pos);
         if (cerr != PUSH_CURSOR_OK) {
-            http_error(c, 400, cerr == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor",
+            http_error(c, cerr == PUSH_CURSOR_WRONG_USER ? 403 : 400,
+                       cerr == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor",
                        push_cursor_strerror(cerr), NULL);
             free(q);
             return;

@@ -124,6 +124,28 @@ START_TEST(invalid_remote_user_is_bad_user)
 }
 END_TEST
 
+START_TEST(repeated_remote_user_is_refused)
+{
+    char auth[700];
+
+    /* nginx: fastcgi_params' REMOTE_USER $remote_user (the client's, unchecked) plus a second
+     * REMOTE_USER line: which one the server checked cannot be known */
+    ck_assert_int_eq(IDENTIFY(NULL, "REMOTE_USER=alice", "REMOTE_USER=bob"), PUSH_AUTH_AMBIGUOUS);
+    ck_assert_int_eq(IDENTIFY(NULL, "REMOTE_USER=alice", "REMOTE_USER="), PUSH_AUTH_AMBIGUOUS);
+    ck_assert_int_eq(IDENTIFY(NULL, "REMOTE_USER=", "REMOTE_USER=alice"), PUSH_AUTH_AMBIGUOUS);
+    snprintf(auth, sizeof auth, "HTTP_AUTHORIZATION=Bearer %s", good);
+    ck_assert_int_eq(IDENTIFY(NULL, "REMOTE_USER=alice", auth, "REMOTE_USER=alice"), PUSH_AUTH_AMBIGUOUS);
+    ck_assert_int_eq(push_auth_status(PUSH_AUTH_AMBIGUOUS), 403);
+    ck_assert_str_eq(push_auth_code(PUSH_AUTH_AMBIGUOUS), "identity_ambiguous");
+    /* names that only look alike are other variables */
+    ck_assert_int_eq(IDENTIFY(NULL, "REMOTE_USERX=alice", "HTTP_REMOTE_USER=alice", "REMOTE_USER=bob"),
+                     PUSH_AUTH_OK);
+    assert_user("bob", PUSH_AUTH_REMOTE_USER);
+    ck_assert_int_eq(IDENTIFY("REMOTE_USER=alice&remote_user=alice", "HTTP_X_REMOTE_USER=alice"),
+                     PUSH_AUTH_MISSING);
+}
+END_TEST
+
 /* ---- tokens */
 
 START_TEST(token_in_query)
@@ -362,6 +384,7 @@ static Suite *auth_suite(void)
     tcase_add_test(remote, remote_user_without_secret);
     tcase_add_test(remote, empty_remote_user_is_absent);
     tcase_add_test(remote, invalid_remote_user_is_bad_user);
+    tcase_add_test(remote, repeated_remote_user_is_refused);
     suite_add_tcase(s, remote);
 
     tcase_add_checked_fixture(token, setup, NULL);

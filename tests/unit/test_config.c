@@ -284,6 +284,12 @@ static const struct {
     { { "PUSH_SOCKET_MODE=rw-rw----" }, "PUSH_SOCKET_MODE" },
     { { "PUSH_SOCKET_MODE=0660 " }, "PUSH_SOCKET_MODE" },
     { { "PUSH_SOCKET_MODE=-1" }, "PUSH_SOCKET_MODE" },
+    /* a header no shipped configuration clears: any client could send it */
+    { { "PUSH_WS_TRUST_USER_HEADER=X-Forwarded-User" }, "PUSH_WS_TRUST_USER_HEADER" },
+    { { "PUSH_WS_TRUST_USER_HEADER=Remote-User" }, "PUSH_WS_TRUST_USER_HEADER" },
+    { { "PUSH_WS_TRUST_USER_HEADER=X_Remote_User" }, "PUSH_WS_TRUST_USER_HEADER" },
+    { { "PUSH_WS_TRUST_USER_HEADER=X-Remote-User " }, "PUSH_WS_TRUST_USER_HEADER" },
+    { { "PUSH_WS_TRUST_USER_HEADER=Authorization" }, "PUSH_WS_TRUST_USER_HEADER" },
 };
 
 START_TEST(bad_value_is_refused_naming_the_variable)

@@ -541,6 +541,43 @@ START_TEST(content_type_table)
 }
 END_TEST
 
+static const struct {
+    const char *origin, *scheme, *host, *allowed;
+    int want;
+} origins[] = {
+    { "https://example.com", "https", "example.com", "", 1 },        /* same origin */
+    { "http://example.com:8080", "http", "example.com:8080", "", 1 },
+    { "https://EXAMPLE.com", "https", "example.com", "", 1 },
+    { "HTTPS://example.com", "https", "example.com", "", 1 },
+    /* the scheme counts: a plain-http page of the same host is another origin */
+    { "http://example.com", "https", "example.com", "", 0 },
+    { "https://example.com", "http", "example.com", "", 0 },
+    { "ws://example.com", "http", "example.com", "", 0 },
+    { "https://evil.com", "https", "example.com", "", 0 },
+    { "https://example.com.evil.com", "https", "example.com", "", 0 },
+    { "https://example.com", "https", "example.com.evil.com", "", 0 },
+    { "https://", "https", "", "", 0 },
+    { "null", "https", "example.com", "*", 0 },
+    { "https://evil.com", "https", NULL, "", 0 },
+    { "https://app.example.com", "https", "api.example.com", "https://app.example.com", 1 },
+    { "https://app.example.com", "https", "api.example.com", "https://a.example.com, https://app.example.com", 1 },
+    { "https://app.example.com", "https", "api.example.com", "https://a.example.com https://app.example.com", 1 },
+    { "https://app.example.com", "https", "api.example.com", "https://app.example.co", 0 },
+    { "https://app.example.co", "https", "api.example.com", "https://app.example.com", 0 },
+    { "http://app.example.com", "https", "api.example.com", "https://app.example.com", 0 },
+    { "https://any.where", "https", "api.example.com", "*", 1 },
+    { "https://any.where", "https", "api.example.com", "**", 0 },
+};
+
+START_TEST(origins_are_checked)
+{
+    ck_assert_msg(push_http_origin_allowed(origins[_i].origin, origins[_i].scheme, origins[_i].host,
+                                           origins[_i].allowed) == origins[_i].want,
+                  "%s from %s://%s", origins[_i].origin, origins[_i].scheme,
+                  origins[_i].host ? origins[_i].host : "(null)");
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -551,6 +588,7 @@ static Suite *http_suite(void)
 
     tcase_add_checked_fixture(respond, setup, NULL);
     tcase_add_test(respond, respond_exact_bytes);
+    tcase_add_loop_test(respond, origins_are_checked, 0, sizeof origins / sizeof *origins);
     tcase_add_test(respond, respond_with_extra_headers);
     tcase_add_test(respond, respond_length_counts_bytes_not_string);
     tcase_add_test(respond, respond_empty_body);
