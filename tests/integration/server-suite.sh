@@ -74,8 +74,18 @@ deploy() {
         sed -e "s|/usr/lib/cgi-bin|$BIN|g" -e "s|/run/pgpush/|$d/run/|g" \
             -e "s|/run/lighttpd/pgpush-|$d/run/spawned-|g" -e "s|/etc/pgpush/|$d/etc/|g" \
             -e "s|dbname=app|$conn|g" -e "s|listen 80;|listen 127.0.0.1:$PORT;|" \
-            -e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" "$SHIPPED" >"$d/site.conf"
+            "$SHIPPED" >"$d/site.conf"
         grep -q "$d" "$d/site.conf" || hard_error "nothing substituted in $SHIPPED"
+        # nginx: one location more, the trap README warns of (Debian's fastcgi_params, then a
+        # second REMOTE_USER line: both are sent), for the attack suite
+        [ "$SERVER" = nginx ] && sed -i '$d' "$d/site.conf" && cat >>"$d/site.conf" <<EOF
+    location = /trap/push-poll {
+        include /etc/nginx/fastcgi_params;
+        fastcgi_param REMOTE_USER "";
+        fastcgi_pass unix:$d/run/push-poll.sock;
+    }
+}
+EOF
         start_server "$name" && return 0
         stop_server "$name"
     done
@@ -401,6 +411,8 @@ ws w6 "/cgi-bin/push-ws?token=$ALICE" -H "Origin: https://evil.example"
 eq "$(ws_status w6)" 403 "a page of another origin: 403"
 ws w7 "/cgi-bin/push-ws?token=$ALICE" -H "Origin: http://127.0.0.1:$PORT"
 eq "$(ws_status w7)" 101 "a page of this site (Origin matches the Host the server passed on): 101"
+
+. "$top_srcdir/tests/integration/attack-suite.sh"
 
 echo "# --- a bad deployment: the programs pointed at a database without the schema"
 t0=$(date +%s%N)

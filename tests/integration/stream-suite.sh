@@ -154,7 +154,7 @@ tag=$(head_of "$ALICE" | cut -d- -f3)
 http GET "$SSE?token=$ALICE" -H "Last-Event-ID: garbage"
 status_is 400 bad_cursor "SSE: malformed Last-Event-ID"
 http GET "$SSE?token=$ALICE" -H "Last-Event-ID: $(head_of "$BOB")"
-status_is 400 cursor_user "SSE: another user's cursor"
+status_is 403 cursor_user "SSE: another user's cursor"
 http GET "$SSE?token=$ALICE&since=ffffffff-0-$tag"
 status_is 400 cursor_future "SSE: a cursor from the future"
 http GET "$LP?token=$ALICE&since=ffffffff-0-$tag"

@@ -97,7 +97,7 @@ done
 http GET "/cgi-bin/push-iframe?token=$ALICE&since=garbage"
 status_is 400 bad_cursor "a malformed cursor"
 http GET "/cgi-bin/push-iframe?token=$ALICE&since=$(head_of "$BOB")"
-status_is 400 cursor_user "another user's cursor"
+status_is 403 cursor_user "another user's cursor"
 http GET "/cgi-bin/push-iframe?token=$ALICE&since=ff-ff-$(head_of "$ALICE" | cut -d- -f3)"
 status_is 400 cursor_future "a cursor from the future"
 http GET "/cgi-bin/push-iframe"

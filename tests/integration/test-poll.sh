@@ -200,10 +200,10 @@ echo "# --- bad input: 4xx with a JSON error, never a crash, never SQL"
 http GET "$P?token=$ALICE&since=nonsense"
 status_is 400 bad_cursor "malformed cursor"
 http GET "$P?token=$ALICE&since=1-1-00000000"
-status_is 400 cursor_user "another user's cursor"
+status_is 403 cursor_user "another user's cursor"
 bob_cursor=$(curl -s "$BASE$P?token=$BOB" | jq -r .cursor)
 http GET "$P?token=$ALICE&since=$bob_cursor"
-status_is 400 cursor_user "bob's real cursor refused for alice"
+status_is 403 cursor_user "bob's real cursor refused for alice"
 tag=$(jq -r '.cursor|split("-")[2]' <<<"$(curl -s "$BASE$P?token=$ALICE")")
 http GET "$P?token=$ALICE&since=ffffffff-0-$tag"
 status_is 400 cursor_future "cursor from the future"
@@ -254,7 +254,7 @@ status_is 400 bad_cursor "mark upto with a malformed cursor"
 mark "{\"mark\":\"upto\",\"cursor\":\"ffffff-0-$tag\"}"
 status_is 400 cursor_future "mark upto with a cursor from the future"
 mark "{\"mark\":\"upto\",\"cursor\":\"$bob_cursor\"}"
-status_is 400 cursor_user "mark upto with another user's cursor"
+status_is 403 cursor_user "mark upto with another user's cursor"
 mark '{"mark":"kind","kind":"neverused"}'
 status_is 400 unknown_kind "mark an unknown kind"
 http POST "$P" -H 'Content-Type: application/json' --data '{"mark":"all"}'

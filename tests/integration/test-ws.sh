@@ -87,7 +87,7 @@ ws_once r10 ws "token=$ALICE&since=zz"
 eq "$(body r10 | jq -r .error)" bad_cursor "a bad since: 400 bad_cursor"
 ws_once r11 ws "token=$BOB"
 ws_once r12 ws "token=$ALICE&since=$(of r11 open .cursor | jq -r .)"
-eq "$(body r12 | jq -r .error)" cursor_user "another user's cursor: 400 cursor_user"
+eq "$(body r12 | jq -r .error)" cursor_user "another user's cursor: 403 cursor_user"
 sleep 1.2
 ws_once r13 ws "token=$EXPIRED"
 eq "$(body r13 | jq -r .error)" bad_token "an expired token: 401 bad_token"
@@ -238,6 +238,28 @@ ws_once t2 trust "token=$ALICE" -H "Origin: https://other.example"
 eq "$(first t2)" "HTTP 101" "an origin of PUSH_WS_ORIGINS: 101"
 ws_once t3 trust "token=$ALICE" -H "Origin: https://app.example.evil"
 eq "$(first t3)" "HTTP 403" "an origin not listed: 403"
+ws_once t4 trust "" -H "X-Remote-User: carol" -H "x-remote-user: alice"
+eq "$(first t4),$(body t4 | jq -r .error)" "HTTP 403,identity_ambiguous" "the trusted header twice (another case): 403 identity_ambiguous"
+check 'grep -q "trusted X-Remote-User header is repeated" "$WORK/trust.log"' "... and the log says why"
+ws_once t5 trust "" -H "X-Remote-User: carol" -H "Origin: https://127.0.0.1:${WS_PORT[trust]}"
+eq "$(first t5)" "HTTP 403" "a same-host page of another scheme (no X-Forwarded-Proto: http): 403"
+ws_once t6 trust "" -H "X-Remote-User: carol" -H "X-Forwarded-Proto: https" -H "Origin: https://127.0.0.1:${WS_PORT[trust]}"
+eq "$(first t6)" "HTTP 101" "... the same page when the proxy says the request came over https: 101"
+kill "${WS_PID[trust]}"
+ws_start fwd PUSH_WS_TRUST_USER_HEADER=Forwarded
+ws_once t7 fwd "" -H 'Forwarded: for=127.0.0.1;proto=http;remote_user="carol"'
+eq "$(first t7)" "HTTP 101" "PUSH_WS_TRUST_USER_HEADER=Forwarded: the proxy's one element names the user"
+ws_once t8 fwd "" -H 'Forwarded: remote_user=alice;x=", for=127.0.0.1;proto=http;remote_user="carol"'
+eq "$(first t8),$(body t8 | jq -r .error)" "HTTP 403,identity_ambiguous" "an open quote before the proxy's element: 403, not alice"
+ws_once t9 fwd "" -H 'Forwarded: for=1.2.3.4, for=127.0.0.1;remote_user="carol"'
+eq "$(first t9)" "HTTP 403" "two elements (the client's own was not cleared): 403"
+kill "${WS_PID[fwd]}"
+for h in X-Forwarded-User Remote-User X_Remote_User; do
+    out=$(PUSH_TOKEN_SECRET="$SECRET" PUSH_WS_TRUST_USER_HEADER=$h timeout 10 "$BIN/push-ws" --listen "127.0.0.1:$(free_port)" 2>&1)
+    rc=$?
+    check '[ $rc != 0 ] && [ $rc != 124 ] && grep -q "PUSH_WS_TRUST_USER_HEADER" <<<"$out"' \
+        "push-ws refuses to start trusting $h, a header no shipped configuration clears (exit $rc)"
+done
 
 echo "# --- SIGKILL: the client resumes from its last cursor, nothing lost or repeated"
 c=$(of a open .cursor | jq -r .)
