@@ -149,12 +149,13 @@ start_backends() {
 # conf/systemd/pgpush.env + push-ws.env; behind lighttpd-external through systemd-socket-activate
 # (the listening socket on fd 0, as pgpush@push-ws.socket hands it over), elsewhere with --listen
 start_ws() {
-    local name=$1 conn=$2 sock=$DEPLOY_DIR/run/push-ws.sock env=() e act=() pid
+    local name=$1 conn=$2 trust=${3:-} sock=$DEPLOY_DIR/run/push-ws.sock env=() e act=() pid
     [ -r "$DEPLOY_DIR/etc/pgpush.env" ] || sed -e "s|host=/var/run/postgresql dbname=app user=pgpush|$conn|" \
         -e "s|/etc/pgpush/|$DEPLOY_DIR/etc/|g" "$CONF/systemd/pgpush.env" >"$DEPLOY_DIR/etc/pgpush.env"
     cp "$CONF/systemd/push-ws.env" "$DEPLOY_DIR/etc/push-ws.env"
     # lighttpd's proxy cannot set a header to the user: it appends it to Forwarded (conf/lighttpd-*.conf)
     case $SERVER in lighttpd*) sed -i 's/^PUSH_WS_TRUST_USER_HEADER=.*/PUSH_WS_TRUST_USER_HEADER=Forwarded/' "$DEPLOY_DIR/etc/push-ws.env" ;; esac
+    [ -n "$trust" ] && sed -i "s/^PUSH_WS_TRUST_USER_HEADER=.*/PUSH_WS_TRUST_USER_HEADER=$trust/" "$DEPLOY_DIR/etc/push-ws.env"
     mapfile -t env < <(env_files "$DEPLOY_DIR/etc/pgpush.env" "$DEPLOY_DIR/etc/push-ws.env")
     WS_LOG=$WORK/$name-push-ws.log
     if [ "$SERVER" = lighttpd-external ]; then
@@ -166,9 +167,21 @@ start_ws() {
     pid=$!
     HARNESS_PIDS+=("$pid")
     DAEMONS[$name]="${DAEMONS[$name]:-} $pid"
+    WS_DAEMON[$name]=$pid
     for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
     [ -S "$sock" ] || hard_error "push-ws did not start: $(tail -n 5 "$WS_LOG")"
     chmod 666 "$sock"  # the web server's user (www-data under Apache as root) connects
+}
+
+# restart_ws NAME CONNINFO [TRUSTED-HEADER]: deployment NAME's push-ws again, with another trusted
+# header if given (else as start_ws chooses)
+declare -A WS_DAEMON
+restart_ws() {
+    local pid=${WS_DAEMON[$1]}
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    rm -f "$WORK/$1/run/push-ws.sock"
+    DEPLOY_DIR=$WORK/$1 start_ws "$@"
 }
 
 # ws OUT PATH [client args...] < commands: a WebSocket client through the server, to its end
