@@ -42,7 +42,7 @@ static int read_request(struct push_request *r, const struct push_stream_ctx *ct
     const char *method = push_request_env(r, "REQUEST_METHOD");
     const char *since, *callback;
 
-    if (push_edge_identify(r, ctx->cfg, q, &a->id) < 0)
+    if (push_edge_identify_stream(r, ctx->cfg, q, &a->id) < 0)
         return -1;
     if (!method || strcmp(method, "GET") != 0) {
         push_edge_method(r, "GET");
@@ -74,7 +74,7 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
 
     free(q);
     if (rc == 0)
-        push_stream_run(ctx, r, &push_iframe_encoder, &a.it, a.id.user, a.tag,
+        push_stream_run(ctx, r, &push_iframe_encoder, &a.it, &a.id, a.tag,
                         a.has_from ? &a.from : NULL);
 }
 

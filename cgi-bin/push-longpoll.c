@@ -61,7 +61,7 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
     if (rc < 0)
         return;
     if (a.has_since)
-        push_stream_longpoll(ctx, r, a.id.user, a.tag, &a.since, a.hold, a.limit);
+        push_stream_longpoll(ctx, r, &a.id, a.tag, &a.since, a.hold, a.limit);
     else
         push_stream_current(ctx, r, a.id.user, a.tag, a.limit);
 }

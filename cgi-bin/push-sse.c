@@ -35,7 +35,7 @@ static int read_request(struct push_request *r, const struct push_stream_ctx *ct
     const char *method = push_request_env(r, "REQUEST_METHOD");
     const char *from_text;
 
-    if (push_edge_identify(r, ctx->cfg, q, &a->id) < 0)
+    if (push_edge_identify_stream(r, ctx->cfg, q, &a->id) < 0)
         return -1;
     if (!method || strcmp(method, "GET") != 0) {
         push_edge_method(r, "GET");
@@ -60,7 +60,7 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
 
     free(q);
     if (rc == 0)
-        push_stream_run(ctx, r, &push_sse_encoder, NULL, a.id.user, a.tag,
+        push_stream_run(ctx, r, &push_sse_encoder, NULL, &a.id, a.tag,
                         a.has_from ? &a.from : NULL);
 }
 
