@@ -15,7 +15,8 @@ static const struct push_program program = {
     "     any; otherwise holds the request until the user's stream changes (a new message, or\n"
     "     a read-state change from another tab) or S seconds pass (default PUSH_HOLD, at most\n"
     "     PUSH_HOLD_MAX), then answers with \"timeout\": true. Either way, poll again at once\n"
-    "     with the answer's cursor.\n"
+    "     with the answer's cursor. A poll held when its token expires is answered 401\n"
+    "     token_expired: poll again with a fresh token (send it as Authorization: Bearer).\n"
     "GET (no since)  the current state at once, with the cursor to go on from.\n",
     NULL,
 };

@@ -14,7 +14,10 @@ static const struct push_program program = {
     "GET [?since=CURSOR]  streams \"message\" events (id: the cursor after the message) and\n"
     "                     \"unread\" events, from the Last-Event-ID header, ?lastEventId= or\n"
     "                     ?since= (none: from now on); heartbeats every PUSH_HEARTBEAT s; ends\n"
-    "                     cleanly after PUSH_LIFETIME s and EventSource resumes, losing nothing.\n"
+    "                     cleanly after PUSH_LIFETIME s and EventSource resumes, losing nothing;\n"
+    "                     at the token's expiry it ends with event: close, reason token_expired.\n"
+    "Identity: as every program, or ?ticket= a stream ticket from push-poll (POST {\"ticket\": true}),\n"
+    "so that the token never goes into a URL.\n"
     "One LISTEN connection and PUSH_DB_POOL query connections per process, whatever the number\n"
     "of streams; run it as an external FastCGI server (--listen) to hold thousands of them.\n",
     NULL,
