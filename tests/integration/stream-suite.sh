@@ -338,7 +338,8 @@ http GET "$SSE?ticket=$ALICE"
 status_is 401 bad_token "a token is not a ticket"
 http GET "/ext/push-poll?token=$TICKET"
 status_is 401 bad_token "a ticket is not a token"
-http GET "$SSE?ticket=${TICKET%?}0"
+last=${TICKET: -1}; [ "$last" = 0 ] && last=1 || last=0
+http GET "$SSE?ticket=${TICKET%?}$last"
 status_is 401 bad_token "a tampered ticket is refused"
 http POST /ext/push-poll -H 'Content-Type: application/json' --data '{"ticket":true}'
 status_is 401 unauthorized "no ticket without an identity"
