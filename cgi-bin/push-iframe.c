@@ -16,7 +16,9 @@ static const struct push_program program = {
     "    an HTML document whose scripts call parent.NAME(type, cursor, data) as events happen:\n"
     "    \"open\" (data {\"retry\": ms}), \"unread\" ({\"total\", \"by_kind\"}), \"message\" (the\n"
     "    message; cursor resumes right after it), \"heartbeat\" every PUSH_HEARTBEAT s, and\n"
-    "    \"close\" after PUSH_LIFETIME s: then reload the frame with since= the last cursor.\n"
+    "    \"close\" after PUSH_LIFETIME s: then reload the frame with since= the last cursor\n"
+    "    (reason \"token_expired\" at the token's expiry: reload with a fresh ticket).\n"
+    "    Identity: as every program, or ?ticket= a stream ticket from push-poll.\n"
     "    NAME: [A-Za-z_$][A-Za-z0-9_$]{0,63} (default pgpush). The frame must be same-origin\n"
     "    with its parent (X-Frame-Options: SAMEORIGIN); cross-site requests get 403.\n"
     "Message text is escaped for the script element (< > & U+2028 U+2029 as \\u escapes,\n"
@@ -42,7 +44,7 @@ static int read_request(struct push_request *r, const struct push_stream_ctx *ct
     const char *method = push_request_env(r, "REQUEST_METHOD");
     const char *since, *callback;
 
-    if (push_edge_identify(r, ctx->cfg, q, &a->id) < 0)
+    if (push_edge_identify_stream(r, ctx->cfg, q, &a->id) < 0)
         return -1;
     if (!method || strcmp(method, "GET") != 0) {
         push_edge_method(r, "GET");
@@ -74,7 +76,7 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
 
     free(q);
     if (rc == 0)
-        push_stream_run(ctx, r, &push_iframe_encoder, &a.it, a.id.user, a.tag,
+        push_stream_run(ctx, r, &push_iframe_encoder, &a.it, &a.id, a.tag,
                         a.has_from ? &a.from : NULL);
 }
 

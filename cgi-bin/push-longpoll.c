@@ -15,7 +15,8 @@ static const struct push_program program = {
     "     any; otherwise holds the request until the user's stream changes (a new message, or\n"
     "     a read-state change from another tab) or S seconds pass (default PUSH_HOLD, at most\n"
     "     PUSH_HOLD_MAX), then answers with \"timeout\": true. Either way, poll again at once\n"
-    "     with the answer's cursor.\n"
+    "     with the answer's cursor. A poll held when its token expires is answered 401\n"
+    "     token_expired: poll again with a fresh token (send it as Authorization: Bearer).\n"
     "GET (no since)  the current state at once, with the cursor to go on from.\n",
     NULL,
 };
@@ -61,7 +62,7 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
     if (rc < 0)
         return;
     if (a.has_since)
-        push_stream_longpoll(ctx, r, a.id.user, a.tag, &a.since, a.hold, a.limit);
+        push_stream_longpoll(ctx, r, &a.id, a.tag, &a.since, a.hold, a.limit);
     else
         push_stream_current(ctx, r, a.id.user, a.tag, a.limit);
 }

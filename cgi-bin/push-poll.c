@@ -31,7 +31,11 @@ static const struct push_program program = {
     "GET  ?since=CURSOR&limit=N  the unread counts, the cursor, and the messages after CURSOR\n"
     "                            (or the newest N without since); ETag / If-None-Match gives 304\n"
     "POST {\"mark\": \"one\", \"id\": ID} | {\"mark\": \"upto\", \"cursor\": C} | {\"mark\": \"all\"}\n"
-    "     | {\"mark\": \"kind\", \"kind\": K}   marks messages read (Content-Type: application/json)\n",
+    "     | {\"mark\": \"kind\", \"kind\": K}   marks messages read (Content-Type: application/json)\n"
+    "POST {\"ticket\": true}   a stream ticket {\"ticket\": T, \"expires\": UNIX}: opens push-sse,\n"
+    "                          push-iframe or push-ws with ?ticket=T within PUSH_TICKET_TTL s, so\n"
+    "                          that the token never goes into a URL; the stream ends at the\n"
+    "                          token's expiry\n",
     NULL,
 };
 
@@ -377,12 +381,50 @@ bad:
     return -1;
 }
 
+/* --- POST {"ticket": true}: a stream ticket for EventSource, the iframe and WebSocket */
+
+/* Answers {"ticket", "expires"}: a ticket for this identity, good for PUSH_TICKET_TTL seconds and
+ * never past the token's expiry, which it carries to the stream it opens. Never logged. */
+static void answer_ticket(struct poll *p)
+{
+    int64_t now = time(NULL), expires = now + p->cfg->ticket_ttl;
+    char ticket[PUSH_TOKEN_MAX + 1];
+    json_object *o;
+
+    if (p->cfg->token_secret_len == 0) {
+        push_log_warn("a stream ticket was asked for, but PUSH_TOKEN_SECRET is not set");
+        push_http_error(p->r, 501, "tickets_unavailable",
+                        "stream tickets need a token secret (PUSH_TOKEN_SECRET)", NULL);
+        return;
+    }
+    if (p->id.expires && expires > p->id.expires)
+        expires = p->id.expires;
+    if (push_ticket_sign(p->cfg->token_secret, p->cfg->token_secret_len, p->id.user, expires,
+                         p->id.expires, ticket, sizeof ticket) < 0)
+        abort(); /* a verified user name always fits */
+    o = json_object_new_object();
+    json_object_object_add(o, "ticket", json_object_new_string(ticket));
+    json_object_object_add(o, "expires", json_object_new_int64(expires));
+    respond_json(p->r, 200, o, "Cache-Control: no-store\r\n");
+    json_object_put(o);
+}
+
+static int wants_ticket(json_object *body)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(body, "ticket", &v) && json_object_is_type(v, json_type_boolean)
+           && json_object_get_boolean(v);
+}
+
 static void handle_post(struct worker *w, struct poll *p)
 {
     struct mark_args a;
     json_object *body = push_edge_json_body(p->r, p->cfg, POST_MAX);
 
-    if (body && parse_mark(p, body, &a) == 0) {
+    if (body && wants_ticket(body)) {
+        answer_ticket(p);
+    } else if (body && parse_mark(p, body, &a) == 0) {
         a.cache = w->cache;
         with_connection(w, p, answer_post, &a);
     }

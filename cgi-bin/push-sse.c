@@ -14,7 +14,10 @@ static const struct push_program program = {
     "GET [?since=CURSOR]  streams \"message\" events (id: the cursor after the message) and\n"
     "                     \"unread\" events, from the Last-Event-ID header, ?lastEventId= or\n"
     "                     ?since= (none: from now on); heartbeats every PUSH_HEARTBEAT s; ends\n"
-    "                     cleanly after PUSH_LIFETIME s and EventSource resumes, losing nothing.\n"
+    "                     cleanly after PUSH_LIFETIME s and EventSource resumes, losing nothing;\n"
+    "                     at the token's expiry it ends with event: close, reason token_expired.\n"
+    "Identity: as every program, or ?ticket= a stream ticket from push-poll (POST {\"ticket\": true}),\n"
+    "so that the token never goes into a URL.\n"
     "One LISTEN connection and PUSH_DB_POOL query connections per process, whatever the number\n"
     "of streams; run it as an external FastCGI server (--listen) to hold thousands of them.\n",
     NULL,
@@ -35,7 +38,7 @@ static int read_request(struct push_request *r, const struct push_stream_ctx *ct
     const char *method = push_request_env(r, "REQUEST_METHOD");
     const char *from_text;
 
-    if (push_edge_identify(r, ctx->cfg, q, &a->id) < 0)
+    if (push_edge_identify_stream(r, ctx->cfg, q, &a->id) < 0)
         return -1;
     if (!method || strcmp(method, "GET") != 0) {
         push_edge_method(r, "GET");
@@ -60,7 +63,7 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
 
     free(q);
     if (rc == 0)
-        push_stream_run(ctx, r, &push_sse_encoder, NULL, a.id.user, a.tag,
+        push_stream_run(ctx, r, &push_sse_encoder, NULL, &a.id, a.tag,
                         a.has_from ? &a.from : NULL);
 }
 

@@ -3,13 +3,14 @@
 'use strict';
 //
 //   import { PushClient } from '/pgpush.js';
-//   const c = new PushClient({ base: '/cgi-bin', params: { user: 'alice' }, transport: 'auto' });
+//   const c = new PushClient({ base: '/cgi-bin', getToken: () => fetchMyToken(), transport: 'auto' });
 //   c.on('message', m => ...); c.on('unread', u => ...); c.on('state', s => ...); c.start();
 //
 // No dependencies. The classic-script build pgpush.classic.js is generated from this file by
 // htdocs/make-classic; do not edit that one.
 
 const ORDER = ['ws', 'sse', 'longpoll', 'iframe', 'poll'];
+const STREAMS = ['ws', 'sse', 'iframe'];   // no headers: a stream ticket in the URL, never the token
 const SEEN_MAX = 2000;          // message ids remembered for de-duplication
 let instances = 0;
 
@@ -23,8 +24,10 @@ function delay(ms, signal) {
 }
 
 class PushClient {
-  // options: base ('/cgi-bin'), params (identity query parameters: {user} or {token}),
-  // transport ('auto' | 'ws' | 'sse' | 'longpoll' | 'iframe' | 'poll'), pollInterval (ms, 2000),
+  // options: base ('/cgi-bin'), params (query parameters, e.g. {user} in demo mode; a {token} here
+  // is taken as the token, never sent in a URL), getToken (a function returning a token or a
+  // Promise of one: called before every (re)connect and when a token expires), cookie (true: the
+  // site's cookie carries the token, so streams open without a ticket), transport ('auto' | 'ws' | 'sse' | 'longpoll' | 'iframe' | 'poll'), pollInterval (ms, 2000),
   // firstEventTimeout (ms, 4000: a transport silent that long is taken as buffered), hold (long-poll
   // seconds, 25), shared (true: one stream per browser for all tabs of the same identity),
   // mqtt (a broker's MQTT-over-WebSocket URL: MQTT first, needs params.token and MQTT.js loaded),
@@ -32,6 +35,11 @@ class PushClient {
   constructor(options = {}) {
     this.base = (options.base || '/cgi-bin').replace(/\/+$/, '');
     this.params = Object.assign({}, options.params || {});
+    // the token goes in an Authorization header, or is traded for a stream ticket: never in a URL
+    this._token = this.params.token || null;
+    delete this.params.token;
+    this.getToken = typeof options.getToken === 'function' ? options.getToken : null;
+    this.cookie = !!options.cookie;
     this.transport = options.transport || 'auto';
     this.mqtt = options.mqtt ? { url: options.mqtt, prefix: options.mqttPrefix || 'push', lib: options.mqttLib } : null;
     this._order = this.mqtt ? ['mqtt'].concat(ORDER) : ORDER;
@@ -49,7 +57,7 @@ class PushClient {
     this._seenOrder = [];
     this._running = false;
     this._id = ++instances + '-' + Math.random().toString(36).slice(2, 10);
-    this._key = 'pgpush:' + location.host + this.base + '?' + this._query(false);
+    this._key = this._channelKey();
   }
 
   // --- events
@@ -75,9 +83,46 @@ class PushClient {
     return this.base + '/' + program + (q ? '?' + q : '');
   }
 
+  // a fresh token from getToken, when the page gave one
+  async _refreshToken() {
+    if (this.getToken) this._token = (await this.getToken()) || null;
+  }
+
+  // the BroadcastChannel and lock name: one stream per browser and identity (the token's user
+  // field, not the token, so a fresh token of the same user keeps the same stream)
+  _channelKey() {
+    const who = this._token && /^v1\./.test(this._token) ? '#' + this._token.split('.')[1] : '';
+    return 'pgpush:' + location.host + this.base + '?' + this._query(false) + who;
+  }
+
+  // fetch with the token as "Authorization: Bearer"; a 401 with getToken is tried once more with
+  // a fresh token (a held long poll ends 401 token_expired at the token's expiry)
+  async _fetch(program, extra, init = {}) {
+    for (let attempt = 0; ; attempt++) {
+      const headers = Object.assign({}, init.headers || {});
+      if (this._token) headers.Authorization = 'Bearer ' + this._token;
+      const r = await fetch(this._url(program, extra), Object.assign({ cache: 'no-store', credentials: 'same-origin' }, init, { headers }));
+      if (r.status !== 401 || !this.getToken || attempt > 0) return r;
+      await this._refreshToken();
+    }
+  }
+
+  // a short-lived stream ticket (push-poll POST {"ticket": true}) for EventSource, the iframe and
+  // WebSocket, which cannot send headers; null when there is no token (REMOTE_USER, the cookie,
+  // demo mode): the stream then identifies itself as every request of the page does
+  async _ticket() {
+    if (!this._token || this.cookie) return null;
+    const r = await this._fetch('push-poll', null, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ticket: true }),
+    });
+    const body = await r.json().catch(() => null);
+    if (!r.ok || !body || !body.ticket) throw new Error('ticket: HTTP ' + r.status + (body && body.error ? ' ' + body.error : ''));
+    return body.ticket;
+  }
+
   // the initial state: the newest messages, the unread counts and the head cursor (push-poll GET)
   async state() {
-    const r = await fetch(this._url('push-poll'), { cache: 'no-store', credentials: 'same-origin' });
+    const r = await this._fetch('push-poll');
     const body = await r.json().catch(() => null);
     if (!r.ok || !body) throw new Error('pgpush: state: HTTP ' + r.status + (body && body.error ? ' ' + body.error : ''));
     return body;
@@ -91,9 +136,8 @@ class PushClient {
       if (reply && reply.type === 'error') throw new Error('pgpush: mark: ' + reply.error);
       // the socket closed meanwhile: the POST below
     }
-    const r = await fetch(this._url('push-poll'), {
-      method: 'POST', credentials: 'same-origin', cache: 'no-store',
-      headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    const r = await this._fetch('push-poll', null, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
     });
     const answer = await r.json().catch(() => null);
     if (!r.ok || !answer || !answer.ok) throw new Error('pgpush: mark: HTTP ' + r.status + (answer && answer.error ? ' ' + answer.error : ''));
@@ -123,13 +167,18 @@ class PushClient {
     this._queue = [];               // events from the leader that arrive before the snapshot
     this._onHide = (e) => { if (!e.persisted) this.stop(); };
     addEventListener('pagehide', this._onHide);
-    if (this.shared && typeof BroadcastChannel === 'function') {
-      this._bc = new BroadcastChannel(this._key);
-      this._bc.onmessage = (e) => this._fromChannel(e.data);
-    }
     let snap = null;
     for (let attempt = 0; this._running && !snap; attempt++) {
-      try { snap = await this.state(); } catch (e) {
+      try {
+        await this._refreshToken();
+        // the channel opens before the snapshot is read: what the leader sends meanwhile is queued
+        if (!this._bc && this.shared && typeof BroadcastChannel === 'function') {
+          this._key = this._channelKey();
+          this._bc = new BroadcastChannel(this._key);
+          this._bc.onmessage = (e) => this._fromChannel(e.data);
+        }
+        snap = await this.state();
+      } catch (e) {
         this._emit('error', e);
         this._setStatus('reconnecting', null, this.status.leader);
         await delay(jitter(Math.min(30000, 500 * 2 ** attempt)), this._stopCtl.signal);
@@ -324,11 +373,18 @@ class PushClient {
         this._failed(name, first, why);
       },
     };
-    const impl = TRANSPORTS[name](this, events);
-    conn.stop = () => { conn.stopped = true; clearTimeout(this._firstTimer); impl.stop(); };
+    let impl = null;
+    conn.stop = () => { conn.stopped = true; clearTimeout(this._firstTimer); if (impl) impl.stop(); };
     this._conn = conn;
     clearTimeout(this._firstTimer);
     this._firstTimer = setTimeout(() => events.error('no first event within ' + this.firstEventTimeout + ' ms'), this.firstEventTimeout);
+    // a fresh token before every (re)connect; the streams that cannot send headers get a ticket
+    (async () => {
+      await this._refreshToken();
+      return STREAMS.includes(name) ? this._ticket() : null;
+    })().then((ticket) => {
+      if (!conn.stopped) impl = TRANSPORTS[name](this, events, { ticket });
+    }, (e) => events.error('no credentials: ' + e.message));
   }
 
   _failed(name, beforeFirst, why) {
@@ -348,13 +404,13 @@ class PushClient {
   }
 }
 
-// Each transport: (client, {event(type, cursor, data), ended(), error(why)}) -> {stop()}
+// Each transport: (client, {event(type, cursor, data), ended(), error(why)}, {ticket}) -> {stop()}
 
 const TRANSPORTS = {
   // push-ws: JSON text messages {type: open|message|unread|close|ack|error}; commands on the same socket
-  ws(c, ev) {
+  ws(c, ev, auth) {
     if (typeof WebSocket !== 'function') { setTimeout(() => ev.error('no WebSocket in this browser')); return { stop() {} }; }
-    const url = new URL(c._url('push-ws', { since: c.cursor }), location.href);
+    const url = new URL(c._url('push-ws', { since: c.cursor, ticket: auth.ticket }), location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     let sock;
     try { sock = new WebSocket(url.href); } catch (e) { setTimeout(() => ev.error('WebSocket: ' + e.message)); return { stop() {} }; }
@@ -383,12 +439,14 @@ const TRANSPORTS = {
         pending.delete(d.ref);
       }
     };
-    // any close is retried from our cursor, with backoff: 1001 (the server stops), 4401 (the token
-    // expired: the page should pass a fresh one), a proxy's timeout, a network change
+    // any close is retried from our cursor, with backoff: 1001 (the server stops), a proxy's
+    // timeout, a network change; 4401 (the token expired) at once with a fresh one from getToken
     sock.onclose = (e) => {
       if (c._socket === socket) c._socket = null;
       settle();
-      if (!stopped) ev.error('WebSocket closed (' + e.code + (e.reason ? ' ' + e.reason : '') + ')');
+      if (stopped) return;
+      if (e.code === 4401 && c.getToken) ev.ended();
+      else ev.error('WebSocket closed (' + e.code + (e.reason ? ' ' + e.reason : '') + ')');
     };
     return {
       stop() {
@@ -400,14 +458,15 @@ const TRANSPORTS = {
     };
   },
 
-  sse(c, ev) {
-    const es = new EventSource(c._url('push-sse', { since: c.cursor }));
+  sse(c, ev, auth) {
+    const es = new EventSource(c._url('push-sse', { since: c.cursor, ticket: auth.ticket }));
     const parse = (e) => { try { return JSON.parse(e.data); } catch (x) { return null; } };
     es.addEventListener('unread', (e) => ev.event('unread', e.lastEventId || null, parse(e)));
     es.addEventListener('message', (e) => {
       const m = parse(e);
       if (m) ev.event('message', e.lastEventId || m.cursor, m);
     });
+    // reason "lifetime" or "token_expired": either way reopen from the cursor (with a fresh token)
     es.addEventListener('close', () => { es.close(); ev.ended(); });
     // we reconnect ourselves, from our own cursor, with our backoff and fallback
     es.onerror = () => { es.close(); ev.error('EventSource error'); };
@@ -421,8 +480,8 @@ const TRANSPORTS = {
       while (!ctl.signal.aborted) {
         let r, body;
         try {
-          r = await fetch(c._url('push-longpoll', { since: c.cursor, timeout: hold }),
-            { cache: 'no-store', credentials: 'same-origin', signal: ctl.signal });
+          // a poll held past the token's expiry gets 401 token_expired: _fetch asks again with a fresh one
+          r = await c._fetch('push-longpoll', { since: c.cursor, timeout: hold }, { signal: ctl.signal });
           body = await r.json();
         } catch (e) {
           if (!ctl.signal.aborted) ev.error('request failed');
@@ -437,7 +496,7 @@ const TRANSPORTS = {
     return { stop() { ctl.abort(); } };
   },
 
-  iframe(c, ev) {
+  iframe(c, ev, auth) {
     const name = '__pgpush_' + c._id.replace(/[^A-Za-z0-9_]/g, '_');
     let called = false;
     let watchdog = null;
@@ -458,7 +517,7 @@ const TRANSPORTS = {
     f.title = 'pgpush';
     // the document ends after 'close' (handled above) or when the stream broke
     f.addEventListener('load', () => ev.error(called ? 'iframe stream ended' : 'iframe loaded without a callback'));
-    f.src = c._url('push-iframe', { callback: name, since: c.cursor });
+    f.src = c._url('push-iframe', { callback: name, since: c.cursor, ticket: auth.ticket });
     document.body.appendChild(f);
     function cleanup() {
       clearTimeout(watchdog);
@@ -477,7 +536,7 @@ const TRANSPORTS = {
         let r, body = null;
         try {
           const headers = etag && etagFor === url ? { 'If-None-Match': etag } : {};
-          r = await fetch(url, { cache: 'no-store', credentials: 'same-origin', headers, signal: ctl.signal });
+          r = await c._fetch('push-poll', { since: c.cursor }, { headers, signal: ctl.signal });
           if (r.status !== 304) body = await r.json();
         } catch (e) {
           if (!ctl.signal.aborted) ev.error('request failed');
@@ -511,7 +570,7 @@ const TRANSPORTS = {
   // resumes exactly.
   mqtt(c, ev) {
     const lib = c.mqtt.lib || globalThis.mqtt;
-    const token = c.params.token;
+    const token = c._token;
     if (!lib || typeof lib.connect !== 'function') { setTimeout(() => ev.error('MQTT.js is not loaded')); return { stop() {} }; }
     if (!token || !c.user) { setTimeout(() => ev.error('MQTT needs a token')); return { stop() {} }; }
     const own = c.mqtt.prefix + '/user/' + c.user + '/';
@@ -548,7 +607,7 @@ const TRANSPORTS = {
         ev.event('open', null, null);
         try {
           for (let since = c.cursor, more = true; more;) {
-            const r = await fetch(c._url('push-poll', { since }), { cache: 'no-store', credentials: 'same-origin' });
+            const r = await c._fetch('push-poll', { since });
             const body = await r.json();
             if (!r.ok || !body) throw new Error('HTTP ' + r.status);
             if (stopped) return;

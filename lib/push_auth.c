@@ -54,9 +54,24 @@ static int env_count(char *const *envp, const char *name)
     return n;
 }
 
-enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const *envp,
-                                      const struct push_query *q, int64_t now,
-                                      struct push_identity *id)
+/* Checks a stream ticket in place of a token; the identity carries the token's expiry. */
+static enum push_auth_err ticket_identify(const struct push_config *cfg, const char *ticket,
+                                          int64_t now, struct push_identity *id)
+{
+    enum push_token_err err = push_ticket_verify(cfg->token_secret, cfg->token_secret_len, ticket,
+                                                 now, id->user, &id->expires);
+
+    if (err == PUSH_TOKEN_EXPIRED)
+        return PUSH_AUTH_EXPIRED;
+    if (err != PUSH_TOKEN_OK)
+        return PUSH_AUTH_BAD_TOKEN;
+    id->source = PUSH_AUTH_TICKET;
+    return PUSH_AUTH_OK;
+}
+
+static enum push_auth_err identify(const struct push_config *cfg, char *const *envp,
+                                   const struct push_query *q, int64_t now, int tickets,
+                                   struct push_identity *id)
 {
     const char *remote = push_env_get(envp, "REMOTE_USER");
     char cookie[PUSH_TOKEN_MAX + 1];
@@ -68,6 +83,11 @@ enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const
     if (remote && *remote)
         return set_user(id, remote, PUSH_AUTH_REMOTE_USER);
     token = find_token(cfg, envp, q, cookie, sizeof cookie);
+    if (tickets && push_query_get(q, "ticket")) { /* the stream's ticket, before any token */
+        if (cfg->token_secret_len == 0)
+            return PUSH_AUTH_NO_SECRET;
+        return ticket_identify(cfg, push_query_get(q, "ticket"), now, id);
+    }
     if (token) {
         enum push_token_err err;
 
@@ -86,6 +106,20 @@ enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const
     if (cfg->demo && demo_user)
         return set_user(id, demo_user, PUSH_AUTH_DEMO);
     return PUSH_AUTH_MISSING;
+}
+
+enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const *envp,
+                                      const struct push_query *q, int64_t now,
+                                      struct push_identity *id)
+{
+    return identify(cfg, envp, q, now, 0, id);
+}
+
+enum push_auth_err push_auth_identify_stream(const struct push_config *cfg, char *const *envp,
+                                             const struct push_query *q, int64_t now,
+                                             struct push_identity *id)
+{
+    return identify(cfg, envp, q, now, 1, id);
 }
 
 const char *push_auth_strerror(enum push_auth_err err)

@@ -12,6 +12,7 @@ enum push_auth_source {
     PUSH_AUTH_REMOTE_USER, /* the web server authenticated the user */
     PUSH_AUTH_TOKEN,       /* a token signed with our secret */
     PUSH_AUTH_DEMO,        /* ?user= in demo mode: anyone can claim any name */
+    PUSH_AUTH_TICKET,      /* a stream ticket (?ticket=, push_auth_identify_stream only) */
 };
 
 enum push_auth_err {
@@ -29,7 +30,8 @@ enum push_auth_err {
 struct push_identity {
     char user[PUSH_USER_MAX + 1];
     enum push_auth_source source;
-    int64_t expires; /* a token's expiry (Unix seconds); 0 for other sources */
+    int64_t expires; /* a token's expiry (Unix seconds), also through a ticket minted from a
+                      * token; 0 when the identity does not expire */
 };
 
 /* Finds the user of a request, in this order: REMOTE_USER (which only the web server can set,
@@ -39,6 +41,13 @@ struct push_identity {
 enum push_auth_err push_auth_identify(const struct push_config *cfg, char *const *envp,
                                       const struct push_query *q, int64_t now,
                                       struct push_identity *id);
+
+/* push_auth_identify, where a stream ticket (push_ticket_sign) in ?ticket= counts as a token:
+ * for the requests that open a stream from a browser that cannot send headers (EventSource,
+ * the iframe, WebSocket). A ticket that is present but bad is an error, as a token is. */
+enum push_auth_err push_auth_identify_stream(const struct push_config *cfg, char *const *envp,
+                                             const struct push_query *q, int64_t now,
+                                             struct push_identity *id);
 
 /* A short English sentence for err, fit for an error response. */
 const char *push_auth_strerror(enum push_auth_err err);

@@ -17,6 +17,9 @@ const char push_config_help[] =
     "  PUSH_TOKEN_SECRET      secret for signed tokens (at least 16 bytes); unset: tokens refused\n"
     "  PUSH_TOKEN_SECRET_FILE or a file holding it (one line)\n"
     "  PUSH_TOKEN_COOKIE      cookie that carries the token (default pgpush_token)\n"
+    "  PUSH_TICKET_TTL        seconds a stream ticket (POST {\"ticket\": true} to push-poll) may\n"
+    "                         open a stream, 1 to 3600 (default 60); its stream still ends at\n"
+    "                         the token's expiry\n"
     "  PUSH_DEMO=1            demo mode: trust ?user=NAME; never in production (default 0)\n"
     "  PUSH_LISTEN            run as an external FastCGI server on a socket path or [host]:port\n"
     "                         (host defaults to 127.0.0.1); unset: CGI or spawned FastCGI\n"
@@ -173,6 +176,7 @@ static int load_numbers(struct push_config *cfg, char *const *envp, char *err, s
         int *field;
     } table[] = {
         { "PUSH_THREAD_STACK", 32, 8192, &cfg->thread_stack_kb },
+        { "PUSH_TICKET_TTL", 1, 3600, &cfg->ticket_ttl },
         { "PUSH_WRITE_TIMEOUT", 1, 3600, &cfg->write_timeout },
         { "PUSH_DB_POOL", 1, 64, &cfg->db_pool },
         { "PUSH_MAX_STREAMS", 1, 100000, &cfg->max_streams },
@@ -202,6 +206,7 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
 
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->token_cookie, sizeof cfg->token_cookie, "%s", "pgpush_token");
+    cfg->ticket_ttl = 60;
     cfg->socket_mode = 0660;
     cfg->default_limit = 50;
     cfg->max_limit = 200;

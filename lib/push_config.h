@@ -16,6 +16,8 @@ struct push_config {
     char token_secret[PUSH_SECRET_MAX + 1]; /* PUSH_TOKEN_SECRET(_FILE); empty: tokens refused */
     size_t token_secret_len;
     char token_cookie[64];     /* PUSH_TOKEN_COOKIE, default "pgpush_token" */
+    int ticket_ttl;            /* PUSH_TICKET_TTL, s: how long a stream ticket from push-poll
+                                * may open a stream, default 60 */
     int demo;                  /* PUSH_DEMO: trust a ?user= parameter (never in production) */
     char listen[256];          /* PUSH_LISTEN: socket path or [host]:port; empty: spawned or CGI */
     int socket_mode;           /* PUSH_SOCKET_MODE for a socket path, default 0660 */

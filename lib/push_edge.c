@@ -14,8 +14,12 @@
 #include "push_http.h"
 #include "push_log.h"
 
-int push_edge_identify(struct push_request *r, const struct push_config *cfg,
-                       struct push_query *q, struct push_identity *id)
+typedef enum push_auth_err (*identify_fn)(const struct push_config *cfg, char *const *envp,
+                                           const struct push_query *q, int64_t now,
+                                           struct push_identity *id);
+
+static int identify(struct push_request *r, const struct push_config *cfg, struct push_query *q,
+                    identify_fn how, struct push_identity *id)
 {
     enum push_query_err qerr = push_query_parse(q, push_request_env(r, "QUERY_STRING"));
     enum push_auth_err aerr;
@@ -25,7 +29,7 @@ int push_edge_identify(struct push_request *r, const struct push_config *cfg,
                         push_query_strerror(qerr), NULL);
         return -1;
     }
-    aerr = push_auth_identify(cfg, r->envp, q, time(NULL), id);
+    aerr = how(cfg, r->envp, q, time(NULL), id);
     if (aerr != PUSH_AUTH_OK) {
         push_edge_refuse_identity(r, aerr);
         return -1;
@@ -45,6 +49,18 @@ void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err)
                       push_auth_strerror(err));
     push_http_error(r, push_auth_status(err), push_auth_code(err), push_auth_strerror(err),
                     err == PUSH_AUTH_AMBIGUOUS ? NULL : "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
+}
+
+int push_edge_identify(struct push_request *r, const struct push_config *cfg,
+                       struct push_query *q, struct push_identity *id)
+{
+    return identify(r, cfg, q, push_auth_identify, id);
+}
+
+int push_edge_identify_stream(struct push_request *r, const struct push_config *cfg,
+                              struct push_query *q, struct push_identity *id)
+{
+    return identify(r, cfg, q, push_auth_identify_stream, id);
 }
 
 int push_edge_cursor(struct push_request *r, const char *text, const char *tag,

@@ -18,6 +18,11 @@ int push_edge_identify(struct push_request *r, const struct push_config *cfg,
  * identity_ambiguous (push_auth_status, push_auth_code), and logs why. */
 void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err);
 
+/* push_edge_identify for the request that opens a stream (push-sse, push-iframe): a stream
+ * ticket in ?ticket= counts as a token (push_auth_identify_stream). */
+int push_edge_identify_stream(struct push_request *r, const struct push_config *cfg,
+                              struct push_query *q, struct push_identity *id);
+
 /* Parses a cursor given by the client into c; answers 400 bad_cursor or 403 cursor_user and returns
  * -1 when it is not one of this user's. */
 int push_edge_cursor(struct push_request *r, const char *text, const char *tag,

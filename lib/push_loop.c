@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "push_db.h"
+#include "push_http.h"
 #include "push_json.h"
 #include "push_log.h"
 #include "push_readq.h"
@@ -27,7 +28,7 @@
 
 #define OUT_MAX (8 * 1024 * 1024) /* bytes waiting for one client: never reached unless a single
                                    * batch is huge, as reading stops at PUSH_LOOP_OUT_HIGH */
-#define SCAN_MS 250               /* how often heartbeats, lifetimes and stalls are looked at */
+#define SCAN_MS PUSH_LOOP_SCAN_MS
 #define RETRY_MS 1000             /* a stream whose read failed reads again after this */
 #define EVENTS 256
 
@@ -65,6 +66,7 @@ struct push_loop_stream {
     /* the loop's */
     int wake_again, gone, want_out, watching;
     long end_ms, next_beat_ms, retry_at_ms, stall_since_ms;
+    long expiry_ms;          /* the token's expiry; 0: none */
     struct buf body; /* what the encoder wrote since the last flush */
     struct buf out;  /* FastCGI records not yet written */
     struct push_loop_stream *wnext; /* wake list (loop->lock) */
@@ -287,6 +289,11 @@ void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int f
     push_loop_adopt(l, s, fd, request_id, since, counts, 0, end_ms);
 }
 
+void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms)
+{
+    s->expiry_ms = expiry_ms;
+}
+
 void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s)
 {
     s->abandoned = 1;
@@ -486,6 +493,19 @@ static void hold_timeout(struct push_loop *l, struct push_loop_stream *s, long n
     finish(l, s, now);
 }
 
+/* The token expired: a stream ends with "token_expired", a held poll answers 401; the client
+ * comes back with a fresh token from its cursor. */
+static void token_expired(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    push_log_info("a %s of %s ended: its token expired", s->hold ? "long poll" : "stream", s->user);
+    if (s->hold)
+        push_http_error(&s->req, 401, "token_expired", "the token has expired; send a fresh one",
+                        "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
+    else
+        s->e.enc->end(&s->req, "token_expired", s->e.arg);
+    finish(l, s, now);
+}
+
 static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
 {
     s->state = IDLE;
@@ -513,7 +533,7 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
     write_out(l, s, now);
 }
 
-/* Heartbeats, lifetimes, retries and clients that take nothing, every SCAN_MS. */
+/* Heartbeats, lifetimes, expiries, retries and clients that take nothing, every SCAN_MS. */
 static void scan(struct push_loop *l, long now)
 {
     struct push_loop_stream *s, *next;
@@ -531,7 +551,9 @@ static void scan(struct push_loop *l, long now)
         }
         if (s->state != IDLE)
             continue;
-        if (s->retry_at_ms && now >= s->retry_at_ms) {
+        if (s->expiry_ms && now >= s->expiry_ms) {
+            token_expired(l, s, now);
+        } else if (s->retry_at_ms && now >= s->retry_at_ms) {
             s->retry_at_ms = 0;
             s->wake_again = 1;
             maybe_read(l, s);

@@ -10,7 +10,7 @@
 /* A worker thread answers a stream's request, reads and writes its first batch, then hands the
  * connection over (push_request_detach) and goes back to accept requests. From there one
  * thread with epoll holds every stream: it writes FastCGI records itself, non-blocking, with
- * heartbeats, the lifetime end and a bounded output per stream. A change wakes a stream
+ * heartbeats, the lifetime end, the token's expiry and a bounded output per stream. A change wakes a stream
  * through the hub's callback; a few reader threads (PUSH_DB_POOL, on the pool's connections)
  * read the woken streams' new messages together, up to PUSH_STORE_MANY_MAX per query, and
  * write them through the stream's encoder into its output. Held long polls live here too, and
@@ -21,6 +21,7 @@
  * wait, and is dropped after PUSH_WRITE_TIMEOUT seconds without progress (logged at info). */
 
 #define PUSH_LOOP_OUT_HIGH (64 * 1024)
+#define PUSH_LOOP_SCAN_MS 250 /* how often heartbeats, lifetimes, expiries and stalls are looked at */
 
 struct push_loop;
 struct push_loop_stream;
@@ -53,6 +54,11 @@ void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, in
  * since or counts other than counts (JSON text, taken over), or with "timeout" at end_ms. */
 void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
                           struct push_cursor since, char *counts, int limit, long end_ms);
+
+/* Before adopting: s ends at expiry_ms (push_loop_now_ms's clock; 0: never), its token's expiry,
+ * within PUSH_LOOP_SCAN_MS: a stream with the encoder's end(reason "token_expired"), a held long
+ * poll with 401 {"error": "token_expired"}. */
+void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms);
 
 /* Gives up a stream that will never be adopted (it failed before streaming). */
 void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s);

@@ -101,6 +101,26 @@ static struct timespec at_ms(long ms)
     return ts;
 }
 
+/* Milliseconds from now (now_ms's clock) to the Unix time expires; 0 when expires is 0 (never). */
+static long expiry_ms(int64_t expires)
+{
+    struct timespec ts;
+    long at;
+
+    if (!expires)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    at = now_ms() + (long)(expires - ts.tv_sec) * 1000L - ts.tv_nsec / 1000000L;
+    return at > 0 ? at : 1;
+}
+
+static void answer_token_expired(struct push_request *r, const char *user)
+{
+    push_log_info("a long poll of %s ended: its token expired", user);
+    push_http_error(r, 401, "token_expired", "the token has expired; send a fresh one",
+                    "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
+}
+
 /* Answers why a stream could not join the hub. */
 static void refuse(struct push_request *r, enum push_hub_err err)
 {
@@ -133,6 +153,7 @@ struct stream {
     const struct push_stream_ctx *ctx;
     const char *user;
     struct push_emitter e;
+    long expiry; /* now_ms's clock; 0: none */
 };
 
 static int emit(struct stream *s, struct batch *b, int *more)
@@ -150,7 +171,8 @@ static void gone(struct stream *s)
         push_log_debug("a stream of %s ended: the client left", s->user);
 }
 
-/* The loop after the headers: read, write, wait; until the lifetime ends or the client left. */
+/* The loop after the headers: read, write, wait; until the lifetime ends, the token expires or
+ * the client left. */
 static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *first)
 {
     const struct push_config *cfg = s->ctx->cfg;
@@ -176,12 +198,17 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
         }
         if (!more) {
             long now = now_ms();
-            if (now >= end) {
-                if (s->e.enc->end(s->e.r, "lifetime", s->e.arg) == 0)
+            if (now >= end || (s->expiry && now >= s->expiry)) {
+                int expired = s->expiry && now >= s->expiry;
+                if (expired)
+                    push_log_info("a stream of %s ended: its token expired", s->user);
+                if (s->e.enc->end(s->e.r, expired ? "token_expired" : "lifetime", s->e.arg) == 0)
                     push_request_flush(s->e.r);
                 return;
             }
             long until = next_beat < end ? next_beat : end;
+            if (s->expiry && s->expiry < until)
+                until = s->expiry;
             if (retry_at && retry_at < until)
                 until = retry_at;
             /* look at the connection a few times per heartbeat: a web server that saw its
@@ -228,9 +255,11 @@ static int start(const struct push_stream_ctx *ctx, struct push_request *r,
 /* push_stream_run for a FastCGI request: this thread answers and writes the first batch, then
  * the event loop holds the stream and the thread goes back to accepting requests. */
 static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
-                        const struct push_encoder *enc, const void *arg, const char *user,
-                        const char *tag, const struct push_cursor *from)
+                        const struct push_encoder *enc, const void *arg,
+                        const struct push_identity *id, const char *tag,
+                        const struct push_cursor *from)
 {
+    const char *user = id->user;
     long end_ms = push_loop_now_ms() + ctx->cfg->lifetime * 1000L;
     enum push_hub_err herr;
     struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, enc, arg, &herr);
@@ -268,19 +297,21 @@ static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *
         return;
     }
     batch_clear(&b);
+    push_loop_expire_at(ls, expiry_ms(id->expires));
     push_loop_adopt(ctx->loop, ls, fd, request_id, e.pos, e.sent_unread, more, end_ms);
 }
 
 void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
-                     const struct push_encoder *enc, void *arg, const char *user,
+                     const struct push_encoder *enc, void *arg, const struct push_identity *id,
                      const char *tag, const struct push_cursor *from)
 {
     if (ctx->loop && push_request_detachable(r)) {
-        run_in_loop(ctx, r, enc, arg, user, tag, from);
+        run_in_loop(ctx, r, enc, arg, id, tag, from);
         return;
     }
 
-    struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL } };
+    const char *user = id->user;
+    struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL }, expiry_ms(id->expires) };
     struct push_waiter w;
     struct batch b;
     enum push_db_err err;
@@ -319,9 +350,10 @@ static void longpoll_answer(struct push_request *r, const char *user, const char
 /* push_stream_longpoll for a FastCGI request: when nothing is new yet, the event loop holds the
  * poll and answers it, and this thread goes back to accepting requests. */
 static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
-                             const char *user, const char *tag, const struct push_cursor *since,
-                             int hold_s, int limit)
+                             const struct push_identity *id, const char *tag,
+                             const struct push_cursor *since, int hold_s, int limit)
 {
+    const char *user = id->user;
     long end_ms = push_loop_now_ms() + hold_s * 1000L;
     enum push_hub_err herr;
     struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, NULL, NULL, &herr);
@@ -356,6 +388,7 @@ static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_requ
             push_loop_abandon(ctx->loop, ls);
             return;
         }
+        push_loop_expire_at(ls, expiry_ms(id->expires));
         push_loop_adopt_hold(ctx->loop, ls, fd, request_id, *since, counts, limit, end_ms);
         return;
     }
@@ -364,18 +397,22 @@ static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_requ
 }
 
 void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,
-                          const char *user, const char *tag, const struct push_cursor *since,
-                          int hold_s, int limit)
+                          const struct push_identity *id, const char *tag,
+                          const struct push_cursor *since, int hold_s, int limit)
 {
+    const char *user = id->user;
     struct push_waiter w;
     struct batch b;
     enum push_db_err err;
     char msg[256], *first_unread = NULL;
-    struct timespec deadline = push_hub_deadline(hold_s * 1000L);
+    long hold_ms = hold_s * 1000L, expiry = expiry_ms(id->expires);
+    /* the token expires first: the hold ends then, with 401 token_expired */
+    int expires_first = expiry && expiry - now_ms() < hold_ms;
+    struct timespec deadline = push_hub_deadline(expires_first ? expiry - now_ms() : hold_ms);
     int first = 1;
 
     if (ctx->loop && push_request_detachable(r)) {
-        longpoll_in_loop(ctx, r, user, tag, since, hold_s, limit);
+        longpoll_in_loop(ctx, r, id, tag, since, hold_s, limit);
         return;
     }
     if (join(ctx, r, &w, user) < 0)
@@ -404,7 +441,10 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
             break;
         }
         if (!push_hub_wait(ctx->hub, &w, &deadline)) {
-            longpoll_answer(r, user, tag, *since, &b, limit, 1);
+            if (expires_first)
+                answer_token_expired(r, user);
+            else
+                longpoll_answer(r, user, tag, *since, &b, limit, 1);
             batch_clear(&b);
             break;
         }

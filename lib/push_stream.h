@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "push_auth.h"
 #include "push_config.h"
 #include "push_cursor.h"
 #include "push_emit.h"
@@ -24,21 +25,23 @@ struct push_stream_ctx {
     struct push_loop *loop;   /* holds the open streams of FastCGI requests; NULL: a thread each */
 };
 
-/* Streams user's events after *from (NULL: from now on) until the lifetime ends or the client
- * leaves. Before any header, it answers the errors itself: 429/503 past the stream limits,
+/* Streams the events of id's user after *from (NULL: from now on) until the lifetime ends (the
+ * encoder's end, "lifetime"), id's token expires (end "token_expired", within a scan of the
+ * event loop or a quarter of a second) or the client leaves. Before any header, it answers the errors itself: 429/503 past the stream limits,
  * 400 for a cursor ahead of every message, 503 when the database is unreachable. While
  * streaming, a database outage only delays events: the stream retries from its cursor. */
 void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
-                     const struct push_encoder *enc, void *arg, const char *user,
+                     const struct push_encoder *enc, void *arg, const struct push_identity *id,
                      const char *tag, const struct push_cursor *from);
 
 /* Long polling: answers at once with the messages after *since (at most limit) and the unread
  * counts when there are any; else holds until the user's stream changes (a new message, or a
  * read-state change that moves the counts) or hold_s seconds pass, then answers with
- * "timeout": true. The answer has push-poll's shape. */
+ * "timeout": true. The answer has push-poll's shape. A poll held when id's token expires is
+ * answered 401 {"error": "token_expired"} then. */
 void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,
-                          const char *user, const char *tag, const struct push_cursor *since,
-                          int hold_s, int limit);
+                          const struct push_identity *id, const char *tag,
+                          const struct push_cursor *since, int hold_s, int limit);
 
 /* The current state at once, as push-poll answers without since: the newest limit messages,
  * the counts, and the head cursor to poll or stream from. */

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -99,14 +100,23 @@ static long b64url_decode(const char *in, size_t len, unsigned char *out, size_t
     return (long)o;
 }
 
-static void sign_hex(const char *secret, size_t secret_len, const char *data, size_t len,
-                     char out[SIG_HEX + 1])
+/* Hex HMAC-SHA256 of domain followed by data: tokens have the empty domain (the documented
+ * format), tickets PUSH_TICKET_DOMAIN. */
+static void sign_hex(const char *secret, size_t secret_len, const char *domain, const char *data,
+                     size_t len, char out[SIG_HEX + 1])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
+    char input[64 + PUSH_TOKEN_MAX];
+    size_t dlen = strlen(domain);
 
-    HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)data, len, md, &mdlen);
+    /* callers pass at most PUSH_TOKEN_MAX bytes of data and a short constant domain */
+    if (dlen > 64 || len > PUSH_TOKEN_MAX)
+        abort();
+    memcpy(input, domain, dlen);
+    memcpy(input + dlen, data, len);
+    HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)input, dlen + len, md, &mdlen);
     for (unsigned i = 0; i < 32; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
@@ -114,66 +124,128 @@ static void sign_hex(const char *secret, size_t secret_len, const char *data, si
     out[SIG_HEX] = '\0';
 }
 
-int push_token_sign(const char *secret, size_t secret_len, const char *user, int64_t expires,
-                    char *buf, size_t size)
+/* Writes prefix, base64url(user), the n numbers and the signature (over domain and the rest),
+ * dot-separated, into buf. Returns its length, or -1. */
+static int sign_fields(const char *secret, size_t secret_len, const char *domain,
+                       const char *prefix, const char *user, const int64_t *nums, int n_nums,
+                       char *buf, size_t size)
 {
     char payload[PUSH_TOKEN_MAX];
     char sig[SIG_HEX + 1];
     size_t ulen = strlen(user);
     int n;
 
-    if (!push_user_valid(user, ulen) || expires < 0)
+    if (!push_user_valid(user, ulen))
         return -1;
-    memcpy(payload, "v1.", 3);
-    n = 3 + (int)b64url_encode((const unsigned char *)user, ulen, payload + 3);
-    n += snprintf(payload + n, sizeof payload - (size_t)n, ".%" PRId64, expires);
-    sign_hex(secret, secret_len, payload, (size_t)n, sig);
+    n = snprintf(payload, sizeof payload, "%s", prefix);
+    n += (int)b64url_encode((const unsigned char *)user, ulen, payload + n);
+    for (int i = 0; i < n_nums; i++) {
+        if (nums[i] < 0)
+            return -1;
+        n += snprintf(payload + n, sizeof payload - (size_t)n, ".%" PRId64, nums[i]);
+    }
+    sign_hex(secret, secret_len, domain, payload, (size_t)n, sig);
     n = snprintf(buf, size, "%s.%s", payload, sig);
     return n < 0 || (size_t)n >= size ? -1 : n;
+}
+
+/* Checks the signature of text (over domain and everything before the last dot), then reads
+ * the user and n_nums decimal numbers after prefix. Expiry is the caller's to judge. */
+static enum push_token_err check_fields(const char *secret, size_t secret_len, const char *domain,
+                                        const char *prefix, const char *text,
+                                        char user[PUSH_USER_MAX + 1], int64_t *nums, int n_nums)
+{
+    size_t len = strnlen(text, PUSH_TOKEN_MAX + 1), plen = strlen(prefix);
+    const char *dot_user, *p, *dot_sig;
+    char expect[SIG_HEX + 1];
+    unsigned char name[PUSH_USER_MAX];
+    long ulen;
+
+    if (len > PUSH_TOKEN_MAX || len < plen + SIG_HEX || strncmp(text, prefix, plen) != 0)
+        return PUSH_TOKEN_MALFORMED;
+    dot_sig = text + len - SIG_HEX - 1;
+    if (*dot_sig != '.')
+        return PUSH_TOKEN_MALFORMED;
+    /* authenticity first: nothing in the text is believed before its signature checks out */
+    sign_hex(secret, secret_len, domain, text, (size_t)(dot_sig - text), expect);
+    if (CRYPTO_memcmp(expect, dot_sig + 1, SIG_HEX) != 0)
+        return PUSH_TOKEN_BAD_SIGNATURE;
+    dot_user = text + plen - 1;
+    /* at least one character of user, then a dot and a digit per number */
+    if (dot_sig - dot_user < 2 + 2 * n_nums)
+        return PUSH_TOKEN_MALFORMED;
+    p = memchr(dot_user + 1, '.', (size_t)(dot_sig - dot_user - 1));
+    if (!p)
+        return PUSH_TOKEN_MALFORMED;
+    ulen = b64url_decode(dot_user + 1, (size_t)(p - dot_user - 1), name, sizeof name);
+    if (ulen <= 0 || !push_user_valid((const char *)name, (size_t)ulen))
+        return PUSH_TOKEN_MALFORMED;
+    for (int i = 0; i < n_nums; i++) {
+        const char *start = ++p; /* after the dot */
+        int64_t v = 0;
+        for (; p < dot_sig && *p != '.'; p++) {
+            if (*p < '0' || *p > '9' || v > (INT64_MAX - (*p - '0')) / 10)
+                return PUSH_TOKEN_MALFORMED;
+            v = v * 10 + (*p - '0');
+        }
+        if (p == start || (i < n_nums - 1 ? p == dot_sig : p != dot_sig))
+            return PUSH_TOKEN_MALFORMED;
+        nums[i] = v;
+    }
+    memcpy(user, name, (size_t)ulen);
+    user[ulen] = '\0';
+    return PUSH_TOKEN_OK;
+}
+
+int push_token_sign(const char *secret, size_t secret_len, const char *user, int64_t expires,
+                    char *buf, size_t size)
+{
+    return sign_fields(secret, secret_len, "", "v1.", user, &expires, 1, buf, size);
 }
 
 enum push_token_err push_token_verify(const char *secret, size_t secret_len, const char *token,
                                       int64_t now, char user[PUSH_USER_MAX + 1], int64_t *expires)
 {
-    size_t len = strnlen(token, PUSH_TOKEN_MAX + 1);
-    const char *dot_user, *dot_exp, *dot_sig;
-    char expect[SIG_HEX + 1];
-    unsigned char name[PUSH_USER_MAX];
+    char name[PUSH_USER_MAX + 1];
     int64_t exp = 0;
-    long ulen;
+    enum push_token_err err = check_fields(secret, secret_len, "", "v1.", token, name, &exp, 1);
 
-    if (len > PUSH_TOKEN_MAX || len < 3 + SIG_HEX || strncmp(token, "v1.", 3) != 0)
-        return PUSH_TOKEN_MALFORMED;
-    dot_sig = token + len - SIG_HEX - 1;
-    if (*dot_sig != '.')
-        return PUSH_TOKEN_MALFORMED;
-    /* authenticity first: nothing in the token is believed before its signature checks out */
-    sign_hex(secret, secret_len, token, (size_t)(dot_sig - token), expect);
-    if (CRYPTO_memcmp(expect, dot_sig + 1, SIG_HEX) != 0)
-        return PUSH_TOKEN_BAD_SIGNATURE;
-    dot_user = token + 2;
-    /* at least one character of user, a dot, one digit */
-    if (dot_sig - dot_user < 4)
-        return PUSH_TOKEN_MALFORMED;
-    dot_exp = memchr(dot_user + 1, '.', (size_t)(dot_sig - dot_user - 1));
-    if (!dot_exp)
-        return PUSH_TOKEN_MALFORMED;
-    ulen = b64url_decode(dot_user + 1, (size_t)(dot_exp - dot_user - 1), name, sizeof name);
-    if (ulen <= 0 || !push_user_valid((const char *)name, (size_t)ulen))
-        return PUSH_TOKEN_MALFORMED;
-    for (const char *p = dot_exp + 1; p < dot_sig; p++) {
-        if (*p < '0' || *p > '9' || exp > (INT64_MAX - (*p - '0')) / 10)
-            return PUSH_TOKEN_MALFORMED;
-        exp = exp * 10 + (*p - '0');
-    }
-    if (dot_exp + 1 == dot_sig)
-        return PUSH_TOKEN_MALFORMED;
+    if (err != PUSH_TOKEN_OK)
+        return err;
     if (now >= exp)
         return PUSH_TOKEN_EXPIRED;
-    memcpy(user, name, (size_t)ulen);
-    user[ulen] = '\0';
+    memcpy(user, name, strlen(name) + 1);
     if (expires)
         *expires = exp;
+    return PUSH_TOKEN_OK;
+}
+
+int push_ticket_sign(const char *secret, size_t secret_len, const char *user, int64_t expires,
+                     int64_t token_expires, char *buf, size_t size)
+{
+    const int64_t nums[2] = { expires, token_expires };
+
+    if (token_expires && expires > token_expires)
+        return -1;
+    return sign_fields(secret, secret_len, PUSH_TICKET_DOMAIN, "t1.", user, nums, 2, buf, size);
+}
+
+enum push_token_err push_ticket_verify(const char *secret, size_t secret_len, const char *ticket,
+                                       int64_t now, char user[PUSH_USER_MAX + 1],
+                                       int64_t *token_expires)
+{
+    char name[PUSH_USER_MAX + 1];
+    int64_t nums[2] = { 0, 0 };
+    enum push_token_err err = check_fields(secret, secret_len, PUSH_TICKET_DOMAIN, "t1.", ticket,
+                                           name, nums, 2);
+
+    if (err != PUSH_TOKEN_OK)
+        return err;
+    if (now >= nums[0] || (nums[1] && now >= nums[1]))
+        return PUSH_TOKEN_EXPIRED;
+    memcpy(user, name, strlen(name) + 1);
+    if (token_expires)
+        *token_expires = nums[1];
     return PUSH_TOKEN_OK;
 }
 

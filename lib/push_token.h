@@ -34,6 +34,30 @@ enum push_token_err push_token_verify(const char *secret, size_t secret_len, con
 
 const char *push_token_strerror(enum push_token_err err);
 
+/* Stream tickets (README, "Stream tickets"): what push-poll hands a page that holds a token, for
+ * opening one stream where a browser cannot send headers (EventSource, the iframe, WebSocket),
+ * so that the long-lived token never appears in a URL:
+ *
+ *     t1.<base64url(user)>.<ticket expiry>.<token expiry, 0: none>.<hex HMAC-SHA256>
+ *
+ * The HMAC is keyed with the same secret but taken over PUSH_TICKET_DOMAIN followed by
+ * everything before the last dot, so a ticket is never a valid token, nor a token a ticket,
+ * whatever their text. A ticket opens a stream while now < its expiry (and the token's); the
+ * stream it opens ends at the token's expiry. */
+#define PUSH_TICKET_DOMAIN "pgpush stream ticket\n"
+
+/* Writes a ticket for user, good until expires, for a token good until token_expires (0: the
+ * identity does not expire, as REMOTE_USER's). Returns its length, or -1 when user is not valid,
+ * expires is after a nonzero token_expires, or buf is too small. */
+int push_ticket_sign(const char *secret, size_t secret_len, const char *user, int64_t expires,
+                     int64_t token_expires, char *buf, size_t size);
+
+/* Checks ticket as push_token_verify checks a token; on PUSH_TOKEN_OK *token_expires (may be
+ * NULL) is the expiry of the token it was minted from (0: none). */
+enum push_token_err push_ticket_verify(const char *secret, size_t secret_len, const char *ticket,
+                                       int64_t now, char user[PUSH_USER_MAX + 1],
+                                       int64_t *token_expires);
+
 /* Is name an acceptable user name: 1 to PUSH_USER_MAX bytes of valid UTF-8 without control
  * characters? */
 int push_user_valid(const char *name, size_t len);

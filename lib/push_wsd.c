@@ -535,7 +535,7 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
         free(q);
         return;
     }
-    aerr = push_auth_identify(cfg, envp, q, time(NULL), &id);
+    aerr = push_auth_identify_stream(cfg, envp, q, time(NULL), &id); /* a browser: ?ticket= */
     if (aerr != PUSH_AUTH_OK) {
         push_log_info("refused an upgrade (%d %s): %s", push_auth_status(aerr), push_auth_code(aerr),
                       push_auth_strerror(aerr));
@@ -545,7 +545,7 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
         return;
     }
     memcpy(c->user, id.user, sizeof c->user);
-    c->expires = id.source == PUSH_AUTH_TOKEN ? id.expires : 0;
+    c->expires = id.expires; /* a token's, also through a ticket; 0: none */
     push_cursor_tag(c->user, c->tag);
     const char *since = push_query_get(q, "since");
     if (since && *since) {

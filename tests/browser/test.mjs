@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import fs from 'node:fs';
 import net from 'node:net';
+import crypto from 'node:crypto';
 
 const BASE = process.env.BASE;
 const TOP = process.env.TOP;
@@ -43,6 +44,16 @@ function pgcluster(cmd) {
   if (r.status !== 0) throw new Error(`pgcluster ${cmd} failed: ${r.stderr}`);
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// a token as README "Token format" mints it, good for ttl seconds; every one minted is remembered,
+// so that the runner can check none of them reached the access log
+const TOKENS_FILE = process.env.TOKENS_FILE;
+function mint(user, ttl) {
+  const p = `v1.${Buffer.from(user).toString('base64url')}.${Math.floor(Date.now() / 1000) + ttl}`;
+  const t = `${p}.${crypto.createHmac('sha256', process.env.PUSH_TOKEN_SECRET).update(p).digest('hex')}`;
+  if (TOKENS_FILE) fs.appendFileSync(TOKENS_FILE, t + '\n');
+  return t;
+}
 
 // --- page helpers
 const badge = (page) => page.evaluate(() => Number(document.getElementById('badge').dataset.count || 0));
@@ -180,6 +191,120 @@ async function transportSuite(browser, t) {
   await context.close();
 }
 
+// A stream crosses its token's expiry: getToken hands out tokens good for 3 s; messages sent every
+// 400 ms for 8 s all arrive once, the stream reopened with a fresh token before PUSH_LIFETIME
+// (20 s), and no URL carried a token (the streams a ticket, the rest Authorization: Bearer).
+async function tokenExpiry(browser, t) {
+  console.log(`# --- token expiry: ${t} with getToken`);
+  const user = `exp-${t}-${Date.now() % 100000}`;
+  const context = await browser.newContext();
+  const urls = [];
+  let streams = 0, expired401 = 0, ws4401 = 0, minted = 0;
+  const tokens = [];
+  context.on('request', (r) => {
+    urls.push(r.url());
+    if (new RegExp(`/cgi-bin/push-${t}\\b`).test(r.url())) streams++;
+  });
+  context.on('response', (r) => { if (/push-longpoll/.test(r.url()) && r.status() === 401) expired401++; });
+  const p = await context.newPage();
+  p.on('pageerror', (e) => console.log(`# page error: ${e.message}`));
+  p.on('websocket', (ws) => {
+    urls.push(ws.url());
+    streams++;
+    ws.on('framereceived', (f) => { if (/"close"/.test(String(f.payload))) ws4401 += /token expired/.test(String(f.payload)) ? 1 : 0; });
+  });
+  await p.exposeFunction('mintToken', () => { minted++; const k = mint(user, 3); tokens.push(k); return k; });
+  await p.goto(`${BASE}/pgpush.classic.js`);
+  await p.setContent('<!doctype html><body></body>');
+  await p.addScriptTag({ url: `${BASE}/pgpush.classic.js` });
+  await p.evaluate((tr) => {
+    window.got = [];
+    window.states = [];
+    const c = new window.PushClient({ transport: tr, shared: false, getToken: () => window.mintToken() });
+    c.on('message', (m) => window.got.push(m.title));
+    c.on('state', (st) => window.states.push(st.status + ':' + st.transport));
+    window.client = c;
+    c.start();
+  }, t);
+  const up = await waitFor(p, (tr) => window.states.includes('connected:' + tr), t, 10000);
+  ok(up !== null, `${t}: connects with a token from getToken`, JSON.stringify(await p.evaluate(() => window.states)));
+  const titles = [];
+  for (let i = 0; i < 20; i++) {
+    titles.push(`across the expiry ${t} ${i}`);
+    send(user, titles[i]);
+    await sleep(400);
+  }
+  await waitFor(p, (ts) => ts.every((x) => window.got.includes(x)), titles, 8000);
+  await sleep(700);
+  const got = await p.evaluate(() => window.got);
+  const counts = titles.map((x) => got.filter((g) => g === x).length);
+  ok(counts.every((c) => c === 1), `${t}: across the token's expiry every message arrives exactly once`, `counts ${counts.join(',')}`);
+  ok(minted >= 3 && streams >= 2, `${t}: the stream reopened with a fresh token from getToken (${minted} tokens, ${streams} streams in 8 s, lifetime 20 s)`);
+  if (t === 'longpoll') ok(expired401 >= 1, 'longpoll: the held poll ended 401 token_expired, and the client asked getToken', `${expired401} 401s`);
+  if (t === 'ws') ok(ws4401 >= 1, 'ws: the socket closed at the expiry (4401, "token expired")', `${ws4401}`);
+  const leaked = urls.filter((u) => tokens.some((k) => u.includes(k)) || /[?&]token=/.test(u));
+  ok(leaked.length === 0, `${t}: no URL carried a token`, leaked.join('\n'));
+  if (t !== 'longpoll') {
+    ok(urls.some((u) => new RegExp(`push-${t}\\?.*ticket=t1\\.`).test(u)), `${t}: the stream opened with a stream ticket`, urls.filter((u) => /push-/.test(u)).join('\n'));
+  }
+  await p.evaluate(() => window.client.stop());
+  await context.close();
+}
+
+// params.token, as pages had it: short polling and marking read send it as a header, not in the URL
+async function tokenParam(browser) {
+  console.log('# --- params.token: Authorization header, never the URL');
+  const context = await browser.newContext();
+  const urls = [];
+  context.on('request', (r) => urls.push(r.url() + ' ' + (r.headers().authorization ? 'auth' : '')));
+  const p = await context.newPage();
+  await p.goto(`${BASE}/pgpush.classic.js`);
+  await p.setContent('<!doctype html><body></body>');
+  await p.addScriptTag({ url: `${BASE}/pgpush.classic.js` });
+  const token = mint('erin', 600);
+  send('erin', 'for erin');
+  const r = await p.evaluate(async (tk) => {
+    const c = new window.PushClient({ params: { token: tk }, transport: 'poll', shared: false });
+    const s = await c.state();
+    const m = s.messages.find((x) => x.title === 'for erin');
+    await c.markRead(m.id);
+    return s.user;
+  }, token);
+  ok(r === 'erin', 'params.token still identifies the user', r);
+  const polls = urls.filter((u) => /push-poll/.test(u));
+  ok(polls.length >= 2 && polls.every((u) => !u.includes(token) && u.endsWith(' auth')),
+    'push-poll GET and the mark POST send the token as Authorization: Bearer, not in the URL', polls.join('\n'));
+  await context.close();
+}
+
+// the demo page sends the user's token only to its own origin: ?base= and ?mqtt= elsewhere are ignored
+async function demoForeignBase(browser) {
+  console.log('# --- the demo page: ?base= and ?mqtt= of another origin');
+  const context = await browser.newContext();
+  const foreign = [];
+  await context.route((url) => url.hostname === 'evil.example', (route) => { foreign.push(route.request().url()); route.abort(); });
+  const sockets = [];
+  context.on('page', (pg) => pg.on('websocket', (ws) => sockets.push(ws.url())));
+  const token = mint('alice', 600);
+  let p = await open(context, `transport=poll&base=${encodeURIComponent('http://evil.example/cgi-bin')}#token=${token}`);
+  ok(await connected(p, 'poll'), 'with ?base= of another origin the page still connects, to its own /cgi-bin', JSON.stringify(await stateOf(p)));
+  ok(foreign.length === 0, 'and sends nothing to the other origin', foreign.join(' '));
+  ok(/Ignored \?base=/.test(await p.textContent('#notice')) && await p.isVisible('#notice'), 'it says so on the page', await p.textContent('#notice'));
+  await p.close();
+  p = await open(context, `transport=poll&base=${encodeURIComponent('//evil.example/cgi-bin')}#token=${token}`);
+  ok(await connected(p, 'poll') && foreign.length === 0, 'a protocol-relative ?base= is refused too', foreign.join(' '));
+  await p.close();
+  p = await open(context, `transport=poll&base=${encodeURIComponent(BASE + '/cgi-bin')}#token=${token}`);
+  ok(await connected(p, 'poll') && await p.isHidden('#notice'), 'a ?base= of the page\'s own origin is taken', await p.textContent('#notice'));
+  await p.close();
+  p = await open(context, `user=alice&transport=mqtt&mqtt=${encodeURIComponent('ws://evil.example:9001/mqtt')}`);
+  await connected(p, null);
+  await sleep(500);
+  ok(!sockets.some((u) => /evil\.example/.test(u)) && foreign.length === 0, 'an ?mqtt= broker on another host gets no connection', sockets.join(' '));
+  ok(/Ignored \?mqtt=/.test(await p.textContent('#notice')), 'and the page says so', await p.textContent('#notice'));
+  await context.close();
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -197,6 +322,11 @@ async function main() {
     if (!process.env.TRANSPORTS || process.env.TRANSPORTS.split(' ').includes('mqtt')) {
       try { await mqttSuite(browser); } catch (e) { ok(false, 'mqtt: suite ran to the end', e.stack); }
     }
+    for (const t of (process.env.EXPIRY || 'sse iframe longpoll ws').split(' ')) {
+      try { await tokenExpiry(browser, t); } catch (e) { ok(false, `${t}: token expiry suite ran to the end`, e.stack); }
+    }
+    await tokenParam(browser);
+    await demoForeignBase(browser);
     await autoAndFallback(browser);
     await threeTabs(browser, false);
     await threeTabs(browser, true);

@@ -316,6 +316,68 @@ if [ "$SERVER" = lighttpd ]; then
     json_eq '[.messages[].title] | join(",")' "to a spawned push-longpoll" "spawned push-longpoll answers on the new message"
 fi
 
+echo "# --- stream tickets: minted by push-poll for a token, good only for opening a stream"
+# ticket_for TOKEN [PATH]: POST {"ticket": true} with the token as a Bearer header
+ticket_for() {
+    curl -s -X POST -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
+        --data '{"ticket":true}' "$BASE${2:-/ext/push-poll}"
+}
+T=$(ticket_for "$ALICE")
+TICKET=$(jq -r .ticket <<<"$T")
+check '[[ $TICKET == t1.* ]]' "push-poll answers a ticket (t1.)"
+check '[ "$(jq -r .expires <<<"$T")" -le $(( $(date +%s) + 60 )) ]' "... good for at most PUSH_TICKET_TTL (60 s)"
+eq "$(cut -d. -f4 <<<"$TICKET")" "$(cut -d. -f3 <<<"$ALICE")" "... carrying the token's expiry"
+SSE_MAX=2 sse_open tk "ticket=$TICKET"
+wait "$SSE_PID_tk"
+check 'grep -q "^event: unread" "$WORK/tk.sse"' "push-sse opens a stream with ?ticket="
+http GET "/ext/push-poll?ticket=$TICKET"
+status_is 401 unauthorized "push-poll does not take a ticket (it reads Authorization: Bearer)"
+http GET "$LP?ticket=$TICKET&since=$(head_of "$ALICE")&timeout=1"
+status_is 401 unauthorized "push-longpoll does not take a ticket either"
+http GET "$SSE?ticket=$ALICE"
+status_is 401 bad_token "a token is not a ticket"
+http GET "/ext/push-poll?token=$TICKET"
+status_is 401 bad_token "a ticket is not a token"
+last=${TICKET: -1}; [ "$last" = 0 ] && last=1 || last=0
+http GET "$SSE?ticket=${TICKET%?}$last"
+status_is 401 bad_token "a tampered ticket is refused"
+http POST /ext/push-poll -H 'Content-Type: application/json' --data '{"ticket":true}'
+status_is 401 unauthorized "no ticket without an identity"
+http POST /ext/push-poll -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' \
+    -H 'Origin: http://evil.example' --data '{"ticket":true}'
+status_is 403 origin_forbidden "no ticket for a cross-site page"
+
+echo "# --- token expiry: streams and held polls end when the token does, not at PUSH_LIFETIME (60 s)"
+SHORT=$(token alice 3)
+SHORT_EXP=$(cut -d. -f3 <<<"$SHORT")
+STICKET=$(ticket_for "$SHORT" | jq -r .ticket)
+BSHORT=$(token bob 3)
+c=$(head_of "$BOB")
+SSE_MAX=20 sse_open exp_token "token=$SHORT"
+SSE_MAX=20 sse_open exp_ticket "ticket=$STICKET"
+curl -s --max-time 20 -H "Authorization: Bearer $BSHORT" -o "$WORK/exp-lp.json" -w '%{http_code}' \
+    "$BASE$LP?since=$c&timeout=15" >"$WORK/exp-lp.status" &
+lp_pid=$!
+wait_for exp_token 'event: unread' 2
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before the expiry')"
+wait "$SSE_PID_exp_token" "$SSE_PID_exp_ticket"
+ended_at=$(date +%s%N)
+wait "$lp_pid"
+for s in exp_token exp_ticket; do
+    eq "$(tail -n 3 "$WORK/$s.sse" | tr '\n' ' ')" 'event: close data: {"reason":"token_expired"}  ' \
+        "an SSE stream by $s ends with event: close, reason token_expired"
+done
+# the expiry is whole seconds: the streams end within a scan (0.25 s) after it, so within 1.5 s
+late=$(( ended_at / 1000000 - SHORT_EXP * 1000 ))
+check '[ "$late" -ge -100 ] && [ "$late" -lt 1500 ]' "... at the token's expiry ($late ms after it), not at the 60 s lifetime"
+eq "$(titles exp_ticket)" "before the expiry" "a ticket's stream delivers until then"
+eq "$(cat "$WORK/exp-lp.status") $(jq -r .error "$WORK/exp-lp.json")" "401 token_expired" \
+    "a long poll held past the token's expiry is answered 401 token_expired"
+check 'grep -q "stream of alice ended: its token expired" "$WORK/push-sse.log"' "push-sse logs why the stream ended"
+# (the web servers' own error logs may quote a request line: the URLs here carry tokens on purpose)
+check '! grep -qF -e "$STICKET" -e "$TICKET" -e "$SHORT" -e "$BSHORT" -e "$ALICE" "$WORK"/push-*.log "$WORK/ext-daemon.log"' \
+    "tickets and tokens never reach the programs' logs"
+
 echo "# --- database connections: one LISTEN plus the pool, whatever the number of streams"
 for i in $(seq 1 10); do SSE_MAX=3 sse_open conn$i "token=$(token "conn$i")"; done
 sleep 1

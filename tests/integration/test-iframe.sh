@@ -31,6 +31,17 @@ wait_html() {
 }
 head_of() { curl -s "$LBASE/ext/push-poll?token=$1&limit=1" | jq -r .cursor; }
 
+echo "# --- token expiry: a stream opened with a ticket ends when the token does, not at the 60 s lifetime"
+SHORT=$(token alice 3)
+STICKET=$(curl -s -X POST -H "Authorization: Bearer $SHORT" -H 'Content-Type: application/json' \
+    --data '{"ticket":true}' "$LBASE/ext/push-poll" | jq -r .ticket)
+FRAME_MAX=20 frame_open exp "$LBASE/ext/push-iframe?ticket=$STICKET"
+frame_wait exp
+late=$(( $(date +%s%N) / 1000000 - $(cut -d. -f3 <<<"$SHORT") * 1000 ))
+eq "$(events exp | tail -n 1 | jq -c '{type, data}')" '{"type":"close","data":{"reason":"token_expired"}}' \
+    "the iframe stream ends with close, reason token_expired"
+check '[ "$late" -ge -100 ] && [ "$late" -lt 1500 ]' "... at the token's expiry ($late ms after it), not at the 60 s lifetime"
+
 echo "# --- push-iframe through nginx (external daemon): headers, padding, events as they commit"
 frame_open a "$NBASE/ext/push-iframe?token=$ALICE&callback=onPush"
 wait_html a '"unread"' && ok "the document opens with the unread counts" || not_ok "unread at open"

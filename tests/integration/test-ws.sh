@@ -170,6 +170,15 @@ check 'grep -q "^PING" "$WORK/nopong.out" && [ "$(closed nopong)" = 1006 ] && ! 
 ws_once exp ws "token=$(token alice 2)" --max-time 6
 eq "$(closed exp)" 4401 "the token expires while connected: close 4401"
 eq "$(of exp close .reason | jq -r .)" "token expired" "... after a close event saying why"
+# a stream ticket signed as README "Stream tickets" documents, for a token that expires in 3 s
+texp=$(( $(date +%s) + 3 ))
+tp="t1.$(printf alice | base64 | tr '+/' '-_' | tr -d '=').$texp.$texp"
+ticket="$tp.$(printf 'pgpush stream ticket\n%s' "$tp" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)"
+ws_once expt ws "ticket=$ticket" --max-time 8
+eq "$(of expt open .type | jq -r .)" open "a socket opens with ?ticket= (a browser's way, no token in the URL)"
+eq "$(closed expt)" 4401 "... and closes 4401 at the expiry of the token it was minted from"
+ws_once tkn ws "ticket=$ALICE"
+eq "$(first tkn | cut -d' ' -f2) $(body tkn | jq -r .error)" "401 bad_token" "a token is not a ticket"
 
 echo "# --- woken together, read together: every socket gets exactly its own (names that need quoting)"
 names=('q"1' 'q,2' 'q{3}' 'q\4' 'q 5' "q'6")

@@ -371,6 +371,30 @@ START_TEST(strerror_every_value)
 }
 END_TEST
 
+
+/* ---- stream tickets */
+
+START_TEST(ticket_only_where_streams_are_opened)
+{
+    char ticket[PUSH_TOKEN_MAX + 1], qs[700];
+
+    ck_assert_int_gt(push_ticket_sign(SECRET, strlen(SECRET), "alice", NOW + 60, NOW + 3600, ticket,
+                                      sizeof ticket), 0);
+    snprintf(qs, sizeof qs, "ticket=%s", ticket);
+    ck_assert_int_eq(IDENTIFY(qs, "X=1"), PUSH_AUTH_MISSING); /* push_auth_identify: never */
+    ck_assert_int_eq(push_query_parse(&q, qs), PUSH_QUERY_OK);
+    ck_assert_int_eq(push_auth_identify_stream(&cfg, (char *const[]){ NULL }, &q, NOW, &id), PUSH_AUTH_OK);
+    assert_user("alice", PUSH_AUTH_TICKET);
+    ck_assert_int_eq(id.expires, NOW + 3600); /* the token's expiry, for the stream to end at */
+    ck_assert_int_eq(push_auth_identify_stream(&cfg, (char *const[]){ NULL }, &q, NOW + 60, &id),
+                     PUSH_AUTH_EXPIRED);
+    snprintf(qs, sizeof qs, "ticket=%s", good); /* a token is not a ticket */
+    ck_assert_int_eq(push_query_parse(&q, qs), PUSH_QUERY_OK);
+    ck_assert_int_eq(push_auth_identify_stream(&cfg, (char *const[]){ NULL }, &q, NOW, &id),
+                     PUSH_AUTH_BAD_TOKEN);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
     Suite *s = suite_create("auth");
@@ -399,6 +423,7 @@ static Suite *auth_suite(void)
     tcase_add_test(token, expired_token);
     tcase_add_test(token, token_without_configured_secret);
     tcase_add_test(token, overlong_tokens_are_bad_tokens);
+    tcase_add_test(token, ticket_only_where_streams_are_opened);
     suite_add_tcase(s, token);
 
     tcase_add_checked_fixture(demo, setup, NULL);

@@ -103,6 +103,7 @@ START_TEST(defaults)
     /* streaming defaults: mod_fcgid-safe heartbeat and lifetime (see INTEGRATION.md) */
     ck_assert_int_eq(cfg.heartbeat, 15);
     ck_assert_int_eq(cfg.lifetime, 240);
+    ck_assert_int_eq(cfg.ticket_ttl, 60);
     ck_assert_int_eq(cfg.hold, 25);
     ck_assert_int_eq(cfg.hold_max, 60);
     ck_assert_int_eq(cfg.db_pool, 3);
@@ -258,6 +259,8 @@ static const struct {
     { { "PUSH_MAX_STREAMS_PER_USER=x" }, "PUSH_MAX_STREAMS_PER_USER" },
     { { "PUSH_HEARTBEAT=0" }, "PUSH_HEARTBEAT" },
     { { "PUSH_LIFETIME=86401" }, "PUSH_LIFETIME" },
+    { { "PUSH_TICKET_TTL=0" }, "PUSH_TICKET_TTL" },
+    { { "PUSH_TICKET_TTL=3601" }, "PUSH_TICKET_TTL" },
     { { "PUSH_HOLD=61" }, "PUSH_HOLD" },
     { { "PUSH_HOLD=10", "PUSH_HOLD_MAX=5" }, "PUSH_HOLD" },
     { { "PUSH_WRITE_TIMEOUT=-1" }, "PUSH_WRITE_TIMEOUT" },

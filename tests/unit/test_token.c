@@ -577,6 +577,133 @@ START_TEST(strerror_distinct_and_nonempty)
 }
 END_TEST
 
+/* ---- stream tickets */
+
+static int sign_ticket(const char *user, int64_t expires, int64_t token_expires, char *buf,
+                       size_t size)
+{
+    return push_ticket_sign(SECRET, SECRET_LEN, user, expires, token_expires, buf, size);
+}
+
+static enum push_token_err verify_ticket(const char *ticket, int64_t now, int64_t *token_expires)
+{
+    char user[PUSH_USER_MAX + 1];
+
+    return push_ticket_verify(SECRET, SECRET_LEN, ticket, now, user, token_expires);
+}
+
+/* A ticket signed by hand: HMAC over the domain string, then the payload. */
+static void ticket_by_hand(const char *payload, char *out, size_t size)
+{
+    char data[600], sig[65];
+
+    snprintf(data, sizeof data, "%s%s", PUSH_TICKET_DOMAIN, payload);
+    hmac_hex(SECRET, data, strlen(data), sig);
+    snprintf(out, size, "%s.%s", payload, sig);
+}
+
+START_TEST(ticket_matches_documented_format)
+{
+    char expect[256], got[256];
+
+    ck_assert_str_eq(PUSH_TICKET_DOMAIN, "pgpush stream ticket\n");
+    ticket_by_hand("t1.YWxpY2U.1999999960.2000000000", expect, sizeof expect);
+    ck_assert_int_eq(sign_ticket("alice", EXPIRY - 40, EXPIRY, got, sizeof got), (int)strlen(expect));
+    ck_assert_str_eq(got, expect);
+}
+END_TEST
+
+START_TEST(ticket_carries_the_token_expiry)
+{
+    char t[PUSH_TOKEN_MAX + 1], user[PUSH_USER_MAX + 1];
+    int64_t texp = -1;
+
+    ck_assert_int_gt(sign_ticket("zo\xc3\xab", EXPIRY - 60, EXPIRY, t, sizeof t), 0);
+    ck_assert_int_eq(push_ticket_verify(SECRET, SECRET_LEN, t, EXPIRY - 61, user, &texp), PUSH_TOKEN_OK);
+    ck_assert_str_eq(user, "zo\xc3\xab");
+    ck_assert_int_eq(texp, EXPIRY);
+    /* minted for REMOTE_USER: no token expiry */
+    ck_assert_int_gt(sign_ticket("alice", EXPIRY, 0, t, sizeof t), 0);
+    ck_assert_int_eq(verify_ticket(t, EXPIRY - 1, &texp), PUSH_TOKEN_OK);
+    ck_assert_int_eq(texp, 0);
+    ck_assert_int_eq(verify_ticket(t, EXPIRY - 1, NULL), PUSH_TOKEN_OK);
+}
+END_TEST
+
+START_TEST(ticket_good_before_expiry_expired_at_and_after)
+{
+    char t[PUSH_TOKEN_MAX + 1];
+
+    ck_assert_int_gt(sign_ticket("alice", EXPIRY - 60, EXPIRY, t, sizeof t), 0);
+    ck_assert_int_eq(verify_ticket(t, EXPIRY - 61, NULL), PUSH_TOKEN_OK);
+    ck_assert_int_eq(verify_ticket(t, EXPIRY - 60, NULL), PUSH_TOKEN_EXPIRED);
+    ck_assert_int_eq(verify_ticket(t, EXPIRY + 1000, NULL), PUSH_TOKEN_EXPIRED);
+}
+END_TEST
+
+START_TEST(ticket_past_its_token_expiry_is_expired)
+{
+    char t[PUSH_TOKEN_MAX + 1];
+
+    /* sign refuses a ticket outliving its token; one signed by hand is refused at the token's */
+    ck_assert_int_eq(sign_ticket("alice", EXPIRY + 1, EXPIRY, t, sizeof t), -1);
+    ticket_by_hand("t1.YWxpY2U.2000000060.2000000000", t, sizeof t);
+    ck_assert_int_eq(verify_ticket(t, EXPIRY - 1, NULL), PUSH_TOKEN_OK);
+    ck_assert_int_eq(verify_ticket(t, EXPIRY, NULL), PUSH_TOKEN_EXPIRED);
+}
+END_TEST
+
+START_TEST(ticket_is_never_a_token)
+{
+    char t[PUSH_TOKEN_MAX + 1], user[PUSH_USER_MAX + 1], forged[256];
+
+    ck_assert_int_gt(sign_ticket("alice", EXPIRY - 60, EXPIRY, t, sizeof t), 0);
+    ck_assert_int_ne(verify(t, EXPIRY - 61, user, NULL), PUSH_TOKEN_OK);
+    /* the ticket's own signature on a token's payload: the domains differ */
+    ticket_by_hand("v1.YWxpY2U.2000000000", forged, sizeof forged);
+    ck_assert_int_eq(verify(forged, EXPIRY - 61, user, NULL), PUSH_TOKEN_BAD_SIGNATURE);
+}
+END_TEST
+
+START_TEST(token_is_never_a_ticket)
+{
+    char tok[PUSH_TOKEN_MAX + 1], forged[256];
+
+    ck_assert_int_gt(sign("alice", EXPIRY, tok, sizeof tok), 0);
+    ck_assert_int_eq(verify_ticket(tok, EXPIRY - 61, NULL), PUSH_TOKEN_MALFORMED);
+    /* a token's signature (no domain) over a ticket's payload */
+    sign_by_hand(SECRET, "t1.YWxpY2U.1999999960.2000000000", forged, sizeof forged);
+    ck_assert_int_eq(verify_ticket(forged, EXPIRY - 61, NULL), PUSH_TOKEN_BAD_SIGNATURE);
+}
+END_TEST
+
+START_TEST(ticket_tampered_or_foreign_is_refused)
+{
+    char t[PUSH_TOKEN_MAX + 1], copy[PUSH_TOKEN_MAX + 1], user[PUSH_USER_MAX + 1];
+    size_t len;
+
+    ck_assert_int_gt(sign_ticket("alice", EXPIRY - 60, EXPIRY, t, sizeof t), 0);
+    len = strlen(t);
+    for (size_t i = 0; i < len; i++) {
+        memcpy(copy, t, len + 1);
+        copy[i] = copy[i] == '1' ? '2' : '1';
+        ck_assert_int_ne(verify_ticket(copy, EXPIRY - 61, NULL), PUSH_TOKEN_OK);
+        memcpy(copy, t, len + 1);
+        copy[i] = '\0';
+        ck_assert_int_ne(verify_ticket(copy, EXPIRY - 61, NULL), PUSH_TOKEN_OK);
+    }
+    ck_assert_int_eq(push_ticket_verify("another secret of 32 bytes......", 32, t, EXPIRY - 61,
+                                        user, NULL),
+                     PUSH_TOKEN_BAD_SIGNATURE);
+    ticket_by_hand("t1.YWxpY2U.1999999960", copy, sizeof copy); /* no token expiry */
+    ck_assert_int_eq(verify_ticket(copy, EXPIRY - 61, NULL), PUSH_TOKEN_MALFORMED);
+    ticket_by_hand("t1.YWxpY2U.1999999960.2000000000.5", copy, sizeof copy);
+    ck_assert_int_eq(verify_ticket(copy, EXPIRY - 61, NULL), PUSH_TOKEN_MALFORMED);
+    ticket_by_hand("t1.YWxpY2U..2000000000", copy, sizeof copy);
+    ck_assert_int_eq(verify_ticket(copy, EXPIRY - 61, NULL), PUSH_TOKEN_MALFORMED);
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *token_suite(void)
@@ -587,6 +714,7 @@ static Suite *token_suite(void)
     TCase *malformed = tcase_create("malformed");
     TCase *signing = tcase_create("sign");
     TCase *users = tcase_create("user_valid");
+    TCase *tickets = tcase_create("tickets");
 
     tcase_add_test(format, sign_matches_documented_format);
     tcase_add_test(format, hand_signed_token_of_documented_format_verifies);
@@ -623,6 +751,15 @@ static Suite *token_suite(void)
     tcase_add_loop_test(users, user_valid_table, 0, N(user_cases));
     tcase_add_test(users, user_valid_length_limits);
     suite_add_tcase(s, users);
+
+    tcase_add_test(tickets, ticket_matches_documented_format);
+    tcase_add_test(tickets, ticket_carries_the_token_expiry);
+    tcase_add_test(tickets, ticket_good_before_expiry_expired_at_and_after);
+    tcase_add_test(tickets, ticket_past_its_token_expiry_is_expired);
+    tcase_add_test(tickets, ticket_is_never_a_token);
+    tcase_add_test(tickets, token_is_never_a_ticket);
+    tcase_add_test(tickets, ticket_tampered_or_foreign_is_refused);
+    suite_add_tcase(s, tickets);
     return s;
 }
 
