@@ -587,7 +587,7 @@ const TRANSPORTS = {
     let held = [];                      // MQTT messages before the catch-up answer
     const client = lib.connect(c.mqtt.url, {
       username: c.user, password: token, clean: true, reconnectPeriod: 0, connectTimeout: c.firstEventTimeout,
-      clientId: 'pgpush-' + c._id.replace(/[^A-Za-z0-9]/g, '') + '-' + Math.random().toString(36).slice(2, 8),
+      clientId: c.user + '/pgpush-' + c._id.replace(/[^A-Za-z0-9]/g, '') + '-' + Math.random().toString(36).slice(2, 8),
     });
     let stopped = false;
     const fail = (why) => { if (!stopped) { stopped = true; client.end(true); ev.error(why); } };

@@ -15,7 +15,8 @@ const char push_mqtt_config_help[] =
     "  PUSH_MQTT_USER         the bridge's MQTT user name (default pgpush-bridge)\n"
     "  PUSH_MQTT_PASSWORD_FILE  a file holding the bridge's password (the auth plugin's\n"
     "                         plugin_opt_bridge_password_file); unset: no password\n"
-    "  PUSH_MQTT_CLIENT_ID    the bridge's MQTT client id (default pgpush-bridge/push-mqtt)\n"
+    "  PUSH_MQTT_CLIENT_ID    the bridge's MQTT client id, PUSH_MQTT_USER/NAME (default\n"
+    "                         PUSH_MQTT_USER/push-mqtt)\n"
     "  PUSH_MQTT_TOPIC_PREFIX first topic level(s) (default push)\n"
     "  PUSH_MQTT_KEEPALIVE    seconds between MQTT pings (default 30)\n"
     "  PUSH_MQTT_MAX_INFLIGHT messages published and not yet acknowledged, at most (default 100)\n"
@@ -81,6 +82,11 @@ static int load_strings(struct push_mqtt_config *c, char *const *envp, char *err
                     "topic levels without wildcards, not beginning with $ or /");
     if (!push_user_valid(c->user, strlen(c->user)))
         return fail(err, errlen, "PUSH_MQTT_USER", "not a valid user name");
+    if (!c->client_id[0]) /* the default: the user's own */
+        snprintf(c->client_id, sizeof c->client_id, "%s/push-mqtt", c->user);
+    if (!push_mqtt_client_id_ok(c->user, c->client_id))
+        return fail(err, errlen, "PUSH_MQTT_CLIENT_ID",
+                    "must be PUSH_MQTT_USER/NAME (the plugin refuses other ids)");
     return 0;
 }
 
@@ -102,7 +108,6 @@ int push_mqtt_config_load(struct push_mqtt_config *c, char *const *envp, char *e
     memset(c, 0, sizeof *c);
     snprintf(c->host, sizeof c->host, "%s", "127.0.0.1");
     snprintf(c->user, sizeof c->user, "%s", "pgpush-bridge");
-    snprintf(c->client_id, sizeof c->client_id, "%s", "pgpush-bridge/push-mqtt");
     snprintf(c->prefix, sizeof c->prefix, "%s", "push");
     c->port = 1883;
     c->keepalive = 30;

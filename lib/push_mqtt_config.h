@@ -14,7 +14,7 @@ struct push_mqtt_config {
     char user[PUSH_USER_MAX + 1];                /* PUSH_MQTT_USER, default pgpush-bridge */
     char password[PUSH_MQTT_PASSWORD_MAX + 1];   /* from PUSH_MQTT_PASSWORD_FILE; "" none */
     size_t password_len;
-    char client_id[PUSH_USER_MAX + 64]; /* PUSH_MQTT_CLIENT_ID, default pgpush-bridge/push-mqtt */
+    char client_id[PUSH_USER_MAX + 64]; /* PUSH_MQTT_CLIENT_ID: USER/NAME, default USER/push-mqtt */
     char prefix[PUSH_MQTT_PREFIX_MAX + 1];       /* PUSH_MQTT_TOPIC_PREFIX, default push */
     int keepalive;         /* PUSH_MQTT_KEEPALIVE, s, default 30 */
     int max_inflight;      /* PUSH_MQTT_MAX_INFLIGHT: unacknowledged messages, default 100 */

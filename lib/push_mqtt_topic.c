@@ -27,9 +27,10 @@ int push_mqtt_client_id_ok(const char *user, const char *client_id)
 {
     size_t len = strlen(user);
 
-    if (!client_id || !strchr(client_id, '/'))
-        return 1;
-    return strncmp(client_id, user, len) == 0 && client_id[len] == '/';
+    /* no id, or one without the user's name: Mosquitto would hand that session over to whoever
+     * names it, and discard what it queued */
+    return client_id && strncmp(client_id, user, len) == 0 && client_id[len] == '/'
+           && client_id[len + 1] != '\0';
 }
 
 /* snprintf's result as a length, or -1 when it did not fit. */

@@ -34,10 +34,10 @@ int push_mqtt_user_ok(const char *user);
  * beginning with '$' or '/'? */
 int push_mqtt_prefix_ok(const char *prefix);
 
-/* May the client logged in as user connect with this client id? An id holding '/' must begin
- * with "USER/" (use such ids for persistent sessions: nobody else can take them over, which
- * would discard the session and what it queued); an id without '/' is anyone's (random ids of
- * clean sessions). */
+/* May the client logged in as user connect with this client id? Every id must be "USER/NAME"
+ * with a NAME of at least one byte: then nobody can connect with another user's id, which would
+ * take over (or discard) that user's session and what it queued. An empty id is refused too (the
+ * broker would make one up that is nobody's). */
 int push_mqtt_client_id_ok(const char *user, const char *client_id);
 
 /* Writes PREFIX/user/USER/LEAF into buf; its length, or -1 when user cannot have topics or

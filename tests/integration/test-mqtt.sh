@@ -8,12 +8,14 @@ harness_database
 . "$top_srcdir/tests/lib/mqtt.sh"
 
 # sub NAME USER TOKEN COUNT SECONDS TOPIC... : mosquitto_sub in the background, QoS 1, one
-# payload per line into $WORK/NAME.out; SUB_OPTS adds options (-c -i ID: a persistent session)
+# payload per line into $WORK/NAME.out; SUB_OPTS adds options (-c -i ID: a persistent session).
+# Its client id is USER/sub-PID (the plugin refuses ids that are not USER/...) unless SUB_OPTS has one.
 declare -A SUB_PID
 sub() {
     local name=$1 user=$2 tok=$3 count=$4 secs=$5 args=()
     shift 5
     for t in "$@"; do args+=(-t "$t"); done
+    [[ " ${SUB_OPTS:-} " == *" -i "* ]] || args+=(-I "$user/sub-")
     mosquitto_sub -p "$MQTT_PORT" -u "$user" -P "$tok" -q 1 -C "$count" -W "$secs" ${SUB_OPTS:-} \
         "${args[@]}" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     SUB_PID[$name]=$!
@@ -98,7 +100,7 @@ for _ in $(seq 1 30); do
     sleep 0.2
 done
 eq "$(jq -r .total "$WORK/n2.out")" $((before + 1)) "and keeps them: the next broadcast counts"
-out=$(mosquitto_sub -p "$MQTT_PORT" -u alice -P "$ALICE" -t push/login -C 1 -W 2 2>&1); rc=$?
+out=$(mosquitto_sub -p "$MQTT_PORT" -u alice -P "$ALICE" -i alice/login -t push/login -C 1 -W 2 2>&1); rc=$?
 check 'grep -q denied <<<"$out"' "users cannot subscribe to who logs in (push/login)"
 
 echo "# --- many users: one statement for 250 (a '*' notification), then a broadcast"
@@ -135,7 +137,7 @@ grep -q "denied" "$WORK/w3.err" && ok "\$SYS/# is denied" || not_ok "\$SYS denie
 
 refused() { # refused USER PASSWORD DESC
     local out rc=0
-    out=$(mosquitto_sub -p "$MQTT_PORT" -u "$1" ${2:+-P "$2"} -t "$(UT "$1" message)" -C 1 -W 3 2>&1) || rc=$?
+    out=$(mosquitto_sub -p "$MQTT_PORT" -u "$1" ${2:+-P "$2"} -i "$1/t" -t "$(UT "$1" message)" -C 1 -W 3 2>&1) || rc=$?
     if [ "$rc" -ne 0 ] && grep -q "not authorised\|Connection Refused" <<<"$out"; then ok "$3"; else not_ok "$3" "rc=$rc: $out"; fi
 }
 refused alice "" "no password: refused"
@@ -153,15 +155,32 @@ out=$(mosquitto_sub -p "$MQTT_PORT" -u bob -P "$BOB" -i carol/phone -t "$(UT bob
 check '[ $rc -ne 0 ] && grep -q "not authorised" <<<"$out"' "a client id of carol's (carol/...) is refused to bob: he cannot take over her session"
 out=$(mosquitto_sub -p "$MQTT_PORT" -u bob -P "$BOB" -i pgpush-bridge/push-mqtt -t "$(UT bob message)" -C 1 -W 2 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q "not authorised" <<<"$out"' "nor the bridge's"
+# every client id must be the user's own (USER/NAME): alice's persistent session, with what the
+# broker queued for it while she was away, cannot be taken over by bob under any id
+SUB_OPTS="-c -i alice/tablet" sub t0 alice "$ALICE" 1 2 "$(UT alice message)"
+sub_wait t0 || true
+sql "SELECT push.send('alice', 'queued one'), push.send('alice', 'queued two')" >/dev/null
+sleep 1
+for id in alice/tablet tablet alice-tablet alice; do
+    out=$(mosquitto_sub -p "$MQTT_PORT" -u bob -P "$BOB" -c -i "$id" -t "$(UT bob message)" -C 1 -W 2 2>&1); rc=$?
+    check '[ $rc -ne 0 ] && grep -q "not authorised" <<<"$out"' "bob connecting with the client id '$id' is refused"
+done
+for id in tablet alice-tablet alice alice/; do
+    out=$(mosquitto_sub -p "$MQTT_PORT" -u alice -P "$ALICE" -i "$id" -t "$(UT alice message)" -C 1 -W 2 2>&1); rc=$?
+    check '[ $rc -ne 0 ] && grep -q "not authorised" <<<"$out"' "alice too: '$id' is not of the form alice/NAME"
+done
+SUB_OPTS="-c -i alice/tablet" sub t1 alice "$ALICE" 2 5 "$(UT alice message)"
+sub_wait t1 || true
+eq "$(titles t1)" "queued one,queued two" "alice's session kept what was queued for her while bob tried"
 refused pgpush-bridge "wrong-password" "the bridge's user name with a wrong password: refused"
 out=$(mosquitto_sub -p "$MQTT_PORT" -t '#' -C 1 -W 2 2>&1); rc=$?
 check '[ $rc -ne 0 ]' "anonymous: refused"
 
 sub p1 alice "$ALICE" 1 4 "$(UT alice message)" "$BT"
 sleep 0.5
-mosquitto_pub -p "$MQTT_PORT" -u alice -P "$ALICE" -q 1 -t "$(UT alice message)" -m '{"title":"forged"}' 2>/dev/null
-mosquitto_pub -p "$MQTT_PORT" -u alice -P "$ALICE" -q 1 -t "$BT" -m '{"title":"forged"}' 2>/dev/null
-mosquitto_pub -p "$MQTT_PORT" -u alice -P "$ALICE" -q 1 -r -t "$(UT bob unread)" -m '{"total":99}' 2>/dev/null
+mosquitto_pub -p "$MQTT_PORT" -u alice -P "$ALICE" -i alice/pub -q 1 -t "$(UT alice message)" -m '{"title":"forged"}' 2>/dev/null
+mosquitto_pub -p "$MQTT_PORT" -u alice -P "$ALICE" -i alice/pub -q 1 -t "$BT" -m '{"title":"forged"}' 2>/dev/null
+mosquitto_pub -p "$MQTT_PORT" -u alice -P "$ALICE" -i alice/pub -q 1 -r -t "$(UT bob unread)" -m '{"total":99}' 2>/dev/null
 sub_wait p1 || true
 eq "$(wc -c <"$WORK/p1.out")" 0 "a user's publishes reach no one (own topic, broadcast topic)"
 sub p2 bob "$BOB" 1 3 "$(UT bob unread)"

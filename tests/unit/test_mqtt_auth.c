@@ -145,25 +145,25 @@ static enum push_mqtt_who login(const char *user, const char *password, const ch
 START_TEST(logins)
 {
     init_default();
-    ck_assert_int_eq(login("alice", mint("alice", NOW + 60, SECRET), "any"), PUSH_MQTT_USER);
+    ck_assert_int_eq(login("alice", mint("alice", NOW + 60, SECRET), "alice/any"), PUSH_MQTT_USER);
     /* the token's user must be the user name */
-    ck_assert_int_eq(login("bob", mint("alice", NOW + 60, SECRET), "any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("bob", mint("alice", NOW + 60, SECRET), "bob/any"), PUSH_MQTT_NOBODY);
     /* expired, signed with another secret, forged */
-    ck_assert_int_eq(login("alice", mint("alice", NOW, SECRET), "any"), PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(login("alice", mint("alice", NOW + 60, "another-secret-0123456789"), "any"),
-                     PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(login("alice", "v1.YWxpY2U.9999999999.00", "any"), PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(login("alice", NULL, "any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("alice", mint("alice", NOW, SECRET), "alice/any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("alice", mint("alice", NOW + 60, "another-secret-0123456789"),
+                           "alice/any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("alice", "v1.YWxpY2U.9999999999.00", "alice/any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("alice", NULL, "alice/any"), PUSH_MQTT_NOBODY);
     ck_assert_int_eq(login(NULL, "x", "any"), PUSH_MQTT_NOBODY);
     /* a user whose name cannot have topics cannot log in */
-    ck_assert_int_eq(login("a/b", mint("a/b", NOW + 60, SECRET), "any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("a/b", mint("a/b", NOW + 60, SECRET), "a/b/any"), PUSH_MQTT_NOBODY);
     /* the bridge: its password only, never a token */
-    ck_assert_int_eq(login("pgpush-bridge", "bridge-pw", "any"), PUSH_MQTT_BRIDGE);
-    ck_assert_int_eq(login("pgpush-bridge", "bridge-p", "any"), PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(login("pgpush-bridge", "bridge-pwx", "any"), PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(login("pgpush-bridge", "", "any"), PUSH_MQTT_NOBODY);
-    ck_assert_int_eq(login("pgpush-bridge", mint("pgpush-bridge", NOW + 60, SECRET), "any"),
-                     PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("pgpush-bridge", "bridge-pw", "pgpush-bridge/any"), PUSH_MQTT_BRIDGE);
+    ck_assert_int_eq(login("pgpush-bridge", "bridge-p", "pgpush-bridge/any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("pgpush-bridge", "bridge-pwx", "pgpush-bridge/any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("pgpush-bridge", "", "pgpush-bridge/any"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("pgpush-bridge", mint("pgpush-bridge", NOW + 60, SECRET),
+                           "pgpush-bridge/any"), PUSH_MQTT_NOBODY);
 }
 END_TEST
 
@@ -174,14 +174,20 @@ START_TEST(logins_and_client_ids)
     init_default();
     tok = mint("carol", NOW + 60, SECRET);
     ck_assert_int_eq(login("carol", tok, "carol/phone"), PUSH_MQTT_USER);
-    ck_assert_int_eq(login("carol", tok, "random-123"), PUSH_MQTT_USER);
-    ck_assert_int_eq(login("carol", tok, NULL), PUSH_MQTT_USER);
+    /* ids without "carol/" are nobody's: bob's "phone-1" would otherwise be hers to take over */
+    ck_assert_int_eq(login("carol", tok, "random-123"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("carol", tok, "phone-1"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("carol", tok, "carol"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("carol", tok, "carol/"), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("carol", tok, ""), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(login("carol", tok, NULL), PUSH_MQTT_NOBODY);
     ck_assert_int_eq(login("carol", tok, "bob/phone"), PUSH_MQTT_NOBODY);
     ck_assert_int_eq(login("carol", tok, "carolx/phone"), PUSH_MQTT_NOBODY);
     ck_assert_int_eq(login("carol", tok, "/phone"), PUSH_MQTT_NOBODY);
     ck_assert_int_eq(login("carol", tok, "pgpush-bridge/push-mqtt"), PUSH_MQTT_NOBODY);
     ck_assert_int_eq(login("pgpush-bridge", "bridge-pw", "pgpush-bridge/push-mqtt"),
                      PUSH_MQTT_BRIDGE);
+    ck_assert_int_eq(login("pgpush-bridge", "bridge-pw", "push-mqtt"), PUSH_MQTT_NOBODY);
 }
 END_TEST
 
@@ -238,7 +244,7 @@ START_TEST(config_values)
     ck_assert_msg(LOAD("PUSH_MQTT_HOST=broker.example", "PUSH_MQTT_PORT=8883",
                        "PUSH_MQTT_USER=relay", pw, "PUSH_MQTT_TOPIC_PREFIX=site/push",
                        "PUSH_MQTT_BATCH=1000",
-                       "PUSH_MQTT_MAX_INFLIGHT=5", "PUSH_MQTT_CLIENT_ID=relay-1") == 0, "%s", err);
+                       "PUSH_MQTT_MAX_INFLIGHT=5", "PUSH_MQTT_CLIENT_ID=relay/1") == 0, "%s", err);
     ck_assert_str_eq(mcfg.host, "broker.example");
     ck_assert_int_eq(mcfg.port, 8883);
     ck_assert_str_eq(mcfg.user, "relay");
@@ -246,7 +252,10 @@ START_TEST(config_values)
     ck_assert_str_eq(mcfg.prefix, "site/push");
     ck_assert_int_eq(mcfg.batch, 1000);
     ck_assert_int_eq(mcfg.max_inflight, 5);
-    ck_assert_str_eq(mcfg.client_id, "relay-1");
+    ck_assert_str_eq(mcfg.client_id, "relay/1");
+    /* without PUSH_MQTT_CLIENT_ID the id is the user's own */
+    ck_assert_int_eq(LOAD("PUSH_MQTT_USER=relay"), 0);
+    ck_assert_str_eq(mcfg.client_id, "relay/push-mqtt");
 }
 END_TEST
 
@@ -262,6 +271,9 @@ START_TEST(config_errors_name_the_variable)
         { "PUSH_MQTT_HOST=", "PUSH_MQTT_HOST" },
         { "PUSH_MQTT_PASSWORD_FILE=/nonexistent", "PUSH_MQTT_PASSWORD_FILE" },
         { "PUSH_MQTT_KEEPALIVE=1", "PUSH_MQTT_KEEPALIVE" },
+        /* the bridge's id must be its own, as every user's: the plugin refuses others */
+        { "PUSH_MQTT_CLIENT_ID=push-mqtt", "PUSH_MQTT_CLIENT_ID" },
+        { "PUSH_MQTT_CLIENT_ID=alice/push-mqtt", "PUSH_MQTT_CLIENT_ID" },
     };
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -144,10 +144,15 @@ END_TEST
 START_TEST(client_ids)
 {
     ck_assert(push_mqtt_client_id_ok("carol", "carol/phone"));
-    ck_assert(push_mqtt_client_id_ok("carol", "carol/"));
-    ck_assert(push_mqtt_client_id_ok("carol", "auto-1234"));
-    ck_assert(push_mqtt_client_id_ok("carol", ""));
-    ck_assert(push_mqtt_client_id_ok("carol", NULL));
+    ck_assert(push_mqtt_client_id_ok("carol", "carol/a/b"));
+    /* an id without the user's name is nobody's: it could be another user's session */
+    ck_assert(!push_mqtt_client_id_ok("carol", "carol/"));
+    ck_assert(!push_mqtt_client_id_ok("carol", "carol"));
+    ck_assert(!push_mqtt_client_id_ok("carol", "carol-phone"));
+    ck_assert(!push_mqtt_client_id_ok("carol", "auto-1234"));
+    ck_assert(!push_mqtt_client_id_ok("carol", "phone"));
+    ck_assert(!push_mqtt_client_id_ok("carol", ""));
+    ck_assert(!push_mqtt_client_id_ok("carol", NULL));
     ck_assert(!push_mqtt_client_id_ok("carol", "bob/phone"));
     ck_assert(!push_mqtt_client_id_ok("carol", "caro/phone"));
     ck_assert(!push_mqtt_client_id_ok("carol", "carolx/phone"));
