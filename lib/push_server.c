@@ -117,23 +117,49 @@ static const struct push_request_io stdio_io = { stdio_write, stdio_flush, stdio
 
 /* --- sockets */
 
-static int listen_unix(const char *path, int mode, char *err, size_t errlen)
+/* Binds fd to path with mode, so that the socket never exists with wider permissions: it is
+ * bound in a new directory beside path that only we may enter (mkdtemp: 0700), given its mode
+ * there, then renamed into place. The umask cannot serve: other threads may be running. Returns 0,
+ * or -1 with errno. */
+static int bind_private(int fd, const char *path, int mode)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd;
+    char dir[sizeof sa.sun_path - 2]; /* room for "/s" */
+    int rc = -1, saved, n = snprintf(dir, sizeof dir, "%s.XXXXXX", path);
 
-    if (strlen(path) >= sizeof sa.sun_path) {
-        snprintf(err, errlen, "socket path longer than %zu bytes: %s", sizeof sa.sun_path - 1, path);
+    if (n < 0 || (size_t)n >= sizeof dir) {
+        errno = ENAMETOOLONG;
         return -1;
     }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/s", dir);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && chmod(sa.sun_path, (mode_t)mode) == 0
+        && rename(sa.sun_path, path) == 0)
+        rc = 0;
+    saved = errno;
+    unlink(sa.sun_path);
+    rmdir(dir);
+    errno = saved;
+    return rc;
+}
+
+static int listen_unix(const char *path, int mode, char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    size_t max = sizeof sa.sun_path - sizeof ".XXXXXX/s"; /* room for bind_private's name */
+    int fd;
+
+    if (strlen(path) > max) {
+        snprintf(err, errlen, "socket path longer than %zu bytes: %s", max, path);
+        return -1;
+    }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;
     if (unlink(path) < 0 && errno != ENOENT)
         goto fail;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, (mode_t)mode) < 0
-        || listen(fd, LISTEN_BACKLOG) < 0)
+    if (bind_private(fd, path, mode) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
         goto fail;
     return fd;
 fail:
@@ -199,6 +225,28 @@ struct worker_arg {
     int external; /* our own socket: accept errors are retried, not fatal */
 };
 
+/* Out of descriptors or memory: the open streams go on being served, and accepting resumes once
+ * some close. push_server_stream_cap keeps the streams within the open-file limit, so this is
+ * only reached when something else holds descriptors (or the whole system is out of them). */
+static int shortage(int rc)
+{
+    return rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM;
+}
+
+/* Waits before the next accept: 10 ms after the first shortage, doubling to 1 s; says so at the
+ * first of a run. Returns the wait to pass to the next call. */
+static int backoff(int rc, int last_ms)
+{
+    int ms = last_ms ? (last_ms * 2 > 1000 ? 1000 : last_ms * 2) : 10;
+
+    if (!last_ms)
+        push_log_warn("FastCGI accept: %s; streams go on, accepting again in %d ms and up to every "
+                      "second (raise LimitNOFILE / ulimit -n, or lower PUSH_MAX_STREAMS)",
+                      strerror(-rc), ms);
+    nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000L }, NULL);
+    return ms;
+}
+
 static void *worker_main(void *p)
 {
     const struct worker_arg *arg = p;
@@ -210,15 +258,21 @@ static void *worker_main(void *p)
         push_log_error("cannot set up a FastCGI request");
         exit(1);
     }
-    for (int failures = 0;;) {
+    for (int failures = 0, short_ms = 0;;) {
         int rc = FCGX_Accept_r(&req);
         if (rc >= 0) {
             struct push_request r = { req.envp, &fcgx_io, &req };
             struct timeval tv = { s->cfg->write_timeout, 0 };
-            failures = 0;
+            failures = short_ms = 0;
             setsockopt(req.ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
             s->handle(&r, state);
             FCGX_Finish_r(&req);
+            continue;
+        }
+        FCGX_Free(&req, 1);
+        FCGX_InitRequest(&req, arg->sock, 0);
+        if (shortage(rc)) {
+            short_ms = backoff(rc, short_ms);
             continue;
         }
         if (!arg->external) {
@@ -226,9 +280,9 @@ static void *worker_main(void *p)
             push_log_debug("FastCGI accept: %s; exiting", strerror(-rc));
             exit(0);
         }
-        /* a transient accept error (a connection reset before we took it, a descriptor
-         * shortage) must not cost a worker; a persistent one ends the process so that its
-         * supervisor restarts it */
+        /* a transient accept error (a connection reset before we took it) must not cost a
+         * worker; a persistent one (a socket gone bad) ends the process so that its supervisor
+         * restarts it */
         if (++failures == 1000) {
             push_log_error("FastCGI accept keeps failing: %s; exiting", strerror(-rc));
             exit(1);
@@ -239,8 +293,6 @@ static void *worker_main(void *p)
             push_log_debug("FastCGI accept: %s", strerror(-rc));
         else
             push_log_warn("FastCGI accept: %s", strerror(-rc));
-        FCGX_Free(&req, 1);
-        FCGX_InitRequest(&req, arg->sock, 0);
         nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
     }
     return NULL;
@@ -301,28 +353,71 @@ void push_server_signals(void)
     pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 }
 
-/* Every worker blocked in accept() needs a free descriptor for the connection it will get, and
- * each open request holds one: raise the soft limit to the hard one, and keep the number of
- * threads below it (with room for database connections and the rest). */
-static int fit_threads(int threads)
+long push_server_fd_room(const struct push_config *cfg)
 {
     struct rlimit rl;
     long room;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return threads;
+        return 1024 - PUSH_FD_RESERVE - cfg->db_pool;
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    room = rl.rlim_cur == RLIM_INFINITY ? threads : (long)rl.rlim_cur - 128;
-    if (threads > room) {
-        push_log_warn("%d threads would exceed the limit of %ld open files; using %ld "
-                      "(raise LimitNOFILE / ulimit -n)", threads, (long)rl.rlim_cur, room);
-        return room > 1 ? (int)room : 1;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1L << 30)
+        return 1L << 30;
+    room = (long)rl.rlim_cur - PUSH_FD_RESERVE - cfg->db_pool;
+    return room < 2 ? 2 : room;
+}
+
+static long nofile(void)
+{
+    struct rlimit rl;
+
+    return getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : -1;
+}
+
+/* Every worker blocked in accept() needs a free descriptor for the connection it will get, and
+ * each request in hand holds one: the threads get at most half the room (push_server_fd_room),
+ * the streams the rest (push_server_stream_cap). */
+static int fit_threads(const struct push_config *cfg, int threads)
+{
+    long half = push_server_fd_room(cfg) / 2;
+
+    if (threads > half) {
+        push_log_warn("%d threads would take more than half of the open-file limit %ld; using %ld "
+                      "(raise LimitNOFILE / ulimit -n)", threads, nofile(), half);
+        return half > 1 ? (int)half : 1;
     }
     return threads;
+}
+
+int push_server_threads(const struct push_server *s)
+{
+    const struct push_config *cfg = s->cfg;
+
+    if (cfg->threads)
+        return fit_threads(cfg, cfg->threads);
+    return fit_threads(cfg, cfg->listen[0] ? s->threads_external : s->threads_spawned);
+}
+
+int push_server_stream_cap(const struct push_config *cfg, long others)
+{
+    long fit = push_server_fd_room(cfg) - others;
+
+    if (fit < 1)
+        fit = 1;
+    if (fit < cfg->max_streams) {
+        push_log_warn("PUSH_MAX_STREAMS=%d does not fit in the open-file limit %ld (less %d "
+                      "descriptors kept, %d for PUSH_DB_POOL and %ld for requests in hand): at most "
+                      "%ld streams; raise LimitNOFILE (systemd) or ulimit -n",
+                      cfg->max_streams, nofile(), PUSH_FD_RESERVE, cfg->db_pool, others, fit);
+        return (int)fit;
+    }
+    push_log_info("up to %d streams (PUSH_MAX_STREAMS; open-file limit %ld)", cfg->max_streams,
+                  nofile());
+    return cfg->max_streams;
 }
 
 int push_server_is_cgi(const struct push_config *cfg)
@@ -341,11 +436,11 @@ int push_server_run(const struct push_server *s)
             push_log_error("%s", err);
             return 1;
         }
-        int threads = fit_threads(cfg->threads ? cfg->threads : s->threads_external);
+        int threads = push_server_threads(s);
         push_log_info("listening on %s with %d threads", cfg->listen, threads);
         return run_fastcgi(s, sock, threads);
     }
     if (!FCGX_IsCGI())
-        return run_fastcgi(s, 0, fit_threads(cfg->threads ? cfg->threads : s->threads_spawned));
+        return run_fastcgi(s, 0, push_server_threads(s));
     return run_cgi(s);
 }

@@ -33,6 +33,26 @@ int push_server_run(const struct push_server *s);
  * a process that lives for one request has no use for caches or a LISTEN connection. */
 int push_server_is_cgi(const struct push_config *cfg);
 
+/* Descriptors a process keeps besides its clients' connections: stdio, the listening socket, the
+ * LISTEN connection and its reconnection, the event loops' epoll, eventfds and signalfd, files
+ * libpq and the log may open, and a margin. The PUSH_DB_POOL connections are counted apart. */
+#define PUSH_FD_RESERVE 32
+
+/* How many client connections the open-file limit leaves room for, after raising the soft limit
+ * to the hard one: the limit less PUSH_FD_RESERVE and cfg->db_pool (at least 2). */
+long push_server_fd_room(const struct push_config *cfg);
+
+/* The worker threads push_server_run will start in this mode: PUSH_THREADS or the program's
+ * default, cut (with a warning) to half of push_server_fd_room, so that connections in the
+ * workers' hands leave room for the streams. */
+int push_server_threads(const struct push_server *s);
+
+/* PUSH_MAX_STREAMS capped so that the streams and `others` other connections (workers' requests
+ * in hand, sockets still upgrading) fit in push_server_fd_room: then a client past it gets 503
+ * too_many_streams instead of the process running out of descriptors. Logs the cap at info, and
+ * a warning saying how to raise the limit when it is below PUSH_MAX_STREAMS. */
+int push_server_stream_cap(const struct push_config *cfg, long others);
+
 /* Makes SIGPIPE harmless in this thread and every thread started after it; call before
  * starting any thread (push_program_init does). */
 void push_server_signals(void);

@@ -538,8 +538,15 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
         return rc;
     stream_handler = handle;
     ctx.cfg = &cfg;
+    int streams = cfg.max_streams;
+    if (!push_server_is_cgi(&cfg)) {
+        /* every stream and every request in a worker's hands is a descriptor: at the open-file
+         * limit clients get 503 too_many_streams, and the process never runs out */
+        cfg.threads = push_server_threads(&server);
+        streams = push_server_stream_cap(&cfg, loop ? cfg.threads : 0);
+    }
     /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
-    ctx.hub = push_hub_start(cfg.database_url, p->name, cfg.max_streams, cfg.max_streams_per_user);
+    ctx.hub = push_hub_start(cfg.database_url, p->name, streams, cfg.max_streams_per_user);
     ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
     ctx.readq = push_readq_new(ctx.pool, cfg.db_pool);
     if (loop)

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -29,13 +28,21 @@
 #include "push_json.h"
 #include "push_log.h"
 #include "push_query.h"
+#include "push_server.h"
 #include "push_upgrade.h"
 #include "push_ws.h"
 #include "push_wsjob.h"
 
-#define LOW_WATER (64 * 1024)   /* bytes queued for a socket above which nothing more is read
-                                 * for it: it holds at most one batch more */
-#define OUT_HARD (4 * 1024 * 1024) /* bytes queued past which a socket is dropped, whatever the cause */
+/* What a socket's output costs is queued(): the payload wslay holds for it, MSG_COST per queued
+ * message (ours, and the pongs and closes wslay queues itself in answer to the peer's frames), and
+ * the HTTP bytes before the upgrade. Above LOW_WATER nothing more is read for the socket, so a
+ * peer that sends without reading cannot make us queue more: it holds at most LOW_WATER, plus what
+ * the frames of one read (wslay's 4 KiB buffer: at most 683 empty pings) and one batch or CMD_QUEUE
+ * answers add. Past OUT_HARD, checked after every frame read, the socket is dropped. */
+#define LOW_WATER (64 * 1024)
+#define OUT_HARD (4 * 1024 * 1024)
+#define MSG_COST 128            /* wslay's message record and queue cell with their malloc headers
+                                 * (about 100 bytes), besides the payload */
 #define CMD_QUEUE 8             /* commands waiting per socket; reading pauses while it is full */
 #define HEAD_TIMEOUT_MS 10000   /* the upgrade request must arrive within this */
 #define OPEN_TIMEOUT_MS 30000   /* ... and the first read of the database answer within this */
@@ -43,7 +50,10 @@
 #define SHUTDOWN_MS 3000        /* on SIGTERM, sockets get this long to take their 1001 */
 #define DB_RETRY_MS 1000        /* a socket whose read failed reads again after this */
 #define TICK_MS 250
-#define FD_RESERVE 32           /* descriptors kept for the database, logs, the loop */
+#define HEAD_SLOTS 256          /* sockets still sending their upgrade request, at most (a
+                                 * quarter of the open-file room, if that is less) */
+#define HEAD_GRACE_MS 500       /* ... one that has taken this long may be closed for a newcomer */
+#define ACCEPT_BATCH 64         /* accepted per turn of the loop: closed sockets are freed between */
 
 enum state { C_HEAD, C_OPENING, C_OPEN, C_CLOSING };
 
@@ -84,6 +94,7 @@ struct conn {
     struct push_ws_cmd cmds[CMD_QUEUE];
     int cmd_first, cmd_count;
     long deadline;                  /* C_HEAD, C_OPENING, C_CLOSING: closed past it */
+    long accepted_at;
     long next_ping;
     int ping_out;                   /* a ping is unanswered */
     long last_progress;             /* the last time bytes left, or nothing waited */
@@ -101,6 +112,10 @@ struct wsd {
     struct conn *all;
     struct conn *graveyard;         /* closed sockets no job holds: freed after each turn */
     int nconns, max_conns;
+    int nheads, head_slots;         /* sockets in C_HEAD, and how many there may be */
+    int accept_paused;              /* the listening socket is out of epoll for now */
+    int fd_short;                   /* accept ran out of descriptors, and has not yet succeeded */
+    long evicted;                   /* slow upgrade requests closed for newcomers, to log */
     int stopping;
     long stop_at;
 };
@@ -192,12 +207,63 @@ static void bury(struct wsd *d, struct conn *c)
     d->graveyard = c;
 }
 
+/* --- the listening socket: accepting pauses while every head slot is taken by a young request,
+ * or while descriptors run short; the kernel's backlog holds the newcomers meanwhile */
+
+static void listen_watch(struct wsd *d, int on)
+{
+    struct epoll_event e = { on ? EPOLLIN : 0, { .ptr = &tag_listen } };
+
+    if (d->stopping || d->accept_paused == !on)
+        return;
+    epoll_ctl(d->ep, EPOLL_CTL_MOD, d->lfd, &e);
+    d->accept_paused = !on;
+}
+
+/* c leaves C_HEAD (upgraded, refused or closed): its head slot is free again. */
+static void head_left(struct conn *c)
+{
+    struct wsd *d = c->d;
+
+    if (c->state != C_HEAD)
+        return;
+    c->state = C_CLOSING; /* the caller sets the state it goes to */
+    d->nheads--;
+    if (!d->fd_short)
+        listen_watch(d, 1);
+}
+
+static void conn_close(struct wsd *d, struct conn *c);
+
+/* A socket that has not sent its whole upgrade request holds one of d->head_slots, apart from the
+ * streams: clients that connect and send nothing, or a byte now and then, cannot take the sockets
+ * meant for streams. With every slot taken, the oldest request that has had HEAD_GRACE_MS makes
+ * room for the newcomer (a browser or a proxy sends its request at once, and it is read at once:
+ * accept_all); if none has, returns 0, and accepting waits for a slot: the kernel's backlog holds
+ * the newcomers meanwhile, and a burst of real clients frees its slots within a round trip. */
+static int head_slot(struct wsd *d)
+{
+    struct conn *oldest = NULL;
+
+    if (d->nheads < d->head_slots)
+        return 1;
+    for (struct conn *c = d->all; c; c = c->next) /* newest first */
+        if (c->state == C_HEAD)
+            oldest = c;
+    if (!oldest || now_ms() - oldest->accepted_at < HEAD_GRACE_MS)
+        return 0;
+    d->evicted++;
+    conn_close(d, oldest);
+    return 1;
+}
+
 /* Closes the socket now; the memory goes after this turn of the loop (events of this turn may
  * still name it) and once no job holds it. */
 static void conn_close(struct wsd *d, struct conn *c)
 {
     if (c->dead)
         return;
+    head_left(c);
     c->dead = 1;
     if (c->joined) {
         push_hub_leave(d->hub, &c->w); /* no wake for c after this */
@@ -215,6 +281,8 @@ static void conn_close(struct wsd *d, struct conn *c)
     epoll_ctl(d->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
+    free(c->head); /* now, not with c: a flood of sockets closed in one turn frees its buffers */
+    c->head = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -258,6 +326,7 @@ static void http_error(struct conn *c, int status, const char *code, const char 
     size_t len, size;
     const char *body;
 
+    head_left(c);
     json_object_object_add(o, "error", json_object_new_string(code));
     json_object_object_add(o, "message", json_object_new_string(message));
     body = push_json_text(o, &len);
@@ -279,13 +348,24 @@ static void http_error(struct conn *c, int status, const char *code, const char 
     c->deadline = now_ms() + c->d->cfg->write_timeout * 1000L;
 }
 
+static size_t queued(const struct conn *c)
+{
+    size_t n = c->raw ? c->raw_len - c->raw_off : 0;
+
+    if (c->ws)
+        n += wslay_event_get_queued_msg_length(c->ws)
+             + wslay_event_get_queued_msg_count(c->ws) * MSG_COST;
+    return n;
+}
+
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                        void *user_data)
 {
     struct conn *c = user_data;
     ssize_t n;
 
-    if (c->cmd_count >= CMD_QUEUE) { /* pause: the commands in hand go first */
+    /* pause: the commands in hand go first, and what waits must leave before more is read */
+    if (c->cmd_count >= CMD_QUEUE || queued(c) >= LOW_WATER) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -326,6 +406,12 @@ static void ws_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
     struct push_ws_cmd cmd;
     const char *code, *why;
 
+    /* after every frame, with what wslay queued in answer (a pong, a close): past OUT_HARD stop
+     * reading at once; service() drops the socket */
+    if (queued(c) > OUT_HARD) {
+        wslay_event_shutdown_read(ctx);
+        return;
+    }
     if (arg->opcode == WSLAY_PONG) {
         c->ping_out = 0;
         return;
@@ -351,11 +437,6 @@ static void ws_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
 static const struct wslay_event_callbacks ws_callbacks = {
     ws_recv, ws_send, NULL, NULL, NULL, NULL, ws_message,
 };
-
-static size_t queued(const struct conn *c)
-{
-    return c->ws ? wslay_event_get_queued_msg_length(c->ws) : 0;
-}
 
 /* Our last byte is written. Closing now, with bytes of the peer unread, would send a reset that
  * can destroy what we wrote while it is in flight: so end our side and read to the peer's end,
@@ -441,7 +522,8 @@ static void watch(struct wsd *d, struct conn *c)
 
     if (c->state == C_HEAD || c->draining)
         ev |= EPOLLIN;
-    if (c->ws && !c->draining && wslay_event_want_read(c->ws) && c->cmd_count < CMD_QUEUE)
+    if (c->ws && !c->draining && wslay_event_want_read(c->ws) && c->cmd_count < CMD_QUEUE
+        && queued(c) < LOW_WATER)
         ev |= EPOLLIN;
     if (c->raw || (c->ws && !c->draining && wslay_event_want_write(c->ws)))
         ev |= EPOLLOUT;
@@ -469,7 +551,8 @@ static void service(struct wsd *d, struct conn *c)
         }
     }
     if (queued(c) > OUT_HARD) {
-        push_log_info("dropped a socket of %s: %zu bytes unsent", c->user, queued(c));
+        push_log_info("dropped a socket of %s: %zu bytes queued for it, over the %d MiB limit",
+                      c->user, queued(c), OUT_HARD >> 20);
         conn_close(d, c);
         return;
     }
@@ -578,6 +661,7 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
     }
     c->joined = 1;
     /* the first read comes after the join: a change from now on wakes us, none is missed */
+    head_left(c);
     c->state = C_OPENING;
     c->deadline = now_ms() + OPEN_TIMEOUT_MS;
     submit(d, c, PUSH_WSJOB_OPEN);
@@ -707,15 +791,30 @@ static void job_done(struct wsd *d, struct push_wsjob *j)
 
 static void accept_all(struct wsd *d)
 {
-    for (;;) {
+    for (int i = 0; i < ACCEPT_BATCH; i++) { /* the rest at the next turn (level-triggered) */
+        if (!head_slot(d)) {
+            listen_watch(d, 0); /* until a slot is free, or the next tick */
+            return;
+        }
         int fd = accept4(d->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* the streams are capped to fit the open-file limit, so something else holds
+                 * descriptors: serve the open sockets, and try again at the next tick */
+                if (!d->fd_short)
+                    push_log_warn("accept: %s; the open sockets are served, and accepting resumes "
+                                  "when descriptors are free (raise LimitNOFILE / ulimit -n)",
+                                  strerror(errno));
+                d->fd_short = 1;
+                listen_watch(d, 0);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 push_log_warn("accept: %s", strerror(errno));
+            }
             return;
         }
+        d->fd_short = 0;
         if (d->nconns >= d->max_conns || d->stopping) {
             static const char body[] =
                 "{\"error\":\"too_many_streams\",\"message\":\"this server holds all the sockets it may\"}";
@@ -724,9 +823,14 @@ static void accept_all(struct wsd *d)
                              "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
                              "Content-Length: %zu\r\nRetry-After: 10\r\nConnection: close\r\n\r\n%s",
                              sizeof body - 1, body);
-            /* best effort: the socket is new, its buffer empty */
+            /* best effort: the socket is new, its buffer empty. What the client sent is read
+             * first: closing with unread bytes would send a reset, which can destroy the answer
+             * before the client reads it. */
             if (send(fd, full, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
                 push_log_debug("could not refuse a connection: %s", strerror(errno));
+            shutdown(fd, SHUT_WR);
+            while (recv(fd, full, sizeof full, MSG_DONTWAIT) > 0)
+                ;
             close(fd);
             continue;
         }
@@ -737,7 +841,8 @@ static void accept_all(struct wsd *d)
         c->head = malloc(PUSH_UPGRADE_HEAD_MAX);
         if (!c->head)
             abort();
-        c->deadline = now_ms() + HEAD_TIMEOUT_MS;
+        c->accepted_at = now_ms();
+        c->deadline = c->accepted_at + HEAD_TIMEOUT_MS;
         c->events = EPOLLIN;
         struct epoll_event e = { EPOLLIN, { .ptr = c } };
         if (epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &e) < 0) {
@@ -752,6 +857,10 @@ static void accept_all(struct wsd *d)
             d->all->prev = c;
         d->all = c;
         d->nconns++;
+        d->nheads++;
+        read_head(d, c); /* a request already here leaves its head slot at once */
+        if (!c->dead)
+            service(d, c);
     }
 }
 
@@ -812,6 +921,14 @@ static void tick(struct wsd *d)
     long now = now_ms();
     time_t wall = time(NULL);
 
+    if (d->evicted) {
+        push_log_info("closed %ld connections that had not sent their upgrade request within %d ms, "
+                      "to make room for newer ones (at most %d may be sending theirs)", d->evicted,
+                      HEAD_GRACE_MS, d->head_slots);
+        d->evicted = 0;
+    }
+    if (d->accept_paused)
+        listen_watch(d, 1); /* after a descriptor shortage, or to see whether a slot has aged */
     for (struct conn *c = d->all, *next; c; c = next) {
         next = c->next;
         if (c->state != C_OPEN) {
@@ -862,27 +979,6 @@ static void shutdown_all(struct wsd *d)
     }
 }
 
-/* The most sockets this process can hold: the open-file limit, raised to its hard maximum. */
-static int fit_conns(const struct push_config *cfg)
-{
-    struct rlimit rl;
-    long fit;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-        rl.rlim_cur = 1024;
-    fit = (long)rl.rlim_cur - FD_RESERVE - cfg->db_pool;
-    if (fit < 16)
-        fit = 16;
-    if (fit < cfg->max_streams + 64L)
-        push_log_warn("open-file limit %ld: at most %ld sockets (raise LimitNOFILE or ulimit -n)",
-                      (long)rl.rlim_cur, fit);
-    return fit < cfg->max_streams + 64L ? (int)fit : cfg->max_streams + 64;
-}
-
 void push_wsd_block_signals(void)
 {
     sigset_t set;
@@ -914,7 +1010,14 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     d.appname = appname;
     d.lfd = lfd;
     pthread_mutex_init(&d.lock, NULL);
-    d.max_conns = fit_conns(cfg);
+    /* the sockets, streams and upgrading ones, stay within the open-file limit: past them a
+     * client gets 503 too_many_streams, and accept() always has a descriptor */
+    long room = push_server_fd_room(cfg);
+    d.head_slots = room / 4 < HEAD_SLOTS ? (int)(room / 4) : HEAD_SLOTS;
+    if (d.head_slots < 1)
+        d.head_slots = 1;
+    int streams = push_server_stream_cap(cfg, d.head_slots);
+    d.max_conns = streams + d.head_slots < room ? streams + d.head_slots : (int)room;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -930,7 +1033,7 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     add_fd(&d, d.efd, &tag_event);
     add_fd(&d, d.sfd, &tag_signal);
     /* one LISTEN connection, and db_pool workers each with one query connection */
-    d.hub = push_hub_start(cfg->database_url, appname, cfg->max_streams, cfg->max_streams_per_user);
+    d.hub = push_hub_start(cfg->database_url, appname, streams, cfg->max_streams_per_user);
     d.jobs = push_wsq_start(cfg, appname, d.efd);
     push_log_info("serving WebSocket with %d database workers, up to %d sockets", cfg->db_pool,
                   d.max_conns);

@@ -2,6 +2,7 @@
 # test-ws.sh: push-ws on its own (loopback TCP) against a real PostgreSQL: the upgrade and its refusals
 # (identity, Origin, limits), delivery and unread counts, hostile text byte for byte, every command and
 # its errors, frame limits and close codes, ping/pong, token expiry, a client that reads nothing,
+# floods (pings and commands never read, slowloris, 1,000 idle sockets), the open-file limit,
 # resume across SIGKILL, a PostgreSQL restart under open sockets, SIGTERM closing every socket with 1001. (Behind each web server:
 # server-suite.sh.)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
@@ -12,11 +13,12 @@ harness_database
 
 declare -A WS_PORT WS_PID
 # ws_start NAME [VAR=VALUE...]: push-ws on a free loopback port, logging to $WORK/NAME.log
+# (WS_WRAP="prlimit ... --" ws_start ...: started through that command)
 ws_start() {
     local name=$1 port
     shift
     port=${WS_PORT[$name]:-$(free_port)}
-    env PUSH_TOKEN_SECRET="$SECRET" PUSH_HEARTBEAT=1 PUSH_LOG_LEVEL=info "$@" \
+    ${WS_WRAP:-} env PUSH_TOKEN_SECRET="$SECRET" PUSH_HEARTBEAT=1 PUSH_LOG_LEVEL=info "$@" \
         "$BIN/push-ws" --listen "127.0.0.1:$port" 2>>"$WORK/$name.log" &
     WS_PID[$name]=$!
     WS_PORT[$name]=$port
@@ -219,6 +221,81 @@ big=$(head -c 9000 /dev/zero | tr '\0' a)
 out=$(curl -s -i --max-time 3 -H "X-Big: $big" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
     "http://127.0.0.1:${WS_PORT[ws]}/cgi-bin/push-ws?token=$ALICE")
 check 'grep -q "^HTTP/1.1 431" <<<"$out"' "a request head over 8 KiB: 431"
+
+echo "# --- floods: what a hostile client sends leaves push-ws bounded, and serving another user"
+# a small process (40 streams), so that 1,000 sockets are far more than it may hold
+ws_start flood PUSH_MAX_STREAMS=40 PUSH_HEARTBEAT=30 PUSH_WRITE_TIMEOUT=3
+FLOOD=$top_srcdir/tests/lib/ws-flood.mjs
+furl="ws://127.0.0.1:${WS_PORT[flood]}/cgi-bin/push-ws"
+MALLORY=$(token mallory) FERN=$(token fern)
+rss_of() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# flood_round NAME SECONDS: while the floods started before it run, fern connects and gets a
+# message; FRSS is the largest resident size seen
+flood_round() {
+    local name=$1 secs=$2 t0 r
+    sleep 1
+    t0=$(date +%s%N)
+    ws_open "$name" flood "token=$FERN"
+    wait_line "$name" '"type":"open"' 5 && ok "meanwhile another user connects ($(ms_since "$t0") ms)" \
+        || not_ok "meanwhile another user connects" "$(head -n 3 "$WORK/$name.out")"
+    sql "INSERT INTO push.message (recipient, title) VALUES ('fern', 'during $name')"
+    wait_line "$name" "during $name" 5 && ok "... and gets its message at once" \
+        || not_ok "the other user gets its message during $name"
+    for _ in $(seq 1 $(( secs * 10 - 10 ))); do
+        r=$(rss_of "${WS_PID[flood]}"); [ "${r:-0}" -gt "$FRSS" ] && FRSS=$r; sleep 0.1
+    done
+    ws_end "$name"
+}
+# each flooding socket may hold 64 KiB of answers and one read's worth more (wslay reads 4 KiB: 683
+# pings, each answer counted 128 bytes); a sanitizer build keeps freed memory in quarantine
+fbound=6144
+q=$(grep -o 'quarantine_size_mb=[0-9]*' <<<"${ASAN_OPTIONS:-}") && fbound=$(( fbound + ${q#*=} * 1024 * 5 / 4 ))
+frss0=$(rss_of "${WS_PID[flood]}") FRSS=$frss0
+# pings of 125 bytes and commands whose answers are 150: both floods answered in full would be
+# 13 and 15 MB, more than the kernel's socket buffers absorb (what is left would stay with push-ws)
+node "$FLOOD" "$furl?token=$MALLORY" pings 100000 --payload 125 --seconds 5 >"$WORK/flood-pings.json" 2>&1 & fp1=$!
+node "$FLOOD" "$furl?token=$MALLORY" commands 100000 --payload 64 --seconds 5 >"$WORK/flood-commands.json" 2>&1 & fp2=$!
+flood_round flooda 4
+wait $fp1 $fp2
+echo "# flood: $(cat "$WORK/flood-pings.json") $(cat "$WORK/flood-commands.json")"
+echo "# push-ws resident memory: $frss0 KiB before, at most $FRSS KiB under 100,000 pings and 10,000 commands never read"
+check '[ $(( FRSS - frss0 )) -lt $fbound ]' "memory stays bounded (grew $(( FRSS - frss0 )) KiB, bound $fbound KiB)"
+check '[ "$(jq .refused "$WORK/flood-pings.json")" = 0 ] && [ "$(jq .sent "$WORK/flood-pings.json")" -ge 30000 ]' \
+    "at least 30,000 of the pings went out on an open socket ($(jq .sent "$WORK/flood-pings.json"))"
+check '[ "$(jq .refused "$WORK/flood-commands.json")" = 0 ] && [ "$(jq .sent "$WORK/flood-commands.json")" -ge 10000 ]' \
+    "at least 10,000 of the commands went out on an open socket ($(jq .sent "$WORK/flood-commands.json"))"
+for _ in $(seq 1 40); do [ "$(grep -c "dropped a socket of mallory" "$WORK/flood.log")" -ge 2 ] && break; sleep 0.1; done
+check '[ "$(grep -c "dropped a socket of mallory: the client took no data" "$WORK/flood.log")" = 2 ]' \
+    "both flooders, reading nothing, are dropped after PUSH_WRITE_TIMEOUT"
+
+frss0=$(rss_of "${WS_PID[flood]}") FRSS=$frss0
+node "$FLOOD" "$furl" slowloris 200 --seconds 5 >"$WORK/flood-slowloris.json" 2>&1 & fp3=$!
+node "$FLOOD" "$furl" idle 1000 --seconds 5 >"$WORK/flood-idle.json" 2>&1 & fp4=$!
+flood_round floodb 4
+wait $fp3 $fp4
+echo "# flood: $(cat "$WORK/flood-slowloris.json") $(cat "$WORK/flood-idle.json")"
+echo "# push-ws resident memory: $frss0 KiB before, at most $FRSS KiB under 200 slow and 1,000 idle sockets"
+check '[ $(( FRSS - frss0 )) -lt $fbound ]' "memory stays bounded (grew $(( FRSS - frss0 )) KiB, bound $fbound KiB)"
+check 'grep -q "closed [0-9]* connections that had not sent their upgrade request within 500 ms, to make room" "$WORK/flood.log"' \
+    "sockets that send no request are closed to make room for newer ones, and that is logged"
+held=$(( 1200 - $(jq -s "map(.closed) | add" "$WORK/flood-idle.json" "$WORK/flood-slowloris.json") ))
+check '[ $held -le 256 ]' "of the 1,200 slow and idle sockets at most 256 were held at the end ($held)"
+kill "${WS_PID[flood]}"
+
+echo "# --- the open-file limit: streams capped to fit it, 503 past them, never a crash"
+# 100 descriptors: less 32 kept and 3 for the database pool, 65; a quarter (16) for sockets still
+# sending their request, 49 for streams
+WS_WRAP="prlimit --nofile=100:100 --" ws_start fdl PUSH_MAX_STREAMS_PER_USER=1000 PUSH_HEARTBEAT=30
+check 'grep -q "PUSH_MAX_STREAMS=1000 does not fit in the open-file limit 100 .*at most 49 streams" "$WORK/fdl.log"' \
+    "at start, the cap is logged with the limit and how to raise it"
+node "$FLOOD" "ws://127.0.0.1:${WS_PORT[fdl]}/cgi-bin/push-ws?token=$MALLORY" streams 120 --seconds 3 >"$WORK/fdl.json" 2>&1
+echo "# 120 sockets against 100 descriptors: $(jq -c '{open, statuses}' "$WORK/fdl.json")"
+eq "$(jq -c '{open, statuses}' "$WORK/fdl.json")" '{"open":49,"statuses":{"101":49,"503":71}}' \
+    "49 streams open, and each of the other 71 gets 503 at once"
+ws_once fdla fdl "token=$ALICE"
+eq "$(first fdla)" "HTTP 101" "once they are gone, alice connects: push-ws lived on"
+check '! grep -q "Too many open files" "$WORK/fdl.log"' "push-ws never ran out of descriptors"
+kill "${WS_PID[fdl]}"
 
 echo "# --- limits"
 ws_open l1 ws "token=$BOB"; ws_open l2 ws "token=$BOB"; ws_open l3 ws "token=$BOB"
