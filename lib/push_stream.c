@@ -504,6 +504,8 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
 
 /* --- main of the streaming programs */
 
+#define SPARE_THREADS 8 /* without the event loop: threads beyond the streams, for the rest */
+
 static void *stream_worker_new(void *app)
 {
     return app;
@@ -532,7 +534,7 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
     /* with the event loop a worker only answers and hands over: a few suffice; without it
      * every open stream holds one */
     struct push_server server = { &cfg, &ctx, stream_worker_new, stream_worker_free, stream_handle,
-                                  64, loop ? 64 : cfg.max_streams + 8 };
+                                  64, loop ? 64 : cfg.max_streams + SPARE_THREADS };
 
     if (rc >= 0)
         return rc;
@@ -544,6 +546,12 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
          * limit clients get 503 too_many_streams, and the process never runs out */
         cfg.threads = push_server_threads(&server);
         streams = push_server_stream_cap(&cfg, loop ? cfg.threads : 0);
+        /* a thread per stream: keep SPARE_THREADS free to answer, a 503 included */
+        if (!loop && streams > cfg.threads - SPARE_THREADS) {
+            streams = cfg.threads > SPARE_THREADS ? cfg.threads - SPARE_THREADS : 1;
+            push_log_warn("a thread per stream (PUSH_EVENT_LOOP=0) with %d threads: at most %d "
+                          "streams", cfg.threads, streams);
+        }
     }
     /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
     ctx.hub = push_hub_start(cfg.database_url, p->name, streams, cfg.max_streams_per_user);

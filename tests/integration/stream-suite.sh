@@ -385,6 +385,35 @@ n=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'push-ss
 check '[ "$n" -ge 1 ] && [ "$n" -le 4 ]' "push-sse holds $n PostgreSQL connections with 10 streams open (at most 4)"
 for i in $(seq 1 10); do eval "wait \$SSE_PID_conn$i" 2>/dev/null; done
 
+echo "# --- the open-file limit: push-sse caps its streams to fit it, answers 503 past them, lives on"
+kill "${DAEMON_PID[push-sse]}"; { wait "${DAEMON_PID[push-sse]}"; } 2>/dev/null
+# 64 descriptors: less 32 kept and 3 for the database pool, 29; the workers take at most half
+DAEMON_WRAP="prlimit --nofile=64:64 --" start_daemon push-sse PUSH_HEARTBEAT=1 PUSH_LIFETIME=60 \
+    PUSH_MAX_STREAMS_PER_USER=1000 PUSH_LOG_LEVEL=info PUSH_EVENT_LOOP="${EVENT_LOOP:-1}"
+cap=$(grep -o "at most [0-9]* streams" "$WORK/push-sse.log" | tail -n 1 | grep -o "[0-9]*")
+check '[ -n "$cap" ] && [ "$cap" -ge 2 ] && [ "$cap" -le 29 ]' "at start, push-sse logs the cap the open-file limit allows (${cap:-none})"
+check 'grep -q "PUSH_MAX_STREAMS=1000 does not fit in the open-file limit 64" "$WORK/push-sse.log"' "... and why"
+FD_USER=$(token fdlimit)
+for i in $(seq 1 80); do  # more than the descriptors: without the cap, accept() would run out
+    curl -sN -o "$WORK/fd$i.sse" -w "%{http_code}\n" --max-time 4 "$BASE$SSE?token=$FD_USER" >"$WORK/fd$i.code" 2>/dev/null &
+    eval "FD_PID_$i=$!"
+done
+for i in $(seq 1 80); do eval "wait \$FD_PID_$i" 2>/dev/null; done
+codes=$(cat "$WORK"/fd*.code | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')
+echo "# 80 streams against 64 descriptors: $codes(cap ${cap:-none})"
+eq "$(grep -c '^200$' "$WORK"/fd*.code | awk -F: '{s += $2} END {print s}'),$(grep -c '^503$' "$WORK"/fd*.code | awk -F: '{s += $2} END {print s}')" \
+    "${cap:-none},$(( 80 - ${cap:-0} ))" "the cap's worth of streams open, and every other request gets 503 at once"
+check 'kill -0 "${DAEMON_PID[push-sse]}"' "push-sse is still running"
+check '! grep -q "Too many open files" "$WORK/push-sse.log"' "push-sse never ran out of descriptors"
+for i in $(seq 1 30); do  # the streams of clients that left are freed at their next heartbeat
+    http GET "$SSE?token=$ALICE" --max-time 1 2>/dev/null
+    [ "$STATUS" = 200 ] && break
+    sleep 0.1
+done
+eq "$STATUS" 200 "afterwards alice streams"
+kill "${DAEMON_PID[push-sse]}"; { wait "${DAEMON_PID[push-sse]}"; } 2>/dev/null
+start_daemon push-sse "${STREAM_ENV[@]}"
+
 if [ "${EVENT_LOOP:-1}" = 1 ]; then
     echo "# --- the event loop: 8 open streams in a process with 2 worker threads, each to its end"
     threads_before=$(awk '/^Threads:/ {print $2}' "/proc/${DAEMON_PID[push-sse-short]}/status")

@@ -197,12 +197,13 @@ harness_start() {
 
 declare -A DAEMON_PID
 # start_daemon NAME [VAR=VALUE...]: cgi-bin/NAME as an external FastCGI server on $WORK/NAME.sock
-# (SOCK=OTHER start_daemon ...: on $WORK/OTHER.sock, logging to $WORK/OTHER.log)
+# (SOCK=OTHER start_daemon ...: on $WORK/OTHER.sock, logging to $WORK/OTHER.log;
+#  DAEMON_WRAP="prlimit ... --" start_daemon ...: started through that command)
 start_daemon() {
     local prog=$1 name=${SOCK:-$1}
     shift
     rm -f "$WORK/$name.sock"
-    env PUSH_TOKEN_SECRET="$SECRET" "$@" "$BIN/$prog" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
+    ${DAEMON_WRAP:-} env PUSH_TOKEN_SECRET="$SECRET" "$@" "$BIN/$prog" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
     DAEMON_PID[$name]=$!
     HARNESS_PIDS+=($!)
     for _ in $(seq 1 100); do [ -S "$WORK/$name.sock" ] && return 0; sleep 0.05; done
