@@ -368,4 +368,14 @@ else
     not_ok "PostgreSQL restart" "PGDATA unknown: cannot stop and start the server"
 fi
 
+echo "# --- a unix socket never exists at its path with wider permissions than PUSH_SOCKET_MODE"
+# (even with umask 000): bound inside a new 0700 directory, given its mode, then renamed into place
+command -v strace >/dev/null || hard_error "strace is not installed (tests/run installs it)"
+(umask 000; PUSH_SOCKET_MODE=0600 PUSH_TOKEN_SECRET="$SECRET" timeout 2 strace -f -o "$WORK/bind.strace" \
+    -e trace=bind,chmod,rename,mkdir "$BIN/push-poll" --listen "$WORK/perm.sock" 2>/dev/null)
+steps=$(grep -E 'mkdir\(|bind\(|chmod\(|rename\(' "$WORK/bind.strace" | grep -F "$WORK/perm.sock" \
+        | sed -E 's/^[0-9]+ +//; s/\(.*//' | paste -sd, -)
+eq "$steps" "mkdir,bind,chmod,rename" "bind in a private directory, chmod, then rename into place"
+check 'grep -qE "mkdir\(\"$WORK/perm.sock\.[A-Za-z0-9]{6}\", 0700\) = 0" "$WORK/bind.strace"' "... a directory only we may enter"
+
 harness_done
