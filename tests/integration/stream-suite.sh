@@ -385,6 +385,23 @@ n=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'push-ss
 check '[ "$n" -ge 1 ] && [ "$n" -le 4 ]' "push-sse holds $n PostgreSQL connections with 10 streams open (at most 4)"
 for i in $(seq 1 10); do eval "wait \$SSE_PID_conn$i" 2>/dev/null; done
 
+echo "# --- 1,000 idle and 200 slowloris connections to $SERVER: push-sse stays small and serves alice"
+rss() { awk '/VmRSS/ {print $2}' "/proc/${DAEMON_PID[push-sse]}/status"; }
+srss0=$(rss) srss=$srss0
+node "$top_srcdir/tests/lib/ws-flood.mjs" "$BASE$SSE" idle 1000 --seconds 5 >"$WORK/sflood-idle.json" 2>&1 & sf1=$!
+node "$top_srcdir/tests/lib/ws-flood.mjs" "$BASE$SSE" slowloris 200 --seconds 5 >"$WORK/sflood-slow.json" 2>&1 & sf2=$!
+sleep 1
+c=$(head_of "$ALICE")
+SSE_MAX=4 sse_open sflood "token=$ALICE&since=$c"
+wait_for sflood 'event: unread' 3 || true
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'during the idle flood')"
+wait_for sflood 'during the idle flood' 3 && ok "alice streams and gets her message meanwhile" \
+    || not_ok "alice streams during the idle flood" "$(head -c 300 "$WORK/sflood.sse")"
+for _ in $(seq 1 30); do r=$(rss); [ "$r" -gt "$srss" ] && srss=$r; sleep 0.1; done
+wait $sf1 $sf2; eval "wait \$SSE_PID_sflood" 2>/dev/null
+echo "# push-sse resident memory: $srss0 KiB before, at most $srss KiB meanwhile; $(jq -c '{closed}' "$WORK/sflood-idle.json") idle closed by $SERVER"
+check '[ $(( srss - srss0 )) -lt 4096 ]' "push-sse grew by under 4 MiB ($(( srss - srss0 )) KiB): it never sees a request that is not whole"
+
 echo "# --- the open-file limit: push-sse caps its streams to fit it, answers 503 past them, lives on"
 kill "${DAEMON_PID[push-sse]}"; { wait "${DAEMON_PID[push-sse]}"; } 2>/dev/null
 # 64 descriptors: less 32 kept and 3 for the database pool, 29; the workers take at most half
