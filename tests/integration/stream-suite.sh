@@ -291,11 +291,9 @@ for i in $(seq 1 100); do grep -q "dropped a stream of slowpoke" "$WORK/push-sse
 grep -q "dropped a stream of slowpoke" "$WORK/push-sse.log" && ok "the client that reads nothing is dropped after PUSH_WRITE_TIMEOUT" || not_ok "slow client dropped"
 rss1=$(rss)
 echo "# push-sse resident memory: ${rss0} KiB before, ${rss1} KiB after 24 MB for a non-reading client"
-# 8 MiB, plus what AddressSanitizer keeps on purpose in a sanitizer build: its quarantine of
-# freed memory (ASAN_OPTIONS quarantine_size_mb) and a quarter more for shadow and redzones.
-# Unbounded buffering would grow by the 24 MB sent, times those same overheads.
-bound=8192
-q=$(grep -o 'quarantine_size_mb=[0-9]*' <<<"${ASAN_OPTIONS:-}") && bound=$(( bound + ${q#*=} * 1024 * 5 / 4 ))
+# 8 MiB, widened for a sanitizer build (rss_bound). Unbounded buffering would grow by the 24 MB
+# sent, times the same overheads.
+bound=$(rss_bound 8192)
 check '[ $(( rss1 - rss0 )) -lt $bound ]' "memory stays bounded (grew $(( rss1 - rss0 )) KiB, bound $bound KiB)"
 exec 7>&-
 pkill -P "$SSE_PID_fast" 2>/dev/null; kill "$SSE_PID_fast" 2>/dev/null; wait "$SSE_PID_fast" 2>/dev/null
@@ -400,7 +398,7 @@ wait_for sflood 'during the idle flood' 3 && ok "alice streams and gets her mess
 for _ in $(seq 1 30); do r=$(rss); [ "$r" -gt "$srss" ] && srss=$r; sleep 0.1; done
 wait $sf1 $sf2; eval "wait \$SSE_PID_sflood" 2>/dev/null
 echo "# push-sse resident memory: $srss0 KiB before, at most $srss KiB meanwhile; $(jq -c '{closed}' "$WORK/sflood-idle.json") idle closed by $SERVER"
-check '[ $(( srss - srss0 )) -lt 4096 ]' "push-sse grew by under 4 MiB ($(( srss - srss0 )) KiB): it never sees a request that is not whole"
+check '[ $(( srss - srss0 )) -lt $(rss_bound 4096) ]' "push-sse grew by under $(rss_bound 4096) KiB ($(( srss - srss0 )) KiB): it never sees a request that is not whole"
 
 echo "# --- the open-file limit: push-sse caps its streams to fit it, answers 503 past them, lives on"
 kill "${DAEMON_PID[push-sse]}"; { wait "${DAEMON_PID[push-sse]}"; } 2>/dev/null
