@@ -66,6 +66,17 @@ static int key_valid(const char *key)
            && strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") == 22;
 }
 
+/* Does buf[0, len) hold a CR or LF that is not part of a CRLF? A bare LF ends a line for some
+ * servers and not for us (RFC 9112 2.2): what one reads as two headers the other reads as one. */
+static int bare_cr_lf(const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((buf[i] == '\r' && (i + 1 == len || buf[i + 1] != '\n'))
+            || (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')))
+            return 1;
+    return 0;
+}
+
 enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user_header,
                                          struct push_upgrade *u)
 {
@@ -74,7 +85,7 @@ enum push_upgrade_err push_upgrade_parse(char *buf, size_t len, const char *user
     int is_get;
 
     memset(u, 0, sizeof *u);
-    if (len < 4 || memchr(buf, '\0', len))
+    if (len < 4 || memchr(buf, '\0', len) || bare_cr_lf(buf, len))
         return PUSH_UPGRADE_MALFORMED;
     buf[len - 2] = '\0'; /* the blank line */
     /* the request line: METHOD SP target SP HTTP/1.1 */
@@ -168,17 +179,18 @@ static int quoted_string(char **p, char **value)
     return 0;
 }
 
+#define FORWARDED_PARAMS_MAX 16 /* parameters in the one element; a proxy writes four or five */
+
 int push_upgrade_forwarded(char *value, char **user, char **proto)
 {
-    static const char *const known[] = { "for", "by", "host", "proto", "remote_user" };
-    unsigned seen = 0;
+    const char *names[FORWARDED_PARAMS_MAX];
+    size_t nnames = 0;
     char *p = value;
 
     *user = *proto = NULL;
     for (;;) {
         char *name, *v;
         size_t n;
-        unsigned bit = 0;
 
         p += strspn(p, " \t;");
         if (!*p)
@@ -207,12 +219,13 @@ int push_upgrade_forwarded(char *value, char **user, char **proto)
             p++;
         if (vend)
             *vend = '\0';
-        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-            if (strcasecmp(name, known[i]) == 0)
-                bit = 1u << i;
-        if (bit & seen)
-            return -1; /* RFC 7239 4: a parameter at most once per element */
-        seen |= bit;
+        /* RFC 7239 4: each parameter at most once per element, ours and extensions alike */
+        for (size_t i = 0; i < nnames; i++)
+            if (strcasecmp(name, names[i]) == 0)
+                return -1;
+        if (nnames == FORWARDED_PARAMS_MAX)
+            return -1;
+        names[nnames++] = name;
         if (strcasecmp(name, "remote_user") == 0)
             *user = v;
         else if (strcasecmp(name, "proto") == 0)

@@ -132,6 +132,24 @@ START_TEST(a_nul_byte_is_refused)
 }
 END_TEST
 
+START_TEST(bare_cr_or_lf_is_malformed)
+{
+    static const char *heads[] = {
+        "GET / HTTP/1.1\r\nHost: h\r\nX-Remote-User: bob\nx-remote-user: alice\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\rX-Remote-User: alice\r\n\r\n",
+        "GET / HTTP/1.1\nHost: h\r\n\r\n",
+    };
+    struct push_upgrade u;
+    char buf[256];
+
+    for (size_t i = 0; i < sizeof heads / sizeof *heads; i++) {
+        snprintf(buf, sizeof buf, "%s", heads[i]);
+        ck_assert_int_eq(push_upgrade_parse(buf, strlen(buf), "X-Remote-User", &u),
+                         PUSH_UPGRADE_MALFORMED);
+    }
+}
+END_TEST
+
 static const struct {
     const char *value, *want; /* want: the user; "-" when refused */
 } forwarded[] = {
@@ -157,6 +175,10 @@ static const struct {
     { "remote_user=alice;remote_user=bob", "-" },
     { "remote_user=alice;Remote_User=bob", "-" },
     { "proto=https;proto=http;remote_user=bob", "-" },
+    /* an extension parameter too (found by tests/fuzz/fuzz_upgrade) */
+    { "ext=1;remote_user=bob;EXT=2", "-" },
+    { "a=1;b=2;c=3;d=4;e=5;f=6;g=7;h=8;i=9;j=10;k=11;l=12;m=13;n=14;o=15;remote_user=bob", "bob" },
+    { "a=1;b=2;c=3;d=4;e=5;f=6;g=7;h=8;i=9;j=10;k=11;l=12;m=13;n=14;o=15;p=16;remote_user=bob", "-" },
     /* not token=value */
     { "remote_user", "-" },
     { "remote_user=", "-" },
@@ -236,6 +258,7 @@ static Suite *upgrade_suite(void)
     tcase_add_test(tc, accept_key_of_rfc6455);
     tcase_add_test(tc, head_end_waits_for_the_blank_line);
     tcase_add_test(tc, a_good_request);
+    tcase_add_test(tc, bare_cr_or_lf_is_malformed);
     tcase_add_test(tc, the_user_header_is_read_only_when_trusted);
     tcase_add_loop_test(tc, bad_requests_are_refused, 0, N(bad));
     tcase_add_test(tc, a_repeated_trusted_user_header_is_refused);
