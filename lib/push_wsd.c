@@ -829,8 +829,8 @@ static void accept_all(struct wsd *d)
             if (send(fd, full, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
                 push_log_debug("could not refuse a connection: %s", strerror(errno));
             shutdown(fd, SHUT_WR);
-            while (recv(fd, full, sizeof full, MSG_DONTWAIT) > 0)
-                ;
+            for (int k = 0; k < 16 && recv(fd, full, sizeof full, MSG_DONTWAIT) > 0; k++)
+                ; /* a request head is at most 8 KiB */
             close(fd);
             continue;
         }
