@@ -34,9 +34,11 @@ static int reaches_others(const char *user, const char *filter)
     const char *level[4] = { NULL };
     int n = 0;
 
-    if (strlen(filter) >= sizeof copy)
+    size_t len = strlen(filter);
+
+    if (len >= sizeof copy)
         return 1;
-    strcpy(copy, filter);
+    memcpy(copy, filter, len + 1);
     for (char *s = copy, *slash; n < 4; s = slash + 1) {
         level[n++] = s;
         if (!(slash = strchr(s, '/')))

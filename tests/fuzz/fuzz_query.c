@@ -29,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *part[3];
     char *buf = fuzz_parts(data, size, part, 3);
     struct push_query *q = push_query_new();
-    char *qs = malloc(3 * size + 64), *hdr = malloc(size + 64), out[256];
+    size_t qs_size = 3 * size + 64, hdr_size = size + 64; /* every byte encoded as %XX, and the rest */
+    char *qs = malloc(qs_size), *hdr = malloc(hdr_size), out[256];
     const char *v;
 
     if (!qs || !hdr)
@@ -38,9 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (push_query_parse(q, part[0]) == PUSH_QUERY_OK && (v = push_query_get(q, "token")))
         PROPERTY(strlen(v) <= strlen(part[0]), "a value longer than its query");
     /* part 1 as a value, encoded between other parameters */
-    size_t n = (size_t)sprintf(qs, "a=1&token=");
+    size_t n = (size_t)snprintf(qs, qs_size, "a=1&token=");
     n += encode(part[1], qs + n);
-    strcpy(qs + n, "&b=2");
+    snprintf(qs + n, qs_size - n, "&b=2");
     if (push_query_parse(q, qs) == PUSH_QUERY_OK) {
         v = push_query_get(q, "token");
         PROPERTY(v && strcmp(v, part[1]) == 0, "\"%s\" came back as \"%s\"", part[1], v ? v : "(none)");
@@ -54,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (*p <= 0x20 || *p >= 0x7f || *p == ';' || *p == ',' || *p == '"' || *p == '\\')
             octets = 0;
     if (octets) {
-        sprintf(hdr, "a=b; pgpush_token=%s; c=d", part[2]);
+        snprintf(hdr, hdr_size, "a=b; pgpush_token=%s; c=d", part[2]);
         int rc = push_cookie_get(hdr, "pgpush_token", out, sizeof out);
         if (strlen(part[2]) < sizeof out)
             PROPERTY(rc == 0 && strcmp(out, part[2]) == 0, "cookie \"%s\" came back as \"%s\"",
