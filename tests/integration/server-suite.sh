@@ -22,6 +22,14 @@ SUITE_T0=$(date +%s%N)
 harness_database
 APACHE_USER=""
 [ "$(id -u)" = 0 ] && APACHE_USER=www-data  # Apache refuses to serve as root
+# where the site's conf finds the programs (/usr/lib/cgi-bin in the shipped files). mod_fcgid starts
+# them as Apache's user, who cannot enter a checkout in a 0700 home: then a copy it can reach.
+CGI_DIR=$BIN
+if [ "$SERVER" = apache-fcgid ] && [ -n "$APACHE_USER" ] && ! runuser -u "$APACHE_USER" -- test -x "$BIN/push-poll"; then
+    CGI_DIR=$WORK/cgi-bin
+    mkdir -p "$CGI_DIR" && cp "${PROGRAMS[@]/#/$BIN/}" "$CGI_DIR/" && chmod 755 "$CGI_DIR" "$CGI_DIR"/*
+    runuser -u "$APACHE_USER" -- test -x "$CGI_DIR/push-poll" || hard_error "$APACHE_USER cannot run $CGI_DIR/push-poll"
+fi
 
 case $SERVER in
     apache-fcgid) SHIPPED=$CONF/apache-fcgid.conf ;;
@@ -71,7 +79,7 @@ deploy() {
     for attempt in 1 2 3; do  # a port taken between free_port and bind: try another
         PORT=$(free_port)
         BASE="http://127.0.0.1:$PORT"
-        sed -e "s|/usr/lib/cgi-bin|$BIN|g" -e "s|/run/pgpush/|$d/run/|g" \
+        sed -e "s|/usr/lib/cgi-bin|$CGI_DIR|g" -e "s|/run/pgpush/|$d/run/|g" \
             -e "s|/run/lighttpd/pgpush-|$d/run/spawned-|g" -e "s|/etc/pgpush/|$d/etc/|g" \
             -e "s|dbname=app|$conn|g" -e "s|listen 80;|listen 127.0.0.1:$PORT;|" \
             "$SHIPPED" >"$d/site.conf"
