@@ -113,7 +113,15 @@ static int wait_notify(PGconn *conn, struct push_mqtt_pub *pub, struct dirty *d,
 {
     struct pollfd pfd[2] = { { PQsocket(conn), POLLIN, 0 },
                              { push_mqtt_pub_logins_fd(pub), POLLIN, 0 } };
-    int rc = poll(pfd, 2, ms);
+    int rc;
+
+    /* A notification that came in while the last pass ran its queries is already in libpq's queue,
+     * not on the socket: polling first would leave it there until the next one (or the idle
+     * check, 10 s later). */
+    drain(conn, d);
+    if (d->all || d->n)
+        ms = 0;
+    rc = poll(pfd, 2, ms);
 
     if (rc < 0 && errno != EINTR)
         return -1;

@@ -319,11 +319,52 @@ class SSE:
             pass
 
 
+class MQTT:
+    """one user's MQTT subscriber (mosquitto_sub, QoS 1): their messages, the broadcasts, their
+    retained counts. Messages are rebuilt with README's client rule: a message whose id is not above
+    the last one seen on its topic is dropped (the bridge repeats only what it had no PUBACK for)."""
+
+    def __init__(self, port, user, token):
+        self.user = user
+        self.proc = subprocess.Popen(
+            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-i", f"{user}/model", "-u", user,
+             "-P", token, "-q", "1", "-v", "-t", f"push/user/{user}/message",
+             "-t", f"push/user/{user}/unread", "-t", "push/broadcast/message"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.cond = threading.Condition()
+        self.unread, self.ids, self.last, self.closed = None, [], {}, None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            topic, _, payload = line.decode().rstrip("\n").partition(" ")
+            with self.cond:
+                if topic.endswith("/unread"):
+                    self.unread = json.loads(payload)
+                else:
+                    i = int(json.loads(payload)["id"])
+                    if i > self.last.get(topic, 0):
+                        self.last[topic] = i
+                        self.ids.append(i)
+                self.cond.notify_all()
+        with self.cond:
+            self.closed = "mosquitto_sub ended: " + self.proc.stderr.read().decode(errors="replace")
+
+    def received(self):
+        with self.cond:
+            # the two topics are not ordered with each other: the order is checked per topic above
+            return self.unread, sorted(self.ids), self.closed
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
 # ------------------------------------------------------------------------------------------------
 # Operations. Each is data (so a failing sequence can be replayed and shortened): messages are
 # named by their insertion ordinal, which the run maps to the id PostgreSQL gave them.
 
-def random_op(rng, n_inserted, n_present):
+def random_op(rng, n_inserted, n_present, bridge):
     u = rng.choice(USERS)
     r = rng.random()
     anyone = lambda: rng.choice(USERS + [None])        # noqa: E731  (None: a broadcast)
@@ -348,6 +389,8 @@ def random_op(rng, n_inserted, n_present):
     if r < 0.85:
         return ("admin_delete", ordinal)
     if r < 0.90:
+        if bridge:                                      # the real bridge writes push.mqtt_cursor
+            return ("mark_all", u, path)
         return ("mqtt_ack", rng.choice(USERS + [""]), ordinal)
     if r < 0.95:
         return ("mark_upto_future", u, path)
@@ -367,13 +410,15 @@ class Run:
         self.poll = Poll(args.base, self.tokens)
         self.tag = {}
         self.etag, self.answer = {}, {}
-        self.sse, self.ws = {}, {}
+        self.sse, self.ws, self.mqtt = {}, {}, {}
         self.start_head = {}
         if live:
             for u in USERS:
                 self.start_head[u] = self.model.head(u)
                 self.sse[u] = SSE(args.base, u, self.tokens[u])
                 self.ws[u] = WebSocket(args.ws, u, self.tokens[u])
+                if args.mqtt:
+                    self.mqtt[u] = MQTT(args.mqtt, u, self.tokens[u])
         else:
             for u in USERS:                              # commands still go through push-ws
                 self.ws[u] = WebSocket(args.ws, u, self.tokens[u])
@@ -385,7 +430,7 @@ class Run:
             self.etag[u], self.answer[u] = etag, body
 
     def close(self):
-        for c in list(self.sse.values()) + list(self.ws.values()):
+        for c in list(self.sse.values()) + list(self.ws.values()) + list(self.mqtt.values()):
             c.close()
 
     def sql(self, q, *a):
@@ -520,6 +565,8 @@ class Run:
             got = [tuple(r) for r in self.sql("SELECT id, broadcast, kind, read, pos_p, pos_b FROM push.messages_after(%s, %s, %s, %s)", u, cp, cb, lim)]
             if got != m.after(u, cp, cb, lim):
                 raise Failure(f"push.messages_after({u}, {cp}, {cb}, {lim}) differs from the model:\n  got  {got}\n  want {m.after(u, cp, cb, lim)}")
+        if self.args.mqtt:
+            return                                      # the bridge moves push.mqtt_cursor as it publishes
         got = {s: a for s, a in self.sql("SELECT stream, acked FROM push.mqtt_cursor WHERE acked > 0")}
         want = {s: a for s, a in m.acked.items() if a > 0}
         if got != want:
@@ -573,7 +620,10 @@ class Run:
             want_unread = m.unread(u)
             sp, sb = self.start_head[u]                 # the streams start from the head at connect
             must = [i for i in m.visible(u) if i > (sb if m.msgs[i][0] is None else sp)]
-            for name, client in (("SSE", self.sse[u]), ("WebSocket", self.ws[u])):
+            clients = [("SSE", self.sse[u]), ("WebSocket", self.ws[u])]
+            if u in self.mqtt:
+                clients.append(("MQTT", self.mqtt[u]))
+            for name, client in clients:
                 deadline = time.monotonic() + 10
                 while True:
                     unread, ids, closed = client.received()
@@ -597,21 +647,13 @@ def run(args, ops_given=None, live=True):
     r = None
     ops = []
     try:
-        # every run starts from an empty database (the model's start)
-        db = psycopg2.connect("")
-        db.autocommit = True
-        with db.cursor() as c:
-            c.execute("TRUNCATE push.message, push.stream, push.reader, push.reader_kind, push.message_read, push.mqtt_cursor")
-            c.execute("DELETE FROM push.kind WHERE name NOT IN ('notice', 'system')")
-            c.execute("SELECT pg_notify('pgpush', '*')")  # the processes' state caches go
-        db.close()
-        time.sleep(0.2)
+        reset_database()
         r = Run(args, live)
         ever = {u: set() for u in USERS}
         n = len(ops_given) if ops_given is not None else args.steps
         for step in range(n):
             op = ops_given[step] if ops_given is not None else \
-                random_op(rng, len(r.ids), len(r.model.msgs))
+                random_op(rng, len(r.ids), len(r.model.msgs), bool(args.mqtt))
             ops.append(op)
             try:
                 concerned = r.apply(op)
@@ -632,6 +674,120 @@ def run(args, ops_given=None, live=True):
     finally:
         if r:
             r.close()
+
+
+def reset_database():
+    """empties the tables: every run starts from an empty database (the model's start)"""
+    db = psycopg2.connect("")
+    db.autocommit = True
+    with db.cursor() as c:
+        c.execute("TRUNCATE push.message, push.stream, push.reader, push.reader_kind, push.message_read, push.mqtt_cursor")
+        c.execute("DELETE FROM push.kind WHERE name NOT IN ('notice', 'system')")
+        c.execute("SELECT pg_notify('pgpush', '*')")  # the processes' state caches go
+    db.close()
+    time.sleep(0.2)
+
+
+def isolation(args):
+    """Two users with prior read state of every sort; each write of one, through each path, leaves
+    the other's state untouched: tables, counts, list with read flags, and push-poll's ETag (but for
+    an admin's edit or deletion, which changes every ETag by design). Prints PASS/FAIL lines."""
+    reset_database()
+    r = Run(args, live=False)
+    results = []
+    try:
+        a, b = "alice", "bob"
+
+        def send(*rows):
+            r.apply(("insert", list(rows), "plain"))
+            return len(r.ids) - len(rows)              # the ordinal of the first
+
+        def prior():
+            """fresh messages, and both users' prior state: watermarks, single marks, kind marks"""
+            first = send((a, "notice"), (b, "notice"), (None, "notice"), (a, "comment"), (b, "comment"),
+                         (None, "comment"), (a, "system"), (b, "system"), (None, "system"), (None, "notice"))
+            for u in (a, b):
+                r.apply(("mark_upto", u, first, 0.3, "sql"))
+                r.apply(("mark_kind", u, "comment", first + 5, "sql"))
+                r.apply(("mark_one", u, first + 8, "sql"))     # a broadcast
+                r.apply(("mark_one", u, first + 6 if u == a else first + 7, "sql"))
+            send((a, "notice"), (b, "notice"), (None, "system"), (None, "comment"))
+            r.check_sql(random.Random(1))
+            return first
+
+        def settle_mqtt():
+            """waits until the bridge has acknowledged every stream up to its head"""
+            if not args.mqtt:
+                return
+            # a notification reaches the bridge in about a millisecond; it publishes at once (a
+            # notification that came in during its queries once waited for the 10 s idle check)
+            deadline = time.monotonic() + 5
+            q = ("SELECT count(*) FROM push.stream s WHERE coalesce((SELECT max(m.id) FROM push.message m"
+                 " WHERE m.recipient IS NOT DISTINCT FROM nullif(s.recipient, '')), 0)"
+                 " > coalesce((SELECT c.acked FROM push.mqtt_cursor c WHERE c.stream = s.recipient), 0)")
+            while r.sql(q)[0][0]:
+                if time.monotonic() > deadline:
+                    raise Failure("push-mqtt did not publish every stream within 5 s")
+                time.sleep(0.02)
+
+        def snapshot(u):
+            settle_mqtt()
+            st = r.poll.request("GET", u, f"/ext/push-poll?limit={LIMIT}")
+            return {"reader": r.sql("SELECT read_p, read_b, version FROM push.reader WHERE recipient = %s", u),
+                    "reader_kind": r.sql("SELECT kind, read_p, read_b FROM push.reader_kind WHERE recipient = %s ORDER BY kind", u),
+                    "message_read": r.sql("SELECT message_id FROM push.message_read WHERE recipient = %s ORDER BY 1", u),
+                    "unread": r.sql("SELECT kind, n FROM push.unread(%s) ORDER BY kind", u),
+                    "list": r.sql("SELECT id, read FROM push.messages_newest(%s, %s)", u, LIMIT),
+                    "mqtt": r.sql("SELECT acked FROM push.mqtt_cursor WHERE stream = %s", u),
+                    "etag": st[1]}
+
+        def case(name, ops, etag_too=True):
+            for actor, other in ((a, b), (b, a)):
+                try:
+                    first = prior()
+                    r.check_poll(None)               # push-poll has heard of all of it
+                    before = snapshot(other)
+                    for op in ops(actor, other, first):
+                        r.apply(op)
+                    # a message for the actor last: once push-poll shows it, it has heard every
+                    # notification of the writes before it (one LISTEN connection, commit order)
+                    r.apply(("insert", [(actor, "notice")], "plain"))
+                    r.check_sql(random.Random(2))    # the actor's state is the model's
+                    r.check_poll({actor} if etag_too else None)
+                    after = snapshot(other)
+                    if not etag_too:
+                        before.pop("etag"), after.pop("etag")
+                    diff = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+                    results.append(("FAIL" if diff else "PASS",
+                                    f"{name} by {actor} leaves {other}'s read state untouched"
+                                    + (f": changed {diff}" if diff else "")))
+                except Failure as e:
+                    results.append(("FAIL", f"{name} by {actor}: {e}"))
+
+        for path in ("sql", "post", "ws"):
+            via = {"sql": "the SQL functions", "post": "push-poll's POST", "ws": "push-ws commands"}[path]
+            case(f"mark one of their own ({via})", lambda u, v, f: [("mark_one", u, f + (0 if u == a else 1), path)])
+            case(f"mark one broadcast ({via})", lambda u, v, f: [("mark_one", u, f + 9, path)])
+            case(f"mark one of the other's messages, refused ({via})", lambda u, v, f: [("mark_one", u, f + (1 if u == a else 0), path)])
+            case(f"mark up to a cursor ({via})", lambda u, v, f: [("mark_upto", u, f + 9, 0.99, path)])
+            case(f"mark all ({via})", lambda u, v, f: [("mark_all", u, path)])
+            case(f"mark a kind ({via})", lambda u, v, f: [("mark_kind", u, "notice", None, path)])
+            case(f"mark a kind up to a cursor ({via})", lambda u, v, f: [("mark_kind", u, "system", f + 9, path)])
+            if path != "sql":
+                case(f"mark with the other's cursor, refused ({via})", lambda u, v, f: [("mark_cursor_of_other", u, v, path)])
+        if not args.mqtt:
+            case("MQTT acknowledgement of the user's stream (push.mqtt_ack)", lambda u, v, f: [("mqtt_ack", u, f + 10)])
+        else:
+            case("MQTT: the bridge publishes and acknowledges the user's messages",
+                 lambda u, v, f: [("insert", [(u, "notice")] * 3, "plain")] + [("mark_all", u, "sql")])
+        case("an admin's INSERT for the user", lambda u, v, f: [("insert", [(u, "comment"), (u, "alert.x")], "plain")])
+        case("an admin's UPDATE of the user's message", lambda u, v, f: [("admin_update", f + (0 if u == a else 1))], etag_too=False)
+        case("an admin's DELETE of the user's message", lambda u, v, f: [("admin_delete", f + (3 if u == a else 4))], etag_too=False)
+    finally:
+        r.close()
+    for verdict, name in results:
+        print(f"{verdict} {name}")
+    return 0 if all(v == "PASS" for v, _ in results) else 1
 
 
 def shrink(args, ops, budget):
@@ -662,11 +818,15 @@ def main():
     ap.add_argument("--secret", default=os.environ.get("PUSH_TOKEN_SECRET", ""))
     ap.add_argument("--batch", type=int, default=10, help="steps between checks of the live clients")
     ap.add_argument("--http-every", type=int, default=1, help="check push-poll's answer every N steps")
+    ap.add_argument("--mqtt", type=int, default=0, help="Mosquitto's port, with push-mqtt running: an MQTT client per user too")
     ap.add_argument("--no-live", action="store_true")
+    ap.add_argument("--isolation", action="store_true", help="only the isolation cases (two users, every write path)")
     ap.add_argument("--shrink-seconds", type=int, default=180)
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1 << 31)
+    if args.isolation:
+        return isolation(args)
     t0 = time.monotonic()
     done, ops, fail = run(args, live=not args.no_live)
     secs = time.monotonic() - t0
