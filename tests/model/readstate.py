@@ -145,6 +145,15 @@ def parse_cursor(c):
     return int(p, 16), int(b, 16)
 
 
+def check_cursor(msg, event_cursor):
+    """a delivered message's cursor is the position just after it: its id on its own stream, below
+    it on the other, and the event's own cursor (SSE id:, the WebSocket event's cursor) is the same"""
+    p, b = parse_cursor(msg["cursor"])
+    i = int(msg["id"])
+    ok = (b == i and p < i) if msg["broadcast"] else (p == i and b < i)
+    return [] if ok and event_cursor == msg["cursor"] else [(i, msg["cursor"], event_cursor)]
+
+
 class Poll:
     def __init__(self, base, tokens):
         u = urllib.parse.urlsplit(base)
@@ -256,8 +265,10 @@ class WebSocket:
         """(the last unread counts, the ids of the messages in the order they came)"""
         with self.cond:
             unread = [e["unread"] for e in self.events if e["type"] == "unread"]
-            ids = [int(e["message"]["id"]) for e in self.events if e["type"] == "message"]
-            return (unread[-1] if unread else None), ids, self.closed
+            msgs = [e for e in self.events if e["type"] == "message"]
+            ids = [int(e["message"]["id"]) for e in msgs]
+            bad = [b for e in msgs for b in check_cursor(e["message"], e.get("cursor"))]
+            return (unread[-1] if unread else None), ids, self.closed or (f"bad cursors: {bad}" if bad else None)
 
     def close(self):
         try:
@@ -278,11 +289,11 @@ class SSE:
         if self.resp.status != 200:
             raise Failure(f"push-sse answered {self.resp.status} to {user}")
         self.cond = threading.Condition()
-        self.unread, self.ids, self.closed = None, [], None
+        self.unread, self.ids, self.closed, self.bad = None, [], None, []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
-        event, data = None, []
+        event, data, sse_id = None, [], None
         try:
             while True:
                 line = self.resp.readline()
@@ -294,11 +305,15 @@ class SSE:
                         if event == "unread":
                             self.unread = json.loads("\n".join(data))
                         elif event == "message":
-                            self.ids.append(int(json.loads("\n".join(data))["id"]))
+                            msg = json.loads("\n".join(data))
+                            self.ids.append(int(msg["id"]))
+                            self.bad += check_cursor(msg, sse_id)
                         elif event in ("close", "error"):
                             self.closed = event + " " + "\n".join(data)
                         self.cond.notify_all()
-                    event, data = None, []
+                    event, data, sse_id = None, [], None
+                elif line.startswith("id: "):
+                    sse_id = line[4:]
                 elif line.startswith("event: "):
                     event = line[7:]
                 elif line.startswith("data: "):
@@ -310,7 +325,7 @@ class SSE:
 
     def received(self):
         with self.cond:
-            return self.unread, list(self.ids), self.closed
+            return self.unread, list(self.ids), self.closed or (f"bad cursors: {self.bad}" if self.bad else None)
 
     def close(self):
         try:
