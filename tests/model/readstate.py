@@ -648,6 +648,8 @@ class Run:
                         raise Failure(f"{name} client of {u}: unread {unread}, the model says {want_unread}; "
                                       f"missing {sorted(set(must) - set(ids))}; closed: {closed}")
                     time.sleep(0.02)
+                if closed:                              # ended, or delivered a wrong cursor
+                    raise Failure(f"{name} client of {u}: {closed}")
                 if ids != sorted(set(ids)):
                     raise Failure(f"{name} client of {u}: messages out of order or repeated: {ids}")
                 foreign = [i for i in ids if i not in ever_visible[u]]
