@@ -58,6 +58,7 @@ struct poll {
     struct push_identity id;
     char tag[PUSH_CURSOR_TAG_LEN + 1];
     struct push_query q;
+    char why[256]; /* why a read in a transaction failed (closing it clears the connection's text) */
 };
 
 enum outcome { DONE, DB_FAILED };
@@ -181,10 +182,10 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
                                         a->since ? a->limit + 1 : a->limit))
         || !(unread = push_store_unread(conn, p->id.user))) {
         PQclear(msgs);
-        push_store_end(conn);
+        push_store_end(conn, p->why, sizeof p->why);
         return DB_FAILED;
     }
-    push_store_end(conn);
+    push_store_end(conn, NULL, 0);
     if (a->since && cursor_in_future(a->since, &st)) {
         PQclear(msgs);
         PQclear(unread);
@@ -232,7 +233,7 @@ static void with_connection(struct worker *w, struct poll *p, db_step step, cons
         if (push_store_prepare(&w->db, conn) == 0 && step(p, conn, arg) == DONE)
             return;
         if (!push_db_lost(&w->db)) {
-            push_edge_query_failed(p->r, PQerrorMessage(conn));
+            push_edge_query_failed(p->r, p->why[0] ? p->why : PQerrorMessage(conn));
             return;
         }
         push_log_warn("lost the database connection; reconnecting");

@@ -122,10 +122,16 @@ int push_store_begin_snapshot(PGconn *conn)
     return ok ? 0 : -1;
 }
 
-int push_store_end(PGconn *conn)
+int push_store_end(PGconn *conn, char *why, size_t len)
 {
-    PGresult *res = PQexec(conn, "COMMIT");
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PGresult *res;
+    int ok;
+
+    /* the reason a statement of the transaction failed: the COMMIT (a ROLLBACK then) clears it */
+    if (why && len)
+        snprintf(why, len, "%.*s", (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
+    res = PQexec(conn, "COMMIT");
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
     PQclear(res);
     return ok ? 0 : -1;

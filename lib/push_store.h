@@ -34,9 +34,10 @@ int push_store_prepare(struct push_db *db, PGconn *conn);
 int push_store_state(PGconn *conn, const char *user, struct push_state *st);
 
 /* Opens a read-only REPEATABLE READ transaction, so the reads up to push_store_end see one
- * snapshot; push_store_end closes it (also after errors). */
+ * snapshot; push_store_end closes it (also after errors), first copying the connection's error
+ * text (its first line) into why when why is not NULL: closing the transaction clears it. */
 int push_store_begin_snapshot(PGconn *conn);
-int push_store_end(PGconn *conn);
+int push_store_end(PGconn *conn, char *why, size_t len);
 
 /* Up to limit messages, oldest first: those after *after, or the newest when after is NULL. */
 PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_cursor *after,

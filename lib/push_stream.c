@@ -460,7 +460,7 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
     struct push_db *db = push_pool_acquire(ctx->pool);
     struct batch b = { 0 };
     enum push_db_err err = PUSH_DB_UNREACHABLE;
-    char msg[256] = "";
+    char msg[256] = "", why[256] = "";
     PGconn *conn = NULL;
     int ok = 0;
 
@@ -470,11 +470,11 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
         ok = push_store_prepare(db, conn) == 0 && push_store_begin_snapshot(conn) == 0 && push_store_state(conn, user, &b.st) == 0
              && (b.msgs = push_store_messages(conn, user, NULL, limit))
              && (b.unread = push_store_unread(conn, user));
-        push_store_end(conn);
+        push_store_end(conn, why, sizeof why);
         if (!ok) {
             batch_clear(&b);
             if (!push_db_lost(db)) {
-                push_edge_query_failed(r, PQerrorMessage(conn));
+                push_edge_query_failed(r, why);
                 push_pool_release(ctx->pool, db);
                 return;
             }

@@ -378,4 +378,16 @@ steps=$(grep -E 'mkdir\(|bind\(|chmod\(|rename\(' "$WORK/bind.strace" | grep -F 
 eq "$steps" "mkdir,bind,chmod,rename" "bind in a private directory, chmod, then rename into place"
 check 'grep -qE "mkdir\(\"$WORK/perm.sock\.[A-Za-z0-9]{6}\", 0700\) = 0" "$WORK/bind.strace"' "... a directory only we may enter"
 
+echo "# --- a query that fails inside the read snapshot: its reason reaches the log (closing the"
+echo "# transaction used to clear it: 'query failed: ' and nothing)"
+norole="pgpush_noread_$$"
+sql "CREATE ROLE $norole LOGIN; GRANT USAGE ON SCHEMA push TO $norole; GRANT SELECT ON push.meta TO $norole"
+out=$(env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$norole" PGDATABASE="$PGDATABASE" \
+      PUSH_TOKEN_SECRET="$SECRET" REQUEST_METHOD=GET QUERY_STRING="token=$(token alice)" \
+      GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 "$BIN/push-poll" 2>"$WORK/noread.log")
+sql "DROP OWNED BY $norole; DROP ROLE $norole"
+check 'grep -q "^Status: 500" <<<"$out"' "push-poll as a role that may not read the messages: 500"
+check 'grep -q "error: query failed: ERROR: *permission denied for table message" "$WORK/noread.log"' \
+    "... and the log says why: $(head -c 200 "$WORK/noread.log")"
+
 harness_done
