@@ -80,17 +80,29 @@ id=$(sql "INSERT INTO push.message (recipient, title, id) VALUES ('a', 'own id',
 check '[ "$id" != 1 ]' "an id given by the publisher is replaced by the stream's next id"
 
 echo "# --- the stream lock orders commits per user (the out-of-order trap)"
+# carol's stream exists (its row in push.stream stays when the messages go): the lock, not the
+# creation of the row, must make the second publisher wait
+sql "INSERT INTO push.message (recipient, title) VALUES ('carol', 'zero')"
 sql "DELETE FROM push.message"
-psql -qX -v ON_ERROR_STOP=1 >"$WORK/a.log" 2>&1 <<'EOF' &
+psql -qX -v ON_ERROR_STOP=1 >"$WORK/a.log" 2>&1 <<EOF &
 BEGIN;
 INSERT INTO push.message (recipient, title) VALUES ('carol', 'first');
-SELECT pg_sleep(1);
+\! touch $WORK/a-inserted
+SELECT pg_sleep(3);
 COMMIT;
 EOF
 a=$!
-sleep 0.3
+for _ in $(seq 1 200); do [ -f "$WORK/a-inserted" ] && break; sleep 0.05; done
 sql "INSERT INTO push.message (recipient, title) VALUES ('carol', 'second')" &
 b=$!
+# the second waits on the stream's row, locked by the first until it commits; without that lock it
+# would commit at once, with the larger id, before the smaller one: a reader would pass over it
+for _ in $(seq 1 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%''second''%'")" = 1 ] && break
+    sleep 0.05
+done
+eq "$(sql "SELECT count(*) FROM push.message WHERE recipient = 'carol'")" 0 \
+    "while the first publisher's transaction is open, the second waits (nothing of carol's is committed)"
 wait $a $b
 eq "$(sql "SELECT string_agg(title, ',' ORDER BY id) FROM push.message WHERE recipient = 'carol'")" "first,second" \
     "a second publisher to the same user waits and gets the larger id"

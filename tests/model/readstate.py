@@ -408,7 +408,7 @@ def random_op(rng, n_inserted, n_present, bridge):
             return ("mark_all", u, path)
         return ("mqtt_ack", rng.choice(USERS + [""]), ordinal)
     if r < 0.95:
-        return ("mark_upto_future", u, path)
+        return ("mark_upto_future", u, rng.choice(["personal", "broadcast"]), path)
     return ("mark_cursor_of_other", u, rng.choice([v for v in USERS if v != u]), path)
 
 
@@ -519,7 +519,8 @@ class Run:
         elif kind == "mark_upto_future":
             last = self.sql("SELECT last_id FROM push.state(%s)", u)[0][0]
             if path != "sql":                           # the SQL functions take any numbers; the programs refuse
-                self.mark(u, path, {"mark": "upto", "cursor": self.cursor_text(u, last + 5, 0)}, None,
+                p, b = (last + 5, 0) if op[2] == "personal" else (0, last + 5)
+                self.mark(u, path, {"mark": "upto", "cursor": self.cursor_text(u, p, b)}, None,
                           ok=False, err="cursor_future")
             return set()
         elif kind == "mark_cursor_of_other":

@@ -224,6 +224,14 @@ START_TEST(parse_refuses_other_users_cursor)
                                        alice, &got),
                      PUSH_CURSOR_WRONG_USER);
     ck_assert_int_eq(got.personal, 11);
+
+    /* a tag that differs from the user's in its last digit only: every digit is compared */
+    char near[PUSH_CURSOR_TAG_LEN + 1];
+    memcpy(near, alice, sizeof near);
+    near[PUSH_CURSOR_TAG_LEN - 1] = near[PUSH_CURSOR_TAG_LEN - 1] == '0' ? '1' : '0';
+    push_cursor_format(&c, near, text);
+    ck_assert_int_eq(push_cursor_parse(text, alice, &got), PUSH_CURSOR_WRONG_USER);
+    ck_assert_int_eq(got.personal, 11);
 }
 END_TEST
 

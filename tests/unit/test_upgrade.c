@@ -166,6 +166,11 @@ static const struct {
     { "remote_user=\"mallory\", for=127.0.0.1;remote_user=\"bob\"", "-" },
     { "for=\"a,b\";remote_user=\"x\", for=127.0.0.1;remote_user=\"c\"", "-" },
     { "for=127.0.0.1, ", "-" },
+    /* ... also when the two together would read as one well-formed element: the client's ends
+     * with ';', the proxy appends ", its own" */
+    { "remote_user=mallory;, for=127.0.0.1;proto=http", "-" },
+    { "remote_user=mallory;,for=127.0.0.1", "-" },
+    { ", remote_user=mallory", "-" },
     /* the attack that worked: an open quote swallows the proxy's element */
     { "remote_user=alice;x=\", for=127.0.0.1;remote_user=\"bob\"", "-" },
     { "remote_user=alice;x=\"", "-" },
