@@ -254,8 +254,10 @@ fbound=$(rss_bound 6144 250)
 frss0=$(rss_of "${WS_PID[flood]}") FRSS=$frss0
 # pings of 125 bytes and commands whose answers are 150: both floods answered in full would be
 # 13 and 15 MB, more than the kernel's socket buffers absorb (what is left would stay with push-ws)
-node "$FLOOD" "$furl?token=$MALLORY" pings 100000 --payload 125 --seconds 5 >"$WORK/flood-pings.json" 2>&1 & fp1=$!
-node "$FLOOD" "$furl?token=$MALLORY" commands 100000 --payload 64 --seconds 5 >"$WORK/flood-commands.json" 2>&1 & fp2=$!
+# (each flooder keeps its socket until push-ws drops it, up to 20 s more: on a loaded machine the
+# upgrade alone may take seconds, and a flooder that left first would not be dropped)
+node "$FLOOD" "$furl?token=$MALLORY" pings 100000 --payload 125 --seconds 5 --hold 20 >"$WORK/flood-pings.json" 2>&1 & fp1=$!
+node "$FLOOD" "$furl?token=$MALLORY" commands 100000 --payload 64 --seconds 5 --hold 20 >"$WORK/flood-commands.json" 2>&1 & fp2=$!
 flood_round flooda 4
 wait $fp1 $fp2
 echo "# flood: $(cat "$WORK/flood-pings.json") $(cat "$WORK/flood-commands.json")"
