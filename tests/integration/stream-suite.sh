@@ -416,8 +416,10 @@ cap=$(grep -o "at most [0-9]* streams" "$WORK/push-sse.log" | tail -n 1 | grep -
 check '[ -n "$cap" ] && [ "$cap" -ge 2 ] && [ "$cap" -le 29 ]' "at start, push-sse logs the cap the open-file limit allows (${cap:-none})"
 check 'grep -q "PUSH_MAX_STREAMS=1000 does not fit in the open-file limit 64" "$WORK/push-sse.log"' "... and why"
 FD_USER=$(token fdlimit)
+# (each held 8 s: on a loaded machine starting 80 clients takes seconds, and a stream that ended
+# before the last started would let another in)
 for i in $(seq 1 80); do  # more than the descriptors: without the cap, accept() would run out
-    curl -sN -o "$WORK/fd$i.sse" -w "%{http_code}\n" --max-time 4 "$BASE$SSE?token=$FD_USER" >"$WORK/fd$i.code" 2>/dev/null &
+    curl -sN -o "$WORK/fd$i.sse" -w "%{http_code}\n" --max-time 8 "$BASE$SSE?token=$FD_USER" >"$WORK/fd$i.code" 2>/dev/null &
     eval "FD_PID_$i=$!"
 done
 for i in $(seq 1 80); do eval "wait \$FD_PID_$i" 2>/dev/null; done
