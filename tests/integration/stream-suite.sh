@@ -98,6 +98,8 @@ sql "INSERT INTO push.message (recipient, title, body) SELECT 'alice', 'bulk ' |
 SSE_MAX=3 sse_open bulk "token=$ALICE" -H "Last-Event-ID: $c"; wait "$SSE_PID_bulk"
 eq "$(titles bulk | tr ',' '\n' | wc -l)" 252 "a backlog of 252 arrives whole, in batches"
 eq "$(titles bulk | tr ',' '\n' | sort | uniq -d | wc -l)" 0 "and nothing twice"
+eq "$(awk '/^event: unread/ { print n; exit } /^event: message/ { n++ }' "$WORK/bulk.sse")" 32 \
+    "messages per streaming read: 32 (the counts come after the first read's 32)"
 
 echo "# --- long polling"
 http GET "$LP?token=$ALICE"
@@ -280,15 +282,20 @@ exec 7<>"/dev/tcp/127.0.0.1/${BASE##*:}"
 printf 'GET %s?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' "$SSE" "$(token slowpoke)" >&7
 sleep 0.5
 rss0=$(rss)
-# about 24 MB for a client that reads nothing: more than every buffer on the way can hold
-for i in 1 2 3 4; do
-    sql "INSERT INTO push.message (recipient, title, body) SELECT 'slowpoke', 'big', repeat('x', 30000) FROM generate_series(1, 200)"
-done
+# about 24 MB for a client that reads nothing: more than every buffer on the way can hold; in 25
+# commits, each waking its stream (were each wake to read another batch, 8 MiB would wait)
+for i in $(seq 1 25); do
+    echo "INSERT INTO push.message (recipient, title, body) SELECT 'slowpoke', 'big', repeat('x', 30000) FROM generate_series(1, 32);"
+    echo "SELECT pg_sleep(0.05);"
+done | psql -qX -v ON_ERROR_STOP=1 >/dev/null
 t0=$(date +%s%N)
 sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while slowpoke sleeps')"
 wait_for fast 'while slowpoke sleeps' 5 && ok "another client is not slowed ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" || not_ok "another client is not slowed"
-for i in $(seq 1 100); do grep -q "dropped a stream of slowpoke" "$WORK/push-sse.log" && break; sleep 0.1; done
-grep -q "dropped a stream of slowpoke" "$WORK/push-sse.log" && ok "the client that reads nothing is dropped after PUSH_WRITE_TIMEOUT" || not_ok "slow client dropped"
+for i in $(seq 1 150); do grep -q "dropped a stream of slowpoke" "$WORK/push-sse.log" && break; sleep 0.1; done
+check 'grep -q "dropped a stream of slowpoke: the client took no data for 3 s" "$WORK/push-sse.log"' \
+    "the client that reads nothing is dropped after PUSH_WRITE_TIMEOUT (3 s)"
+check '! grep -q "dropped a stream of slowpoke: more than" "$WORK/push-sse.log"' \
+    "... holding one read: its stream is not read again while 64 KiB wait for it"
 rss1=$(rss)
 echo "# push-sse resident memory: ${rss0} KiB before, ${rss1} KiB after 24 MB for a non-reading client"
 # 8 MiB, widened for a sanitizer build (rss_bound). Unbounded buffering would grow by the 24 MB
@@ -409,8 +416,10 @@ cap=$(grep -o "at most [0-9]* streams" "$WORK/push-sse.log" | tail -n 1 | grep -
 check '[ -n "$cap" ] && [ "$cap" -ge 2 ] && [ "$cap" -le 29 ]' "at start, push-sse logs the cap the open-file limit allows (${cap:-none})"
 check 'grep -q "PUSH_MAX_STREAMS=1000 does not fit in the open-file limit 64" "$WORK/push-sse.log"' "... and why"
 FD_USER=$(token fdlimit)
+# (each held 8 s: on a loaded machine starting 80 clients takes seconds, and a stream that ended
+# before the last started would let another in)
 for i in $(seq 1 80); do  # more than the descriptors: without the cap, accept() would run out
-    curl -sN -o "$WORK/fd$i.sse" -w "%{http_code}\n" --max-time 4 "$BASE$SSE?token=$FD_USER" >"$WORK/fd$i.code" 2>/dev/null &
+    curl -sN -o "$WORK/fd$i.sse" -w "%{http_code}\n" --max-time 8 "$BASE$SSE?token=$FD_USER" >"$WORK/fd$i.code" 2>/dev/null &
     eval "FD_PID_$i=$!"
 done
 for i in $(seq 1 80); do eval "wait \$FD_PID_$i" 2>/dev/null; done

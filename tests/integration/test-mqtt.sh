@@ -29,6 +29,52 @@ BT=push/broadcast/message
 # titles NAME: the titles received by a subscriber, comma-separated
 titles() { jq -r .title <"$WORK/$1.out" 2>/dev/null | paste -sd, -; }
 
+echo "# --- what the bridge sends before the broker acknowledges: PUSH_MQTT_BATCH, PUSH_MQTT_MAX_INFLIGHT"
+# a broker that lets the bridge in and never acknowledges a message (MQTT 3.1.1, a few packets)
+cat >"$WORK/mute-broker.mjs" <<'EOF'
+import net from 'node:net';
+let publishes = 0;
+net.createServer((s) => {
+    let buf = Buffer.alloc(0);
+    s.on('error', () => {});
+    s.on('data', (d) => {
+        for (buf = Buffer.concat([buf, d]); ;) {
+            let len = 0, mul = 1, i = 1, b;
+            do { if (i >= buf.length) return; b = buf[i++]; len += (b & 127) * mul; mul *= 128; } while (b & 128);
+            if (buf.length < i + len) return;
+            const type = buf[0] >> 4, body = buf.subarray(i, i + len);
+            buf = buf.subarray(i + len);
+            if (type === 1) s.write(Buffer.from([0x20, 2, 0, 0]));                    // CONNACK
+            else if (type === 8) s.write(Buffer.from([0x90, 3, body[0], body[1], 1])); // SUBACK
+            else if (type === 12) s.write(Buffer.from([0xd0, 0]));                    // PINGRESP
+            else if (type === 3) console.log(`PUBLISH ${++publishes}`);               // no PUBACK
+        }
+    });
+}).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('LISTENING'));
+EOF
+sql "INSERT INTO push.message (recipient, title) SELECT 'dora', 'd' || g FROM generate_series(1, 30) g"
+# mute NAME BATCH INFLIGHT EXPECTED: MUTE = how many of dora's 30 messages a bridge publishes to the
+# mute broker (waiting until EXPECTED have come, then 1 s more: a missing bound sends them all at once)
+mute() {
+    local port bpid mpid
+    port=$(free_port)
+    node "$WORK/mute-broker.mjs" "$port" >"$WORK/$1.out" 2>&1 &
+    bpid=$!
+    for _ in $(seq 1 100); do grep -q LISTENING "$WORK/$1.out" && break; sleep 0.1; done
+    env PUSH_MQTT_PORT="$port" PUSH_MQTT_BATCH="$2" PUSH_MQTT_MAX_INFLIGHT="$3" PUSH_MQTT_ACK_TIMEOUT=120 \
+        PUSH_LOG_LEVEL=debug "$BIN/push-mqtt" 2>>"$WORK/$1.log" &
+    mpid=$!
+    HARNESS_PIDS+=($bpid $mpid)
+    for _ in $(seq 1 200); do [ "$(grep -c PUBLISH "$WORK/$1.out")" -ge "$4" ] && break; sleep 0.1; done
+    sleep 1
+    MUTE=$(grep -c PUBLISH "$WORK/$1.out")
+    kill -9 "$mpid"; kill "$bpid"; wait "$mpid" "$bpid" 2>/dev/null
+}
+mute mute-batch 7 1000 7
+eq "$MUTE" 7 "PUSH_MQTT_BATCH=7: 7 of 30 messages published, then the bridge waits for their acknowledgements"
+mute mute-inflight 1000 5 5
+eq "$MUTE" 5 "PUSH_MQTT_MAX_INFLIGHT=5: of a batch of 30, 5 on the wire unacknowledged, the rest held back"
+
 ALICE=$(token alice)
 BOB=$(token bob)
 

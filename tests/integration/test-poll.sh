@@ -47,6 +47,35 @@ json_eq .user alice "token from the cookie"
 http GET $P -H "Authorization: Bearer $ALICE"
 json_eq .user alice "token from Authorization: Bearer"
 
+echo "# --- identity bounds: tokens of 512 bytes, user names of 128"
+# signed USER [LENGTH]: USER's token signed by hand (README "Identity"), its expiry padded with
+# zeros to make it LENGTH bytes long: a well-signed token of any length
+signed() {
+    local head p len=${2:-0} exp=$(( $(date +%s) + 3600 ))
+    head="v1.$(printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '=')."
+    p="$head$(printf "%0$(( len ? len - ${#head} - 65 : 10 ))d" "$exp")"
+    printf '%s.%s' "$p" "$(printf '%s' "$p" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)"
+}
+# cgi_status REMOTE_USER: the status push-poll answers as a CGI program the web server gave that user
+cgi_status() {
+    env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
+        GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET QUERY_STRING= REMOTE_USER="$1" "$BIN/push-poll" \
+        </dev/null 2>/dev/null | head -n 1 | tr -d '\r'
+}
+X128=$(head -c 128 /dev/zero | tr '\0' x)
+T512=$(signed alice 512) T513=$(signed alice 513)
+eq "${#T512},${#T513}" "512,513" "(hand-signed tokens of 512 and 513 bytes)"
+http GET $P -H "Authorization: Bearer $T512"
+json_eq .user alice "a token of 512 bytes is accepted"
+http GET $P -H "Authorization: Bearer $T513"
+status_is 401 bad_token "a token of 513 bytes is refused, though well signed: tokens are at most 512 bytes"
+http GET $P -H "Authorization: Bearer $(signed "$X128")"
+json_eq .user "$X128" "a token for a user name of 128 bytes is accepted"
+http GET $P -H "Authorization: Bearer $(signed "${X128}x")"
+status_is 401 bad_token "a token for a user name of 129 bytes is refused, though well signed"
+eq "$(cgi_status "$X128")" "Status: 200 OK" "REMOTE_USER of 128 bytes is accepted"
+eq "$(cgi_status "${X128}x")" "Status: 401 Unauthorized" "REMOTE_USER of 129 bytes is refused: user names are at most 128 bytes"
+
 echo "# --- publish by SQL, poll, counts by kind, broadcast"
 sql "INSERT INTO push.message (recipient, title, body, kind, data, link) VALUES
      ('alice', 'New comment', 'on your post', 'comment', '{\"post\": 7}', '/posts/7'),

@@ -11,19 +11,26 @@ command -v node >/dev/null || hard_error "node is not installed (tests/run insta
 CLIENT=$top_srcdir/tests/lib/ws-client.mjs
 harness_database
 
-declare -A WS_PORT WS_PID
+declare -A WS_PORT WS_PID WS_SOCK
 # ws_start NAME [VAR=VALUE...]: push-ws on a free loopback port, logging to $WORK/NAME.log
-# (WS_WRAP="prlimit ... --" ws_start ...: started through that command)
+# (WS_WRAP="prlimit ... --" ws_start ...: started through that command; WS_UNIX=1 ws_start ...:
+# on the unix socket $WORK/NAME.sock, as behind a web server)
 ws_start() {
-    local name=$1 port
+    local name=$1 port listen
     shift
     port=${WS_PORT[$name]:-$(free_port)}
+    listen=127.0.0.1:$port
+    [ -n "${WS_UNIX:-}" ] && listen=$WORK/$name.sock WS_SOCK[$name]=$WORK/$name.sock
     ${WS_WRAP:-} env PUSH_TOKEN_SECRET="$SECRET" PUSH_HEARTBEAT=1 PUSH_LOG_LEVEL=info "$@" \
-        "$BIN/push-ws" --listen "127.0.0.1:$port" 2>>"$WORK/$name.log" &
+        "$BIN/push-ws" --listen "$listen" 2>>"$WORK/$name.log" &
     WS_PID[$name]=$!
     WS_PORT[$name]=$port
     HARNESS_PIDS+=($!)
-    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 0.05; done
+    for _ in $(seq 1 100); do
+        if [ -n "${WS_UNIX:-}" ]; then [ -S "$listen" ] && return 0
+        else (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; fi
+        sleep 0.05
+    done
     hard_error "push-ws ($name) did not start: $(tail -n 5 "$WORK/$name.log")"
 }
 # ws_once OUT DAEMON QUERY [client args...] < commands: a client run to its end (--max-time 3 unless given)
@@ -37,8 +44,8 @@ ws_open() {
     local name=$1 d=$2 q=$3 fd
     shift 3
     rm -f "$WORK/$name.in" && mkfifo "$WORK/$name.in"
-    node "$CLIENT" "ws://127.0.0.1:${WS_PORT[$d]}/cgi-bin/push-ws?$q" --max-time 60 "$@" \
-        <"$WORK/$name.in" >"$WORK/$name.out" 2>&1 &
+    node "$CLIENT" "ws://127.0.0.1:${WS_PORT[$d]}/cgi-bin/push-ws?$q" --max-time 60 \
+        ${WS_SOCK[$d]:+--unix "${WS_SOCK[$d]}"} "$@" <"$WORK/$name.in" >"$WORK/$name.out" 2>&1 &
     eval "WSC_$name=$!"
     exec {fd}>"$WORK/$name.in"
     eval "WSFD_$name=$fd"
@@ -61,6 +68,15 @@ ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 ws_start ws PUSH_MAX_STREAMS_PER_USER=3 PUSH_WRITE_TIMEOUT=3
 ALICE=$(token alice)
 BOB=$(token bob)
+# a request head that is never finished: how long until push-ws closes it (checked under "limits")
+(
+    exec 3<>"/dev/tcp/127.0.0.1/${WS_PORT[ws]}" || exit
+    printf 'GET /cgi-bin/push-ws HTTP/1.1\r\nHost: 127.0.0.1\r\n' >&3
+    t0=$(date +%s%N)
+    cat <&3 >/dev/null
+    echo $(( ($(date +%s%N) - t0) / 1000000 )) >"$WORK/head-closed"
+) &
+HARNESS_PIDS+=($!)
 
 echo "# --- refused before the upgrade, with HTTP and a JSON body"
 ws_once r1 ws ""
@@ -115,6 +131,16 @@ wait_line live '"total":4' 2 && ok "the unread counts follow (4)" || not_ok "unr
 MSGID=$(of live message .message.id | jq -r . | tail -n1)
 MSGCUR=$(of live message .cursor | jq -r . | tail -n1)
 eq "$(of live message .cursor | jq -r .)" "$(of live message .message.cursor | jq -r .)" "the event's cursor is the message's"
+CARL=$(token carl)
+ws_open c0 ws "token=$CARL"
+wait_line c0 '"type":"open"' 10
+ws_end c0
+sql "INSERT INTO push.message (recipient, title) SELECT 'carl', 'c' || g FROM generate_series(1, 40) g"
+ws_open c1 ws "token=$CARL&since=$(of c0 open .cursor | jq -r .)"
+wait_line c1 '"c40"' 10
+ws_end c1
+eq "$(grep '^{' "$WORK/c1.out" | jq -r .type | uniq -c | awk '{printf "%s %s,", $1, $2}')" "1 open,32 message,1 unread,8 message," \
+    "a backlog of 40 comes in reads of 32 messages (the counts after the first read)"
 
 echo "# --- commands"
 ws_send live '{"cmd":"mark","mark":"one","id":"'"$MSGID"'","ref":1}'
@@ -155,6 +181,10 @@ ws_send live '{"cmd":"resume","cursor":"'"$START"'","ref":11}'
 wait_line live '"ref":11' 3
 sleep 0.5
 eq "$(titles live)" "$HOSTILE_T,u1,u2,$HOSTILE_T,u1,u2" "resume: everything after the cursor given, again, in order"
+ws_send live '!burst 20 {"cmd":"mark","mark":"all","ref":"b#"}'
+for _ in $(seq 1 200); do [ "$(grep -c '"ref":"b[0-9]*"' "$WORK/live.out")" -ge 20 ] && break; sleep 0.05; done
+eq "$(of live ack 'select(.ref | tostring | test("^b[0-9]+$")) | .ref' | wc -l),$(of live error 'select(.ref | tostring | test("^b[0-9]+$")) | .error' | grep -c busy)" \
+    "8,12" "20 commands in one read: 8 wait for the database, the other 12 get busy (8 commands waiting per socket)"
 check 'grep -q "^PING" "$WORK/live.out"' "pings come every PUSH_HEARTBEAT (1 s)"
 check 'kill -0 $WSC_live' "a client that answers pings stays connected"
 ws_send live '!big 5000'
@@ -214,9 +244,23 @@ for _ in $(seq 1 120); do  # the largest RSS while it holds the socket
 done
 check 'grep -q "dropped a socket of bob: the client took no data for 3 s" "$WORK/slowd.log"' \
     "a client that takes no data for PUSH_WRITE_TIMEOUT (3 s) is dropped, logged at info"
+check '! grep -q "dropped a socket of bob: .* bytes queued for it" "$WORK/slowd.log"' \
+    "... not for what it had queued: nothing more is read from the database for it while 64 KiB wait"
 check '[ "$rss" -lt $(rss_bound 65536) ]' "meanwhile push-ws did not buffer the 15 MB backlog for it (largest RSS $rss KiB)"
 ws_end slow
 kill "${WS_PID[slowd]}"
+# one read of 32 messages of 33 KiB of control characters (each escaped to 6 bytes in JSON): 6 MiB;
+# on a unix socket, as behind a web server (over TCP the kernel would take 4 MB of it: tcp_wmem)
+WS_UNIX=1 ws_start hard PUSH_HEARTBEAT=30 PUSH_WRITE_TIMEOUT=120
+ws_open hoard hard "token=$(token hoarder)" --no-read
+wait_line hoard '^HTTP 101' 10
+t0=$(date +%s%N)
+sql "INSERT INTO push.message (recipient, title, body) SELECT 'hoarder', repeat(chr(1), 1024), repeat(chr(1), 32768) FROM generate_series(1, 32)"
+for _ in $(seq 1 600); do grep -q "dropped a socket of hoarder" "$WORK/hard.log" && break; sleep 0.05; done
+check 'grep -q "dropped a socket of hoarder: [0-9]* bytes queued for it, over the 4 MiB limit" "$WORK/hard.log"' \
+    "6 MiB for a client that reads nothing: dropped at once past the 4 MiB per-socket bound, not after PUSH_WRITE_TIMEOUT (120 s) ($(ms_since "$t0") ms)"
+ws_end hoard
+kill "${WS_PID[hard]}"
 big=$(head -c 9000 /dev/zero | tr '\0' a)
 out=$(curl -s -i --max-time 3 -H "X-Big: $big" -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
     "http://127.0.0.1:${WS_PORT[ws]}/cgi-bin/push-ws?token=$ALICE")
@@ -254,8 +298,10 @@ fbound=$(rss_bound 6144 250)
 frss0=$(rss_of "${WS_PID[flood]}") FRSS=$frss0
 # pings of 125 bytes and commands whose answers are 150: both floods answered in full would be
 # 13 and 15 MB, more than the kernel's socket buffers absorb (what is left would stay with push-ws)
-node "$FLOOD" "$furl?token=$MALLORY" pings 100000 --payload 125 --seconds 5 >"$WORK/flood-pings.json" 2>&1 & fp1=$!
-node "$FLOOD" "$furl?token=$MALLORY" commands 100000 --payload 64 --seconds 5 >"$WORK/flood-commands.json" 2>&1 & fp2=$!
+# (each flooder keeps its socket until push-ws drops it, up to 20 s more: on a loaded machine the
+# upgrade alone may take seconds, and a flooder that left first would not be dropped)
+node "$FLOOD" "$furl?token=$MALLORY" pings 100000 --payload 125 --seconds 5 --hold 20 >"$WORK/flood-pings.json" 2>&1 & fp1=$!
+node "$FLOOD" "$furl?token=$MALLORY" commands 100000 --payload 64 --seconds 5 --hold 20 >"$WORK/flood-commands.json" 2>&1 & fp2=$!
 flood_round flooda 4
 wait $fp1 $fp2
 echo "# flood: $(cat "$WORK/flood-pings.json") $(cat "$WORK/flood-commands.json")"
@@ -299,6 +345,9 @@ check '! grep -q "Too many open files" "$WORK/fdl.log"' "push-ws never ran out o
 kill "${WS_PID[fdl]}"
 
 echo "# --- limits"
+for _ in $(seq 1 200); do [ -s "$WORK/head-closed" ] && break; sleep 0.1; done
+check '[ -s "$WORK/head-closed" ] && [ "$(cat "$WORK/head-closed")" -ge 9000 ]' \
+    "a request head not finished within 10 s: the connection is closed then ($(cat "$WORK/head-closed" 2>/dev/null) ms)"
 ws_open l1 ws "token=$BOB"; ws_open l2 ws "token=$BOB"; ws_open l3 ws "token=$BOB"
 for c in l1 l2 l3; do wait_line $c '"type":"open"' 5; done
 ws_once l4 ws "token=$BOB"

@@ -1,13 +1,15 @@
 // ws-client.mjs: a small scripted WebSocket client for the tests (RFC 6455 over node's net, no dependency)
 //
-//   node ws-client.mjs URL [-H 'Name: value']... [--no-pong] [--no-read] [--max-time S]
+//   node ws-client.mjs URL [-H 'Name: value']... [--no-pong] [--no-read] [--max-time S] [--unix PATH]
 //
 // Prints "HTTP <status>" once the server answers (with the JSON body on a line of its own when it is
 // not 101), then one line per text message received, "PING" for each ping, and at the end
 // "CLOSE <code> <reason>" (code 1006 when the connection ended without a close frame). Each line of
 // standard input is sent as a text message once the upgrade is done; lines starting with "!" are
-// actions: "!close CODE", "!binary", "!big N" (a text message of N bytes), "!ping". --no-read stops
-// reading once upgraded (a client that takes no data).
+// actions: "!close CODE", "!binary", "!big N" (a text message of N bytes), "!ping", "!burst N TEXT"
+// (N text messages in one write, each TEXT with "#" replaced by its number, 1 to N). --no-read stops
+// reading once upgraded (a client that takes no data). --unix connects to the server's unix socket
+// PATH instead of URL's host and port.
 import net from 'node:net';
 import crypto from 'node:crypto';
 import readline from 'node:readline';
@@ -18,18 +20,20 @@ const headers = [];
 let autoPong = true;
 let noRead = false;
 let maxTime = 30;
+let unixPath = null;
 while (args.length) {
     const a = args.shift();
     if (a === '-H') headers.push(args.shift());
     else if (a === '--no-pong') autoPong = false;
     else if (a === '--no-read') noRead = true;
     else if (a === '--max-time') maxTime = Number(args.shift());
+    else if (a === '--unix') unixPath = args.shift();
     else throw new Error(`unknown option ${a}`);
 }
 
 const out = (line) => process.stdout.write(line + '\n');
 const key = crypto.randomBytes(16).toString('base64');
-const sock = net.connect(Number(url.port || 80), url.hostname);
+const sock = unixPath ? net.connect(unixPath) : net.connect(Number(url.port || 80), url.hostname);
 let buf = Buffer.alloc(0);
 let upgraded = false;
 let answered = false;
@@ -68,6 +72,12 @@ function act(line) {
     } else if (line === '!binary') send(2, Buffer.from([1, 2, 3]));
     else if (line.startsWith('!big')) send(1, Buffer.from('x'.repeat(Number(line.split(' ')[1]))));
     else if (line === '!ping') send(9, Buffer.from('hi'));
+    else if (line.startsWith('!burst')) {
+        const [, n, ...text] = line.split(' ');
+        const frames = [];
+        for (let i = 1; i <= Number(n); i++) frames.push(frame(1, Buffer.from(text.join(' ').replaceAll('#', String(i)))));
+        if (!sock.destroyed) sock.write(Buffer.concat(frames));
+    }
     else if (line.length) send(1, Buffer.from(line));
 }
 

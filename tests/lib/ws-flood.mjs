@@ -1,6 +1,6 @@
 // ws-flood.mjs: what a hostile WebSocket client does to push-ws, for the flood tests (node's net only)
 //
-//   node ws-flood.mjs URL MODE COUNT [--seconds S] [--payload N]
+//   node ws-flood.mjs URL MODE COUNT [--seconds S] [--payload N] [--hold H]
 //
 // MODE:
 //   pings      one socket: upgrades, then sends COUNT pings (of N bytes, default 0: each answered
@@ -11,7 +11,9 @@
 //   streams    COUNT sockets that upgrade and stay open (they read, and answer nothing)
 //   idle       COUNT sockets that connect and send nothing (a client that went away without a FIN
 //              looks the same to the server)
-// After S seconds (default 5) prints one JSON line and exits:
+// After S seconds (default 5) prints one JSON line and exits; with --hold H (pings, commands) it
+// first keeps its socket up to H more seconds, until the server closes it (so that a server that
+// drops it for taking no data is seen doing so, however slowly it got there):
 //   {"mode", "count", "sent": frames or bytes the kernel took, "closed": sockets the server ended,
 //    "refused": sockets that got an HTTP answer other than 101 (or a 101 for slowloris/idle),
 //    "open": sockets upgraded (streams), "statuses": {status: count} of the HTTP answers (streams)}
@@ -23,9 +25,11 @@ const url = new URL(urlText);
 const count = Number(countText);
 let seconds = 5;
 let payload = 0;
+let hold = 0;
 for (let i = 0; i < rest.length; i++)
     if (rest[i] === '--seconds') seconds = Number(rest[++i]);
     else if (rest[i] === '--payload') payload = Number(rest[++i]);
+    else if (rest[i] === '--hold') hold = Number(rest[++i]);
     else throw new Error(`unknown option ${rest[i]}`);
 if (!['pings', 'commands', 'slowloris', 'idle', 'streams'].includes(mode) || !(count > 0))
     throw new Error('usage: ws-flood.mjs URL pings|commands|slowloris|idle|streams COUNT [--seconds S]');
@@ -130,11 +134,16 @@ function slow() {
 }
 
 const held = mode === 'pings' || mode === 'commands' ? [flood()] : mode === 'streams' ? streams() : slow();
+const end = () => {
+    process.stdout.write(JSON.stringify(stats) + '\n');
+    for (const s of held) s.destroy();
+    process.exit(0);
+};
 setTimeout(() => {
     // in-flight bytes the kernel has not taken are not counted as sent
     if (mode === 'pings' || mode === 'commands')
         stats.sent -= Math.ceil(held[0].writableLength / (mode === 'pings' ? 6 + payload : 30 + payload));
-    process.stdout.write(JSON.stringify(stats) + '\n');
-    for (const s of held) s.destroy();
-    process.exit(0);
+    if (!hold || !(mode === 'pings' || mode === 'commands') || held[0].destroyed) return end();
+    held[0].once('close', end);
+    setTimeout(end, hold * 1000);
 }, seconds * 1000);
