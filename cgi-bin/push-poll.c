@@ -226,6 +226,7 @@ static void with_connection(struct worker *w, struct poll *p, db_step step, cons
 
     for (int attempt = 0; attempt < 2; attempt++) {
         PGconn *conn = push_db_get(&w->db, &err, msg, sizeof msg);
+        p->why[0] = '\0'; /* not a reason left from the attempt on a lost connection */
         if (!conn) {
             push_edge_db_error(p->r, err, msg);
             return;
