@@ -15,7 +15,8 @@ harness_database
 start_broker
 start_bridge || hard_error "push-mqtt did not log in to the broker: $(tail -n 5 "$WORK/push-mqtt.log")"
 SOCK=ext start_daemon push-poll PUSH_LOG_LEVEL=info
-start_daemon push-sse PUSH_HEARTBEAT=5 PUSH_LIFETIME=3600 PUSH_LOG_LEVEL=info
+# streams end every 4 s: the SSE clients resume with Last-Event-ID, as an EventSource does
+start_daemon push-sse PUSH_HEARTBEAT=2 PUSH_LIFETIME=4 PUSH_LOG_LEVEL=info
 harness_nginx
 PUSHWS_PORT=""
 for _ in 1 2 3; do  # a port taken between free_port and bind: try another

@@ -13,9 +13,10 @@ the SQL functions, push-poll's POST (through nginx), push-ws's commands, an admi
 (push.mqtt_ack), and operations on ids of other users or of no message. After every step, for
 every user: push.unread, push.state, push.messages_newest and push.messages_after (ids, read
 flags, positions), push.mqtt_acked of every stream, and push-poll's answer with If-None-Match
-(a 304 only when the answer is unchanged; a step that does not concern a user leaves that user's
-ETag alone) equal the model. Live clients (one SSE stream and one WebSocket per user) stay
-connected throughout: after each batch their last unread counts equal the model, and the
+(a 304 only when the answer is unchanged) equal the model, and a step that does not concern a
+user leaves what that user's ETag is made of (push.state's heads and versions) alone. Live clients
+(an SSE stream that resumes with Last-Event-ID whenever it ends, a WebSocket and an MQTT
+subscriber per user) stay connected throughout: after each batch their last unread counts equal the model, and the
 messages each received are in order, never repeated, never another user's, and include every
 message of theirs that still exists.
 
@@ -278,56 +279,79 @@ class WebSocket:
 
 
 class SSE:
-    """one push-sse stream through the web server"""
+    """one push-sse stream through the web server, as an EventSource: when the stream ends at its
+    lifetime it reconnects with Last-Event-ID, the last id it saw (so resuming is checked as well)"""
 
     def __init__(self, base, user, token):
         u = urllib.parse.urlsplit(base)
-        self.user = user
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=None)
-        self.conn.request("GET", "/ext/push-sse", headers={"Authorization": "Bearer " + token})
-        self.resp = self.conn.getresponse()
-        if self.resp.status != 200:
-            raise Failure(f"push-sse answered {self.resp.status} to {user}")
+        self.user, self.host, self.port, self.token = user, u.hostname, u.port, token
         self.cond = threading.Condition()
         self.unread, self.ids, self.closed, self.bad = None, [], None, []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.last_id, self.reconnects, self.stopped = None, 0, False
+        resp = self._connect()
+        threading.Thread(target=self._read, args=(resp,), daemon=True).start()
 
-    def _read(self):
-        event, data, sse_id = None, [], None
+    def _connect(self):
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=None)
+        headers = {"Authorization": "Bearer " + self.token}
+        if self.last_id:
+            headers["Last-Event-ID"] = self.last_id
+        self.conn.request("GET", "/ext/push-sse", headers=headers)
+        resp = self.conn.getresponse()
+        if resp.status != 200:
+            raise Failure(f"push-sse answered {resp.status} to {self.user}")
+        return resp
+
+    def _read(self, resp):
         try:
             while True:
-                line = self.resp.readline()
-                if not line:
-                    raise EOFError
-                line = line.decode().rstrip("\n")
-                if line == "":
-                    with self.cond:
-                        if event == "unread":
-                            self.unread = json.loads("\n".join(data))
-                        elif event == "message":
-                            msg = json.loads("\n".join(data))
-                            self.ids.append(int(msg["id"]))
-                            self.bad += check_cursor(msg, sse_id)
-                        elif event in ("close", "error"):
-                            self.closed = event + " " + "\n".join(data)
-                        self.cond.notify_all()
-                    event, data, sse_id = None, [], None
-                elif line.startswith("id: "):
-                    sse_id = line[4:]
-                elif line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    data.append(line[6:])
-        except (EOFError, OSError, ValueError) as e:
+                ended = self._events(resp)
+                if self.stopped or ended != "lifetime":
+                    raise EOFError(ended)
+                self.reconnects += 1
+                resp = self._connect()
+        except (EOFError, OSError, ValueError, Failure) as e:
             with self.cond:
                 self.closed = self.closed or repr(e)
                 self.cond.notify_all()
+
+    def _events(self, resp):
+        """reads one response to its end; returns the close event's reason, or None"""
+        event, data, sse_id = None, [], None
+        while True:
+            line = resp.readline()
+            if not line:
+                return None
+            line = line.decode().rstrip("\n")
+            if line == "":
+                with self.cond:
+                    if sse_id is not None:
+                        self.last_id = sse_id               # what an EventSource sends back
+                    if event == "unread":
+                        self.unread = json.loads("\n".join(data))
+                    elif event == "message":
+                        msg = json.loads("\n".join(data))
+                        self.ids.append(int(msg["id"]))
+                        self.bad += check_cursor(msg, sse_id)
+                    elif event == "close":
+                        return json.loads("\n".join(data)).get("reason")
+                    elif event is not None:
+                        self.closed = event + " " + "\n".join(data)
+                    self.cond.notify_all()
+                event, data, sse_id = None, [], None
+            elif line.startswith("id: "):
+                sse_id = line[4:]
+            elif line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
 
     def received(self):
         with self.cond:
             return self.unread, list(self.ids), self.closed or (f"bad cursors: {self.bad}" if self.bad else None)
 
     def close(self):
+        self.stopped = True
         try:
             self.conn.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -598,10 +622,23 @@ class Run:
         return (body["unread"], body["cursor"],
                 [(x["id"], x["broadcast"], x["kind"], x["read"], x["cursor"]) for x in body["messages"]])
 
+    def etag_state(self):
+        """what every user's ETag is made of, besides the request: push.state's heads and versions"""
+        return {u: self.sql("SELECT p, b, read_version, content_version FROM push.state(%s)", u)[0] for u in USERS}
+
+    def check_untouched(self, before, concerned):
+        """a step that did not concern a user leaves what their ETag is made of as it was"""
+        after = self.etag_state()
+        for u in USERS:
+            if (concerned is not None and u not in concerned) and before[u] != after[u]:
+                raise Failure(f"a step that did not concern {u} changed their state (heads, read "
+                              f"version, content version): {before[u]} -> {after[u]}")
+        return after
+
     def check_poll(self, concerned):
-        """push-poll's answer equals the model; If-None-Match gets 304 only when it is unchanged, and
-        a user the step did not concern keeps their ETag (a change of state shows once its
-        notification has reached push-poll: about a millisecond, waited for up to 5 s)"""
+        """push-poll's answer equals the model, and If-None-Match gets 304 only when it is unchanged
+        (a change shows once its notification has reached push-poll's state cache: about a
+        millisecond; waited for up to 5 s)"""
         for u in USERS:
             want = self.expected_answer(u)
             deadline = time.monotonic() + 5
@@ -614,9 +651,6 @@ class Run:
                         raise Failure(f"push-poll 304 for {u} with another ETag {etag} (asked {self.etag[u]})")
                 elif st == 200:
                     got = self.answer_of(body)
-                    if concerned is not None and u not in concerned:
-                        raise Failure(f"push-poll: a step that did not concern {u} changed their ETag "
-                                      f"({self.etag[u]} -> {etag}); answer {got}")
                 else:
                     raise Failure(f"push-poll answered {st} to {u}: {body}")
                 if got == want:
@@ -668,6 +702,7 @@ def run(args, ops_given=None, live=True):
         reset_database()
         r = Run(args, live)
         ever = {u: set() for u in USERS}
+        etag_state = r.etag_state()
         n = len(ops_given) if ops_given is not None else args.steps
         for step in range(n):
             op = ops_given[step] if ops_given is not None else \
@@ -675,6 +710,7 @@ def run(args, ops_given=None, live=True):
             ops.append(op)
             try:
                 concerned = r.apply(op)
+                etag_state = r.check_untouched(etag_state, concerned)
                 for u in USERS:
                     ever[u].update(r.model.visible(u))
                 r.check_sql(check_rng)
@@ -691,6 +727,7 @@ def run(args, ops_given=None, live=True):
         return len(ops), ops, str(e)
     finally:
         if r:
+            args.resumes = sum(c.reconnects for c in r.sse.values())
             r.close()
 
 
@@ -849,7 +886,7 @@ def main():
     done, ops, fail = run(args, live=not args.no_live)
     secs = time.monotonic() - t0
     counts = collections.Counter(op[0] + ("/" + op[-1] if op[-1] in ("sql", "post", "ws") else "") for op in ops)
-    print(f"# seed {args.seed}: {done} steps in {secs:.1f} s; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print(f"# seed {args.seed}: {done} steps in {secs:.1f} s; the SSE clients resumed {getattr(args, 'resumes', 0)} times; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if not fail:
         return 0
     print(f"# FAILED at step {done} (seed {args.seed}): {fail}")
