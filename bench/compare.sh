@@ -75,7 +75,9 @@ rate=1000
 
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 : "${top_builddir:=$top_srcdir/var/build}"
-BIN=$top_builddir/cgi-bin
+BIN=$top_builddir/cgi-bin       # the FastCGI programs
+DAEMONS=$top_builddir/daemons   # push-ws, push-mqtt
+TOOLS=$top_builddir/tools       # push-token
 LOAD=$top_builddir/bench/push-load
 HELLO=$top_builddir/bench/fcgi-hello
 PGDIR=$top_srcdir/var/bench-compare-pg
@@ -383,7 +385,7 @@ poll_section() {
     for _ in $(seq 1 50); do [ -S "$WORK/fcgi-hello.sock" ] && break; sleep 0.1; done
     start_web pgpush-nginx
     local tok etag base="http://127.0.0.1:$PORT" r x0 x1
-    tok=$("$BIN/push-token" u1 2>/dev/null) || tok=$(PUSH_TOKEN_SECRET=$SECRET "$BIN/push-token" u1)
+    tok=$("$TOOLS/push-token" u1 2>/dev/null) || tok=$(PUSH_TOKEN_SECRET=$SECRET "$TOOLS/push-token" u1)
     local url="$base/ext/push-poll?token=$tok&limit=20"
     etag=$(curl -s -D - -o "$WORK/poll.json" "$url" | sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' | tr -d '\r')
     say "  # push-poll: $(wc -c <"$WORK/poll.json") bytes, ETag $etag; with If-None-Match: $(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$url")"

@@ -1,6 +1,7 @@
 # bench/lib.sh: what the benchmark scripts share: the processes they start (and stop on the way out),
 # free ports, a PostgreSQL holding a site's history, CPU and connection counts, a pgpush daemon.
-# Sourced by bench/sse.sh and bench/compare.sh after they set top_srcdir, BIN, PGDIR, WORK and keep.
+# Sourced by bench/sse.sh and bench/compare.sh after they set top_srcdir, BIN, DAEMONS, TOOLS, PGDIR,
+# WORK and keep.
 
 BENCH_NAME=${0##*/}
 say() { printf '%s\n' "$*" >&2; }
@@ -115,15 +116,24 @@ pg_conns() { sql "SELECT count(*) FROM pg_stat_activity WHERE application_name =
 
 # --- the programs and the front servers
 
+# program NAME: where the build put NAME (cgi-bin/, daemons/ or tools/)
+program() {
+    case $1 in
+        push-ws | push-mqtt) echo "$DAEMONS/$1" ;;
+        push-token) echo "$TOOLS/$1" ;;
+        *) echo "$BIN/$1" ;;
+    esac
+}
+
 APP_PID=""
-# start_app NAME [ENV...]: cgi-bin/NAME as an external FastCGI server on $WORK/NAME.sock, with
+# start_app NAME [ENV...]: the program NAME as an external FastCGI server on $WORK/NAME.sock, with
 # the caller's APP_ENV and ENV; returns once all its threads and (streaming programs) its LISTEN
 # connection are up
 start_app() {
     local name=$1 want threads
     shift
     rm -f "$WORK/$name.sock"
-    env "${APP_ENV[@]}" "$@" "$BIN/$name" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
+    env "${APP_ENV[@]}" "$@" "$(program "$name")" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
     APP_PID=$!
     PIDS+=("$APP_PID")
     threads=$(printf '%s\n' "${APP_ENV[@]}" "$@" | sed -n 's/^PUSH_THREADS=//p' | tail -n 1)

@@ -40,7 +40,7 @@
 
 #include <libpq-fe.h>
 
-#include "push_token.h"
+#include "core/push_token.h"
 
 #define MODE_SSE 0
 #define MODE_LP 1

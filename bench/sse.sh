@@ -56,7 +56,9 @@ case $only in ""|nginx|lighttpd) ;; *) echo "sse.sh: --server nginx or lighttpd"
 
 top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
 : "${top_builddir:=$top_srcdir/var/build}"
-BIN=$top_builddir/cgi-bin
+BIN=$top_builddir/cgi-bin       # the FastCGI programs
+DAEMONS=$top_builddir/daemons   # push-ws, push-mqtt
+TOOLS=$top_builddir/tools       # push-token
 LOAD=$top_builddir/bench/push-load
 PGDIR=$top_srcdir/var/bench-pg
 WORK=$top_srcdir/var/bench-run
@@ -89,7 +91,7 @@ elif [ ! -x "$LOAD" ] || [ "$top_srcdir/bench/push-load.c" -nt "$LOAD" ] \
         -o "$LOAD" "$top_srcdir/bench/push-load.c" "$top_builddir/lib/libpush.a" \
         -lpq -lcrypto -lpthread || die "cannot build bench/push-load"
 fi
-for p in push-sse push-longpoll push-ws; do [ -x "$BIN/$p" ] || die "$BIN/$p is not built"; done
+for p in push-sse push-longpoll push-ws; do [ -x "$(program "$p")" ] || die "$(program "$p") is not built"; done
 
 # --- limits: 20,000 open files per process; each stream costs the front server 2 descriptors
 

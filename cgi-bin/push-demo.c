@@ -7,13 +7,13 @@
 
 #include <json-c/json.h>
 
-#include "push_db.h"
-#include "push_edge.h"
-#include "push_http.h"
-#include "push_log.h"
-#include "push_program.h"
-#include "push_server.h"
-#include "push_store.h"
+#include "core/push_log.h"
+#include "store/push_db.h"
+#include "store/push_store.h"
+#include "http/push_edge.h"
+#include "http/push_http.h"
+#include "http/push_server.h"
+#include "runtime/push_program.h"
 
 #define BODY_MAX 65536 /* bytes: a title of 1 KiB and a body of 32 KiB, escaped */
 

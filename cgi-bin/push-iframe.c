@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "push_edge.h"
-#include "push_http.h"
-#include "push_iframe.h"
-#include "push_stream.h"
+#include "http/push_edge.h"
+#include "http/push_http.h"
+#include "transport/push_iframe.h"
+#include "runtime/push_stream.h"
 
 static const struct push_program program = {
     "push-iframe",

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "push_edge.h"
-#include "push_stream.h"
+#include "http/push_edge.h"
+#include "runtime/push_stream.h"
 
 static const struct push_program program = {
     "push-longpoll",

@@ -9,19 +9,19 @@
 
 #include <json-c/json.h>
 
-#include "push_auth.h"
-#include "push_cursor.h"
-#include "push_db.h"
-#include "push_edge.h"
-#include "push_hub.h"
-#include "push_http.h"
-#include "push_json.h"
-#include "push_log.h"
-#include "push_program.h"
-#include "push_query.h"
-#include "push_server.h"
-#include "push_statecache.h"
-#include "push_store.h"
+#include "core/push_cursor.h"
+#include "core/push_log.h"
+#include "store/push_db.h"
+#include "store/push_statecache.h"
+#include "store/push_store.h"
+#include "http/push_auth.h"
+#include "http/push_edge.h"
+#include "http/push_http.h"
+#include "http/push_query.h"
+#include "http/push_server.h"
+#include "transport/push_json.h"
+#include "runtime/push_hub.h"
+#include "runtime/push_program.h"
 
 #define POST_MAX 4096 /* bytes: the largest POST body accepted */
 
@@ -157,7 +157,7 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
     char etag[24], headers[160];
     PGresult *msgs = NULL, *unread = NULL;
     struct push_cursor pos = { 0, 0 };
-    json_object *o, *list;
+    json_object *o;
 
     /* with an answer to compare, the state alone may show it is still current */
     if (a->if_none_match) {
@@ -194,20 +194,10 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
     }
     etag_headers(p, &st, a, etag, headers);
 
-    if (a->since)
-        pos = *a->since;
-    list = json_object_new_array();
-    for (int i = 0; i < PQntuples(msgs) && i < a->limit; i++)
-        json_object_array_add(list, push_json_message(msgs, i, p->tag, &pos));
-    if (!a->since)
-        pos = st.head; /* after the newest list the client goes on from the head */
-    o = json_object_new_object();
-    json_object_object_add(o, "user", json_object_new_string(p->id.user));
-    json_object_object_add(o, "cursor", push_json_cursor(&pos, p->tag));
-    json_object_object_add(o, "unread", push_json_unread(unread));
-    json_object_object_add(o, "messages", list);
-    /* with since, one row more than the limit was asked for: it only tells there is more */
-    json_object_object_add(o, "more", json_object_new_boolean(a->since && PQntuples(msgs) > a->limit));
+    /* with since, one row more than the limit was asked for: it only tells there is more; after
+     * the newest list (no since) the client goes on from the head */
+    o = push_json_answer(p->id.user, p->tag, msgs, a->limit, a->since ? *a->since : pos,
+                         a->since ? NULL : &st.head, push_json_unread(unread), -1);
     respond_json(p->r, 200, o, headers);
     json_object_put(o);
     PQclear(msgs);

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "push_edge.h"
-#include "push_sse.h"
-#include "push_stream.h"
+#include "http/push_edge.h"
+#include "transport/push_sse.h"
+#include "runtime/push_stream.h"
 
 static const struct push_program program = {
     "push-sse",

@@ -9,7 +9,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
-#include "push_mqtt_auth.h"
+#include "mqtt/push_mqtt_auth.h"
 
 /* mosquitto.conf:
  *

@@ -6,10 +6,10 @@
  * the token expiry) that the signer makes for that identity, and never comes from a header. */
 #include "config.h"
 #include "fuzz.h"
-#include "push_auth.h"
-#include "push_config.h"
-#include "push_query.h"
-#include "push_token.h"
+#include "core/push_config.h"
+#include "core/push_token.h"
+#include "http/push_auth.h"
+#include "http/push_query.h"
 
 #define NOW 1800000000
 enum { QS, AUTH, COOKIE, XRU, FWD, RU, XFU, NPARTS };

@@ -3,7 +3,7 @@
  * accepted for a user other than the one whose tag it carries. */
 #include "config.h"
 #include "fuzz.h"
-#include "push_cursor.h"
+#include "core/push_cursor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,7 +6,7 @@
 #include "config.h"
 #include <json-c/json.h>
 #include "fuzz.h"
-#include "push_iframe.h"
+#include "transport/push_iframe.h"
 
 struct sink {
     char *buf;

@@ -4,7 +4,7 @@
  * wildcards never reaching into another user's tree; a client id is accepted only as USER/NAME. */
 #include "config.h"
 #include "fuzz.h"
-#include "push_mqtt_topic.h"
+#include "mqtt/push_mqtt_topic.h"
 
 #define PREFIX "push"
 

@@ -4,7 +4,7 @@
  * a value longer than the query. */
 #include "config.h"
 #include "fuzz.h"
-#include "push_query.h"
+#include "http/push_query.h"
 
 static size_t encode(const char *v, char *out)
 {

@@ -4,7 +4,7 @@
  * a token; the user it names is a valid user name. */
 #include "config.h"
 #include "fuzz.h"
-#include "push_token.h"
+#include "core/push_token.h"
 
 #define NOW 1800000000
 

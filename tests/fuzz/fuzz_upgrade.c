@@ -5,10 +5,9 @@
  * and the user it yields holds no control character but a tab (a quoted name may hold '"', ',' or ';',
  * escaped: they are the name's own); a trusted header
  * that appears twice never yields a user; every field points inside the head. */
-#include "config.h"
-#define _GNU_SOURCE
+#include "config.h" /* defines _GNU_SOURCE (memmem) */
 #include "fuzz.h"
-#include "push_upgrade.h"
+#include "http/push_upgrade.h"
 
 /* An independent reading of RFC 7239's syntax: one element, quotes closed, no parameter twice. */
 static int one_element(const char *v)

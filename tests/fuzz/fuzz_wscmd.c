@@ -6,8 +6,8 @@
 #include "config.h"
 #include <json-c/json.h>
 #include "fuzz.h"
-#include "push_cursor.h"
-#include "push_ws.h"
+#include "core/push_cursor.h"
+#include "transport/push_ws.h"
 
 static int json_ok(const char *s)
 {

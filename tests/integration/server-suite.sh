@@ -15,7 +15,8 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 CONF=$top_srcdir/conf
 PROGRAMS=(push-poll push-longpoll push-sse push-iframe)
-for p in "${PROGRAMS[@]}" push-ws; do [ -x "$BIN/$p" ] || hard_error "$BIN/$p is not built"; done
+for p in "${PROGRAMS[@]}"; do [ -x "$BIN/$p" ] || hard_error "$BIN/$p is not built"; done
+[ -x "$DAEMONS/push-ws" ] || hard_error "$DAEMONS/push-ws is not built"
 command -v node >/dev/null || hard_error "node is not installed (tests/run installs it)"
 WS_CLIENT=$top_srcdir/tests/lib/ws-client.mjs
 SUITE_T0=$(date +%s%N)
@@ -62,7 +63,7 @@ fi
 # --- one deployment: the shipped file with paths, port and database substituted, the daemons it
 # expects (for the external-daemon configurations), and the server. deploy NAME CONNINFO sets
 # BASE, ERRLOG (where this deployment's program errors go) and DEPLOY_DIR.
-declare -A SERVER_PID DAEMONS
+declare -A SERVER_PID DAEMON_PIDS
 deploy() {
     local name=$1 conn=$2 attempt
     local d=$WORK/$name
@@ -147,7 +148,7 @@ start_backends() {
         esac
         pid=$!
         HARNESS_PIDS+=("$pid")
-        DAEMONS[$name]="${DAEMONS[$name]:-} $pid"
+        DAEMON_PIDS[$name]="${DAEMON_PIDS[$name]:-} $pid"
         for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
         [ -S "$sock" ] || hard_error "$p did not start: $(tail -n 5 "$ERRLOG")"
     done
@@ -168,13 +169,13 @@ start_ws() {
     WS_LOG=$WORK/$name-push-ws.log
     if [ "$SERVER" = lighttpd-external ]; then
         for e in "${env[@]}" ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}"; do act+=(-E "$e"); done
-        systemd-socket-activate --inetd -l "$sock" "${act[@]}" "$BIN/push-ws" 2>>"$WS_LOG" &
+        systemd-socket-activate --inetd -l "$sock" "${act[@]}" "$DAEMONS/push-ws" 2>>"$WS_LOG" &
     else
-        env "${env[@]}" "$BIN/push-ws" --listen "$sock" 2>>"$WS_LOG" &
+        env "${env[@]}" "$DAEMONS/push-ws" --listen "$sock" 2>>"$WS_LOG" &
     fi
     pid=$!
     HARNESS_PIDS+=("$pid")
-    DAEMONS[$name]="${DAEMONS[$name]:-} $pid"
+    DAEMON_PIDS[$name]="${DAEMON_PIDS[$name]:-} $pid"
     WS_DAEMON[$name]=$pid
     for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
     [ -S "$sock" ] || hard_error "push-ws did not start: $(tail -n 5 "$WS_LOG")"
@@ -294,13 +295,13 @@ EOF
 # only at the next heartbeat); a spawning server stops its own programs.
 stop_server() {
     local pid
-    for pid in ${DAEMONS[$1]:-}; do kill "$pid" 2>/dev/null; done
-    for pid in ${DAEMONS[$1]:-} ${SERVER_PID[$1]:-}; do
+    for pid in ${DAEMON_PIDS[$1]:-}; do kill "$pid" 2>/dev/null; done
+    for pid in ${DAEMON_PIDS[$1]:-} ${SERVER_PID[$1]:-}; do
         kill "$pid" 2>/dev/null
         for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
         kill -0 "$pid" 2>/dev/null && { echo "# $pid did not stop in 10 s: killed" >&2; kill -9 "$pid" 2>/dev/null; }
     done
-    DAEMONS[$1]=""
+    DAEMON_PIDS[$1]=""
     SERVER_PID[$1]=""
 }
 stop_all_servers() { local n; for n in "${!SERVER_PID[@]}"; do stop_server "$n"; done; }

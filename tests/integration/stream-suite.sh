@@ -173,7 +173,7 @@ http POST "$SSE?token=$ALICE" --data x
 status_is 405 method_not_allowed "SSE: POST is 405"
 
 echo "# --- many streams woken at once read together: each gets its own messages and the broadcasts, once"
-# wake-up reads are combined into one query for many users (lib/push_readq): names that need
+# wake-up reads are combined into one query for many users (lib/runtime/push_readq): names that need
 # quoting in an array literal must not bleed into each other
 users=('q"uote' 'back\slash' 'com,ma' '{brace}' 'sp ace' 'NULL' 'ünï' "o'neil")
 for i in "${!users[@]}"; do

@@ -9,7 +9,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import psycopg2' 2>/dev/null \
     || hard_error "python3 and python3-psycopg2 are not installed (tests/run installs them)"
-[ -x "$BIN/push-ws" ] || hard_error "$BIN/push-ws is not built"
+[ -x "$DAEMONS/push-ws" ] || hard_error "$DAEMONS/push-ws is not built"
 harness_database
 . "$top_srcdir/tests/lib/mqtt.sh"
 start_broker
@@ -21,7 +21,7 @@ harness_nginx
 PUSHWS_PORT=""
 for _ in 1 2 3; do  # a port taken between free_port and bind: try another
     PUSHWS_PORT=$(free_port)
-    env PUSH_TOKEN_SECRET="$SECRET" PUSH_LOG_LEVEL=info "$BIN/push-ws" --listen "127.0.0.1:$PUSHWS_PORT" 2>>"$WORK/push-ws.log" &
+    env PUSH_TOKEN_SECRET="$SECRET" PUSH_LOG_LEVEL=info "$DAEMONS/push-ws" --listen "127.0.0.1:$PUSHWS_PORT" 2>>"$WORK/push-ws.log" &
     pid=$!
     HARNESS_PIDS+=($pid)
     for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PUSHWS_PORT") 2>/dev/null && break; sleep 0.05; done
@@ -32,7 +32,7 @@ done
 # isolation: two users with prior read state (watermarks, single marks, kind marks); each write of
 # one, through each path, leaves the other's untouched
 /usr/bin/python3 "$top_srcdir/tests/model/readstate.py" --isolation \
-    --base "http://127.0.0.1:$NPORT" --ws "127.0.0.1:$PUSHWS_PORT" --bin "$BIN" --secret "$SECRET" --mqtt "$MQTT_PORT" \
+    --base "http://127.0.0.1:$NPORT" --ws "127.0.0.1:$PUSHWS_PORT" --bin "$TOOLS" --secret "$SECRET" --mqtt "$MQTT_PORT" \
     >"$WORK/isolation.out" 2>&1
 n=0
 while IFS= read -r line; do
@@ -48,7 +48,7 @@ steps=${MODEL_STEPS:-300}
 seeds=${MODEL_SEEDS:-"1 2 $(( RANDOM * 32768 + RANDOM ))"}
 for seed in $seeds; do
     /usr/bin/python3 "$top_srcdir/tests/model/readstate.py" --steps "$steps" --seed "$seed" \
-        --base "http://127.0.0.1:$NPORT" --ws "127.0.0.1:$PUSHWS_PORT" --bin "$BIN" --secret "$SECRET" --mqtt "$MQTT_PORT" \
+        --base "http://127.0.0.1:$NPORT" --ws "127.0.0.1:$PUSHWS_PORT" --bin "$TOOLS" --secret "$SECRET" --mqtt "$MQTT_PORT" \
         ${MODEL_ARGS:-} >"$WORK/model-$seed.out" 2>&1
     rc=$?
     sed 's/^/# /; s/^# # /# /' "$WORK/model-$seed.out"

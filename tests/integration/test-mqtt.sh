@@ -62,7 +62,7 @@ mute() {
     bpid=$!
     for _ in $(seq 1 100); do grep -q LISTENING "$WORK/$1.out" && break; sleep 0.1; done
     env PUSH_MQTT_PORT="$port" PUSH_MQTT_BATCH="$2" PUSH_MQTT_MAX_INFLIGHT="$3" PUSH_MQTT_ACK_TIMEOUT=120 \
-        PUSH_LOG_LEVEL=debug "$BIN/push-mqtt" 2>>"$WORK/$1.log" &
+        PUSH_LOG_LEVEL=debug "$DAEMONS/push-mqtt" 2>>"$WORK/$1.log" &
     mpid=$!
     HARNESS_PIDS+=($bpid $mpid)
     for _ in $(seq 1 200); do [ "$(grep -c PUBLISH "$WORK/$1.out")" -ge "$4" ] && break; sleep 0.1; done
@@ -79,11 +79,11 @@ ALICE=$(token alice)
 BOB=$(token bob)
 
 echo "# --- the programs"
-out=$("$BIN/push-mqtt" --help); rc=$?
+out=$("$DAEMONS/push-mqtt" --help); rc=$?
 check '[ $rc -eq 0 ] && grep -q "push/user/USER/message\|PREFIX/user/USER/message" <<<"$out" && grep -q PUSH_MQTT_HOST <<<"$out"' "push-mqtt --help names the topics and its settings"
-out=$("$BIN/push-mqtt" --check 2>&1); rc=$?
+out=$("$DAEMONS/push-mqtt" --check 2>&1); rc=$?
 check '[ $rc -eq 0 ]' "push-mqtt --check accepts the database"
-out=$(PUSH_MQTT_TOPIC_PREFIX='push/#' "$BIN/push-mqtt" --check 2>&1); rc=$?
+out=$(PUSH_MQTT_TOPIC_PREFIX='push/#' "$DAEMONS/push-mqtt" --check 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q PUSH_MQTT_TOPIC_PREFIX <<<"$out"' "a bad PUSH_MQTT_TOPIC_PREFIX stops it at start, named"
 
 # the bridge first: it waits for a broker that is not there yet
@@ -316,7 +316,7 @@ eq "$code" 101 "mosquitto's WebSocket listener upgrades an MQTT WebSocket"
 
 if command -v systemd-analyze >/dev/null; then
     mkdir -p "$WORK/units"
-    sed "s|/usr/bin/push-mqtt|$BIN/push-mqtt|" "$top_srcdir/conf/systemd/pgpush-mqtt.service" >"$WORK/units/pgpush-mqtt.service"
+    sed "s|/usr/bin/push-mqtt|$DAEMONS/push-mqtt|" "$top_srcdir/conf/systemd/pgpush-mqtt.service" >"$WORK/units/pgpush-mqtt.service"
     out=$(cd "$WORK/units" && systemd-analyze verify --man=no ./pgpush-mqtt.service 2>&1)
     eq "$out" "" "systemd-analyze verify accepts conf/systemd/pgpush-mqtt.service"
 fi

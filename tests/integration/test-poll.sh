@@ -38,7 +38,7 @@ http GET "$P?token=$tampered"
 status_is 401 bad_token "tampered token (user changed): 401"
 http GET "$P?token=$(token alice 3600 "$OTHER_SECRET")"
 status_is 401 bad_token "token signed with another secret: 401"
-expired=$(PUSH_TOKEN_SECRET=$SECRET "$BIN/push-token" --ttl 1 alice); sleep 1.1
+expired=$(PUSH_TOKEN_SECRET=$SECRET "$TOOLS/push-token" --ttl 1 alice); sleep 1.1
 http GET "$P?token=$expired"
 status_is 401 bad_token "expired token: 401"
 json_eq .message "the token has expired" "expired token: says so"

@@ -7,7 +7,7 @@
 # server-suite.sh.)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 command -v node >/dev/null || hard_error "node is not installed (tests/run installs it)"
-[ -x "$BIN/push-ws" ] || hard_error "$BIN/push-ws is not built"
+[ -x "$DAEMONS/push-ws" ] || hard_error "$DAEMONS/push-ws is not built"
 CLIENT=$top_srcdir/tests/lib/ws-client.mjs
 harness_database
 
@@ -22,7 +22,7 @@ ws_start() {
     listen=127.0.0.1:$port
     [ -n "${WS_UNIX:-}" ] && listen=$WORK/$name.sock WS_SOCK[$name]=$WORK/$name.sock
     ${WS_WRAP:-} env PUSH_TOKEN_SECRET="$SECRET" PUSH_HEARTBEAT=1 PUSH_LOG_LEVEL=info "$@" \
-        "$BIN/push-ws" --listen "$listen" 2>>"$WORK/$name.log" &
+        "$DAEMONS/push-ws" --listen "$listen" 2>>"$WORK/$name.log" &
     WS_PID[$name]=$!
     WS_PORT[$name]=$port
     HARNESS_PIDS+=($!)
@@ -391,7 +391,7 @@ ws_once t9 fwd "" -H 'Forwarded: for=1.2.3.4, for=127.0.0.1;remote_user="carol"'
 eq "$(first t9)" "HTTP 403" "two elements (the client's own was not cleared): 403"
 kill "${WS_PID[fwd]}"
 for h in X-Forwarded-User Remote-User X_Remote_User; do
-    out=$(PUSH_TOKEN_SECRET="$SECRET" PUSH_WS_TRUST_USER_HEADER=$h timeout 10 "$BIN/push-ws" --listen "127.0.0.1:$(free_port)" 2>&1)
+    out=$(PUSH_TOKEN_SECRET="$SECRET" PUSH_WS_TRUST_USER_HEADER=$h timeout 10 "$DAEMONS/push-ws" --listen "127.0.0.1:$(free_port)" 2>&1)
     rc=$?
     check '[ $rc != 0 ] && [ $rc != 124 ] && grep -q "PUSH_WS_TRUST_USER_HEADER" <<<"$out"' \
         "push-ws refuses to start trusting $h, a header no shipped configuration clears (exit $rc)"

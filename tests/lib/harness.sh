@@ -33,7 +33,17 @@ T_FAIL=0
 T_N=0
 SECRET=test-secret-0123456789abcdef
 OTHER_SECRET=another-secret-0123456789abcdef
-BIN=$top_builddir/cgi-bin
+BIN=$top_builddir/cgi-bin       # the FastCGI programs
+DAEMONS=$top_builddir/daemons   # push-ws, push-mqtt
+TOOLS=$top_builddir/tools       # push-token
+# program NAME: where the build put NAME (cgi-bin/, daemons/ or tools/)
+program() {
+    case $1 in
+        push-ws | push-mqtt) echo "$DAEMONS/$1" ;;
+        push-token) echo "$TOOLS/$1" ;;
+        *) echo "$BIN/$1" ;;
+    esac
+}
 
 hard_error() { echo "HARD ERROR: $*" >&2; T_FAIL=$((T_FAIL + 1)); exit 99; }
 
@@ -196,14 +206,14 @@ harness_start() {
 # --- external streaming daemons, and nginx in front of them
 
 declare -A DAEMON_PID
-# start_daemon NAME [VAR=VALUE...]: cgi-bin/NAME as an external FastCGI server on $WORK/NAME.sock
+# start_daemon NAME [VAR=VALUE...]: the program NAME as an external FastCGI server on $WORK/NAME.sock
 # (SOCK=OTHER start_daemon ...: on $WORK/OTHER.sock, logging to $WORK/OTHER.log;
 #  DAEMON_WRAP="prlimit ... --" start_daemon ...: started through that command)
 start_daemon() {
     local prog=$1 name=${SOCK:-$1}
     shift
     rm -f "$WORK/$name.sock"
-    ${DAEMON_WRAP:-} env PUSH_TOKEN_SECRET="$SECRET" "$@" "$BIN/$prog" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
+    ${DAEMON_WRAP:-} env PUSH_TOKEN_SECRET="$SECRET" "$@" "$(program "$prog")" --listen "$WORK/$name.sock" 2>>"$WORK/$name.log" &
     DAEMON_PID[$name]=$!
     HARNESS_PIDS+=($!)
     for _ in $(seq 1 100); do [ -S "$WORK/$name.sock" ] && return 0; sleep 0.05; done
@@ -296,7 +306,7 @@ header() { # header NAME: value of a response header (case-insensitive), without
 }
 
 token() { # token USER [TTL] [SECRET]
-    PUSH_TOKEN_SECRET=${3:-$SECRET} "$BIN/push-token" --ttl "${2:-3600}" "$1"
+    PUSH_TOKEN_SECRET=${3:-$SECRET} "$TOOLS/push-token" --ttl "${2:-3600}" "$1"
 }
 
 # --- assertions (TAP-like lines)

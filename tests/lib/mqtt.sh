@@ -12,7 +12,7 @@ for tool in mosquitto mosquitto_sub mosquitto_pub; do
 done
 PLUGIN=$top_builddir/mosquitto/pgpush_auth.so
 [ -f "$PLUGIN" ] || hard_error "$PLUGIN is not built"
-[ -x "$BIN/push-mqtt" ] || hard_error "$BIN/push-mqtt is not built"
+[ -x "$DAEMONS/push-mqtt" ] || hard_error "$DAEMONS/push-mqtt is not built"
 
 BRIDGE_PASSWORD=bridge-password-0123456789
 printf '%s\n' "$SECRET" >"$WORK/token-secret"
@@ -53,7 +53,7 @@ start_bridge() {
     seen=$(grep -c "connected to the MQTT broker" "$WORK/push-mqtt.log" 2>/dev/null)
     [ -n "$MQTT_PORT" ] || { MQTT_PORT=$(free_port); WS_PORT=$(free_port); }
     env PUSH_MQTT_PORT="$MQTT_PORT" PUSH_MQTT_PASSWORD_FILE="$WORK/bridge-password" \
-        PUSH_LOG_LEVEL=debug "$BIN/push-mqtt" 2>>"$WORK/push-mqtt.log" &
+        PUSH_LOG_LEVEL=debug "$DAEMONS/push-mqtt" 2>>"$WORK/push-mqtt.log" &
     BRIDGE_PID=$!
     HARNESS_PIDS+=($!)
     [ "${1:-}" = --no-wait ] && return 0

@@ -23,7 +23,7 @@ message of theirs that still exists.
 On a failure it prints the seed, the step and a shortened sequence that still fails (replayed on
 an emptied database, without the live clients).
 
-    readstate.py --steps N --seed S --base http://127.0.0.1:PORT --ws 127.0.0.1:PORT --bin DIR
+    readstate.py --steps N --seed S --base http://127.0.0.1:PORT --ws 127.0.0.1:PORT --bin TOOLS-DIR
                  [--batch K] [--no-live] [--http-every N]
 
 The database comes from libpq's environment (PGHOST, PGPORT, PGUSER, PGDATABASE).
@@ -869,7 +869,7 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--base", required=True, help="the web server: /ext/push-poll and /ext/push-sse")
     ap.add_argument("--ws", required=True, help="push-ws, HOST:PORT")
-    ap.add_argument("--bin", required=True, help="the built programs (push-token)")
+    ap.add_argument("--bin", required=True, help="where push-token is built (tools/)")
     ap.add_argument("--secret", default=os.environ.get("PUSH_TOKEN_SECRET", ""))
     ap.add_argument("--batch", type=int, default=10, help="steps between checks of the live clients")
     ap.add_argument("--http-every", type=int, default=1, help="check push-poll's answer every N steps")

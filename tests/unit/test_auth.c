@@ -1,9 +1,9 @@
-/* test_auth.c: unit tests for lib/push_auth: who a request is from, and in which order */
+/* test_auth.c: unit tests for lib/http/push_auth: who a request is from, and in which order */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_auth.h"
+#include "http/push_auth.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,9 +1,9 @@
-/* test_config.c: unit tests for lib/push_config: environment lookup, defaults, parsing, errors */
+/* test_config.c: unit tests for lib/core/push_config: environment lookup, defaults, parsing, errors */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_config.h"
+#include "core/push_config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

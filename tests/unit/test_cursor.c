@@ -1,9 +1,9 @@
-/* test_cursor.c: unit tests for lib/push_cursor: user tags, cursor text form and its parsing */
+/* test_cursor.c: unit tests for lib/core/push_cursor: user tags, cursor text form and its parsing */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_cursor.h"
+#include "core/push_cursor.h"
 
 #include <stdint.h>
 #include <stdio.h>

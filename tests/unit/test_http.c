@@ -1,9 +1,9 @@
-/* test_http.c: unit tests for lib/push_http: answers, JSON errors, request bodies, header matching */
+/* test_http.c: unit tests for lib/http/push_http: answers, JSON errors, request bodies, header matching */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_http.h"
+#include "http/push_http.h"
 
 #include <stdio.h>
 #include <stdlib.h>

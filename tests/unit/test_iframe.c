@@ -1,9 +1,9 @@
-/* test_iframe.c: unit tests for lib/push_iframe: callback names, script-safe JSON, nonces */
+/* test_iframe.c: unit tests for lib/transport/push_iframe: callback names, script-safe JSON, nonces */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_iframe.h"
+#include "transport/push_iframe.h"
 
 #include <string.h>
 

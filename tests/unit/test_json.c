@@ -1,15 +1,15 @@
-/* test_json.c: unit tests for lib/push_json, on PGresults built without a database */
+/* test_json.c: unit tests for lib/transport/push_json, on PGresults built without a database */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_json.h"
+#include "transport/push_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "push_store.h"
+#include "store/push_store.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define TEXTOID 25
@@ -492,6 +492,77 @@ START_TEST(cursor_json_is_text_form)
 }
 END_TEST
 
+/* ---- push_json_answer: push-poll's, push-longpoll's and the current state's one shape */
+
+/* three messages, limit 2: the third only says "more"; the cursor is past the second */
+START_TEST(answer_limit_more_and_cursor)
+{
+    const struct row rows[] = {
+        { { "11", "f", "chat", "one", "b1", "{}", NULL, "2024-01-01", "f", "11", "4" } },
+        { { "12", "t", "news", "two", "b2", "{}", NULL, "2024-01-02", "f", "11", "12" } },
+        { { "13", "f", "chat", "three", "b3", "{}", NULL, "2024-01-03", "t", "13", "12" } },
+    };
+    const char *const counts[][2] = { { "chat", "2" } };
+    PGresult *res = messages(rows, N(rows)), *u = unread(counts, 1);
+    json_object *o = push_json_answer("alice", tag, res, 2, (struct push_cursor){ 10, 4 }, NULL,
+                                      push_json_unread(u), 1);
+    json_object *back = reparse(o), *list = get(back, "messages");
+
+    assert_string(back, "user", "alice");
+    ck_assert_uint_eq(json_object_array_length(list), 2);
+    assert_string(json_object_array_get_idx(list, 1), "id", "12");
+    assert_cursor(back, 11, 12);
+    ck_assert(json_object_get_boolean(get(back, "more")));
+    ck_assert(json_object_get_boolean(get(back, "timeout")));
+    ck_assert_int_eq(json_object_get_int(get(get(back, "unread"), "total")), 2);
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+    PQclear(u);
+}
+END_TEST
+
+/* the newest list goes on from the head, not from its last message; timeout < 0 leaves it out */
+START_TEST(answer_head_and_no_timeout)
+{
+    const struct row rows[] = {
+        { { "11", "f", "chat", "one", "b1", "{}", NULL, "2024-01-01", "f", "11", "4" } },
+    };
+    PGresult *res = messages(rows, N(rows)), *u = unread(NULL, 0);
+    struct push_cursor head = { 20, 30 };
+    json_object *o = push_json_answer("alice", tag, res, 1, (struct push_cursor){ 0, 0 }, &head,
+                                      push_json_unread(u), -1);
+    json_object *back = reparse(o), *v = NULL;
+
+    ck_assert_uint_eq(json_object_array_length(get(back, "messages")), 1);
+    assert_cursor(back, 20, 30);
+    ck_assert(!json_object_get_boolean(get(back, "more")));
+    ck_assert(!json_object_object_get_ex(back, "timeout", &v));
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+    PQclear(u);
+}
+END_TEST
+
+/* no result at all (a long poll that timed out): no messages, the cursor stays where it was */
+START_TEST(answer_no_messages)
+{
+    PGresult *u = unread(NULL, 0);
+    json_object *o = push_json_answer("alice", tag, NULL, 50, (struct push_cursor){ 7, 8 }, NULL,
+                                      push_json_unread(u), 0);
+    json_object *back = reparse(o);
+
+    ck_assert_uint_eq(json_object_array_length(get(back, "messages")), 0);
+    assert_cursor(back, 7, 8);
+    ck_assert(!json_object_get_boolean(get(back, "more")));
+    ck_assert(!json_object_get_boolean(get(back, "timeout")));
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(u);
+}
+END_TEST
+
 static Suite *json_suite(void)
 {
     Suite *s = suite_create("json");
@@ -520,6 +591,9 @@ static Suite *json_suite(void)
     tcase_add_test(list, messages_array);
     tcase_add_test(list, messages_empty_array_leaves_cursor);
     tcase_add_test(list, cursor_json_is_text_form);
+    tcase_add_test(list, answer_limit_more_and_cursor);
+    tcase_add_test(list, answer_head_and_no_timeout);
+    tcase_add_test(list, answer_no_messages);
     suite_add_tcase(s, list);
     return s;
 }

@@ -1,11 +1,11 @@
-/* test_mqtt_auth.c: unit tests for lib/push_mqtt_auth (the plugin's options, logins, access) and
- * lib/push_mqtt_config (push-mqtt's settings) */
+/* test_mqtt_auth.c: unit tests for lib/mqtt/push_mqtt_auth (the plugin's options, logins, access) and
+ * lib/mqtt/push_mqtt_config (push-mqtt's settings) */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_mqtt_auth.h"
-#include "push_mqtt_config.h"
+#include "mqtt/push_mqtt_auth.h"
+#include "mqtt/push_mqtt_config.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,9 +1,9 @@
-/* test_mqtt_topic.c: unit tests for lib/push_mqtt_topic: topic names and the per-user topic rule */
+/* test_mqtt_topic.c: unit tests for lib/mqtt/push_mqtt_topic: topic names and the per-user topic rule */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_mqtt_topic.h"
+#include "mqtt/push_mqtt_topic.h"
 
 #include <string.h>
 

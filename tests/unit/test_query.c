@@ -1,9 +1,9 @@
-/* test_query.c: unit tests for lib/push_query: query-string parsing and decoding, cookies */
+/* test_query.c: unit tests for lib/http/push_query: query-string parsing and decoding, cookies */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_query.h"
+#include "http/push_query.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,10 +1,10 @@
-/* test_statecache.c: unit tests for lib/push_statecache: hits, drops by notification, tickets, listening */
+/* test_statecache.c: unit tests for lib/store/push_statecache: hits, drops by notification, tickets, listening */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_statecache.h"
-#include "push_token.h"
+#include "core/push_token.h"
+#include "store/push_statecache.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,9 +1,9 @@
-/* test_token.c: unit tests for lib/push_token: token format, signing, verification, user names */
+/* test_token.c: unit tests for lib/core/push_token: token format, signing, verification, user names */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_token.h"
+#include "core/push_token.h"
 
 #include <stdint.h>
 #include <stdio.h>

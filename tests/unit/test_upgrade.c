@@ -1,9 +1,9 @@
-/* test_upgrade.c: unit tests for lib/push_upgrade: the upgrade request head, the accept key, origins */
+/* test_upgrade.c: unit tests for lib/http/push_upgrade: the upgrade request head, the accept key, origins */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_upgrade.h"
+#include "http/push_upgrade.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,9 +1,9 @@
-/* test_ws.c: unit tests for lib/push_ws: push-ws commands, replies and events */
+/* test_ws.c: unit tests for lib/transport/push_ws: push-ws commands, replies and events */
 #include "config.h"
 
 #include "unit.h"
 
-#include "push_ws.h"
+#include "transport/push_ws.h"
 
 #include <stdio.h>
 #include <stdlib.h>

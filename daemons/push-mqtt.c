@@ -1,0 +1,331 @@
+/* push-mqtt.c: the MQTT bridge daemon: LISTENs on PostgreSQL, publishes to a Mosquitto broker */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "core/push_config.h"
+#include "core/push_log.h"
+#include "store/push_db.h"
+#include "store/push_store.h"
+#include "mqtt/push_mqtt_bridge.h"
+#include "mqtt/push_mqtt_config.h"
+#include "mqtt/push_mqtt_pub.h"
+#include "mqtt/push_mqtt_topic.h"
+
+#define DIRTY_MAX 256        /* users remembered between passes; more, and everything is read */
+#define IDLE_CHECK_MS 10000  /* a silent LISTEN connection is checked this often */
+#define RETRY_MIN_MS 200
+#define RETRY_MAX_MS 5000
+
+extern char **environ;
+
+static volatile sig_atomic_t stopping;
+
+/* The users named by notifications and MQTT logins since the last pass; all = read everything. */
+struct dirty {
+    int all, n;
+    char user[DIRTY_MAX][PUSH_USER_MAX + 1];
+    unsigned char login[DIRTY_MAX]; /* logged in over MQTT: record them (push.mqtt_seen) */
+};
+
+static void on_signal(int sig)
+{
+    stopping = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: push-mqtt [--check] [--help] [--version]\n\n"
+            "Publishes every pgpush message to an MQTT broker (Mosquitto): each user's\n"
+            "messages on PREFIX/user/USER/message, messages to everyone on\n"
+            "PREFIX/broadcast/message (QoS 1) and each user's unread counts, retained, on\n"
+            "PREFIX/user/USER/unread. It LISTENs on one PostgreSQL connection and resumes from\n"
+            "push.mqtt_cursor, moved only after the broker acknowledged, so restarts of either\n"
+            "side lose nothing. Run one per database.\n\n"
+            "Options:\n"
+            "  --check        check the configuration and the database, then exit\n"
+            "  --help         show this help\n"
+            "  --version      show the version\n\n"
+            "%s%s\nDocumentation: %s/README.md\n",
+            push_config_help, push_mqtt_config_help, PUSH_DOCDIR);
+}
+
+/* Adds user (login: who logged in over MQTT) to d. */
+static void mark_user(struct dirty *d, const char *user, int login)
+{
+    if (!push_mqtt_user_ok(user))
+        return; /* no MQTT client can have this name */
+    for (int i = 0; i < d->n; i++) {
+        if (strcmp(d->user[i], user) == 0) {
+            d->login[i] |= login;
+            return;
+        }
+    }
+    if (d->n == DIRTY_MAX) {
+        d->all = 1;
+        return;
+    }
+    d->login[d->n] = (unsigned char)login;
+    snprintf(d->user[d->n++], sizeof d->user[0], "%s", user);
+}
+
+static void mark(struct dirty *d, const char *payload)
+{
+    if (strncmp(payload, "u:", 2) == 0)
+        mark_user(d, payload + 2, 0);
+    else
+        d->all = 1; /* '*', or anything unknown: reading too much is always safe */
+}
+
+/* The users the auth plugin announced since the last call. */
+static void take_logins(struct push_mqtt_pub *pub, struct dirty *d)
+{
+    static char names[PUSH_MQTT_LOGINS_MAX][PUSH_USER_MAX + 1];
+    int lost, n = push_mqtt_pub_logins(pub, names, PUSH_MQTT_LOGINS_MAX, &lost);
+
+    for (int i = 0; i < n; i++)
+        mark_user(d, names[i], 1);
+    if (lost) /* too many at once: the counts of everyone known, at least */
+        d->all = 1;
+}
+
+static void drain(PGconn *conn, struct dirty *d)
+{
+    PGnotify *n;
+
+    while ((n = PQnotifies(conn))) {
+        mark(d, n->extra);
+        PQfreemem(n);
+    }
+}
+
+/* Waits up to ms for notifications and MQTT logins; -1 when the connection is lost. */
+static int wait_notify(PGconn *conn, struct push_mqtt_pub *pub, struct dirty *d, int ms)
+{
+    struct pollfd pfd[2] = { { PQsocket(conn), POLLIN, 0 },
+                             { push_mqtt_pub_logins_fd(pub), POLLIN, 0 } };
+    int rc;
+
+    /* A notification that came in while the last pass ran its queries is already in libpq's queue,
+     * not on the socket: polling first would leave it there until the next one (or the idle
+     * check, 10 s later). */
+    drain(conn, d);
+    if (d->all || d->n)
+        ms = 0;
+    rc = poll(pfd, 2, ms);
+
+    if (rc < 0 && errno != EINTR)
+        return -1;
+    if (!PQconsumeInput(conn))
+        return -1;
+    if (rc == 0 && ms >= IDLE_CHECK_MS) { /* quiet: is the connection still there? */
+        PGresult *res = PQexec(conn, "SELECT 1");
+        int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        PQclear(res);
+        if (!ok)
+            return -1;
+    }
+    drain(conn, d);
+    take_logins(pub, d);
+    return 0;
+}
+
+/* Takes the session lock that makes this the database's one bridge: 1 taken, 0 held by another
+ * bridge, -1 error. */
+static int take_bridge_lock(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "SELECT pg_try_advisory_lock(hashtext('pgpush mqtt bridge'))");
+    int rc = -1;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}
+
+/* A new connection: one bridge per database (a session advisory lock), LISTEN, statements. */
+static int setup(struct push_db *db, PGconn *conn)
+{
+    static int waiting_said;
+    int locked = take_bridge_lock(conn);
+    PGresult *res;
+    int ok;
+
+    if (locked == 0) {
+        if (!waiting_said++)
+            push_log_warn("another push-mqtt serves this database; waiting for it to stop");
+        return -1;
+    }
+    waiting_said = 0;
+    res = PQexec(conn, "LISTEN pgpush");
+    ok = locked == 1 && PQresultStatus(res) == PGRES_COMMAND_OK
+         && push_store_prepare(db, conn) == 0;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stopping)
+        ;
+}
+
+static int check(const struct push_config *cfg)
+{
+    struct push_db db;
+    enum push_db_err err;
+    char msg[512];
+
+    push_db_init(&db, cfg->database_url, "push-mqtt");
+    if (!push_db_get(&db, &err, msg, sizeof msg)) {
+        fprintf(stderr, "push-mqtt: %s\n", msg);
+        return 1;
+    }
+    push_db_close(&db);
+    printf("push-mqtt: configuration and database are fine (schema version %d)\n",
+           PUSH_SCHEMA_VERSION);
+    return 0;
+}
+
+/* One pass: records who logged in over MQTT, then everything after a (re)connect or '*', else the
+ * users notified. On failure what was to do is kept, as everything. */
+static enum push_mqtt_bridge_err pass(struct push_mqtt_bridge *b, PGconn *conn, struct dirty *d)
+{
+    static struct dirty now;
+    enum push_mqtt_bridge_err err = PUSH_MQTT_BRIDGE_OK;
+
+    now = *d;
+    d->all = 0;
+    d->n = 0;
+    for (int i = 0; i < now.n && !err; i++)
+        if (now.login[i])
+            err = push_mqtt_bridge_seen(conn, now.user[i]);
+    if (!err && now.all)
+        err = push_mqtt_bridge_all(b, conn);
+    for (int i = 0; i < now.n && !err && !now.all; i++)
+        err = push_mqtt_bridge_user(b, conn, now.user[i]);
+    if (err) {
+        for (int i = 0; i < now.n; i++)
+            if (now.login[i])
+                mark_user(d, now.user[i], 1);
+        d->all = 1;
+    }
+    return err;
+}
+
+static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
+{
+    static struct dirty d;
+    struct push_db db;
+    unsigned session = 0;
+    long retry = RETRY_MIN_MS;
+
+    push_db_init(&db, cfg->database_url, "push-mqtt");
+    while (!stopping) {
+        enum push_db_err derr;
+        char msg[512];
+        PGconn *conn = push_db_get(&db, &derr, msg, sizeof msg);
+        unsigned now;
+        if (conn && !db.prepared) { /* a new connection: notifications were missed */
+            if (setup(&db, conn) < 0) {
+                push_db_close(&db);
+                conn = NULL;
+            }
+            d.all = 1;
+        }
+        if (!conn) {
+            sleep_ms(retry);
+            retry = retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2;
+            continue;
+        }
+        if (!(now = push_mqtt_pub_session(b->pub))) {
+            push_mqtt_pub_connect(b->pub);
+            if (wait_notify(conn, b->pub, &d, 500) < 0)
+                push_db_close(&db);
+            continue;
+        }
+        if (now != session) { /* a new broker connection: publish again what is not acked */
+            session = now;
+            d.all = 1;
+        }
+        if (d.all || d.n) {
+            enum push_mqtt_bridge_err err = pass(b, conn, &d);
+            if (err == PUSH_MQTT_BRIDGE_DB && push_db_lost(&db))
+                continue;
+            if (err) {
+                if (err == PUSH_MQTT_BRIDGE_DB) {
+                    const char *text = PQerrorMessage(conn);
+                    push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
+                }
+                sleep_ms(retry);
+                retry = retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2;
+                continue;
+            }
+            retry = RETRY_MIN_MS;
+        }
+        if (wait_notify(conn, b->pub, &d, d.all || d.n ? 0 : IDLE_CHECK_MS) < 0) {
+            push_log_warn("lost the PostgreSQL connection; reconnecting");
+            push_db_close(&db);
+        }
+    }
+    push_db_close(&db);
+}
+
+int main(int argc, char **argv)
+{
+    static struct push_config cfg;
+    static struct push_mqtt_config mcfg;
+    struct push_mqtt_bridge bridge;
+    struct sigaction sa;
+    int want_check = 0;
+    char err[512];
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("push-mqtt (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--check") == 0) {
+            want_check = 1;
+        } else {
+            fprintf(stderr, "push-mqtt: unknown option %s (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (push_config_load(&cfg, environ, err, sizeof err) < 0
+        || push_mqtt_config_load(&mcfg, environ, err, sizeof err) < 0) {
+        fprintf(stderr, "push-mqtt: configuration error: %s\n", err);
+        return 1;
+    }
+    push_log_init("push-mqtt", cfg.log_level);
+    if (want_check)
+        return check(&cfg);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    bridge.cfg = &mcfg;
+    if (!(bridge.pub = push_mqtt_pub_start(&mcfg, err, sizeof err))) {
+        push_log_error("%s", err);
+        return 1;
+    }
+    push_log_info("publishing to %s:%d under %s/", mcfg.host, mcfg.port, mcfg.prefix);
+    serve(&cfg, &bridge);
+    push_log_info("stopping");
+    push_mqtt_pub_stop(bridge.pub);
+    return 0;
+}

@@ -1,0 +1,193 @@
+/* push_edge.c: common answers of the programs */
+#include "config.h"
+
+#include "http/push_edge.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "core/push_log.h"
+#include "http/push_http.h"
+
+typedef enum push_auth_err (*identify_fn)(const struct push_config *cfg, char *const *envp,
+                                           const struct push_query *q, int64_t now,
+                                           struct push_identity *id);
+
+static int identify(struct push_request *r, const struct push_config *cfg, struct push_query *q,
+                    identify_fn how, struct push_identity *id)
+{
+    enum push_query_err qerr = push_query_parse(q, push_request_env(r, "QUERY_STRING"));
+    enum push_auth_err aerr;
+
+    if (qerr != PUSH_QUERY_OK) {
+        push_http_error(r, qerr == PUSH_QUERY_TOO_LONG ? 414 : 400, "bad_query",
+                        push_query_strerror(qerr), NULL);
+        return -1;
+    }
+    aerr = how(cfg, r->envp, q, time(NULL), id);
+    if (aerr != PUSH_AUTH_OK) {
+        push_edge_refuse_identity(r, aerr);
+        return -1;
+    }
+    return 0;
+}
+
+void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err)
+{
+    /* a misconfigured server is the operator's to fix: said at warning level; a client without
+     * (good) credentials only at info. Never the token itself. */
+    if (err == PUSH_AUTH_AMBIGUOUS)
+        push_log_warn("refused a request: REMOTE_USER was passed twice (check the web server's "
+                      "configuration: one REMOTE_USER, set only where the server authenticates)");
+    else
+        push_log_info("refused a request (%d %s): %s", push_auth_status(err), push_auth_code(err),
+                      push_auth_strerror(err));
+    push_http_error(r, push_auth_status(err), push_auth_code(err), push_auth_strerror(err),
+                    err == PUSH_AUTH_AMBIGUOUS ? NULL : "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
+}
+
+int push_edge_identify(struct push_request *r, const struct push_config *cfg,
+                       struct push_query *q, struct push_identity *id)
+{
+    return identify(r, cfg, q, push_auth_identify, id);
+}
+
+int push_edge_identify_stream(struct push_request *r, const struct push_config *cfg,
+                              struct push_query *q, struct push_identity *id)
+{
+    return identify(r, cfg, q, push_auth_identify_stream, id);
+}
+
+int push_edge_cursor(struct push_request *r, const char *text, const char *tag,
+                     struct push_cursor *c)
+{
+    enum push_cursor_err err = push_cursor_parse(text, tag, c);
+
+    if (err == PUSH_CURSOR_OK)
+        return 0;
+    /* another user's cursor is a request for what is not theirs: 403 */
+    push_http_error(r, err == PUSH_CURSOR_WRONG_USER ? 403 : 400,
+                    err == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor",
+                    push_cursor_strerror(err), NULL);
+    return -1;
+}
+
+void push_edge_cursor_future(struct push_request *r)
+{
+    push_http_error(r, 400, "cursor_future", "the cursor is ahead of every message", NULL);
+}
+
+int push_edge_number(struct push_request *r, const struct push_query *q, const char *name,
+                     int min, int max, int def, const char *code, int *out)
+{
+    const char *v = push_query_get(q, name);
+    char *end, msg[128];
+    long n;
+
+    *out = def;
+    if (!v)
+        return 0;
+    n = strtol(v, &end, 10);
+    if (*v && !*end && strlen(v) <= 9 && n >= min && n <= max) {
+        *out = (int)n;
+        return 0;
+    }
+    snprintf(msg, sizeof msg, "%s must be a number from %d to %d", name, min, max);
+    push_http_error(r, 400, code, msg, NULL);
+    return -1;
+}
+
+void push_edge_db_error(struct push_request *r, enum push_db_err err, const char *msg)
+{
+    int down = err == PUSH_DB_UNREACHABLE;
+
+    push_http_error(r, 503, down ? "database_unavailable" : "schema_mismatch",
+                    down ? "the database is unavailable; try again shortly" : msg,
+                    "Retry-After: 5\r\n");
+}
+
+void push_edge_query_failed(struct push_request *r, const char *error_text)
+{
+    if (!*error_text) /* not PostgreSQL's error: a result of another shape than this version reads */
+        error_text = "an answer of an unexpected shape (is the schema of this version?)";
+    push_log_error("query failed: %.*s", (int)strcspn(error_text, "\n"), error_text);
+    push_http_error(r, 500, "internal", "the database query failed", NULL);
+}
+
+void push_edge_method(struct push_request *r, const char *allow)
+{
+    char headers[64];
+
+    snprintf(headers, sizeof headers, "Allow: %s\r\n", allow);
+    push_http_error(r, 405, "method_not_allowed",
+                    strchr(allow, ',') ? "use GET to read, POST to mark read" : "use GET",
+                    headers);
+}
+
+const char *push_edge_scheme(struct push_request *r)
+{
+    const char *https = push_request_env(r, "HTTPS");
+    const char *scheme = push_request_env(r, "REQUEST_SCHEME");
+
+    if (https && (strcasecmp(https, "on") == 0 || strcmp(https, "1") == 0))
+        return "https";
+    return scheme && strcasecmp(scheme, "https") == 0 ? "https" : "http";
+}
+
+int push_edge_cross_site(struct push_request *r, const struct push_config *cfg)
+{
+    const char *origin = push_request_env(r, "HTTP_ORIGIN");
+    const char *fetch_site = push_request_env(r, "HTTP_SEC_FETCH_SITE");
+
+    if (origin)
+        return !push_http_origin_allowed(origin, push_edge_scheme(r),
+                                         push_request_env(r, "HTTP_HOST"), cfg->allowed_origins);
+    return fetch_site && strcmp(fetch_site, "cross-site") == 0;
+}
+
+json_object *push_edge_json_body(struct push_request *r, const struct push_config *cfg, size_t max)
+{
+    json_tokener *tok;
+    json_object *body;
+    char *text, msg[96];
+    size_t len;
+
+    if (!push_http_content_type_is(push_request_env(r, "CONTENT_TYPE"), "application/json")) {
+        push_http_error(r, 415, "unsupported_media_type", "send the body as application/json", NULL);
+        return NULL;
+    }
+    if (push_edge_cross_site(r, cfg)) {
+        push_http_error(r, 403, "origin_forbidden", "cross-site requests are not allowed", NULL);
+        return NULL;
+    }
+    switch (push_http_read_body(r, max, &text, &len)) {
+    case PUSH_BODY_OK: break;
+    case PUSH_BODY_NO_LENGTH:
+        push_http_error(r, 411, "length_required", "a Content-Length is required", NULL);
+        return NULL;
+    case PUSH_BODY_TOO_LARGE:
+        snprintf(msg, sizeof msg, "the body may have at most %zu bytes", max);
+        push_http_error(r, 413, "body_too_large", msg, NULL);
+        return NULL;
+    case PUSH_BODY_SHORT:
+        push_http_error(r, 400, "bad_request", "the body ended early", NULL);
+        return NULL;
+    }
+    tok = json_tokener_new_ex(8);
+    body = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL;
+    if (!body || json_tokener_get_error(tok) != json_tokener_success
+        || json_tokener_get_parse_end(tok) != len || !json_object_is_type(body, json_type_object)) {
+        push_http_error(r, 400, "bad_json", "the body is not a JSON object", NULL);
+        json_object_put(body);
+        body = NULL;
+    }
+    if (tok)
+        json_tokener_free(tok);
+    free(text);
+    return body;
+}

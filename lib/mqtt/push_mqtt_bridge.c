@@ -1,0 +1,301 @@
+/* push_mqtt_bridge.c: streams to MQTT topics from push.mqtt_cursor, moved only after PUBACKs */
+#include "config.h"
+
+#include "mqtt/push_mqtt_bridge.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "core/push_log.h"
+#include "store/push_store.h"
+#include "transport/push_json.h"
+#include "mqtt/push_mqtt_topic.h"
+
+#define USERS_PAGE 100 /* user names read per query when going through all of them */
+
+typedef enum push_mqtt_bridge_err err_t;
+
+/* --- push.mqtt_cursor */
+
+static int64_t acked(PGconn *conn, const char *stream, int *ok)
+{
+    const char *params[] = { stream };
+    PGresult *res = PQexecParams(conn, "SELECT push.mqtt_acked($1)", 1, NULL, params, NULL, NULL,
+                                 0);
+    int64_t id = 0;
+
+    *ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    if (*ok)
+        id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return id;
+}
+
+static int ack(PGconn *conn, const char *stream, const char *id)
+{
+    const char *params[] = { stream, id };
+    PGresult *res = PQexecParams(conn, "SELECT push.mqtt_ack($1, $2)", 2, NULL, params, NULL,
+                                 NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* Up to USERS_PAGE names after `after` from push.mqtt_pending. */
+static PGresult *users_page(PGconn *conn, const char *after)
+{
+    char lim[16];
+    const char *params[] = { after, lim };
+    PGresult *res;
+
+    snprintf(lim, sizeof lim, "%d", USERS_PAGE);
+    res = PQexecParams(conn, "SELECT * FROM push.mqtt_pending($1, $2)", 2, NULL, params, NULL,
+                       NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* --- publishing */
+
+/* Publishes o on topic; o is released. */
+static int send_json(struct push_mqtt_bridge *b, const char *topic, json_object *o, int retain)
+{
+    size_t len;
+    const char *text = push_json_text(o, &len);
+    int rc = push_mqtt_pub_send(b->pub, topic, text, len, retain);
+
+    json_object_put(o);
+    return rc;
+}
+
+static err_t flush(struct push_mqtt_bridge *b)
+{
+    return push_mqtt_pub_flush(b->pub, b->cfg->ack_timeout * 1000L) == 0
+               ? PUSH_MQTT_BRIDGE_OK : PUSH_MQTT_BRIDGE_BROKER;
+}
+
+/* Publishes one batch of a stream: user's personal messages (user != "") or the broadcasts
+ * (user == ""), after *last. Moves *last and the stored cursor past what the broker
+ * acknowledged; *n is the number of rows read. */
+static err_t stream_batch(struct push_mqtt_bridge *b, PGconn *conn, const char *user,
+                          const char *topic, int64_t *last, int *n)
+{
+    int broadcast = !*user;
+    struct push_cursor after = { broadcast ? INT64_MAX : *last, broadcast ? *last : INT64_MAX };
+    struct push_cursor pos = { broadcast ? 0 : *last, 0 };
+    char tag[PUSH_CURSOR_TAG_LEN + 1];
+    PGresult *res = push_store_messages(conn, user, &after, b->cfg->batch);
+    err_t err = PUSH_MQTT_BRIDGE_OK;
+
+    *n = 0;
+    if (!res)
+        return PUSH_MQTT_BRIDGE_DB;
+    push_cursor_tag(user, tag);
+    *n = PQntuples(res);
+    for (int i = 0; i < *n && !err; i++) {
+        json_object *m = push_json_message(res, i, tag, &pos);
+        /* a cursor belongs to one user; on the shared topic the id orders the messages */
+        if (broadcast)
+            json_object_object_add(m, "cursor", NULL);
+        if (send_json(b, topic, m, 0) < 0)
+            err = PUSH_MQTT_BRIDGE_BROKER;
+    }
+    if (*n && !err && !(err = flush(b))) {
+        const char *id = PQgetvalue(res, *n - 1, PUSH_COL_ID);
+        if (ack(conn, user, id) < 0)
+            err = PUSH_MQTT_BRIDGE_DB;
+        else
+            *last = strtoll(id, NULL, 10);
+    }
+    PQclear(res);
+    return err;
+}
+
+/* Publishes a whole stream from its stored cursor. */
+static err_t stream(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
+{
+    char topic[PUSH_MQTT_TOPIC_MAX];
+    int ok, n, total = 0;
+    int64_t last = acked(conn, user, &ok);
+    err_t err;
+
+    if (!ok)
+        return PUSH_MQTT_BRIDGE_DB;
+    if (*user ? push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "message") < 0
+              : push_mqtt_broadcast_topic(topic, sizeof topic, b->cfg->prefix) < 0)
+        return PUSH_MQTT_BRIDGE_OK; /* a name no MQTT client can have: nothing to publish to */
+    do {
+        err = stream_batch(b, conn, user, topic, &last, &n);
+        total += n;
+    } while (!err && n == b->cfg->batch);
+    if (total)
+        push_log_debug("published %d messages of %s", total, *user ? "a user" : "the broadcasts");
+    return err;
+}
+
+/* {"total", "by_kind"} from rows [from, to) of res, whose columns kind_col and kind_col + 1 are
+ * (kind, n); a NULL kind is a user without unread messages. push_json_unread's shape. */
+static json_object *counts(const PGresult *res, int from, int to, int kind_col)
+{
+    json_object *o = json_object_new_object();
+    json_object *by_kind = json_object_new_object();
+    int64_t total = 0;
+
+    for (int i = from; i < to; i++) {
+        int64_t n;
+        if (PQgetisnull(res, i, kind_col))
+            continue;
+        n = strtoll(PQgetvalue(res, i, kind_col + 1), NULL, 10);
+        total += n;
+        json_object_object_add(by_kind, PQgetvalue(res, i, kind_col), json_object_new_int64(n));
+    }
+    json_object_object_add(o, "total", json_object_new_int64(total));
+    json_object_object_add(o, "by_kind", by_kind);
+    return o;
+}
+
+/* Sends user's unread counts (retained) without flushing. */
+static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
+{
+    char topic[PUSH_MQTT_TOPIC_MAX];
+    PGresult *res;
+    int rc;
+
+    if (push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "unread") < 0)
+        return PUSH_MQTT_BRIDGE_OK;
+    if (!(res = push_store_unread(conn, user)))
+        return PUSH_MQTT_BRIDGE_DB;
+    rc = send_json(b, topic, counts(res, 0, PQntuples(res), 0), 1);
+    PQclear(res);
+    return rc < 0 ? PUSH_MQTT_BRIDGE_BROKER : PUSH_MQTT_BRIDGE_OK;
+}
+
+/* The counts of every user push.mqtt_users names: one query per USERS_PAGE users (a broadcast
+ * changes everyone's), then one flush. */
+static err_t all_unread(struct push_mqtt_bridge *b, PGconn *conn, int *total)
+{
+    char after[PUSH_USER_MAX + 1] = "", lim[16], topic[PUSH_MQTT_TOPIC_MAX];
+    const char *params[] = { after, lim };
+    err_t err = PUSH_MQTT_BRIDGE_OK;
+
+    snprintf(lim, sizeof lim, "%d", USERS_PAGE);
+    for (;;) {
+        PGresult *res = PQexecParams(conn,
+                                     "SELECT u.name, x.kind, x.n"
+                                     " FROM push.mqtt_users($1, $2) u(name)"
+                                     " LEFT JOIN LATERAL push.unread(u.name) x ON true"
+                                     " ORDER BY 1, 2", 2, NULL, params, NULL, NULL, 0);
+        int rows, users = 0;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            PQclear(res);
+            return PUSH_MQTT_BRIDGE_DB;
+        }
+        rows = PQntuples(res);
+        for (int i = 0, j; i < rows && !err; i = j, users++, (*total)++) {
+            const char *user = PQgetvalue(res, i, 0);
+            for (j = i + 1; j < rows && strcmp(PQgetvalue(res, j, 0), user) == 0; j++)
+                ;
+            if (push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "unread") >= 0
+                && send_json(b, topic, counts(res, i, j, 1), 1) < 0)
+                err = PUSH_MQTT_BRIDGE_BROKER;
+        }
+        if (rows)
+            snprintf(after, sizeof after, "%s", PQgetvalue(res, rows - 1, 0));
+        PQclear(res);
+        if (!err)
+            err = flush(b);
+        if (err || users < USERS_PAGE)
+            return err;
+    }
+}
+
+err_t push_mqtt_bridge_user(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
+{
+    err_t err;
+
+    if (!push_mqtt_user_ok(user))
+        return PUSH_MQTT_BRIDGE_OK;
+    if ((err = stream(b, conn, user)) || (err = unread(b, conn, user)))
+        return err;
+    return flush(b);
+}
+
+err_t push_mqtt_bridge_seen(PGconn *conn, const char *user)
+{
+    const char *params[] = { user };
+    PGresult *res;
+    int ok;
+
+    if (!push_mqtt_user_ok(user))
+        return PUSH_MQTT_BRIDGE_OK;
+    res = PQexecParams(conn, "SELECT push.mqtt_seen($1)", 1, NULL, params, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    return ok ? PUSH_MQTT_BRIDGE_OK : PUSH_MQTT_BRIDGE_DB;
+}
+
+/* The personal messages of every user push.mqtt_pending names, stream by stream. */
+static err_t pending_streams(struct push_mqtt_bridge *b, PGconn *conn)
+{
+    char after[PUSH_USER_MAX + 1] = "";
+    err_t err = PUSH_MQTT_BRIDGE_OK;
+
+    for (;;) {
+        PGresult *res = users_page(conn, after);
+        int n;
+        if (!res)
+            return PUSH_MQTT_BRIDGE_DB;
+        n = PQntuples(res);
+        for (int i = 0; i < n && !err; i++)
+            if (push_mqtt_user_ok(PQgetvalue(res, i, 0))) /* others cannot subscribe */
+                err = stream(b, conn, PQgetvalue(res, i, 0));
+        if (n)
+            snprintf(after, sizeof after, "%s", PQgetvalue(res, n - 1, 0));
+        PQclear(res);
+        if (err || n < USERS_PAGE)
+            return err;
+    }
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
+{
+    long start = now_ms();
+    int users = 0;
+    err_t err;
+
+    if ((err = stream(b, conn, ""))
+        || (err = pending_streams(b, conn))
+        || (err = all_unread(b, conn, &users)))
+        return err;
+    push_log_debug("everything read and published again, %d users' counts, in %ld ms", users,
+                   now_ms() - start);
+    return PUSH_MQTT_BRIDGE_OK;
+}
+
+const char *push_mqtt_bridge_strerror(enum push_mqtt_bridge_err err)
+{
+    switch (err) {
+    case PUSH_MQTT_BRIDGE_OK: return "ok";
+    case PUSH_MQTT_BRIDGE_DB: return "a query failed";
+    case PUSH_MQTT_BRIDGE_BROKER: return "the MQTT broker is not connected or did not acknowledge";
+    }
+    return "unknown error";
+}

@@ -1,0 +1,345 @@
+/* push_hub.c: the LISTEN thread, the waiters by user, and wake-ups */
+#include "config.h"
+
+#include "runtime/push_hub.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "core/push_log.h"
+#include "store/push_db.h"
+
+#define BUCKETS 16384          /* user hash buckets; chains grow past that, nothing breaks */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct hub_user {
+    struct hub_user *next;     /* bucket chain */
+    struct push_waiter *waiters;
+    int count;
+    char name[PUSH_USER_MAX + 1];
+};
+
+struct push_hub {
+    pthread_mutex_t lock;
+    int streams, max_streams, max_per_user;
+    int listening;
+    const char *url, *appname;
+    push_hub_observer observer; /* may be NULL; set before the LISTEN thread starts */
+    void *observer_arg;
+    struct hub_user *bucket[BUCKETS];
+};
+
+static unsigned hash(const char *s)
+{
+    unsigned h = 2166136261u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % BUCKETS;
+}
+
+/* Finds user's entry; with create, makes it. Called with the lock held. */
+static struct hub_user *find_user(struct push_hub *hub, const char *name, int create)
+{
+    unsigned b = hash(name);
+    struct hub_user *u;
+
+    for (u = hub->bucket[b]; u; u = u->next)
+        if (strcmp(u->name, name) == 0)
+            return u;
+    if (!create)
+        return NULL;
+    if (!(u = calloc(1, sizeof *u)))
+        abort();
+    memcpy(u->name, name, strnlen(name, PUSH_USER_MAX));
+    u->next = hub->bucket[b];
+    hub->bucket[b] = u;
+    return u;
+}
+
+static void drop_user(struct push_hub *hub, struct hub_user *gone)
+{
+    struct hub_user **p = &hub->bucket[hash(gone->name)];
+
+    while (*p != gone)
+        p = &(*p)->next;
+    *p = gone->next;
+    free(gone);
+}
+
+/* Called with the hub's lock held, which keeps every waiter of u registered and alive; takes
+ * each waiter's own lock only to mark it, and signals after letting go, so that the woken
+ * thread does not wake only to wait for that lock. */
+static void wake_user(struct hub_user *u)
+{
+    for (struct push_waiter *w = u->waiters; w; w = w->next) {
+        pthread_mutex_lock(&w->lock);
+        w->woken = 1;
+        pthread_mutex_unlock(&w->lock);
+        if (w->wake)
+            w->wake(w->wake_arg);
+        else
+            pthread_cond_signal(&w->cond);
+    }
+}
+
+/* Called with the lock held. */
+static void wake_all(struct push_hub *hub)
+{
+    for (int b = 0; b < BUCKETS; b++)
+        for (struct hub_user *u = hub->bucket[b]; u; u = u->next)
+            wake_user(u);
+}
+
+static void dispatch(struct push_hub *hub, const char *payload)
+{
+    pthread_mutex_lock(&hub->lock);
+    if (strncmp(payload, "u:", 2) == 0) {
+        struct hub_user *u = find_user(hub, payload + 2, 0);
+        if (u)
+            wake_user(u);
+    } else {
+        wake_all(hub); /* '*', or anything we do not know: waking too much is always safe */
+    }
+    pthread_mutex_unlock(&hub->lock);
+    if (hub->observer)
+        hub->observer(hub->observer_arg, strncmp(payload, "u:", 2) == 0 ? payload + 2 : NULL, 1);
+}
+
+static void set_listening(struct push_hub *hub, int up)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->listening = up;
+    if (up)
+        wake_all(hub); /* what was notified while we were away is lost: everyone re-reads */
+    pthread_mutex_unlock(&hub->lock);
+    if (hub->observer)
+        hub->observer(hub->observer_arg, NULL, up);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Opens the connection and LISTENs; NULL on failure. */
+static PGconn *listen_conn(struct push_hub *hub, int *complained)
+{
+    PGconn *conn = push_db_connect(hub->url, hub->appname);
+    PGresult *res;
+
+    if (PQstatus(conn) == CONNECTION_OK) {
+        res = PQexec(conn, "LISTEN pgpush");
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            PQclear(res);
+            return conn;
+        }
+        PQclear(res);
+    }
+    if (!*complained) {
+        char *msg = PQerrorMessage(conn);
+        push_log_error("cannot LISTEN: %.*s; retrying with backoff", (int)strcspn(msg, "\n"), msg);
+        *complained = 1;
+    }
+    PQfinish(conn);
+    return NULL;
+}
+
+/* Reads notifications until the connection is lost. */
+static void serve(struct push_hub *hub, PGconn *conn)
+{
+    struct pollfd pfd = { PQsocket(conn), POLLIN, 0 };
+
+    for (;;) {
+        int rc = poll(&pfd, 1, 10000);
+        PGnotify *n;
+
+        if (rc < 0 && errno != EINTR)
+            return;
+        if (!PQconsumeInput(conn))
+            return;
+        while ((n = PQnotifies(conn))) {
+            dispatch(hub, n->extra);
+            PQfreemem(n);
+        }
+        if (rc == 0) { /* quiet for 10 s: make sure the connection is still there */
+            PGresult *res = PQexec(conn, "SELECT 1");
+            int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+            PQclear(res);
+            if (!ok)
+                return;
+            while ((n = PQnotifies(conn))) {
+                dispatch(hub, n->extra);
+                PQfreemem(n);
+            }
+        }
+    }
+}
+
+static void *listener_main(void *arg)
+{
+    struct push_hub *hub = arg;
+    long backoff = BACKOFF_MIN_MS;
+    int complained = 0;
+
+    for (;;) {
+        PGconn *conn = listen_conn(hub, &complained);
+        if (!conn) {
+            /* jitter, so that many processes do not reconnect in step */
+            sleep_ms(backoff / 2 + rand() % (backoff / 2 + 1));
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        if (complained)
+            push_log_info("listening again");
+        complained = 0;
+        backoff = BACKOFF_MIN_MS;
+        set_listening(hub, 1);
+        serve(hub, conn);
+        set_listening(hub, 0);
+        push_log_warn("lost the LISTEN connection; reconnecting");
+        PQfinish(conn);
+    }
+    return NULL;
+}
+
+struct push_hub *push_hub_start(const char *url, const char *appname, int max_streams,
+                                int max_per_user)
+{
+    return push_hub_start_observed(url, appname, max_streams, max_per_user, NULL, NULL);
+}
+
+struct push_hub *push_hub_start_observed(const char *url, const char *appname, int max_streams,
+                                         int max_per_user, push_hub_observer observer, void *arg)
+{
+    struct push_hub *hub = calloc(1, sizeof *hub);
+    pthread_attr_t attr;
+    pthread_t t;
+
+    if (!hub)
+        abort();
+    pthread_mutex_init(&hub->lock, NULL);
+    hub->url = url;
+    hub->appname = appname;
+    hub->max_streams = max_streams;
+    hub->max_per_user = max_per_user;
+    hub->observer = observer;
+    hub->observer_arg = arg;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, listener_main, hub) != 0)
+        abort();
+    pthread_attr_destroy(&attr);
+    return hub;
+}
+
+enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user)
+{
+    pthread_condattr_t ca;
+    struct hub_user *u;
+
+    pthread_mutex_lock(&hub->lock);
+    if (hub->streams >= hub->max_streams) {
+        pthread_mutex_unlock(&hub->lock);
+        return PUSH_HUB_FULL;
+    }
+    u = find_user(hub, user, 1);
+    if (u->count >= hub->max_per_user) {
+        if (u->count == 0)
+            drop_user(hub, u);
+        pthread_mutex_unlock(&hub->lock);
+        return PUSH_HUB_USER_FULL;
+    }
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&w->lock, NULL);
+    w->woken = 0;
+    w->user = u;
+    w->prev = NULL;
+    w->next = u->waiters;
+    if (u->waiters)
+        u->waiters->prev = w;
+    u->waiters = w;
+    u->count++;
+    hub->streams++;
+    pthread_mutex_unlock(&hub->lock);
+    return PUSH_HUB_OK;
+}
+
+int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline)
+{
+    int changed;
+
+    (void)hub;
+    pthread_mutex_lock(&w->lock);
+    while (!w->woken)
+        if (pthread_cond_timedwait(&w->cond, &w->lock, deadline) == ETIMEDOUT)
+            break;
+    changed = w->woken;
+    w->woken = 0;
+    pthread_mutex_unlock(&w->lock);
+    return changed;
+}
+
+void push_hub_leave(struct push_hub *hub, struct push_waiter *w)
+{
+    struct hub_user *u = w->user;
+
+    pthread_mutex_lock(&hub->lock);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        u->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    hub->streams--;
+    if (--u->count == 0)
+        drop_user(hub, u);
+    pthread_mutex_unlock(&hub->lock);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+}
+
+int push_hub_streams(struct push_hub *hub)
+{
+    int n;
+
+    pthread_mutex_lock(&hub->lock);
+    n = hub->streams;
+    pthread_mutex_unlock(&hub->lock);
+    return n;
+}
+
+int push_hub_listening(struct push_hub *hub)
+{
+    int up;
+
+    pthread_mutex_lock(&hub->lock);
+    up = hub->listening;
+    pthread_mutex_unlock(&hub->lock);
+    return up;
+}
+
+struct timespec push_hub_deadline(long ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}

@@ -1,0 +1,73 @@
+/* push_hub.h: one LISTEN connection per process, waking exactly the streams of the users that changed */
+#ifndef PUSH_HUB_H
+#define PUSH_HUB_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/push_token.h"
+
+/* NOTIFY only wakes: a woken stream re-reads the tables from its cursor. The hub's own
+ * connection is re-opened with backoff when lost, and then every stream is woken, because
+ * notifications sent meanwhile are gone. */
+
+struct hub_user;
+
+/* One waiting stream; the caller owns it (for example on its thread's stack). Its own lock,
+ * not the hub's, guards its wake-up: a broadcast wakes thousands of threads at once, and had
+ * they all to retake one lock on waking they would queue on it one by one. */
+struct push_waiter {
+    /* Set wake before push_hub_join to be called instead of blocking in push_hub_wait (an event
+     * loop): the hub calls wake(wake_arg) with its lock held, from the listener thread; it must
+     * only queue and signal, never call into the hub. NULL: push_hub_wait blocks. */
+    void (*wake)(void *arg);
+    void *wake_arg;
+    pthread_mutex_t lock;          /* private to the hub from here on */
+    pthread_cond_t cond;
+    int woken;                     /* a change since the last push_hub_wait returned */
+    struct push_waiter *prev, *next;
+    struct hub_user *user;
+};
+
+enum push_hub_err {
+    PUSH_HUB_OK,
+    PUSH_HUB_FULL,      /* the process holds max_streams streams */
+    PUSH_HUB_USER_FULL, /* this user holds max_per_user streams */
+};
+
+struct push_hub;
+
+/* Starts the listener thread; never fails (aborts when out of memory or threads). url and
+ * appname are borrowed for the process's life. */
+struct push_hub *push_hub_start(const char *url, const char *appname, int max_streams,
+                                int max_per_user);
+
+/* Told, on the LISTEN thread and in order, of every notification (user; NULL: everyone may have
+ * changed) with listening 1, and of the LISTEN connection going down (NULL, 0) or up again
+ * (NULL, 1). It must be quick: the hub waits for it. */
+typedef void (*push_hub_observer)(void *arg, const char *user, int listening);
+
+/* push_hub_start, with an observer told of everything from the start. */
+struct push_hub *push_hub_start_observed(const char *url, const char *appname, int max_streams,
+                                         int max_per_user, push_hub_observer observer, void *arg);
+
+/* Registers w as a stream of user, within the limits. After it, any change to the user's
+ * stream makes the next push_hub_wait return at once. */
+enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user);
+
+/* Waits until the user's stream may have changed since the last return (or the join), or until
+ * deadline (CLOCK_MONOTONIC). Returns 1 on a change, 0 at the deadline. */
+int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline);
+
+/* After it returns, wake is never called again for w. */
+void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
+
+/* Streams now registered, and whether the LISTEN connection is up (for status and tests). */
+int push_hub_streams(struct push_hub *hub);
+int push_hub_listening(struct push_hub *hub);
+
+/* A CLOCK_MONOTONIC time ms milliseconds from now. */
+struct timespec push_hub_deadline(long ms);
+
+#endif

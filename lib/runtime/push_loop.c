@@ -1,0 +1,740 @@
+/* push_loop.c: the event loop holding every open stream, and the threads reading for it */
+#include "config.h"
+
+#include "runtime/push_loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "core/push_log.h"
+#include "core/push_token.h"
+#include "store/push_db.h"
+#include "store/push_store.h"
+#include "http/push_http.h"
+#include "transport/push_json.h"
+#include "runtime/push_readq.h"
+
+#define OUT_MAX (8 * 1024 * 1024) /* bytes waiting for one client: never reached unless a single
+                                   * batch is huge, as reading stops at PUSH_LOOP_OUT_HIGH */
+#define SCAN_MS PUSH_LOOP_SCAN_MS
+#define RETRY_MS 1000             /* a stream whose read failed reads again after this */
+#define EVENTS 256
+
+/* FastCGI record types written here */
+#define FCGI_END_REQUEST 3
+#define FCGI_STDOUT 6
+
+enum state {
+    ADOPTING, /* joined; a worker still writes its first events */
+    IDLE,     /* the loop's */
+    READING,  /* a reader's, until it comes back through the done queue */
+    CLOSING,  /* ended cleanly; written out, then closed */
+    DEAD,     /* left the hub; freed once no wake-up can name it */
+};
+
+struct buf {
+    char *data;
+    size_t len, off, cap;
+};
+
+struct push_loop_stream {
+    struct push_waiter w; /* wakes through loop_wake */
+    struct push_loop *loop;
+    struct push_emitter e; /* e.r is req: the encoder writes into body */
+    struct push_request req;
+    int fd, request_id;
+    enum state state;
+    int hold;               /* a long poll: answered once, then closed */
+    int limit;              /* a long poll's messages per answer */
+    int answered;           /* a long poll's answer is written (the reader's, then the loop's) */
+    int wake_queued;        /* in the wake list (loop->lock) */
+    int abandoned;          /* never adopted */
+    /* set by the reader while READING, looked at by the loop after */
+    int more, read_failed, overflow, wrote;
+    /* the loop's */
+    int wake_again, gone, want_out, watching;
+    long end_ms, next_beat_ms, retry_at_ms, stall_since_ms;
+    long expiry_ms;          /* the token's expiry; 0: none */
+    struct buf body; /* what the encoder wrote since the last flush */
+    struct buf out;  /* FastCGI records not yet written */
+    struct push_loop_stream *wnext; /* wake list (loop->lock) */
+    struct push_loop_stream *lnext; /* the loop's copy of the wake list: once the lock is let go
+                                     * the hub may queue the stream again and rewrite wnext */
+    struct push_loop_stream *qnext; /* adopt, read or done queue; grave */
+    struct push_loop_stream *prev, *next; /* every stream the loop holds */
+    char user[PUSH_USER_MAX + 1];
+    char tag[PUSH_CURSOR_TAG_LEN + 1];
+    alignas(max_align_t) unsigned char arg[]; /* the encoder's, enc->arg_size bytes */
+};
+
+struct push_loop {
+    const struct push_config *cfg;
+    struct push_hub *hub;
+    struct push_pool *pool;
+    int ep, efd;
+    /* handed to the loop by other threads */
+    pthread_mutex_t lock;
+    struct push_loop_stream *wakes, *adopts, *dones;
+    int kicked; /* efd written since the loop last drained it */
+    /* handed to the readers */
+    pthread_mutex_t rlock;
+    pthread_cond_t rcond;
+    struct push_loop_stream *rq_head, *rq_tail;
+    /* the loop thread's own */
+    struct push_loop_stream *all, *grave;
+};
+
+long push_loop_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* --- buffers and FastCGI records */
+
+static int buf_put(struct buf *b, const void *data, size_t len)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (!p)
+            abort();
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+static void buf_free(struct buf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+static void record(struct buf *out, int type, int id, const void *content, size_t len)
+{
+    unsigned char h[8] = { 1, (unsigned char)type, (unsigned char)(id >> 8), (unsigned char)id,
+                           (unsigned char)(len >> 8), (unsigned char)len, 0, 0 };
+
+    buf_put(out, h, sizeof h);
+    if (len)
+        buf_put(out, content, len);
+}
+
+/* The request io of a loop stream: the encoder's bytes go to body; a flush frames them. */
+static int body_write(void *ctx, const char *data, size_t len)
+{
+    struct push_loop_stream *s = ctx;
+
+    if (s->body.len + s->out.len - s->out.off + len > OUT_MAX) {
+        s->overflow = 1;
+        return -1;
+    }
+    return buf_put(&s->body, data, len);
+}
+
+static int body_flush(void *ctx)
+{
+    struct push_loop_stream *s = ctx;
+
+    for (size_t at = 0; at < s->body.len;) {
+        size_t n = s->body.len - at > 65535 ? 65535 : s->body.len - at;
+        record(&s->out, FCGI_STDOUT, s->request_id, s->body.data + at, n);
+        at += n;
+    }
+    s->body.len = 0;
+    return 0;
+}
+
+static long body_read(void *ctx, char *data, size_t len)
+{
+    (void)ctx, (void)data, (void)len;
+    return -1;
+}
+
+static int body_error(void *ctx)
+{
+    struct push_loop_stream *s = ctx;
+
+    return s->overflow ? EAGAIN : 0;
+}
+
+static const struct push_request_io loop_io = { body_write, body_flush, body_read, body_error,
+                                                NULL, NULL };
+
+/* --- handing streams to the loop */
+
+static void kick_locked(struct push_loop *l, int *kick)
+{
+    *kick = !l->kicked;
+    l->kicked = 1;
+}
+
+static void kick(struct push_loop *l)
+{
+    uint64_t one = 1;
+
+    while (write(l->efd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+}
+
+/* The hub's callback, with the hub's lock held: queue and signal, nothing more. */
+static void loop_wake(void *arg)
+{
+    struct push_loop_stream *s = arg;
+    struct push_loop *l = s->loop;
+    int k;
+
+    pthread_mutex_lock(&l->lock);
+    if (!s->wake_queued) {
+        s->wake_queued = 1;
+        s->wnext = l->wakes;
+        l->wakes = s;
+    }
+    kick_locked(l, &k);
+    pthread_mutex_unlock(&l->lock);
+    if (k)
+        kick(l);
+}
+
+static void hand_over(struct push_loop *l, struct push_loop_stream *s,
+                      struct push_loop_stream **list)
+{
+    int k;
+
+    pthread_mutex_lock(&l->lock);
+    s->qnext = *list;
+    *list = s;
+    kick_locked(l, &k);
+    pthread_mutex_unlock(&l->lock);
+    if (k)
+        kick(l);
+}
+
+struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, const char *tag,
+                                        const struct push_encoder *enc, const void *arg,
+                                        enum push_hub_err *err)
+{
+    size_t arg_size = enc ? enc->arg_size : 0;
+    struct push_loop_stream *s = calloc(1, sizeof *s + arg_size);
+
+    if (!s)
+        abort();
+    s->loop = l;
+    s->fd = -1;
+    s->state = ADOPTING;
+    snprintf(s->user, sizeof s->user, "%s", user);
+    snprintf(s->tag, sizeof s->tag, "%s", tag);
+    if (arg_size)
+        memcpy(s->arg, arg, arg_size);
+    s->req.io = &loop_io;
+    s->req.io_ctx = s;
+    s->e.r = &s->req;
+    s->e.enc = enc;
+    s->e.arg = arg_size ? s->arg : NULL;
+    s->hold = !enc;
+    s->e.tag = s->tag;
+    s->w.wake = loop_wake;
+    s->w.wake_arg = s;
+    *err = push_hub_join(l->hub, &s->w, user);
+    if (*err != PUSH_HUB_OK) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void *push_loop_arg(struct push_loop_stream *s)
+{
+    return s->e.arg;
+}
+
+void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
+                     struct push_cursor pos, char *sent_unread, int more, long end_ms)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    s->fd = fd;
+    s->request_id = request_id;
+    s->e.pos = pos;
+    s->e.sent_unread = sent_unread;
+    s->more = more;
+    s->end_ms = end_ms;
+    hand_over(l, s, &l->adopts);
+}
+
+void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
+                          struct push_cursor since, char *counts, int limit, long end_ms)
+{
+    s->limit = limit;
+    push_loop_adopt(l, s, fd, request_id, since, counts, 0, end_ms);
+}
+
+void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms)
+{
+    s->expiry_ms = expiry_ms;
+}
+
+void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s)
+{
+    s->abandoned = 1;
+    hand_over(l, s, &l->adopts);
+}
+
+/* --- the loop's side */
+
+static void watch(struct push_loop *l, struct push_loop_stream *s, int in, int out)
+{
+    struct epoll_event ev = { (in ? EPOLLIN | EPOLLRDHUP : 0) | (out ? EPOLLOUT : 0), { .ptr = s } };
+
+    if (in == s->watching && out == s->want_out)
+        return;
+    epoll_ctl(l->ep, EPOLL_CTL_MOD, s->fd, &ev);
+    s->watching = in;
+    s->want_out = out;
+}
+
+/* Ends s at once: out of the hub, the descriptor closed; freed when no wake-up can name it. */
+static void drop(struct push_loop *l, struct push_loop_stream *s)
+{
+    if (s->state == DEAD)
+        return;
+    push_hub_leave(l->hub, &s->w);
+    if (s->fd >= 0) {
+        char scratch[512];
+        epoll_ctl(l->ep, EPOLL_CTL_DEL, s->fd, NULL);
+        /* unread input at close() makes a reset, which can cut off what we wrote last */
+        for (int i = 0; i < 8 && read(s->fd, scratch, sizeof scratch) > 0; i++)
+            ;
+        close(s->fd);
+        s->fd = -1;
+    }
+    if (s->state != ADOPTING) { /* linked into all since its adoption */
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            l->all = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+    }
+    s->state = DEAD;
+    buf_free(&s->body);
+    buf_free(&s->out);
+    free(s->e.sent_unread);
+    s->e.sent_unread = NULL;
+    s->qnext = l->grave;
+    l->grave = s;
+}
+
+static void read_later(struct push_loop *l, struct push_loop_stream *s)
+{
+    s->state = READING;
+    s->wake_again = 0;
+    pthread_mutex_lock(&l->rlock);
+    s->qnext = NULL;
+    if (l->rq_tail)
+        l->rq_tail->qnext = s;
+    else
+        l->rq_head = s;
+    l->rq_tail = s;
+    pthread_cond_signal(&l->rcond);
+    pthread_mutex_unlock(&l->rlock);
+}
+
+static size_t pending(const struct push_loop_stream *s)
+{
+    return s->out.len - s->out.off;
+}
+
+/* Reads again now if the stream asked to and its client keeps up. */
+static void maybe_read(struct push_loop *l, struct push_loop_stream *s)
+{
+    if (s->state == IDLE && s->wake_again && pending(s) < PUSH_LOOP_OUT_HIGH && !s->retry_at_ms)
+        read_later(l, s);
+}
+
+/* Writes what waits, without blocking; drops the stream when its client is gone. */
+static void write_out(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    if (!s->want_out) /* the client kept up until now: its stall clock starts here */
+        s->stall_since_ms = now;
+    while (pending(s)) {
+        ssize_t n = write(s->fd, s->out.data + s->out.off, pending(s));
+        if (n > 0) {
+            s->out.off += (size_t)n;
+            s->stall_since_ms = now;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch(l, s, s->watching, 1);
+            return;
+        }
+        push_log_debug("a stream of %s ended: the client left", s->user);
+        drop(l, s);
+        return;
+    }
+    buf_free(&s->out); /* an idle stream keeps no buffer */
+    watch(l, s, 1, 0);
+    if (s->state == CLOSING) {
+        drop(l, s);
+        return;
+    }
+    maybe_read(l, s);
+}
+
+static void on_io(struct push_loop *l, struct push_loop_stream *s, uint32_t events, long now)
+{
+    if (s->state == DEAD)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        char scratch[512]; /* what the web server sends now is only the request's end: discarded */
+        for (;;) {
+            ssize_t n = read(s->fd, scratch, sizeof scratch);
+            if (n > 0)
+                continue;
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                break;
+            /* the web server hung up: the client left */
+            if (s->state == READING) {
+                s->gone = 1;
+                watch(l, s, 0, 0); /* not again while the reader has it */
+            } else {
+                push_log_debug("a stream of %s ended: the client left", s->user);
+                drop(l, s);
+            }
+            return;
+        }
+    }
+    if ((events & EPOLLOUT) && s->state != READING)
+        write_out(l, s, now);
+}
+
+static void on_wake(struct push_loop *l, struct push_loop_stream *s)
+{
+    switch (s->state) {
+    case IDLE:
+        s->wake_again = 1;
+        maybe_read(l, s);
+        break;
+    case ADOPTING:
+    case READING:
+        s->wake_again = 1; /* read once more when it comes back */
+        break;
+    case CLOSING:
+    case DEAD:
+        break;
+    }
+}
+
+static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    struct epoll_event ev = { EPOLLIN | EPOLLRDHUP, { .ptr = s } };
+
+    if (s->abandoned || epoll_ctl(l->ep, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
+        drop(l, s);
+        return;
+    }
+    s->watching = 1;
+    s->state = IDLE;
+    s->prev = NULL;
+    s->next = l->all;
+    if (l->all)
+        l->all->prev = s;
+    l->all = s;
+    s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
+    s->stall_since_ms = now;
+    if (s->more)
+        s->wake_again = 1;
+    maybe_read(l, s);
+}
+
+/* The answer is complete: the records that end the request, then close once written. */
+static void finish(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    unsigned char end[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }; /* status 0, request complete */
+
+    push_request_flush(&s->req);
+    record(&s->out, FCGI_STDOUT, s->request_id, NULL, 0);
+    record(&s->out, FCGI_END_REQUEST, s->request_id, end, sizeof end);
+    s->state = CLOSING;
+    write_out(l, s, now);
+}
+
+/* A held long poll's time is up: the answer says so, with the counts it started with. */
+static void hold_timeout(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    struct json_object *counts = json_tokener_parse(s->e.sent_unread);
+
+    push_emit_longpoll(&s->req, s->user, s->tag, s->e.pos, NULL,
+                       counts ? counts : json_object_new_object(), s->limit, 1);
+    finish(l, s, now);
+}
+
+/* The token expired: a stream ends with "token_expired", a held poll answers 401; the client
+ * comes back with a fresh token from its cursor. */
+static void token_expired(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    push_log_info("a %s of %s ended: its token expired", s->hold ? "long poll" : "stream", s->user);
+    if (s->hold)
+        push_http_error(&s->req, 401, "token_expired", "the token has expired; send a fresh one",
+                        "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
+    else
+        s->e.enc->end(&s->req, "token_expired", s->e.arg);
+    finish(l, s, now);
+}
+
+static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    s->state = IDLE;
+    if (s->gone || s->overflow) {
+        if (s->overflow)
+            push_log_info("dropped a stream of %s: more than %d bytes waited for the client",
+                          s->user, OUT_MAX);
+        else
+            push_log_debug("a stream of %s ended: the client left", s->user);
+        drop(l, s);
+        return;
+    }
+    if (s->answered) {
+        finish(l, s, now);
+        return;
+    }
+    if (s->read_failed) {
+        s->retry_at_ms = now + RETRY_MS; /* the cursor stays: nothing is lost */
+    } else {
+        if (s->more)
+            s->wake_again = 1;
+        if (s->wrote)
+            s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
+    }
+    write_out(l, s, now);
+}
+
+/* Heartbeats, lifetimes, expiries, retries and clients that take nothing, every SCAN_MS. */
+static void scan(struct push_loop *l, long now)
+{
+    struct push_loop_stream *s, *next;
+    long stall_ms = l->cfg->write_timeout * 1000L;
+
+    for (s = l->all; s; s = next) {
+        next = s->next;
+        if (s->state == READING)
+            continue;
+        if (pending(s) && now - s->stall_since_ms > stall_ms) {
+            push_log_info("dropped a stream of %s: the client took no data for %d s", s->user,
+                          l->cfg->write_timeout);
+            drop(l, s);
+            continue;
+        }
+        if (s->state != IDLE)
+            continue;
+        if (s->expiry_ms && now >= s->expiry_ms) {
+            token_expired(l, s, now);
+        } else if (s->retry_at_ms && now >= s->retry_at_ms) {
+            s->retry_at_ms = 0;
+            s->wake_again = 1;
+            maybe_read(l, s);
+        } else if (now >= s->end_ms && s->hold) {
+            hold_timeout(l, s, now);
+        } else if (now >= s->end_ms) {
+            s->e.enc->end(&s->req, "lifetime", s->e.arg);
+            finish(l, s, now);
+        } else if (now >= s->next_beat_ms && !pending(s) && !s->hold) {
+            s->e.enc->heartbeat(&s->req, s->e.arg);
+            push_request_flush(&s->req);
+            s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
+            write_out(l, s, now);
+        }
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    struct push_loop *l = arg;
+    struct epoll_event ev[EVENTS];
+    long next_scan = push_loop_now_ms() + SCAN_MS;
+
+    for (;;) {
+        int n = epoll_wait(l->ep, ev, EVENTS, SCAN_MS);
+        long now = push_loop_now_ms();
+        struct push_loop_stream *wakes, *adopts, *dones, *freeable, *s, *next;
+
+        for (int i = 0; i < n; i++) {
+            if (!ev[i].data.ptr) {
+                uint64_t count;
+                while (read(l->efd, &count, sizeof count) < 0 && errno == EINTR)
+                    ;
+                continue;
+            }
+            on_io(l, ev[i].data.ptr, ev[i].events, now);
+        }
+        pthread_mutex_lock(&l->lock);
+        wakes = l->wakes, adopts = l->adopts, dones = l->dones;
+        l->wakes = l->adopts = l->dones = NULL;
+        l->kicked = 0;
+        for (s = wakes; s; s = s->wnext) {
+            s->wake_queued = 0;
+            s->lnext = s->wnext;
+        }
+        pthread_mutex_unlock(&l->lock);
+        /* every stream dropped so far has left the hub before the lists were taken: once the
+         * wake-ups taken are handled, nothing names them any more */
+        freeable = l->grave;
+        l->grave = NULL;
+        for (s = wakes; s; s = next) {
+            next = s->lnext;
+            on_wake(l, s);
+        }
+        for (s = freeable; s; s = next) {
+            next = s->qnext;
+            free(s);
+        }
+        for (s = adopts; s; s = next) {
+            next = s->qnext;
+            on_adopt(l, s, now);
+        }
+        for (s = dones; s; s = next) {
+            next = s->qnext;
+            on_done(l, s, now);
+        }
+        if (now >= next_scan) {
+            scan(l, now);
+            next_scan = now + SCAN_MS;
+        }
+    }
+    return NULL;
+}
+
+/* --- the readers */
+
+/* A held long poll's read: answered when there are messages or the counts moved. */
+static void hold_read(struct push_loop_stream *s, const PGresult *msgs, const PGresult *unread)
+{
+    struct json_object *u = push_json_unread(unread);
+    size_t len;
+    const char *counts = push_json_text(u, &len);
+
+    if (PQntuples(msgs) > 0 || strcmp(counts, s->e.sent_unread) != 0) {
+        push_emit_longpoll(&s->req, s->user, s->tag, s->e.pos, msgs, u, s->limit, 0);
+        s->answered = 1;
+        return;
+    }
+    json_object_put(u);
+}
+
+/* Reads the batch's new messages and counts in one query and writes them into each stream. */
+static void read_batch(struct push_loop *l, struct push_loop_stream **batch, int n)
+{
+    struct push_store_read reads[PUSH_STORE_MANY_MAX];
+    enum push_db_err err;
+    char msg[256];
+    int rc;
+
+    for (int i = 0; i < n; i++) {
+        reads[i] = (struct push_store_read){ batch[i]->user, batch[i]->e.pos,
+                                             (batch[i]->hold ? batch[i]->limit : PUSH_STREAM_BATCH) + 1,
+                                             NULL, NULL };
+    }
+    rc = push_readq_run(l->pool, reads, n, &err, msg, sizeof msg);
+    for (int i = 0; i < n; i++) {
+        struct push_loop_stream *s = batch[i];
+        s->read_failed = rc < 0;
+        s->wrote = 0;
+        if (rc == 0 && s->hold) {
+            hold_read(s, reads[i].msgs, reads[i].unread);
+        } else if (rc == 0) {
+            int written = push_emit(&s->e, reads[i].msgs, reads[i].unread, &s->more);
+            s->wrote = written != 0; /* -1: overflow, seen by the loop */
+        }
+        PQclear(reads[i].msgs);
+        PQclear(reads[i].unread);
+    }
+}
+
+static void *reader_main(void *arg)
+{
+    struct push_loop *l = arg;
+    struct push_loop_stream *batch[PUSH_STORE_MANY_MAX];
+
+    for (;;) {
+        int n = 0;
+        pthread_mutex_lock(&l->rlock);
+        while (!l->rq_head)
+            pthread_cond_wait(&l->rcond, &l->rlock);
+        while (l->rq_head && n < PUSH_STORE_MANY_MAX) {
+            batch[n++] = l->rq_head;
+            l->rq_head = l->rq_head->qnext;
+        }
+        if (!l->rq_head)
+            l->rq_tail = NULL;
+        else
+            pthread_cond_signal(&l->rcond); /* more waiting: another reader may take them */
+        pthread_mutex_unlock(&l->rlock);
+        read_batch(l, batch, n);
+        int k;
+        pthread_mutex_lock(&l->lock);
+        for (int i = 0; i < n; i++) {
+            batch[i]->qnext = l->dones;
+            l->dones = batch[i];
+        }
+        kick_locked(l, &k);
+        pthread_mutex_unlock(&l->lock);
+        if (k)
+            kick(l);
+    }
+    return NULL;
+}
+
+struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub *hub,
+                                  struct push_pool *pool)
+{
+    struct push_loop *l = calloc(1, sizeof *l);
+    struct epoll_event ev = { EPOLLIN, { .ptr = NULL } };
+    pthread_attr_t attr;
+    pthread_t t;
+
+    if (!l)
+        abort();
+    l->cfg = cfg;
+    l->hub = hub;
+    l->pool = pool;
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_mutex_init(&l->rlock, NULL);
+    pthread_cond_init(&l->rcond, NULL);
+    l->ep = epoll_create1(EPOLL_CLOEXEC);
+    l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->ep < 0 || l->efd < 0 || epoll_ctl(l->ep, EPOLL_CTL_ADD, l->efd, &ev) < 0)
+        abort();
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, loop_main, l) != 0)
+        abort();
+    for (int i = 0; i < cfg->db_pool; i++)
+        if (pthread_create(&t, &attr, reader_main, l) != 0)
+            abort();
+    pthread_attr_destroy(&attr);
+    return l;
+}

@@ -1,0 +1,68 @@
+/* push_loop.h: open streams served by one event-loop thread, not one thread each */
+#ifndef PUSH_LOOP_H
+#define PUSH_LOOP_H
+
+#include "core/push_config.h"
+#include "store/push_pool.h"
+#include "transport/push_emit.h"
+#include "runtime/push_hub.h"
+
+/* A worker thread answers a stream's request, reads and writes its first batch, then hands the
+ * connection over (push_request_detach) and goes back to accept requests. From there one
+ * thread with epoll holds every stream: it writes FastCGI records itself, non-blocking, with
+ * heartbeats, the lifetime end, the token's expiry and a bounded output per stream. A change wakes a stream
+ * through the hub's callback; a few reader threads (PUSH_DB_POOL, on the pool's connections)
+ * read the woken streams' new messages together, up to PUSH_STORE_MANY_MAX per query, and
+ * write them through the stream's encoder into its output. Held long polls live here too, and
+ * are answered (once) the same way. A stream costs about a kilobyte and
+ * a socket, not a thread and its stack; a broadcast wakes no thread per stream.
+ *
+ * Bounds: a stream whose client takes no data stops being read once PUSH_LOOP_OUT_HIGH bytes
+ * wait, and is dropped after PUSH_WRITE_TIMEOUT seconds without progress (logged at info). */
+
+#define PUSH_LOOP_OUT_HIGH (64 * 1024)
+#define PUSH_LOOP_SCAN_MS 250 /* how often heartbeats, lifetimes, expiries and stalls are looked at */
+
+struct push_loop;
+struct push_loop_stream;
+
+/* Starts the loop and its reader threads; never fails (aborts when out of threads). Everything
+ * passed is borrowed for the process's life. */
+struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub *hub,
+                                  struct push_pool *pool);
+
+/* A stream of user with the encoder enc and its arg (copied: enc->arg_size bytes; enc NULL for a
+ * long poll), joined to
+ * the hub with the hub's limits: NULL with *err when past them. From the join on, changes are
+ * noted for the stream, so none is missed before the loop takes it. */
+struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, const char *tag,
+                                        const struct push_encoder *enc, const void *arg,
+                                        enum push_hub_err *err);
+
+/* The arg copy, for the worker to write the stream's first events with. */
+void *push_loop_arg(struct push_loop_stream *s);
+
+/* The loop takes the stream over on connection fd (FastCGI request request_id, already
+ * answered with headers and its first events): it goes on from pos, with the counts last sent
+ * (sent_unread, taken over: the loop frees it), reads again at once when more, and ends it at
+ * end_ms (CLOCK_MONOTONIC milliseconds, as push_loop_now_ms). */
+void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
+                     struct push_cursor pos, char *sent_unread, int more, long end_ms);
+
+/* The loop takes over a held long poll (joined with enc NULL) on connection fd, nothing
+ * answered yet: it answers push_stream_longpoll's way once the user's stream has messages after
+ * since or counts other than counts (JSON text, taken over), or with "timeout" at end_ms. */
+void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
+                          struct push_cursor since, char *counts, int limit, long end_ms);
+
+/* Before adopting: s ends at expiry_ms (push_loop_now_ms's clock; 0: never), its token's expiry,
+ * within PUSH_LOOP_SCAN_MS: a stream with the encoder's end(reason "token_expired"), a held long
+ * poll with 401 {"error": "token_expired"}. */
+void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms);
+
+/* Gives up a stream that will never be adopted (it failed before streaming). */
+void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s);
+
+long push_loop_now_ms(void);
+
+#endif

@@ -1,0 +1,19 @@
+/* push_program.h: what every program does before serving: command line, environment, logging */
+#ifndef PUSH_PROGRAM_H
+#define PUSH_PROGRAM_H
+
+#include "core/push_config.h"
+
+struct push_program {
+    const char *name;  /* "push-poll" */
+    const char *about; /* what it does and which requests it takes, for --help */
+    const char *modes; /* how it runs, for --help; NULL: CGI, spawned or external FastCGI */
+};
+
+/* Reads the command line (--help, --version, --check, --listen ADDR) and the environment into
+ * cfg, and sets up logging. Returns -1 when the program should go on to serve; otherwise the
+ * exit status to leave with (after --help, or a configuration error, reported on stderr). */
+int push_program_init(const struct push_program *p, int argc, char **argv,
+                      struct push_config *cfg);
+
+#endif

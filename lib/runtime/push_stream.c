@@ -1,0 +1,557 @@
+/* push_stream.c: the stream loop and the long poll, over the hub and the connection pool */
+#include "config.h"
+
+#include "runtime/push_stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "core/push_log.h"
+#include "store/push_store.h"
+#include "http/push_edge.h"
+#include "http/push_http.h"
+#include "http/push_server.h"
+#include "transport/push_json.h"
+#include "runtime/push_loop.h"
+
+#define STREAM_BATCH PUSH_STREAM_BATCH
+#define DB_RETRY_MS 1000      /* a stream whose query failed reads again after this */
+
+/* One read of a user's stream. */
+struct batch {
+    PGresult *msgs;   /* after the cursor, oldest first (NULL when only the state was read) */
+    PGresult *unread;
+    struct push_state st;
+};
+
+static void batch_clear(struct batch *b)
+{
+    PQclear(b->msgs);
+    PQclear(b->unread);
+    memset(b, 0, sizeof *b);
+}
+
+/* Reads the state (with want_state, or when after is NULL), the messages after *after (unless
+ * NULL) and the unread counts, on a pooled connection; a connection found lost is replaced
+ * once. Returns 0, or -1 with *err and msg. */
+static int fetch(const struct push_stream_ctx *ctx, const char *user,
+                 const struct push_cursor *after, int limit, int want_state, struct batch *b,
+                 enum push_db_err *err, char *msg, size_t msglen)
+{
+    struct push_db *db;
+    int rc = -1;
+
+    memset(b, 0, sizeof *b);
+    if (!want_state && after) { /* a wake-up: read together with the other woken streams */
+        struct push_store_read r = { user, *after, limit, NULL, NULL };
+        if (push_readq_read(ctx->readq, &r, err, msg, msglen) < 0)
+            return -1;
+        b->msgs = r.msgs;
+        b->unread = r.unread;
+        return 0;
+    }
+    db = push_pool_acquire(ctx->pool);
+    for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
+        PGconn *conn = push_db_get(db, err, msg, msglen);
+        if (!conn)
+            break;
+        if (push_store_prepare(db, conn) == 0
+            && (!(want_state || !after) || push_store_state(conn, user, &b->st) == 0)
+            && (!after || (b->msgs = push_store_messages(conn, user, after, limit)))
+            && (b->unread = push_store_unread(conn, user))) {
+            rc = 0;
+            break;
+        }
+        batch_clear(b);
+        if (!push_db_lost(db)) {
+            char *text = PQerrorMessage(conn);
+            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
+            *err = PUSH_DB_UNREACHABLE;
+            snprintf(msg, msglen, "the database query failed");
+            break;
+        }
+        *err = PUSH_DB_UNREACHABLE;
+        snprintf(msg, msglen, "lost the database connection");
+    }
+    push_pool_release(ctx->pool, db);
+    return rc;
+}
+
+static int in_future(const struct push_cursor *c, const struct push_state *st)
+{
+    return c->personal > st->last_id || c->broadcast > st->last_id;
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static struct timespec at_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    return ts;
+}
+
+/* Milliseconds from now (now_ms's clock) to the Unix time expires; 0 when expires is 0 (never). */
+static long expiry_ms(int64_t expires)
+{
+    struct timespec ts;
+    long at;
+
+    if (!expires)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    at = now_ms() + (long)(expires - ts.tv_sec) * 1000L - ts.tv_nsec / 1000000L;
+    return at > 0 ? at : 1;
+}
+
+static void answer_token_expired(struct push_request *r, const char *user)
+{
+    push_log_info("a long poll of %s ended: its token expired", user);
+    push_http_error(r, 401, "token_expired", "the token has expired; send a fresh one",
+                    "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
+}
+
+/* Answers why a stream could not join the hub. */
+static void refuse(struct push_request *r, enum push_hub_err err)
+{
+    if (err == PUSH_HUB_FULL)
+        push_http_error(r, 503, "too_many_streams", "this server holds all the streams it may",
+                        "Retry-After: 10\r\n");
+    else
+        push_http_error(r, 429, "too_many_user_streams",
+                        "this user has too many open streams; close some tabs", "Retry-After: 10\r\n");
+}
+
+/* Joins the hub, or answers 503/429 and returns -1. */
+static int join(const struct push_stream_ctx *ctx, struct push_request *r, struct push_waiter *w,
+                const char *user)
+{
+    enum push_hub_err err;
+
+    w->wake = NULL; /* a blocking waiter: push_hub_wait */
+    w->wake_arg = NULL;
+    err = push_hub_join(ctx->hub, w, user);
+    if (err == PUSH_HUB_OK)
+        return 0;
+    refuse(r, err);
+    return -1;
+}
+
+/* --- streaming */
+
+struct stream {
+    const struct push_stream_ctx *ctx;
+    const char *user;
+    struct push_emitter e;
+    long expiry; /* now_ms's clock; 0: none */
+};
+
+static int emit(struct stream *s, struct batch *b, int *more)
+{
+    return push_emit(&s->e, b->msgs, b->unread, more);
+}
+
+/* Says why a stream ended early: a client that left is routine, one too slow to read is not. */
+static void gone(struct stream *s)
+{
+    if (push_request_timed_out(s->e.r))
+        push_log_info("dropped a stream of %s: the client took no data for %d s", s->user,
+                      s->ctx->cfg->write_timeout);
+    else
+        push_log_debug("a stream of %s ended: the client left", s->user);
+}
+
+/* The loop after the headers: read, write, wait; until the lifetime ends, the token expires or
+ * the client left. */
+static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *first)
+{
+    const struct push_config *cfg = s->ctx->cfg;
+    long end = now_ms() + cfg->lifetime * 1000L;
+    long next_beat = now_ms() + cfg->heartbeat * 1000L;
+    long retry_at = 0;
+    long check_ms = cfg->heartbeat * 1000L / 3 > 250 ? cfg->heartbeat * 1000L / 3 : 250;
+    int more = 0, fetch_now = 0;
+    struct batch b = *first;
+    enum push_db_err err;
+    char msg[256];
+
+    for (;;) {
+        if (b.unread) {
+            int n = emit(s, &b, &more);
+            batch_clear(&b);
+            if (n < 0) {
+                gone(s);
+                return;
+            }
+            if (n > 0)
+                next_beat = now_ms() + cfg->heartbeat * 1000L;
+        }
+        if (!more) {
+            long now = now_ms();
+            if (now >= end || (s->expiry && now >= s->expiry)) {
+                int expired = s->expiry && now >= s->expiry;
+                if (expired)
+                    push_log_info("a stream of %s ended: its token expired", s->user);
+                if (s->e.enc->end(s->e.r, expired ? "token_expired" : "lifetime", s->e.arg) == 0)
+                    push_request_flush(s->e.r);
+                return;
+            }
+            long until = next_beat < end ? next_beat : end;
+            if (s->expiry && s->expiry < until)
+                until = s->expiry;
+            if (retry_at && retry_at < until)
+                until = retry_at;
+            /* look at the connection a few times per heartbeat: a web server that saw its
+             * client leave has hung up, and the slot is freed without waiting to write */
+            if (until > now + check_ms)
+                until = now + check_ms;
+            struct timespec deadline = at_ms(until);
+            fetch_now = push_hub_wait(s->ctx->hub, w, &deadline);
+            now = now_ms();
+            if (!fetch_now && push_request_closed(s->e.r)) {
+                gone(s);
+                return;
+            }
+            if (retry_at && now >= retry_at)
+                fetch_now = 1;
+            if (now >= next_beat) {
+                if (s->e.enc->heartbeat(s->e.r, s->e.arg) < 0 || push_request_flush(s->e.r) < 0) {
+                    gone(s);
+                    return;
+                }
+                next_beat = now + cfg->heartbeat * 1000L;
+            }
+            if (!fetch_now)
+                continue;
+        }
+        more = 0;
+        retry_at = 0;
+        /* a wake-up reads only what it sends: no state query (the first read checked the cursor) */
+        if (fetch(s->ctx, s->user, &s->e.pos, STREAM_BATCH + 1, 0, &b, &err, msg, sizeof msg) < 0)
+            retry_at = now_ms() + DB_RETRY_MS; /* the cursor stays: nothing is lost */
+    }
+}
+
+/* Writes the headers and the encoder's start. */
+static int start(const struct push_stream_ctx *ctx, struct push_request *r,
+                 const struct push_encoder *enc, void *arg)
+{
+    return push_request_write(r, "Status: 200 OK\r\n", 16) == 0
+           && push_request_write(r, enc->headers, strlen(enc->headers)) == 0
+           && (!enc->more_headers || enc->more_headers(r, arg) == 0)
+           && push_request_write(r, "\r\n", 2) == 0 && enc->begin(r, ctx->cfg, arg) == 0 ? 0 : -1;
+}
+
+/* push_stream_run for a FastCGI request: this thread answers and writes the first batch, then
+ * the event loop holds the stream and the thread goes back to accepting requests. */
+static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
+                        const struct push_encoder *enc, const void *arg,
+                        const struct push_identity *id, const char *tag,
+                        const struct push_cursor *from)
+{
+    const char *user = id->user;
+    long end_ms = push_loop_now_ms() + ctx->cfg->lifetime * 1000L;
+    enum push_hub_err herr;
+    struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, enc, arg, &herr);
+    struct push_emitter e = { r, enc, NULL, tag, { 0, 0 }, NULL };
+    struct batch b;
+    enum push_db_err err;
+    char msg[256];
+    int more = 0, fd, request_id;
+
+    if (!ls) {
+        refuse(r, herr);
+        return;
+    }
+    e.arg = push_loop_arg(ls); /* the loop's copy, so that both halves write with the same */
+    /* the first read happens after the join: a change from now on wakes the stream */
+    if (fetch(ctx, user, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
+        push_edge_db_error(r, err, msg);
+        push_loop_abandon(ctx->loop, ls);
+        return;
+    }
+    if (from && in_future(from, &b.st)) {
+        push_edge_cursor_future(r);
+        batch_clear(&b);
+        push_loop_abandon(ctx->loop, ls);
+        return;
+    }
+    e.pos = from ? *from : b.st.head;
+    if (!from) /* from now on: nothing to replay, only the counts */
+        b.msgs = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    if (start(ctx, r, enc, e.arg) < 0 || push_emit(&e, b.msgs, b.unread, &more) < 0
+        || push_request_detach(r, &fd, &request_id) < 0) {
+        batch_clear(&b);
+        free(e.sent_unread);
+        push_loop_abandon(ctx->loop, ls);
+        return;
+    }
+    batch_clear(&b);
+    push_loop_expire_at(ls, expiry_ms(id->expires));
+    push_loop_adopt(ctx->loop, ls, fd, request_id, e.pos, e.sent_unread, more, end_ms);
+}
+
+void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
+                     const struct push_encoder *enc, void *arg, const struct push_identity *id,
+                     const char *tag, const struct push_cursor *from)
+{
+    if (ctx->loop && push_request_detachable(r)) {
+        run_in_loop(ctx, r, enc, arg, id, tag, from);
+        return;
+    }
+
+    const char *user = id->user;
+    struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL }, expiry_ms(id->expires) };
+    struct push_waiter w;
+    struct batch b;
+    enum push_db_err err;
+    char msg[256];
+
+    if (join(ctx, r, &w, user) < 0)
+        return;
+    /* the first read happens after the join: a change from now on wakes us, none is missed */
+    if (fetch(ctx, user, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
+        push_edge_db_error(r, err, msg);
+    } else if (from && in_future(from, &b.st)) {
+        push_edge_cursor_future(r);
+        batch_clear(&b);
+    } else {
+        s.e.pos = from ? *from : b.st.head;
+        if (!from) { /* from now on: nothing to replay, only the counts */
+            b.msgs = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+        }
+        if (start(ctx, r, enc, arg) == 0)
+            stream_loop(&s, &w, &b);
+        else
+            batch_clear(&b);
+    }
+    push_hub_leave(ctx->hub, &w);
+    free(s.e.sent_unread);
+}
+
+/* --- long polling */
+
+static void longpoll_answer(struct push_request *r, const char *user, const char *tag,
+                            struct push_cursor pos, struct batch *b, int limit, int timeout)
+{
+    push_emit_longpoll(r, user, tag, pos, b->msgs, push_json_unread(b->unread), limit, timeout);
+}
+
+/* push_stream_longpoll for a FastCGI request: when nothing is new yet, the event loop holds the
+ * poll and answers it, and this thread goes back to accepting requests. */
+static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
+                             const struct push_identity *id, const char *tag,
+                             const struct push_cursor *since, int hold_s, int limit)
+{
+    const char *user = id->user;
+    long end_ms = push_loop_now_ms() + hold_s * 1000L;
+    enum push_hub_err herr;
+    struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, NULL, NULL, &herr);
+    struct batch b;
+    enum push_db_err err;
+    char msg[256], *counts;
+    int fd, request_id;
+
+    if (!ls) {
+        refuse(r, herr);
+        return;
+    }
+    /* the first read happens after the join: a change from now on wakes the poll */
+    if (fetch(ctx, user, since, limit + 1, 1, &b, &err, msg, sizeof msg) < 0) {
+        push_edge_db_error(r, err, msg);
+        push_loop_abandon(ctx->loop, ls);
+        return;
+    }
+    if (in_future(since, &b.st)) {
+        push_edge_cursor_future(r);
+    } else if (PQntuples(b.msgs) > 0) {
+        longpoll_answer(r, user, tag, *since, &b, limit, 0);
+    } else {
+        json_object *u = push_json_unread(b.unread);
+        size_t len;
+        if (!(counts = strdup(push_json_text(u, &len))))
+            abort();
+        json_object_put(u);
+        batch_clear(&b);
+        if (push_request_detach(r, &fd, &request_id) < 0) {
+            free(counts);
+            push_loop_abandon(ctx->loop, ls);
+            return;
+        }
+        push_loop_expire_at(ls, expiry_ms(id->expires));
+        push_loop_adopt_hold(ctx->loop, ls, fd, request_id, *since, counts, limit, end_ms);
+        return;
+    }
+    batch_clear(&b);
+    push_loop_abandon(ctx->loop, ls);
+}
+
+void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,
+                          const struct push_identity *id, const char *tag,
+                          const struct push_cursor *since, int hold_s, int limit)
+{
+    const char *user = id->user;
+    struct push_waiter w;
+    struct batch b;
+    enum push_db_err err;
+    char msg[256], *first_unread = NULL;
+    long hold_ms = hold_s * 1000L, expiry = expiry_ms(id->expires);
+    /* the token expires first: the hold ends then, with 401 token_expired */
+    int expires_first = expiry && expiry - now_ms() < hold_ms;
+    struct timespec deadline = push_hub_deadline(expires_first ? expiry - now_ms() : hold_ms);
+    int first = 1;
+
+    if (ctx->loop && push_request_detachable(r)) {
+        longpoll_in_loop(ctx, r, id, tag, since, hold_s, limit);
+        return;
+    }
+    if (join(ctx, r, &w, user) < 0)
+        return;
+    for (;;) {
+        if (fetch(ctx, user, since, limit + 1, first, &b, &err, msg, sizeof msg) < 0) {
+            push_edge_db_error(r, err, msg);
+            break;
+        }
+        if (first && in_future(since, &b.st)) {
+            push_edge_cursor_future(r);
+            batch_clear(&b);
+            break;
+        }
+        first = 0;
+        json_object *u = push_json_unread(b.unread);
+        size_t counts_len;
+        const char *counts = push_json_text(u, &counts_len);
+        int changed = first_unread && strcmp(first_unread, counts) != 0;
+        if (!first_unread && !(first_unread = strdup(counts)))
+            abort();
+        json_object_put(u);
+        if (PQntuples(b.msgs) > 0 || changed) {
+            longpoll_answer(r, user, tag, *since, &b, limit, 0);
+            batch_clear(&b);
+            break;
+        }
+        if (!push_hub_wait(ctx->hub, &w, &deadline)) {
+            if (expires_first)
+                answer_token_expired(r, user);
+            else
+                longpoll_answer(r, user, tag, *since, &b, limit, 1);
+            batch_clear(&b);
+            break;
+        }
+        batch_clear(&b);
+    }
+    push_hub_leave(ctx->hub, &w);
+    free(first_unread);
+}
+
+void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
+                         const char *user, const char *tag, int limit)
+{
+    struct push_db *db = push_pool_acquire(ctx->pool);
+    struct batch b = { 0 };
+    enum push_db_err err = PUSH_DB_UNREACHABLE;
+    char msg[256] = "", why[256] = "";
+    PGconn *conn = NULL;
+    int ok = 0;
+
+    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
+        if (!(conn = push_db_get(db, &err, msg, sizeof msg)))
+            break;
+        ok = push_store_prepare(db, conn) == 0 && push_store_begin_snapshot(conn) == 0 && push_store_state(conn, user, &b.st) == 0
+             && (b.msgs = push_store_messages(conn, user, NULL, limit))
+             && (b.unread = push_store_unread(conn, user));
+        push_store_end(conn, why, sizeof why);
+        if (!ok) {
+            batch_clear(&b);
+            if (!push_db_lost(db)) {
+                push_edge_query_failed(r, why);
+                push_pool_release(ctx->pool, db);
+                return;
+            }
+        }
+    }
+    push_pool_release(ctx->pool, db);
+    if (!ok) {
+        push_edge_db_error(r, err, msg);
+        return;
+    }
+    /* the newest list: its messages' own cursors, and the head to go on from */
+    json_object *o = push_json_answer(user, tag, b.msgs, limit, (struct push_cursor){ 0, 0 },
+                                      &b.st.head, push_json_unread(b.unread), 0);
+    size_t len;
+    const char *text = push_json_text(o, &len);
+    push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json; charset=utf-8",
+                      text, len);
+    json_object_put(o);
+    batch_clear(&b);
+}
+
+/* --- main of the streaming programs */
+
+#define SPARE_THREADS 8 /* without the event loop: threads beyond the streams, for the rest */
+
+static void *stream_worker_new(void *app)
+{
+    return app;
+}
+
+static void stream_worker_free(void *state)
+{
+    (void)state;
+}
+
+static void (*stream_handler)(struct push_request *r, const struct push_stream_ctx *ctx);
+
+static void stream_handle(struct push_request *r, void *state)
+{
+    stream_handler(r, state);
+}
+
+int push_stream_main(const struct push_program *p, int argc, char **argv,
+                     void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx),
+                     int flags)
+{
+    static struct push_config cfg;
+    static struct push_stream_ctx ctx;
+    int rc = push_program_init(p, argc, argv, &cfg);
+    int loop = (flags & PUSH_STREAM_EVENT_LOOP) && cfg.event_loop && !push_server_is_cgi(&cfg);
+    /* with the event loop a worker only answers and hands over: a few suffice; without it
+     * every open stream holds one */
+    struct push_server server = { &cfg, &ctx, stream_worker_new, stream_worker_free, stream_handle,
+                                  64, loop ? 64 : cfg.max_streams + SPARE_THREADS };
+
+    if (rc >= 0)
+        return rc;
+    stream_handler = handle;
+    ctx.cfg = &cfg;
+    int streams = cfg.max_streams;
+    if (!push_server_is_cgi(&cfg)) {
+        /* every stream and every request in a worker's hands is a descriptor: at the open-file
+         * limit clients get 503 too_many_streams, and the process never runs out */
+        cfg.threads = push_server_threads(&server);
+        streams = push_server_stream_cap(&cfg, loop ? cfg.threads : 0);
+        /* a thread per stream: keep SPARE_THREADS free to answer, a 503 included */
+        if (!loop && streams > cfg.threads - SPARE_THREADS) {
+            streams = cfg.threads > SPARE_THREADS ? cfg.threads - SPARE_THREADS : 1;
+            push_log_warn("a thread per stream (PUSH_EVENT_LOOP=0) with %d threads: at most %d "
+                          "streams", cfg.threads, streams);
+        }
+    }
+    /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
+    ctx.hub = push_hub_start(cfg.database_url, p->name, streams, cfg.max_streams_per_user);
+    ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
+    ctx.readq = push_readq_new(ctx.pool, cfg.db_pool);
+    if (loop)
+        ctx.loop = push_loop_start(&cfg, ctx.hub, ctx.pool);
+    return push_server_run(&server);
+}

@@ -1,0 +1,356 @@
+/* push_wsjob.c: push-ws's worker threads: first reads, batched wake-up reads and commands, on their own connections */
+#include "config.h"
+
+#include "runtime/push_wsjob.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "core/push_log.h"
+#include "store/push_store.h"
+#include "transport/push_json.h"
+#include "runtime/push_readq.h"
+
+struct push_wsq {
+    const struct push_config *cfg;
+    const char *appname;
+    int efd;
+    pthread_mutex_t lock;            /* the two lists */
+    pthread_cond_t cond;
+    struct push_wsjob *todo, *todo_tail, *done;
+};
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+
+    if (!p)
+        abort();
+    return p;
+}
+
+static void notify(struct push_wsq *d)
+{
+    uint64_t one = 1;
+
+    if (write(d->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        push_log_error("eventfd: %s", strerror(errno));
+}
+
+void push_wsjob_free(struct push_wsjob *j)
+{
+    for (int i = 0; i < j->nframes; i++)
+        free(j->frames[i]);
+    free(j->frames);
+    free(j->unread);
+    free(j->reply);
+    free(j);
+}
+
+static int in_future(const struct push_cursor *c, const struct push_state *st)
+{
+    return c->personal > st->last_id || c->broadcast > st->last_id;
+}
+
+/* Turns one read (msgs after j->pos, at most PUSH_WSJOB_BATCH + 1, and the counts) into the socket's
+ * frames, moving j->pos past what it sends; the results are cleared. */
+static void take_read(struct push_wsjob *j, PGresult *msgs, PGresult *unread, const char *tag)
+{
+    size_t len;
+    int n = PQntuples(msgs);
+
+    j->more = n > PUSH_WSJOB_BATCH;
+    n = n > PUSH_WSJOB_BATCH ? PUSH_WSJOB_BATCH : n;
+    j->frames = xcalloc(n ? (size_t)n : 1, sizeof *j->frames);
+    for (int i = 0; i < n; i++) {
+        char cursor[PUSH_CURSOR_MAX];
+        json_object *m = push_json_message(msgs, i, tag, &j->pos);
+        const char *text = push_json_text(m, &len);
+        push_cursor_format(&j->pos, tag, cursor);
+        j->frames[j->nframes++] = push_ws_event("message", cursor, "message", text, len);
+        json_object_put(m);
+    }
+    json_object *u = push_json_unread(unread);
+    j->unread = xstrdup(push_json_text(u, &len));
+    json_object_put(u);
+    PQclear(msgs);
+    PQclear(unread);
+}
+
+/* Reads what a socket is sent: the messages after j->pos and the counts. 0, or -1 on a
+ * database error. */
+static int read_stream(PGconn *conn, struct push_wsjob *j, const char *user, const char *tag)
+{
+    PGresult *msgs = push_store_messages(conn, user, &j->pos, PUSH_WSJOB_BATCH + 1);
+    PGresult *unread = msgs ? push_store_unread(conn, user) : NULL;
+
+    if (!unread) {
+        PQclear(msgs);
+        return -1;
+    }
+    take_read(j, msgs, unread, tag);
+    return 0;
+}
+
+static char *ack(const struct push_ws_cmd *c, json_object *o)
+{
+    return push_ws_reply(c, "ack", o);
+}
+
+/* A command, as push-poll's POST does it. 0 (with j->reply), or -1 on a database error. */
+static int run_command(PGconn *conn, struct push_wsjob *j, const char *user, const char *tag)
+{
+    const struct push_ws_cmd *c = &j->cmd;
+    const struct push_cursor *upto = c->has_cursor ? &c->cursor : NULL;
+    struct push_state st;
+    PGresult *unread;
+    int rc = 1;
+
+    if (c->has_cursor) {
+        if (push_store_state(conn, user, &st) < 0)
+            return -1;
+        if (in_future(&c->cursor, &st)) {
+            j->reply = push_ws_error(c, "cursor_future", "the cursor is ahead of every message");
+            return 0;
+        }
+    }
+    if (c->type == PUSH_WS_CMD_RESUME) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "cursor", push_json_cursor(&c->cursor, tag));
+        j->reply = ack(c, o);
+        j->pos = c->cursor;
+        j->resumed = 1;
+        return 0;
+    }
+    switch (c->mark) {
+    case PUSH_WS_MARK_ONE: rc = push_store_mark_one(conn, user, c->id); break;
+    case PUSH_WS_MARK_UPTO:
+    case PUSH_WS_MARK_ALL: rc = push_store_mark_upto(conn, user, upto) < 0 ? -1 : 1; break;
+    case PUSH_WS_MARK_KIND: rc = push_store_mark_kind(conn, user, c->kind, upto); break;
+    }
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        j->reply = c->mark == PUSH_WS_MARK_ONE
+                       ? push_ws_error(c, "not_found", "no such message for this user")
+                       : push_ws_error(c, "unknown_kind", "no message was ever sent with this kind");
+        return 0;
+    }
+    if (!(unread = push_store_unread(conn, user)))
+        return -1;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "unread", push_json_unread(unread));
+    PQclear(unread);
+    j->reply = ack(c, o);
+    return 0;
+}
+
+static int run_job(PGconn *conn, struct push_wsjob *j)
+{
+    const char *user = j->user, *tag = j->tag;
+    struct push_state st;
+
+    switch (j->kind) {
+    case PUSH_WSJOB_OPEN:
+        if (push_store_state(conn, user, &st) < 0)
+            return -1;
+        if (j->has_pos && in_future(&j->pos, &st)) {
+            j->future = 1;
+            return 0;
+        }
+        if (!j->has_pos) /* from now on: nothing to replay */
+            j->pos = st.head;
+        j->start = j->pos;
+        return read_stream(conn, j, user, tag);
+    case PUSH_WSJOB_FETCH:
+        return read_stream(conn, j, user, tag);
+    case PUSH_WSJOB_CMD:
+        return run_command(conn, j, user, tag);
+    }
+    return -1;
+}
+
+/* Runs j on db; a connection found lost is replaced once. */
+static void work(struct push_db *db, struct push_wsjob *j)
+{
+    struct push_cursor pos = j->pos;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PGconn *conn = push_db_get(db, &j->err, j->errmsg, sizeof j->errmsg);
+        if (!conn) {
+            j->failed = 1;
+            return;
+        }
+        if (push_store_prepare(db, conn) == 0 && run_job(conn, j) == 0)
+            return;
+        for (int i = 0; i < j->nframes; i++)
+            free(j->frames[i]);
+        free(j->frames);
+        j->frames = NULL;
+        j->nframes = 0;
+        j->pos = pos;
+        if (!push_db_lost(db)) {
+            char *text = PQerrorMessage(conn);
+            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
+            break;
+        }
+    }
+    j->failed = 1;
+    j->err = PUSH_DB_UNREACHABLE;
+    snprintf(j->errmsg, sizeof j->errmsg, "the database is unavailable; try again shortly");
+}
+
+/* Runs the wake-up reads of n sockets (jobs[i]->kind PUSH_WSJOB_FETCH) as one push_store_read_many:
+ * a broadcast wakes every socket at once, and two queries each would be thousands. */
+static void work_many(struct push_db *db, struct push_wsjob **jobs, int n)
+{
+    struct push_store_read *reads = xcalloc((size_t)n, sizeof *reads);
+    enum push_db_err err = PUSH_DB_UNREACHABLE;
+    char msg[256] = "the database is unavailable; try again shortly";
+    int ok = 0;
+
+    for (int i = 0; i < n; i++)
+        reads[i] = (struct push_store_read){ jobs[i]->user, jobs[i]->pos, PUSH_WSJOB_BATCH + 1, NULL, NULL };
+    ok = push_readq_run_on(db, reads, n, &err, msg, sizeof msg) == 0;
+    for (int i = 0; i < n; i++) {
+        if (ok) {
+            take_read(jobs[i], reads[i].msgs, reads[i].unread, jobs[i]->tag);
+        } else {
+            jobs[i]->failed = 1;
+            jobs[i]->err = err;
+            snprintf(jobs[i]->errmsg, sizeof jobs[i]->errmsg, "%s", msg);
+        }
+    }
+    free(reads);
+}
+
+/* Takes the next job, and with a wake-up read every other queued wake-up read (up to
+ * PUSH_STORE_MANY_MAX in all) into jobs. Returns how many. Called with d->lock held. */
+static int take_jobs(struct push_wsq *d, struct push_wsjob **jobs)
+{
+    struct push_wsjob *j = d->todo, **p;
+    int n = 1;
+
+    d->todo = j->next;
+    jobs[0] = j;
+    if (j->kind == PUSH_WSJOB_FETCH) {
+        for (p = &d->todo; *p && n < PUSH_STORE_MANY_MAX;) {
+            if ((*p)->kind == PUSH_WSJOB_FETCH) {
+                jobs[n++] = *p;
+                *p = (*p)->next;
+            } else {
+                p = &(*p)->next;
+            }
+        }
+    }
+    d->todo_tail = NULL; /* found again below: the list changed */
+    for (struct push_wsjob *t = d->todo; t; t = t->next)
+        d->todo_tail = t;
+    return n;
+}
+
+static void *worker_main(void *arg)
+{
+    struct push_wsq *d = arg;
+    struct push_wsjob **jobs = xcalloc(PUSH_STORE_MANY_MAX, sizeof *jobs);
+    struct push_db db;
+
+    push_db_init(&db, d->cfg->database_url, d->appname);
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        while (!d->todo)
+            pthread_cond_wait(&d->cond, &d->lock);
+        int n = take_jobs(d, jobs);
+        pthread_mutex_unlock(&d->lock);
+        if (jobs[0]->kind == PUSH_WSJOB_FETCH)
+            work_many(&db, jobs, n);
+        else
+            work(&db, jobs[0]);
+        pthread_mutex_lock(&d->lock);
+        for (int i = 0; i < n; i++) {
+            jobs[i]->next = d->done;
+            d->done = jobs[i];
+        }
+        pthread_mutex_unlock(&d->lock);
+        notify(d);
+    }
+    return NULL;
+}
+
+struct push_wsjob *push_wsjob_new(void *owner, enum push_wsjob_kind kind, const char *user,
+                                  const char *tag)
+{
+    struct push_wsjob *j = xcalloc(1, sizeof *j);
+
+    j->owner = owner;
+    j->kind = kind;
+    j->user = user;
+    j->tag = tag;
+    return j;
+}
+
+void push_wsq_submit(struct push_wsq *d, struct push_wsjob *j)
+{
+    j->next = NULL;
+    pthread_mutex_lock(&d->lock);
+    if (d->todo_tail)
+        d->todo_tail->next = j;
+    else
+        d->todo = j;
+    d->todo_tail = j;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+struct push_wsjob *push_wsq_done(struct push_wsq *d)
+{
+    struct push_wsjob *done, *rev = NULL;
+
+    pthread_mutex_lock(&d->lock);
+    done = d->done;
+    d->done = NULL;
+    pthread_mutex_unlock(&d->lock);
+    while (done) { /* pushed newest first: turned around */
+        struct push_wsjob *next = done->next;
+        done->next = rev;
+        rev = done;
+        done = next;
+    }
+    return rev;
+}
+
+struct push_wsq *push_wsq_start(const struct push_config *cfg, const char *appname, int efd)
+{
+    struct push_wsq *d = xcalloc(1, sizeof *d);
+
+    d->cfg = cfg;
+    d->appname = appname;
+    d->efd = efd;
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->cond, NULL);
+    for (int i = 0; i < cfg->db_pool; i++) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, worker_main, d) != 0)
+            abort();
+        pthread_attr_destroy(&attr);
+    }
+    return d;
+}

@@ -1,0 +1,69 @@
+/* push_pool.c: lending database connections to threads */
+#include "config.h"
+
+#include "store/push_pool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+struct push_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    int size, nfree;
+    struct push_db *slots;
+    struct push_db **free_list;
+};
+
+struct push_pool *push_pool_new(const char *url, const char *appname, int size)
+{
+    struct push_pool *pool = calloc(1, sizeof *pool);
+
+    if (size < 1)
+        size = 1;
+    if (size > PUSH_POOL_MAX)
+        size = PUSH_POOL_MAX;
+    if (!pool || !(pool->slots = calloc((size_t)size, sizeof *pool->slots))
+        || !(pool->free_list = calloc((size_t)size, sizeof *pool->free_list)))
+        abort();
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->freed, NULL);
+    pool->size = pool->nfree = size;
+    for (int i = 0; i < size; i++) {
+        push_db_init(&pool->slots[i], url, appname);
+        pool->free_list[i] = &pool->slots[i];
+    }
+    return pool;
+}
+
+struct push_db *push_pool_acquire(struct push_pool *pool)
+{
+    struct push_db *db;
+
+    pthread_mutex_lock(&pool->lock);
+    while (pool->nfree == 0)
+        pthread_cond_wait(&pool->freed, &pool->lock);
+    db = pool->free_list[--pool->nfree];
+    pthread_mutex_unlock(&pool->lock);
+    return db;
+}
+
+void push_pool_release(struct push_pool *pool, struct push_db *db)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->free_list[pool->nfree++] = db;
+    pthread_cond_signal(&pool->freed);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void push_pool_free(struct push_pool *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < pool->size; i++)
+        push_db_close(&pool->slots[i]);
+    pthread_cond_destroy(&pool->freed);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool->free_list);
+    free(pool->slots);
+    free(pool);
+}

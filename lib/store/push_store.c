@@ -1,0 +1,365 @@
+/* push_store.c: the SQL, always through parameters */
+#include "config.h"
+
+#include "store/push_store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define I64_TEXT 24
+
+enum stmt { STMT_STATE, STMT_NEWEST, STMT_AFTER, STMT_UNREAD, STMT_AFTER_MANY, STMT_UNREAD_MANY };
+
+static void i64_text(int64_t v, char buf[I64_TEXT])
+{
+    snprintf(buf, I64_TEXT, "%" PRId64, v);
+}
+
+static int64_t text_i64(const char *s)
+{
+    return (int64_t)strtoll(s, NULL, 10);
+}
+
+/* The statements, prepared once per connection (push_store_prepare): planning the set-returning
+ * functions' inlined bodies on every call cost more than running them. */
+static const struct {
+    const char *name, *sql;
+    int nparams;
+} stmts[] = {
+    [STMT_STATE] = { "push_state", "SELECT p, b, read_version, content_version, last_id"
+                                   " FROM push.state($1)", 1 },
+    [STMT_NEWEST] = { "push_newest", "SELECT * FROM push.messages_newest($1, $2)", 2 },
+    [STMT_AFTER] = { "push_after", "SELECT * FROM push.messages_after($1, $2, $3, $4)", 4 },
+    [STMT_UNREAD] = { "push_unread", "SELECT kind, n FROM push.unread($1) ORDER BY kind", 1 },
+    /* the same two for many users at once; the last column numbers the user (from 1) */
+    [STMT_AFTER_MANY] = { "push_after_many",
+                          "SELECT m.*, r.i FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
+                          " $4::integer[]) WITH ORDINALITY AS r(u, p, b, l, i)"
+                          " CROSS JOIN LATERAL push.messages_after(r.u, r.p, r.b, r.l) m"
+                          " ORDER BY r.i, m.id", 4 },
+    [STMT_UNREAD_MANY] = { "push_unread_many",
+                           "SELECT c.kind, c.n, r.i FROM unnest($1::text[]) WITH ORDINALITY AS r(u, i)"
+                           " CROSS JOIN LATERAL push.unread(r.u) c ORDER BY r.i, c.kind", 1 },
+};
+
+int push_store_prepare(struct push_db *db, PGconn *conn)
+{
+    if (db->prepared)
+        return 0;
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        PGresult *res = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok)
+            return -1;
+    }
+    db->prepared = 1;
+    return 0;
+}
+
+/* Runs sql with text parameters; returns the result if its status is want, else NULL. */
+static PGresult *run(PGconn *conn, const char *sql, int n, const char *const *params,
+                     ExecStatusType want)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != want) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* Runs a prepared statement; the result when it returned rows, else NULL. */
+static PGresult *run_stmt(PGconn *conn, enum stmt id, const char *const *params)
+{
+    PGresult *res = PQexecPrepared(conn, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* Runs a statement returning one boolean; 1 true, 0 false, -1 error. */
+static int run_bool(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = run(conn, sql, n, params, PGRES_TUPLES_OK);
+    int rc;
+
+    if (!res)
+        return -1;
+    rc = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}
+
+int push_store_state(PGconn *conn, const char *user, struct push_state *st)
+{
+    const char *params[] = { user };
+    PGresult *res = run_stmt(conn, STMT_STATE, params);
+
+    if (!res)
+        return -1;
+    st->head.personal = text_i64(PQgetvalue(res, 0, 0));
+    st->head.broadcast = text_i64(PQgetvalue(res, 0, 1));
+    st->read_version = text_i64(PQgetvalue(res, 0, 2));
+    st->content_version = text_i64(PQgetvalue(res, 0, 3));
+    st->last_id = text_i64(PQgetvalue(res, 0, 4));
+    PQclear(res);
+    return 0;
+}
+
+int push_store_begin_snapshot(PGconn *conn)
+{
+    PGresult *res = PQexec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+int push_store_end(PGconn *conn, char *why, size_t len)
+{
+    PGresult *res;
+    int ok;
+
+    /* the reason a statement of the transaction failed: the COMMIT (a ROLLBACK then) clears it */
+    if (why && len)
+        snprintf(why, len, "%.*s", (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
+    res = PQexec(conn, "COMMIT");
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_cursor *after,
+                              int limit)
+{
+    char p[I64_TEXT], b[I64_TEXT], lim[I64_TEXT];
+    const char *params[] = { user, p, b, lim };
+    PGresult *res;
+
+    i64_text(limit, lim);
+    if (!after) {
+        params[1] = lim;
+        res = run_stmt(conn, STMT_NEWEST, params);
+    } else {
+        i64_text(after->personal, p);
+        i64_text(after->broadcast, b);
+        res = run_stmt(conn, STMT_AFTER, params);
+    }
+    /* the columns are read by position: a schema of another shape is an error, not a crash */
+    if (res && PQnfields(res) != PUSH_COL_POS_B + 1) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+PGresult *push_store_unread(PGconn *conn, const char *user)
+{
+    const char *params[] = { user };
+
+    return run_stmt(conn, STMT_UNREAD, params);
+}
+
+/* --- many users at once */
+
+/* A growing text buffer; aborts when out of memory (bounded by PUSH_STORE_MANY_MAX users). */
+struct text {
+    char *s;
+    size_t len, cap;
+};
+
+static void put(struct text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        if (!(t->s = realloc(t->s, t->cap)))
+            abort();
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
+/* Appends s as a double-quoted element of an array literal: '"' and '\\' escaped. */
+static void put_element(struct text *t, const char *s)
+{
+    put(t, "\"", 1);
+    for (size_t n; *s; s += n) {
+        n = strcspn(s, "\"\\");
+        put(t, s, n);
+        if (s[n]) {
+            put(t, "\\", 1);
+            put(t, s + n, 1);
+            n++;
+        }
+    }
+    put(t, "\"", 1);
+}
+
+static void put_i64(struct text *t, int64_t v)
+{
+    char buf[I64_TEXT];
+
+    i64_text(v, buf);
+    put(t, buf, strlen(buf));
+}
+
+/* An empty result with res's columns but its last (the user's number). */
+static PGresult *empty_like(const PGresult *res)
+{
+    PGresAttDesc att[16];
+    int nf = PQnfields(res) - 1;
+    PGresult *out = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+
+    if (!out || nf > 16)
+        abort();
+    for (int f = 0; f < nf; f++) {
+        att[f].name = PQfname(res, f);
+        att[f].tableid = PQftable(res, f);
+        att[f].columnid = PQftablecol(res, f);
+        att[f].format = PQfformat(res, f);
+        att[f].typid = PQftype(res, f);
+        att[f].typlen = PQfsize(res, f);
+        att[f].atttypmod = PQfmod(res, f);
+    }
+    if (!PQsetResultAttrs(out, nf, att))
+        abort();
+    return out;
+}
+
+/* Deals the rows of res out to one result per read, by the number in the last column. */
+static void split(const PGresult *res, struct push_store_read *reads, int n, int unread)
+{
+    int nf = PQnfields(res) - 1;
+
+    for (int i = 0; i < n; i++) {
+        PGresult **to = unread ? &reads[i].unread : &reads[i].msgs;
+        *to = empty_like(res);
+    }
+    for (int row = 0; row < PQntuples(res); row++) {
+        long i = strtol(PQgetvalue(res, row, nf), NULL, 10) - 1;
+        PGresult *to;
+        if (i < 0 || i >= n)
+            continue;
+        to = unread ? reads[i].unread : reads[i].msgs;
+        int at = PQntuples(to);
+        for (int f = 0; f < nf; f++) {
+            int null = PQgetisnull(res, row, f);
+            if (!PQsetvalue(to, at, f, null ? NULL : PQgetvalue(res, row, f),
+                            null ? -1 : PQgetlength(res, row, f)))
+                abort();
+        }
+    }
+}
+
+int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
+{
+    struct text users = { 0 }, ps = { 0 }, bs = { 0 }, ls = { 0 };
+    PGresult *msgs = NULL, *unread = NULL;
+    int rc = -1;
+
+    if (n < 1 || n > PUSH_STORE_MANY_MAX)
+        return -1;
+    if (n == 1) { /* one user: the single statements, whose plans are the cheapest */
+        reads[0].msgs = push_store_messages(conn, reads[0].user, &reads[0].after, reads[0].limit);
+        if (reads[0].msgs && (reads[0].unread = push_store_unread(conn, reads[0].user)))
+            return 0;
+        PQclear(reads[0].msgs);
+        reads[0].msgs = NULL;
+        return -1;
+    }
+    put(&users, "{", 1), put(&ps, "{", 1), put(&bs, "{", 1), put(&ls, "{", 1);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            put(&users, ",", 1), put(&ps, ",", 1), put(&bs, ",", 1), put(&ls, ",", 1);
+        put_element(&users, reads[i].user);
+        put_i64(&ps, reads[i].after.personal);
+        put_i64(&bs, reads[i].after.broadcast);
+        put_i64(&ls, reads[i].limit);
+    }
+    put(&users, "}", 1), put(&ps, "}", 1), put(&bs, "}", 1), put(&ls, "}", 1);
+    const char *after_params[] = { users.s, ps.s, bs.s, ls.s };
+    const char *unread_params[] = { users.s };
+    msgs = run_stmt(conn, STMT_AFTER_MANY, after_params);
+    if (msgs && PQnfields(msgs) == PUSH_COL_POS_B + 2)
+        unread = run_stmt(conn, STMT_UNREAD_MANY, unread_params);
+    if (unread && PQnfields(unread) == 3) {
+        split(msgs, reads, n, 0);
+        split(unread, reads, n, 1);
+        rc = 0;
+    }
+    PQclear(msgs);
+    PQclear(unread);
+    free(users.s), free(ps.s), free(bs.s), free(ls.s);
+    return rc;
+}
+
+int push_store_mark_one(PGconn *conn, const char *user, int64_t id)
+{
+    char idt[I64_TEXT];
+    const char *params[] = { user, idt };
+
+    i64_text(id, idt);
+    return run_bool(conn, "SELECT push.mark_read($1, $2)", 2, params);
+}
+
+int push_store_mark_upto(PGconn *conn, const char *user, const struct push_cursor *upto)
+{
+    char p[I64_TEXT], b[I64_TEXT];
+    const char *params[] = { user, p, b };
+    PGresult *res;
+
+    if (!upto) {
+        res = run(conn, "SELECT push.mark_all_read($1)", 1, params, PGRES_TUPLES_OK);
+    } else {
+        i64_text(upto->personal, p);
+        i64_text(upto->broadcast, b);
+        res = run(conn, "SELECT push.mark_read_upto($1, $2, $3)", 3, params, PGRES_TUPLES_OK);
+    }
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int push_store_mark_kind(PGconn *conn, const char *user, const char *kind,
+                         const struct push_cursor *upto)
+{
+    char p[I64_TEXT], b[I64_TEXT];
+    const char *params[] = { user, kind, p, b };
+
+    if (!upto)
+        return run_bool(conn, "SELECT push.mark_kind_read($1, $2)", 2, params);
+    i64_text(upto->personal, p);
+    i64_text(upto->broadcast, b);
+    return run_bool(conn, "SELECT push.mark_kind_read($1, $2, $3, $4)", 4, params);
+}
+
+int push_store_publish(PGconn *conn, const char *recipient, const char *title, const char *body,
+                       const char *kind, char *id)
+{
+    const char *params[] = { recipient, title, body, kind };
+    PGresult *res = PQexecParams(conn,
+                                 "INSERT INTO push.message (recipient, title, body, kind) "
+                                 "VALUES ($1, $2, $3, coalesce($4, 'notice')) RETURNING id",
+                                 4, NULL, params, NULL, NULL, 0);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    int rc = -1;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        snprintf(id, 21, "%s", PQgetvalue(res, 0, 0));
+        rc = 0;
+    } else if (state && strncmp(state, "23", 2) == 0) {
+        rc = 1; /* class 23: integrity constraint violation */
+    }
+    PQclear(res);
+    return rc;
+}

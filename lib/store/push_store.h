@@ -1,0 +1,81 @@
+/* push_store.h: every SQL statement the programs run: state, messages, counts, marking read */
+#ifndef PUSH_STORE_H
+#define PUSH_STORE_H
+
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "core/push_cursor.h"
+#include "store/push_db.h"
+
+/* What a user's view depends on; two equal states give equal answers. */
+struct push_state {
+    struct push_cursor head; /* the last message of each stream the user can see */
+    int64_t read_version;    /* changes with every change of the user's read state */
+    int64_t content_version; /* changes when messages are edited or deleted */
+    int64_t last_id;         /* the largest message id ever drawn: no valid cursor is above it */
+};
+
+/* Columns of the results of push_store_messages. */
+enum push_message_col {
+    PUSH_COL_ID, PUSH_COL_BROADCAST, PUSH_COL_KIND, PUSH_COL_TITLE, PUSH_COL_BODY,
+    PUSH_COL_DATA, PUSH_COL_LINK, PUSH_COL_CREATED_AT, PUSH_COL_READ,
+    PUSH_COL_POS_P, PUSH_COL_POS_B, /* the stream position just after the message */
+};
+
+/* Prepares the statements below on conn, once per connection of db (again after a reconnect).
+ * Call it after push_db_get, before the others; 0, or -1 on a database error. */
+int push_store_prepare(struct push_db *db, PGconn *conn);
+
+/* Each returns 0 (or a result) on success; -1 (or NULL) on a database error, whose text
+ * stays on the connection (PQerrorMessage). Nothing is logged here. */
+
+int push_store_state(PGconn *conn, const char *user, struct push_state *st);
+
+/* Opens a read-only REPEATABLE READ transaction, so the reads up to push_store_end see one
+ * snapshot; push_store_end closes it (also after errors), first copying the connection's error
+ * text (its first line) into why when why is not NULL: closing the transaction clears it. */
+int push_store_begin_snapshot(PGconn *conn);
+int push_store_end(PGconn *conn, char *why, size_t len);
+
+/* Up to limit messages, oldest first: those after *after, or the newest when after is NULL. */
+PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_cursor *after,
+                              int limit);
+
+/* Unread counts: rows of (kind, count). */
+PGresult *push_store_unread(PGconn *conn, const char *user);
+
+/* One user's read among many (push_store_read_many). */
+struct push_store_read {
+    const char *user;
+    struct push_cursor after;
+    int limit;
+    PGresult *msgs, *unread; /* filled: what push_store_messages and push_store_unread answer */
+};
+
+#define PUSH_STORE_MANY_MAX 256 /* reads combined into one statement at most */
+
+/* The messages after reads[i].after (at most reads[i].limit) and the unread counts of each of n
+ * (1 to PUSH_STORE_MANY_MAX) users, in two statements whatever n: the reads of the streams a
+ * broadcast woke, combined. 0 with every msgs and unread filled (the caller clears them), or -1
+ * on a database error with none. */
+int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n);
+
+/* Marks one message read: 1 done, 0 when the user cannot see that message, -1 error. */
+int push_store_mark_one(PGconn *conn, const char *user, int64_t id);
+
+/* Marks read everything up to *upto, or everything visible now when upto is NULL. */
+int push_store_mark_upto(PGconn *conn, const char *user, const struct push_cursor *upto);
+
+/* Marks read all of one kind up to *upto (NULL: now): 1 done, 0 unknown kind, -1 error. */
+int push_store_mark_kind(PGconn *conn, const char *user, const char *kind,
+                         const struct push_cursor *upto);
+
+/* Inserts a message (recipient NULL: everyone; kind NULL: the default) as a site would, and
+ * writes its id into id (at least 21 bytes). 0 done, 1 refused by the table's constraints (a
+ * field too long, a bad kind: the reason in PQerrorMessage), -1 error. Used by push-demo only. */
+int push_store_publish(PGconn *conn, const char *recipient, const char *title, const char *body,
+                       const char *kind, char *id);
+
+#endif

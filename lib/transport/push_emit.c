@@ -1,0 +1,58 @@
+/* push_emit.c: one read of a user's stream, written through the transport's encoder */
+#include "config.h"
+
+#include "transport/push_emit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "http/push_http.h"
+#include "transport/push_json.h"
+
+int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more)
+{
+    int n = PQntuples(msgs);
+    char cursor[PUSH_CURSOR_MAX];
+    size_t len;
+
+    *more = n > PUSH_STREAM_BATCH;
+    for (int i = 0; i < n && i < PUSH_STREAM_BATCH; i++) {
+        json_object *m = push_json_message(msgs, i, e->tag, &e->pos);
+        const char *text = push_json_text(m, &len);
+        int rc;
+        push_cursor_format(&e->pos, e->tag, cursor);
+        rc = e->enc->message(e->r, cursor, text, len, e->arg);
+        json_object_put(m);
+        if (rc < 0)
+            return -1;
+    }
+    json_object *u = push_json_unread(unread);
+    const char *text = push_json_text(u, &len);
+    int rc = 0;
+    if (!e->sent_unread || strcmp(e->sent_unread, text) != 0) {
+        push_cursor_format(&e->pos, e->tag, cursor);
+        rc = e->enc->unread(e->r, cursor, text, len, e->arg);
+        free(e->sent_unread);
+        if (!(e->sent_unread = strdup(text)))
+            abort();
+    }
+    json_object_put(u);
+    if (rc < 0 || push_request_flush(e->r) < 0)
+        return -1;
+    return n;
+}
+
+void push_emit_longpoll(struct push_request *r, const char *user, const char *tag,
+                        struct push_cursor pos, const PGresult *msgs, struct json_object *unread,
+                        int limit, int timeout)
+{
+    json_object *o = push_json_answer(user, tag, msgs, limit, pos, NULL, unread, timeout);
+    size_t len;
+    const char *text = push_json_text(o, &len);
+
+    push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json; charset=utf-8",
+                      text, len);
+    json_object_put(o);
+}

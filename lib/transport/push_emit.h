@@ -1,0 +1,59 @@
+/* push_emit.h: how a transport writes events, and writing one read's messages and counts to a stream */
+#ifndef PUSH_EMIT_H
+#define PUSH_EMIT_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+struct json_object;
+
+#include "core/push_config.h"
+#include "core/push_cursor.h"
+#include "http/push_request.h"
+
+#define PUSH_STREAM_BATCH 32 /* messages read per query while streaming: a client that reads
+                              * nothing holds at most one batch (32 x 50 KiB at worst) */
+
+/* How one transport writes; each function returns 0, or -1 when the client is gone. */
+struct push_encoder {
+    const char *headers; /* Content-Type and the rest, each line ending "\r\n" */
+    size_t arg_size;     /* bytes of the arg the functions take (copied when a stream moves to
+                          * the event loop); 0 when they take none */
+    /* optional: headers that vary by stream (a CSP nonce), written after headers */
+    int (*more_headers)(struct push_request *r, void *arg);
+    int (*begin)(struct push_request *r, const struct push_config *cfg, void *arg);
+    /* one message; json is the message object, cursor resumes right after it */
+    int (*message)(struct push_request *r, const char *cursor, const char *json, size_t len,
+                   void *arg);
+    /* the unread counts changed (always sent once at the start) */
+    int (*unread)(struct push_request *r, const char *cursor, const char *json, size_t len,
+                  void *arg);
+    int (*heartbeat)(struct push_request *r, void *arg);
+    /* the stream ends cleanly (reason "lifetime"); the client resumes from its last cursor */
+    int (*end)(struct push_request *r, const char *reason, void *arg);
+};
+
+/* One stream as the encoder sees it: where it is, and the counts it last sent. */
+struct push_emitter {
+    struct push_request *r;
+    const struct push_encoder *enc;
+    void *arg;
+    const char *tag;
+    struct push_cursor pos;
+    char *sent_unread; /* the counts last sent, as JSON text (free it at the end) */
+};
+
+/* Writes msgs (at most PUSH_STREAM_BATCH; *more says whether msgs held one more) and, when they
+ * changed, the counts, then flushes. Returns the number of messages written, or -1 when the
+ * client is gone. */
+int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more);
+
+/* The answer to a long poll, push-poll's shape plus "timeout": the messages of msgs after pos
+ * (at most limit; NULL: none, and "more" tells whether msgs held one more) and the counts
+ * (a JSON object, consumed). */
+void push_emit_longpoll(struct push_request *r, const char *user, const char *tag,
+                        struct push_cursor pos, const PGresult *msgs, struct json_object *unread,
+                        int limit, int timeout);
+
+#endif

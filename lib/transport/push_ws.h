@@ -1,0 +1,61 @@
+/* push_ws.h: the push-ws protocol: client commands parsed, server events written as JSON text */
+#ifndef PUSH_WS_H
+#define PUSH_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "core/push_cursor.h"
+
+#define PUSH_WS_MSG_MAX 4096  /* bytes: the largest client message; larger closes with 1009 */
+#define PUSH_WS_REF_MAX 64    /* bytes: the largest "ref" echoed back */
+#define PUSH_WS_KIND_MAX 32
+
+/* Close codes (RFC 6455 7.4 and push-ws's own 4000s). */
+enum push_ws_close {
+    PUSH_WS_CLOSE_NORMAL = 1000,
+    PUSH_WS_CLOSE_SHUTDOWN = 1001,    /* the server is stopping: reconnect */
+    PUSH_WS_CLOSE_UNSUPPORTED = 1003, /* a binary message */
+    PUSH_WS_CLOSE_TOO_BIG = 1009,     /* a message over PUSH_WS_MSG_MAX */
+    PUSH_WS_CLOSE_AUTH = 4401,        /* the token expired: reconnect with a fresh one */
+};
+
+enum push_ws_cmd_type { PUSH_WS_CMD_MARK, PUSH_WS_CMD_RESUME };
+enum push_ws_mark { PUSH_WS_MARK_ONE, PUSH_WS_MARK_UPTO, PUSH_WS_MARK_ALL, PUSH_WS_MARK_KIND };
+
+/* One client command, as push-poll's POST body plus "cmd" and an optional "ref". */
+struct push_ws_cmd {
+    enum push_ws_cmd_type type;
+    int named;                        /* "cmd" was one of ours: replies name it */
+    enum push_ws_mark mark;
+    int64_t id;                       /* mark one */
+    int has_cursor;                   /* upto, kind (optional), resume */
+    struct push_cursor cursor;
+    char kind[PUSH_WS_KIND_MAX + 1];  /* mark kind */
+    char ref[PUSH_WS_REF_MAX + 3];    /* "ref" as JSON text (a string or an integer), "" when none */
+};
+
+/* Parses one text message. Returns 0, or -1 with *code (a stable word: bad_json,
+ * unknown_command, bad_request, bad_cursor, cursor_user) and *why (a sentence); c->ref is set
+ * whenever the message had a usable "ref", so that the error can name it. */
+int push_ws_cmd_parse(const char *text, size_t len, const char *tag, struct push_ws_cmd *c,
+                      const char **code, const char **why);
+
+/* The name of a command type for replies: "mark" or "resume". */
+const char *push_ws_cmd_name(enum push_ws_cmd_type type);
+
+/* Finishes o as a reply to c (adds "type" and, when c had one, "ref"), serializes it and puts
+ * it. Returns a malloc'd NUL-terminated text. c may be NULL. */
+char *push_ws_reply(const struct push_ws_cmd *c, const char *type, json_object *o);
+
+/* {"type": "error", "ref": ..., "cmd": ..., "error": code, "message": why} as malloc'd text. */
+char *push_ws_error(const struct push_ws_cmd *c, const char *code, const char *why);
+
+/* {"type": type, "cursor": cursor, key: json} where json is already JSON text; malloc'd.
+ * type "message" uses key "message", "unread" uses "unread". */
+char *push_ws_event(const char *type, const char *cursor, const char *key, const char *json,
+                    size_t len);
+
+#endif
