@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,71 +21,11 @@
 #include <fcgiapp.h>
 
 #include "core/push_log.h"
+#include "http/push_fcgi.h"
 
 #define LISTEN_BACKLOG 1024
 
 extern char **environ;
-
-/* --- FastCGI streams */
-
-static int fcgx_write(void *ctx, const char *buf, size_t len)
-{
-    FCGX_Request *req = ctx;
-
-    return FCGX_PutStr(buf, (int)len, req->out) == (int)len ? 0 : -1;
-}
-
-static int fcgx_flush(void *ctx)
-{
-    FCGX_Request *req = ctx;
-
-    return FCGX_FFlush(req->out) == 0 ? 0 : -1;
-}
-
-static long fcgx_read(void *ctx, char *buf, size_t len)
-{
-    FCGX_Request *req = ctx;
-
-    return FCGX_GetStr(buf, (int)len, req->in);
-}
-
-static int fcgx_error(void *ctx)
-{
-    FCGX_Request *req = ctx;
-
-    return FCGX_GetError(req->out);
-}
-
-/* None of Apache, lighttpd or nginx sends FCGI_ABORT_REQUEST: a client that left shows as the
- * web server closing our connection. */
-static int fcgx_closed(void *ctx)
-{
-    FCGX_Request *req = ctx;
-    struct pollfd pfd = { req->ipcFd, POLLRDHUP, 0 };
-
-    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
-}
-
-/* Takes the connection from libfcgi once what was written is out: the event loop writes the
- * rest of the answer's records (push_loop) itself. Marked closed and without a descriptor, the
- * request is then neither ended nor closed by FCGX_Finish_r (FCGX_FClose does nothing for a
- * stream already closed, FCGX_Free closes descriptor -1). */
-static int fcgx_detach(void *ctx, int *fd, int *request_id)
-{
-    FCGX_Request *req = ctx;
-
-    if (req->ipcFd < 0 || FCGX_FFlush(req->out) != 0)
-        return -1;
-    *fd = req->ipcFd;
-    *request_id = req->requestId;
-    req->out->wasFCloseCalled = req->err->wasFCloseCalled = 1;
-    req->out->isClosed = req->err->isClosed = 1;
-    req->ipcFd = -1;
-    return 0;
-}
-
-static const struct push_request_io fcgx_io = { fcgx_write, fcgx_flush, fcgx_read, fcgx_error,
-                                                fcgx_closed, fcgx_detach };
 
 /* --- CGI stdio */
 
@@ -261,7 +200,7 @@ static void *worker_main(void *p)
     for (int failures = 0, short_ms = 0;;) {
         int rc = FCGX_Accept_r(&req);
         if (rc >= 0) {
-            struct push_request r = { req.envp, &fcgx_io, &req };
+            struct push_request r = { req.envp, &push_fcgi_io, &req };
             struct timeval tv = { s->cfg->write_timeout, 0 };
             failures = short_ms = 0;
             setsockopt(req.ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);

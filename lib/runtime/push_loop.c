@@ -22,6 +22,7 @@
 #include "core/push_token.h"
 #include "store/push_db.h"
 #include "store/push_store.h"
+#include "http/push_fcgi.h"
 #include "http/push_http.h"
 #include "transport/push_json.h"
 #include "runtime/push_readq.h"
@@ -31,10 +32,6 @@
 #define SCAN_MS PUSH_LOOP_SCAN_MS
 #define RETRY_MS 1000             /* a stream whose read failed reads again after this */
 #define EVENTS 256
-
-/* FastCGI record types written here */
-#define FCGI_END_REQUEST 3
-#define FCGI_STDOUT 6
 
 enum state {
     ADOPTING, /* joined; a worker still writes its first events */
@@ -129,14 +126,10 @@ static void buf_free(struct buf *b)
     memset(b, 0, sizeof *b);
 }
 
-static void record(struct buf *out, int type, int id, const void *content, size_t len)
+/* put for push_fcgi_stdout and push_fcgi_end: into a stream's out */
+static int out_put(void *ctx, const void *bytes, size_t n)
 {
-    unsigned char h[8] = { 1, (unsigned char)type, (unsigned char)(id >> 8), (unsigned char)id,
-                           (unsigned char)(len >> 8), (unsigned char)len, 0, 0 };
-
-    buf_put(out, h, sizeof h);
-    if (len)
-        buf_put(out, content, len);
+    return buf_put(ctx, bytes, n);
 }
 
 /* The request io of a loop stream: the encoder's bytes go to body; a flush frames them. */
@@ -155,11 +148,8 @@ static int body_flush(void *ctx)
 {
     struct push_loop_stream *s = ctx;
 
-    for (size_t at = 0; at < s->body.len;) {
-        size_t n = s->body.len - at > 65535 ? 65535 : s->body.len - at;
-        record(&s->out, FCGI_STDOUT, s->request_id, s->body.data + at, n);
-        at += n;
-    }
+    if (s->body.len) /* (an empty stdout record would end the answer) */
+        push_fcgi_stdout(s->request_id, s->body.data, s->body.len, out_put, &s->out);
     s->body.len = 0;
     return 0;
 }
@@ -474,11 +464,8 @@ static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
 /* The answer is complete: the records that end the request, then close once written. */
 static void finish(struct push_loop *l, struct push_loop_stream *s, long now)
 {
-    unsigned char end[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }; /* status 0, request complete */
-
     push_request_flush(&s->req);
-    record(&s->out, FCGI_STDOUT, s->request_id, NULL, 0);
-    record(&s->out, FCGI_END_REQUEST, s->request_id, end, sizeof end);
+    push_fcgi_end(s->request_id, out_put, &s->out);
     s->state = CLOSING;
     write_out(l, s, now);
 }
