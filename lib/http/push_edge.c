@@ -63,6 +63,27 @@ int push_edge_identify_stream(struct push_request *r, const struct push_config *
     return identify(r, cfg, q, push_auth_identify_stream, id);
 }
 
+struct push_refusal push_refusal_cursor(enum push_cursor_err err)
+{
+    if (err == PUSH_CURSOR_WRONG_USER)
+        return (struct push_refusal){ 403, "cursor_user", push_cursor_strerror(err), NULL };
+    return (struct push_refusal){ 400, "bad_cursor", push_cursor_strerror(err), NULL };
+}
+
+struct push_refusal push_refusal_cursor_future(void)
+{
+    return (struct push_refusal){ 400, "cursor_future", "the cursor is ahead of every message", NULL };
+}
+
+struct push_refusal push_refusal_db(enum push_db_err err, const char *msg)
+{
+    if (err == PUSH_DB_UNREACHABLE)
+        return (struct push_refusal){ 503, "database_unavailable",
+                                      "the database is unavailable; try again shortly",
+                                      "Retry-After: 5\r\n" };
+    return (struct push_refusal){ 503, "schema_mismatch", msg, "Retry-After: 5\r\n" };
+}
+
 int push_edge_cursor(struct push_request *r, const char *text, const char *tag,
                      struct push_cursor *c)
 {
@@ -70,16 +91,13 @@ int push_edge_cursor(struct push_request *r, const char *text, const char *tag,
 
     if (err == PUSH_CURSOR_OK)
         return 0;
-    /* another user's cursor is a request for what is not theirs: 403 */
-    push_http_error(r, err == PUSH_CURSOR_WRONG_USER ? 403 : 400,
-                    err == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor",
-                    push_cursor_strerror(err), NULL);
+    push_http_refuse(r, push_refusal_cursor(err));
     return -1;
 }
 
 void push_edge_cursor_future(struct push_request *r)
 {
-    push_http_error(r, 400, "cursor_future", "the cursor is ahead of every message", NULL);
+    push_http_refuse(r, push_refusal_cursor_future());
 }
 
 int push_edge_number(struct push_request *r, const struct push_query *q, const char *name,
@@ -104,11 +122,7 @@ int push_edge_number(struct push_request *r, const struct push_query *q, const c
 
 void push_edge_db_error(struct push_request *r, enum push_db_err err, const char *msg)
 {
-    int down = err == PUSH_DB_UNREACHABLE;
-
-    push_http_error(r, 503, down ? "database_unavailable" : "schema_mismatch",
-                    down ? "the database is unavailable; try again shortly" : msg,
-                    "Retry-After: 5\r\n");
+    push_http_refuse(r, push_refusal_db(err, msg));
 }
 
 void push_edge_query_failed(struct push_request *r, const char *error_text)

@@ -9,6 +9,15 @@
 #include "http/push_query.h"
 #include "http/push_request.h"
 
+/* 400 bad_cursor, or 403 cursor_user for another user's cursor (a request for what is not theirs) */
+struct push_refusal push_refusal_cursor(enum push_cursor_err err);
+
+/* 400 cursor_future: the cursor is ahead of every message */
+struct push_refusal push_refusal_cursor_future(void);
+
+/* 503 database_unavailable (msg unused) or schema_mismatch (msg says what), with Retry-After */
+struct push_refusal push_refusal_db(enum push_db_err err, const char *msg);
+
 /* Parses the query string into q and identifies the user into id. When it cannot, it answers
  * (400/414 bad_query; push_edge_refuse_identity) and returns -1. */
 int push_edge_identify(struct push_request *r, const struct push_config *cfg,

@@ -56,6 +56,11 @@ int push_http_respond(struct push_request *r, int status, const char *headers,
     return push_request_flush(r);
 }
 
+int push_http_refuse(struct push_request *r, struct push_refusal f)
+{
+    return push_http_error(r, f.status, f.code, f.message, f.headers);
+}
+
 int push_http_error(struct push_request *r, int status, const char *code, const char *message,
                     const char *headers)
 {

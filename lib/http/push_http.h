@@ -6,6 +6,19 @@
 
 #include "http/push_request.h"
 
+/* An error answer, as data: every transport writes it its own way (push_http_refuse for a
+ * CGI/FastCGI request; push-ws, which speaks HTTP itself before the upgrade, from the same
+ * fields), so that a refusal has one status, code and message whatever the transport. */
+struct push_refusal {
+    int status;
+    const char *code;    /* the JSON "error" */
+    const char *message; /* the JSON "message" */
+    const char *headers; /* more header lines, each ending "\r\n", or NULL */
+};
+
+/* Answers f: push_http_error with its fields. */
+int push_http_refuse(struct push_request *r, struct push_refusal f);
+
 /* The reason phrase of an HTTP status ("Not Found"); "Unknown" for codes we never send. */
 const char *push_http_reason(int status);
 

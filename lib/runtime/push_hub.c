@@ -241,6 +241,16 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
     return hub;
 }
 
+struct push_refusal push_hub_refusal(enum push_hub_err err)
+{
+    if (err == PUSH_HUB_FULL)
+        return (struct push_refusal){ 503, "too_many_streams",
+                                      "this server holds all the streams it may", "Retry-After: 10\r\n" };
+    return (struct push_refusal){ 429, "too_many_user_streams",
+                                  "this user has too many open streams; close some tabs",
+                                  "Retry-After: 10\r\n" };
+}
+
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user)
 {
     pthread_condattr_t ca;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/push_token.h"
+#include "http/push_http.h"
 
 /* NOTIFY only wakes: a woken stream re-reads the tables from its cursor. The hub's own
  * connection is re-opened with backoff when lost, and then every stream is woken, because
@@ -54,6 +55,10 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
 
 /* Registers w as a stream of user, within the limits. After it, any change to the user's
  * stream makes the next push_hub_wait return at once. */
+/* What a client is answered when push_hub_join refused it: 503 too_many_streams or 429
+ * too_many_user_streams, with Retry-After. */
+struct push_refusal push_hub_refusal(enum push_hub_err err);
+
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user);
 
 /* Waits until the user's stream may have changed since the last return (or the join), or until

@@ -121,17 +121,6 @@ static void answer_token_expired(struct push_request *r, const char *user)
                     "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
 }
 
-/* Answers why a stream could not join the hub. */
-static void refuse(struct push_request *r, enum push_hub_err err)
-{
-    if (err == PUSH_HUB_FULL)
-        push_http_error(r, 503, "too_many_streams", "this server holds all the streams it may",
-                        "Retry-After: 10\r\n");
-    else
-        push_http_error(r, 429, "too_many_user_streams",
-                        "this user has too many open streams; close some tabs", "Retry-After: 10\r\n");
-}
-
 /* Joins the hub, or answers 503/429 and returns -1. */
 static int join(const struct push_stream_ctx *ctx, struct push_request *r, struct push_waiter *w,
                 const char *user)
@@ -143,7 +132,7 @@ static int join(const struct push_stream_ctx *ctx, struct push_request *r, struc
     err = push_hub_join(ctx->hub, w, user);
     if (err == PUSH_HUB_OK)
         return 0;
-    refuse(r, err);
+    push_http_refuse(r, push_hub_refusal(err));
     return -1;
 }
 
@@ -270,7 +259,7 @@ static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *
     int more = 0, fd, request_id;
 
     if (!ls) {
-        refuse(r, herr);
+        push_http_refuse(r, push_hub_refusal(herr));
         return;
     }
     e.arg = push_loop_arg(ls); /* the loop's copy, so that both halves write with the same */
@@ -363,7 +352,7 @@ static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_requ
     int fd, request_id;
 
     if (!ls) {
-        refuse(r, herr);
+        push_http_refuse(r, push_hub_refusal(herr));
         return;
     }
     /* the first read happens after the join: a change from now on wakes the poll */

@@ -24,6 +24,7 @@
 #include "core/push_log.h"
 #include "store/push_db.h"
 #include "http/push_auth.h"
+#include "http/push_edge.h"
 #include "http/push_http.h"
 #include "http/push_query.h"
 #include "http/push_server.h"
@@ -348,6 +349,12 @@ static void http_error(struct conn *c, int status, const char *code, const char 
     c->deadline = now_ms() + c->d->cfg->write_timeout * 1000L;
 }
 
+/* http_error for a refusal every transport answers alike (http/push_edge, push_hub_refusal) */
+static void refuse(struct conn *c, struct push_refusal f)
+{
+    http_error(c, f.status, f.code, f.message, f.headers);
+}
+
 static size_t queued(const struct conn *c)
 {
     size_t n = c->raw ? c->raw_len - c->raw_off : 0;
@@ -634,9 +641,7 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
     if (since && *since) {
         enum push_cursor_err cerr = push_cursor_parse(since, c->tag, &c->pos);
         if (cerr != PUSH_CURSOR_OK) {
-            http_error(c, cerr == PUSH_CURSOR_WRONG_USER ? 403 : 400,
-                       cerr == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor",
-                       push_cursor_strerror(cerr), NULL);
+            refuse(c, push_refusal_cursor(cerr));
             free(q);
             return;
         }
@@ -648,15 +653,9 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
     c->head = NULL;
     c->w.wake = wake; /* called instead of blocking: it queues the socket for the loop */
     c->w.wake_arg = c;
-    switch (push_hub_join(d->hub, &c->w, c->user)) {
-    case PUSH_HUB_OK: break;
-    case PUSH_HUB_FULL:
-        http_error(c, 503, "too_many_streams", "this server holds all the sockets it may",
-                   "Retry-After: 10\r\n");
-        return;
-    case PUSH_HUB_USER_FULL:
-        http_error(c, 429, "too_many_user_streams",
-                   "this user has too many open streams; close some tabs", "Retry-After: 10\r\n");
+    enum push_hub_err herr = push_hub_join(d->hub, &c->w, c->user);
+    if (herr != PUSH_HUB_OK) {
+        refuse(c, push_hub_refusal(herr));
         return;
     }
     c->joined = 1;
@@ -703,14 +702,11 @@ static void opened(struct wsd *d, struct conn *c, struct push_wsjob *j)
     size_t size = 160;
 
     if (j->failed) {
-        int down = j->err == PUSH_DB_UNREACHABLE;
-        http_error(c, 503, down ? "database_unavailable" : "schema_mismatch",
-                   down ? "the database is unavailable; try again shortly" : j->errmsg,
-                   "Retry-After: 5\r\n");
+        refuse(c, push_refusal_db(j->err, j->errmsg));
         return;
     }
     if (j->future) {
-        http_error(c, 400, "cursor_future", "the cursor is ahead of every message", NULL);
+        refuse(c, push_refusal_cursor_future());
         return;
     }
     c->raw = xcalloc(1, size);
