@@ -273,13 +273,15 @@ for body in '' 'nonsense' '{"mark":' '[1,2]' '"all"' '{"mark":"all"} trailing' '
     status_is 400 bad_json "malformed JSON body [${body:0:20}]"
 done
 for body in '{}' '{"mark":"everything"}' '{"mark":1}' '{"mark":"one"}' '{"mark":"one","id":"abc"}' \
-            '{"mark":"one","id":-5}' '{"mark":"one","id":"1e3"}' '{"mark":"upto"}' '{"mark":"upto","cursor":5}' \
+            '{"mark":"one","id":-5}' '{"mark":"one","id":"1e3"}' '{"mark":"upto"}' \
             '{"mark":"kind"}' '{"mark":"kind","kind":"Bad Kind"}' '{"mark":"kind","kind":""}'; do
     http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data "$body"
     status_is 400 bad_request "invalid mark request $body"
 done
 mark '{"mark":"upto","cursor":"garbage"}'
 status_is 400 bad_cursor "mark upto with a malformed cursor"
+mark '{"mark":"upto","cursor":5}'
+status_is 400 bad_cursor "mark upto with a cursor that is not a string (as push-ws answers it)"
 mark "{\"mark\":\"upto\",\"cursor\":\"ffffff-0-$tag\"}"
 status_is 400 cursor_future "mark upto with a cursor from the future"
 mark "{\"mark\":\"upto\",\"cursor\":\"$bob_cursor\"}"
