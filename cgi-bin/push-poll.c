@@ -19,6 +19,7 @@
 #include "http/push_http.h"
 #include "http/push_query.h"
 #include "http/push_server.h"
+#include "transport/push_command.h"
 #include "transport/push_json.h"
 #include "runtime/push_hub.h"
 #include "runtime/push_program.h"
@@ -254,49 +255,33 @@ static void handle_get(struct worker *w, struct poll *p)
     with_connection(w, p, answer_get, &a);
 }
 
-/* --- POST: marking read */
-
-enum mark { MARK_ONE, MARK_UPTO, MARK_ALL, MARK_KIND };
+/* --- POST: marking read (the fields and the run are push_command's, shared with push-ws) */
 
 struct mark_args {
-    enum mark mark;
-    int64_t id;
-    int has_cursor;
-    struct push_cursor cursor;
-    const char *kind; /* points into the parsed JSON */
+    struct push_mark mark;
     struct push_statecache *cache;
 };
+
+/* push_command's refusals as HTTP: README's error table. */
+static void command_error(struct push_request *r, const struct push_command_error *e)
+{
+    int status = e->err == PUSH_COMMAND_CURSOR_USER ? 403 : e->err == PUSH_COMMAND_NOT_FOUND ? 404 : 400;
+
+    push_http_error(r, status, push_command_code(e->err), e->why, NULL);
+}
 
 static enum outcome answer_post(struct poll *p, PGconn *conn, const void *arg)
 {
     const struct mark_args *a = arg;
-    struct push_state st;
-    const struct push_cursor *upto = a->has_cursor ? &a->cursor : NULL;
+    struct push_command_error e;
     PGresult *unread;
     json_object *o;
-    int rc = 1;
+    int rc = push_command_run_mark(conn, p->id.user, &a->mark, &e);
 
-    if (a->has_cursor) {
-        if (push_store_state(conn, p->id.user, &st) < 0)
-            return DB_FAILED;
-        if (cursor_in_future(&a->cursor, &st)) {
-            push_edge_cursor_future(p->r);
-            return DONE;
-        }
-    }
-    switch (a->mark) {
-    case MARK_ONE: rc = push_store_mark_one(conn, p->id.user, a->id); break;
-    case MARK_UPTO:
-    case MARK_ALL: rc = push_store_mark_upto(conn, p->id.user, upto) < 0 ? -1 : 1; break;
-    case MARK_KIND: rc = push_store_mark_kind(conn, p->id.user, a->kind, upto); break;
-    }
     if (rc < 0)
         return DB_FAILED;
-    if (rc == 0) {
-        if (a->mark == MARK_ONE)
-            push_http_error(p->r, 404, "not_found", "no such message for this user", NULL);
-        else
-            push_http_error(p->r, 400, "unknown_kind", "no message was ever sent with this kind", NULL);
+    if (rc > 0) {
+        command_error(p->r, &e);
         return DONE;
     }
     /* this process's next poll must not answer 304 from before the change, even if the
@@ -312,65 +297,6 @@ static enum outcome answer_post(struct poll *p, PGconn *conn, const void *arg)
     json_object_put(o);
     PQclear(unread);
     return DONE;
-}
-
-/* Reads {"mark": ...} into a; answers 4xx and returns -1 when it is not valid. */
-static int parse_mark(struct poll *p, json_object *body, struct mark_args *a)
-{
-    static const char *const names[] = { "one", "upto", "all", "kind" };
-    json_object *v;
-    const char *mark = NULL, *why = "expected {\"mark\": \"one\" | \"upto\" | \"all\" | \"kind\", ...}";
-
-    memset(a, 0, sizeof *a);
-    if (json_object_object_get_ex(body, "mark", &v) && json_object_is_type(v, json_type_string))
-        mark = json_object_get_string(v);
-    for (a->mark = MARK_ONE; mark && a->mark <= MARK_KIND; a->mark++)
-        if (strcmp(mark, names[a->mark]) == 0)
-            break;
-    if (!mark || a->mark > MARK_KIND)
-        goto bad;
-    if (json_object_object_get_ex(body, "cursor", &v) && a->mark != MARK_ONE) {
-        if (!json_object_is_type(v, json_type_string))
-            goto bad;
-        if (push_edge_cursor(p->r, json_object_get_string(v), p->tag, &a->cursor) < 0)
-            return -1;
-        a->has_cursor = 1;
-    } else if (a->mark == MARK_UPTO) {
-        why = "mark upto needs a \"cursor\"";
-        goto bad;
-    }
-    if (a->mark == MARK_ONE) {
-        char *end;
-        const char *t;
-        why = "mark one needs the message \"id\" (a string of digits)";
-        if (!json_object_object_get_ex(body, "id", &v))
-            goto bad;
-        if (json_object_is_type(v, json_type_int)) {
-            a->id = json_object_get_int64(v);
-        } else if (json_object_is_type(v, json_type_string)) {
-            t = json_object_get_string(v);
-            a->id = strtoll(t, &end, 10);
-            if (!*t || *end || strlen(t) > 18)
-                goto bad;
-        } else {
-            goto bad;
-        }
-        if (a->id <= 0)
-            goto bad;
-    }
-    if (a->mark == MARK_KIND) {
-        why = "mark kind needs a \"kind\": 1 to 32 of a-z 0-9 _ . -";
-        if (!json_object_object_get_ex(body, "kind", &v) || !json_object_is_type(v, json_type_string))
-            goto bad;
-        a->kind = json_object_get_string(v);
-        if (!*a->kind || strlen(a->kind) > 32
-            || strspn(a->kind, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != strlen(a->kind))
-            goto bad;
-    }
-    return 0;
-bad:
-    push_http_error(p->r, 400, "bad_request", why, NULL);
-    return -1;
 }
 
 /* --- POST {"ticket": true}: a stream ticket for EventSource, the iframe and WebSocket */
@@ -416,9 +342,14 @@ static void handle_post(struct worker *w, struct poll *p)
 
     if (body && wants_ticket(body)) {
         answer_ticket(p);
-    } else if (body && parse_mark(p, body, &a) == 0) {
-        a.cache = w->cache;
-        with_connection(w, p, answer_post, &a);
+    } else if (body) {
+        struct push_command_error e;
+        if (push_command_parse_mark(body, p->tag, &a.mark, &e) < 0) {
+            command_error(p->r, &e);
+        } else {
+            a.cache = w->cache;
+            with_connection(w, p, answer_post, &a);
+        }
     }
     json_object_put(body);
 }

@@ -14,6 +14,7 @@
 
 #include "core/push_log.h"
 #include "store/push_store.h"
+#include "transport/push_command.h"
 #include "transport/push_json.h"
 #include "runtime/push_readq.h"
 
@@ -112,48 +113,39 @@ static char *ack(const struct push_ws_cmd *c, json_object *o)
     return push_ws_reply(c, "ack", o);
 }
 
-/* A command, as push-poll's POST does it. 0 (with j->reply), or -1 on a database error. */
+/* A command, as push-poll's POST does it (push_command runs the mark). 0 (with j->reply), or -1 on
+ * a database error. */
 static int run_command(PGconn *conn, struct push_wsjob *j, const char *user, const char *tag)
 {
     const struct push_ws_cmd *c = &j->cmd;
-    const struct push_cursor *upto = c->has_cursor ? &c->cursor : NULL;
-    struct push_state st;
+    struct push_command_error e;
     PGresult *unread;
-    int rc = 1;
+    json_object *o;
+    int rc;
 
-    if (c->has_cursor) {
-        if (push_store_state(conn, user, &st) < 0)
+    if (c->type == PUSH_WS_CMD_RESUME) {
+        if ((rc = push_command_check_cursor(conn, user, &c->cursor, &e)) < 0)
             return -1;
-        if (in_future(&c->cursor, &st)) {
-            j->reply = push_ws_error(c, "cursor_future", "the cursor is ahead of every message");
+        if (rc > 0) {
+            j->reply = push_ws_error(c, push_command_code(e.err), e.why);
             return 0;
         }
-    }
-    if (c->type == PUSH_WS_CMD_RESUME) {
-        json_object *o = json_object_new_object();
+        o = json_object_new_object();
         json_object_object_add(o, "cursor", push_json_cursor(&c->cursor, tag));
         j->reply = ack(c, o);
         j->pos = c->cursor;
         j->resumed = 1;
         return 0;
     }
-    switch (c->mark) {
-    case PUSH_WS_MARK_ONE: rc = push_store_mark_one(conn, user, c->id); break;
-    case PUSH_WS_MARK_UPTO:
-    case PUSH_WS_MARK_ALL: rc = push_store_mark_upto(conn, user, upto) < 0 ? -1 : 1; break;
-    case PUSH_WS_MARK_KIND: rc = push_store_mark_kind(conn, user, c->kind, upto); break;
-    }
-    if (rc < 0)
+    if ((rc = push_command_run_mark(conn, user, &c->mark, &e)) < 0)
         return -1;
-    if (rc == 0) {
-        j->reply = c->mark == PUSH_WS_MARK_ONE
-                       ? push_ws_error(c, "not_found", "no such message for this user")
-                       : push_ws_error(c, "unknown_kind", "no message was ever sent with this kind");
+    if (rc > 0) {
+        j->reply = push_ws_error(c, push_command_code(e.err), e.why);
         return 0;
     }
     if (!(unread = push_store_unread(conn, user)))
         return -1;
-    json_object *o = json_object_new_object();
+    o = json_object_new_object();
     json_object_object_add(o, "unread", push_json_unread(unread));
     PQclear(unread);
     j->reply = ack(c, o);

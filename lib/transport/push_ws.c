@@ -10,8 +10,6 @@
 #include "core/push_token.h"
 #include "transport/push_json.h"
 
-static const char *const mark_names[] = { "one", "upto", "all", "kind" };
-
 const char *push_ws_cmd_name(enum push_ws_cmd_type type)
 {
     return type == PUSH_WS_CMD_MARK ? "mark" : "resume";
@@ -34,95 +32,16 @@ static void take_ref(json_object *o, struct push_ws_cmd *c)
     }
 }
 
-static const char *get_string(json_object *o, const char *key, int *present)
+/* The string value of key; NULL when there is none, or it is not a string, or has a NUL in it. */
+static const char *get_string(json_object *o, const char *key)
 {
     json_object *v;
+    const char *s;
 
-    *present = json_object_object_get_ex(o, key, &v);
-    return *present && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-/* The cursor field, if any; -1 with code/why when it is there and not this user's cursor. */
-static int get_cursor(json_object *o, const char *tag, struct push_ws_cmd *c, const char **code,
-                      const char **why)
-{
-    int present;
-    const char *t = get_string(o, "cursor", &present);
-    enum push_cursor_err err;
-
-    if (!present)
-        return 0;
-    if (!t) {
-        *code = "bad_cursor";
-        *why = "\"cursor\" must be a string";
-        return -1;
-    }
-    err = push_cursor_parse(t, tag, &c->cursor);
-    if (err != PUSH_CURSOR_OK) {
-        *code = err == PUSH_CURSOR_WRONG_USER ? "cursor_user" : "bad_cursor";
-        *why = push_cursor_strerror(err);
-        return -1;
-    }
-    c->has_cursor = 1;
-    return 0;
-}
-
-static int parse_id(json_object *o, struct push_ws_cmd *c)
-{
-    json_object *v;
-    char *end;
-
-    if (!json_object_object_get_ex(o, "id", &v))
-        return -1;
-    if (json_object_is_type(v, json_type_int)) {
-        c->id = json_object_get_int64(v);
-    } else if (json_object_is_type(v, json_type_string)) {
-        const char *t = json_object_get_string(v);
-        c->id = strtoll(t, &end, 10);
-        if (!*t || *end || strlen(t) > 18 || *t == '-' || *t == '+' || *t == ' ')
-            return -1;
-    } else {
-        return -1;
-    }
-    return c->id > 0 ? 0 : -1;
-}
-
-static int parse_mark(json_object *o, const char *tag, struct push_ws_cmd *c, const char **code,
-                      const char **why)
-{
-    int present;
-    const char *mark = get_string(o, "mark", &present), *kind;
-
-    *code = "bad_request";
-    *why = "expected \"mark\": \"one\" | \"upto\" | \"all\" | \"kind\"";
-    if (!mark)
-        return -1;
-    for (c->mark = PUSH_WS_MARK_ONE; c->mark <= PUSH_WS_MARK_KIND; c->mark++)
-        if (strcmp(mark, mark_names[c->mark]) == 0)
-            break;
-    if (c->mark > PUSH_WS_MARK_KIND)
-        return -1;
-    if (c->mark != PUSH_WS_MARK_ONE && get_cursor(o, tag, c, code, why) < 0)
-        return -1;
-    switch (c->mark) {
-    case PUSH_WS_MARK_ONE:
-        *why = "mark one needs the message \"id\" (a string of digits)";
-        return parse_id(o, c);
-    case PUSH_WS_MARK_UPTO:
-        *why = "mark upto needs a \"cursor\"";
-        return c->has_cursor ? 0 : -1;
-    case PUSH_WS_MARK_ALL:
-        return 0;
-    case PUSH_WS_MARK_KIND:
-        *why = "mark kind needs a \"kind\": 1 to 32 of a-z 0-9 _ . -";
-        kind = get_string(o, "kind", &present);
-        if (!kind || !*kind || strlen(kind) > PUSH_WS_KIND_MAX
-            || strspn(kind, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != strlen(kind))
-            return -1;
-        memcpy(c->kind, kind, strlen(kind) + 1);
-        return 0;
-    }
-    return -1;
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    s = json_object_get_string(v);
+    return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
 }
 
 int push_ws_cmd_parse(const char *text, size_t len, const char *tag, struct push_ws_cmd *c,
@@ -131,7 +50,8 @@ int push_ws_cmd_parse(const char *text, size_t len, const char *tag, struct push
     json_tokener *tok = json_tokener_new_ex(8);
     json_object *o = NULL;
     const char *cmd;
-    int present, rc = -1;
+    struct push_command_error e = { PUSH_COMMAND_OK, "" };
+    int has, rc = -1;
 
     memset(c, 0, sizeof *c);
     if (!tok)
@@ -144,22 +64,28 @@ int push_ws_cmd_parse(const char *text, size_t len, const char *tag, struct push
         goto out;
     }
     take_ref(o, c);
-    cmd = get_string(o, "cmd", &present);
+    cmd = get_string(o, "cmd");
     if (cmd && strcmp(cmd, "mark") == 0) {
         c->type = PUSH_WS_CMD_MARK;
         c->named = 1;
-        rc = parse_mark(o, tag, c, code, why);
+        rc = push_command_parse_mark(o, tag, &c->mark, &e);
     } else if (cmd && strcmp(cmd, "resume") == 0) {
         c->type = PUSH_WS_CMD_RESUME;
         c->named = 1;
-        if (get_cursor(o, tag, c, code, why) == 0) {
-            rc = c->has_cursor ? 0 : -1;
-            *code = "bad_request";
-            *why = "resume needs a \"cursor\"";
+        rc = push_command_parse_cursor(o, tag, &has, &c->cursor, &e);
+        if (rc == 0 && !has) {
+            e.err = PUSH_COMMAND_BAD_REQUEST;
+            e.why = "resume needs a \"cursor\"";
+            rc = -1;
         }
     } else {
         *code = "unknown_command";
         *why = "expected \"cmd\": \"mark\" or \"resume\"";
+        goto out;
+    }
+    if (rc < 0) {
+        *code = push_command_code(e.err);
+        *why = e.why;
     }
 out:
     json_object_put(o);

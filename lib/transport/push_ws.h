@@ -8,10 +8,10 @@
 #include <json-c/json.h>
 
 #include "core/push_cursor.h"
+#include "transport/push_command.h"
 
 #define PUSH_WS_MSG_MAX 4096  /* bytes: the largest client message; larger closes with 1009 */
 #define PUSH_WS_REF_MAX 64    /* bytes: the largest "ref" echoed back */
-#define PUSH_WS_KIND_MAX 32
 
 /* Close codes (RFC 6455 7.4 and push-ws's own 4000s). */
 enum push_ws_close {
@@ -23,23 +23,20 @@ enum push_ws_close {
 };
 
 enum push_ws_cmd_type { PUSH_WS_CMD_MARK, PUSH_WS_CMD_RESUME };
-enum push_ws_mark { PUSH_WS_MARK_ONE, PUSH_WS_MARK_UPTO, PUSH_WS_MARK_ALL, PUSH_WS_MARK_KIND };
 
 /* One client command, as push-poll's POST body plus "cmd" and an optional "ref". */
 struct push_ws_cmd {
     enum push_ws_cmd_type type;
     int named;                        /* "cmd" was one of ours: replies name it */
-    enum push_ws_mark mark;
-    int64_t id;                       /* mark one */
-    int has_cursor;                   /* upto, kind (optional), resume */
-    struct push_cursor cursor;
-    char kind[PUSH_WS_KIND_MAX + 1];  /* mark kind */
+    struct push_mark mark;            /* mark: its fields, by push_command's rules */
+    struct push_cursor cursor;        /* resume */
     char ref[PUSH_WS_REF_MAX + 3];    /* "ref" as JSON text (a string or an integer), "" when none */
 };
 
 /* Parses one text message. Returns 0, or -1 with *code (a stable word: bad_json,
- * unknown_command, bad_request, bad_cursor, cursor_user) and *why (a sentence); c->ref is set
- * whenever the message had a usable "ref", so that the error can name it. */
+ * unknown_command, and push_command's bad_request, bad_cursor, cursor_user) and *why (a
+ * sentence); c->ref is set whenever the message had a usable "ref", so that the error can name
+ * it. A mark's fields are push_command_parse_mark's; resume's "cursor" push_command_parse_cursor's. */
 int push_ws_cmd_parse(const char *text, size_t len, const char *tag, struct push_ws_cmd *c,
                       const char **code, const char **why);
 

@@ -1,7 +1,7 @@
 /* fuzz_wscmd.c: WebSocket commands. Properties: parsing is a function of the text (twice the same
  * answer); an accepted command is of a known type with its fields in bounds (a ref of at most
  * PUSH_WS_REF_MAX bytes that is JSON text: a quoted string or an integer; a kind of at most
- * PUSH_WS_KIND_MAX bytes; a cursor only of alice's tag); a refusal names one of the documented
+ * PUSH_COMMAND_KIND_MAX bytes; a cursor only of alice's tag); a refusal names one of the documented
  * codes; a reply or error built from it is valid JSON. */
 #include "config.h"
 #include <json-c/json.h>
@@ -40,11 +40,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         PROPERTY(json_ok(a.ref), "the ref %s is not JSON text", a.ref);
     if (ra == 0) {
         PROPERTY(a.type == PUSH_WS_CMD_MARK || a.type == PUSH_WS_CMD_RESUME, "type %d", (int)a.type);
-        PROPERTY(strlen(a.kind) <= PUSH_WS_KIND_MAX, "a kind of %zu bytes", strlen(a.kind));
-        if (a.has_cursor) {
+        PROPERTY(strlen(a.mark.kind) <= PUSH_COMMAND_KIND_MAX, "a kind of %zu bytes", strlen(a.mark.kind));
+        if (a.mark.has_cursor || a.type == PUSH_WS_CMD_RESUME) {
             char out[PUSH_CURSOR_MAX];
             struct push_cursor c;
-            push_cursor_format(&a.cursor, tag, out);
+            push_cursor_format(a.type == PUSH_WS_CMD_RESUME ? &a.cursor : &a.mark.cursor, tag, out);
             PROPERTY(push_cursor_parse(out, tag, &c) == PUSH_CURSOR_OK, "cursor out of range");
         }
         json_object *o = json_object_new_object();

@@ -273,19 +273,32 @@ for body in '' 'nonsense' '{"mark":' '[1,2]' '"all"' '{"mark":"all"} trailing' '
     status_is 400 bad_json "malformed JSON body [${body:0:20}]"
 done
 for body in '{}' '{"mark":"everything"}' '{"mark":1}' '{"mark":"one"}' '{"mark":"one","id":"abc"}' \
-            '{"mark":"one","id":-5}' '{"mark":"one","id":"1e3"}' '{"mark":"upto"}' '{"mark":"upto","cursor":5}' \
+            '{"mark":"one","id":-5}' '{"mark":"one","id":"1e3"}' '{"mark":"upto"}' \
             '{"mark":"kind"}' '{"mark":"kind","kind":"Bad Kind"}' '{"mark":"kind","kind":""}'; do
     http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data "$body"
     status_is 400 bad_request "invalid mark request $body"
 done
 mark '{"mark":"upto","cursor":"garbage"}'
 status_is 400 bad_cursor "mark upto with a malformed cursor"
+mark '{"mark":"upto","cursor":5}'
+status_is 400 bad_cursor "mark upto with a cursor that is not a string (as push-ws answers it)"
 mark "{\"mark\":\"upto\",\"cursor\":\"ffffff-0-$tag\"}"
 status_is 400 cursor_future "mark upto with a cursor from the future"
 mark "{\"mark\":\"upto\",\"cursor\":\"$bob_cursor\"}"
 status_is 403 cursor_user "mark upto with another user's cursor"
 mark '{"mark":"kind","kind":"neverused"}'
 status_is 400 unknown_kind "mark an unknown kind"
+# the table push-ws answers too (test-ws.sh) and the parser's unit test reads (lib/transport/push_command.h)
+declare -A mark_status=([ok]=200 [bad_request]=400 [bad_cursor]=400 [cursor_future]=400
+                        [unknown_kind]=400 [cursor_user]=403 [not_found]=404)
+while IFS=$'\t' read -r code body what <&3; do
+    mark "$body"
+    if [ "$code" = ok ]; then
+        eq "$STATUS $(jq -r .ok <<<"$BODY" 2>&1)" "200 true" "mark-cases.tsv: $what: 200 ok [$body]"
+    else
+        status_is "${mark_status[$code]}" "$code" "mark-cases.tsv: $what: ${mark_status[$code]} $code [$body]"
+    fi
+done 3< <(mark_cases "$id_a2" "$cur_b1" "$bob_cursor" "ffffff-0-$tag" "$tag")
 http POST "$P" -H 'Content-Type: application/json' --data '{"mark":"all"}'
 status_is 401 unauthorized "POST without identity: 401"
 if grep -rqiE 'select |insert |ERROR: |push\.' "$WORK/body"; then not_ok "no SQL in error bodies"; else ok "no SQL in error bodies"; fi

@@ -192,6 +192,21 @@ wait_line live '^CLOSE' 3
 eq "$(closed live)" 1009 "a message over 4 KiB: close 1009"
 ws_end live
 
+echo "# --- the mark-read table (tests/lib/mark-cases.tsv): what push-poll's POST answers, as commands"
+ws_open mk ws "token=$ALICE"
+wait_line mk '"type":"open"' 5 || not_ok "the socket for the table opens"
+n=0
+while IFS=$'\t' read -r code body what <&3; do
+    n=$((n + 1)) sep=,
+    [ "$body" = "{}" ] && sep=
+    ws_send mk "{\"cmd\":\"mark\",\"ref\":\"m$n\"$sep${body#\{}"
+    wait_line mk "\"ref\":\"m$n\"" 5
+    eq "$(grep '^{' "$WORK/mk.out" | jq -r "select(.ref == \"m$n\") | if .type == \"ack\" then \"ok\" else .error end" 2>&1)" \
+        "$code" "mark-cases.tsv: $what: $code [$body]"
+done 3< <(mark_cases "$MSGID" "$START" "$(of r11 open .cursor | jq -r .)" "ffffff-0-${MSGCUR##*-}" "${MSGCUR##*-}")
+check 'kill -0 $WSC_mk' "... and the socket stays open through every refusal"
+ws_end mk
+
 ws_once bin ws "token=$ALICE" <<<'!binary'
 eq "$(closed bin)" 1003 "a binary message: close 1003"
 ws_once bye ws "token=$ALICE" <<<'!close 1000'

@@ -321,6 +321,17 @@ not_ok() {
 check() { if eval "$1"; then ok "$2"; else not_ok "$2" "failed: $1"; fi; }
 eq() { if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3" "expected [$2], got [$1]"; fi; }
 json_eq() { eq "$(jq -r "$1" <<<"$BODY" 2>&1)" "$2" "$3"; }
+# mark_cases ID CUR OTHER FUTURE TAG: the mark-read cases of tests/lib/mark-cases.tsv (what every
+# transport must answer alike) with their placeholders filled in, one "CODE<tab>BODY<tab>WHAT" a line
+mark_cases() {
+    local code body what
+    while IFS=$'\t' read -r code body what; do
+        case $code in '' | '#'*) continue ;; esac
+        body=${body//@ID@/"$1"} body=${body//@CUR@/"$2"} body=${body//@OTHER@/"$3"}
+        body=${body//@FUTURE@/"$4"} body=${body//@TAG@/"$5"}
+        printf '%s\t%s\t%s\n' "$code" "$body" "$what"
+    done <"$top_srcdir/tests/lib/mark-cases.tsv"
+}
 # status_is CODE ERROR_CODE DESC: a JSON error answer with this status and code
 status_is() {
     if [ "$STATUS" = "$1" ] && [ "$(jq -r .error <<<"$BODY" 2>/dev/null)" = "$2" ] \

@@ -41,11 +41,11 @@ START_TEST(mark_one_by_string_or_number)
 
     ck_assert_int_eq(parse("{\"cmd\":\"mark\",\"mark\":\"one\",\"id\":\"123\",\"ref\":7}", &c, &code), 0);
     ck_assert_int_eq(c.type, PUSH_WS_CMD_MARK);
-    ck_assert_int_eq(c.mark, PUSH_WS_MARK_ONE);
-    ck_assert_int_eq(c.id, 123);
+    ck_assert_int_eq(c.mark.type, PUSH_MARK_ONE);
+    ck_assert_int_eq(c.mark.id, 123);
     ck_assert_str_eq(c.ref, "7");
     ck_assert_int_eq(parse("{\"cmd\":\"mark\",\"mark\":\"one\",\"id\":9,\"ref\":\"a\\\"b\"}", &c, &code), 0);
-    ck_assert_int_eq(c.id, 9);
+    ck_assert_int_eq(c.mark.id, 9);
     ck_assert_str_eq(c.ref, "\"a\\\"b\"");
 }
 END_TEST
@@ -58,16 +58,16 @@ START_TEST(mark_upto_all_kind_resume)
 
     snprintf(text, sizeof text, "{\"cmd\":\"mark\",\"mark\":\"upto\",\"cursor\":\"%s\"}", cur);
     ck_assert_int_eq(parse(text, &c, &code), 0);
-    ck_assert_int_eq(c.mark, PUSH_WS_MARK_UPTO);
-    ck_assert_int_eq(c.has_cursor, 1);
-    ck_assert_int_eq(c.cursor.personal, 5);
-    ck_assert_int_eq(c.cursor.broadcast, 7);
+    ck_assert_int_eq(c.mark.type, PUSH_MARK_UPTO);
+    ck_assert_int_eq(c.mark.has_cursor, 1);
+    ck_assert_int_eq(c.mark.cursor.personal, 5);
+    ck_assert_int_eq(c.mark.cursor.broadcast, 7);
     ck_assert_str_eq(c.ref, "");
     ck_assert_int_eq(parse("{\"cmd\":\"mark\",\"mark\":\"all\"}", &c, &code), 0);
-    ck_assert_int_eq(c.mark, PUSH_WS_MARK_ALL);
-    ck_assert_int_eq(c.has_cursor, 0);
+    ck_assert_int_eq(c.mark.type, PUSH_MARK_ALL);
+    ck_assert_int_eq(c.mark.has_cursor, 0);
     ck_assert_int_eq(parse("{\"cmd\":\"mark\",\"mark\":\"kind\",\"kind\":\"comment\"}", &c, &code), 0);
-    ck_assert_str_eq(c.kind, "comment");
+    ck_assert_str_eq(c.mark.kind, "comment");
     snprintf(text, sizeof text, "{\"cmd\":\"resume\",\"cursor\":\"%s\"}", cur);
     ck_assert_int_eq(parse(text, &c, &code), 0);
     ck_assert_int_eq(c.type, PUSH_WS_CMD_RESUME);
@@ -92,7 +92,7 @@ static const struct {
     { "{\"cmd\":\"mark\",\"mark\":\"one\",\"id\":\"12x\"}", "bad_request" },
     { "{\"cmd\":\"mark\",\"mark\":\"one\",\"id\":\"-1\"}", "bad_request" },
     { "{\"cmd\":\"mark\",\"mark\":\"one\",\"id\":0}", "bad_request" },
-    { "{\"cmd\":\"mark\",\"mark\":\"one\",\"id\":\"1234567890123456789\"}", "bad_request" },
+    { "{\"cmd\":\"mark\",\"mark\":\"one\",\"id\":\"9223372036854775808\"}", "bad_request" }, /* past bigint */
     { "{\"cmd\":\"mark\",\"mark\":\"upto\"}", "bad_request" },
     { "{\"cmd\":\"mark\",\"mark\":\"upto\",\"cursor\":\"zz\"}", "bad_cursor" },
     { "{\"cmd\":\"mark\",\"mark\":\"upto\",\"cursor\":5}", "bad_cursor" },
