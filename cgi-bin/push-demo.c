@@ -14,6 +14,7 @@
 #include "push_program.h"
 #include "push_server.h"
 #include "push_store.h"
+#include "push_util.h"
 
 #define BODY_MAX 65536 /* bytes: a title of 1 KiB and a body of 32 KiB, escaped */
 
@@ -38,10 +39,8 @@ struct publish {
 
 static void *worker_new(void *app)
 {
-    struct worker *w = calloc(1, sizeof *w);
+    struct worker *w = xcalloc(1, sizeof *w);
 
-    if (!w)
-        abort();
     w->cfg = app;
     push_db_init(&w->db, w->cfg->database_url, program.name);
     return w;

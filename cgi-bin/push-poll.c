@@ -22,6 +22,7 @@
 #include "push_server.h"
 #include "push_statecache.h"
 #include "push_store.h"
+#include "push_util.h"
 
 #define POST_MAX 4096 /* bytes: the largest POST body accepted */
 
@@ -65,11 +66,9 @@ enum outcome { DONE, DB_FAILED };
 
 static void *worker_new(void *app)
 {
-    struct worker *w = calloc(1, sizeof *w);
+    struct worker *w = xcalloc(1, sizeof *w);
     const struct app *a = app;
 
-    if (!w)
-        abort();
     w->cfg = a->cfg;
     w->cache = a->cache;
     push_db_init(&w->db, w->cfg->database_url, program.name);

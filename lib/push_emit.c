@@ -10,6 +10,7 @@
 
 #include "push_http.h"
 #include "push_json.h"
+#include "push_util.h"
 
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more)
 {
@@ -35,8 +36,7 @@ int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unre
         push_cursor_format(&e->pos, e->tag, cursor);
         rc = e->enc->unread(e->r, cursor, text, len, e->arg);
         free(e->sent_unread);
-        if (!(e->sent_unread = strdup(text)))
-            abort();
+        e->sent_unread = xstrdup(text);
     }
     json_object_put(u);
     if (rc < 0 || push_request_flush(e->r) < 0)

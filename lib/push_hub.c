@@ -12,6 +12,7 @@
 
 #include "push_db.h"
 #include "push_log.h"
+#include "push_util.h"
 
 #define BUCKETS 16384          /* user hash buckets; chains grow past that, nothing breaks */
 #define BACKOFF_MIN_MS 100
@@ -54,8 +55,7 @@ static struct hub_user *find_user(struct push_hub *hub, const char *name, int cr
             return u;
     if (!create)
         return NULL;
-    if (!(u = calloc(1, sizeof *u)))
-        abort();
+    u = xcalloc(1, sizeof *u);
     memcpy(u->name, name, strnlen(name, PUSH_USER_MAX));
     u->next = hub->bucket[b];
     hub->bucket[b] = u;
@@ -220,12 +220,10 @@ struct push_hub *push_hub_start(const char *url, const char *appname, int max_st
 struct push_hub *push_hub_start_observed(const char *url, const char *appname, int max_streams,
                                          int max_per_user, push_hub_observer observer, void *arg)
 {
-    struct push_hub *hub = calloc(1, sizeof *hub);
+    struct push_hub *hub = xcalloc(1, sizeof *hub);
     pthread_attr_t attr;
     pthread_t t;
 
-    if (!hub)
-        abort();
     pthread_mutex_init(&hub->lock, NULL);
     hub->url = url;
     hub->appname = appname;
@@ -328,18 +326,4 @@ int push_hub_listening(struct push_hub *hub)
     up = hub->listening;
     pthread_mutex_unlock(&hub->lock);
     return up;
-}
-
-struct timespec push_hub_deadline(long ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
 }

@@ -57,7 +57,7 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user);
 
 /* Waits until the user's stream may have changed since the last return (or the join), or until
- * deadline (CLOCK_MONOTONIC). Returns 1 on a change, 0 at the deadline. */
+ * deadline (CLOCK_MONOTONIC, as push_deadline makes it). Returns 1 on a change, 0 at the deadline. */
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline);
 
 /* After it returns, wake is never called again for w. */
@@ -66,8 +66,5 @@ void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
 /* Streams now registered, and whether the LISTEN connection is up (for status and tests). */
 int push_hub_streams(struct push_hub *hub);
 int push_hub_listening(struct push_hub *hub);
-
-/* A CLOCK_MONOTONIC time ms milliseconds from now. */
-struct timespec push_hub_deadline(long ms);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "push_log.h"
+#include "push_util.h"
 
 /* One queued read; lives on its thread's stack. */
 struct req {
@@ -36,10 +37,8 @@ struct push_readq {
 
 struct push_readq *push_readq_new(struct push_pool *pool, int conns)
 {
-    struct push_readq *q = calloc(1, sizeof *q);
+    struct push_readq *q = xcalloc(1, sizeof *q);
 
-    if (!q)
-        abort();
     pthread_mutex_init(&q->lock, NULL);
     q->pool = pool;
     q->idle = conns > 0 ? conns : 1;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "push_util.h"
+
 #define I64_TEXT 24
 
 enum stmt { STMT_STATE, STMT_NEWEST, STMT_AFTER, STMT_UNREAD, STMT_AFTER_MANY, STMT_UNREAD_MANY };
@@ -180,8 +182,7 @@ static void put(struct text *t, const char *s, size_t n)
 {
     if (t->len + n + 1 > t->cap) {
         t->cap = (t->len + n + 1) * 2;
-        if (!(t->s = realloc(t->s, t->cap)))
-            abort();
+        t->s = xrealloc(t->s, t->cap);
     }
     memcpy(t->s + t->len, s, n);
     t->len += n;

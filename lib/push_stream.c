@@ -17,6 +17,7 @@
 #include "push_loop.h"
 #include "push_server.h"
 #include "push_store.h"
+#include "push_util.h"
 
 #define STREAM_BATCH PUSH_STREAM_BATCH
 #define DB_RETRY_MS 1000      /* a stream whose query failed reads again after this */
@@ -86,14 +87,6 @@ static int in_future(const struct push_cursor *c, const struct push_state *st)
     return c->personal > st->last_id || c->broadcast > st->last_id;
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static struct timespec at_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -101,7 +94,7 @@ static struct timespec at_ms(long ms)
     return ts;
 }
 
-/* Milliseconds from now (now_ms's clock) to the Unix time expires; 0 when expires is 0 (never). */
+/* Milliseconds from now (push_now_ms's clock) to the Unix time expires; 0 when expires is 0 (never). */
 static long expiry_ms(int64_t expires)
 {
     struct timespec ts;
@@ -110,7 +103,7 @@ static long expiry_ms(int64_t expires)
     if (!expires)
         return 0;
     clock_gettime(CLOCK_REALTIME, &ts);
-    at = now_ms() + (long)(expires - ts.tv_sec) * 1000L - ts.tv_nsec / 1000000L;
+    at = push_now_ms() + (long)(expires - ts.tv_sec) * 1000L - ts.tv_nsec / 1000000L;
     return at > 0 ? at : 1;
 }
 
@@ -153,7 +146,7 @@ struct stream {
     const struct push_stream_ctx *ctx;
     const char *user;
     struct push_emitter e;
-    long expiry; /* now_ms's clock; 0: none */
+    long expiry; /* push_now_ms's clock; 0: none */
 };
 
 static int emit(struct stream *s, struct batch *b, int *more)
@@ -176,8 +169,8 @@ static void gone(struct stream *s)
 static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *first)
 {
     const struct push_config *cfg = s->ctx->cfg;
-    long end = now_ms() + cfg->lifetime * 1000L;
-    long next_beat = now_ms() + cfg->heartbeat * 1000L;
+    long end = push_now_ms() + cfg->lifetime * 1000L;
+    long next_beat = push_now_ms() + cfg->heartbeat * 1000L;
     long retry_at = 0;
     long check_ms = cfg->heartbeat * 1000L / 3 > 250 ? cfg->heartbeat * 1000L / 3 : 250;
     int more = 0, fetch_now = 0;
@@ -194,10 +187,10 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
                 return;
             }
             if (n > 0)
-                next_beat = now_ms() + cfg->heartbeat * 1000L;
+                next_beat = push_now_ms() + cfg->heartbeat * 1000L;
         }
         if (!more) {
-            long now = now_ms();
+            long now = push_now_ms();
             if (now >= end || (s->expiry && now >= s->expiry)) {
                 int expired = s->expiry && now >= s->expiry;
                 if (expired)
@@ -217,7 +210,7 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
                 until = now + check_ms;
             struct timespec deadline = at_ms(until);
             fetch_now = push_hub_wait(s->ctx->hub, w, &deadline);
-            now = now_ms();
+            now = push_now_ms();
             if (!fetch_now && push_request_closed(s->e.r)) {
                 gone(s);
                 return;
@@ -238,7 +231,7 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
         retry_at = 0;
         /* a wake-up reads only what it sends: no state query (the first read checked the cursor) */
         if (fetch(s->ctx, s->user, &s->e.pos, STREAM_BATCH + 1, 0, &b, &err, msg, sizeof msg) < 0)
-            retry_at = now_ms() + DB_RETRY_MS; /* the cursor stays: nothing is lost */
+            retry_at = push_now_ms() + DB_RETRY_MS; /* the cursor stays: nothing is lost */
     }
 }
 
@@ -260,7 +253,7 @@ static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *
                         const struct push_cursor *from)
 {
     const char *user = id->user;
-    long end_ms = push_loop_now_ms() + ctx->cfg->lifetime * 1000L;
+    long end_ms = push_now_ms() + ctx->cfg->lifetime * 1000L;
     enum push_hub_err herr;
     struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, enc, arg, &herr);
     struct push_emitter e = { r, enc, NULL, tag, { 0, 0 }, NULL };
@@ -354,7 +347,7 @@ static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_requ
                              const struct push_cursor *since, int hold_s, int limit)
 {
     const char *user = id->user;
-    long end_ms = push_loop_now_ms() + hold_s * 1000L;
+    long end_ms = push_now_ms() + hold_s * 1000L;
     enum push_hub_err herr;
     struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, NULL, NULL, &herr);
     struct batch b;
@@ -379,8 +372,7 @@ static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_requ
     } else {
         json_object *u = push_json_unread(b.unread);
         size_t len;
-        if (!(counts = strdup(push_json_text(u, &len))))
-            abort();
+        counts = xstrdup(push_json_text(u, &len));
         json_object_put(u);
         batch_clear(&b);
         if (push_request_detach(r, &fd, &request_id) < 0) {
@@ -407,8 +399,8 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     char msg[256], *first_unread = NULL;
     long hold_ms = hold_s * 1000L, expiry = expiry_ms(id->expires);
     /* the token expires first: the hold ends then, with 401 token_expired */
-    int expires_first = expiry && expiry - now_ms() < hold_ms;
-    struct timespec deadline = push_hub_deadline(expires_first ? expiry - now_ms() : hold_ms);
+    int expires_first = expiry && expiry - push_now_ms() < hold_ms;
+    struct timespec deadline = push_deadline(expires_first ? expiry - push_now_ms() : hold_ms);
     int first = 1;
 
     if (ctx->loop && push_request_detachable(r)) {
@@ -432,8 +424,8 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
         size_t counts_len;
         const char *counts = push_json_text(u, &counts_len);
         int changed = first_unread && strcmp(first_unread, counts) != 0;
-        if (!first_unread && !(first_unread = strdup(counts)))
-            abort();
+        if (!first_unread)
+            first_unread = xstrdup(counts);
         json_object_put(u);
         if (PQntuples(b.msgs) > 0 || changed) {
             longpoll_answer(r, user, tag, *since, &b, limit, 0);

@@ -16,6 +16,7 @@
 #include "push_log.h"
 #include "push_readq.h"
 #include "push_store.h"
+#include "push_util.h"
 
 struct push_wsq {
     const struct push_config *cfg;
@@ -25,32 +26,6 @@ struct push_wsq {
     pthread_cond_t cond;
     struct push_wsjob *todo, *todo_tail, *done;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-
-    if (!p)
-        abort();
-    return p;
-}
-
-static void notify(struct push_wsq *d)
-{
-    uint64_t one = 1;
-
-    if (write(d->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-        push_log_error("eventfd: %s", strerror(errno));
-}
 
 void push_wsjob_free(struct push_wsjob *j)
 {
@@ -287,7 +262,7 @@ static void *worker_main(void *arg)
             d->done = jobs[i];
         }
         pthread_mutex_unlock(&d->lock);
-        notify(d);
+        push_kick(d->efd);
     }
     return NULL;
 }
