@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "push_token.h"
+#include "push_user.h"
 
 /* NOTIFY only wakes: a woken stream re-reads the tables from its cursor. The hub's own
  * connection is re-opened with backoff when lost, and then every stream is woken, because

@@ -24,7 +24,7 @@
 #include "push_log.h"
 #include "push_readq.h"
 #include "push_store.h"
-#include "push_token.h"
+#include "push_user.h"
 #include "push_util.h"
 
 #define OUT_MAX (8 * 1024 * 1024) /* bytes waiting for one client: never reached unless a single

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "push_token.h"
+#include "push_user.h"
 #include "push_util.h"
 
 #define STRIPES 64 /* locks, so that workers rarely wait on each other */

@@ -6,6 +6,7 @@
 
 #include "push_mqtt_auth.h"
 #include "push_mqtt_config.h"
+#include "push_token.h"
 
 #include <stdio.h>
 #include <string.h>
