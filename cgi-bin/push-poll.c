@@ -218,27 +218,36 @@ typedef enum outcome (*db_step)(struct poll *p, PGconn *conn, const void *arg);
 
 /* Runs step with a connection; when the connection turns out lost (PostgreSQL restarted), once
  * more on a new one. Answers 503 or 500 itself when it cannot. */
+struct step_run {
+    struct poll *p;
+    db_step step;
+    const void *arg;
+};
+
+static int run_step(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct step_run *s = arg;
+
+    s->p->why[0] = '\0'; /* not a reason left from the attempt on a lost connection */
+    return push_store_prepare(db, conn) == 0 && s->step(s->p, conn, s->arg) == DONE ? 0 : -1;
+}
+
 static void with_connection(struct worker *w, struct poll *p, db_step step, const void *arg)
 {
+    struct step_run s = { p, step, arg };
     enum push_db_err err;
     char msg[512];
 
-    for (int attempt = 0; attempt < 2; attempt++) {
-        PGconn *conn = push_db_get(&w->db, &err, msg, sizeof msg);
-        p->why[0] = '\0'; /* not a reason left from the attempt on a lost connection */
-        if (!conn) {
-            push_edge_db_error(p->r, err, msg);
-            return;
-        }
-        if (push_store_prepare(&w->db, conn) == 0 && step(p, conn, arg) == DONE)
-            return;
-        if (!push_db_lost(&w->db)) {
-            push_edge_query_failed(p->r, p->why[0] ? p->why : PQerrorMessage(conn));
-            return;
-        }
-        push_log_warn("lost the database connection; reconnecting");
+    switch (push_db_run(&w->db, run_step, &s, &err, msg, sizeof msg)) {
+    case PUSH_DB_RUN_OK:
+        return;
+    case PUSH_DB_RUN_FAILED:
+        push_edge_query_failed(p->r, p->why[0] ? p->why : msg);
+        return;
+    case PUSH_DB_RUN_DOWN:
+        push_edge_db_error(p->r, err, msg);
+        return;
     }
-    push_edge_db_error(p->r, PUSH_DB_UNREACHABLE, NULL);
 }
 
 static void handle_get(struct worker *w, struct poll *p)

@@ -36,15 +36,37 @@ static void batch_clear(struct batch *b)
     memset(b, 0, sizeof *b);
 }
 
+struct fetch_args {
+    const char *user;
+    const struct push_cursor *after;
+    int limit, want_state;
+    struct batch *b;
+};
+
+static int fetch_on(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct fetch_args *a = arg;
+    struct batch *b = a->b;
+
+    if (push_store_prepare(db, conn) == 0
+        && (!(a->want_state || !a->after) || push_store_state(conn, a->user, &b->st) == 0)
+        && (!a->after || (b->msgs = push_store_messages(conn, a->user, a->after, a->limit)))
+        && (b->unread = push_store_unread(conn, a->user)))
+        return 0;
+    batch_clear(b);
+    return -1;
+}
+
 /* Reads the state (with want_state, or when after is NULL), the messages after *after (unless
- * NULL) and the unread counts, on a pooled connection; a connection found lost is replaced
- * once. Returns 0, or -1 with *err and msg. */
+ * NULL) and the unread counts, on a pooled connection (push_db_run). Returns 0, or -1 with *err
+ * and msg. */
 static int fetch(const struct push_stream_ctx *ctx, const char *user,
                  const struct push_cursor *after, int limit, int want_state, struct batch *b,
                  enum push_db_err *err, char *msg, size_t msglen)
 {
+    struct fetch_args a = { user, after, limit, want_state, b };
     struct push_db *db;
-    int rc = -1;
+    enum push_db_run rc;
 
     memset(b, 0, sizeof *b);
     if (!want_state && after) { /* a wake-up: read together with the other woken streams */
@@ -56,30 +78,13 @@ static int fetch(const struct push_stream_ctx *ctx, const char *user,
         return 0;
     }
     db = push_pool_acquire(ctx->pool);
-    for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
-        PGconn *conn = push_db_get(db, err, msg, msglen);
-        if (!conn)
-            break;
-        if (push_store_prepare(db, conn) == 0
-            && (!(want_state || !after) || push_store_state(conn, user, &b->st) == 0)
-            && (!after || (b->msgs = push_store_messages(conn, user, after, limit)))
-            && (b->unread = push_store_unread(conn, user))) {
-            rc = 0;
-            break;
-        }
-        batch_clear(b);
-        if (!push_db_lost(db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            *err = PUSH_DB_UNREACHABLE;
-            snprintf(msg, msglen, "the database query failed");
-            break;
-        }
-        *err = PUSH_DB_UNREACHABLE;
-        snprintf(msg, msglen, "lost the database connection");
-    }
+    rc = push_db_run(db, fetch_on, &a, err, msg, msglen);
     push_pool_release(ctx->pool, db);
-    return rc;
+    if (rc == PUSH_DB_RUN_FAILED) {
+        push_log_error("query failed: %.*s", (int)strcspn(msg, "\n"), msg);
+        snprintf(msg, msglen, "the database query failed");
+    }
+    return rc == PUSH_DB_RUN_OK ? 0 : -1;
 }
 
 static int in_future(const struct push_cursor *c, const struct push_state *st)
@@ -446,34 +451,45 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     free(first_unread);
 }
 
+struct current_args {
+    const char *user;
+    int limit;
+    struct batch *b;
+    char why[256]; /* the failed query's error (push_store_end) */
+};
+
+static int current_on(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct current_args *a = arg;
+    struct batch *b = a->b;
+    int ok = push_store_prepare(db, conn) == 0 && push_store_begin_snapshot(conn) == 0
+             && push_store_state(conn, a->user, &b->st) == 0
+             && (b->msgs = push_store_messages(conn, a->user, NULL, a->limit))
+             && (b->unread = push_store_unread(conn, a->user));
+
+    push_store_end(conn, a->why, sizeof a->why);
+    if (ok)
+        return 0;
+    batch_clear(b);
+    return -1;
+}
+
 void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
                          const char *user, const char *tag, int limit)
 {
     struct push_db *db = push_pool_acquire(ctx->pool);
     struct batch b = { 0 };
-    enum push_db_err err = PUSH_DB_UNREACHABLE;
-    char msg[256] = "", why[256] = "";
-    PGconn *conn = NULL;
-    int ok = 0;
+    struct current_args a = { user, limit, &b, "" };
+    enum push_db_err err;
+    char msg[256];
+    enum push_db_run rc = push_db_run(db, current_on, &a, &err, msg, sizeof msg);
 
-    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
-        if (!(conn = push_db_get(db, &err, msg, sizeof msg)))
-            break;
-        ok = push_store_prepare(db, conn) == 0 && push_store_begin_snapshot(conn) == 0 && push_store_state(conn, user, &b.st) == 0
-             && (b.msgs = push_store_messages(conn, user, NULL, limit))
-             && (b.unread = push_store_unread(conn, user));
-        push_store_end(conn, why, sizeof why);
-        if (!ok) {
-            batch_clear(&b);
-            if (!push_db_lost(db)) {
-                push_edge_query_failed(r, why);
-                push_pool_release(ctx->pool, db);
-                return;
-            }
-        }
-    }
     push_pool_release(ctx->pool, db);
-    if (!ok) {
+    if (rc == PUSH_DB_RUN_FAILED) {
+        push_edge_query_failed(r, a.why);
+        return;
+    }
+    if (rc == PUSH_DB_RUN_DOWN) {
         push_edge_db_error(r, err, msg);
         return;
     }

@@ -160,34 +160,36 @@ static int run_job(PGconn *conn, struct push_wsjob *j)
     return -1;
 }
 
-/* Runs j on db; a connection found lost is replaced once. */
-static void work(struct push_db *db, struct push_wsjob *j)
+/* One run of j for push_db_run; on failure j is as it was. */
+static int work_on(struct push_db *db, PGconn *conn, void *arg)
 {
+    struct push_wsjob *j = arg;
     struct push_cursor pos = j->pos;
 
-    for (int attempt = 0; attempt < 2; attempt++) {
-        PGconn *conn = push_db_get(db, &j->err, j->errmsg, sizeof j->errmsg);
-        if (!conn) {
-            j->failed = 1;
-            return;
-        }
-        if (push_store_prepare(db, conn) == 0 && run_job(conn, j) == 0)
-            return;
-        for (int i = 0; i < j->nframes; i++)
-            free(j->frames[i]);
-        free(j->frames);
-        j->frames = NULL;
-        j->nframes = 0;
-        j->pos = pos;
-        if (!push_db_lost(db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            break;
-        }
-    }
+    if (push_store_prepare(db, conn) == 0 && run_job(conn, j) == 0)
+        return 0;
+    for (int i = 0; i < j->nframes; i++)
+        free(j->frames[i]);
+    free(j->frames);
+    j->frames = NULL;
+    j->nframes = 0;
+    j->pos = pos;
+    return -1;
+}
+
+/* Runs j on db (push_db_run). A failure reaches the client as "the database is unavailable"
+ * (a query error is logged); only a schema mismatch keeps its own sentence. */
+static void work(struct push_db *db, struct push_wsjob *j)
+{
+    enum push_db_run rc = push_db_run(db, work_on, j, &j->err, j->errmsg, sizeof j->errmsg);
+
+    if (rc == PUSH_DB_RUN_OK)
+        return;
+    if (rc == PUSH_DB_RUN_FAILED)
+        push_log_error("query failed: %.*s", (int)strcspn(j->errmsg, "\n"), j->errmsg);
     j->failed = 1;
-    j->err = PUSH_DB_UNREACHABLE;
-    snprintf(j->errmsg, sizeof j->errmsg, "the database is unavailable; try again shortly");
+    if (j->err == PUSH_DB_UNREACHABLE)
+        snprintf(j->errmsg, sizeof j->errmsg, "the database is unavailable; try again shortly");
 }
 
 /* Runs the wake-up reads of n sockets (jobs[i]->kind PUSH_WSJOB_FETCH) as one push_store_read_many:
