@@ -18,6 +18,7 @@
 #include "push_mqtt_config.h"
 #include "push_mqtt_pub.h"
 #include "push_mqtt_topic.h"
+#include "push_notify.h"
 #include "push_store.h"
 
 #define DIRTY_MAX 256        /* users remembered between passes; more, and everything is read */
@@ -80,10 +81,13 @@ static void mark_user(struct dirty *d, const char *user, int login)
 
 static void mark(struct dirty *d, const char *payload)
 {
-    if (strncmp(payload, "u:", 2) == 0)
-        mark_user(d, payload + 2, 0);
-    else
-        d->all = 1; /* '*', or anything unknown: reading too much is always safe */
+    struct push_notify n;
+
+    switch (push_notify_parse(payload, &n)) {
+    case PUSH_NOTIFY_USER: mark_user(d, n.user, 0); break;
+    case PUSH_NOTIFY_NOBODY: break;
+    case PUSH_NOTIFY_ALL: d->all = 1; break; /* reading too much is always safe */
+    }
 }
 
 /* The users the auth plugin announced since the last call. */
@@ -166,7 +170,7 @@ static int setup(struct push_db *db, PGconn *conn)
         return -1;
     }
     waiting_said = 0;
-    res = PQexec(conn, "LISTEN pgpush");
+    res = PQexec(conn, PUSH_NOTIFY_LISTEN);
     ok = locked == 1 && PQresultStatus(res) == PGRES_COMMAND_OK
          && push_store_prepare(db, conn) == 0;
     PQclear(res);

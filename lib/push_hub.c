@@ -12,6 +12,7 @@
 
 #include "push_db.h"
 #include "push_log.h"
+#include "push_notify.h"
 #include "push_util.h"
 
 #define BUCKETS 16384          /* user hash buckets; chains grow past that, nothing breaks */
@@ -98,17 +99,21 @@ static void wake_all(struct push_hub *hub)
 
 static void dispatch(struct push_hub *hub, const char *payload)
 {
+    struct push_notify n;
+
+    if (push_notify_parse(payload, &n) == PUSH_NOTIFY_NOBODY)
+        return;
     pthread_mutex_lock(&hub->lock);
-    if (strncmp(payload, "u:", 2) == 0) {
-        struct hub_user *u = find_user(hub, payload + 2, 0);
+    if (n.kind == PUSH_NOTIFY_USER) {
+        struct hub_user *u = find_user(hub, n.user, 0);
         if (u)
             wake_user(u);
     } else {
-        wake_all(hub); /* '*', or anything we do not know: waking too much is always safe */
+        wake_all(hub);
     }
     pthread_mutex_unlock(&hub->lock);
     if (hub->observer)
-        hub->observer(hub->observer_arg, strncmp(payload, "u:", 2) == 0 ? payload + 2 : NULL, 1);
+        hub->observer(hub->observer_arg, n.user, 1);
 }
 
 static void set_listening(struct push_hub *hub, int up)
@@ -137,7 +142,7 @@ static PGconn *listen_conn(struct push_hub *hub, int *complained)
     PGresult *res;
 
     if (PQstatus(conn) == CONNECTION_OK) {
-        res = PQexec(conn, "LISTEN pgpush");
+        res = PQexec(conn, PUSH_NOTIFY_LISTEN);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
             PQclear(res);
             return conn;

@@ -43,9 +43,9 @@ struct push_hub;
 struct push_hub *push_hub_start(const char *url, const char *appname, int max_streams,
                                 int max_per_user);
 
-/* Told, on the LISTEN thread and in order, of every notification (user; NULL: everyone may have
- * changed) with listening 1, and of the LISTEN connection going down (NULL, 0) or up again
- * (NULL, 1). It must be quick: the hub waits for it. */
+/* Told, on the LISTEN thread and in order, of every notification that names someone (user;
+ * NULL: everyone may have changed; see push_notify.h) with listening 1, and of the LISTEN
+ * connection going down (NULL, 0) or up again (NULL, 1). It must be quick: the hub waits for it. */
 typedef void (*push_hub_observer)(void *arg, const char *user, int listening);
 
 /* push_hub_start, with an observer told of everything from the start. */
