@@ -19,6 +19,7 @@
 #include "push_mqtt_pub.h"
 #include "push_mqtt_topic.h"
 #include "push_notify.h"
+#include "push_program.h"
 #include "push_store.h"
 
 #define DIRTY_MAX 256        /* users remembered between passes; more, and everything is read */
@@ -185,23 +186,6 @@ static void sleep_ms(long ms)
         ;
 }
 
-static int check(const struct push_config *cfg)
-{
-    struct push_db db;
-    enum push_db_err err;
-    char msg[512];
-
-    push_db_init(&db, cfg->database_url, "push-mqtt");
-    if (!push_db_get(&db, &err, msg, sizeof msg)) {
-        fprintf(stderr, "push-mqtt: %s\n", msg);
-        return 1;
-    }
-    push_db_close(&db);
-    printf("push-mqtt: configuration and database are fine (schema version %d)\n",
-           PUSH_SCHEMA_VERSION);
-    return 0;
-}
-
 /* One pass: records who logged in over MQTT, then everything after a (re)connect or '*', else the
  * users notified. On failure what was to do is kept, as everything. */
 static enum push_mqtt_bridge_err pass(struct push_mqtt_bridge *b, PGconn *conn, struct dirty *d)
@@ -316,7 +300,7 @@ int main(int argc, char **argv)
     }
     push_log_init("push-mqtt", cfg.log_level);
     if (want_check)
-        return check(&cfg);
+        return push_program_check_database("push-mqtt", &cfg);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
