@@ -106,11 +106,6 @@ static void make_etag(const struct poll *p, const struct push_state *st, const c
     snprintf(etag, 24, "\"%016" PRIx64 "\"", h);
 }
 
-static int cursor_in_future(const struct push_cursor *c, const struct push_state *st)
-{
-    return c->personal > st->last_id || c->broadcast > st->last_id;
-}
-
 struct get_args {
     const char *since_text;          /* as given, for the ETag */
     const struct push_cursor *since; /* NULL: the newest messages */
@@ -139,7 +134,7 @@ static int answer_from_cache(struct poll *p, struct get_args *a)
     if (!push_statecache_get(a->cache, p->id.user, &st, &a->ticket))
         return 0;
     /* a cursor past what we keep may come from a change not notified here yet: ask */
-    if (a->since && cursor_in_future(a->since, &st))
+    if (a->since && push_store_cursor_ahead(a->since, &st))
         return 0;
     etag_headers(p, &st, a, etag, headers);
     if (!push_http_etag_match(a->if_none_match, etag))
@@ -164,7 +159,7 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
             return DB_FAILED;
         if (a->cache)
             push_statecache_put(a->cache, p->id.user, &st, &a->ticket);
-        if (a->since && cursor_in_future(a->since, &st)) {
+        if (a->since && push_store_cursor_ahead(a->since, &st)) {
             push_edge_cursor_future(p->r);
             return DONE;
         }
@@ -185,7 +180,7 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
         return DB_FAILED;
     }
     push_store_end(conn, NULL, 0);
-    if (a->since && cursor_in_future(a->since, &st)) {
+    if (a->since && push_store_cursor_ahead(a->since, &st)) {
         PQclear(msgs);
         PQclear(unread);
         push_edge_cursor_future(p->r);
@@ -297,7 +292,7 @@ static enum outcome answer_post(struct poll *p, PGconn *conn, const void *arg)
     if (a->has_cursor) {
         if (push_store_state(conn, p->id.user, &st) < 0)
             return DB_FAILED;
-        if (cursor_in_future(&a->cursor, &st)) {
+        if (push_store_cursor_ahead(&a->cursor, &st)) {
             push_edge_cursor_future(p->r);
             return DONE;
         }

@@ -99,6 +99,11 @@ static int run_bool(PGconn *conn, const char *sql, int n, const char *const *par
     return rc;
 }
 
+int push_store_cursor_ahead(const struct push_cursor *c, const struct push_state *st)
+{
+    return c->personal > st->last_id || c->broadcast > st->last_id;
+}
+
 int push_store_state(PGconn *conn, const char *user, struct push_state *st)
 {
     const char *params[] = { user };

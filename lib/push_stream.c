@@ -87,11 +87,6 @@ static int fetch(const struct push_stream_ctx *ctx, const char *user,
     return rc == PUSH_DB_RUN_OK ? 0 : -1;
 }
 
-static int in_future(const struct push_cursor *c, const struct push_state *st)
-{
-    return c->personal > st->last_id || c->broadcast > st->last_id;
-}
-
 static struct timespec at_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -278,7 +273,7 @@ static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *
         push_loop_abandon(ctx->loop, ls);
         return;
     }
-    if (from && in_future(from, &b.st)) {
+    if (from && push_store_cursor_ahead(from, &b.st)) {
         push_edge_cursor_future(r);
         batch_clear(&b);
         push_loop_abandon(ctx->loop, ls);
@@ -320,7 +315,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
     /* the first read happens after the join: a change from now on wakes us, none is missed */
     if (fetch(ctx, user, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
         push_edge_db_error(r, err, msg);
-    } else if (from && in_future(from, &b.st)) {
+    } else if (from && push_store_cursor_ahead(from, &b.st)) {
         push_edge_cursor_future(r);
         batch_clear(&b);
     } else {
@@ -370,7 +365,7 @@ static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_requ
         push_loop_abandon(ctx->loop, ls);
         return;
     }
-    if (in_future(since, &b.st)) {
+    if (push_store_cursor_ahead(since, &b.st)) {
         push_edge_cursor_future(r);
     } else if (PQntuples(b.msgs) > 0) {
         longpoll_answer(r, user, tag, *since, &b, limit, 0);
@@ -419,7 +414,7 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
             push_edge_db_error(r, err, msg);
             break;
         }
-        if (first && in_future(since, &b.st)) {
+        if (first && push_store_cursor_ahead(since, &b.st)) {
             push_edge_cursor_future(r);
             batch_clear(&b);
             break;

@@ -37,11 +37,6 @@ void push_wsjob_free(struct push_wsjob *j)
     free(j);
 }
 
-static int in_future(const struct push_cursor *c, const struct push_state *st)
-{
-    return c->personal > st->last_id || c->broadcast > st->last_id;
-}
-
 /* Turns one read (msgs after j->pos, at most PUSH_WSJOB_BATCH + 1, and the counts) into the socket's
  * frames, moving j->pos past what it sends; the results are cleared. */
 static void take_read(struct push_wsjob *j, PGresult *msgs, PGresult *unread, const char *tag)
@@ -99,7 +94,7 @@ static int run_command(PGconn *conn, struct push_wsjob *j, const char *user, con
     if (c->has_cursor) {
         if (push_store_state(conn, user, &st) < 0)
             return -1;
-        if (in_future(&c->cursor, &st)) {
+        if (push_store_cursor_ahead(&c->cursor, &st)) {
             j->reply = push_ws_error(c, "cursor_future", "the cursor is ahead of every message");
             return 0;
         }
@@ -144,7 +139,7 @@ static int run_job(PGconn *conn, struct push_wsjob *j)
     case PUSH_WSJOB_OPEN:
         if (push_store_state(conn, user, &st) < 0)
             return -1;
-        if (j->has_pos && in_future(&j->pos, &st)) {
+        if (j->has_pos && push_store_cursor_ahead(&j->pos, &st)) {
             j->future = 1;
             return 0;
         }
