@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_store.h"
 #include "http/push_edge.h"
@@ -38,10 +39,8 @@ struct publish {
 
 static void *worker_new(void *app)
 {
-    struct worker *w = calloc(1, sizeof *w);
+    struct worker *w = xcalloc(1, sizeof *w);
 
-    if (!w)
-        abort();
     w->cfg = app;
     push_db_init(&w->db, w->cfg->database_url, program.name);
     return w;
@@ -69,35 +68,46 @@ static int member(json_object *o, const char *name, const char **out)
     return 0;
 }
 
+struct publish_run {
+    const struct publish *m;
+    int refused;  /* push.message refused it */
+    char id[24];
+};
+
+static int publish_on(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct publish_run *p = arg;
+    int rc = push_store_publish(conn, p->m->recipient, p->m->title, p->m->body, p->m->kind, p->id);
+
+    (void)db;
+    p->refused = rc == 1;
+    return rc < 0 ? -1 : 0;
+}
+
 static void publish(struct worker *w, struct push_request *r, const struct publish *m)
 {
+    struct publish_run p = { m, 0, "" };
     enum push_db_err err;
-    char msg[512], id[24], answer[64];
+    char msg[512], answer[64];
 
-    for (int attempt = 0; attempt < 2; attempt++) {
-        PGconn *conn = push_db_get(&w->db, &err, msg, sizeof msg);
-        if (!conn) {
-            push_edge_db_error(r, err, msg);
-            return;
-        }
-        switch (push_store_publish(conn, m->recipient, m->title, m->body, m->kind, id)) {
-        case 0:
-            snprintf(answer, sizeof answer, "{\"ok\":true,\"id\":\"%s\"}\n", id);
-            push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json", answer,
-                              strlen(answer));
-            return;
-        case 1:
+    switch (push_db_run(&w->db, publish_on, &p, &err, msg, sizeof msg)) {
+    case PUSH_DB_RUN_OK:
+        if (p.refused) {
             push_http_error(r, 400, "bad_request",
                             "push.message refused it: a field too long, or a bad kind", NULL);
             return;
         }
-        if (!push_db_lost(&w->db)) {
-            push_edge_query_failed(r, PQerrorMessage(conn));
-            return;
-        }
-        push_log_warn("lost the database connection; reconnecting");
+        snprintf(answer, sizeof answer, "{\"ok\":true,\"id\":\"%s\"}\n", p.id);
+        push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json", answer,
+                          strlen(answer));
+        return;
+    case PUSH_DB_RUN_FAILED:
+        push_edge_query_failed(r, msg);
+        return;
+    case PUSH_DB_RUN_DOWN:
+        push_edge_db_error(r, err, msg);
+        return;
     }
-    push_edge_db_error(r, PUSH_DB_UNREACHABLE, NULL);
 }
 
 static void handle(struct push_request *r, void *state)

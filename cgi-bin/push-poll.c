@@ -11,6 +11,7 @@
 
 #include "core/push_cursor.h"
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_statecache.h"
 #include "store/push_store.h"
@@ -66,11 +67,9 @@ enum outcome { DONE, DB_FAILED };
 
 static void *worker_new(void *app)
 {
-    struct worker *w = calloc(1, sizeof *w);
+    struct worker *w = xcalloc(1, sizeof *w);
     const struct app *a = app;
 
-    if (!w)
-        abort();
     w->cfg = a->cfg;
     w->cache = a->cache;
     push_db_init(&w->db, w->cfg->database_url, program.name);
@@ -108,11 +107,6 @@ static void make_etag(const struct poll *p, const struct push_state *st, const c
     snprintf(etag, 24, "\"%016" PRIx64 "\"", h);
 }
 
-static int cursor_in_future(const struct push_cursor *c, const struct push_state *st)
-{
-    return c->personal > st->last_id || c->broadcast > st->last_id;
-}
-
 struct get_args {
     const char *since_text;          /* as given, for the ETag */
     const struct push_cursor *since; /* NULL: the newest messages */
@@ -141,7 +135,7 @@ static int answer_from_cache(struct poll *p, struct get_args *a)
     if (!push_statecache_get(a->cache, p->id.user, &st, &a->ticket))
         return 0;
     /* a cursor past what we keep may come from a change not notified here yet: ask */
-    if (a->since && cursor_in_future(a->since, &st))
+    if (a->since && push_store_cursor_ahead(a->since, &st))
         return 0;
     etag_headers(p, &st, a, etag, headers);
     if (!push_http_etag_match(a->if_none_match, etag))
@@ -166,7 +160,7 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
             return DB_FAILED;
         if (a->cache)
             push_statecache_put(a->cache, p->id.user, &st, &a->ticket);
-        if (a->since && cursor_in_future(a->since, &st)) {
+        if (a->since && push_store_cursor_ahead(a->since, &st)) {
             push_edge_cursor_future(p->r);
             return DONE;
         }
@@ -187,7 +181,7 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
         return DB_FAILED;
     }
     push_store_end(conn, NULL, 0);
-    if (a->since && cursor_in_future(a->since, &st)) {
+    if (a->since && push_store_cursor_ahead(a->since, &st)) {
         PQclear(msgs);
         PQclear(unread);
         push_edge_cursor_future(p->r);
@@ -210,27 +204,36 @@ typedef enum outcome (*db_step)(struct poll *p, PGconn *conn, const void *arg);
 
 /* Runs step with a connection; when the connection turns out lost (PostgreSQL restarted), once
  * more on a new one. Answers 503 or 500 itself when it cannot. */
+struct step_run {
+    struct poll *p;
+    db_step step;
+    const void *arg;
+};
+
+static int run_step(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct step_run *s = arg;
+
+    s->p->why[0] = '\0'; /* not a reason left from the attempt on a lost connection */
+    return push_store_prepare(db, conn) == 0 && s->step(s->p, conn, s->arg) == DONE ? 0 : -1;
+}
+
 static void with_connection(struct worker *w, struct poll *p, db_step step, const void *arg)
 {
+    struct step_run s = { p, step, arg };
     enum push_db_err err;
     char msg[512];
 
-    for (int attempt = 0; attempt < 2; attempt++) {
-        PGconn *conn = push_db_get(&w->db, &err, msg, sizeof msg);
-        p->why[0] = '\0'; /* not a reason left from the attempt on a lost connection */
-        if (!conn) {
-            push_edge_db_error(p->r, err, msg);
-            return;
-        }
-        if (push_store_prepare(&w->db, conn) == 0 && step(p, conn, arg) == DONE)
-            return;
-        if (!push_db_lost(&w->db)) {
-            push_edge_query_failed(p->r, p->why[0] ? p->why : PQerrorMessage(conn));
-            return;
-        }
-        push_log_warn("lost the database connection; reconnecting");
+    switch (push_db_run(&w->db, run_step, &s, &err, msg, sizeof msg)) {
+    case PUSH_DB_RUN_OK:
+        return;
+    case PUSH_DB_RUN_FAILED:
+        push_edge_query_failed(p->r, p->why[0] ? p->why : msg);
+        return;
+    case PUSH_DB_RUN_DOWN:
+        push_edge_db_error(p->r, err, msg);
+        return;
     }
-    push_edge_db_error(p->r, PUSH_DB_UNREACHABLE, NULL);
 }
 
 static void handle_get(struct worker *w, struct poll *p)

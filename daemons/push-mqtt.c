@@ -14,7 +14,9 @@
 #include "core/push_config.h"
 #include "core/push_log.h"
 #include "store/push_db.h"
+#include "store/push_notify.h"
 #include "store/push_store.h"
+#include "runtime/push_program.h"
 #include "mqtt/push_mqtt_bridge.h"
 #include "mqtt/push_mqtt_config.h"
 #include "mqtt/push_mqtt_pub.h"
@@ -80,10 +82,13 @@ static void mark_user(struct dirty *d, const char *user, int login)
 
 static void mark(struct dirty *d, const char *payload)
 {
-    if (strncmp(payload, "u:", 2) == 0)
-        mark_user(d, payload + 2, 0);
-    else
-        d->all = 1; /* '*', or anything unknown: reading too much is always safe */
+    struct push_notify n;
+
+    switch (push_notify_parse(payload, &n)) {
+    case PUSH_NOTIFY_USER: mark_user(d, n.user, 0); break;
+    case PUSH_NOTIFY_NOBODY: break;
+    case PUSH_NOTIFY_ALL: d->all = 1; break; /* reading too much is always safe */
+    }
 }
 
 /* The users the auth plugin announced since the last call. */
@@ -166,7 +171,7 @@ static int setup(struct push_db *db, PGconn *conn)
         return -1;
     }
     waiting_said = 0;
-    res = PQexec(conn, "LISTEN pgpush");
+    res = PQexec(conn, PUSH_NOTIFY_LISTEN);
     ok = locked == 1 && PQresultStatus(res) == PGRES_COMMAND_OK
          && push_store_prepare(db, conn) == 0;
     PQclear(res);
@@ -179,23 +184,6 @@ static void sleep_ms(long ms)
 
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stopping)
         ;
-}
-
-static int check(const struct push_config *cfg)
-{
-    struct push_db db;
-    enum push_db_err err;
-    char msg[512];
-
-    push_db_init(&db, cfg->database_url, "push-mqtt");
-    if (!push_db_get(&db, &err, msg, sizeof msg)) {
-        fprintf(stderr, "push-mqtt: %s\n", msg);
-        return 1;
-    }
-    push_db_close(&db);
-    printf("push-mqtt: configuration and database are fine (schema version %d)\n",
-           PUSH_SCHEMA_VERSION);
-    return 0;
 }
 
 /* One pass: records who logged in over MQTT, then everything after a (re)connect or '*', else the
@@ -312,7 +300,7 @@ int main(int argc, char **argv)
     }
     push_log_init("push-mqtt", cfg.log_level);
     if (want_check)
-        return check(&cfg);
+        return push_program_check_database("push-mqtt", &cfg);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/push_user.h"
+
 /* Format (README, "Signed tokens"):
  *
  *     v1.<base64url(user), no padding>.<expiry, decimal Unix seconds>.<hex HMAC-SHA256>
@@ -12,7 +14,6 @@
  * where the HMAC is keyed with the server secret and taken over everything before the last
  * dot. The token is good while now < expiry. */
 #define PUSH_TOKEN_MAX 512  /* longest token accepted, NUL excluded */
-#define PUSH_USER_MAX 128   /* longest user name, bytes */
 
 enum push_token_err {
     PUSH_TOKEN_OK,
@@ -57,9 +58,5 @@ int push_ticket_sign(const char *secret, size_t secret_len, const char *user, in
 enum push_token_err push_ticket_verify(const char *secret, size_t secret_len, const char *ticket,
                                        int64_t now, char user[PUSH_USER_MAX + 1],
                                        int64_t *token_expires);
-
-/* Is name an acceptable user name: 1 to PUSH_USER_MAX bytes of valid UTF-8 without control
- * characters? */
-int push_user_valid(const char *name, size_t len);
 
 #endif

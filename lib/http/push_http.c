@@ -11,6 +11,8 @@
 
 #include <json-c/json.h>
 
+#include "core/push_util.h"
+
 const char *push_http_reason(int status)
 {
     switch (status) {
@@ -103,9 +105,7 @@ enum push_body_err push_http_read_body(struct push_request *r, size_t max, char 
         return PUSH_BODY_NO_LENGTH;
     if (want > max)
         return PUSH_BODY_TOO_LARGE;
-    buf = malloc((size_t)want + 1);
-    if (!buf)
-        abort();
+    buf = xmalloc((size_t)want + 1);
     while (got < want) {
         long n = r->io->read(r->io_ctx, buf + got, (size_t)want - got);
         if (n <= 0) {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/push_util.h"
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -126,10 +128,8 @@ int push_cookie_get(const char *header, const char *name, char *out, size_t size
 
 struct push_query *push_query_new(void)
 {
-    struct push_query *q = malloc(sizeof *q);
+    struct push_query *q = xmalloc(sizeof *q);
 
-    if (!q)
-        abort();
     q->n = 0;
     return q;
 }

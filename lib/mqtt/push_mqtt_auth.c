@@ -9,6 +9,8 @@
 
 #include <openssl/crypto.h>
 
+#include "core/push_token.h"
+
 int push_mqtt_read_secret(const char *what, const char *path, char *buf, size_t size,
                           size_t *len, char *err, size_t errlen)
 {

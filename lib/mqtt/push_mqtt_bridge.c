@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "store/push_store.h"
 #include "transport/push_json.h"
 #include "mqtt/push_mqtt_topic.h"
@@ -267,17 +268,9 @@ static err_t pending_streams(struct push_mqtt_bridge *b, PGconn *conn)
     }
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
 {
-    long start = now_ms();
+    long start = push_now_ms();
     int users = 0;
     err_t err;
 
@@ -286,7 +279,7 @@ err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
         || (err = all_unread(b, conn, &users)))
         return err;
     push_log_debug("everything read and published again, %d users' counts, in %ld ms", users,
-                   now_ms() - start);
+                   push_now_ms() - start);
     return PUSH_MQTT_BRIDGE_OK;
 }
 

@@ -15,6 +15,7 @@
 #include <mosquitto.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "mqtt/push_mqtt_topic.h"
 
 struct push_mqtt_pub {
@@ -205,20 +206,6 @@ unsigned push_mqtt_pub_session(struct push_mqtt_pub *p)
     return s;
 }
 
-static struct timespec deadline_after(long ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 int push_mqtt_pub_send(struct push_mqtt_pub *p, const char *topic, const void *payload,
                        size_t len, int retain)
 {
@@ -239,7 +226,7 @@ int push_mqtt_pub_send(struct push_mqtt_pub *p, const char *topic, const void *p
 
 int push_mqtt_pub_flush(struct push_mqtt_pub *p, long timeout_ms)
 {
-    struct timespec until = deadline_after(timeout_ms);
+    struct timespec until = push_deadline(timeout_ms);
     unsigned session;
     int rc;
 

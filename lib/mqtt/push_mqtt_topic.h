@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "core/push_token.h"
+#include "core/push_user.h"
 
 /* Topics (README, "push-mqtt"), PREFIX being PUSH_MQTT_TOPIC_PREFIX (default "push"):
  *

@@ -11,7 +11,9 @@
 #include <libpq-fe.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "store/push_db.h"
+#include "store/push_notify.h"
 
 #define BUCKETS 16384          /* user hash buckets; chains grow past that, nothing breaks */
 #define BACKOFF_MIN_MS 100
@@ -54,8 +56,7 @@ static struct hub_user *find_user(struct push_hub *hub, const char *name, int cr
             return u;
     if (!create)
         return NULL;
-    if (!(u = calloc(1, sizeof *u)))
-        abort();
+    u = xcalloc(1, sizeof *u);
     memcpy(u->name, name, strnlen(name, PUSH_USER_MAX));
     u->next = hub->bucket[b];
     hub->bucket[b] = u;
@@ -98,17 +99,21 @@ static void wake_all(struct push_hub *hub)
 
 static void dispatch(struct push_hub *hub, const char *payload)
 {
+    struct push_notify n;
+
+    if (push_notify_parse(payload, &n) == PUSH_NOTIFY_NOBODY)
+        return;
     pthread_mutex_lock(&hub->lock);
-    if (strncmp(payload, "u:", 2) == 0) {
-        struct hub_user *u = find_user(hub, payload + 2, 0);
+    if (n.kind == PUSH_NOTIFY_USER) {
+        struct hub_user *u = find_user(hub, n.user, 0);
         if (u)
             wake_user(u);
     } else {
-        wake_all(hub); /* '*', or anything we do not know: waking too much is always safe */
+        wake_all(hub);
     }
     pthread_mutex_unlock(&hub->lock);
     if (hub->observer)
-        hub->observer(hub->observer_arg, strncmp(payload, "u:", 2) == 0 ? payload + 2 : NULL, 1);
+        hub->observer(hub->observer_arg, n.user, 1);
 }
 
 static void set_listening(struct push_hub *hub, int up)
@@ -137,7 +142,7 @@ static PGconn *listen_conn(struct push_hub *hub, int *complained)
     PGresult *res;
 
     if (PQstatus(conn) == CONNECTION_OK) {
-        res = PQexec(conn, "LISTEN pgpush");
+        res = PQexec(conn, PUSH_NOTIFY_LISTEN);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
             PQclear(res);
             return conn;
@@ -220,12 +225,10 @@ struct push_hub *push_hub_start(const char *url, const char *appname, int max_st
 struct push_hub *push_hub_start_observed(const char *url, const char *appname, int max_streams,
                                          int max_per_user, push_hub_observer observer, void *arg)
 {
-    struct push_hub *hub = calloc(1, sizeof *hub);
+    struct push_hub *hub = xcalloc(1, sizeof *hub);
     pthread_attr_t attr;
     pthread_t t;
 
-    if (!hub)
-        abort();
     pthread_mutex_init(&hub->lock, NULL);
     hub->url = url;
     hub->appname = appname;
@@ -338,18 +341,4 @@ int push_hub_listening(struct push_hub *hub)
     up = hub->listening;
     pthread_mutex_unlock(&hub->lock);
     return up;
-}
-
-struct timespec push_hub_deadline(long ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
 }

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "core/push_token.h"
+#include "core/push_user.h"
 #include "http/push_http.h"
 
 /* NOTIFY only wakes: a woken stream re-reads the tables from its cursor. The hub's own
@@ -44,9 +44,9 @@ struct push_hub;
 struct push_hub *push_hub_start(const char *url, const char *appname, int max_streams,
                                 int max_per_user);
 
-/* Told, on the LISTEN thread and in order, of every notification (user; NULL: everyone may have
- * changed) with listening 1, and of the LISTEN connection going down (NULL, 0) or up again
- * (NULL, 1). It must be quick: the hub waits for it. */
+/* Told, on the LISTEN thread and in order, of every notification that names someone (user;
+ * NULL: everyone may have changed; see push_notify.h) with listening 1, and of the LISTEN
+ * connection going down (NULL, 0) or up again (NULL, 1). It must be quick: the hub waits for it. */
 typedef void (*push_hub_observer)(void *arg, const char *user, int listening);
 
 /* push_hub_start, with an observer told of everything from the start. */
@@ -62,7 +62,7 @@ struct push_refusal push_hub_refusal(enum push_hub_err err);
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user);
 
 /* Waits until the user's stream may have changed since the last return (or the join), or until
- * deadline (CLOCK_MONOTONIC). Returns 1 on a change, 0 at the deadline. */
+ * deadline (CLOCK_MONOTONIC, as push_deadline makes it). Returns 1 on a change, 0 at the deadline. */
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline);
 
 /* After it returns, wake is never called again for w. */
@@ -71,8 +71,5 @@ void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
 /* Streams now registered, and whether the LISTEN connection is up (for status and tests). */
 int push_hub_streams(struct push_hub *hub);
 int push_hub_listening(struct push_hub *hub);
-
-/* A CLOCK_MONOTONIC time ms milliseconds from now. */
-struct timespec push_hub_deadline(long ms);
 
 #endif

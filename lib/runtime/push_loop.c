@@ -19,7 +19,8 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
-#include "core/push_token.h"
+#include "core/push_user.h"
+#include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_store.h"
 #include "http/push_fcgi.h"
@@ -93,14 +94,6 @@ struct push_loop {
     struct push_loop_stream *all, *grave;
 };
 
-long push_loop_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* --- buffers and FastCGI records */
 
 static int buf_put(struct buf *b, const void *data, size_t len)
@@ -109,10 +102,7 @@ static int buf_put(struct buf *b, const void *data, size_t len)
         size_t cap = b->cap ? b->cap : 1024;
         while (cap < b->len + len)
             cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p)
-            abort();
-        b->data = p;
+        b->data = xrealloc(b->data, cap);
         b->cap = cap;
     }
     memcpy(b->data + b->len, data, len);
@@ -178,14 +168,6 @@ static void kick_locked(struct push_loop *l, int *kick)
     l->kicked = 1;
 }
 
-static void kick(struct push_loop *l)
-{
-    uint64_t one = 1;
-
-    while (write(l->efd, &one, sizeof one) < 0 && errno == EINTR)
-        ;
-}
-
 /* The hub's callback, with the hub's lock held: queue and signal, nothing more. */
 static void loop_wake(void *arg)
 {
@@ -202,7 +184,7 @@ static void loop_wake(void *arg)
     kick_locked(l, &k);
     pthread_mutex_unlock(&l->lock);
     if (k)
-        kick(l);
+        push_kick(l->efd);
 }
 
 static void hand_over(struct push_loop *l, struct push_loop_stream *s,
@@ -216,7 +198,7 @@ static void hand_over(struct push_loop *l, struct push_loop_stream *s,
     kick_locked(l, &k);
     pthread_mutex_unlock(&l->lock);
     if (k)
-        kick(l);
+        push_kick(l->efd);
 }
 
 struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, const char *tag,
@@ -224,10 +206,8 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
                                         enum push_hub_err *err)
 {
     size_t arg_size = enc ? enc->arg_size : 0;
-    struct push_loop_stream *s = calloc(1, sizeof *s + arg_size);
+    struct push_loop_stream *s = xcalloc(1, sizeof *s + arg_size);
 
-    if (!s)
-        abort();
     s->loop = l;
     s->fd = -1;
     s->state = ADOPTING;
@@ -562,11 +542,11 @@ static void *loop_main(void *arg)
 {
     struct push_loop *l = arg;
     struct epoll_event ev[EVENTS];
-    long next_scan = push_loop_now_ms() + SCAN_MS;
+    long next_scan = push_now_ms() + SCAN_MS;
 
     for (;;) {
         int n = epoll_wait(l->ep, ev, EVENTS, SCAN_MS);
-        long now = push_loop_now_ms();
+        long now = push_now_ms();
         struct push_loop_stream *wakes, *adopts, *dones, *freeable, *s, *next;
 
         for (int i = 0; i < n; i++) {
@@ -690,7 +670,7 @@ static void *reader_main(void *arg)
         kick_locked(l, &k);
         pthread_mutex_unlock(&l->lock);
         if (k)
-            kick(l);
+            push_kick(l->efd);
     }
     return NULL;
 }

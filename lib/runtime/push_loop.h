@@ -45,7 +45,7 @@ void *push_loop_arg(struct push_loop_stream *s);
 /* The loop takes the stream over on connection fd (FastCGI request request_id, already
  * answered with headers and its first events): it goes on from pos, with the counts last sent
  * (sent_unread, taken over: the loop frees it), reads again at once when more, and ends it at
- * end_ms (CLOCK_MONOTONIC milliseconds, as push_loop_now_ms). */
+ * end_ms (CLOCK_MONOTONIC milliseconds, as push_now_ms). */
 void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
                      struct push_cursor pos, char *sent_unread, int more, long end_ms);
 
@@ -55,7 +55,7 @@ void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, in
 void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
                           struct push_cursor since, char *counts, int limit, long end_ms);
 
-/* Before adopting: s ends at expiry_ms (push_loop_now_ms's clock; 0: never), its token's expiry,
+/* Before adopting: s ends at expiry_ms (push_now_ms's clock; 0: never), its token's expiry,
  * within PUSH_LOOP_SCAN_MS: a stream with the encoder's end(reason "token_expired"), a held long
  * poll with 401 {"error": "token_expired"}. */
 void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms);
@@ -63,6 +63,5 @@ void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms);
 /* Gives up a stream that will never be adopted (it failed before streaming). */
 void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s);
 
-long push_loop_now_ms(void);
 
 #endif

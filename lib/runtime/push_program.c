@@ -32,20 +32,19 @@ static void usage(const struct push_program *p, FILE *out)
             p->modes ? "PUSH_WS_LISTEN" : "PUSH_LISTEN", push_config_help, PUSH_DOCDIR);
 }
 
-/* Connects once and reports what it found. */
-static int check_database(const struct push_program *p, const struct push_config *cfg)
+int push_program_check_database(const char *name, const struct push_config *cfg)
 {
     struct push_db db;
     enum push_db_err err;
     char msg[512];
 
-    push_db_init(&db, cfg->database_url, p->name);
+    push_db_init(&db, cfg->database_url, name);
     if (!push_db_get(&db, &err, msg, sizeof msg)) {
-        fprintf(stderr, "%s: %s\n", p->name, msg);
+        fprintf(stderr, "%s: %s\n", name, msg);
         return 1;
     }
     push_db_close(&db);
-    printf("%s: configuration and database are fine (schema version %d)\n", p->name,
+    printf("%s: configuration and database are fine (schema version %d)\n", name,
            PUSH_SCHEMA_VERSION);
     return 0;
 }
@@ -88,7 +87,7 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
     push_log_init(p->name, cfg->log_level);
     push_server_signals();
     if (check)
-        return check_database(p, cfg);
+        return push_program_check_database(p->name, cfg);
     if (cfg->demo)
         push_log_warn("demo mode is on: any ?user=NAME is trusted; never use it in production");
     return -1;

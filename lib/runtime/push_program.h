@@ -16,4 +16,9 @@ struct push_program {
 int push_program_init(const struct push_program *p, int argc, char **argv,
                       struct push_config *cfg);
 
+/* What --check does once the configuration is read: connects once, as application_name name,
+ * and says on stdout that all is fine (with the schema version) or on stderr what is wrong.
+ * Returns the exit status: 0, or 1. */
+int push_program_check_database(const char *name, const struct push_config *cfg);
+
 #endif

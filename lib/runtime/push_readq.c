@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 
 /* One queued read; lives on its thread's stack. */
 struct req {
@@ -36,10 +37,8 @@ struct push_readq {
 
 struct push_readq *push_readq_new(struct push_pool *pool, int conns)
 {
-    struct push_readq *q = calloc(1, sizeof *q);
+    struct push_readq *q = xcalloc(1, sizeof *q);
 
-    if (!q)
-        abort();
     pthread_mutex_init(&q->lock, NULL);
     q->pool = pool;
     q->idle = conns > 0 ? conns : 1;
@@ -86,23 +85,32 @@ static struct req *take_batch(struct push_readq *q, struct req *self, int *n)
     return first;
 }
 
+struct many {
+    struct push_store_read *reads;
+    int n;
+};
+
+static int read_many(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct many *m = arg;
+
+    return push_store_prepare(db, conn) == 0 && push_store_read_many(conn, m->reads, m->n) == 0 ? 0 : -1;
+}
+
 int push_readq_run_on(struct push_db *db, struct push_store_read *reads, int n,
                       enum push_db_err *err, char *msg, size_t msglen)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        PGconn *conn = push_db_get(db, err, msg, msglen);
-        if (!conn)
-            return -1;
-        if (push_store_prepare(db, conn) == 0 && push_store_read_many(conn, reads, n) == 0)
-            return 0;
-        *err = PUSH_DB_UNREACHABLE;
-        if (!push_db_lost(db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            snprintf(msg, msglen, "the database query failed");
-            return -1;
-        }
-        snprintf(msg, msglen, "lost the database connection");
+    struct many m = { reads, n };
+
+    switch (push_db_run(db, read_many, &m, err, msg, msglen)) {
+    case PUSH_DB_RUN_OK:
+        return 0;
+    case PUSH_DB_RUN_FAILED:
+        push_log_error("query failed: %.*s", (int)strcspn(msg, "\n"), msg);
+        snprintf(msg, msglen, "the database query failed");
+        break;
+    case PUSH_DB_RUN_DOWN:
+        break;
     }
     return -1;
 }

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "store/push_store.h"
 #include "http/push_edge.h"
 #include "http/push_http.h"
@@ -35,15 +36,37 @@ static void batch_clear(struct batch *b)
     memset(b, 0, sizeof *b);
 }
 
+struct fetch_args {
+    const char *user;
+    const struct push_cursor *after;
+    int limit, want_state;
+    struct batch *b;
+};
+
+static int fetch_on(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct fetch_args *a = arg;
+    struct batch *b = a->b;
+
+    if (push_store_prepare(db, conn) == 0
+        && (!(a->want_state || !a->after) || push_store_state(conn, a->user, &b->st) == 0)
+        && (!a->after || (b->msgs = push_store_messages(conn, a->user, a->after, a->limit)))
+        && (b->unread = push_store_unread(conn, a->user)))
+        return 0;
+    batch_clear(b);
+    return -1;
+}
+
 /* Reads the state (with want_state, or when after is NULL), the messages after *after (unless
- * NULL) and the unread counts, on a pooled connection; a connection found lost is replaced
- * once. Returns 0, or -1 with *err and msg. */
+ * NULL) and the unread counts, on a pooled connection (push_db_run). Returns 0, or -1 with *err
+ * and msg. */
 static int fetch(const struct push_stream_ctx *ctx, const char *user,
                  const struct push_cursor *after, int limit, int want_state, struct batch *b,
                  enum push_db_err *err, char *msg, size_t msglen)
 {
+    struct fetch_args a = { user, after, limit, want_state, b };
     struct push_db *db;
-    int rc = -1;
+    enum push_db_run rc;
 
     memset(b, 0, sizeof *b);
     if (!want_state && after) { /* a wake-up: read together with the other woken streams */
@@ -55,43 +78,13 @@ static int fetch(const struct push_stream_ctx *ctx, const char *user,
         return 0;
     }
     db = push_pool_acquire(ctx->pool);
-    for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
-        PGconn *conn = push_db_get(db, err, msg, msglen);
-        if (!conn)
-            break;
-        if (push_store_prepare(db, conn) == 0
-            && (!(want_state || !after) || push_store_state(conn, user, &b->st) == 0)
-            && (!after || (b->msgs = push_store_messages(conn, user, after, limit)))
-            && (b->unread = push_store_unread(conn, user))) {
-            rc = 0;
-            break;
-        }
-        batch_clear(b);
-        if (!push_db_lost(db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            *err = PUSH_DB_UNREACHABLE;
-            snprintf(msg, msglen, "the database query failed");
-            break;
-        }
-        *err = PUSH_DB_UNREACHABLE;
-        snprintf(msg, msglen, "lost the database connection");
-    }
+    rc = push_db_run(db, fetch_on, &a, err, msg, msglen);
     push_pool_release(ctx->pool, db);
-    return rc;
-}
-
-static int in_future(const struct push_cursor *c, const struct push_state *st)
-{
-    return c->personal > st->last_id || c->broadcast > st->last_id;
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+    if (rc == PUSH_DB_RUN_FAILED) {
+        push_log_error("query failed: %.*s", (int)strcspn(msg, "\n"), msg);
+        snprintf(msg, msglen, "the database query failed");
+    }
+    return rc == PUSH_DB_RUN_OK ? 0 : -1;
 }
 
 static struct timespec at_ms(long ms)
@@ -101,7 +94,7 @@ static struct timespec at_ms(long ms)
     return ts;
 }
 
-/* Milliseconds from now (now_ms's clock) to the Unix time expires; 0 when expires is 0 (never). */
+/* Milliseconds from now (push_now_ms's clock) to the Unix time expires; 0 when expires is 0 (never). */
 static long expiry_ms(int64_t expires)
 {
     struct timespec ts;
@@ -110,7 +103,7 @@ static long expiry_ms(int64_t expires)
     if (!expires)
         return 0;
     clock_gettime(CLOCK_REALTIME, &ts);
-    at = now_ms() + (long)(expires - ts.tv_sec) * 1000L - ts.tv_nsec / 1000000L;
+    at = push_now_ms() + (long)(expires - ts.tv_sec) * 1000L - ts.tv_nsec / 1000000L;
     return at > 0 ? at : 1;
 }
 
@@ -142,7 +135,7 @@ struct stream {
     const struct push_stream_ctx *ctx;
     const char *user;
     struct push_emitter e;
-    long expiry; /* now_ms's clock; 0: none */
+    long expiry; /* push_now_ms's clock; 0: none */
 };
 
 static int emit(struct stream *s, struct batch *b, int *more)
@@ -165,8 +158,8 @@ static void gone(struct stream *s)
 static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *first)
 {
     const struct push_config *cfg = s->ctx->cfg;
-    long end = now_ms() + cfg->lifetime * 1000L;
-    long next_beat = now_ms() + cfg->heartbeat * 1000L;
+    long end = push_now_ms() + cfg->lifetime * 1000L;
+    long next_beat = push_now_ms() + cfg->heartbeat * 1000L;
     long retry_at = 0;
     long check_ms = cfg->heartbeat * 1000L / 3 > 250 ? cfg->heartbeat * 1000L / 3 : 250;
     int more = 0, fetch_now = 0;
@@ -183,10 +176,10 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
                 return;
             }
             if (n > 0)
-                next_beat = now_ms() + cfg->heartbeat * 1000L;
+                next_beat = push_now_ms() + cfg->heartbeat * 1000L;
         }
         if (!more) {
-            long now = now_ms();
+            long now = push_now_ms();
             if (now >= end || (s->expiry && now >= s->expiry)) {
                 int expired = s->expiry && now >= s->expiry;
                 if (expired)
@@ -206,7 +199,7 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
                 until = now + check_ms;
             struct timespec deadline = at_ms(until);
             fetch_now = push_hub_wait(s->ctx->hub, w, &deadline);
-            now = now_ms();
+            now = push_now_ms();
             if (!fetch_now && push_request_closed(s->e.r)) {
                 gone(s);
                 return;
@@ -227,7 +220,7 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
         retry_at = 0;
         /* a wake-up reads only what it sends: no state query (the first read checked the cursor) */
         if (fetch(s->ctx, s->user, &s->e.pos, STREAM_BATCH + 1, 0, &b, &err, msg, sizeof msg) < 0)
-            retry_at = now_ms() + DB_RETRY_MS; /* the cursor stays: nothing is lost */
+            retry_at = push_now_ms() + DB_RETRY_MS; /* the cursor stays: nothing is lost */
     }
 }
 
@@ -249,7 +242,7 @@ static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *
                         const struct push_cursor *from)
 {
     const char *user = id->user;
-    long end_ms = push_loop_now_ms() + ctx->cfg->lifetime * 1000L;
+    long end_ms = push_now_ms() + ctx->cfg->lifetime * 1000L;
     enum push_hub_err herr;
     struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, enc, arg, &herr);
     struct push_emitter e = { r, enc, NULL, tag, { 0, 0 }, NULL };
@@ -269,7 +262,7 @@ static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *
         push_loop_abandon(ctx->loop, ls);
         return;
     }
-    if (from && in_future(from, &b.st)) {
+    if (from && push_store_cursor_ahead(from, &b.st)) {
         push_edge_cursor_future(r);
         batch_clear(&b);
         push_loop_abandon(ctx->loop, ls);
@@ -311,7 +304,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
     /* the first read happens after the join: a change from now on wakes us, none is missed */
     if (fetch(ctx, user, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
         push_edge_db_error(r, err, msg);
-    } else if (from && in_future(from, &b.st)) {
+    } else if (from && push_store_cursor_ahead(from, &b.st)) {
         push_edge_cursor_future(r);
         batch_clear(&b);
     } else {
@@ -343,7 +336,7 @@ static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_requ
                              const struct push_cursor *since, int hold_s, int limit)
 {
     const char *user = id->user;
-    long end_ms = push_loop_now_ms() + hold_s * 1000L;
+    long end_ms = push_now_ms() + hold_s * 1000L;
     enum push_hub_err herr;
     struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, NULL, NULL, &herr);
     struct batch b;
@@ -361,15 +354,14 @@ static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_requ
         push_loop_abandon(ctx->loop, ls);
         return;
     }
-    if (in_future(since, &b.st)) {
+    if (push_store_cursor_ahead(since, &b.st)) {
         push_edge_cursor_future(r);
     } else if (PQntuples(b.msgs) > 0) {
         longpoll_answer(r, user, tag, *since, &b, limit, 0);
     } else {
         json_object *u = push_json_unread(b.unread);
         size_t len;
-        if (!(counts = strdup(push_json_text(u, &len))))
-            abort();
+        counts = xstrdup(push_json_text(u, &len));
         json_object_put(u);
         batch_clear(&b);
         if (push_request_detach(r, &fd, &request_id) < 0) {
@@ -396,8 +388,8 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     char msg[256], *first_unread = NULL;
     long hold_ms = hold_s * 1000L, expiry = expiry_ms(id->expires);
     /* the token expires first: the hold ends then, with 401 token_expired */
-    int expires_first = expiry && expiry - now_ms() < hold_ms;
-    struct timespec deadline = push_hub_deadline(expires_first ? expiry - now_ms() : hold_ms);
+    int expires_first = expiry && expiry - push_now_ms() < hold_ms;
+    struct timespec deadline = push_deadline(expires_first ? expiry - push_now_ms() : hold_ms);
     int first = 1;
 
     if (ctx->loop && push_request_detachable(r)) {
@@ -411,7 +403,7 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
             push_edge_db_error(r, err, msg);
             break;
         }
-        if (first && in_future(since, &b.st)) {
+        if (first && push_store_cursor_ahead(since, &b.st)) {
             push_edge_cursor_future(r);
             batch_clear(&b);
             break;
@@ -421,8 +413,8 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
         size_t counts_len;
         const char *counts = push_json_text(u, &counts_len);
         int changed = first_unread && strcmp(first_unread, counts) != 0;
-        if (!first_unread && !(first_unread = strdup(counts)))
-            abort();
+        if (!first_unread)
+            first_unread = xstrdup(counts);
         json_object_put(u);
         if (PQntuples(b.msgs) > 0 || changed) {
             longpoll_answer(r, user, tag, *since, &b, limit, 0);
@@ -443,34 +435,45 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     free(first_unread);
 }
 
+struct current_args {
+    const char *user;
+    int limit;
+    struct batch *b;
+    char why[256]; /* the failed query's error (push_store_end) */
+};
+
+static int current_on(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct current_args *a = arg;
+    struct batch *b = a->b;
+    int ok = push_store_prepare(db, conn) == 0 && push_store_begin_snapshot(conn) == 0
+             && push_store_state(conn, a->user, &b->st) == 0
+             && (b->msgs = push_store_messages(conn, a->user, NULL, a->limit))
+             && (b->unread = push_store_unread(conn, a->user));
+
+    push_store_end(conn, a->why, sizeof a->why);
+    if (ok)
+        return 0;
+    batch_clear(b);
+    return -1;
+}
+
 void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
                          const char *user, const char *tag, int limit)
 {
     struct push_db *db = push_pool_acquire(ctx->pool);
     struct batch b = { 0 };
-    enum push_db_err err = PUSH_DB_UNREACHABLE;
-    char msg[256] = "", why[256] = "";
-    PGconn *conn = NULL;
-    int ok = 0;
+    struct current_args a = { user, limit, &b, "" };
+    enum push_db_err err;
+    char msg[256];
+    enum push_db_run rc = push_db_run(db, current_on, &a, &err, msg, sizeof msg);
 
-    for (int attempt = 0; attempt < 2 && !ok; attempt++) {
-        if (!(conn = push_db_get(db, &err, msg, sizeof msg)))
-            break;
-        ok = push_store_prepare(db, conn) == 0 && push_store_begin_snapshot(conn) == 0 && push_store_state(conn, user, &b.st) == 0
-             && (b.msgs = push_store_messages(conn, user, NULL, limit))
-             && (b.unread = push_store_unread(conn, user));
-        push_store_end(conn, why, sizeof why);
-        if (!ok) {
-            batch_clear(&b);
-            if (!push_db_lost(db)) {
-                push_edge_query_failed(r, why);
-                push_pool_release(ctx->pool, db);
-                return;
-            }
-        }
-    }
     push_pool_release(ctx->pool, db);
-    if (!ok) {
+    if (rc == PUSH_DB_RUN_FAILED) {
+        push_edge_query_failed(r, a.why);
+        return;
+    }
+    if (rc == PUSH_DB_RUN_DOWN) {
         push_edge_db_error(r, err, msg);
         return;
     }

@@ -22,6 +22,7 @@
 #include <wslay/wslay.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "store/push_db.h"
 #include "http/push_auth.h"
 #include "http/push_edge.h"
@@ -124,40 +125,6 @@ struct wsd {
 /* epoll tags for what is not a socket */
 static char tag_listen, tag_event, tag_signal;
 
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-
-    if (!p)
-        abort();
-    return p;
-}
-
-static void notify(struct wsd *d)
-{
-    uint64_t one = 1;
-
-    if (write(d->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-        push_log_error("eventfd: %s", strerror(errno));
-}
-
 /* Hands the socket's next piece of work to the database workers. */
 static void submit(struct wsd *d, struct conn *c, enum push_wsjob_kind kind)
 {
@@ -189,7 +156,7 @@ static void wake(void *arg)
         d->wakeq = c;
     }
     pthread_mutex_unlock(&d->lock);
-    notify(d);
+    push_kick(d->efd);
 }
 
 static void conn_free(struct conn *c)
@@ -251,7 +218,7 @@ static int head_slot(struct wsd *d)
     for (struct conn *c = d->all; c; c = c->next) /* newest first */
         if (c->state == C_HEAD)
             oldest = c;
-    if (!oldest || now_ms() - oldest->accepted_at < HEAD_GRACE_MS)
+    if (!oldest || push_now_ms() - oldest->accepted_at < HEAD_GRACE_MS)
         return 0;
     d->evicted++;
     conn_close(d, oldest);
@@ -316,7 +283,7 @@ static void close_with(struct conn *c, uint16_t code, const char *reason)
     c->close_code = code;
     snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
     c->state = C_CLOSING;
-    c->deadline = now_ms() + CLOSE_WAIT_MS;
+    c->deadline = push_now_ms() + CLOSE_WAIT_MS;
 }
 
 /* An HTTP answer before the upgrade: a JSON error, then the connection closes. */
@@ -346,7 +313,7 @@ static void http_error(struct conn *c, int status, const char *code, const char 
     free(c->head);
     c->head = NULL;
     c->state = C_CLOSING; /* nothing more is read; closed when written, or at the deadline */
-    c->deadline = now_ms() + c->d->cfg->write_timeout * 1000L;
+    c->deadline = push_now_ms() + c->d->cfg->write_timeout * 1000L;
 }
 
 /* http_error for a refusal every transport answers alike (http/push_edge, push_hub_refusal) */
@@ -402,7 +369,7 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
                                                                            : WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
-    c->last_progress = now_ms();
+    c->last_progress = push_now_ms();
     return n;
 }
 
@@ -457,7 +424,7 @@ static void linger(struct wsd *d, struct conn *c)
     shutdown(c->fd, SHUT_WR);
     c->draining = 1;
     c->state = C_CLOSING;
-    c->deadline = now_ms() + CLOSE_WAIT_MS;
+    c->deadline = push_now_ms() + CLOSE_WAIT_MS;
 }
 
 /* Writes what can be written now; closes the socket when it is done or broken. */
@@ -474,7 +441,7 @@ static void flush(struct wsd *d, struct conn *c)
             return;
         }
         c->raw_off += (size_t)n;
-        c->last_progress = now_ms();
+        c->last_progress = push_now_ms();
     }
     if (c->raw) {
         free(c->raw);
@@ -500,7 +467,7 @@ static void flush(struct wsd *d, struct conn *c)
         }
     }
     if (!wslay_event_want_write(c->ws))
-        c->last_progress = now_ms();
+        c->last_progress = push_now_ms();
     if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws))
         linger(d, c); /* the closing handshake is done, or reading was given up */
 }
@@ -552,7 +519,7 @@ static void service(struct wsd *d, struct conn *c)
     if (c->state == C_OPEN && !c->busy) {
         if (c->cmd_count > 0)
             submit(d, c, PUSH_WSJOB_CMD);
-        else if (c->want_fetch && now_ms() >= c->retry_at && queued(c) < LOW_WATER) {
+        else if (c->want_fetch && push_now_ms() >= c->retry_at && queued(c) < LOW_WATER) {
             c->want_fetch = 0;
             submit(d, c, PUSH_WSJOB_FETCH);
         }
@@ -662,7 +629,7 @@ static void upgrade(struct wsd *d, struct conn *c, size_t head_len)
     /* the first read comes after the join: a change from now on wakes us, none is missed */
     head_left(c);
     c->state = C_OPENING;
-    c->deadline = now_ms() + OPEN_TIMEOUT_MS;
+    c->deadline = push_now_ms() + OPEN_TIMEOUT_MS;
     submit(d, c, PUSH_WSJOB_OPEN);
 }
 
@@ -715,13 +682,13 @@ static void opened(struct wsd *d, struct conn *c, struct push_wsjob *j)
                                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                                   c->accept);
     c->raw_off = 0;
-    c->last_progress = now_ms();
+    c->last_progress = push_now_ms();
     if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0)
         abort();
     wslay_event_config_set_max_recv_msg_length(c->ws, PUSH_WS_MSG_MAX);
     c->state = C_OPEN;
     c->has_pos = 0;
-    c->next_ping = now_ms() + d->cfg->heartbeat * 1000L;
+    c->next_ping = push_now_ms() + d->cfg->heartbeat * 1000L;
     push_cursor_format(&j->start, c->tag, cursor);
     snprintf(text, sizeof text, "{\"type\":\"open\",\"cursor\":\"%s\",\"heartbeat\":%d}", cursor,
              d->cfg->heartbeat);
@@ -761,7 +728,7 @@ static void job_done(struct wsd *d, struct push_wsjob *j)
         }
     } else if (j->failed) {
         c->want_fetch = 1; /* the cursor stays: nothing is lost */
-        c->retry_at = now_ms() + DB_RETRY_MS;
+        c->retry_at = push_now_ms() + DB_RETRY_MS;
     } else if (c->state == C_OPEN) {
         for (int i = 0; i < j->nframes; i++) {
             send_text(c, j->frames[i]);
@@ -834,10 +801,8 @@ static void accept_all(struct wsd *d)
         c->d = d;
         c->fd = fd;
         c->state = C_HEAD;
-        c->head = malloc(PUSH_UPGRADE_HEAD_MAX);
-        if (!c->head)
-            abort();
-        c->accepted_at = now_ms();
+        c->head = xmalloc(PUSH_UPGRADE_HEAD_MAX);
+        c->accepted_at = push_now_ms();
         c->deadline = c->accepted_at + HEAD_TIMEOUT_MS;
         c->events = EPOLLIN;
         struct epoll_event e = { EPOLLIN, { .ptr = c } };
@@ -914,7 +879,7 @@ static void on_socket(struct wsd *d, struct conn *c, unsigned events)
 /* Every TICK_MS: timeouts, pings, token expiry, slow readers, retries. */
 static void tick(struct wsd *d)
 {
-    long now = now_ms();
+    long now = push_now_ms();
     time_t wall = time(NULL);
 
     if (d->evicted) {
@@ -961,7 +926,7 @@ static void shutdown_all(struct wsd *d)
 {
     push_log_info("stopping: closing %d sockets with 1001", d->nconns);
     d->stopping = 1;
-    d->stop_at = now_ms() + SHUTDOWN_MS;
+    d->stop_at = push_now_ms() + SHUTDOWN_MS;
     epoll_ctl(d->ep, EPOLL_CTL_DEL, d->lfd, NULL);
     close(d->lfd);
     for (struct conn *c = d->all, *next; c; c = next) {
@@ -1000,7 +965,7 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     static struct wsd d;
     struct epoll_event ev[256];
     sigset_t set;
-    long last_tick = now_ms();
+    long last_tick = push_now_ms();
 
     d.cfg = cfg;
     d.appname = appname;
@@ -1055,8 +1020,8 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
                 on_socket(&d, p, ev[i].events);
             }
         }
-        if (now_ms() - last_tick >= TICK_MS) {
-            last_tick = now_ms();
+        if (push_now_ms() - last_tick >= TICK_MS) {
+            last_tick = push_now_ms();
             tick(&d);
         }
         while (d.graveyard) {
@@ -1064,7 +1029,7 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
             d.graveyard = c->grave_next;
             conn_free(c);
         }
-        if (d.stopping && (d.nconns == 0 || now_ms() >= d.stop_at))
+        if (d.stopping && (d.nconns == 0 || push_now_ms() >= d.stop_at))
             break;
     }
     push_log_info("stopped");

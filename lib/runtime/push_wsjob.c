@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "store/push_store.h"
 #include "transport/push_command.h"
 #include "transport/push_json.h"
@@ -27,32 +28,6 @@ struct push_wsq {
     struct push_wsjob *todo, *todo_tail, *done;
 };
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-
-    if (!p)
-        abort();
-    return p;
-}
-
-static void notify(struct push_wsq *d)
-{
-    uint64_t one = 1;
-
-    if (write(d->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-        push_log_error("eventfd: %s", strerror(errno));
-}
-
 void push_wsjob_free(struct push_wsjob *j)
 {
     for (int i = 0; i < j->nframes; i++)
@@ -61,11 +36,6 @@ void push_wsjob_free(struct push_wsjob *j)
     free(j->unread);
     free(j->reply);
     free(j);
-}
-
-static int in_future(const struct push_cursor *c, const struct push_state *st)
-{
-    return c->personal > st->last_id || c->broadcast > st->last_id;
 }
 
 /* Turns one read (msgs after j->pos, at most PUSH_WSJOB_BATCH + 1, and the counts) into the socket's
@@ -161,7 +131,7 @@ static int run_job(PGconn *conn, struct push_wsjob *j)
     case PUSH_WSJOB_OPEN:
         if (push_store_state(conn, user, &st) < 0)
             return -1;
-        if (j->has_pos && in_future(&j->pos, &st)) {
+        if (j->has_pos && push_store_cursor_ahead(&j->pos, &st)) {
             j->future = 1;
             return 0;
         }
@@ -177,34 +147,36 @@ static int run_job(PGconn *conn, struct push_wsjob *j)
     return -1;
 }
 
-/* Runs j on db; a connection found lost is replaced once. */
-static void work(struct push_db *db, struct push_wsjob *j)
+/* One run of j for push_db_run; on failure j is as it was. */
+static int work_on(struct push_db *db, PGconn *conn, void *arg)
 {
+    struct push_wsjob *j = arg;
     struct push_cursor pos = j->pos;
 
-    for (int attempt = 0; attempt < 2; attempt++) {
-        PGconn *conn = push_db_get(db, &j->err, j->errmsg, sizeof j->errmsg);
-        if (!conn) {
-            j->failed = 1;
-            return;
-        }
-        if (push_store_prepare(db, conn) == 0 && run_job(conn, j) == 0)
-            return;
-        for (int i = 0; i < j->nframes; i++)
-            free(j->frames[i]);
-        free(j->frames);
-        j->frames = NULL;
-        j->nframes = 0;
-        j->pos = pos;
-        if (!push_db_lost(db)) {
-            char *text = PQerrorMessage(conn);
-            push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-            break;
-        }
-    }
+    if (push_store_prepare(db, conn) == 0 && run_job(conn, j) == 0)
+        return 0;
+    for (int i = 0; i < j->nframes; i++)
+        free(j->frames[i]);
+    free(j->frames);
+    j->frames = NULL;
+    j->nframes = 0;
+    j->pos = pos;
+    return -1;
+}
+
+/* Runs j on db (push_db_run). A failure reaches the client as "the database is unavailable"
+ * (a query error is logged); only a schema mismatch keeps its own sentence. */
+static void work(struct push_db *db, struct push_wsjob *j)
+{
+    enum push_db_run rc = push_db_run(db, work_on, j, &j->err, j->errmsg, sizeof j->errmsg);
+
+    if (rc == PUSH_DB_RUN_OK)
+        return;
+    if (rc == PUSH_DB_RUN_FAILED)
+        push_log_error("query failed: %.*s", (int)strcspn(j->errmsg, "\n"), j->errmsg);
     j->failed = 1;
-    j->err = PUSH_DB_UNREACHABLE;
-    snprintf(j->errmsg, sizeof j->errmsg, "the database is unavailable; try again shortly");
+    if (j->err == PUSH_DB_UNREACHABLE)
+        snprintf(j->errmsg, sizeof j->errmsg, "the database is unavailable; try again shortly");
 }
 
 /* Runs the wake-up reads of n sockets (jobs[i]->kind PUSH_WSJOB_FETCH) as one push_store_read_many:
@@ -279,7 +251,7 @@ static void *worker_main(void *arg)
             d->done = jobs[i];
         }
         pthread_mutex_unlock(&d->lock);
-        notify(d);
+        push_kick(d->efd);
     }
     return NULL;
 }

@@ -131,6 +131,27 @@ int push_db_lost(struct push_db *db)
     return 1;
 }
 
+enum push_db_run push_db_run(struct push_db *db, push_db_fn fn, void *arg,
+                             enum push_db_err *err, char *msg, size_t len)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PGconn *conn = push_db_get(db, err, msg, len);
+        if (!conn)
+            return PUSH_DB_RUN_DOWN;
+        if (fn(db, conn, arg) == 0)
+            return PUSH_DB_RUN_OK;
+        if (!push_db_lost(db)) {
+            *err = PUSH_DB_UNREACHABLE;
+            snprintf(msg, len, "%s", PQerrorMessage(conn));
+            return PUSH_DB_RUN_FAILED;
+        }
+        push_log_warn("lost the database connection; reconnecting");
+    }
+    *err = PUSH_DB_UNREACHABLE;
+    snprintf(msg, len, "lost the database connection");
+    return PUSH_DB_RUN_DOWN;
+}
+
 void push_db_close(struct push_db *db)
 {
     if (db->conn)

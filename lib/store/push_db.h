@@ -39,6 +39,28 @@ PGconn *push_db_get(struct push_db *db, enum push_db_err *err, char *msg, size_t
  * push_db_get reconnects, and 1 is returned. */
 int push_db_lost(struct push_db *db);
 
+/* One run of a piece of work on db's connection, by push_db_run: 0 when done, anything else
+ * when a query failed. It may run twice, so on failure it leaves nothing behind (results
+ * cleared, outputs as before it ran). push_store's statements are its to prepare
+ * (push_store_prepare(db, conn)). */
+typedef int (*push_db_fn)(struct push_db *db, PGconn *conn, void *arg);
+
+enum push_db_run {
+    PUSH_DB_RUN_OK = 0,      /* fn returned 0 */
+    PUSH_DB_RUN_DOWN = -1,   /* no connection: *err and msg say why (as push_db_get), or the
+                              * new one was lost too (PUSH_DB_UNREACHABLE) */
+    PUSH_DB_RUN_FAILED = 1,  /* fn failed on a connection still up: a query error, not an
+                              * outage; *err is PUSH_DB_UNREACHABLE and msg holds the
+                              * connection's error text ("" when PostgreSQL gave none) */
+};
+
+/* Runs fn(db, conn, arg) on db's connection, (re)opened as by push_db_get. When fn fails and
+ * the connection turns out lost (PostgreSQL restarted, the pool's connection went stale), it is
+ * logged, replaced and fn run once more on the new one: the one place for "retry once on a lost
+ * connection". Never more than twice; never sleeps. */
+enum push_db_run push_db_run(struct push_db *db, push_db_fn fn, void *arg,
+                             enum push_db_err *err, char *msg, size_t len);
+
 void push_db_close(struct push_db *db);
 
 const char *push_db_strerror(enum push_db_err err);

@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "core/push_util.h"
+
 struct push_pool {
     pthread_mutex_t lock;
     pthread_cond_t freed;
@@ -16,15 +18,14 @@ struct push_pool {
 
 struct push_pool *push_pool_new(const char *url, const char *appname, int size)
 {
-    struct push_pool *pool = calloc(1, sizeof *pool);
+    struct push_pool *pool = xcalloc(1, sizeof *pool);
 
     if (size < 1)
         size = 1;
     if (size > PUSH_POOL_MAX)
         size = PUSH_POOL_MAX;
-    if (!pool || !(pool->slots = calloc((size_t)size, sizeof *pool->slots))
-        || !(pool->free_list = calloc((size_t)size, sizeof *pool->free_list)))
-        abort();
+    pool->slots = xcalloc((size_t)size, sizeof *pool->slots);
+    pool->free_list = xcalloc((size_t)size, sizeof *pool->free_list);
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->freed, NULL);
     pool->size = pool->nfree = size;

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/push_token.h"
+#include "core/push_user.h"
+#include "core/push_util.h"
 
 #define STRIPES 64 /* locks, so that workers rarely wait on each other */
 
@@ -40,10 +41,11 @@ static unsigned slot_of(const struct push_statecache *c, const char *user)
 
 struct push_statecache *push_statecache_new(unsigned slots)
 {
-    struct push_statecache *c = calloc(1, sizeof *c);
+    struct push_statecache *c = xcalloc(1, sizeof *c);
 
-    if (!c || !slots || !(c->slot = calloc(slots, sizeof *c->slot)))
+    if (!slots)
         abort();
+    c->slot = xcalloc(slots, sizeof *c->slot);
     c->nslots = slots;
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&c->lock[i], NULL);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/push_util.h"
+
 #define I64_TEXT 24
 
 enum stmt { STMT_STATE, STMT_NEWEST, STMT_AFTER, STMT_UNREAD, STMT_AFTER_MANY, STMT_UNREAD_MANY };
@@ -97,6 +99,11 @@ static int run_bool(PGconn *conn, const char *sql, int n, const char *const *par
     return rc;
 }
 
+int push_store_cursor_ahead(const struct push_cursor *c, const struct push_state *st)
+{
+    return c->personal > st->last_id || c->broadcast > st->last_id;
+}
+
 int push_store_state(PGconn *conn, const char *user, struct push_state *st)
 {
     const char *params[] = { user };
@@ -180,8 +187,7 @@ static void put(struct text *t, const char *s, size_t n)
 {
     if (t->len + n + 1 > t->cap) {
         t->cap = (t->len + n + 1) * 2;
-        if (!(t->s = realloc(t->s, t->cap)))
-            abort();
+        t->s = xrealloc(t->s, t->cap);
     }
     memcpy(t->s + t->len, s, n);
     t->len += n;

@@ -33,6 +33,10 @@ int push_store_prepare(struct push_db *db, PGconn *conn);
 
 int push_store_state(PGconn *conn, const char *user, struct push_state *st);
 
+/* Is cursor c ahead of every message drawn so far (st->last_id)? Then no answer of this database
+ * made it, and it is refused (cursor_future) rather than waited on. */
+int push_store_cursor_ahead(const struct push_cursor *c, const struct push_state *st);
+
 /* Opens a read-only REPEATABLE READ transaction, so the reads up to push_store_end see one
  * snapshot; push_store_end closes it (also after errors), first copying the connection's error
  * text (its first line) into why when why is not NULL: closing the transaction clears it. */

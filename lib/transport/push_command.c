@@ -154,7 +154,7 @@ int push_command_check_cursor(PGconn *conn, const char *user, const struct push_
 
     if (push_store_state(conn, user, &st) < 0)
         return -1;
-    if (c->personal > st.last_id || c->broadcast > st.last_id) {
+    if (push_store_cursor_ahead(c, &st)) {
         e->err = PUSH_COMMAND_CURSOR_FUTURE;
         e->why = "the cursor is ahead of every message";
         return 1;

@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "core/push_util.h"
 #include "http/push_http.h"
 #include "transport/push_json.h"
 
@@ -35,8 +36,7 @@ int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unre
         push_cursor_format(&e->pos, e->tag, cursor);
         rc = e->enc->unread(e->r, cursor, text, len, e->arg);
         free(e->sent_unread);
-        if (!(e->sent_unread = strdup(text)))
-            abort();
+        e->sent_unread = xstrdup(text);
     }
     json_object_put(u);
     if (rc < 0 || push_request_flush(e->r) < 0)

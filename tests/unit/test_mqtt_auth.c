@@ -4,6 +4,7 @@
 
 #include "unit.h"
 
+#include "core/push_token.h"
 #include "mqtt/push_mqtt_auth.h"
 #include "mqtt/push_mqtt_config.h"
 

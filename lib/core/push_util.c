@@ -1,0 +1,78 @@
+/* push_util.c: allocation that cannot fail, the monotonic clock, eventfd wake-ups */
+#include "config.h"
+
+#include "core/push_util.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/push_log.h"
+
+static void *enough(void *p)
+{
+    if (!p) {
+        push_log_error("out of memory");
+        abort();
+    }
+    return p;
+}
+
+void *xmalloc(size_t size)
+{
+    return enough(malloc(size ? size : 1));
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    return enough(calloc(n ? n : 1, size ? size : 1));
+}
+
+void *xrealloc(void *p, size_t size)
+{
+    return enough(realloc(p, size ? size : 1));
+}
+
+char *xstrdup(const char *s)
+{
+    return enough(strdup(s));
+}
+
+long push_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+struct timespec push_deadline(long ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+int push_kick(int fd)
+{
+    uint64_t one = 1;
+
+    while (write(fd, &one, sizeof one) < 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN)
+            return 0;
+        push_log_error("eventfd: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}

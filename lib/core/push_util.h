@@ -1,0 +1,28 @@
+/* push_util.h: the bottom layer: allocation that cannot fail, the monotonic clock, eventfd wake-ups.
+ * Includes nothing of the project's, so that every other module may use it. */
+#ifndef PUSH_UTIL_H
+#define PUSH_UTIL_H
+
+#include <stddef.h>
+#include <time.h>
+
+/* malloc, calloc, realloc and strdup that never return NULL: when memory runs out they log
+ * "out of memory" and abort (a server that cannot allocate cannot answer either). */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+
+/* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations, never for dates. */
+long push_now_ms(void);
+
+/* The CLOCK_MONOTONIC time ms milliseconds from now, as pthread_cond_timedwait wants it (with a
+ * condition variable set to CLOCK_MONOTONIC). */
+struct timespec push_deadline(long ms);
+
+/* Wakes the thread that polls the eventfd fd: adds 1 to its counter, again when interrupted by a
+ * signal. A full counter (EAGAIN) is not an error: the reader is woken already. Other failures
+ * are logged; returns 0, or -1 after such a failure (errno set). */
+int push_kick(int fd);
+
+#endif
