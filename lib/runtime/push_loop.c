@@ -23,6 +23,7 @@
 #include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_store.h"
+#include "http/push_edge.h"
 #include "http/push_fcgi.h"
 #include "http/push_http.h"
 #include "transport/push_json.h"
@@ -55,6 +56,8 @@ struct push_loop_stream {
     int fd, request_id;
     enum state state;
     int hold;               /* a long poll: answered once, then closed */
+    int opening;            /* its first read is to come: the state too, then the answer's start */
+    int from_head;          /* opening from now on (no cursor): the first read starts at the head */
     int limit;              /* a long poll's messages per answer */
     int answered;           /* a long poll's answer is written (the reader's, then the loop's) */
     int wake_queued;        /* in the wake list (loop->lock) */
@@ -232,31 +235,27 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
     return s;
 }
 
-void *push_loop_arg(struct push_loop_stream *s)
-{
-    return s->e.arg;
-}
-
 void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
-                     struct push_cursor pos, char *sent_unread, int more, long end_ms)
+                     const struct push_cursor *from, long end_ms)
 {
     int flags = fcntl(fd, F_GETFL);
 
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     s->fd = fd;
     s->request_id = request_id;
-    s->e.pos = pos;
-    s->e.sent_unread = sent_unread;
-    s->more = more;
+    s->opening = 1;
+    s->from_head = !from;
+    if (from)
+        s->e.pos = *from;
     s->end_ms = end_ms;
     hand_over(l, s, &l->adopts);
 }
 
 void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
-                          struct push_cursor since, char *counts, int limit, long end_ms)
+                          struct push_cursor since, int limit, long end_ms)
 {
     s->limit = limit;
-    push_loop_adopt(l, s, fd, request_id, since, counts, 0, end_ms);
+    push_loop_adopt(l, s, fd, request_id, &since, end_ms);
 }
 
 void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms)
@@ -436,8 +435,7 @@ static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
     l->all = s;
     s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
     s->stall_since_ms = now;
-    if (s->more)
-        s->wake_again = 1;
+    s->wake_again = 1; /* the first read */
     maybe_read(l, s);
 }
 
@@ -612,6 +610,40 @@ static void hold_read(struct push_loop_stream *s, const PGresult *msgs, const PG
     json_object_put(u);
 }
 
+/* A new stream's first read is back (rc 0, or -1 with err and msg): the answer, or its start
+ * and first events. */
+static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
+                      const struct push_store_read *rd, enum push_db_err err, const char *msg)
+{
+    s->opening = 0;
+    if (rc < 0) {
+        push_edge_db_error(&s->req, err, msg);
+        s->answered = 1;
+        return;
+    }
+    if (!s->from_head && push_store_cursor_ahead(&s->e.pos, &rd->st)) {
+        push_edge_cursor_future(&s->req);
+        s->answered = 1;
+        return;
+    }
+    s->e.pos = rd->after; /* from_head: the head, as read */
+    if (s->hold) {
+        struct json_object *u = push_json_unread(rd->unread);
+        size_t len;
+        if (PQntuples(rd->msgs) > 0) {
+            push_emit_longpoll(&s->req, s->user, s->tag, s->e.pos, rd->msgs, u, s->limit, 0);
+            s->answered = 1;
+            return;
+        }
+        s->e.sent_unread = xstrdup(push_json_text(u, &len)); /* held until these change */
+        json_object_put(u);
+        return;
+    }
+    if (push_emit_begin(&s->req, l->cfg, s->e.enc, s->e.arg) < 0)
+        return; /* only an overflow fails here: seen by the loop */
+    s->wrote = push_emit(&s->e, rd->msgs, rd->unread, &s->more) != 0;
+}
+
 /* Reads the batch's new messages and counts in one query and writes them into each stream. */
 static void read_batch(struct push_loop *l, struct push_loop_stream **batch, int n)
 {
@@ -621,16 +653,20 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **batch, int
     int rc;
 
     for (int i = 0; i < n; i++) {
-        reads[i] = (struct push_store_read){ batch[i]->user, batch[i]->e.pos,
-                                             (batch[i]->hold ? batch[i]->limit : PUSH_STREAM_BATCH) + 1,
-                                             NULL, NULL };
+        struct push_loop_stream *s = batch[i];
+        reads[i] = (struct push_store_read){ .user = s->user, .after = s->e.pos,
+                                             .limit = (s->hold ? s->limit : PUSH_STREAM_BATCH) + 1,
+                                             .want_state = s->opening,
+                                             .from_head = s->opening && s->from_head };
     }
     rc = push_readq_run(l->pool, reads, n, &err, msg, sizeof msg);
     for (int i = 0; i < n; i++) {
         struct push_loop_stream *s = batch[i];
-        s->read_failed = rc < 0;
+        s->read_failed = rc < 0 && !s->opening;
         s->wrote = 0;
-        if (rc == 0 && s->hold) {
+        if (s->opening) {
+            open_read(l, s, rc, &reads[i], err, msg);
+        } else if (rc == 0 && s->hold) {
             hold_read(s, reads[i].msgs, reads[i].unread);
         } else if (rc == 0) {
             int written = push_emit(&s->e, reads[i].msgs, reads[i].unread, &s->more);

@@ -7,13 +7,14 @@
 #include "transport/push_emit.h"
 #include "runtime/push_hub.h"
 
-/* A worker thread answers a stream's request, reads and writes its first batch, then hands the
- * connection over (push_request_detach) and goes back to accept requests. From there one
- * thread with epoll holds every stream: it writes FastCGI records itself, non-blocking, with
+/* A worker thread checks a stream's request (identity, cursor syntax, the hub's limits), hands
+ * the connection over (push_request_detach) before any read and goes back to accept requests:
+ * accepting never waits on PostgreSQL. From there one thread with epoll holds every stream: it writes FastCGI records itself, non-blocking, with
  * heartbeats, the lifetime end, the token's expiry and a bounded output per stream. A change wakes a stream
  * through the hub's callback; a few reader threads (PUSH_DB_POOL, on the pool's connections)
  * read the woken streams' new messages together, up to PUSH_STORE_MANY_MAX per query, and
- * write them through the stream's encoder into its output. Held long polls live here too, and
+ * write them through the stream's encoder into its output. A new stream's first read (its
+ * state, then the same read) goes through the same readers, with the others of its turn. Held long polls live here too, and
  * are answered (once) the same way. A stream costs about a kilobyte and
  * a socket, not a thread and its stack; a broadcast wakes no thread per stream.
  *
@@ -39,21 +40,20 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
                                         const struct push_encoder *enc, const void *arg,
                                         enum push_hub_err *err);
 
-/* The arg copy, for the worker to write the stream's first events with. */
-void *push_loop_arg(struct push_loop_stream *s);
-
-/* The loop takes the stream over on connection fd (FastCGI request request_id, already
- * answered with headers and its first events): it goes on from pos, with the counts last sent
- * (sent_unread, taken over: the loop frees it), reads again at once when more, and ends it at
- * end_ms (CLOCK_MONOTONIC milliseconds, as push_now_ms). */
+/* The loop takes the stream over on connection fd (FastCGI request request_id), nothing answered
+ * yet. Its readers make the first read and answer: 400 cursor_future when *from is ahead of
+ * every message, 503 when the database cannot be read, else the headers, the encoder's begin
+ * and the first events: the messages after *from, or (from NULL) from now on, the counts only.
+ * The stream ends at end_ms (CLOCK_MONOTONIC milliseconds, as push_now_ms). */
 void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
-                     struct push_cursor pos, char *sent_unread, int more, long end_ms);
+                     const struct push_cursor *from, long end_ms);
 
-/* The loop takes over a held long poll (joined with enc NULL) on connection fd, nothing
- * answered yet: it answers push_stream_longpoll's way once the user's stream has messages after
- * since or counts other than counts (JSON text, taken over), or with "timeout" at end_ms. */
+/* The same for a long poll (joined with enc NULL): answered at once, push_stream_longpoll's way,
+ * when there are messages after since (at most limit); else held until the user's stream has
+ * messages after since or counts other than those of the first read, or with "timeout" at
+ * end_ms. */
 void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
-                          struct push_cursor since, char *counts, int limit, long end_ms);
+                          struct push_cursor since, int limit, long end_ms);
 
 /* Before adopting: s ends at expiry_ms (push_now_ms's clock; 0: never), its token's expiry,
  * within PUSH_LOOP_SCAN_MS: a stream with the encoder's end(reason "token_expired"), a held long

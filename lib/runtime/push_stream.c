@@ -70,7 +70,7 @@ static int fetch(const struct push_stream_ctx *ctx, const char *user,
 
     memset(b, 0, sizeof *b);
     if (!want_state && after) { /* a wake-up: read together with the other woken streams */
-        struct push_store_read r = { user, *after, limit, NULL, NULL };
+        struct push_store_read r = { .user = user, .after = *after, .limit = limit };
         if (push_readq_read(ctx->readq, &r, err, msg, msglen) < 0)
             return -1;
         b->msgs = r.msgs;
@@ -224,63 +224,30 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
     }
 }
 
-/* Writes the headers and the encoder's start. */
-static int start(const struct push_stream_ctx *ctx, struct push_request *r,
-                 const struct push_encoder *enc, void *arg)
-{
-    return push_request_write(r, "Status: 200 OK\r\n", 16) == 0
-           && push_request_write(r, enc->headers, strlen(enc->headers)) == 0
-           && (!enc->more_headers || enc->more_headers(r, arg) == 0)
-           && push_request_write(r, "\r\n", 2) == 0 && enc->begin(r, ctx->cfg, arg) == 0 ? 0 : -1;
-}
-
-/* push_stream_run for a FastCGI request: this thread answers and writes the first batch, then
- * the event loop holds the stream and the thread goes back to accepting requests. */
+/* push_stream_run for a FastCGI request: this thread joins the hub (or answers 503/429) and hands
+ * the connection to the event loop, whose readers make the first read and answer: accepting
+ * never waits on PostgreSQL. */
 static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
                         const struct push_encoder *enc, const void *arg,
                         const struct push_identity *id, const char *tag,
                         const struct push_cursor *from)
 {
-    const char *user = id->user;
     long end_ms = push_now_ms() + ctx->cfg->lifetime * 1000L;
     enum push_hub_err herr;
-    struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, enc, arg, &herr);
-    struct push_emitter e = { r, enc, NULL, tag, { 0, 0 }, NULL };
-    struct batch b;
-    enum push_db_err err;
-    char msg[256];
-    int more = 0, fd, request_id;
+    /* joined before the first read: a change from now on wakes the stream, none is missed */
+    struct push_loop_stream *ls = push_loop_join(ctx->loop, id->user, tag, enc, arg, &herr);
+    int fd, request_id;
 
     if (!ls) {
         push_http_refuse(r, push_hub_refusal(herr));
         return;
     }
-    e.arg = push_loop_arg(ls); /* the loop's copy, so that both halves write with the same */
-    /* the first read happens after the join: a change from now on wakes the stream */
-    if (fetch(ctx, user, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
-        push_edge_db_error(r, err, msg);
+    if (push_request_detach(r, &fd, &request_id) < 0) {
         push_loop_abandon(ctx->loop, ls);
         return;
     }
-    if (from && push_store_cursor_ahead(from, &b.st)) {
-        push_edge_cursor_future(r);
-        batch_clear(&b);
-        push_loop_abandon(ctx->loop, ls);
-        return;
-    }
-    e.pos = from ? *from : b.st.head;
-    if (!from) /* from now on: nothing to replay, only the counts */
-        b.msgs = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-    if (start(ctx, r, enc, e.arg) < 0 || push_emit(&e, b.msgs, b.unread, &more) < 0
-        || push_request_detach(r, &fd, &request_id) < 0) {
-        batch_clear(&b);
-        free(e.sent_unread);
-        push_loop_abandon(ctx->loop, ls);
-        return;
-    }
-    batch_clear(&b);
     push_loop_expire_at(ls, expiry_ms(id->expires));
-    push_loop_adopt(ctx->loop, ls, fd, request_id, e.pos, e.sent_unread, more, end_ms);
+    push_loop_adopt(ctx->loop, ls, fd, request_id, from, end_ms);
 }
 
 void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
@@ -312,7 +279,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
         if (!from) { /* from now on: nothing to replay, only the counts */
             b.msgs = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
         }
-        if (start(ctx, r, enc, arg) == 0)
+        if (push_emit_begin(r, ctx->cfg, enc, arg) == 0)
             stream_loop(&s, &w, &b);
         else
             batch_clear(&b);
@@ -329,52 +296,27 @@ static void longpoll_answer(struct push_request *r, const char *user, const char
     push_emit_longpoll(r, user, tag, pos, b->msgs, push_json_unread(b->unread), limit, timeout);
 }
 
-/* push_stream_longpoll for a FastCGI request: when nothing is new yet, the event loop holds the
- * poll and answers it, and this thread goes back to accepting requests. */
+/* push_stream_longpoll for a FastCGI request: the event loop reads, and answers at once or holds
+ * the poll, as run_in_loop; this thread goes back to accepting requests. */
 static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
                              const struct push_identity *id, const char *tag,
                              const struct push_cursor *since, int hold_s, int limit)
 {
-    const char *user = id->user;
     long end_ms = push_now_ms() + hold_s * 1000L;
     enum push_hub_err herr;
-    struct push_loop_stream *ls = push_loop_join(ctx->loop, user, tag, NULL, NULL, &herr);
-    struct batch b;
-    enum push_db_err err;
-    char msg[256], *counts;
+    struct push_loop_stream *ls = push_loop_join(ctx->loop, id->user, tag, NULL, NULL, &herr);
     int fd, request_id;
 
     if (!ls) {
         push_http_refuse(r, push_hub_refusal(herr));
         return;
     }
-    /* the first read happens after the join: a change from now on wakes the poll */
-    if (fetch(ctx, user, since, limit + 1, 1, &b, &err, msg, sizeof msg) < 0) {
-        push_edge_db_error(r, err, msg);
+    if (push_request_detach(r, &fd, &request_id) < 0) {
         push_loop_abandon(ctx->loop, ls);
         return;
     }
-    if (push_store_cursor_ahead(since, &b.st)) {
-        push_edge_cursor_future(r);
-    } else if (PQntuples(b.msgs) > 0) {
-        longpoll_answer(r, user, tag, *since, &b, limit, 0);
-    } else {
-        json_object *u = push_json_unread(b.unread);
-        size_t len;
-        counts = xstrdup(push_json_text(u, &len));
-        json_object_put(u);
-        batch_clear(&b);
-        if (push_request_detach(r, &fd, &request_id) < 0) {
-            free(counts);
-            push_loop_abandon(ctx->loop, ls);
-            return;
-        }
-        push_loop_expire_at(ls, expiry_ms(id->expires));
-        push_loop_adopt_hold(ctx->loop, ls, fd, request_id, *since, counts, limit, end_ms);
-        return;
-    }
-    batch_clear(&b);
-    push_loop_abandon(ctx->loop, ls);
+    push_loop_expire_at(ls, expiry_ms(id->expires));
+    push_loop_adopt_hold(ctx->loop, ls, fd, request_id, *since, limit, end_ms);
 }
 
 void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,

@@ -189,7 +189,8 @@ static void work_many(struct push_db *db, struct push_wsjob **jobs, int n)
     int ok = 0;
 
     for (int i = 0; i < n; i++)
-        reads[i] = (struct push_store_read){ jobs[i]->user, jobs[i]->pos, PUSH_WSJOB_BATCH + 1, NULL, NULL };
+        reads[i] = (struct push_store_read){ .user = jobs[i]->user, .after = jobs[i]->pos,
+                                             .limit = PUSH_WSJOB_BATCH + 1 };
     ok = push_readq_run_on(db, reads, n, &err, msg, sizeof msg) == 0;
     for (int i = 0; i < n; i++) {
         if (ok) {

@@ -12,7 +12,8 @@
 
 #define I64_TEXT 24
 
-enum stmt { STMT_STATE, STMT_NEWEST, STMT_AFTER, STMT_UNREAD, STMT_AFTER_MANY, STMT_UNREAD_MANY };
+enum stmt { STMT_STATE, STMT_NEWEST, STMT_AFTER, STMT_UNREAD, STMT_AFTER_MANY, STMT_UNREAD_MANY,
+            STMT_STATE_MANY };
 
 static void i64_text(int64_t v, char buf[I64_TEXT])
 {
@@ -44,6 +45,10 @@ static const struct {
     [STMT_UNREAD_MANY] = { "push_unread_many",
                            "SELECT c.kind, c.n, r.i FROM unnest($1::text[]) WITH ORDINALITY AS r(u, i)"
                            " CROSS JOIN LATERAL push.unread(r.u) c ORDER BY r.i, c.kind", 1 },
+    [STMT_STATE_MANY] = { "push_state_many",
+                          "SELECT s.p, s.b, s.read_version, s.content_version, s.last_id, r.i"
+                          " FROM unnest($1::text[]) WITH ORDINALITY AS r(u, i)"
+                          " CROSS JOIN LATERAL push.state(r.u) s ORDER BY r.i", 1 },
 };
 
 int push_store_prepare(struct push_db *db, PGconn *conn)
@@ -104,6 +109,16 @@ int push_store_cursor_ahead(const struct push_cursor *c, const struct push_state
     return c->personal > st->last_id || c->broadcast > st->last_id;
 }
 
+/* Row row of a state result (p, b, read_version, content_version, last_id, ...) into st. */
+static void state_row(const PGresult *res, int row, struct push_state *st)
+{
+    st->head.personal = text_i64(PQgetvalue(res, row, 0));
+    st->head.broadcast = text_i64(PQgetvalue(res, row, 1));
+    st->read_version = text_i64(PQgetvalue(res, row, 2));
+    st->content_version = text_i64(PQgetvalue(res, row, 3));
+    st->last_id = text_i64(PQgetvalue(res, row, 4));
+}
+
 int push_store_state(PGconn *conn, const char *user, struct push_state *st)
 {
     const char *params[] = { user };
@@ -111,11 +126,7 @@ int push_store_state(PGconn *conn, const char *user, struct push_state *st)
 
     if (!res)
         return -1;
-    st->head.personal = text_i64(PQgetvalue(res, 0, 0));
-    st->head.broadcast = text_i64(PQgetvalue(res, 0, 1));
-    st->read_version = text_i64(PQgetvalue(res, 0, 2));
-    st->content_version = text_i64(PQgetvalue(res, 0, 3));
-    st->last_id = text_i64(PQgetvalue(res, 0, 4));
+    state_row(res, 0, st);
     PQclear(res);
     return 0;
 }
@@ -266,13 +277,53 @@ static void split(const PGresult *res, struct push_store_read *reads, int n, int
     }
 }
 
+/* The states of the reads with want_state, in one statement (one user: the single one); with
+ * from_head, after becomes the head. 0, or -1 on a database error. */
+static int read_states(PGconn *conn, struct push_store_read *reads, int n)
+{
+    struct text users = { 0 };
+    int at[PUSH_STORE_MANY_MAX], k = 0, rc = -1;
+    PGresult *res;
+
+    for (int i = 0; i < n; i++)
+        if (reads[i].want_state)
+            at[k++] = i;
+    if (k == 1 && push_store_state(conn, reads[at[0]].user, &reads[at[0]].st) < 0)
+        return -1;
+    if (k > 1) {
+        put(&users, "{", 1);
+        for (int j = 0; j < k; j++) {
+            if (j)
+                put(&users, ",", 1);
+            put_element(&users, reads[at[j]].user);
+        }
+        put(&users, "}", 1);
+        const char *params[] = { users.s };
+        res = run_stmt(conn, STMT_STATE_MANY, params);
+        free(users.s);
+        /* push.state answers one row for every user, known or not */
+        if (res && PQnfields(res) == 6 && PQntuples(res) == k) {
+            for (int j = 0; j < k; j++)
+                state_row(res, j, &reads[at[j]].st);
+            rc = 0;
+        }
+        PQclear(res);
+        if (rc < 0)
+            return -1;
+    }
+    for (int j = 0; j < k; j++)
+        if (reads[at[j]].from_head)
+            reads[at[j]].after = reads[at[j]].st.head;
+    return 0;
+}
+
 int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
 {
     struct text users = { 0 }, ps = { 0 }, bs = { 0 }, ls = { 0 };
     PGresult *msgs = NULL, *unread = NULL;
     int rc = -1;
 
-    if (n < 1 || n > PUSH_STORE_MANY_MAX)
+    if (n < 1 || n > PUSH_STORE_MANY_MAX || read_states(conn, reads, n) < 0)
         return -1;
     if (n == 1) { /* one user: the single statements, whose plans are the cheapest */
         reads[0].msgs = push_store_messages(conn, reads[0].user, &reads[0].after, reads[0].limit);

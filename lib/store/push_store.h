@@ -55,6 +55,10 @@ struct push_store_read {
     const char *user;
     struct push_cursor after;
     int limit;
+    /* a stream's first read: the user's state too (st), read before the messages; with
+     * from_head, after is set to the state's head first (a stream from now on) */
+    int want_state, from_head;
+    struct push_state st;    /* filled with want_state */
     PGresult *msgs, *unread; /* filled: what push_store_messages and push_store_unread answer */
 };
 
@@ -62,7 +66,8 @@ struct push_store_read {
 
 /* The messages after reads[i].after (at most reads[i].limit) and the unread counts of each of n
  * (1 to PUSH_STORE_MANY_MAX) users, in two statements whatever n: the reads of the streams a
- * broadcast woke, combined. 0 with every msgs and unread filled (the caller clears them), or -1
+ * broadcast woke, combined. The states of the reads with want_state come first, in one more
+ * statement (new streams' first reads, taken together as a reconnect storm brings them). 0 with every msgs and unread filled (the caller clears them), or -1
  * on a database error with none. */
 int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n);
 

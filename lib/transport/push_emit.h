@@ -44,6 +44,11 @@ struct push_emitter {
     char *sent_unread; /* the counts last sent, as JSON text (free it at the end) */
 };
 
+/* The answer's start: "Status: 200 OK", enc's headers and more_headers, the blank line, then
+ * enc's begin. 0, or -1 when the client is gone. */
+int push_emit_begin(struct push_request *r, const struct push_config *cfg,
+                    const struct push_encoder *enc, void *arg);
+
 /* Writes msgs (at most PUSH_STREAM_BATCH; *more says whether msgs held one more) and, when they
  * changed, the counts, then flushes. Returns the number of messages written, or -1 when the
  * client is gone. */
