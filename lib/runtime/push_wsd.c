@@ -409,7 +409,13 @@ static void ws_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
-    ws_recv, ws_send, NULL, NULL, NULL, NULL, ws_message,
+    .recv_callback = ws_recv,
+    .send_callback = ws_send,
+    .genmask_callback = NULL, /* a server does not mask */
+    .on_frame_recv_start_callback = NULL,
+    .on_frame_recv_chunk_callback = NULL,
+    .on_frame_recv_end_callback = NULL,
+    .on_msg_recv_callback = ws_message,
 };
 
 /* Our last byte is written. Closing now, with bytes of the peer unread, would send a reset that
