@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "http/push_edge.h"
 #include "http/push_http.h"
@@ -30,10 +29,7 @@ static const struct push_program program = {
 
 /* What a stream needs from its request. */
 struct iframe_request {
-    struct push_identity id;
-    char tag[PUSH_CURSOR_TAG_LEN + 1];
-    struct push_cursor from;
-    int has_from;
+    struct push_edge_stream s;
     struct push_iframe it;
 };
 
@@ -41,15 +37,10 @@ struct iframe_request {
 static int read_request(struct push_request *r, const struct push_stream_ctx *ctx,
                         struct push_query *q, struct iframe_request *a)
 {
-    const char *method = push_request_env(r, "REQUEST_METHOD");
-    const char *since, *callback;
+    const char *callback;
 
-    if (push_edge_identify_stream(r, ctx->cfg, q, &a->id) < 0)
+    if (push_edge_stream_open(r, ctx->cfg, q, 1, &a->s) < 0)
         return -1;
-    if (!method || strcmp(method, "GET") != 0) {
-        push_edge_method(r, "GET");
-        return -1;
-    }
     /* another site framing this page would be its parent and get the user's messages */
     if (push_edge_cross_site(r, ctx->cfg)) {
         push_http_error(r, 403, "origin_forbidden", "cross-site requests are not allowed", NULL);
@@ -62,10 +53,7 @@ static int read_request(struct push_request *r, const struct push_stream_ctx *ct
                         NULL);
         return -1;
     }
-    push_cursor_tag(a->id.user, a->tag);
-    since = push_query_get(q, "since");
-    a->has_from = since && *since;
-    return a->has_from ? push_edge_cursor(r, since, a->tag, &a->from) : 0;
+    return push_edge_stream_from(r, q, 0, &a->s); /* ?since= only */
 }
 
 static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
@@ -76,8 +64,8 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
 
     free(q);
     if (rc == 0)
-        push_stream_run(ctx, r, &push_iframe_encoder, &a.it, &a.id, a.tag,
-                        a.has_from ? &a.from : NULL);
+        push_stream_run(ctx, r, &push_iframe_encoder, &a.it, &a.s.id, a.s.tag,
+                        a.s.has_from ? &a.s.from : NULL);
 }
 
 int main(int argc, char **argv)

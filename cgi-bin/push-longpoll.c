@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "http/push_edge.h"
 #include "runtime/push_stream.h"
@@ -23,10 +22,8 @@ static const struct push_program program = {
 
 /* What a long poll needs from its request. */
 struct poll_request {
-    struct push_identity id;
-    char tag[PUSH_CURSOR_TAG_LEN + 1];
-    struct push_cursor since;
-    int has_since, limit, hold;
+    struct push_edge_stream s; /* s.from: since */
+    int limit, hold;
 };
 
 /* Reads the request into a; answers and returns -1 when it cannot be served. */
@@ -34,22 +31,13 @@ static int read_request(struct push_request *r, const struct push_stream_ctx *ct
                         struct push_query *q, struct poll_request *a)
 {
     const struct push_config *cfg = ctx->cfg;
-    const char *method = push_request_env(r, "REQUEST_METHOD");
-    const char *since;
 
-    if (push_edge_identify(r, cfg, q, &a->id) < 0)
+    if (push_edge_stream_open(r, cfg, q, 0, &a->s) < 0)
         return -1;
-    if (!method || strcmp(method, "GET") != 0) {
-        push_edge_method(r, "GET");
-        return -1;
-    }
-    push_cursor_tag(a->id.user, a->tag);
     if (push_edge_number(r, q, "limit", 1, cfg->max_limit, cfg->default_limit, "bad_limit", &a->limit) < 0
         || push_edge_number(r, q, "timeout", 1, cfg->hold_max, cfg->hold, "bad_timeout", &a->hold) < 0)
         return -1;
-    since = push_query_get(q, "since");
-    a->has_since = since && *since;
-    return a->has_since ? push_edge_cursor(r, since, a->tag, &a->since) : 0;
+    return push_edge_stream_from(r, q, 0, &a->s); /* ?since= */
 }
 
 static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
@@ -61,10 +49,10 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
     free(q);
     if (rc < 0)
         return;
-    if (a.has_since)
-        push_stream_longpoll(ctx, r, &a.id, a.tag, &a.since, a.hold, a.limit);
+    if (a.s.has_from)
+        push_stream_longpoll(ctx, r, &a.s.id, a.s.tag, &a.s.from, a.hold, a.limit);
     else
-        push_stream_current(ctx, r, a.id.user, a.tag, a.limit);
+        push_stream_current(ctx, r, a.s.id.user, a.s.tag, a.limit);
 }
 
 int main(int argc, char **argv)

@@ -395,7 +395,9 @@ int main(int argc, char **argv)
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
     struct app app = { &cfg, NULL };
-    struct push_server server = { &cfg, &app, worker_new, worker_free, handle, 1, 8 };
+    struct push_server server = { .cfg = &cfg, .app = &app, .worker_new = worker_new,
+                                  .worker_free = worker_free, .handle = handle,
+                                  .threads_spawned = 1, .threads_external = 8 };
 
     if (rc >= 0)
         return rc;

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "http/push_edge.h"
 #include "transport/push_sse.h"
@@ -23,44 +22,14 @@ static const struct push_program program = {
     NULL,
 };
 
-/* What a stream needs from its request. */
-struct sse_request {
-    struct push_identity id;
-    char tag[PUSH_CURSOR_TAG_LEN + 1];
-    struct push_cursor from;
-    int has_from;
-};
-
-/* Reads the request into a; answers and returns -1 when it cannot be served. */
-static int read_request(struct push_request *r, const struct push_stream_ctx *ctx,
-                        struct push_query *q, struct sse_request *a)
-{
-    const char *method = push_request_env(r, "REQUEST_METHOD");
-    const char *from_text;
-
-    if (push_edge_identify_stream(r, ctx->cfg, q, &a->id) < 0)
-        return -1;
-    if (!method || strcmp(method, "GET") != 0) {
-        push_edge_method(r, "GET");
-        return -1;
-    }
-    push_cursor_tag(a->id.user, a->tag);
-    /* a reconnecting EventSource sends the last id it saw; a page can name one itself */
-    from_text = push_request_env(r, "HTTP_LAST_EVENT_ID");
-    if (!from_text || !*from_text)
-        from_text = push_query_get(q, "lastEventId");
-    if (!from_text || !*from_text)
-        from_text = push_query_get(q, "since");
-    a->has_from = from_text && *from_text;
-    return a->has_from ? push_edge_cursor(r, from_text, a->tag, &a->from) : 0;
-}
-
 static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
 {
     struct push_query *q = push_query_new(); /* 4 KiB: freed before the stream's long life */
-    struct sse_request a;
-    int rc = read_request(r, ctx, q, &a);
+    struct push_edge_stream a;
+    int rc = push_edge_stream_open(r, ctx->cfg, q, 1, &a);
 
+    if (rc == 0) /* a reconnecting EventSource sends the last id it saw: Last-Event-ID */
+        rc = push_edge_stream_from(r, q, 1, &a);
     free(q);
     if (rc == 0)
         push_stream_run(ctx, r, &push_sse_encoder, NULL, &a.id, a.tag,

@@ -167,14 +167,22 @@ static int load_secret(struct push_config *cfg, char *const *envp, char *err, si
     return 0;
 }
 
+int push_env_numbers(char *const *envp, const struct push_env_number *table, size_t n, char *err,
+                     size_t errlen)
+{
+    const char *v;
+
+    for (size_t i = 0; i < n; i++)
+        if ((v = push_env_get(envp, table[i].name))
+            && parse_int(v, table[i].min, table[i].max, 10, table[i].field, table[i].name, err, errlen))
+            return -1;
+    return 0;
+}
+
 /* The plain numeric settings: name, range, where it goes. */
 static int load_numbers(struct push_config *cfg, char *const *envp, char *err, size_t errlen)
 {
-    const struct {
-        const char *name;
-        long min, max;
-        int *field;
-    } table[] = {
+    const struct push_env_number table[] = {
         { "PUSH_THREAD_STACK", 32, 8192, &cfg->thread_stack_kb },
         { "PUSH_TICKET_TTL", 1, 3600, &cfg->ticket_ttl },
         { "PUSH_WRITE_TIMEOUT", 1, 3600, &cfg->write_timeout },
@@ -189,12 +197,9 @@ static int load_numbers(struct push_config *cfg, char *const *envp, char *err, s
         { "PUSH_STATE_CACHE", 0, 1000000, &cfg->state_cache },
         { "PUSH_EVENT_LOOP", 0, 1, &cfg->event_loop },
     };
-    const char *v;
 
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if ((v = push_env_get(envp, table[i].name))
-            && parse_int(v, table[i].min, table[i].max, 10, table[i].field, table[i].name, err, errlen))
-            return -1;
+    if (push_env_numbers(envp, table, sizeof table / sizeof table[0], err, errlen) < 0)
+        return -1;
     if (cfg->hold > cfg->hold_max)
         return fail(err, errlen, "PUSH_HOLD", "longer than PUSH_HOLD_MAX");
     return 0;

@@ -55,6 +55,19 @@ struct push_config {
 /* Looks name up in a NULL-terminated "NAME=value" array; NULL when absent. */
 const char *push_env_get(char *const *envp, const char *name);
 
+/* A whole-number setting: its variable, its range, and where it goes. */
+struct push_env_number {
+    const char *name;
+    long min, max;
+    int *field;
+};
+
+/* Reads each of the n settings of table that envp sets (a decimal number from min to max) into
+ * its field; the others keep theirs. Returns 0, or -1 with a one-line reason in err naming the
+ * variable at fault. */
+int push_env_numbers(char *const *envp, const struct push_env_number *table, size_t n, char *err,
+                     size_t errlen);
+
 /* Fills cfg from envp (defaults for what is unset). Returns 0, or -1 with a one-line
  * reason in err naming the variable at fault. */
 int push_config_load(struct push_config *cfg, char *const *envp, char *err, size_t errlen);

@@ -54,19 +54,25 @@ static int env_count(char *const *envp, const char *name)
     return n;
 }
 
-/* Checks a stream ticket in place of a token; the identity carries the token's expiry. */
-static enum push_auth_err ticket_identify(const struct push_config *cfg, const char *ticket,
-                                          int64_t now, struct push_identity *id)
+/* The outcome of checking a token or a stream ticket (err), which came from source. */
+static enum push_auth_err verified(enum push_token_err err, enum push_auth_source source,
+                                   struct push_identity *id)
 {
-    enum push_token_err err = push_ticket_verify(cfg->token_secret, cfg->token_secret_len, ticket,
-                                                 now, id->user, &id->expires);
-
     if (err == PUSH_TOKEN_EXPIRED)
         return PUSH_AUTH_EXPIRED;
     if (err != PUSH_TOKEN_OK)
         return PUSH_AUTH_BAD_TOKEN;
-    id->source = PUSH_AUTH_TICKET;
+    id->source = source;
     return PUSH_AUTH_OK;
+}
+
+/* Checks a stream ticket in place of a token; the identity carries the token's expiry. */
+static enum push_auth_err ticket_identify(const struct push_config *cfg, const char *ticket,
+                                          int64_t now, struct push_identity *id)
+{
+    return verified(push_ticket_verify(cfg->token_secret, cfg->token_secret_len, ticket, now,
+                                       id->user, &id->expires),
+                    PUSH_AUTH_TICKET, id);
 }
 
 static enum push_auth_err identify(const struct push_config *cfg, char *const *envp,
@@ -89,18 +95,11 @@ static enum push_auth_err identify(const struct push_config *cfg, char *const *e
         return ticket_identify(cfg, push_query_get(q, "ticket"), now, id);
     }
     if (token) {
-        enum push_token_err err;
-
         if (cfg->token_secret_len == 0)
             return PUSH_AUTH_NO_SECRET;
-        err = push_token_verify(cfg->token_secret, cfg->token_secret_len, token, now, id->user,
-                                &id->expires);
-        if (err == PUSH_TOKEN_EXPIRED)
-            return PUSH_AUTH_EXPIRED;
-        if (err != PUSH_TOKEN_OK)
-            return PUSH_AUTH_BAD_TOKEN;
-        id->source = PUSH_AUTH_TOKEN;
-        return PUSH_AUTH_OK;
+        return verified(push_token_verify(cfg->token_secret, cfg->token_secret_len, token, now,
+                                          id->user, &id->expires),
+                        PUSH_AUTH_TOKEN, id);
     }
     demo_user = push_query_get(q, "user");
     if (cfg->demo && demo_user)

@@ -95,6 +95,38 @@ int push_edge_cursor(struct push_request *r, const char *text, const char *tag,
     return -1;
 }
 
+int push_edge_stream_open(struct push_request *r, const struct push_config *cfg,
+                          struct push_query *q, int tickets, struct push_edge_stream *s)
+{
+    const char *method = push_request_env(r, "REQUEST_METHOD");
+
+    if ((tickets ? push_edge_identify_stream(r, cfg, q, &s->id)
+                 : push_edge_identify(r, cfg, q, &s->id)) < 0)
+        return -1;
+    if (!method || strcmp(method, "GET") != 0) {
+        push_edge_method(r, "GET");
+        return -1;
+    }
+    push_cursor_tag(s->id.user, s->tag);
+    return 0;
+}
+
+int push_edge_stream_from(struct push_request *r, const struct push_query *q, int event_source,
+                          struct push_edge_stream *s)
+{
+    const char *text = NULL;
+
+    if (event_source) {
+        text = push_request_env(r, "HTTP_LAST_EVENT_ID");
+        if (!text || !*text)
+            text = push_query_get(q, "lastEventId");
+    }
+    if (!text || !*text)
+        text = push_query_get(q, "since");
+    s->has_from = text && *text;
+    return s->has_from ? push_edge_cursor(r, text, s->tag, &s->from) : 0;
+}
+
 void push_edge_cursor_future(struct push_request *r)
 {
     push_http_refuse(r, push_refusal_cursor_future());

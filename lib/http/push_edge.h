@@ -32,6 +32,28 @@ void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err);
 int push_edge_identify_stream(struct push_request *r, const struct push_config *cfg,
                               struct push_query *q, struct push_identity *id);
 
+/* What a GET that reads a user's stream from a cursor (push-sse, push-iframe, push-longpoll)
+ * names: who asks, their cursor tag, and the cursor. */
+struct push_edge_stream {
+    struct push_identity id;
+    char tag[PUSH_CURSOR_TAG_LEN + 1];
+    struct push_cursor from;
+    int has_from; /* 0: no cursor given (a stream starts now; a long poll answers at once) */
+};
+
+/* The first checks of such a request: who asks (push_edge_identify; with tickets, which the
+ * requests that open a stream take, push_edge_identify_stream), and GET only (405 else). Fills
+ * s->id and s->tag; answers and returns -1 when it cannot be served. */
+int push_edge_stream_open(struct push_request *r, const struct push_config *cfg,
+                          struct push_query *q, int tickets, struct push_edge_stream *s);
+
+/* Where the request opened by push_edge_stream_open starts: the first that is not empty of the
+ * Last-Event-ID header and ?lastEventId= (with event_source: how an EventSource resumes, and how a
+ * page names one itself), and ?since=; parsed into s->from (push_edge_cursor). Answers and returns
+ * -1 when the cursor is not one of this user's. */
+int push_edge_stream_from(struct push_request *r, const struct push_query *q, int event_source,
+                          struct push_edge_stream *s);
+
 /* Parses a cursor given by the client into c; answers 400 bad_cursor or 403 cursor_user and returns
  * -1 when it is not one of this user's. */
 int push_edge_cursor(struct push_request *r, const char *text, const char *tag,

@@ -65,8 +65,14 @@ static int fcgx_detach(void *ctx, int *fd, int *request_id)
     return 0;
 }
 
-const struct push_request_io push_fcgi_io = { fcgx_write, fcgx_flush, fcgx_read, fcgx_error,
-                                            fcgx_closed, fcgx_detach };
+const struct push_request_io push_fcgi_io = {
+    .write = fcgx_write,
+    .flush = fcgx_flush,
+    .read = fcgx_read,
+    .error = fcgx_error,
+    .closed = fcgx_closed,
+    .detach = fcgx_detach,
+};
 
 /* --- records (FastCGI 1.0, section 3.3) */
 

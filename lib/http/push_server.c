@@ -51,8 +51,14 @@ static int stdio_error(void *ctx)
     return ferror(stdout) ? errno : 0;
 }
 
-static const struct push_request_io stdio_io = { stdio_write, stdio_flush, stdio_read, stdio_error,
-                                                 NULL, NULL };
+static const struct push_request_io stdio_io = {
+    .write = stdio_write,
+    .flush = stdio_flush,
+    .read = stdio_read,
+    .error = stdio_error,
+    .closed = NULL, /* plain CGI: no way to tell without writing */
+    .detach = NULL,
+};
 
 /* --- sockets */
 

@@ -3,9 +3,7 @@
 
 #include "mqtt/push_mqtt_config.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 const char push_mqtt_config_help[] =
@@ -42,23 +40,6 @@ static int copy_str(char *dst, size_t size, const char *value, const char *name,
     return 0;
 }
 
-static int parse_int(const char *value, long min, long max, int *out, const char *name,
-                     char *err, size_t errlen)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(value, &end, 10);
-    if (errno || end == value || *end || v < min || v > max) {
-        snprintf(err, errlen, "%s: expected a number from %ld to %ld, got \"%.40s\"", name, min,
-                 max, value);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 static int load_strings(struct push_mqtt_config *c, char *const *envp, char *err, size_t errlen)
 {
     const struct {
@@ -92,11 +73,7 @@ static int load_strings(struct push_mqtt_config *c, char *const *envp, char *err
 
 int push_mqtt_config_load(struct push_mqtt_config *c, char *const *envp, char *err, size_t errlen)
 {
-    const struct {
-        const char *name;
-        long min, max;
-        int *field;
-    } numbers[] = {
+    const struct push_env_number numbers[] = {
         { "PUSH_MQTT_PORT", 1, 65535, &c->port },
         { "PUSH_MQTT_KEEPALIVE", 5, 3600, &c->keepalive },
         { "PUSH_MQTT_MAX_INFLIGHT", 1, 65535, &c->max_inflight },
@@ -116,11 +93,8 @@ int push_mqtt_config_load(struct push_mqtt_config *c, char *const *envp, char *e
     c->ack_timeout = 30;
     if (load_strings(c, envp, err, errlen) < 0)
         return -1;
-    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
-        if ((v = push_env_get(envp, numbers[i].name))
-            && parse_int(v, numbers[i].min, numbers[i].max, numbers[i].field, numbers[i].name,
-                         err, errlen) < 0)
-            return -1;
+    if (push_env_numbers(envp, numbers, sizeof numbers / sizeof numbers[0], err, errlen) < 0)
+        return -1;
     if ((v = push_env_get(envp, "PUSH_MQTT_PASSWORD_FILE")) && *v
         && push_mqtt_read_secret("PUSH_MQTT_PASSWORD_FILE", v, c->password, sizeof c->password,
                                  &c->password_len, err, errlen) < 0)

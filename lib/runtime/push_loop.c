@@ -160,8 +160,13 @@ static int body_error(void *ctx)
     return s->overflow ? EAGAIN : 0;
 }
 
-static const struct push_request_io loop_io = { body_write, body_flush, body_read, body_error,
-                                                NULL, NULL };
+static const struct push_request_io loop_io = {
+    .write = body_write,
+    .flush = body_flush,
+    .read = body_read,
+    .error = body_error,
+    /* .closed: the loop sees the web server hang up itself; .detach: already detached */
+};
 
 /* --- handing streams to the loop */
 

@@ -409,7 +409,13 @@ static void ws_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
 }
 
 static const struct wslay_event_callbacks ws_callbacks = {
-    ws_recv, ws_send, NULL, NULL, NULL, NULL, ws_message,
+    .recv_callback = ws_recv,
+    .send_callback = ws_send,
+    .genmask_callback = NULL, /* a server does not mask */
+    .on_frame_recv_start_callback = NULL,
+    .on_frame_recv_chunk_callback = NULL,
+    .on_frame_recv_end_callback = NULL,
+    .on_msg_recv_callback = ws_message,
 };
 
 /* Our last byte is written. Closing now, with bytes of the peer unread, would send a reset that
@@ -427,19 +433,30 @@ static void linger(struct wsd *d, struct conn *c)
     c->deadline = push_now_ms() + CLOSE_WAIT_MS;
 }
 
+/* What n, returned by a non-blocking send or recv on c's socket, means: 1 bytes moved; 0
+ * interrupted, try again; -1 stop: the socket would block, or it is at its end or broken (then c
+ * is closed, and must not be used). */
+static int moved(struct wsd *d, struct conn *c, ssize_t n)
+{
+    if (n > 0)
+        return 1;
+    if (n < 0 && errno == EINTR)
+        return 0;
+    if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+        conn_close(d, c);
+    return -1;
+}
+
 /* Writes what can be written now; closes the socket when it is done or broken. */
 static void flush(struct wsd *d, struct conn *c)
 {
     while (c->raw && c->raw_off < c->raw_len) {
         ssize_t n = send(c->fd, c->raw + c->raw_off, c->raw_len - c->raw_off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
+        int rc = moved(d, c, n);
+        if (rc < 0)
+            return;
+        if (rc == 0)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            conn_close(d, c);
-            return;
-        }
         c->raw_off += (size_t)n;
         c->last_progress = push_now_ms();
     }
@@ -477,17 +494,8 @@ static void drain(struct wsd *d, struct conn *c)
 {
     char buf[4096];
 
-    for (;;) {
-        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-        if (n > 0)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        conn_close(d, c);
-        return;
-    }
+    while (moved(d, c, recv(c->fd, buf, sizeof buf, 0)) >= 0)
+        continue;
 }
 
 static void watch(struct wsd *d, struct conn *c)
@@ -638,19 +646,16 @@ static void read_head(struct wsd *d, struct conn *c)
     for (;;) {
         size_t room = PUSH_UPGRADE_HEAD_MAX - c->head_len;
         ssize_t n;
+        int rc;
         if (room == 0) {
             http_error(c, 431, "header_too_large", "the request head is over 8 KiB", NULL);
             return;
         }
         n = recv(c->fd, c->head + c->head_len, room, 0);
-        if (n < 0 && errno == EINTR)
+        if ((rc = moved(d, c, n)) < 0)
+            return;
+        if (rc == 0)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            conn_close(d, c);
-            return;
-        }
         /* look for the end from a little before the new bytes */
         size_t from = c->head_len > 3 ? c->head_len - 3 : 0;
         c->head_len += (size_t)n;

@@ -28,7 +28,9 @@ int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unre
     size_t len;
 
     *more = n > PUSH_STREAM_BATCH;
-    for (int i = 0; i < n && i < PUSH_STREAM_BATCH; i++) {
+    if (n > PUSH_STREAM_BATCH)
+        n = PUSH_STREAM_BATCH;
+    for (int i = 0; i < n; i++) {
         json_object *m = push_json_message(msgs, i, e->tag, &e->pos);
         const char *text = push_json_text(m, &len);
         int rc;

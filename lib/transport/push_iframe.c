@@ -212,11 +212,17 @@ static int iframe_end(struct push_request *r, const char *reason, void *arg)
 }
 
 const struct push_encoder push_iframe_encoder = {
-    "Content-Type: text/html; charset=utf-8\r\n"
-    "X-Content-Type-Options: nosniff\r\n"
-    "X-Frame-Options: SAMEORIGIN\r\n"
-    "Referrer-Policy: no-referrer\r\n"
-    "Cache-Control: no-cache, no-store\r\n"
-    "X-Accel-Buffering: no\r\n",
-    sizeof(struct push_iframe), iframe_headers, iframe_begin, iframe_message, iframe_unread, iframe_heartbeat, iframe_end,
+    .headers = "Content-Type: text/html; charset=utf-8\r\n"
+               "X-Content-Type-Options: nosniff\r\n"
+               "X-Frame-Options: SAMEORIGIN\r\n"
+               "Referrer-Policy: no-referrer\r\n"
+               "Cache-Control: no-cache, no-store\r\n"
+               "X-Accel-Buffering: no\r\n",
+    .arg_size = sizeof(struct push_iframe),
+    .more_headers = iframe_headers,
+    .begin = iframe_begin,
+    .message = iframe_message,
+    .unread = iframe_unread,
+    .heartbeat = iframe_heartbeat,
+    .end = iframe_end,
 };

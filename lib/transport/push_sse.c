@@ -54,8 +54,14 @@ static int sse_end(struct push_request *r, const char *reason, void *arg)
 }
 
 const struct push_encoder push_sse_encoder = {
-    "Content-Type: text/event-stream; charset=utf-8\r\n"
-    "Cache-Control: no-cache\r\n"
-    "X-Accel-Buffering: no\r\n",
-    0, NULL, sse_begin, sse_message, sse_unread, sse_heartbeat, sse_end,
+    .headers = "Content-Type: text/event-stream; charset=utf-8\r\n"
+               "Cache-Control: no-cache\r\n"
+               "X-Accel-Buffering: no\r\n",
+    .arg_size = 0,
+    .more_headers = NULL,
+    .begin = sse_begin,
+    .message = sse_message,
+    .unread = sse_unread,
+    .heartbeat = sse_heartbeat,
+    .end = sse_end,
 };

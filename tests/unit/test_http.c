@@ -63,7 +63,14 @@ static long fake_read(void *ctx, char *buf, size_t len)
     return (long)n;
 }
 
-static const struct push_request_io fake_io = { fake_write, fake_flush, fake_read, NULL, NULL, NULL };
+static const struct push_request_io fake_io = {
+    .write = fake_write,
+    .flush = fake_flush,
+    .read = fake_read,
+    .error = NULL,
+    .closed = NULL,
+    .detach = NULL,
+};
 
 static struct fake f;
 static struct push_request req;
