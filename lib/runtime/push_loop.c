@@ -33,6 +33,7 @@
                                    * batch is huge, as reading stops at PUSH_LOOP_OUT_HIGH */
 #define SCAN_MS PUSH_LOOP_SCAN_MS
 #define RETRY_MS 1000             /* a stream whose read failed reads again after this */
+#define OPEN_ANSWER_MS 60000      /* a current-state answer's end_ms: it is answered once read */
 #define EVENTS 256
 
 enum state {
@@ -57,6 +58,8 @@ struct push_loop_stream {
     enum state state;
     int hold;               /* a long poll: answered once, then closed */
     int opening;            /* its first read is to come: the state too, then the answer's start */
+    int current;            /* answers once with the current state (push_loop_answer) */
+    int joined;             /* joined to the hub (all but current) */
     int from_head;          /* opening from now on (no cursor): the first read starts at the head */
     int limit;              /* a long poll's messages per answer */
     int answered;           /* a long poll's answer is written (the reader's, then the loop's) */
@@ -209,9 +212,9 @@ static void hand_over(struct push_loop *l, struct push_loop_stream *s,
         push_kick(l->efd);
 }
 
-struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, const char *tag,
-                                        const struct push_encoder *enc, const void *arg,
-                                        enum push_hub_err *err)
+/* A stream of user with enc and its arg (copied), not yet joined to the hub. */
+static struct push_loop_stream *stream_new(struct push_loop *l, const char *user, const char *tag,
+                                           const struct push_encoder *enc, const void *arg)
 {
     size_t arg_size = enc ? enc->arg_size : 0;
     struct push_loop_stream *s = xcalloc(1, sizeof *s + arg_size);
@@ -230,6 +233,15 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
     s->e.arg = arg_size ? s->arg : NULL;
     s->hold = !enc;
     s->e.tag = s->tag;
+    return s;
+}
+
+struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, const char *tag,
+                                        const struct push_encoder *enc, const void *arg,
+                                        enum push_hub_err *err)
+{
+    struct push_loop_stream *s = stream_new(l, user, tag, enc, arg);
+
     s->w.wake = loop_wake;
     s->w.wake_arg = s;
     *err = push_hub_join(l->hub, &s->w, user);
@@ -237,6 +249,16 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
         free(s);
         return NULL;
     }
+    s->joined = 1;
+    return s;
+}
+
+struct push_loop_stream *push_loop_answer(struct push_loop *l, const char *user, const char *tag)
+{
+    struct push_loop_stream *s = stream_new(l, user, tag, NULL, NULL);
+
+    s->hold = 0;
+    s->current = 1;
     return s;
 }
 
@@ -261,6 +283,13 @@ void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int f
 {
     s->limit = limit;
     push_loop_adopt(l, s, fd, request_id, &since, end_ms);
+}
+
+void push_loop_adopt_current(struct push_loop *l, struct push_loop_stream *s, int fd,
+                             int request_id, int limit)
+{
+    s->limit = limit;
+    push_loop_adopt(l, s, fd, request_id, NULL, push_now_ms() + OPEN_ANSWER_MS);
 }
 
 void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms)
@@ -292,7 +321,8 @@ static void drop(struct push_loop *l, struct push_loop_stream *s)
 {
     if (s->state == DEAD)
         return;
-    push_hub_leave(l->hub, &s->w);
+    if (s->joined)
+        push_hub_leave(l->hub, &s->w);
     if (s->fd >= 0) {
         char scratch[512];
         epoll_ctl(l->ep, EPOLL_CTL_DEL, s->fd, NULL);
@@ -368,7 +398,10 @@ static void write_out(struct push_loop *l, struct push_loop_stream *s, long now)
         drop(l, s);
         return;
     }
-    buf_free(&s->out); /* an idle stream keeps no buffer */
+    /* an idle stream keeps no buffer (body is empty here: a reader's writes were flushed into
+     * out before it handed the stream back, and the loop's own are flushed at once) */
+    buf_free(&s->out);
+    buf_free(&s->body);
     watch(l, s, 1, 0);
     if (s->state == CLOSING) {
         drop(l, s);
@@ -519,7 +552,8 @@ static void scan(struct push_loop *l, long now)
             drop(l, s);
             continue;
         }
-        if (s->state != IDLE)
+        /* (a stream before its first read, or a current-state answer, has nothing to time) */
+        if (s->state != IDLE || s->opening || s->current)
             continue;
         if (s->expiry_ms && now >= s->expiry_ms) {
             token_expired(l, s, now);
@@ -626,6 +660,13 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
         s->answered = 1;
         return;
     }
+    if (s->current) { /* the newest list: its messages' own cursors, and the head to go on from */
+        push_emit_answer(&s->req, push_json_answer(s->user, s->tag, rd->msgs, s->limit,
+                                                   (struct push_cursor){ 0, 0 }, &rd->st.head,
+                                                   push_json_unread(rd->unread), 0));
+        s->answered = 1;
+        return;
+    }
     if (!s->from_head && push_store_cursor_ahead(&s->e.pos, &rd->st)) {
         push_edge_cursor_future(&s->req);
         s->answered = 1;
@@ -659,10 +700,13 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **batch, int
 
     for (int i = 0; i < n; i++) {
         struct push_loop_stream *s = batch[i];
-        reads[i] = (struct push_store_read){ .user = s->user, .after = s->e.pos,
-                                             .limit = (s->hold ? s->limit : PUSH_STREAM_BATCH) + 1,
-                                             .want_state = s->opening,
-                                             .from_head = s->opening && s->from_head };
+        reads[i] = (struct push_store_read){
+            .user = s->user, .after = s->e.pos,
+            .limit = s->current ? s->limit : (s->hold ? s->limit : PUSH_STREAM_BATCH) + 1,
+            .want_state = s->opening,
+            .from_head = s->opening && s->from_head && !s->current,
+            .newest = s->current,
+        };
     }
     rc = push_readq_run(l->pool, reads, n, &err, msg, sizeof msg);
     for (int i = 0; i < n; i++) {

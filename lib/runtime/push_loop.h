@@ -55,6 +55,13 @@ void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, in
 void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
                           struct push_cursor since, int limit, long end_ms);
 
+/* A stream that answers once with the current state, as push_stream_current: the newest limit
+ * messages, the counts and the head, read by the loop's readers in one snapshot. It is not
+ * joined to the hub (it waits for no change) and counts against no stream limit. */
+struct push_loop_stream *push_loop_answer(struct push_loop *l, const char *user, const char *tag);
+void push_loop_adopt_current(struct push_loop *l, struct push_loop_stream *s, int fd,
+                             int request_id, int limit);
+
 /* Before adopting: s ends at expiry_ms (push_now_ms's clock; 0: never), its token's expiry,
  * within PUSH_LOOP_SCAN_MS: a stream with the encoder's end(reason "token_expired"), a held long
  * poll with 401 {"error": "token_expired"}. */

@@ -403,6 +403,15 @@ static int current_on(struct push_db *db, PGconn *conn, void *arg)
 void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
                          const char *user, const char *tag, int limit)
 {
+    if (ctx->loop && push_request_detachable(r)) { /* the loop's readers read and answer */
+        struct push_loop_stream *ls = push_loop_answer(ctx->loop, user, tag);
+        int fd, request_id;
+        if (push_request_detach(r, &fd, &request_id) < 0)
+            push_loop_abandon(ctx->loop, ls);
+        else
+            push_loop_adopt_current(ctx->loop, ls, fd, request_id, limit);
+        return;
+    }
     struct push_db *db = push_pool_acquire(ctx->pool);
     struct batch b = { 0 };
     struct current_args a = { user, limit, &b, "" };
@@ -420,13 +429,8 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
         return;
     }
     /* the newest list: its messages' own cursors, and the head to go on from */
-    json_object *o = push_json_answer(user, tag, b.msgs, limit, (struct push_cursor){ 0, 0 },
-                                      &b.st.head, push_json_unread(b.unread), 0);
-    size_t len;
-    const char *text = push_json_text(o, &len);
-    push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json; charset=utf-8",
-                      text, len);
-    json_object_put(o);
+    push_emit_answer(r, push_json_answer(user, tag, b.msgs, limit, (struct push_cursor){ 0, 0 },
+                                         &b.st.head, push_json_unread(b.unread), 0));
     batch_clear(&b);
 }
 

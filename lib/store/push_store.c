@@ -317,16 +317,40 @@ static int read_states(PGconn *conn, struct push_store_read *reads, int n)
     return 0;
 }
 
-int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
+/* After a failure: no read keeps a result. */
+static void clear_reads(struct push_store_read *reads, int n)
+{
+    for (int i = 0; i < n; i++) {
+        PQclear(reads[i].msgs);
+        PQclear(reads[i].unread);
+        reads[i].msgs = reads[i].unread = NULL;
+    }
+}
+
+/* The newest lists of the reads that asked for one, in place of what the batch read after their
+ * (unused) cursors; 0, or -1 with every such msgs cleared. */
+static int read_newest(PGconn *conn, struct push_store_read *reads, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!reads[i].newest)
+            continue;
+        PQclear(reads[i].msgs);
+        if (!(reads[i].msgs = push_store_messages(conn, reads[i].user, NULL, reads[i].limit)))
+            return -1;
+    }
+    return 0;
+}
+
+/* push_store_read_many's reads, once the states are read */
+static int read_lists(PGconn *conn, struct push_store_read *reads, int n)
 {
     struct text users = { 0 }, ps = { 0 }, bs = { 0 }, ls = { 0 };
     PGresult *msgs = NULL, *unread = NULL;
     int rc = -1;
 
-    if (n < 1 || n > PUSH_STORE_MANY_MAX || read_states(conn, reads, n) < 0)
-        return -1;
     if (n == 1) { /* one user: the single statements, whose plans are the cheapest */
-        reads[0].msgs = push_store_messages(conn, reads[0].user, &reads[0].after, reads[0].limit);
+        reads[0].msgs = push_store_messages(conn, reads[0].user,
+                                            reads[0].newest ? NULL : &reads[0].after, reads[0].limit);
         if (reads[0].msgs && (reads[0].unread = push_store_unread(conn, reads[0].user)))
             return 0;
         PQclear(reads[0].msgs);
@@ -340,7 +364,7 @@ int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
         put_element(&users, reads[i].user);
         put_i64(&ps, reads[i].after.personal);
         put_i64(&bs, reads[i].after.broadcast);
-        put_i64(&ls, reads[i].limit);
+        put_i64(&ls, reads[i].newest ? 0 : reads[i].limit); /* (read_newest's) */
     }
     put(&users, "}", 1), put(&ps, "}", 1), put(&bs, "}", 1), put(&ls, "}", 1);
     const char *after_params[] = { users.s, ps.s, bs.s, ls.s };
@@ -351,11 +375,33 @@ int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
     if (unread && PQnfields(unread) == 3) {
         split(msgs, reads, n, 0);
         split(unread, reads, n, 1);
-        rc = 0;
+        rc = read_newest(conn, reads, n);
+        if (rc < 0)
+            clear_reads(reads, n);
     }
     PQclear(msgs);
     PQclear(unread);
     free(users.s), free(ps.s), free(bs.s), free(ls.s);
+    return rc;
+}
+
+int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
+{
+    int snapshot = 0, rc;
+
+    if (n < 1 || n > PUSH_STORE_MANY_MAX)
+        return -1;
+    /* a newest list and its head go to the client as one answer: one snapshot, so that the list
+     * holds nothing past the head (which the client would be sent again from it) */
+    for (int i = 0; i < n; i++)
+        snapshot |= reads[i].newest;
+    if (snapshot && push_store_begin_snapshot(conn) < 0)
+        return -1;
+    rc = read_states(conn, reads, n) == 0 && read_lists(conn, reads, n) == 0 ? 0 : -1;
+    if (snapshot && push_store_end(conn, NULL, 0) < 0 && rc == 0) {
+        clear_reads(reads, n);
+        rc = -1;
+    }
     return rc;
 }
 

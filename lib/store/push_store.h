@@ -58,6 +58,9 @@ struct push_store_read {
     /* a stream's first read: the user's state too (st), read before the messages; with
      * from_head, after is set to the state's head first (a stream from now on) */
     int want_state, from_head;
+    /* the newest limit messages (push_store_messages without a cursor) instead; the batch then
+     * runs in one snapshot (push_store_begin_snapshot), so that they and st agree */
+    int newest;
     struct push_state st;    /* filled with want_state */
     PGresult *msgs, *unread; /* filled: what push_store_messages and push_store_unread answer */
 };

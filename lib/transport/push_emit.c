@@ -59,7 +59,11 @@ void push_emit_longpoll(struct push_request *r, const char *user, const char *ta
                         struct push_cursor pos, const PGresult *msgs, struct json_object *unread,
                         int limit, int timeout)
 {
-    json_object *o = push_json_answer(user, tag, msgs, limit, pos, NULL, unread, timeout);
+    push_emit_answer(r, push_json_answer(user, tag, msgs, limit, pos, NULL, unread, timeout));
+}
+
+void push_emit_answer(struct push_request *r, struct json_object *o)
+{
     size_t len;
     const char *text = push_json_text(o, &len);
 

@@ -61,4 +61,7 @@ void push_emit_longpoll(struct push_request *r, const char *user, const char *ta
                         struct push_cursor pos, const PGresult *msgs, struct json_object *unread,
                         int limit, int timeout);
 
+/* Answers o (consumed) as a whole 200 application/json, never cached: push_json_answer's shape. */
+void push_emit_answer(struct push_request *r, struct json_object *o);
+
 #endif

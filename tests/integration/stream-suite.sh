@@ -106,6 +106,24 @@ echo "# --- long polling"
 http GET "$LP?token=$ALICE"
 json_eq '(.cursor | length > 0) and (.timeout == false)' true "no since: the current state at once"
 c=$(jq -r .cursor <<<"$BODY")
+eq "$c" "$(head_of "$ALICE")" "the current state's cursor is the head (push-poll's)"
+http GET "$LP?token=$ALICE&limit=2"
+json_eq '[.messages[].title] | join(",")' "bulk 249,bulk 250" "with limit=2: the two newest, oldest first"
+json_eq '[.messages[].title] | map(select(startswith("for bob"))) | length' 0 "none of another user's"
+sql "INSERT INTO push.message (recipient, title) VALUES ('bob', 'for bob only')"
+bc=$(head_of "$BOB")
+bobcap=()
+for i in 1 2 3; do
+    curl -s -o "$WORK/bobcap$i.json" --max-time 10 "$BASE$LP?token=$BOB&since=$bc&timeout=3" &
+    bobcap+=($!)
+done
+sleep 1 # bob's 3 polls held: his cap (PUSH_MAX_STREAMS_PER_USER=3) in push-longpoll
+http GET "$LP?token=$BOB&since=$bc&timeout=1"
+eq "$STATUS" 429 "a 4th held poll of bob's is past his cap (429)"
+http GET "$LP?token=$BOB&limit=1"
+json_eq '[.messages[].title] | join(",")' "for bob only" \
+    "with bob at his cap, his current state still answers (it holds no stream)"
+wait "${bobcap[@]}"
 http GET "$LP?token=$ALICE&since=$c&timeout=1"
 json_eq '[.timeout, (.messages | length)] | map(tostring) | join(",")' "true,0" "nothing new: held, then timeout=true"
 (sleep 0.7; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'woke the poll')") &
