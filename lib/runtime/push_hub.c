@@ -254,6 +254,26 @@ struct push_refusal push_hub_refusal(enum push_hub_err err)
                                   "Retry-After: 10\r\n" };
 }
 
+enum push_hub_err push_hub_reserve(struct push_hub *hub)
+{
+    enum push_hub_err err = PUSH_HUB_FULL;
+
+    pthread_mutex_lock(&hub->lock);
+    if (hub->streams < hub->max_streams) {
+        hub->streams++;
+        err = PUSH_HUB_OK;
+    }
+    pthread_mutex_unlock(&hub->lock);
+    return err;
+}
+
+void push_hub_release(struct push_hub *hub)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->streams--;
+    pthread_mutex_unlock(&hub->lock);
+}
+
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user)
 {
     pthread_condattr_t ca;

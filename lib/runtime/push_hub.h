@@ -65,6 +65,11 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
  * deadline (CLOCK_MONOTONIC, as push_deadline makes it). Returns 1 on a change, 0 at the deadline. */
 int push_hub_wait(struct push_hub *hub, struct push_waiter *w, const struct timespec *deadline);
 
+/* Counts one stream of no user against the process's cap, for an answer held without waiting for
+ * changes (push_loop_answer): PUSH_HUB_OK, or PUSH_HUB_FULL. push_hub_release gives it back. */
+enum push_hub_err push_hub_reserve(struct push_hub *hub);
+void push_hub_release(struct push_hub *hub);
+
 /* After it returns, wake is never called again for w. */
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
 

@@ -255,8 +255,11 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
 
 struct push_loop_stream *push_loop_answer(struct push_loop *l, const char *user, const char *tag)
 {
-    struct push_loop_stream *s = stream_new(l, user, tag, NULL, NULL);
+    struct push_loop_stream *s;
 
+    if (push_hub_reserve(l->hub) != PUSH_HUB_OK)
+        return NULL;
+    s = stream_new(l, user, tag, NULL, NULL);
     s->hold = 0;
     s->current = 1;
     return s;
@@ -323,6 +326,8 @@ static void drop(struct push_loop *l, struct push_loop_stream *s)
         return;
     if (s->joined)
         push_hub_leave(l->hub, &s->w);
+    if (s->current)
+        push_hub_release(l->hub);
     if (s->fd >= 0) {
         char scratch[512];
         epoll_ctl(l->ep, EPOLL_CTL_DEL, s->fd, NULL);

@@ -57,7 +57,9 @@ void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int f
 
 /* A stream that answers once with the current state, as push_stream_current: the newest limit
  * messages, the counts and the head, read by the loop's readers in one snapshot. It is not
- * joined to the hub (it waits for no change) and counts against no stream limit. */
+ * joined to the hub (it waits for no change) and counts against no user's stream limit, but it is
+ * a stream of the process's (push_hub_reserve: its descriptor is within the open-file limit):
+ * NULL when the process holds all it may, and the caller answers itself. */
 struct push_loop_stream *push_loop_answer(struct push_loop *l, const char *user, const char *tag);
 void push_loop_adopt_current(struct push_loop *l, struct push_loop_stream *s, int fd,
                              int request_id, int limit);

@@ -403,9 +403,9 @@ static int current_on(struct push_db *db, PGconn *conn, void *arg)
 void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
                          const char *user, const char *tag, int limit)
 {
-    if (ctx->loop && push_request_detachable(r)) { /* the loop's readers read and answer */
-        struct push_loop_stream *ls = push_loop_answer(ctx->loop, user, tag);
-        int fd, request_id;
+    struct push_loop_stream *ls;
+    if (ctx->loop && push_request_detachable(r) && (ls = push_loop_answer(ctx->loop, user, tag))) {
+        int fd, request_id; /* the loop's readers read and answer */
         if (push_request_detach(r, &fd, &request_id) < 0)
             push_loop_abandon(ctx->loop, ls);
         else

@@ -123,6 +123,21 @@ eq "$STATUS" 429 "a 4th held poll of bob's is past his cap (429)"
 http GET "$LP?token=$BOB&limit=1"
 json_eq '[.messages[].title] | join(",")' "for bob only" \
     "with bob at his cap, his current state still answers (it holds no stream)"
+# the process's cap (PUSH_MAX_STREAMS=12) filled with held polls: a current state is then read by
+# the worker itself (the loop holds no more), and still answered
+for u in capa capb capc; do
+    t=$(token $u)
+    tc=$(head_of "$t")
+    for i in 1 2 3; do
+        curl -s -o /dev/null --max-time 10 "$BASE$LP?token=$t&since=$tc&timeout=3" &
+        bobcap+=($!)
+    done
+done
+sleep 1
+http GET "$LP?token=$(token capd)&since=$(head_of "$(token capd)")&timeout=1"
+eq "$STATUS" 503 "with 12 polls held (the process's cap), a 13th gets 503"
+http GET "$LP?token=$BOB&limit=1"
+json_eq '[.messages[].title] | join(",")' "for bob only" "... and a current state is still answered (by the worker)"
 wait "${bobcap[@]}"
 http GET "$LP?token=$ALICE&since=$c&timeout=1"
 json_eq '[.timeout, (.messages | length)] | map(tostring) | join(",")' "true,0" "nothing new: held, then timeout=true"
