@@ -63,21 +63,6 @@ static void take_read(struct push_wsjob *j, PGresult *msgs, PGresult *unread, co
     PQclear(unread);
 }
 
-/* Reads what a socket is sent: the messages after j->pos and the counts. 0, or -1 on a
- * database error. */
-static int read_stream(PGconn *conn, struct push_wsjob *j, const char *user, const char *tag)
-{
-    PGresult *msgs = push_store_messages(conn, user, &j->pos, PUSH_WSJOB_BATCH + 1);
-    PGresult *unread = msgs ? push_store_unread(conn, user) : NULL;
-
-    if (!unread) {
-        PQclear(msgs);
-        return -1;
-    }
-    take_read(j, msgs, unread, tag);
-    return 0;
-}
-
 static char *ack(const struct push_ws_cmd *c, json_object *o)
 {
     return push_ws_reply(c, "ack", o);
@@ -122,49 +107,16 @@ static int run_command(PGconn *conn, struct push_wsjob *j, const char *user, con
     return 0;
 }
 
-static int run_job(PGconn *conn, struct push_wsjob *j)
-{
-    const char *user = j->user, *tag = j->tag;
-    struct push_state st;
-
-    switch (j->kind) {
-    case PUSH_WSJOB_OPEN:
-        if (push_store_state(conn, user, &st) < 0)
-            return -1;
-        if (j->has_pos && push_store_cursor_ahead(&j->pos, &st)) {
-            j->future = 1;
-            return 0;
-        }
-        if (!j->has_pos) /* from now on: nothing to replay */
-            j->pos = st.head;
-        j->start = j->pos;
-        return read_stream(conn, j, user, tag);
-    case PUSH_WSJOB_FETCH:
-        return read_stream(conn, j, user, tag);
-    case PUSH_WSJOB_CMD:
-        return run_command(conn, j, user, tag);
-    }
-    return -1;
-}
-
-/* One run of j for push_db_run; on failure j is as it was. */
+/* One run of command j for push_db_run; on failure j is as it was (run_command changes it only
+ * when it succeeds). */
 static int work_on(struct push_db *db, PGconn *conn, void *arg)
 {
     struct push_wsjob *j = arg;
-    struct push_cursor pos = j->pos;
 
-    if (push_store_prepare(db, conn) == 0 && run_job(conn, j) == 0)
-        return 0;
-    for (int i = 0; i < j->nframes; i++)
-        free(j->frames[i]);
-    free(j->frames);
-    j->frames = NULL;
-    j->nframes = 0;
-    j->pos = pos;
-    return -1;
+    return push_store_prepare(db, conn) == 0 && run_command(conn, j, j->user, j->tag) == 0 ? 0 : -1;
 }
 
-/* Runs j on db (push_db_run). A failure reaches the client as "the database is unavailable"
+/* Runs command j on db (push_db_run). A failure reaches the client as "the database is unavailable"
  * (a query error is logged); only a schema mismatch keeps its own sentence. */
 static void work(struct push_db *db, struct push_wsjob *j)
 {
@@ -179,8 +131,9 @@ static void work(struct push_db *db, struct push_wsjob *j)
         snprintf(j->errmsg, sizeof j->errmsg, "the database is unavailable; try again shortly");
 }
 
-/* Runs the wake-up reads of n sockets (jobs[i]->kind PUSH_WSJOB_FETCH) as one push_store_read_many:
- * a broadcast wakes every socket at once, and two queries each would be thousands. */
+/* Runs the first reads (PUSH_WSJOB_OPEN: the state too) and wake-up reads (PUSH_WSJOB_FETCH) of n
+ * sockets as one push_store_read_many: a broadcast wakes every socket at once, a reconnect storm
+ * opens thousands, and two or three queries each would be thousands. */
 static void work_many(struct push_db *db, struct push_wsjob **jobs, int n)
 {
     struct push_store_read *reads = xcalloc((size_t)n, sizeof *reads);
@@ -188,13 +141,24 @@ static void work_many(struct push_db *db, struct push_wsjob **jobs, int n)
     char msg[256] = "the database is unavailable; try again shortly";
     int ok = 0;
 
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        int open = jobs[i]->kind == PUSH_WSJOB_OPEN;
         reads[i] = (struct push_store_read){ .user = jobs[i]->user, .after = jobs[i]->pos,
-                                             .limit = PUSH_WSJOB_BATCH + 1 };
+                                             .limit = PUSH_WSJOB_BATCH + 1, .want_state = open,
+                                             .from_head = open && !jobs[i]->has_pos };
+    }
     ok = push_readq_run_on(db, reads, n, &err, msg, sizeof msg) == 0;
     for (int i = 0; i < n; i++) {
-        if (ok) {
-            take_read(jobs[i], reads[i].msgs, reads[i].unread, jobs[i]->tag);
+        struct push_wsjob *j = jobs[i];
+        if (ok && j->kind == PUSH_WSJOB_OPEN && j->has_pos
+            && push_store_cursor_ahead(&j->pos, &reads[i].st)) {
+            j->future = 1;
+            PQclear(reads[i].msgs);
+            PQclear(reads[i].unread);
+        } else if (ok) {
+            if (j->kind == PUSH_WSJOB_OPEN) /* from now on (no since): from the head, as read */
+                j->start = j->pos = reads[i].after;
+            take_read(j, reads[i].msgs, reads[i].unread, j->tag);
         } else {
             jobs[i]->failed = 1;
             jobs[i]->err = err;
@@ -213,9 +177,9 @@ static int take_jobs(struct push_wsq *d, struct push_wsjob **jobs)
 
     d->todo = j->next;
     jobs[0] = j;
-    if (j->kind == PUSH_WSJOB_FETCH) {
+    if (j->kind != PUSH_WSJOB_CMD) { /* reads: with every other queued read */
         for (p = &d->todo; *p && n < PUSH_STORE_MANY_MAX;) {
-            if ((*p)->kind == PUSH_WSJOB_FETCH) {
+            if ((*p)->kind != PUSH_WSJOB_CMD) {
                 jobs[n++] = *p;
                 *p = (*p)->next;
             } else {
@@ -242,7 +206,7 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&d->cond, &d->lock);
         int n = take_jobs(d, jobs);
         pthread_mutex_unlock(&d->lock);
-        if (jobs[0]->kind == PUSH_WSJOB_FETCH)
+        if (jobs[0]->kind != PUSH_WSJOB_CMD)
             work_many(&db, jobs, n);
         else
             work(&db, jobs[0]);

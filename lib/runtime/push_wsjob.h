@@ -10,7 +10,8 @@
 #define PUSH_WSJOB_BATCH 32 /* messages per read: a socket is sent at most this many at once */
 
 enum push_wsjob_kind {
-    PUSH_WSJOB_OPEN,  /* the first read: checks the cursor (or takes the head), then as FETCH */
+    PUSH_WSJOB_OPEN,  /* the first read: the state too (the cursor checked, or the head taken),
+                       * then as FETCH; read together with the other reads queued */
     PUSH_WSJOB_FETCH, /* the messages after pos and the counts; woken sockets' reads are batched */
     PUSH_WSJOB_CMD,   /* a client command, as push-poll's POST */
 };
