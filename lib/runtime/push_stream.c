@@ -224,15 +224,15 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
     }
 }
 
-/* push_stream_run for a FastCGI request: this thread joins the hub (or answers 503/429) and hands
- * the connection to the event loop, whose readers make the first read and answer: accepting
+/* push_stream_run and push_stream_longpoll for a FastCGI request (enc NULL: a long poll of at
+ * most limit messages): this thread joins the hub (or answers 503/429) and hands the connection
+ * to the event loop, whose readers make the first read and answer, until end_ms. Accepting
  * never waits on PostgreSQL. */
-static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
-                        const struct push_encoder *enc, const void *arg,
-                        const struct push_identity *id, const char *tag,
-                        const struct push_cursor *from)
+static void in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
+                    const struct push_encoder *enc, const void *arg,
+                    const struct push_identity *id, const char *tag,
+                    const struct push_cursor *from, int limit, long end_ms)
 {
-    long end_ms = push_now_ms() + ctx->cfg->lifetime * 1000L;
     enum push_hub_err herr;
     /* joined before the first read: a change from now on wakes the stream, none is missed */
     struct push_loop_stream *ls = push_loop_join(ctx->loop, id->user, tag, enc, arg, &herr);
@@ -247,7 +247,10 @@ static void run_in_loop(const struct push_stream_ctx *ctx, struct push_request *
         return;
     }
     push_loop_expire_at(ls, expiry_ms(id->expires));
-    push_loop_adopt(ctx->loop, ls, fd, request_id, from, end_ms);
+    if (enc)
+        push_loop_adopt(ctx->loop, ls, fd, request_id, from, end_ms);
+    else
+        push_loop_adopt_hold(ctx->loop, ls, fd, request_id, *from, limit, end_ms);
 }
 
 void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
@@ -255,7 +258,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
                      const char *tag, const struct push_cursor *from)
 {
     if (ctx->loop && push_request_detachable(r)) {
-        run_in_loop(ctx, r, enc, arg, id, tag, from);
+        in_loop(ctx, r, enc, arg, id, tag, from, 0, push_now_ms() + ctx->cfg->lifetime * 1000L);
         return;
     }
 
@@ -296,29 +299,6 @@ static void longpoll_answer(struct push_request *r, const char *user, const char
     push_emit_longpoll(r, user, tag, pos, b->msgs, push_json_unread(b->unread), limit, timeout);
 }
 
-/* push_stream_longpoll for a FastCGI request: the event loop reads, and answers at once or holds
- * the poll, as run_in_loop; this thread goes back to accepting requests. */
-static void longpoll_in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
-                             const struct push_identity *id, const char *tag,
-                             const struct push_cursor *since, int hold_s, int limit)
-{
-    long end_ms = push_now_ms() + hold_s * 1000L;
-    enum push_hub_err herr;
-    struct push_loop_stream *ls = push_loop_join(ctx->loop, id->user, tag, NULL, NULL, &herr);
-    int fd, request_id;
-
-    if (!ls) {
-        push_http_refuse(r, push_hub_refusal(herr));
-        return;
-    }
-    if (push_request_detach(r, &fd, &request_id) < 0) {
-        push_loop_abandon(ctx->loop, ls);
-        return;
-    }
-    push_loop_expire_at(ls, expiry_ms(id->expires));
-    push_loop_adopt_hold(ctx->loop, ls, fd, request_id, *since, limit, end_ms);
-}
-
 void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,
                           const struct push_identity *id, const char *tag,
                           const struct push_cursor *since, int hold_s, int limit)
@@ -335,7 +315,7 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     int first = 1;
 
     if (ctx->loop && push_request_detachable(r)) {
-        longpoll_in_loop(ctx, r, id, tag, since, hold_s, limit);
+        in_loop(ctx, r, NULL, NULL, id, tag, since, limit, push_now_ms() + hold_ms);
         return;
     }
     if (join(ctx, r, &w, user) < 0)
