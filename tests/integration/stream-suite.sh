@@ -495,39 +495,44 @@ if [ "${EVENT_LOOP:-1}" = 1 ]; then
     # first stream and blocks; the others queue and are then read together (push.state for
     # several users in one statement): from now on, from a cursor with a message after it, and
     # from a cursor ahead of every message (400).
-    sql "INSERT INTO push.message (recipient, title) VALUES ('few2', 'for few2 before')"
+    sql "INSERT INTO push.message (recipient, title) VALUES ('few4', 'for few4 before')"
+    sql "INSERT INTO push.message (recipient, title) VALUES ('few3', 'for few3 before')"
     # (the cursors are read first: push-poll's reads wait on the lock too)
-    FUTURE=$(head_of "$(token few3)" | sed 's/^[0-9]*-/999999999-/')
-    FROM0="0-0-$(head_of "$(token few2)" | cut -d- -f3)"
-    locker_start() {
-        psql -qAtX -c "BEGIN; LOCK TABLE push.reader IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" \
-            >/dev/null 2>&1 &
-        locker=$!
-        for _ in $(seq 1 50); do
-            [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'push.reader'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
-            sleep 0.1
-        done
-    }
-    locker_start
+    FUTURE=$(head_of "$(token few2)" | sed 's/^[0-9]*-/999999999-/')
+    FROM0="0-0-$(head_of "$(token few4)" | cut -d- -f3)"
+    psql -qAtX -c "BEGIN; LOCK TABLE push.reader IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" \
+        >/dev/null 2>&1 &
+    locker=$!
+    for _ in $(seq 1 50); do
+        [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'push.reader'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+        sleep 0.1
+    done
+    # few1 (blocks the reader), then a batch: few0 and few3 from now on (few3's head is the newest
+    # personal message, few0's far older), few2 from a cursor ahead of every message, few4 from
+    # the start
     SSE=/short/push-sse SSE_MAX=15 sse_open locked1 "token=$(token few1)"
-    SSE=/short/push-sse SSE_MAX=15 sse_open locked2 "token=$(token few2)&since=$FROM0"
-    SSE=/short/push-sse SSE_MAX=15 sse_open locked3 "token=$(token few3)&since=$FUTURE"
-    SSE=/short/push-sse SSE_MAX=15 sse_open locked4 "token=$(token few0)"
-    sleep 0.5 # the four reach the workers, which hand them over
+    sleep 0.3
+    SSE=/short/push-sse SSE_MAX=15 sse_open locked2 "token=$(token few0)"
+    SSE=/short/push-sse SSE_MAX=15 sse_open locked3 "token=$(token few2)&since=$FUTURE"
+    SSE=/short/push-sse SSE_MAX=15 sse_open locked4 "token=$(token few3)"
+    SSE=/short/push-sse SSE_MAX=15 sse_open locked5 "token=$(token few4)&since=$FROM0"
+    sleep 0.5 # the five reach the workers, which hand them over
     st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$BASE/short/push-sse")
     if kill -0 "$locker" 2>/dev/null; then held=yes; else held=no; fi
-    eq "$st $held" "401 yes" "while 4 streams' first reads wait on a lock, 2 workers still answer (401) at once"
+    eq "$st $held" "401 yes" "while 5 streams' first reads wait on a lock, 2 workers still answer (401) at once"
     wait "$locker"
     got=0
-    for i in 1 2 4; do wait_for locked$i 'event: unread' 5 && got=$((got + 1)); done
-    eq "$got" 3 "once the lock is gone, the waiting streams start (their first read, then events)"
-    wait_for locked2 'for few2 before' 2 && ok "a stream from a cursor read in the batch replays what follows it" \
-        || not_ok "replay from a cursor in a batched first read" "$(head -c 600 "$WORK/locked2.sse")"
+    for i in 1 2 4 5; do wait_for locked$i 'event: unread' 5 && got=$((got + 1)); done
+    eq "$got" 4 "once the lock is gone, the waiting streams start (their first read, then events)"
+    wait_for locked5 'for few4 before' 2 && ok "a stream from a cursor read in the batch replays what follows it" \
+        || not_ok "replay from a cursor in a batched first read" "$(head -c 600 "$WORK/locked5.sse")"
     wait_for locked3 'cursor_future' 2 && ok "a cursor ahead of every message, read in the batch: 400 cursor_future" \
         || not_ok "cursor ahead in a batched first read" "$(head -c 300 "$WORK/locked3.sse")"
-    grep -q "for few2 before" "$WORK/locked4.sse" "$WORK/locked1.sse" && not_ok "few2's message went only to few2" \
-        || ok "few2's message went only to few2"
-    for i in 1 2 3 4; do eval "kill \$SSE_PID_locked$i" 2>/dev/null; done
+    grep -q 'for few3 before' "$WORK/locked4.sse" && not_ok "from now on, read in the batch: its own head, no replay" "$(head -c 600 "$WORK/locked4.sse")" \
+        || ok "from now on, read in the batch: its own head, no replay"
+    grep -q -e "for few4 before" -e "for few3 before" "$WORK/locked1.sse" "$WORK/locked2.sse" \
+        && not_ok "few3's and few4's messages went to nobody else" || ok "few3's and few4's messages went to nobody else"
+    for i in 1 2 3 4 5; do eval "kill \$SSE_PID_locked$i" 2>/dev/null; done
 fi
 
 harness_done
