@@ -43,8 +43,11 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
 /* The loop takes the stream over on connection fd (FastCGI request request_id), nothing answered
  * yet. Its readers make the first read and answer: 400 cursor_future when *from is ahead of
  * every message, 503 when the database cannot be read, else the headers, the encoder's begin
- * and the first events: the messages after *from, or (from NULL) from now on, the counts only.
- * The stream ends at end_ms (CLOCK_MONOTONIC milliseconds, as push_now_ms). */
+ * and the first events: the messages after *from, or (from NULL) from the head its first read
+ * finds (the counts, and what was committed between the statements of that read). Joined
+ * before it, a stream with a cursor misses nothing; one from now on starts at that head, which
+ * in a storm may be a while after the request. The stream ends at end_ms (CLOCK_MONOTONIC
+ * milliseconds, as push_now_ms). */
 void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
                      const struct push_cursor *from, long end_ms);
 

@@ -234,7 +234,7 @@ static void in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
                     const struct push_cursor *from, int limit, long end_ms)
 {
     enum push_hub_err herr;
-    /* joined before the first read: a change from now on wakes the stream, none is missed */
+    /* joined before the first read: a change from then on wakes the stream (push_loop_adopt) */
     struct push_loop_stream *ls = push_loop_join(ctx->loop, id->user, tag, enc, arg, &herr);
     int fd, request_id;
 

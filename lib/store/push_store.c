@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/push_log.h"
 #include "core/push_util.h"
 
 #define I64_TEXT 24
@@ -398,6 +399,10 @@ int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
     if (snapshot && push_store_begin_snapshot(conn) < 0)
         return -1;
     rc = read_states(conn, reads, n) == 0 && read_lists(conn, reads, n) == 0 ? 0 : -1;
+    /* closing the transaction clears the error text the caller would log: logged here */
+    if (snapshot && rc < 0 && *PQerrorMessage(conn))
+        push_log_error("query failed: %.*s", (int)strcspn(PQerrorMessage(conn), "\n"),
+                       PQerrorMessage(conn));
     if (snapshot && push_store_end(conn, NULL, 0) < 0 && rc == 0) {
         clear_reads(reads, n);
         rc = -1;
