@@ -14,52 +14,11 @@
 
 #include "transport/push_json.h"
 
+#include "fakereq.h"
 #include "pgresult.h"
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define MAX_CALLS 256
-
-/* ---- the request: its answer goes to memory */
-
-struct fake_io {
-    char out[256 * 1024];
-    size_t out_len;
-    int writes, flushes;
-    int fail_write; /* the write call (0-based) that fails; -1: none */
-    int fail_flush;
-};
-
-static int io_write(void *ctx, const char *buf, size_t len)
-{
-    struct fake_io *f = ctx;
-
-    if (f->writes++ == f->fail_write)
-        return -1;
-    ck_assert_uint_le(f->out_len + len, sizeof f->out);
-    memcpy(f->out + f->out_len, buf, len);
-    f->out_len += len;
-    return 0;
-}
-
-static int io_flush(void *ctx)
-{
-    struct fake_io *f = ctx;
-
-    f->flushes++;
-    return f->fail_flush ? -1 : 0;
-}
-
-static long io_read(void *ctx, char *buf, size_t len)
-{
-    (void)ctx, (void)buf, (void)len;
-    return 0;
-}
-
-static const struct push_request_io fake_request_io = {
-    .write = io_write,
-    .flush = io_flush,
-    .read = io_read,
-};
 
 /* ---- the encoder: records each call, and writes a line of it to the request */
 
@@ -135,8 +94,7 @@ static const struct push_encoder fake_encoder = {
 /* ---- one stream, fresh for each test */
 
 static char tag[PUSH_CURSOR_TAG_LEN + 1];
-static char *no_env[] = { NULL };
-static struct fake_io io;
+static struct fake io;
 static struct recorder rec;
 static struct push_request req;
 static struct push_emitter em;
@@ -144,11 +102,9 @@ static struct push_emitter em;
 static void setup(void)
 {
     push_cursor_tag("alice", tag);
-    memset(&io, 0, sizeof io);
-    io.fail_write = -1;
     memset(&rec, 0, sizeof rec);
     rec.fail_call = -1;
-    req = (struct push_request){ .envp = no_env, .io = &fake_request_io, .io_ctx = &io };
+    fake_request(&io, &req);
     em = (struct push_emitter){ .r = &req, .enc = &fake_encoder, .arg = &rec, .tag = tag,
                                 .pos = { 0, 0 } };
 }

@@ -11,78 +11,16 @@
 
 #include <json-c/json.h>
 
+#include "fakereq.h"
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-/* ---- a request whose answer goes to memory and whose body comes from a string */
-
-struct fake {
-    char out[16384];
-    size_t out_len;
-    int writes, flushes;
-    int fail_write;   /* the write call (0-based) that fails; -1: none */
-    int fail_flush;
-    const char *in;   /* what the client sends */
-    size_t in_len, in_pos;
-    size_t chunk;     /* most bytes per read; 0: no limit */
-    int read_error;   /* read returns -1 once the input is used up */
-};
-
-static int fake_write(void *ctx, const char *buf, size_t len)
-{
-    struct fake *f = ctx;
-
-    if (f->writes++ == f->fail_write)
-        return -1;
-    ck_assert_uint_le(f->out_len + len, sizeof f->out);
-    memcpy(f->out + f->out_len, buf, len);
-    f->out_len += len;
-    return 0;
-}
-
-static int fake_flush(void *ctx)
-{
-    struct fake *f = ctx;
-
-    f->flushes++;
-    return f->fail_flush ? -1 : 0;
-}
-
-static long fake_read(void *ctx, char *buf, size_t len)
-{
-    struct fake *f = ctx;
-    size_t n = f->in_len - f->in_pos;
-
-    if (n == 0)
-        return f->read_error ? -1 : 0;
-    if (n > len)
-        n = len;
-    if (f->chunk && n > f->chunk)
-        n = f->chunk;
-    memcpy(buf, f->in + f->in_pos, n);
-    f->in_pos += n;
-    return (long)n;
-}
-
-static const struct push_request_io fake_io = {
-    .write = fake_write,
-    .flush = fake_flush,
-    .read = fake_read,
-    .error = NULL,
-    .closed = NULL,
-    .detach = NULL,
-};
 
 static struct fake f;
 static struct push_request req;
-static char *no_env[] = { NULL };
 
 static void setup(void)
 {
-    memset(&f, 0, sizeof f);
-    f.fail_write = -1;
-    req.envp = no_env;
-    req.io = &fake_io;
-    req.io_ctx = &f;
+    fake_request(&f, &req);
 }
 
 /* the answer so far, NUL-terminated */
