@@ -48,6 +48,18 @@ long push_now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+long push_expiry_ms(int64_t expires)
+{
+    struct timespec ts;
+    long at;
+
+    if (!expires)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    at = push_now_ms() + (long)(expires - ts.tv_sec) * 1000L - ts.tv_nsec / 1000000L;
+    return at > 0 ? at : 1;
+}
+
 struct timespec push_deadline(long ms)
 {
     struct timespec ts;

@@ -4,6 +4,7 @@
 #define PUSH_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 /* malloc, calloc, realloc and strdup that never return NULL: when memory runs out they log
@@ -15,6 +16,9 @@ char *xstrdup(const char *s);
 
 /* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations, never for dates. */
 long push_now_ms(void);
+
+/* The Unix time expires (a token's expiry) on push_now_ms's clock; 0 when expires is 0 (never). */
+long push_expiry_ms(int64_t expires);
 
 /* The CLOCK_MONOTONIC time ms milliseconds from now, as pthread_cond_timedwait wants it (with a
  * condition variable set to CLOCK_MONOTONIC). */

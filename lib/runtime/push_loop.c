@@ -2,10 +2,10 @@
 #include "config.h"
 
 #include "runtime/push_loop.h"
+#include "runtime/push_loop_conn.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,59 +29,10 @@
 #include "transport/push_json.h"
 #include "runtime/push_readq.h"
 
-#define OUT_MAX (8 * 1024 * 1024) /* bytes waiting for one client: never reached unless a single
-                                   * batch is huge, as reading stops at PUSH_LOOP_OUT_HIGH */
 #define SCAN_MS PUSH_LOOP_SCAN_MS
 #define RETRY_MS 1000             /* a stream whose read failed reads again after this */
 #define OPEN_ANSWER_MS 60000      /* a current-state answer's end_ms: it is answered once read */
 #define EVENTS 256
-
-enum state {
-    ADOPTING, /* joined; a worker still writes its first events */
-    IDLE,     /* the loop's */
-    READING,  /* a reader's, until it comes back through the done queue */
-    CLOSING,  /* ended cleanly; written out, then closed */
-    DEAD,     /* left the hub; freed once no wake-up can name it */
-};
-
-struct buf {
-    char *data;
-    size_t len, off, cap;
-};
-
-struct push_loop_stream {
-    struct push_waiter w; /* wakes through loop_wake */
-    struct push_loop *loop;
-    struct push_emitter e; /* e.r is req: the encoder writes into body */
-    struct push_request req;
-    int fd, request_id;
-    enum state state;
-    int hold;               /* a long poll: answered once, then closed */
-    int opening;            /* its first read is to come: the state too, then the answer's start */
-    int current;            /* answers once with the current state (push_loop_answer) */
-    int joined;             /* joined to the hub (all but current) */
-    int from_head;          /* opening from now on (no cursor): the first read starts at the head */
-    int limit;              /* a long poll's messages per answer */
-    int answered;           /* a long poll's answer is written (the reader's, then the loop's) */
-    int wake_queued;        /* in the wake list (loop->lock) */
-    int abandoned;          /* never adopted */
-    /* set by the reader while READING, looked at by the loop after */
-    int more, read_failed, overflow, wrote;
-    /* the loop's */
-    int wake_again, gone, want_out, watching;
-    long end_ms, next_beat_ms, retry_at_ms, stall_since_ms;
-    long expiry_ms;          /* the token's expiry; 0: none */
-    struct buf body; /* what the encoder wrote since the last flush */
-    struct buf out;  /* FastCGI records not yet written */
-    struct push_loop_stream *wnext; /* wake list (loop->lock) */
-    struct push_loop_stream *lnext; /* the loop's copy of the wake list: once the lock is let go
-                                     * the hub may queue the stream again and rewrite wnext */
-    struct push_loop_stream *qnext; /* adopt, read or done queue; grave */
-    struct push_loop_stream *prev, *next; /* every stream the loop holds */
-    char user[PUSH_USER_MAX + 1];
-    char tag[PUSH_CURSOR_TAG_LEN + 1];
-    alignas(max_align_t) unsigned char arg[]; /* the encoder's, enc->arg_size bytes */
-};
 
 struct push_loop {
     const struct push_config *cfg;
@@ -98,11 +49,15 @@ struct push_loop {
     struct push_loop_stream *rq_head, *rq_tail;
     /* the loop thread's own */
     struct push_loop_stream *all, *grave;
+    void (*scan_hook)(void *arg, long now);
+    void (*turn_hook)(void *arg);
+    void *hook_arg;
+    int count; /* streams holding a descriptor (atomic) */
 };
 
-/* --- buffers and FastCGI records */
+/* --- buffers */
 
-static int buf_put(struct buf *b, const void *data, size_t len)
+void push_loop_buf_put(struct buf *b, const void *data, size_t len)
 {
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
@@ -113,19 +68,26 @@ static int buf_put(struct buf *b, const void *data, size_t len)
     }
     memcpy(b->data + b->len, data, len);
     b->len += len;
-    return 0;
 }
 
-static void buf_free(struct buf *b)
+void push_loop_buf_free(struct buf *b)
 {
     free(b->data);
     memset(b, 0, sizeof *b);
 }
 
+const struct push_config *push_loop_config(const struct push_loop *l)
+{
+    return l->cfg;
+}
+
+/* --- the FastCGI kind: the answer to a request of the web server's, on its connection */
+
 /* put for push_fcgi_stdout and push_fcgi_end: into a stream's out */
 static int out_put(void *ctx, const void *bytes, size_t n)
 {
-    return buf_put(ctx, bytes, n);
+    push_loop_buf_put(ctx, bytes, n);
+    return 0;
 }
 
 /* The request io of a loop stream: the encoder's bytes go to body; a flush frames them. */
@@ -133,11 +95,12 @@ static int body_write(void *ctx, const char *data, size_t len)
 {
     struct push_loop_stream *s = ctx;
 
-    if (s->body.len + s->out.len - s->out.off + len > OUT_MAX) {
+    if (s->body.len + s->out.len - s->out.off + len > PUSH_LOOP_OUT_MAX) {
         s->overflow = 1;
         return -1;
     }
-    return buf_put(&s->body, data, len);
+    push_loop_buf_put(&s->body, data, len);
+    return 0;
 }
 
 static int body_flush(void *ctx)
@@ -169,6 +132,123 @@ static const struct push_request_io loop_io = {
     .read = body_read,
     .error = body_error,
     /* .closed: the loop sees the web server hang up itself; .detach: already detached */
+};
+
+static int fcgi_input(struct push_loop_stream *s, uint32_t events, long now)
+{
+    char scratch[512]; /* what the web server sends now is only the request's end: discarded */
+
+    (void)events, (void)now;
+    for (;;) {
+        ssize_t n = read(s->fd, scratch, sizeof scratch);
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return -1; /* the web server hung up: the client left */
+    }
+}
+
+static size_t fcgi_pending(const struct push_loop_stream *s)
+{
+    return s->out.len - s->out.off;
+}
+
+static int fcgi_output(struct push_loop_stream *s, long now)
+{
+    while (fcgi_pending(s)) {
+        ssize_t n = write(s->fd, s->out.data + s->out.off, fcgi_pending(s));
+        if (n > 0) {
+            s->out.off += (size_t)n;
+            s->stall_since_ms = now;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return -1;
+    }
+    /* an idle stream keeps no buffer (body is empty here: a reader's writes were flushed into
+     * out before it handed the stream back, and the loop's own are flushed at once) */
+    push_loop_buf_free(&s->out);
+    push_loop_buf_free(&s->body);
+    return 1;
+}
+
+static int fcgi_wants_input(const struct push_loop_stream *s)
+{
+    (void)s;
+    return 1;
+}
+
+static int fcgi_begin(struct push_loop_stream *s, const struct push_config *cfg)
+{
+    return push_emit_begin(&s->req, cfg, s->e.enc, s->e.arg);
+}
+
+static void fcgi_refuse(struct push_loop_stream *s, struct push_refusal f)
+{
+    push_http_refuse(&s->req, f);
+}
+
+static void fcgi_taken(struct push_loop_stream *s, long now)
+{
+    (void)s, (void)now;
+}
+
+static void fcgi_end(struct push_loop_stream *s, const char *reason)
+{
+    if (s->hold && !strcmp(reason, "token_expired"))
+        push_http_error(&s->req, 401, "token_expired", "the token has expired; send a fresh one",
+                        "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
+    else if (s->e.enc)
+        s->e.enc->end(&s->req, reason, s->e.arg);
+}
+
+static void fcgi_finish(struct push_loop_stream *s)
+{
+    push_request_flush(&s->req);
+    push_fcgi_end(s->request_id, out_put, &s->out);
+}
+
+static int fcgi_heartbeat(struct push_loop_stream *s, long now)
+{
+    (void)now;
+    if (!fcgi_pending(s) && !s->hold) {
+        s->e.enc->heartbeat(&s->req, s->e.arg);
+        push_request_flush(&s->req);
+    }
+    return 0;
+}
+
+static int fcgi_has_command(const struct push_loop_stream *s)
+{
+    (void)s;
+    return 0;
+}
+
+static void fcgi_free(struct push_loop_stream *s)
+{
+    (void)s;
+}
+
+static const struct push_loop_kind fcgi_kind = {
+    .noun = "stream",
+    .quiet_beats = 1,
+    .input = fcgi_input,
+    .output = fcgi_output,
+    .pending = fcgi_pending,
+    .wants_input = fcgi_wants_input,
+    .begin = fcgi_begin,
+    .refuse = fcgi_refuse,
+    .taken = fcgi_taken,
+    .end = fcgi_end,
+    .finish = fcgi_finish,
+    .heartbeat = fcgi_heartbeat,
+    .has_command = fcgi_has_command,
+    .command = NULL,
+    .free = fcgi_free,
 };
 
 /* --- handing streams to the loop */
@@ -220,8 +300,9 @@ static struct push_loop_stream *stream_new(struct push_loop *l, const char *user
     struct push_loop_stream *s = xcalloc(1, sizeof *s + arg_size);
 
     s->loop = l;
+    s->kind = &fcgi_kind;
     s->fd = -1;
-    s->state = ADOPTING;
+    s->state = PUSH_LOOP_ADOPTING;
     snprintf(s->user, sizeof s->user, "%s", user);
     snprintf(s->tag, sizeof s->tag, "%s", tag);
     if (arg_size)
@@ -265,20 +346,30 @@ struct push_loop_stream *push_loop_answer(struct push_loop *l, const char *user,
     return s;
 }
 
-void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
-                     const struct push_cursor *from, long end_ms)
+void push_loop_adopt_kind(struct push_loop *l, struct push_loop_stream *s, int fd,
+                          const struct push_loop_kind *kind, const struct push_cursor *from,
+                          long end_ms)
 {
     int flags = fcntl(fd, F_GETFL);
 
     fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    s->kind = kind;
     s->fd = fd;
-    s->request_id = request_id;
+    s->counted = 1;
+    __atomic_add_fetch(&l->count, 1, __ATOMIC_RELAXED);
     s->opening = 1;
     s->from_head = !from;
     if (from)
         s->e.pos = *from;
     s->end_ms = end_ms;
     hand_over(l, s, &l->adopts);
+}
+
+void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
+                     const struct push_cursor *from, long end_ms)
+{
+    s->request_id = request_id;
+    push_loop_adopt_kind(l, s, fd, &fcgi_kind, from, end_ms);
 }
 
 void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
@@ -306,6 +397,40 @@ void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s)
     hand_over(l, s, &l->adopts);
 }
 
+int push_loop_count(struct push_loop *l)
+{
+    return __atomic_load_n(&l->count, __ATOMIC_RELAXED);
+}
+
+/* --- other descriptors */
+
+int push_loop_watch_add(struct push_loop *l, int fd, uint32_t events, struct push_loop_watch *w)
+{
+    struct epoll_event ev = { events, { .ptr = w } };
+
+    return epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void push_loop_watch_mod(struct push_loop *l, int fd, uint32_t events, struct push_loop_watch *w)
+{
+    struct epoll_event ev = { events, { .ptr = w } };
+
+    epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void push_loop_watch_del(struct push_loop *l, int fd)
+{
+    epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+void push_loop_hooks(struct push_loop *l, void (*scan)(void *arg, long now),
+                     void (*turn_end)(void *arg), void *arg)
+{
+    l->scan_hook = scan;
+    l->turn_hook = turn_end;
+    l->hook_arg = arg;
+}
+
 /* --- the loop's side */
 
 static void watch(struct push_loop *l, struct push_loop_stream *s, int in, int out)
@@ -319,10 +444,18 @@ static void watch(struct push_loop *l, struct push_loop_stream *s, int in, int o
     s->want_out = out;
 }
 
+void push_loop_rewatch(struct push_loop_stream *s)
+{
+    if (s->state == PUSH_LOOP_DEAD || s->fd < 0)
+        return;
+    watch(s->loop, s, !s->gone && s->kind->wants_input(s),
+          s->state != PUSH_LOOP_READING && s->kind->pending(s) > 0);
+}
+
 /* Ends s at once: out of the hub, the descriptor closed; freed when no wake-up can name it. */
 static void drop(struct push_loop *l, struct push_loop_stream *s)
 {
-    if (s->state == DEAD)
+    if (s->state == PUSH_LOOP_DEAD)
         return;
     if (s->joined)
         push_hub_leave(l->hub, &s->w);
@@ -337,7 +470,10 @@ static void drop(struct push_loop *l, struct push_loop_stream *s)
         close(s->fd);
         s->fd = -1;
     }
-    if (s->state != ADOPTING) { /* linked into all since its adoption */
+    if (s->counted)
+        __atomic_sub_fetch(&l->count, 1, __ATOMIC_RELAXED);
+    s->counted = 0;
+    if (s->state != PUSH_LOOP_ADOPTING) { /* linked into all since its adoption */
         if (s->prev)
             s->prev->next = s->next;
         else
@@ -345,19 +481,22 @@ static void drop(struct push_loop *l, struct push_loop_stream *s)
         if (s->next)
             s->next->prev = s->prev;
     }
-    s->state = DEAD;
-    buf_free(&s->body);
-    buf_free(&s->out);
+    s->state = PUSH_LOOP_DEAD;
+    push_loop_buf_free(&s->body);
+    push_loop_buf_free(&s->out);
     free(s->e.sent_unread);
     s->e.sent_unread = NULL;
+    s->kind->free(s);
     s->qnext = l->grave;
     l->grave = s;
 }
 
 static void read_later(struct push_loop *l, struct push_loop_stream *s)
 {
-    s->state = READING;
-    s->wake_again = 0;
+    s->state = PUSH_LOOP_READING;
+    s->commanding = !s->opening && s->kind->has_command(s);
+    if (!s->commanding)
+        s->wake_again = 0;
     pthread_mutex_lock(&l->rlock);
     s->qnext = NULL;
     if (l->rq_tail)
@@ -369,108 +508,114 @@ static void read_later(struct push_loop *l, struct push_loop_stream *s)
     pthread_mutex_unlock(&l->rlock);
 }
 
-static size_t pending(const struct push_loop_stream *s)
-{
-    return s->out.len - s->out.off;
-}
-
-/* Reads again now if the stream asked to and its client keeps up. */
+/* Runs a command, or reads again, if the stream asked to and its client keeps up. */
 static void maybe_read(struct push_loop *l, struct push_loop_stream *s)
 {
-    if (s->state == IDLE && s->wake_again && pending(s) < PUSH_LOOP_OUT_HIGH && !s->retry_at_ms)
+    if (s->state != PUSH_LOOP_IDLE || s->kind->pending(s) >= PUSH_LOOP_OUT_HIGH)
+        return;
+    if ((!s->opening && s->kind->has_command(s)) || (s->wake_again && !s->retry_at_ms))
         read_later(l, s);
 }
 
-/* Writes what waits, without blocking; drops the stream when its client is gone. */
+/* Writes what waits, without blocking; drops the stream when its client is gone or its end
+ * is written. */
 static void write_out(struct push_loop *l, struct push_loop_stream *s, long now)
 {
+    int rc;
+
     if (!s->want_out) /* the client kept up until now: its stall clock starts here */
         s->stall_since_ms = now;
-    while (pending(s)) {
-        ssize_t n = write(s->fd, s->out.data + s->out.off, pending(s));
-        if (n > 0) {
-            s->out.off += (size_t)n;
-            s->stall_since_ms = now;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            watch(l, s, s->watching, 1);
-            return;
-        }
-        push_log_debug("a stream of %s ended: the client left", s->user);
+    rc = s->kind->output(s, now);
+    if (rc < 0) {
+        if (s->state != PUSH_LOOP_CLOSING)
+            push_log_debug("a %s of %s ended: the client left", s->kind->noun, s->user);
         drop(l, s);
         return;
     }
-    /* an idle stream keeps no buffer (body is empty here: a reader's writes were flushed into
-     * out before it handed the stream back, and the loop's own are flushed at once) */
-    buf_free(&s->out);
-    buf_free(&s->body);
-    watch(l, s, 1, 0);
-    if (s->state == CLOSING) {
+    if (rc > 0 && s->state == PUSH_LOOP_CLOSING && !s->close_by_ms) {
         drop(l, s);
         return;
     }
+    push_loop_rewatch(s);
     maybe_read(l, s);
+}
+
+/* The answer is complete: what ends it, then closed once written. */
+static void finish(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    s->kind->finish(s);
+    s->state = PUSH_LOOP_CLOSING;
+    write_out(l, s, now);
+}
+
+/* The stream ends with reason, then closes. */
+static void end(struct push_loop *l, struct push_loop_stream *s, const char *reason, long now)
+{
+    s->kind->end(s, reason);
+    finish(l, s, now);
+}
+
+/* The stream ends now if its kind asked for it and its answer has begun: 1 when it did. */
+static int take_end(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    const char *reason = s->end_reason;
+
+    if (!reason || s->state != PUSH_LOOP_IDLE || s->opening)
+        return 0;
+    s->end_reason = NULL;
+    end(l, s, reason, now);
+    return 1;
 }
 
 static void on_io(struct push_loop *l, struct push_loop_stream *s, uint32_t events, long now)
 {
-    if (s->state == DEAD)
+    if (s->state == PUSH_LOOP_DEAD)
         return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        char scratch[512]; /* what the web server sends now is only the request's end: discarded */
-        for (;;) {
-            ssize_t n = read(s->fd, scratch, sizeof scratch);
-            if (n > 0)
-                continue;
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-                break;
-            /* the web server hung up: the client left */
-            if (s->state == READING) {
+        if (s->kind->input(s, events, now) < 0) {
+            if (s->state == PUSH_LOOP_READING) {
                 s->gone = 1;
                 watch(l, s, 0, 0); /* not again while the reader has it */
             } else {
-                push_log_debug("a stream of %s ended: the client left", s->user);
+                if (s->state != PUSH_LOOP_CLOSING)
+                    push_log_debug("a %s of %s ended: the client left", s->kind->noun, s->user);
                 drop(l, s);
             }
             return;
         }
     }
-    if ((events & EPOLLOUT) && s->state != READING)
-        write_out(l, s, now);
+    if (s->state == PUSH_LOOP_READING)
+        push_loop_rewatch(s);
+    else if (!take_end(l, s, now))
+        write_out(l, s, now); /* what the input made (a pong), or what waited for EPOLLOUT */
 }
 
 static void on_wake(struct push_loop *l, struct push_loop_stream *s)
 {
     switch (s->state) {
-    case IDLE:
+    case PUSH_LOOP_IDLE:
         s->wake_again = 1;
         maybe_read(l, s);
         break;
-    case ADOPTING:
-    case READING:
+    case PUSH_LOOP_ADOPTING:
+    case PUSH_LOOP_READING:
         s->wake_again = 1; /* read once more when it comes back */
         break;
-    case CLOSING:
-    case DEAD:
+    case PUSH_LOOP_CLOSING:
+    case PUSH_LOOP_DEAD:
         break;
     }
 }
 
 static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
 {
-    struct epoll_event ev = { EPOLLIN | EPOLLRDHUP, { .ptr = s } };
+    struct epoll_event ev = { 0, { .ptr = s } }; /* (hangups only, until push_loop_rewatch) */
 
     if (s->abandoned || epoll_ctl(l->ep, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
         drop(l, s);
         return;
     }
-    s->watching = 1;
-    s->state = IDLE;
+    s->state = PUSH_LOOP_IDLE;
     s->prev = NULL;
     s->next = l->all;
     if (l->all)
@@ -479,16 +624,8 @@ static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
     s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
     s->stall_since_ms = now;
     s->wake_again = 1; /* the first read */
+    push_loop_rewatch(s);
     maybe_read(l, s);
-}
-
-/* The answer is complete: the records that end the request, then close once written. */
-static void finish(struct push_loop *l, struct push_loop_stream *s, long now)
-{
-    push_request_flush(&s->req);
-    push_fcgi_end(s->request_id, out_put, &s->out);
-    s->state = CLOSING;
-    write_out(l, s, now);
 }
 
 /* A held long poll's time is up: the answer says so, with the counts it started with. */
@@ -501,28 +638,31 @@ static void hold_timeout(struct push_loop *l, struct push_loop_stream *s, long n
     finish(l, s, now);
 }
 
-/* The token expired: a stream ends with "token_expired", a held poll answers 401; the client
- * comes back with a fresh token from its cursor. */
-static void token_expired(struct push_loop *l, struct push_loop_stream *s, long now)
+void push_loop_end_all(struct push_loop *l, const char *reason)
 {
-    push_log_info("a %s of %s ended: its token expired", s->hold ? "long poll" : "stream", s->user);
-    if (s->hold)
-        push_http_error(&s->req, 401, "token_expired", "the token has expired; send a fresh one",
-                        "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
-    else
-        s->e.enc->end(&s->req, "token_expired", s->e.arg);
-    finish(l, s, now);
+    long now = push_now_ms();
+
+    for (struct push_loop_stream *s = l->all, *next; s; s = next) {
+        next = s->next;
+        if (s->state == PUSH_LOOP_IDLE && !s->opening)
+            end(l, s, reason, now);
+        else if (s->state == PUSH_LOOP_IDLE)
+            drop(l, s);
+        else if (s->state == PUSH_LOOP_READING)
+            s->end_reason = reason; /* ends when its reader brings it back (on_done) */
+    }
 }
 
 static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
 {
-    s->state = IDLE;
+    s->state = PUSH_LOOP_IDLE;
+    s->kind->taken(s, now);
     if (s->gone || s->overflow) {
         if (s->overflow)
-            push_log_info("dropped a stream of %s: more than %d bytes waited for the client",
-                          s->user, OUT_MAX);
+            push_log_info("dropped a %s of %s: more than %d bytes waited for the client",
+                          s->kind->noun, s->user, PUSH_LOOP_OUT_MAX);
         else
-            push_log_debug("a stream of %s ended: the client left", s->user);
+            push_log_debug("a %s of %s ended: the client left", s->kind->noun, s->user);
         drop(l, s);
         return;
     }
@@ -530,12 +670,16 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
         finish(l, s, now);
         return;
     }
-    if (s->read_failed) {
+    if (take_end(l, s, now))
+        return;
+    if (s->commanding) {
+        s->commanding = 0;
+    } else if (s->read_failed) {
         s->retry_at_ms = now + RETRY_MS; /* the cursor stays: nothing is lost */
     } else {
         if (s->more)
             s->wake_again = 1;
-        if (s->wrote)
+        if (s->wrote && s->kind->quiet_beats)
             s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
     }
     write_out(l, s, now);
@@ -549,19 +693,25 @@ static void scan(struct push_loop *l, long now)
 
     for (s = l->all; s; s = next) {
         next = s->next;
-        if (s->state == READING)
+        if (s->state == PUSH_LOOP_READING)
             continue;
-        if (pending(s) && now - s->stall_since_ms > stall_ms) {
-            push_log_info("dropped a stream of %s: the client took no data for %d s", s->user,
-                          l->cfg->write_timeout);
+        if (s->kind->pending(s) && now - s->stall_since_ms > stall_ms) {
+            push_log_info("dropped a %s of %s: the client took no data for %d s", s->kind->noun,
+                          s->user, l->cfg->write_timeout);
+            drop(l, s);
+            continue;
+        }
+        if (s->state == PUSH_LOOP_CLOSING && s->close_by_ms && now >= s->close_by_ms) {
             drop(l, s);
             continue;
         }
         /* (a stream before its first read, or a current-state answer, has nothing to time) */
-        if (s->state != IDLE || s->opening || s->current)
+        if (s->state != PUSH_LOOP_IDLE || s->opening || s->current)
             continue;
         if (s->expiry_ms && now >= s->expiry_ms) {
-            token_expired(l, s, now);
+            push_log_info("a %s of %s ended: its token expired", s->hold ? "long poll"
+                          : s->kind->noun, s->user);
+            end(l, s, "token_expired", now);
         } else if (s->retry_at_ms && now >= s->retry_at_ms) {
             s->retry_at_ms = 0;
             s->wake_again = 1;
@@ -569,13 +719,15 @@ static void scan(struct push_loop *l, long now)
         } else if (now >= s->end_ms && s->hold) {
             hold_timeout(l, s, now);
         } else if (now >= s->end_ms) {
-            s->e.enc->end(&s->req, "lifetime", s->e.arg);
-            finish(l, s, now);
-        } else if (now >= s->next_beat_ms && !pending(s) && !s->hold) {
-            s->e.enc->heartbeat(&s->req, s->e.arg);
-            push_request_flush(&s->req);
+            end(l, s, "lifetime", now);
+        } else if (now >= s->next_beat_ms) {
             s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
-            write_out(l, s, now);
+            if (s->kind->heartbeat(s, now) < 0) {
+                push_log_debug("dropped a %s of %s: no answer to a ping", s->kind->noun, s->user);
+                drop(l, s);
+            } else {
+                write_out(l, s, now);
+            }
         }
     }
 }
@@ -592,13 +744,17 @@ static void *loop_main(void *arg)
         struct push_loop_stream *wakes, *adopts, *dones, *freeable, *s, *next;
 
         for (int i = 0; i < n; i++) {
-            if (!ev[i].data.ptr) {
+            void *p = ev[i].data.ptr;
+            if (!p) {
                 uint64_t count;
                 while (read(l->efd, &count, sizeof count) < 0 && errno == EINTR)
                     ;
-                continue;
+            } else if (!((struct push_loop_watch *)p)->on) { /* a stream's own */
+                on_io(l, p, ev[i].events, now);
+            } else {
+                struct push_loop_watch *w = p;
+                w->on(w, ev[i].events);
             }
-            on_io(l, ev[i].data.ptr, ev[i].events, now);
         }
         pthread_mutex_lock(&l->lock);
         wakes = l->wakes, adopts = l->adopts, dones = l->dones;
@@ -631,8 +787,12 @@ static void *loop_main(void *arg)
         }
         if (now >= next_scan) {
             scan(l, now);
+            if (l->scan_hook)
+                l->scan_hook(l->hook_arg, now);
             next_scan = now + SCAN_MS;
         }
+        if (l->turn_hook)
+            l->turn_hook(l->hook_arg);
     }
     return NULL;
 }
@@ -661,7 +821,7 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
 {
     s->opening = 0;
     if (rc < 0) {
-        push_edge_db_error(&s->req, err, msg);
+        s->kind->refuse(s, push_refusal_db(err, msg));
         s->answered = 1;
         return;
     }
@@ -673,7 +833,7 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
         return;
     }
     if (!s->from_head && push_store_cursor_ahead(&s->e.pos, &rd->st)) {
-        push_edge_cursor_future(&s->req);
+        s->kind->refuse(s, push_refusal_cursor_future());
         s->answered = 1;
         return;
     }
@@ -690,19 +850,29 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
         json_object_put(u);
         return;
     }
-    if (push_emit_begin(&s->req, l->cfg, s->e.enc, s->e.arg) < 0)
+    if (s->kind->begin(s, l->cfg) < 0)
         return; /* only an overflow fails here: seen by the loop */
     s->wrote = push_emit(&s->e, rd->msgs, rd->unread, &s->more) != 0;
 }
 
-/* Reads the batch's new messages and counts in one query and writes them into each stream. */
-static void read_batch(struct push_loop *l, struct push_loop_stream **batch, int n)
+/* Runs the batch's commands one by one, then reads the others' new messages and counts in one
+ * query and writes them into each stream. */
+static void read_batch(struct push_loop *l, struct push_loop_stream **all, int total)
 {
     struct push_store_read reads[PUSH_STORE_MANY_MAX];
+    struct push_loop_stream *batch[PUSH_STORE_MANY_MAX];
     enum push_db_err err;
     char msg[256];
-    int rc;
+    int rc, n = 0;
 
+    for (int i = 0; i < total; i++) {
+        if (all[i]->commanding)
+            all[i]->kind->command(all[i], l->pool);
+        else
+            batch[n++] = all[i];
+    }
+    if (!n)
+        return;
     for (int i = 0; i < n; i++) {
         struct push_loop_stream *s = batch[i];
         reads[i] = (struct push_store_read){
@@ -768,13 +938,11 @@ static void *reader_main(void *arg)
 struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub *hub,
                                   struct push_pool *pool)
 {
-    struct push_loop *l = calloc(1, sizeof *l);
+    struct push_loop *l = xcalloc(1, sizeof *l);
     struct epoll_event ev = { EPOLLIN, { .ptr = NULL } };
     pthread_attr_t attr;
     pthread_t t;
 
-    if (!l)
-        abort();
     l->cfg = cfg;
     l->hub = hub;
     l->pool = pool;

@@ -2,24 +2,34 @@
 #ifndef PUSH_LOOP_H
 #define PUSH_LOOP_H
 
+#include <stdint.h>
+
 #include "core/push_config.h"
 #include "store/push_pool.h"
 #include "transport/push_emit.h"
 #include "runtime/push_hub.h"
 
-/* A worker thread checks a stream's request (identity, cursor syntax, the hub's limits), hands
- * the connection over (push_request_detach) before any read and goes back to accept requests:
- * accepting never waits on PostgreSQL. From there one thread with epoll holds every stream: it writes FastCGI records itself, non-blocking, with
- * heartbeats, the lifetime end, the token's expiry and a bounded output per stream. A change wakes a stream
- * through the hub's callback; a few reader threads (PUSH_DB_POOL, on the pool's connections)
- * read the woken streams' new messages together, up to PUSH_STORE_MANY_MAX per query, and
- * write them through the stream's encoder into its output. A new stream's first read (its
- * state, then the same read) goes through the same readers, with the others of its turn. Held long polls live here too, and
- * are answered (once) the same way. A stream costs about a kilobyte and
- * a socket, not a thread and its stack; a broadcast wakes no thread per stream.
+/* The one event loop of a process: one thread with epoll holds every open stream, whatever
+ * carries it: FastCGI requests of push-sse, push-iframe and push-longpoll (this file's kind:
+ * it writes the FastCGI records itself) and push-ws's WebSocket sockets (push_wsconn's kind).
+ * For each it does the same things once: non-blocking output within bounds, heartbeats (a
+ * comment, or a ping), lifetimes, the token's expiry, dropping clients that take nothing,
+ * wake-ups from the hub, the 1 s retry after a failed read, and the deferred free.
+ *
+ * A FastCGI worker thread checks a stream's request (identity, cursor syntax, the hub's limits)
+ * and hands the connection over (push_request_detach) before any read; push-ws's accept and
+ * upgrade run on the loop thread itself (push_loop_watch). Either way accepting never waits on
+ * PostgreSQL. A change wakes a stream through the hub's callback; a few reader threads
+ * (PUSH_DB_POOL, on the pool's connections) read the woken streams' new messages together, up
+ * to PUSH_STORE_MANY_MAX per query, and write them through the stream's encoder. A new stream's
+ * first read (its state, then the same read) goes through the same readers, with the others of
+ * its turn; so do push-ws's commands, one at a time. Held long polls live here too, and are
+ * answered (once) the same way. A stream costs about a kilobyte and a socket, not a thread and
+ * its stack; a broadcast wakes no thread per stream.
  *
  * Bounds: a stream whose client takes no data stops being read once PUSH_LOOP_OUT_HIGH bytes
- * wait, and is dropped after PUSH_WRITE_TIMEOUT seconds without progress (logged at info). */
+ * wait, is dropped past PUSH_LOOP_OUT_MAX (4 MiB: one huge batch, or a flood of a socket's
+ * frames), and after PUSH_WRITE_TIMEOUT seconds without progress (logged at info). */
 
 #define PUSH_LOOP_OUT_HIGH (64 * 1024)
 #define PUSH_LOOP_SCAN_MS 250 /* how often heartbeats, lifetimes, expiries and stalls are looked at */
@@ -74,6 +84,30 @@ void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms);
 
 /* Gives up a stream that will never be adopted (it failed before streaming). */
 void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s);
+
+/* Another descriptor the loop watches for its owner (push-ws's listening socket, signalfd and
+ * sockets still sending their upgrade request): on(w, events) is called on the loop thread.
+ * The owner embeds it and keeps it until the end of the loop turn that removed it (see hooks). */
+struct push_loop_watch {
+    void (*on)(struct push_loop_watch *w, uint32_t events);
+};
+
+/* Adds fd (events: EPOLLIN and the like) or changes what is watched; -1 with errno when epoll
+ * refuses. Callable from any thread. */
+int push_loop_watch_add(struct push_loop *l, int fd, uint32_t events, struct push_loop_watch *w);
+void push_loop_watch_mod(struct push_loop *l, int fd, uint32_t events, struct push_loop_watch *w);
+void push_loop_watch_del(struct push_loop *l, int fd);
+
+/* Called on the loop thread: scan every PUSH_LOOP_SCAN_MS with the time, turn_end after each
+ * turn (every watch removed during it may be freed then). Set before the first watch is added. */
+void push_loop_hooks(struct push_loop *l, void (*scan)(void *arg, long now),
+                     void (*turn_end)(void *arg), void *arg);
+
+/* Loop thread: ends every stream with reason (push-ws: "shutdown", a close frame 1001). */
+void push_loop_end_all(struct push_loop *l, const char *reason);
+
+/* The streams holding a descriptor now (any thread; a moment's value). */
+int push_loop_count(struct push_loop *l);
 
 
 #endif

@@ -94,19 +94,6 @@ static struct timespec at_ms(long ms)
     return ts;
 }
 
-/* Milliseconds from now (push_now_ms's clock) to the Unix time expires; 0 when expires is 0 (never). */
-static long expiry_ms(int64_t expires)
-{
-    struct timespec ts;
-    long at;
-
-    if (!expires)
-        return 0;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    at = push_now_ms() + (long)(expires - ts.tv_sec) * 1000L - ts.tv_nsec / 1000000L;
-    return at > 0 ? at : 1;
-}
-
 static void answer_token_expired(struct push_request *r, const char *user)
 {
     push_log_info("a long poll of %s ended: its token expired", user);
@@ -246,7 +233,7 @@ static void in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
         push_loop_abandon(ctx->loop, ls);
         return;
     }
-    push_loop_expire_at(ls, expiry_ms(id->expires));
+    push_loop_expire_at(ls, push_expiry_ms(id->expires));
     if (enc)
         push_loop_adopt(ctx->loop, ls, fd, request_id, from, end_ms);
     else
@@ -263,7 +250,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
     }
 
     const char *user = id->user;
-    struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL }, expiry_ms(id->expires) };
+    struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL }, push_expiry_ms(id->expires) };
     struct push_waiter w;
     struct batch b;
     enum push_db_err err;
@@ -308,7 +295,7 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     struct batch b;
     enum push_db_err err;
     char msg[256], *first_unread = NULL;
-    long hold_ms = hold_s * 1000L, expiry = expiry_ms(id->expires);
+    long hold_ms = hold_s * 1000L, expiry = push_expiry_ms(id->expires);
     /* the token expires first: the hold ends then, with 401 token_expired */
     int expires_first = expiry && expiry - push_now_ms() < hold_ms;
     struct timespec deadline = push_deadline(expires_first ? expiry - push_now_ms() : hold_ms);

@@ -7,7 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/push_log.h"
 #include "core/push_token.h"
+#include "core/push_util.h"
+#include "http/push_http.h"
+#include "store/push_store.h"
 #include "transport/push_json.h"
 
 const char *push_ws_cmd_name(enum push_ws_cmd_type type)
@@ -145,3 +149,161 @@ char *push_ws_event(const char *type, const char *cursor, const char *key, const
              json);
     return s;
 }
+
+/* --- running a command */
+
+struct run {
+    const char *user, *tag;
+    const struct push_ws_cmd *c;
+    char *reply;
+    int resumed;
+    struct push_cursor to;
+};
+
+/* One run for push_db_run: 0 with r->reply, or -1 on a database error with r as it was. */
+static int run_on(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct run *r = arg;
+    const struct push_ws_cmd *c = r->c;
+    struct push_command_error e;
+    PGresult *unread;
+    json_object *o;
+    int rc;
+
+    if (push_store_prepare(db, conn) != 0)
+        return -1;
+    if (c->type == PUSH_WS_CMD_RESUME) {
+        if ((rc = push_command_check_cursor(conn, r->user, &c->cursor, &e)) < 0)
+            return -1;
+        if (rc > 0) {
+            r->reply = push_ws_error(c, push_command_code(e.err), e.why);
+            return 0;
+        }
+        o = json_object_new_object();
+        json_object_object_add(o, "cursor", push_json_cursor(&c->cursor, r->tag));
+        r->reply = push_ws_reply(c, "ack", o);
+        r->to = c->cursor;
+        r->resumed = 1;
+        return 0;
+    }
+    if ((rc = push_command_run_mark(conn, r->user, &c->mark, &e)) < 0)
+        return -1;
+    if (rc > 0) {
+        r->reply = push_ws_error(c, push_command_code(e.err), e.why);
+        return 0;
+    }
+    if (!(unread = push_store_unread(conn, r->user)))
+        return -1;
+    o = json_object_new_object();
+    json_object_object_add(o, "unread", push_json_unread(unread));
+    PQclear(unread);
+    r->reply = push_ws_reply(c, "ack", o);
+    return 0;
+}
+
+char *push_ws_run(struct push_db *db, const char *user, const char *tag, const struct push_ws_cmd *c,
+                  int *resumed, struct push_cursor *to)
+{
+    struct run r = { user, tag, c, NULL, 0, { 0, 0 } };
+    enum push_db_err err;
+    char msg[256];
+    enum push_db_run rc = push_db_run(db, run_on, &r, &err, msg, sizeof msg);
+
+    *resumed = 0;
+    if (rc == PUSH_DB_RUN_OK) {
+        *resumed = r.resumed;
+        *to = r.to;
+        return r.reply;
+    }
+    if (rc == PUSH_DB_RUN_FAILED)
+        push_log_error("query failed: %.*s", (int)strcspn(msg, "\n"), msg);
+    /* only a schema mismatch keeps its own sentence */
+    if (err == PUSH_DB_UNREACHABLE)
+        snprintf(msg, sizeof msg, "the database is unavailable; try again shortly");
+    return push_ws_error(c, "database_unavailable", msg);
+}
+
+/* --- answers outside the socket's messages */
+
+char *push_ws_http_error(int status, const char *code, const char *message, const char *headers,
+                         size_t *len)
+{
+    json_object *o = json_object_new_object();
+    size_t blen, size;
+    const char *body;
+    char *raw;
+
+    json_object_object_add(o, "error", json_object_new_string(code));
+    json_object_object_add(o, "message", json_object_new_string(message));
+    body = push_json_text(o, &blen);
+    size = blen + strlen(headers ? headers : "") + 256;
+    raw = xmalloc(size);
+    *len = (size_t)snprintf(raw, size,
+                            "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                            "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+                            "Connection: close\r\n%s\r\n%s",
+                            status, push_http_reason(status), blen, headers ? headers : "", body);
+    if (*len >= size)
+        *len = size - 1;
+    json_object_put(o);
+    return raw;
+}
+
+char *push_ws_close_event(const char *reason)
+{
+    json_object *o = json_object_new_object();
+    char *s;
+
+    json_object_object_add(o, "type", json_object_new_string("close"));
+    json_object_object_add(o, "reason", json_object_new_string(reason));
+    s = dup_text(o);
+    json_object_put(o);
+    return s;
+}
+
+/* --- the encoder */
+
+static int put_message(struct push_request *r, char *text)
+{
+    int rc = push_request_write(r, text, strlen(text)) == 0 && push_request_flush(r) == 0 ? 0 : -1;
+
+    free(text);
+    return rc;
+}
+
+static int ws_message(struct push_request *r, const char *cursor, const char *json, size_t len,
+                      void *arg)
+{
+    (void)arg;
+    return put_message(r, push_ws_event("message", cursor, "message", json, len));
+}
+
+static int ws_unread(struct push_request *r, const char *cursor, const char *json, size_t len,
+                     void *arg)
+{
+    (void)arg;
+    return put_message(r, push_ws_event("unread", cursor, "unread", json, len));
+}
+
+static int ws_heartbeat(struct push_request *r, void *arg)
+{
+    (void)r, (void)arg;
+    return 0;
+}
+
+static int ws_end(struct push_request *r, const char *reason, void *arg)
+{
+    (void)arg;
+    return put_message(r, push_ws_close_event(reason));
+}
+
+const struct push_encoder push_ws_encoder = {
+    .headers = NULL, /* the answer starts with 101 Switching Protocols: the socket's own */
+    .arg_size = 0,
+    .more_headers = NULL,
+    .begin = NULL,
+    .message = ws_message,
+    .unread = ws_unread,
+    .heartbeat = ws_heartbeat,
+    .end = ws_end,
+};

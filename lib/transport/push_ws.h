@@ -8,7 +8,9 @@
 #include <json-c/json.h>
 
 #include "core/push_cursor.h"
+#include "store/push_db.h"
 #include "transport/push_command.h"
+#include "transport/push_emit.h"
 
 #define PUSH_WS_MSG_MAX 4096  /* bytes: the largest client message; larger closes with 1009 */
 #define PUSH_WS_REF_MAX 64    /* bytes: the largest "ref" echoed back */
@@ -54,5 +56,26 @@ char *push_ws_error(const struct push_ws_cmd *c, const char *code, const char *w
  * type "message" uses key "message", "unread" uses "unread". */
 char *push_ws_event(const char *type, const char *cursor, const char *key, const char *json,
                     size_t len);
+
+/* Runs command c of user on db as push-poll's POST does (push_command runs the mark; push_db_run
+ * retries once on a lost connection) and returns the reply as malloc'd text: an ack, or an error
+ * (bad_cursor, cursor_future ..., and database_unavailable when the database cannot be reached;
+ * a failed query is logged). A resume that succeeded sets *resumed and *to, the cursor to go on
+ * from. */
+char *push_ws_run(struct push_db *db, const char *user, const char *tag, const struct push_ws_cmd *c,
+                  int *resumed, struct push_cursor *to);
+
+/* A whole HTTP/1.1 answer refusing the upgrade: status, the JSON error body, Connection: close
+ * and headers (each line ending "\r\n"; NULL: none). malloc'd; its length in *len. */
+char *push_ws_http_error(int status, const char *code, const char *message, const char *headers,
+                         size_t *len);
+
+/* {"type": "close", "reason": reason}, sent before the close frame; malloc'd. */
+char *push_ws_close_event(const char *reason);
+
+/* The transport's encoder: each event is one text message (the request io of a socket makes a
+ * message of what was written at each flush): {"type": "message" | "unread", "cursor": ...}, and
+ * "close" at the end. Pings are the socket's own, not text: heartbeat writes nothing. */
+extern const struct push_encoder push_ws_encoder;
 
 #endif

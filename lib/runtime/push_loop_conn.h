@@ -1,0 +1,123 @@
+/* push_loop_conn.h: inside the event loop: a stream, and how its bytes reach its client (the
+ * FastCGI kind in push_loop.c, the WebSocket kind in push_wsconn.c). Only those two include it. */
+#ifndef PUSH_LOOP_CONN_H
+#define PUSH_LOOP_CONN_H
+
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/push_http.h"
+#include "http/push_request.h"
+#include "store/push_pool.h"
+#include "transport/push_emit.h"
+#include "runtime/push_hub.h"
+#include "runtime/push_loop.h"
+
+enum push_loop_state {
+    PUSH_LOOP_ADOPTING, /* joined; not yet the loop's */
+    PUSH_LOOP_IDLE,     /* the loop's */
+    PUSH_LOOP_READING,  /* a reader's, until it comes back through the done queue */
+    PUSH_LOOP_CLOSING,  /* ended cleanly; written out, then closed */
+    PUSH_LOOP_DEAD,     /* left the hub; freed once no wake-up can name it */
+};
+
+struct buf {
+    char *data;
+    size_t len, off, cap;
+};
+
+void push_loop_buf_put(struct buf *b, const void *data, size_t len);
+void push_loop_buf_free(struct buf *b);
+
+/* What a stream's kind does. "loop": called on the loop thread; "reader": on a reader thread,
+ * which owns the stream while it is READING (it writes only through s->req, into s->body). */
+struct push_loop_kind {
+    const char *noun; /* for logs: "stream", "socket" */
+    int quiet_beats;  /* a heartbeat only after PUSH_HEARTBEAT without data (else every one:
+                       * a WebSocket ping wants its pong, whatever else is sent) */
+    /* loop: the descriptor has events (EPOLLIN, EPOLLRDHUP, EPOLLHUP, EPOLLERR); also while the
+     * stream is READING. -1: the client left (the loop drops the stream, or marks it gone). */
+    int (*input)(struct push_loop_stream *s, uint32_t events, long now);
+    /* loop, never while READING: writes what waits without blocking. 1: all of it is written;
+     * 0: it would block (EPOLLOUT is watched); -1: the client left, or the end is done. */
+    int (*output)(struct push_loop_stream *s, long now);
+    size_t (*pending)(const struct push_loop_stream *s); /* loop: bytes waiting for the client */
+    int (*wants_input)(const struct push_loop_stream *s); /* loop: EPOLLIN to be watched? */
+    /* reader: the start of the answer, after the first read set s->e.pos: 0, or -1 (overflow) */
+    int (*begin)(struct push_loop_stream *s, const struct push_config *cfg);
+    /* reader: an HTTP refusal instead of the start; the stream is then finished */
+    void (*refuse)(struct push_loop_stream *s, struct push_refusal f);
+    /* loop: a reader handed the stream back: take what it wrote */
+    void (*taken)(struct push_loop_stream *s, long now);
+    /* loop: the stream ends with reason ("lifetime", "token_expired", "shutdown") */
+    void (*end)(struct push_loop_stream *s, const char *reason);
+    /* loop: what ends the answer, once everything is written (FastCGI's end records) */
+    void (*finish)(struct push_loop_stream *s);
+    /* loop: time for a heartbeat; -1 drops the stream (a ping never answered) */
+    int (*heartbeat)(struct push_loop_stream *s, long now);
+    /* loop: a command waits to be run (then the reader runs it instead of a read) */
+    int (*has_command)(const struct push_loop_stream *s);
+    /* reader: runs the stream's next command on a connection of pool */
+    void (*command)(struct push_loop_stream *s, struct push_pool *pool);
+    void (*free)(struct push_loop_stream *s); /* loop: the kind's own state, at the end */
+};
+
+struct push_loop_stream {
+    struct push_loop_watch self; /* first: what epoll names; self.on NULL tells a stream */
+    struct push_waiter w; /* wakes through loop_wake */
+    struct push_loop *loop;
+    const struct push_loop_kind *kind;
+    struct push_emitter e; /* e.r is req: the encoder writes into body */
+    struct push_request req;
+    int fd, request_id;
+    enum push_loop_state state;
+    int hold;               /* a long poll: answered once, then closed */
+    int opening;            /* its first read is to come: the state too, then the answer's start */
+    int current;            /* answers once with the current state (push_loop_answer) */
+    int joined;             /* joined to the hub (all but current) */
+    int from_head;          /* opening from now on (no cursor): the first read starts at the head */
+    int limit;              /* a long poll's messages per answer */
+    int answered;           /* answered: finish once written (the reader's, then the loop's) */
+    int wake_queued;        /* in the wake list (loop->lock) */
+    int abandoned;          /* never adopted */
+    int counted;            /* holds a descriptor in the loop's count */
+    int commanding;         /* READING to run a command, not to read */
+    /* set by the reader while READING, looked at by the loop after */
+    int more, read_failed, overflow, wrote;
+    /* the loop's */
+    int wake_again, gone, want_out, watching;
+    long end_ms, next_beat_ms, retry_at_ms, stall_since_ms;
+    const char *end_reason;  /* the kind asked to end (from its input, or while READING) */
+    long close_by_ms;        /* CLOSING: dropped past it (0: only the stall bound) */
+    long expiry_ms;          /* the token's expiry; 0: none */
+    struct buf body; /* what the encoder wrote since the last flush */
+    struct buf out;  /* bytes (FastCGI records) not yet written */
+    void *conn;      /* the kind's own state (WebSocket: its wslay context and commands) */
+    struct push_loop_stream *wnext; /* wake list (loop->lock) */
+    struct push_loop_stream *lnext; /* the loop's copy of the wake list: once the lock is let go
+                                     * the hub may queue the stream again and rewrite wnext */
+    struct push_loop_stream *qnext; /* adopt, read or done queue; grave */
+    struct push_loop_stream *prev, *next; /* every stream the loop holds */
+    char user[PUSH_USER_MAX + 1];
+    char tag[PUSH_CURSOR_TAG_LEN + 1];
+    alignas(max_align_t) unsigned char arg[]; /* the encoder's, enc->arg_size bytes */
+};
+
+#define PUSH_LOOP_OUT_MAX (4 * 1024 * 1024) /* bytes waiting for one client, at most: reading
+                                              * stops at PUSH_LOOP_OUT_HIGH, so only one huge
+                                              * batch or a flood of the client's frames gets here */
+
+/* The loop takes s over on fd (its kind's), after a first read from *from (NULL: the head),
+ * until end_ms. push_loop_adopt is this with the FastCGI kind. */
+void push_loop_adopt_kind(struct push_loop *l, struct push_loop_stream *s, int fd,
+                          const struct push_loop_kind *kind, const struct push_cursor *from,
+                          long end_ms);
+
+/* loop: (re)computes what epoll watches for s: input when the kind wants it, output when
+ * something waits. */
+void push_loop_rewatch(struct push_loop_stream *s);
+
+const struct push_config *push_loop_config(const struct push_loop *l);
+
+#endif
