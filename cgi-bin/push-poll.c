@@ -21,6 +21,7 @@
 #include "http/push_query.h"
 #include "http/push_server.h"
 #include "transport/push_command.h"
+#include "transport/push_emit.h"
 #include "transport/push_json.h"
 #include "runtime/push_hub.h"
 #include "runtime/push_program.h"
@@ -193,8 +194,7 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
      * the newest list (no since) the client goes on from the head */
     o = push_json_answer(p->id.user, p->tag, msgs, a->limit, a->since ? *a->since : pos,
                          a->since ? NULL : &st.head, push_json_unread(unread), -1);
-    respond_json(p->r, 200, o, headers);
-    json_object_put(o);
+    push_emit_answer(p->r, &push_poll_encoder, headers, o);
     PQclear(msgs);
     PQclear(unread);
     return DONE;

@@ -49,6 +49,8 @@ struct push_loop {
     struct push_loop_stream *rq_head, *rq_tail;
     /* the loop thread's own */
     struct push_loop_stream *all, *grave;
+    push_loop_read_fn read_many; /* the readers' query: push_readq_run on the pool */
+    void *read_arg;
     void (*scan_hook)(void *arg, long now);
     void (*turn_hook)(void *arg);
     void *hook_arg;
@@ -113,13 +115,13 @@ static int body_flush(void *ctx)
     return 0;
 }
 
-static long body_read(void *ctx, char *data, size_t len)
+long push_loop_io_read(void *ctx, char *data, size_t len)
 {
     (void)ctx, (void)data, (void)len;
     return -1;
 }
 
-static int body_error(void *ctx)
+int push_loop_io_error(void *ctx)
 {
     struct push_loop_stream *s = ctx;
 
@@ -129,8 +131,8 @@ static int body_error(void *ctx)
 static const struct push_request_io loop_io = {
     .write = body_write,
     .flush = body_flush,
-    .read = body_read,
-    .error = body_error,
+    .read = push_loop_io_read,
+    .error = push_loop_io_error,
     /* .closed: the loop sees the web server hang up itself; .detach: already detached */
 };
 
@@ -202,7 +204,7 @@ static void fcgi_end(struct push_loop_stream *s, const char *reason)
     if (s->hold && !strcmp(reason, "token_expired"))
         push_http_error(&s->req, 401, "token_expired", "the token has expired; send a fresh one",
                         "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
-    else if (s->e.enc)
+    else if (s->e.enc->end)
         s->e.enc->end(&s->req, reason, s->e.arg);
 }
 
@@ -312,7 +314,7 @@ static struct push_loop_stream *stream_new(struct push_loop *l, const char *user
     s->e.r = &s->req;
     s->e.enc = enc;
     s->e.arg = arg_size ? s->arg : NULL;
-    s->hold = !enc;
+    s->hold = enc && enc->answer; /* a long poll: answered once, then closed */
     s->e.tag = s->tag;
     return s;
 }
@@ -340,7 +342,7 @@ struct push_loop_stream *push_loop_answer(struct push_loop *l, const char *user,
 
     if (push_hub_reserve(l->hub) != PUSH_HUB_OK)
         return NULL;
-    s = stream_new(l, user, tag, NULL, NULL);
+    s = stream_new(l, user, tag, &push_longpoll_encoder, NULL);
     s->hold = 0;
     s->current = 1;
     return s;
@@ -826,7 +828,7 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
         return;
     }
     if (s->current) { /* the newest list: its messages' own cursors, and the head to go on from */
-        push_emit_answer(&s->req, push_json_answer(s->user, s->tag, rd->msgs, s->limit,
+        push_emit_answer(&s->req, &push_longpoll_encoder, NULL, push_json_answer(s->user, s->tag, rd->msgs, s->limit,
                                                    (struct push_cursor){ 0, 0 }, &rd->st.head,
                                                    push_json_unread(rd->unread), 0));
         s->answered = 1;
@@ -883,7 +885,7 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **all, int t
             .newest = s->current,
         };
     }
-    rc = push_readq_run(l->pool, reads, n, &err, msg, sizeof msg);
+    rc = l->read_many(l->read_arg, reads, n, &err, msg, sizeof msg);
     for (int i = 0; i < n; i++) {
         struct push_loop_stream *s = batch[i];
         s->read_failed = rc < 0 && !s->opening;
@@ -899,6 +901,18 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **all, int t
         PQclear(reads[i].msgs);
         PQclear(reads[i].unread);
     }
+}
+
+static int pool_read(void *pool, struct push_store_read *reads, int n, enum push_db_err *err,
+                     char *msg, size_t msglen)
+{
+    return push_readq_run(pool, reads, n, err, msg, msglen);
+}
+
+void push_loop_set_reader(struct push_loop *l, push_loop_read_fn read_many, void *arg)
+{
+    l->read_many = read_many;
+    l->read_arg = arg;
 }
 
 static void *reader_main(void *arg)
@@ -946,6 +960,8 @@ struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub
     l->cfg = cfg;
     l->hub = hub;
     l->pool = pool;
+    l->read_many = pool_read;
+    l->read_arg = pool;
     pthread_mutex_init(&l->lock, NULL);
     pthread_mutex_init(&l->rlock, NULL);
     pthread_cond_init(&l->rcond, NULL);

@@ -42,10 +42,10 @@ struct push_loop_stream;
 struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub *hub,
                                   struct push_pool *pool);
 
-/* A stream of user with the encoder enc and its arg (copied: enc->arg_size bytes; enc NULL for a
- * long poll), joined to
- * the hub with the hub's limits: NULL with *err when past them. From the join on, changes are
- * noted for the stream, so none is missed before the loop takes it. */
+/* A stream of user with the encoder enc and its arg (copied: enc->arg_size bytes;
+ * push_longpoll_encoder for a long poll), joined to the hub with the hub's limits: NULL with
+ * *err when past them. From the join on, changes are noted for the stream, so none is missed
+ * before the loop takes it. */
 struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, const char *tag,
                                         const struct push_encoder *enc, const void *arg,
                                         enum push_hub_err *err);
@@ -61,7 +61,7 @@ struct push_loop_stream *push_loop_join(struct push_loop *l, const char *user, c
 void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,
                      const struct push_cursor *from, long end_ms);
 
-/* The same for a long poll (joined with enc NULL): answered at once, push_stream_longpoll's way,
+/* The same for a long poll (joined with push_longpoll_encoder): answered at once, push_stream_longpoll's way,
  * when there are messages after since (at most limit); else held until the user's stream has
  * messages after since or counts other than those of the first read, or with "timeout" at
  * end_ms. */

@@ -1,5 +1,6 @@
 /* push_loop_conn.h: inside the event loop: a stream, and how its bytes reach its client (the
- * FastCGI kind in push_loop.c, the WebSocket kind in push_wsconn.c). Only those two include it. */
+ * FastCGI kind in push_loop.c, the WebSocket kind in push_wsconn.c). Only those two and the
+ * loop's unit test (tests/unit/test_loop.c) include it. */
 #ifndef PUSH_LOOP_CONN_H
 #define PUSH_LOOP_CONN_H
 
@@ -7,9 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/push_pool.h"
+#include "store/push_store.h"
 #include "http/push_http.h"
 #include "http/push_request.h"
-#include "store/push_pool.h"
 #include "transport/push_emit.h"
 #include "runtime/push_hub.h"
 #include "runtime/push_loop.h"
@@ -28,6 +30,11 @@ struct buf {
 };
 
 void push_loop_buf_put(struct buf *b, const void *data, size_t len);
+
+/* For a stream's request io (ctx: the stream): its body was read before the hand-over, so a read
+ * finds nothing; the last write's error is EAGAIN after an overflow. */
+long push_loop_io_read(void *ctx, char *data, size_t len);
+int push_loop_io_error(void *ctx);
 void push_loop_buf_free(struct buf *b);
 
 /* What a stream's kind does. "loop": called on the loop thread; "reader": on a reader thread,
@@ -119,5 +126,14 @@ void push_loop_adopt_kind(struct push_loop *l, struct push_loop_stream *s, int f
 void push_loop_rewatch(struct push_loop_stream *s);
 
 const struct push_config *push_loop_config(const struct push_loop *l);
+
+/* How the readers run a batch of reads (push_store_read_many's contract: 0 with every msgs and
+ * unread filled, or -1 with *err and msg). push_loop_start's runs them on the pool, with the one
+ * retry on a lost connection; the loop's unit test gives its own, with results made in memory. */
+typedef int (*push_loop_read_fn)(void *arg, struct push_store_read *reads, int n,
+                                 enum push_db_err *err, char *msg, size_t msglen);
+
+/* Call before the first stream is adopted. */
+void push_loop_set_reader(struct push_loop *l, push_loop_read_fn read_many, void *arg);
 
 #endif

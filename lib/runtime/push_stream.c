@@ -211,7 +211,7 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
     }
 }
 
-/* push_stream_run and push_stream_longpoll for a FastCGI request (enc NULL: a long poll of at
+/* push_stream_run and push_stream_longpoll for a FastCGI request (push_longpoll_encoder: a long poll of at
  * most limit messages): this thread joins the hub (or answers 503/429) and hands the connection
  * to the event loop, whose readers make the first read and answer, until end_ms. Accepting
  * never waits on PostgreSQL. */
@@ -234,10 +234,10 @@ static void in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
         return;
     }
     push_loop_expire_at(ls, push_expiry_ms(id->expires));
-    if (enc)
-        push_loop_adopt(ctx->loop, ls, fd, request_id, from, end_ms);
-    else
+    if (enc->answer) /* a long poll */
         push_loop_adopt_hold(ctx->loop, ls, fd, request_id, *from, limit, end_ms);
+    else
+        push_loop_adopt(ctx->loop, ls, fd, request_id, from, end_ms);
 }
 
 void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
@@ -302,7 +302,8 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     int first = 1;
 
     if (ctx->loop && push_request_detachable(r)) {
-        in_loop(ctx, r, NULL, NULL, id, tag, since, limit, push_now_ms() + hold_ms);
+        in_loop(ctx, r, &push_longpoll_encoder, NULL, id, tag, since, limit,
+                push_now_ms() + hold_ms);
         return;
     }
     if (join(ctx, r, &w, user) < 0)
@@ -396,7 +397,7 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
         return;
     }
     /* the newest list: its messages' own cursors, and the head to go on from */
-    push_emit_answer(r, push_json_answer(user, tag, b.msgs, limit, (struct push_cursor){ 0, 0 },
+    push_emit_answer(r, &push_longpoll_encoder, NULL, push_json_answer(user, tag, b.msgs, limit, (struct push_cursor){ 0, 0 },
                                          &b.st.head, push_json_unread(b.unread), 0));
     batch_clear(&b);
 }

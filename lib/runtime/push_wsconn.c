@@ -73,23 +73,11 @@ static int frame_flush(void *ctx)
     return 0;
 }
 
-static long frame_read(void *ctx, char *data, size_t len)
-{
-    (void)ctx, (void)data, (void)len;
-    return -1;
-}
-
-static int frame_error(void *ctx)
-{
-    (void)ctx;
-    return 0;
-}
-
 static const struct push_request_io frame_io = {
     .write = frame_write,
     .flush = frame_flush,
-    .read = frame_read,
-    .error = frame_error,
+    .read = push_loop_io_read,
+    .error = push_loop_io_error,
 };
 
 /* --- output */

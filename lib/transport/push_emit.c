@@ -55,19 +55,49 @@ int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unre
     return n;
 }
 
+int push_emit_answer(struct push_request *r, const struct push_encoder *enc, const char *more,
+                     struct json_object *o)
+{
+    int rc = enc->answer(r, enc->headers, more, o, NULL);
+
+    json_object_put(o);
+    return rc;
+}
+
 void push_emit_longpoll(struct push_request *r, const char *user, const char *tag,
                         struct push_cursor pos, const PGresult *msgs, struct json_object *unread,
                         int limit, int timeout)
 {
-    push_emit_answer(r, push_json_answer(user, tag, msgs, limit, pos, NULL, unread, timeout));
+    push_emit_answer(r, &push_longpoll_encoder, NULL,
+                     push_json_answer(user, tag, msgs, limit, pos, NULL, unread, timeout));
 }
 
-void push_emit_answer(struct push_request *r, struct json_object *o)
+/* --- the transports that answer once */
+
+static int json_answer(struct push_request *r, const char *headers, const char *more,
+                       struct json_object *o, void *arg)
 {
-    size_t len;
+    size_t len, hlen = headers ? strlen(headers) : 0, mlen = more ? strlen(more) : 0;
     const char *text = push_json_text(o, &len);
+    char *all = xmalloc(hlen + mlen + 1);
+    int rc;
 
-    push_http_respond(r, 200, "Cache-Control: no-store\r\n", "application/json; charset=utf-8",
-                      text, len);
-    json_object_put(o);
+    (void)arg;
+    memcpy(all, headers ? headers : "", hlen);
+    memcpy(all + hlen, more ? more : "", mlen + 1);
+    rc = push_http_respond(r, 200, all, "application/json; charset=utf-8", text, len);
+    free(all);
+    return rc;
 }
+
+const struct push_encoder push_longpoll_encoder = {
+    .headers = "Cache-Control: no-store\r\n",
+    .arg_size = 0,
+    .answer = json_answer,
+};
+
+const struct push_encoder push_poll_encoder = {
+    .headers = NULL, /* push-poll's caching headers vary by request: its ETag, and private or no-store */
+    .arg_size = 0,
+    .answer = json_answer,
+};

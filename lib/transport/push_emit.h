@@ -15,9 +15,14 @@ struct json_object;
 #define PUSH_STREAM_BATCH 32 /* messages read per query while streaming: a client that reads
                               * nothing holds at most one batch (32 x 50 KiB at worst) */
 
-/* How one transport writes; each function returns 0, or -1 when the client is gone. */
+/* How one transport writes; each function returns 0, or -1 when the client is gone. Every
+ * transport is one of these: SSE (push_sse), the hidden iframe (push_iframe), WebSocket
+ * (push_ws), and the two that answer once, long polling and short polling (below). A
+ * streaming transport sets begin, message, unread, heartbeat and end; a transport that answers
+ * once sets answer instead. */
 struct push_encoder {
-    const char *headers; /* Content-Type and the rest, each line ending "\r\n" */
+    const char *headers; /* Content-Type and the rest, each line ending "\r\n" (answer: the
+                          * headers besides Content-Type) */
     size_t arg_size;     /* bytes of the arg the functions take (copied when a stream moves to
                           * the event loop); 0 when they take none */
     /* optional: headers that vary by stream (a CSP nonce), written after headers */
@@ -32,6 +37,10 @@ struct push_encoder {
     int (*heartbeat)(struct push_request *r, void *arg);
     /* the stream ends cleanly (reason "lifetime"); the client resumes from its last cursor */
     int (*end)(struct push_request *r, const char *reason, void *arg);
+    /* the whole answer at once: o (push_json_answer's shape) with headers and more (each line
+     * ending "\r\n"; NULL: none), then the request ends */
+    int (*answer)(struct push_request *r, const char *headers, const char *more,
+                  struct json_object *o, void *arg);
 };
 
 /* One stream as the encoder sees it: where it is, and the counts it last sent. */
@@ -54,14 +63,22 @@ int push_emit_begin(struct push_request *r, const struct push_config *cfg,
  * client is gone. */
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more);
 
-/* The answer to a long poll, push-poll's shape plus "timeout": the messages of msgs after pos
- * (at most limit; NULL: none, and "more" tells whether msgs held one more) and the counts
- * (a JSON object, consumed). */
+/* Answers o (push_json_answer's shape, consumed) through enc, a transport that answers once,
+ * with more headers (NULL: none). 0, or -1 when the client is gone. */
+int push_emit_answer(struct push_request *r, const struct push_encoder *enc, const char *more,
+                     struct json_object *o);
+
+/* The answer to a long poll, push-poll's shape plus "timeout", through push_longpoll_encoder:
+ * the messages of msgs after pos (at most limit; NULL: none, and "more" tells whether msgs held
+ * one more) and the counts (a JSON object, consumed). */
 void push_emit_longpoll(struct push_request *r, const char *user, const char *tag,
                         struct push_cursor pos, const PGresult *msgs, struct json_object *unread,
                         int limit, int timeout);
 
-/* Answers o (consumed) as a whole 200 application/json, never cached: push_json_answer's shape. */
-void push_emit_answer(struct push_request *r, struct json_object *o);
+/* The two transports that answer once: a long poll's answer and the current
+ * state, never cached (Cache-Control: no-store); push-poll's answer, with the caller's
+ * caching headers (its ETag). */
+extern const struct push_encoder push_longpoll_encoder;
+extern const struct push_encoder push_poll_encoder;
 
 #endif

@@ -482,6 +482,33 @@ START_TEST(longpoll_timeout_answer)
 }
 END_TEST
 
+/* push-poll's answer goes through push_poll_encoder: its own caching headers, not no-store */
+START_TEST(poll_answer_carries_the_callers_headers)
+{
+    PGresult *u = counts("2");
+    struct push_cursor from = { 0, 0 };
+    const char *body;
+    json_object *o;
+
+    ck_assert_int_eq(push_emit_answer(&req, &push_poll_encoder,
+                                      "ETag: \"abc\"\r\nCache-Control: private, no-cache\r\n",
+                                      push_json_answer("alice", tag, NULL, 10, from, NULL,
+                                                       push_json_unread(u), -1)), 0);
+    io.out[io.out_len] = '\0';
+    ck_assert_ptr_nonnull(strstr(io.out, "Status: 200"));
+    ck_assert_ptr_nonnull(strstr(io.out, "ETag: \"abc\"\r\n"));
+    ck_assert_ptr_nonnull(strstr(io.out, "Cache-Control: private, no-cache\r\n"));
+    ck_assert_ptr_null(strstr(io.out, "no-store"));
+    body = strstr(io.out, "\r\n\r\n");
+    ck_assert_ptr_nonnull(body);
+    o = parse(body + 4);
+    ck_assert_str_eq(member(o, "user"), "alice");
+    ck_assert_ptr_null(json_object_object_get(o, "timeout")); /* a short poll has none */
+    json_object_put(o);
+    PQclear(u);
+}
+END_TEST
+
 static Suite *emit_suite(void)
 {
     Suite *s = suite_create("emit");
@@ -508,6 +535,7 @@ static Suite *emit_suite(void)
     tcase_add_checked_fixture(longpoll, setup, teardown);
     tcase_add_test(longpoll, longpoll_answer_shape);
     tcase_add_test(longpoll, longpoll_timeout_answer);
+    tcase_add_test(longpoll, poll_answer_carries_the_callers_headers);
     suite_add_tcase(s, longpoll);
     return s;
 }

@@ -1,0 +1,420 @@
+/* test_loop.c: unit tests for lib/runtime/push_loop, the event loop, over socketpairs: the test
+ * holds the web server's end of each stream's connection and reads the FastCGI records the loop
+ * writes; the loop's readers read from a store made in memory (push_loop_set_reader), so no
+ * database is needed. What it checks: the first read and its answer, wake-ups, heartbeats,
+ * lifetimes, held long polls, refusals, a client that leaves and one that takes nothing. */
+#include "config.h"
+
+#include "unit.h"
+
+#include "runtime/push_loop.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/push_config.h"
+#include "core/push_log.h"
+#include "core/push_util.h"
+#include "http/push_fcgi.h"
+#include "transport/push_sse.h"
+#include "runtime/push_hub.h"
+#include "runtime/push_loop_conn.h"
+
+#include "pgresult.h"
+
+#define REQ_ID 7
+
+/* ---- the store in memory: alice's messages 1..nmsgs, each of body_len bytes */
+
+static struct {
+    pthread_mutex_t lock;
+    int nmsgs;
+    size_t body_len;
+    int reads; /* batches run */
+    int fail;  /* reads fail: the database is unreachable */
+} store = { PTHREAD_MUTEX_INITIALIZER, 0, 1, 0, 0 };
+
+static int store_read(void *arg, struct push_store_read *reads, int n, enum push_db_err *err,
+                      char *msg, size_t msglen)
+{
+    (void)arg;
+    pthread_mutex_lock(&store.lock);
+    store.reads++;
+    if (store.fail) {
+        pthread_mutex_unlock(&store.lock);
+        *err = PUSH_DB_UNREACHABLE;
+        snprintf(msg, msglen, "the database is unavailable; try again shortly");
+        return -1;
+    }
+    char *body = xmalloc(store.body_len + 1);
+    memset(body, 'x', store.body_len);
+    body[store.body_len] = '\0';
+    for (int i = 0; i < n; i++) {
+        struct push_store_read *r = &reads[i];
+        struct row rows[64];
+        char ids[64][24], count[24];
+        int k = 0;
+        if (r->want_state) {
+            r->st = (struct push_state){ { store.nmsgs, 0 }, 1, 1, store.nmsgs };
+            if (r->from_head)
+                r->after = r->st.head;
+        }
+        for (int64_t id = r->after.personal + 1; id <= store.nmsgs && k < r->limit && k < 64; id++, k++) {
+            snprintf(ids[k], sizeof ids[k], "%lld", (long long)id);
+            rows[k] = message_row(ids[k], "t", body, ids[k], "0");
+        }
+        r->msgs = messages(rows, k);
+        snprintf(count, sizeof count, "%d", store.nmsgs);
+        const char *const counts[1][2] = { { "chat", count } };
+        r->unread = unread(counts, store.nmsgs ? 1 : 0);
+    }
+    free(body);
+    pthread_mutex_unlock(&store.lock);
+    return 0;
+}
+
+static void store_set(int nmsgs, size_t body_len, int fail)
+{
+    pthread_mutex_lock(&store.lock);
+    store.nmsgs = nmsgs;
+    store.body_len = body_len;
+    store.fail = fail;
+    pthread_mutex_unlock(&store.lock);
+}
+
+static int store_reads(void)
+{
+    pthread_mutex_lock(&store.lock);
+    int n = store.reads;
+    pthread_mutex_unlock(&store.lock);
+    return n;
+}
+
+/* ---- a loop, and the web server's side of a stream's connection */
+
+static struct push_config cfg;
+static struct push_hub *hub;
+static struct push_loop *loop;
+static char tag[PUSH_CURSOR_TAG_LEN + 1];
+
+static void setup(void)
+{
+    char err[256];
+
+    push_log_init("test_loop", PUSH_LOG_ERROR);
+    ck_assert_int_eq(push_config_load(&cfg, NULL, err, sizeof err), 0);
+    cfg.heartbeat = 30;
+    cfg.write_timeout = 1;
+    cfg.db_pool = 2;
+    store_set(0, 1, 0);
+    /* a hub whose LISTEN connection never comes up: joins, leaves and wake-ups work without */
+    hub = push_hub_start("host=/nonexistent-pgpush-test connect_timeout=1", "test_loop", 16, 1);
+    loop = push_loop_start(&cfg, hub, NULL);
+    push_loop_set_reader(loop, store_read, NULL);
+    push_cursor_tag("alice", tag);
+}
+
+static void teardown(void)
+{
+}
+
+struct peer {
+    int fd;           /* the test's end */
+    char out[1 << 20]; /* the stdout records' content so far */
+    size_t len;
+    unsigned char raw[1 << 20]; /* bytes read, not yet a whole record */
+    size_t raw_len;
+    int ended;        /* the END_REQUEST record came */
+    int eof;          /* the loop closed the connection */
+};
+
+static struct push_loop_stream *open_stream(struct peer *p, const struct push_encoder *enc,
+                                            const struct push_cursor *from, long life_ms)
+{
+    int sv[2];
+    enum push_hub_err herr;
+    struct push_loop_stream *s = push_loop_join(loop, "alice", tag, enc, NULL, &herr);
+
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    memset(p, 0, sizeof *p);
+    p->fd = sv[1];
+    push_loop_adopt(loop, s, sv[0], REQ_ID, from, push_now_ms() + life_ms);
+    return s;
+}
+
+/* Reads records for up to ms, until want (NULL: the end of the answer) is in the output. */
+static int collect(struct peer *p, const char *want, int ms)
+{
+    unsigned char *raw = p->raw;
+    long until = push_now_ms() + ms;
+    while (!(want ? strstr(p->out, want) != NULL : p->ended) && !p->eof) {
+        struct pollfd pfd = { p->fd, POLLIN, 0 };
+        long left = until - push_now_ms();
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            return 0;
+        ssize_t n = read(p->fd, raw + p->raw_len, sizeof p->raw - p->raw_len);
+        if (n <= 0) {
+            p->eof = 1;
+            break;
+        }
+        p->raw_len += (size_t)n;
+        size_t off = 0;
+        while (p->raw_len - off >= PUSH_FCGI_HEADER_LEN) { /* whole records only */
+            const unsigned char *h = raw + off;
+            size_t clen = (size_t)h[4] << 8 | h[5], rec = PUSH_FCGI_HEADER_LEN + clen + h[6];
+            if (p->raw_len - off < rec)
+                break;
+            ck_assert_int_eq(h[0], 1);                   /* FastCGI version 1 */
+            ck_assert_int_eq(h[2] << 8 | h[3], REQ_ID);  /* our request's */
+            if (h[1] == PUSH_FCGI_STDOUT) {
+                ck_assert_uint_lt(p->len + clen, sizeof p->out);
+                memcpy(p->out + p->len, h + PUSH_FCGI_HEADER_LEN, clen);
+                p->len += clen;
+                p->out[p->len] = '\0';
+            } else if (h[1] == PUSH_FCGI_END_REQUEST) {
+                p->ended = 1;
+            }
+            off += rec;
+        }
+        memmove(raw, raw + off, p->raw_len - off);
+        p->raw_len -= off;
+    }
+    return want ? strstr(p->out, want) != NULL : p->ended;
+}
+
+static int count_of(const char *text, const char *what)
+{
+    int n = 0;
+
+    for (const char *t = text; (t = strstr(t, what)); t += strlen(what))
+        n++;
+    return n;
+}
+
+static void wake(struct push_loop_stream *s)
+{
+    s->w.wake(s->w.wake_arg); /* what the hub does when a notification names alice */
+}
+
+static int wait_count(int want, int ms)
+{
+    long until = push_now_ms() + ms;
+
+    while (push_loop_count(loop) != want && push_now_ms() < until)
+        usleep(10000);
+    return push_loop_count(loop) == want;
+}
+
+static void id_line(char *line, size_t size, int id)
+{
+    char cursor[PUSH_CURSOR_MAX];
+
+    push_cursor_format(&(struct push_cursor){ id, 0 }, tag, cursor);
+    snprintf(line, size, "id: %s\nevent: message", cursor);
+}
+
+/* ---- the tests */
+
+START_TEST(first_read_then_every_wake_up_sends_what_is_new_once)
+{
+    static struct peer p;
+    struct push_cursor from = { 0, 0 };
+    char line[128];
+
+    store_set(2, 5, 0);
+    struct push_loop_stream *s = open_stream(&p, &push_sse_encoder, &from, 60000);
+    id_line(line, sizeof line, 2);
+    ck_assert_msg(collect(&p, line, 3000), "the first read's messages: %s", p.out);
+    ck_assert(collect(&p, "event: unread", 3000));
+    ck_assert_ptr_nonnull(strstr(p.out, "Status: 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(p.out, "Content-Type: text/event-stream"));
+    ck_assert_ptr_nonnull(strstr(p.out, "retry: "));
+    store_set(3, 5, 0);
+    wake(s);
+    id_line(line, sizeof line, 3);
+    ck_assert_msg(collect(&p, line, 3000), "a wake-up's new message: %s", p.out);
+    id_line(line, sizeof line, 1);
+    ck_assert_int_eq(count_of(p.out, line), 1); /* nothing sent twice */
+    ck_assert_int_eq(count_of(p.out, "event: message"), 3);
+    ck_assert(!p.ended);
+    close(p.fd);
+}
+END_TEST
+
+START_TEST(lifetime_ends_with_the_encoders_end_then_the_end_record)
+{
+    static struct peer p;
+    struct push_cursor from = { 0, 0 };
+
+    open_stream(&p, &push_sse_encoder, &from, 400);
+    ck_assert_msg(collect(&p, NULL, 3000), "the end of the answer: %s", p.out);
+    ck_assert_ptr_nonnull(strstr(p.out, "event: close\ndata: {\"reason\":\"lifetime\"}"));
+    ck_assert(wait_count(0, 2000));
+    collect(&p, "(the connection's end)", 1000);
+    ck_assert(p.eof);
+    close(p.fd);
+}
+END_TEST
+
+START_TEST(heartbeats_while_nothing_happens)
+{
+    static struct peer p;
+    struct push_cursor from = { 0, 0 };
+
+    cfg.heartbeat = 1;
+    open_stream(&p, &push_sse_encoder, &from, 60000);
+    ck_assert_msg(collect(&p, ": heartbeat\n\n", 3000), "a heartbeat: %s", p.out);
+    close(p.fd);
+}
+END_TEST
+
+START_TEST(a_first_read_that_fails_answers_503)
+{
+    static struct peer p;
+    struct push_cursor from = { 0, 0 };
+
+    store_set(1, 5, 1);
+    open_stream(&p, &push_sse_encoder, &from, 60000);
+    ck_assert_msg(collect(&p, NULL, 3000), "the answer: %s", p.out);
+    ck_assert_ptr_nonnull(strstr(p.out, "Status: 503"));
+    ck_assert_ptr_nonnull(strstr(p.out, "Retry-After:"));
+    ck_assert_ptr_nonnull(strstr(p.out, "\"database_unavailable\""));
+    ck_assert_ptr_null(strstr(p.out, "event:"));
+    close(p.fd);
+}
+END_TEST
+
+START_TEST(a_cursor_ahead_of_every_message_answers_400)
+{
+    static struct peer p;
+    struct push_cursor from = { 99, 0 };
+
+    store_set(2, 5, 0);
+    open_stream(&p, &push_sse_encoder, &from, 60000);
+    ck_assert_msg(collect(&p, NULL, 3000), "the answer: %s", p.out);
+    ck_assert_ptr_nonnull(strstr(p.out, "Status: 400"));
+    ck_assert_ptr_nonnull(strstr(p.out, "\"cursor_future\""));
+    close(p.fd);
+}
+END_TEST
+
+START_TEST(a_held_long_poll_is_answered_once_at_the_wake_up_that_brings_a_message)
+{
+    static struct peer p;
+    struct push_cursor since = { 2, 0 };
+    int sv[2];
+    enum push_hub_err herr;
+    struct push_loop_stream *s = push_loop_join(loop, "alice", tag, &push_longpoll_encoder, NULL, &herr);
+
+    store_set(2, 5, 0);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    memset(&p, 0, sizeof p);
+    p.fd = sv[1];
+    push_loop_adopt_hold(loop, s, sv[0], REQ_ID, since, 10, push_now_ms() + 60000);
+    ck_assert(!collect(&p, NULL, 500)); /* held: nothing after since */
+    ck_assert_uint_eq(p.len, 0);
+    store_set(3, 5, 0);
+    wake(s);
+    ck_assert_msg(collect(&p, NULL, 3000), "the answer: %s", p.out);
+    ck_assert_ptr_nonnull(strstr(p.out, "Status: 200 OK"));
+    ck_assert_ptr_nonnull(strstr(p.out, "\"id\":\"3\""));
+    ck_assert_ptr_null(strstr(p.out, "\"id\":\"2\""));
+    ck_assert_ptr_nonnull(strstr(p.out, "\"timeout\":false"));
+    ck_assert(wait_count(0, 2000));
+    close(p.fd);
+}
+END_TEST
+
+START_TEST(a_held_long_poll_answers_timeout_at_its_end)
+{
+    static struct peer p;
+    struct push_cursor since = { 2, 0 };
+    int sv[2];
+    enum push_hub_err herr;
+    struct push_loop_stream *s = push_loop_join(loop, "alice", tag, &push_longpoll_encoder, NULL, &herr);
+
+    store_set(2, 5, 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    memset(&p, 0, sizeof p);
+    p.fd = sv[1];
+    push_loop_adopt_hold(loop, s, sv[0], REQ_ID, since, 10, push_now_ms() + 400);
+    ck_assert_msg(collect(&p, NULL, 3000), "the answer: %s", p.out);
+    ck_assert_ptr_nonnull(strstr(p.out, "\"timeout\":true"));
+    ck_assert_ptr_nonnull(strstr(p.out, "\"messages\":[]"));
+    close(p.fd);
+}
+END_TEST
+
+START_TEST(a_client_that_leaves_frees_its_place)
+{
+    static struct peer p;
+    struct push_cursor from = { 0, 0 };
+    enum push_hub_err herr;
+
+    open_stream(&p, &push_sse_encoder, &from, 60000);
+    ck_assert(collect(&p, "event: unread", 3000));
+    ck_assert_int_eq(push_loop_count(loop), 1);
+    /* alice may hold one stream (the hub's limit here): a second is refused while it is open */
+    ck_assert_ptr_null(push_loop_join(loop, "alice", tag, &push_sse_encoder, NULL, &herr));
+    ck_assert_int_eq(herr, PUSH_HUB_USER_FULL);
+    close(p.fd);
+    ck_assert(wait_count(0, 2000));
+    struct push_loop_stream *again = push_loop_join(loop, "alice", tag, &push_sse_encoder, NULL, &herr);
+    ck_assert_ptr_nonnull(again);
+    push_loop_abandon(loop, again);
+}
+END_TEST
+
+START_TEST(a_client_that_takes_nothing_is_not_read_for_then_dropped)
+{
+    static struct peer p;
+    struct push_cursor from = { 0, 0 };
+    int small = 4096;
+
+    store_set(40, 20000, 0); /* the first read alone: 32 messages of 20 KB */
+    struct push_loop_stream *s = open_stream(&p, &push_sse_encoder, &from, 60000);
+    setsockopt(p.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    usleep(300000);
+    int reads = store_reads();
+    for (int i = 0; i < 20; i++) { /* messages keep coming; the client reads none of them */
+        store_set(41 + i, 20000, 0);
+        wake(s);
+        usleep(20000);
+    }
+    /* over PUSH_LOOP_OUT_HIGH waits: the wake-ups are noted, but nothing more is read */
+    ck_assert_int_le(store_reads() - reads, 1);
+    /* no progress for PUSH_WRITE_TIMEOUT (1 s): dropped, its output freed */
+    ck_assert_msg(wait_count(0, 4000), "the stream is dropped");
+    close(p.fd);
+}
+END_TEST
+
+static Suite *loop_suite(void)
+{
+    Suite *s = suite_create("loop");
+    TCase *tc = tcase_create("loop");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, first_read_then_every_wake_up_sends_what_is_new_once);
+    tcase_add_test(tc, lifetime_ends_with_the_encoders_end_then_the_end_record);
+    tcase_add_test(tc, heartbeats_while_nothing_happens);
+    tcase_add_test(tc, a_first_read_that_fails_answers_503);
+    tcase_add_test(tc, a_cursor_ahead_of_every_message_answers_400);
+    tcase_add_test(tc, a_held_long_poll_is_answered_once_at_the_wake_up_that_brings_a_message);
+    tcase_add_test(tc, a_held_long_poll_answers_timeout_at_its_end);
+    tcase_add_test(tc, a_client_that_leaves_frees_its_place);
+    tcase_add_test(tc, a_client_that_takes_nothing_is_not_read_for_then_dropped);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_MAIN(loop_suite)
