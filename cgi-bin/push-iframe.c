@@ -70,5 +70,5 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
 
 int main(int argc, char **argv)
 {
-    return push_stream_main(&program, argc, argv, handle, PUSH_STREAM_EVENT_LOOP);
+    return push_stream_main(&program, argc, argv, handle);
 }

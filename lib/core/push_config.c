@@ -31,7 +31,8 @@ const char push_config_help[] =
     "  PUSH_LOG_LEVEL         error, warn, info or debug (default info)\n"
     "  PUSH_THREAD_STACK      KiB of stack per worker thread (default 128)\n"
     "  PUSH_WRITE_TIMEOUT     seconds a client may take no data before it is dropped (default 30)\n"
-    "Streaming (push-longpoll, push-sse, push-iframe):\n"
+    "Streaming (push-longpoll, push-sse, push-iframe). As FastCGI, open streams and held long\n"
+    "polls live in one event loop; as plain CGI, each process holds its one request in its thread:\n"
     "  PUSH_DB_POOL           query connections per process, besides the one LISTEN (default 3)\n"
     "  PUSH_MAX_STREAMS       open streams and held polls per process; then 503 (default 1000)\n"
     "  PUSH_MAX_STREAMS_PER_USER  per user and process; then 429 (default 16)\n"
@@ -40,8 +41,6 @@ const char push_config_help[] =
     "  PUSH_HOLD              seconds a long poll is held without ?timeout= (default 25)\n"
     "  PUSH_HOLD_MAX          largest ?timeout= accepted (default 60)\n"
     "  PUSH_RETRY             reconnect delay advised to EventSource, ms (default 3000)\n"
-    "  PUSH_EVENT_LOOP        1: open streams and held long polls live in one event loop\n"
-    "                         (default); 0: each holds a thread, as plain CGI does\n"
     "Short polling (push-poll as FastCGI):\n"
     "  PUSH_STATE_CACHE       users whose state is kept in the process, so that an unchanged poll\n"
     "                         (304) needs no query; costs one LISTEN connection (default 16384;\n"
@@ -195,7 +194,6 @@ static int load_numbers(struct push_config *cfg, char *const *envp, char *err, s
         { "PUSH_HOLD", 1, 3600, &cfg->hold },
         { "PUSH_RETRY", 0, 600000, &cfg->retry_ms },
         { "PUSH_STATE_CACHE", 0, 1000000, &cfg->state_cache },
-        { "PUSH_EVENT_LOOP", 0, 1, &cfg->event_loop },
     };
 
     if (push_env_numbers(envp, table, sizeof table / sizeof table[0], err, errlen) < 0)
@@ -227,7 +225,6 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     cfg->hold_max = 60;
     cfg->retry_ms = 3000;
     cfg->state_cache = 16384;
-    cfg->event_loop = 1;
 
     if ((v = push_env_get(envp, "PUSH_DATABASE_URL"))
         && copy_str(cfg->database_url, sizeof cfg->database_url, v, "PUSH_DATABASE_URL", err, errlen))

@@ -39,8 +39,6 @@ struct push_config {
     int hold;                  /* PUSH_HOLD, s: long-poll hold without ?timeout=, default 25 */
     int hold_max;              /* PUSH_HOLD_MAX, s: largest ?timeout=, default 60 */
     int retry_ms;              /* PUSH_RETRY, ms: reconnect advice to EventSource, default 3000 */
-    int event_loop;            /* PUSH_EVENT_LOOP: open streams and held long polls in one event
-                                * loop (1, default) or a thread each (0) */
     /* push-poll */
     int state_cache;           /* PUSH_STATE_CACHE: users whose state a FastCGI push-poll keeps,
                                 * default 16384; 0: none (and no LISTEN connection) */

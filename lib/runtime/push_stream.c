@@ -140,8 +140,8 @@ static void gone(struct stream *s)
         push_log_debug("a stream of %s ended: the client left", s->user);
 }
 
-/* The loop after the headers: read, write, wait; until the lifetime ends, the token expires or
- * the client left. */
+/* The loop after the headers of a stream in its own thread (plain CGI): read, write, wait; until
+ * the lifetime ends, the token expires or the client left. */
 static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *first)
 {
     const struct push_config *cfg = s->ctx->cfg;
@@ -248,7 +248,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
         in_loop(ctx, r, enc, arg, id, tag, from, 0, push_now_ms() + ctx->cfg->lifetime * 1000L);
         return;
     }
-
+    /* plain CGI: no FastCGI connection to hand over; this process's one request streams here */
     const char *user = id->user;
     struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL }, push_expiry_ms(id->expires) };
     struct push_waiter w;
@@ -306,6 +306,7 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
                 push_now_ms() + hold_ms);
         return;
     }
+    /* plain CGI: held in this thread, the process's only one */
     if (join(ctx, r, &w, user) < 0)
         return;
     for (;;) {
@@ -404,8 +405,6 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
 
 /* --- main of the streaming programs */
 
-#define SPARE_THREADS 8 /* without the event loop: threads beyond the streams, for the rest */
-
 static void *stream_worker_new(void *app)
 {
     return app;
@@ -424,40 +423,35 @@ static void stream_handle(struct push_request *r, void *state)
 }
 
 int push_stream_main(const struct push_program *p, int argc, char **argv,
-                     void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx),
-                     int flags)
+                     void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx))
 {
     static struct push_config cfg;
     static struct push_stream_ctx ctx;
     int rc = push_program_init(p, argc, argv, &cfg);
-    int loop = (flags & PUSH_STREAM_EVENT_LOOP) && cfg.event_loop && !push_server_is_cgi(&cfg);
-    /* with the event loop a worker only answers and hands over: a few suffice; without it
-     * every open stream holds one */
+    /* a worker only answers and hands streams and held polls over to the event loop: a few
+     * suffice, however many streams are open */
     struct push_server server = { &cfg, &ctx, stream_worker_new, stream_worker_free, stream_handle,
-                                  64, loop ? 64 : cfg.max_streams + SPARE_THREADS };
+                                  64, 64 };
 
     if (rc >= 0)
         return rc;
     stream_handler = handle;
     ctx.cfg = &cfg;
-    int streams = cfg.max_streams;
-    if (!push_server_is_cgi(&cfg)) {
+    int cgi = push_server_is_cgi(&cfg), streams = cfg.max_streams;
+    if (!cgi) {
         /* every stream and every request in a worker's hands is a descriptor: at the open-file
          * limit clients get 503 too_many_streams, and the process never runs out */
         cfg.threads = push_server_threads(&server);
-        streams = push_server_stream_cap(&cfg, loop ? cfg.threads : 0);
-        /* a thread per stream: keep SPARE_THREADS free to answer, a 503 included */
-        if (!loop && streams > cfg.threads - SPARE_THREADS) {
-            streams = cfg.threads > SPARE_THREADS ? cfg.threads - SPARE_THREADS : 1;
-            push_log_warn("a thread per stream (PUSH_EVENT_LOOP=0) with %d threads: at most %d "
-                          "streams", cfg.threads, streams);
-        }
+        streams = push_server_stream_cap(&cfg, cfg.threads);
     }
     /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
     ctx.hub = push_hub_start(cfg.database_url, p->name, streams, cfg.max_streams_per_user);
     ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
     ctx.readq = push_readq_new(ctx.pool, cfg.db_pool);
-    if (loop)
+    /* FastCGI (spawned or external): open streams and held polls live in the event loop. Plain
+     * CGI has no FastCGI connection to hand over: its one request keeps its stream or poll in
+     * this thread (push_stream_run, push_stream_longpoll), reading through ctx.readq. */
+    if (!cgi)
         ctx.loop = push_loop_start(&cfg, ctx.hub, ctx.pool);
     return push_server_run(&server);
 }

@@ -1,24 +1,23 @@
 # stream-suite.sh: push-sse and push-longpoll as external FastCGI servers behind $SERVER (lighttpd
-# or nginx), against a real PostgreSQL: delivery, resume, limits, bad input, and faults (PostgreSQL
-# restart, SIGKILL, out-of-order commits, a client that stops reading). Sourced by test-stream-*.sh.
+# or nginx), their open streams and held polls in the event loop, against a real PostgreSQL:
+# delivery, resume, limits, bad input, and faults (PostgreSQL restart, SIGKILL, out-of-order
+# commits, a client that stops reading). Sourced by test-stream-lighttpd.sh and
+# test-stream-nginx.sh (test-stream-cgi.sh covers plain CGI, a thread per stream).
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 harness_start
 STREAM_ENV=(PUSH_HEARTBEAT=1 PUSH_LIFETIME=60 PUSH_WRITE_TIMEOUT=3 PUSH_MAX_STREAMS=12
-            PUSH_MAX_STREAMS_PER_USER=3 PUSH_HOLD=20 PUSH_THREADS=24 PUSH_LOG_LEVEL=info
-            PUSH_EVENT_LOOP="${EVENT_LOOP:-1}")
+            PUSH_MAX_STREAMS_PER_USER=3 PUSH_HOLD=20 PUSH_THREADS=24 PUSH_LOG_LEVEL=info)
 start_daemon push-sse "${STREAM_ENV[@]}"
 start_daemon push-longpoll "${STREAM_ENV[@]}"
-# with the event loop, two worker threads serve any number of open streams (checked below)
-SHORT_THREADS=24
-[ "${EVENT_LOOP:-1}" = 1 ] && SHORT_THREADS=2
-# one query connection: new streams' first reads queue behind each other (checked below)
+# two worker threads serve any number of open streams, which live in the event loop (checked
+# below); one query connection: new streams' first reads queue behind each other (checked below)
 SOCK=push-sse-short start_daemon push-sse PUSH_LIFETIME=3 PUSH_HEARTBEAT=1 PGAPPNAME=push-sse-short \
-    PUSH_EVENT_LOOP="${EVENT_LOOP:-1}" PUSH_THREADS=$SHORT_THREADS PUSH_DB_POOL=1
+    PUSH_THREADS=2 PUSH_DB_POOL=1
 if [ "$SERVER" = nginx ]; then
     harness_nginx
     BASE="http://127.0.0.1:$NPORT"
 fi
-echo "# through $SERVER at $BASE, PUSH_EVENT_LOOP=${EVENT_LOOP:-1}"
+echo "# through $SERVER at $BASE"
 SSE=/ext/push-sse
 LP=/ext/push-longpoll
 ALICE=$(token alice)
@@ -445,7 +444,7 @@ echo "# --- the open-file limit: push-sse caps its streams to fit it, answers 50
 kill "${DAEMON_PID[push-sse]}"; { wait "${DAEMON_PID[push-sse]}"; } 2>/dev/null
 # 64 descriptors: less 32 kept and 3 for the database pool, 29; the workers take at most half
 DAEMON_WRAP="prlimit --nofile=64:64 --" start_daemon push-sse PUSH_HEARTBEAT=1 PUSH_LIFETIME=60 \
-    PUSH_MAX_STREAMS_PER_USER=1000 PUSH_LOG_LEVEL=info PUSH_EVENT_LOOP="${EVENT_LOOP:-1}"
+    PUSH_MAX_STREAMS_PER_USER=1000 PUSH_LOG_LEVEL=info
 cap=$(grep -o "at most [0-9]* streams" "$WORK/push-sse.log" | tail -n 1 | grep -o "[0-9]*")
 check '[ -n "$cap" ] && [ "$cap" -ge 2 ] && [ "$cap" -le 29 ]' "at start, push-sse logs the cap the open-file limit allows (${cap:-none})"
 check 'grep -q "PUSH_MAX_STREAMS=1000 does not fit in the open-file limit 64" "$WORK/push-sse.log"' "... and why"
@@ -472,67 +471,65 @@ eq "$STATUS" 200 "afterwards alice streams"
 kill "${DAEMON_PID[push-sse]}"; { wait "${DAEMON_PID[push-sse]}"; } 2>/dev/null
 start_daemon push-sse "${STREAM_ENV[@]}"
 
-if [ "${EVENT_LOOP:-1}" = 1 ]; then
-    echo "# --- the event loop: 8 open streams in a process with 2 worker threads, each to its end"
-    threads_before=$(awk '/^Threads:/ {print $2}' "/proc/${DAEMON_PID[push-sse-short]}/status")
-    for i in $(seq 1 8); do SSE=/short/push-sse SSE_MAX=8 sse_open few$i "token=$(token "few$((i % 4))")"; done
-    for i in $(seq 1 8); do wait_for few$i 'event: unread' 3 || break; done
-    threads_open=$(awk '/^Threads:/ {print $2}' "/proc/${DAEMON_PID[push-sse-short]}/status")
-    sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to the few')"
-    got=0
-    for i in $(seq 1 8); do wait_for few$i 'to the few' 2 && got=$((got + 1)); done
-    eq "$got" 8 "all 8 streams had the broadcast"
-    eq "$threads_open" "$threads_before" "no thread per stream: $threads_before threads before, $threads_open with 8 streams open"
-    for i in $(seq 1 8); do eval "wait \$SSE_PID_few$i" 2>/dev/null; done
-    ended=0
-    for i in $(seq 1 8); do grep -q '^event: close' "$WORK/few$i.sse" && ended=$((ended + 1)); done
-    eq "$ended" 8 "each ended cleanly after its 3 s lifetime (event: close), from the loop"
+echo "# --- the event loop: 8 open streams in a process with 2 worker threads, each to its end"
+threads_before=$(awk '/^Threads:/ {print $2}' "/proc/${DAEMON_PID[push-sse-short]}/status")
+for i in $(seq 1 8); do SSE=/short/push-sse SSE_MAX=8 sse_open few$i "token=$(token "few$((i % 4))")"; done
+for i in $(seq 1 8); do wait_for few$i 'event: unread' 3 || break; done
+threads_open=$(awk '/^Threads:/ {print $2}' "/proc/${DAEMON_PID[push-sse-short]}/status")
+sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to the few')"
+got=0
+for i in $(seq 1 8); do wait_for few$i 'to the few' 2 && got=$((got + 1)); done
+eq "$got" 8 "all 8 streams had the broadcast"
+eq "$threads_open" "$threads_before" "no thread per stream: $threads_before threads before, $threads_open with 8 streams open"
+for i in $(seq 1 8); do eval "wait \$SSE_PID_few$i" 2>/dev/null; done
+ended=0
+for i in $(seq 1 8); do grep -q '^event: close' "$WORK/few$i.sse" && ended=$((ended + 1)); done
+eq "$ended" 8 "each ended cleanly after its 3 s lifetime (event: close), from the loop"
 
-    echo "# --- accepting never waits on PostgreSQL: the first read is the loop's readers'"
-    # A session holds push.reader locked, so every first read (push.state reads it) waits. The
-    # process has 2 worker threads: were they to read, new streams would hold both and a request
-    # without a token would wait behind them until the lock is gone. Its one reader takes the
-    # first stream and blocks; the others queue and are then read together (push.state for
-    # several users in one statement): from now on, from a cursor with a message after it, and
-    # from a cursor ahead of every message (400).
-    sql "INSERT INTO push.message (recipient, title) VALUES ('few4', 'for few4 before')"
-    sql "INSERT INTO push.message (recipient, title) VALUES ('few3', 'for few3 before')"
-    # (the cursors are read first: push-poll's reads wait on the lock too)
-    FUTURE=$(head_of "$(token few2)" | sed 's/^[0-9]*-/999999999-/')
-    FROM0="0-0-$(head_of "$(token few4)" | cut -d- -f3)"
-    psql -qAtX -c "BEGIN; LOCK TABLE push.reader IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" \
-        >/dev/null 2>&1 &
-    locker=$!
-    for _ in $(seq 1 50); do
-        [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'push.reader'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
-        sleep 0.1
-    done
-    # few1 (blocks the reader), then a batch: few0 and few3 from now on (few3's head is the newest
-    # personal message, few0's far older), few2 from a cursor ahead of every message, few4 from
-    # the start
-    SSE=/short/push-sse SSE_MAX=15 sse_open locked1 "token=$(token few1)"
-    sleep 0.3
-    SSE=/short/push-sse SSE_MAX=15 sse_open locked2 "token=$(token few0)"
-    SSE=/short/push-sse SSE_MAX=15 sse_open locked3 "token=$(token few2)&since=$FUTURE"
-    SSE=/short/push-sse SSE_MAX=15 sse_open locked4 "token=$(token few3)"
-    SSE=/short/push-sse SSE_MAX=15 sse_open locked5 "token=$(token few4)&since=$FROM0"
-    sleep 0.5 # the five reach the workers, which hand them over
-    st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$BASE/short/push-sse")
-    if kill -0 "$locker" 2>/dev/null; then held=yes; else held=no; fi
-    eq "$st $held" "401 yes" "while 5 streams' first reads wait on a lock, 2 workers still answer (401) at once"
-    wait "$locker"
-    got=0
-    for i in 1 2 4 5; do wait_for locked$i 'event: unread' 5 && got=$((got + 1)); done
-    eq "$got" 4 "once the lock is gone, the waiting streams start (their first read, then events)"
-    wait_for locked5 'for few4 before' 2 && ok "a stream from a cursor read in the batch replays what follows it" \
-        || not_ok "replay from a cursor in a batched first read" "$(head -c 600 "$WORK/locked5.sse")"
-    wait_for locked3 'cursor_future' 2 && ok "a cursor ahead of every message, read in the batch: 400 cursor_future" \
-        || not_ok "cursor ahead in a batched first read" "$(head -c 300 "$WORK/locked3.sse")"
-    grep -q 'for few3 before' "$WORK/locked4.sse" && not_ok "from now on, read in the batch: its own head, no replay" "$(head -c 600 "$WORK/locked4.sse")" \
-        || ok "from now on, read in the batch: its own head, no replay"
-    grep -q -e "for few4 before" -e "for few3 before" "$WORK/locked1.sse" "$WORK/locked2.sse" \
-        && not_ok "few3's and few4's messages went to nobody else" || ok "few3's and few4's messages went to nobody else"
-    for i in 1 2 3 4 5; do eval "kill \$SSE_PID_locked$i" 2>/dev/null; done
-fi
+echo "# --- accepting never waits on PostgreSQL: the first read is the loop's readers'"
+# A session holds push.reader locked, so every first read (push.state reads it) waits. The
+# process has 2 worker threads: were they to read, new streams would hold both and a request
+# without a token would wait behind them until the lock is gone. Its one reader takes the
+# first stream and blocks; the others queue and are then read together (push.state for
+# several users in one statement): from now on, from a cursor with a message after it, and
+# from a cursor ahead of every message (400).
+sql "INSERT INTO push.message (recipient, title) VALUES ('few4', 'for few4 before')"
+sql "INSERT INTO push.message (recipient, title) VALUES ('few3', 'for few3 before')"
+# (the cursors are read first: push-poll's reads wait on the lock too)
+FUTURE=$(head_of "$(token few2)" | sed 's/^[0-9]*-/999999999-/')
+FROM0="0-0-$(head_of "$(token few4)" | cut -d- -f3)"
+psql -qAtX -c "BEGIN; LOCK TABLE push.reader IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" \
+    >/dev/null 2>&1 &
+locker=$!
+for _ in $(seq 1 50); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'push.reader'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+    sleep 0.1
+done
+# few1 (blocks the reader), then a batch: few0 and few3 from now on (few3's head is the newest
+# personal message, few0's far older), few2 from a cursor ahead of every message, few4 from
+# the start
+SSE=/short/push-sse SSE_MAX=15 sse_open locked1 "token=$(token few1)"
+sleep 0.3
+SSE=/short/push-sse SSE_MAX=15 sse_open locked2 "token=$(token few0)"
+SSE=/short/push-sse SSE_MAX=15 sse_open locked3 "token=$(token few2)&since=$FUTURE"
+SSE=/short/push-sse SSE_MAX=15 sse_open locked4 "token=$(token few3)"
+SSE=/short/push-sse SSE_MAX=15 sse_open locked5 "token=$(token few4)&since=$FROM0"
+sleep 0.5 # the five reach the workers, which hand them over
+st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$BASE/short/push-sse")
+if kill -0 "$locker" 2>/dev/null; then held=yes; else held=no; fi
+eq "$st $held" "401 yes" "while 5 streams' first reads wait on a lock, 2 workers still answer (401) at once"
+wait "$locker"
+got=0
+for i in 1 2 4 5; do wait_for locked$i 'event: unread' 5 && got=$((got + 1)); done
+eq "$got" 4 "once the lock is gone, the waiting streams start (their first read, then events)"
+wait_for locked5 'for few4 before' 2 && ok "a stream from a cursor read in the batch replays what follows it" \
+    || not_ok "replay from a cursor in a batched first read" "$(head -c 600 "$WORK/locked5.sse")"
+wait_for locked3 'cursor_future' 2 && ok "a cursor ahead of every message, read in the batch: 400 cursor_future" \
+    || not_ok "cursor ahead in a batched first read" "$(head -c 300 "$WORK/locked3.sse")"
+grep -q 'for few3 before' "$WORK/locked4.sse" && not_ok "from now on, read in the batch: its own head, no replay" "$(head -c 600 "$WORK/locked4.sse")" \
+    || ok "from now on, read in the batch: its own head, no replay"
+grep -q -e "for few4 before" -e "for few3 before" "$WORK/locked1.sse" "$WORK/locked2.sse" \
+    && not_ok "few3's and few4's messages went to nobody else" || ok "few3's and few4's messages went to nobody else"
+for i in 1 2 3 4 5; do eval "kill \$SSE_PID_locked$i" 2>/dev/null; done
 
 harness_done

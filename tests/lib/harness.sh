@@ -16,6 +16,9 @@
 #   /cgi-bin/push-poll   FastCGI spawned by lighttpd (bin-path), tokens accepted
 #   /ext/push-poll       the same program as an external FastCGI server on a unix socket
 #   /cgi/push-poll       the same program as plain CGI
+#   /cgi/push-sse, /cgi/push-longpoll, /cgi/push-iframe   the streaming programs as plain CGI (a
+#                        process per request, its stream in its own thread; PUSH_HEARTBEAT=1,
+#                        PUSH_LIFETIME=4, PUSH_LOG_LEVEL=debug: a stream's end is logged)
 #   /auth/push-poll      spawned FastCGI behind lighttpd's own Basic auth (REMOTE_USER)
 #   /demo/push-poll      spawned FastCGI in demo mode (?user= trusted)
 #   /noschema/push-poll  spawned FastCGI pointed at a database without the schema
@@ -160,8 +163,11 @@ auth.backend.plain.userfile = "$WORK/users"
 }
 \$HTTP["url"] =~ "^/cgi/" {
     alias.url = ( "/cgi/" => "$BIN/" )
-    cgi.assign = ( "/push-poll" => "" )
+    cgi.assign = ( "/push-poll" => "", "/push-sse" => "", "/push-longpoll" => "", "/push-iframe" => "" )
     setenv.add-environment = ( $(fcgi_env "") )
+    \$HTTP["url"] =~ "^/cgi/push-(sse|longpoll|iframe)\$" {
+        setenv.add-environment = ( $(fcgi_env '"PUSH_HEARTBEAT" => "1", "PUSH_LIFETIME" => "4", "PUSH_LOG_LEVEL" => "debug"') )
+    }
 }
 fastcgi.server = (
     "/cgi-bin/push-poll" => $(spawned spawned),
