@@ -27,7 +27,6 @@
 #include "http/push_fcgi.h"
 #include "http/push_http.h"
 #include "transport/push_json.h"
-#include "runtime/push_readq.h"
 
 #define SCAN_MS PUSH_LOOP_SCAN_MS
 #define RETRY_MS 1000             /* a stream whose read failed reads again after this */
@@ -49,7 +48,7 @@ struct push_loop {
     struct push_loop_stream *rq_head, *rq_tail;
     /* the loop thread's own */
     struct push_loop_stream *all, *grave;
-    push_loop_read_fn read_many; /* the readers' query: push_readq_run on the pool */
+    push_loop_read_fn read_many; /* the readers' query: push_pool_read_many */
     void *read_arg;
     void (*scan_hook)(void *arg, long now);
     void (*turn_hook)(void *arg);
@@ -191,7 +190,7 @@ static int fcgi_begin(struct push_loop_stream *s, const struct push_config *cfg)
 
 static void fcgi_refuse(struct push_loop_stream *s, struct push_refusal f)
 {
-    push_http_refuse(&s->req, f);
+    push_emit_refuse(&s->req, s->loop->cfg, s->e.enc, s->e.arg, f);
 }
 
 static void fcgi_taken(struct push_loop_stream *s, long now)
@@ -906,7 +905,7 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **all, int t
 static int pool_read(void *pool, struct push_store_read *reads, int n, enum push_db_err *err,
                      char *msg, size_t msglen)
 {
-    return push_readq_run(pool, reads, n, err, msg, msglen);
+    return push_pool_read_many(pool, reads, n, err, msg, msglen);
 }
 
 void push_loop_set_reader(struct push_loop *l, push_loop_read_fn read_many, void *arg)

@@ -90,5 +90,8 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
         return push_program_check_database(p->name, cfg);
     if (cfg->demo)
         push_log_warn("demo mode is on: any ?user=NAME is trusted; never use it in production");
+    if (push_env_get(environ, "PUSH_EVENT_LOOP"))
+        push_log_warn("PUSH_EVENT_LOOP is set but no longer read: streams of FastCGI requests always "
+                      "live in the event loop (plain CGI holds its one stream in its process)");
     return -1;
 }

@@ -36,55 +36,24 @@ static void batch_clear(struct batch *b)
     memset(b, 0, sizeof *b);
 }
 
-struct fetch_args {
-    const char *user;
-    const struct push_cursor *after;
-    int limit, want_state;
-    struct batch *b;
-};
-
-static int fetch_on(struct push_db *db, PGconn *conn, void *arg)
-{
-    struct fetch_args *a = arg;
-    struct batch *b = a->b;
-
-    if (push_store_prepare(db, conn) == 0
-        && (!(a->want_state || !a->after) || push_store_state(conn, a->user, &b->st) == 0)
-        && (!a->after || (b->msgs = push_store_messages(conn, a->user, a->after, a->limit)))
-        && (b->unread = push_store_unread(conn, a->user)))
-        return 0;
-    batch_clear(b);
-    return -1;
-}
-
-/* Reads the state (with want_state, or when after is NULL), the messages after *after (unless
- * NULL) and the unread counts, on a pooled connection (push_db_run). Returns 0, or -1 with *err
- * and msg. */
+/* One read on a pooled connection (push_pool_read_many, with its one retry): the state too with
+ * want_state or from now on (after NULL: the messages after the head read), the messages after
+ * the cursor (at most limit), the unread counts. Returns 0, or -1 with *err and msg. */
 static int fetch(const struct push_stream_ctx *ctx, const char *user,
                  const struct push_cursor *after, int limit, int want_state, struct batch *b,
                  enum push_db_err *err, char *msg, size_t msglen)
 {
-    struct fetch_args a = { user, after, limit, want_state, b };
-    struct push_db *db;
-    enum push_db_run rc;
+    struct push_store_read r = { .user = user, .after = after ? *after : (struct push_cursor){ 0, 0 },
+                                 .limit = limit, .want_state = want_state || !after,
+                                 .from_head = !after };
 
     memset(b, 0, sizeof *b);
-    if (!want_state && after) { /* a wake-up: read together with the other woken streams */
-        struct push_store_read r = { .user = user, .after = *after, .limit = limit };
-        if (push_readq_read(ctx->readq, &r, err, msg, msglen) < 0)
-            return -1;
-        b->msgs = r.msgs;
-        b->unread = r.unread;
-        return 0;
-    }
-    db = push_pool_acquire(ctx->pool);
-    rc = push_db_run(db, fetch_on, &a, err, msg, msglen);
-    push_pool_release(ctx->pool, db);
-    if (rc == PUSH_DB_RUN_FAILED) {
-        push_log_error("query failed: %.*s", (int)strcspn(msg, "\n"), msg);
-        snprintf(msg, msglen, "the database query failed");
-    }
-    return rc == PUSH_DB_RUN_OK ? 0 : -1;
+    if (push_pool_read_many(ctx->pool, &r, 1, err, msg, msglen) < 0)
+        return -1;
+    b->msgs = r.msgs;
+    b->unread = r.unread;
+    b->st = r.st;
+    return 0;
 }
 
 static struct timespec at_ms(long ms)
@@ -102,8 +71,8 @@ static void answer_token_expired(struct push_request *r, const char *user)
 }
 
 /* Joins the hub, or answers 503/429 and returns -1. */
-static int join(const struct push_stream_ctx *ctx, struct push_request *r, struct push_waiter *w,
-                const char *user)
+static int join(const struct push_stream_ctx *ctx, struct push_request *r,
+                const struct push_encoder *enc, void *arg, struct push_waiter *w, const char *user)
 {
     enum push_hub_err err;
 
@@ -112,7 +81,7 @@ static int join(const struct push_stream_ctx *ctx, struct push_request *r, struc
     err = push_hub_join(ctx->hub, w, user);
     if (err == PUSH_HUB_OK)
         return 0;
-    push_http_refuse(r, push_hub_refusal(err));
+    push_emit_refuse(r, ctx->cfg, enc, arg, push_hub_refusal(err));
     return -1;
 }
 
@@ -226,7 +195,7 @@ static void in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
     int fd, request_id;
 
     if (!ls) {
-        push_http_refuse(r, push_hub_refusal(herr));
+        push_emit_refuse(r, ctx->cfg, enc, (void *)arg, push_hub_refusal(herr));
         return;
     }
     if (push_request_detach(r, &fd, &request_id) < 0) {
@@ -256,19 +225,17 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
     enum push_db_err err;
     char msg[256];
 
-    if (join(ctx, r, &w, user) < 0)
+    if (join(ctx, r, enc, arg, &w, user) < 0)
         return;
     /* the first read happens after the join: a change from now on wakes us, none is missed */
     if (fetch(ctx, user, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
-        push_edge_db_error(r, err, msg);
+        push_emit_refuse(r, ctx->cfg, enc, arg, push_refusal_db(err, msg));
     } else if (from && push_store_cursor_ahead(from, &b.st)) {
         push_edge_cursor_future(r);
         batch_clear(&b);
     } else {
+        /* from now on: from the head read, with what was committed between its statements */
         s.e.pos = from ? *from : b.st.head;
-        if (!from) { /* from now on: nothing to replay, only the counts */
-            b.msgs = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-        }
         if (push_emit_begin(r, ctx->cfg, enc, arg) == 0)
             stream_loop(&s, &w, &b);
         else
@@ -307,7 +274,7 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
         return;
     }
     /* plain CGI: held in this thread, the process's only one */
-    if (join(ctx, r, &w, user) < 0)
+    if (join(ctx, r, &push_longpoll_encoder, NULL, &w, user) < 0)
         return;
     for (;;) {
         if (fetch(ctx, user, since, limit + 1, first, &b, &err, msg, sizeof msg) < 0) {
@@ -346,29 +313,6 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     free(first_unread);
 }
 
-struct current_args {
-    const char *user;
-    int limit;
-    struct batch *b;
-    char why[256]; /* the failed query's error (push_store_end) */
-};
-
-static int current_on(struct push_db *db, PGconn *conn, void *arg)
-{
-    struct current_args *a = arg;
-    struct batch *b = a->b;
-    int ok = push_store_prepare(db, conn) == 0 && push_store_begin_snapshot(conn) == 0
-             && push_store_state(conn, a->user, &b->st) == 0
-             && (b->msgs = push_store_messages(conn, a->user, NULL, a->limit))
-             && (b->unread = push_store_unread(conn, a->user));
-
-    push_store_end(conn, a->why, sizeof a->why);
-    if (ok)
-        return 0;
-    batch_clear(b);
-    return -1;
-}
-
 void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
                          const char *user, const char *tag, int limit)
 {
@@ -381,22 +325,19 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
             push_loop_adopt_current(ctx->loop, ls, fd, request_id, limit);
         return;
     }
-    struct push_db *db = push_pool_acquire(ctx->pool);
+    /* the newest limit messages, the counts and the state, in one snapshot */
+    struct push_store_read rd = { .user = user, .limit = limit, .want_state = 1, .newest = 1 };
     struct batch b = { 0 };
-    struct current_args a = { user, limit, &b, "" };
     enum push_db_err err;
     char msg[256];
-    enum push_db_run rc = push_db_run(db, current_on, &a, &err, msg, sizeof msg);
 
-    push_pool_release(ctx->pool, db);
-    if (rc == PUSH_DB_RUN_FAILED) {
-        push_edge_query_failed(r, a.why);
-        return;
-    }
-    if (rc == PUSH_DB_RUN_DOWN) {
+    if (push_pool_read_many(ctx->pool, &rd, 1, &err, msg, sizeof msg) < 0) {
         push_edge_db_error(r, err, msg);
         return;
     }
+    b.msgs = rd.msgs;
+    b.unread = rd.unread;
+    b.st = rd.st;
     /* the newest list: its messages' own cursors, and the head to go on from */
     push_emit_answer(r, &push_longpoll_encoder, NULL, push_json_answer(user, tag, b.msgs, limit, (struct push_cursor){ 0, 0 },
                                          &b.st.head, push_json_unread(b.unread), 0));
@@ -447,10 +388,9 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
     /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
     ctx.hub = push_hub_start(cfg.database_url, p->name, streams, cfg.max_streams_per_user);
     ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
-    ctx.readq = push_readq_new(ctx.pool, cfg.db_pool);
     /* FastCGI (spawned or external): open streams and held polls live in the event loop. Plain
      * CGI has no FastCGI connection to hand over: its one request keeps its stream or poll in
-     * this thread (push_stream_run, push_stream_longpoll), reading through ctx.readq. */
+     * this thread (push_stream_run, push_stream_longpoll), reading through the pool. */
     if (!cgi)
         ctx.loop = push_loop_start(&cfg, ctx.hub, ctx.pool);
     return push_server_run(&server);

@@ -14,14 +14,12 @@
 #include "runtime/push_hub.h"
 #include "runtime/push_loop.h"
 #include "runtime/push_program.h"
-#include "runtime/push_readq.h"
 
 /* What a streaming program holds once for all its threads. */
 struct push_stream_ctx {
     const struct push_config *cfg;
     struct push_hub *hub;   /* the one LISTEN connection */
     struct push_pool *pool; /* cfg->db_pool query connections */
-    struct push_readq *readq; /* wake-up reads, combined over the pool */
     struct push_loop *loop;   /* holds the open streams of FastCGI requests; NULL under plain CGI,
                                * whose one request keeps its stream in its own thread */
 };

@@ -3,6 +3,7 @@
 #define PUSH_POOL_H
 
 #include "store/push_db.h"
+#include "store/push_store.h"
 
 #define PUSH_POOL_MAX 64
 
@@ -17,5 +18,13 @@ struct push_db *push_pool_acquire(struct push_pool *pool);
 void push_pool_release(struct push_pool *pool, struct push_db *db);
 
 void push_pool_free(struct push_pool *pool);
+
+/* Runs n reads (1 to PUSH_STORE_MANY_MAX) as one push_store_read_many on a connection of pool
+ * (waiting for one), once more on a new connection when it was found lost (push_db_run): the
+ * reads of every stream a broadcast woke, and the first reads of a reconnect storm, as a few
+ * statements. 0 with every msgs and unread filled (the caller clears them), or -1 with *err and
+ * msg (a failed query is logged here, and msg then says only that it failed). */
+int push_pool_read_many(struct push_pool *pool, struct push_store_read *reads, int n,
+                        enum push_db_err *err, char *msg, size_t msglen);
 
 #endif

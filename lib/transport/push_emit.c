@@ -5,9 +5,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <json-c/json.h>
 
+#include "core/push_log.h"
 #include "core/push_util.h"
 #include "http/push_http.h"
 #include "transport/push_json.h"
@@ -53,6 +55,46 @@ int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unre
     if (rc < 0 || push_request_flush(e->r) < 0)
         return -1;
     return n;
+}
+
+/* The retry for refusal f: its Retry-After, else cfg->retry_ms, and up to half as much again. */
+static int refusal_retry_ms(const struct push_config *cfg, struct push_refusal f)
+{
+    const char *ra = f.headers ? strstr(f.headers, "Retry-After: ") : NULL;
+    long ms = ra ? strtol(ra + 13, NULL, 10) * 1000L : cfg->retry_ms;
+    unsigned short r = 0;
+
+    if (ms <= 0 || ms > 3600000L)
+        ms = cfg->retry_ms;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+        r = (unsigned short)push_now_ms();
+    return (int)(ms + ms / 2 * r / 65535);
+}
+
+int push_emit_refuse(struct push_request *r, const struct push_config *cfg,
+                     const struct push_encoder *enc, void *arg, struct push_refusal f)
+{
+    struct push_config c;
+    json_object *o;
+    const char *text;
+    size_t len;
+    int rc;
+
+    push_log_info("refused a request (%d %s): %s", f.status, f.code, f.message);
+    if (!enc || !enc->refused || !(f.status == 429 || f.status >= 500))
+        return push_http_refuse(r, f);
+    c = *cfg;
+    c.retry_ms = refusal_retry_ms(cfg, f);
+    o = json_object_new_object();
+    json_object_object_add(o, "error", json_object_new_string(f.code));
+    json_object_object_add(o, "message", json_object_new_string(f.message));
+    json_object_object_add(o, "status", json_object_new_int(f.status));
+    json_object_object_add(o, "retry", json_object_new_int(c.retry_ms));
+    text = push_json_text(o, &len);
+    rc = push_emit_begin(r, &c, enc, arg) == 0 && enc->refused(r, text, len, arg) == 0
+         && push_request_flush(r) == 0 ? 0 : -1;
+    json_object_put(o);
+    return rc;
 }
 
 int push_emit_answer(struct push_request *r, const struct push_encoder *enc, const char *more,

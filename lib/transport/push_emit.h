@@ -10,6 +10,7 @@ struct json_object;
 
 #include "core/push_config.h"
 #include "core/push_cursor.h"
+#include "http/push_http.h"
 #include "http/push_request.h"
 
 #define PUSH_STREAM_BATCH 32 /* messages read per query while streaming: a client that reads
@@ -37,6 +38,10 @@ struct push_encoder {
     int (*heartbeat)(struct push_request *r, void *arg);
     /* the stream ends cleanly (reason "lifetime"); the client resumes from its last cursor */
     int (*end)(struct push_request *r, const char *reason, void *arg);
+    /* optional, for a stream: a temporary refusal (json: {"error", "message", "status",
+     * "retry"}) as an event of this transport, after begin, and the end of the answer: a client
+     * that gives up on any status but 200 (EventSource) retries it (push_emit_refuse) */
+    int (*refused)(struct push_request *r, const char *json, size_t len, void *arg);
     /* the whole answer at once: o (push_json_answer's shape) with headers and more (each line
      * ending "\r\n"; NULL: none), then the request ends */
     int (*answer)(struct push_request *r, const char *headers, const char *more,
@@ -62,6 +67,14 @@ int push_emit_begin(struct push_request *r, const struct push_config *cfg,
  * changed, the counts, then flushes. Returns the number of messages written, or -1 when the
  * client is gone. */
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more);
+
+/* Answers refusal f through enc (NULL: none). A temporary one (429, 5xx) to a transport with
+ * refused (SSE, the iframe) is a 200 answer: the start with a retry of f's Retry-After (else
+ * cfg->retry_ms) plus up to half as much again at random, so that a crowd refused together does
+ * not come back together, then the error event. Anything else is f's status with its JSON
+ * body (push_http_refuse). 0, or -1 when the client is gone. */
+int push_emit_refuse(struct push_request *r, const struct push_config *cfg,
+                     const struct push_encoder *enc, void *arg, struct push_refusal f);
 
 /* Answers o (push_json_answer's shape, consumed) through enc, a transport that answers once,
  * with more headers (NULL: none). 0, or -1 when the client is gone. */

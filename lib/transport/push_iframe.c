@@ -211,6 +211,13 @@ static int iframe_end(struct push_request *r, const char *reason, void *arg)
     return put(r, "</body></html>\n");
 }
 
+static int iframe_refused(struct push_request *r, const char *json, size_t len, void *arg)
+{
+    if (call(r, arg, "error", NULL, json, len) < 0)
+        return -1;
+    return put(r, "</body></html>\n");
+}
+
 const struct push_encoder push_iframe_encoder = {
     .headers = "Content-Type: text/html; charset=utf-8\r\n"
                "X-Content-Type-Options: nosniff\r\n"
@@ -225,4 +232,5 @@ const struct push_encoder push_iframe_encoder = {
     .unread = iframe_unread,
     .heartbeat = iframe_heartbeat,
     .end = iframe_end,
+    .refused = iframe_refused,
 };

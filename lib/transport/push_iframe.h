@@ -22,6 +22,8 @@ struct push_iframe {
  *   ... ("message", "CURSOR", {message})                   cursor resumes right after it
  *   ... ("heartbeat", null, null)                          every PUSH_HEARTBEAT s of silence
  *   ... ("close", null, {"reason":"lifetime"})             then the document ends
+ * A temporary refusal (429, 5xx: push_emit_refuse) is such a document too: "open" with the retry
+ * to wait, then ("error", null, {"error", "message", "status", "retry"}), and the end.
  * The JSON is escaped for a script element (see push_iframe_escape), and the response carries a
  * Content-Security-Policy that runs only scripts with this response's nonce, so a message that
  * got past the escaping still could not run. arg is a struct push_iframe. */

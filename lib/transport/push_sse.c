@@ -40,6 +40,13 @@ static int sse_unread(struct push_request *r, const char *cursor, const char *js
     return event(r, "unread", cursor, json, len);
 }
 
+static int sse_refused(struct push_request *r, const char *json, size_t len, void *arg)
+{
+    /* EventSource fires it at onerror too; the answer then ends, and it comes back after retry */
+    return put(r, "event: error\ndata: ") < 0 || push_request_write(r, json, len) < 0
+           || put(r, "\n\n") < 0 ? -1 : 0;
+}
+
 static int sse_heartbeat(struct push_request *r, void *arg)
 {
     return put(r, ": heartbeat\n\n");
@@ -64,4 +71,5 @@ const struct push_encoder push_sse_encoder = {
     .unread = sse_unread,
     .heartbeat = sse_heartbeat,
     .end = sse_end,
+    .refused = sse_refused,
 };

@@ -331,6 +331,7 @@ async function main() {
     await threeTabs(browser, false);
     await threeTabs(browser, true);
     await classic(browser);
+    await bareEventSource(browser);
   } finally {
     await browser.close();
     silent.close();
@@ -500,6 +501,44 @@ async function threeTabs(browser, noLocks) {
   ok(lead2.filter(Boolean).length === 1, `one of the remaining tabs took over${what}`, lead2.join(','));
   for (const p of rest) ok(await countTitle(p, title) === 1 && await countTitle(p, t2) === 1, `nothing twice after the takeover${what}`);
   ok(streams.open.size === 1, `still exactly one streaming connection${what}`, `${streams.open.size} open`);
+  await context.close();
+}
+
+// A plain EventSource, not pgpush.js, across a database outage: the HTML spec makes EventSource
+// give up for good on any answer but 200 text/event-stream, so a refusal it meets while
+// reconnecting must be a 200 stream with a retry and an error event (issue 16)
+async function bareEventSource(browser) {
+  console.log('# --- a bare EventSource across a database outage');
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  await p.goto(`${BASE}/pgpush.js`);
+  await p.setContent('<!doctype html><body></body>');
+  pgcluster('stop');
+  try {
+    await p.evaluate(() => {
+      window.__log = [];
+      const es = new EventSource('/cgi-bin/push-sse?user=erin');
+      window.__es = es;
+      const note = (type) => (e) => window.__log.push([type, es.readyState, e.data === undefined ? null : e.data]);
+      for (const type of ['error', 'unread', 'message']) es.addEventListener(type, note(type));
+    });
+    await waitFor(p, () => window.__log.some((l) => l[0] === 'error' && l[2]), null, 15000);
+  } finally {
+    pgcluster('start');
+  }
+  const log = await p.evaluate(() => window.__log);
+  const refusal = log.find((l) => l[0] === 'error' && l[2]);
+  let why = null;
+  try { why = refusal && JSON.parse(refusal[2]); } catch (e) { why = null; }
+  ok(why && why.error === 'database_unavailable' && why.status === 503 && why.retry >= 5000,
+    'during the outage the EventSource gets an error event (database_unavailable, retry 5 s or more), not a 503', JSON.stringify(log));
+  ok(await waitFor(p, () => window.__log.some((l) => l[0] === 'unread'), null, 20000) !== null,
+    'after the outage the same EventSource streams again by itself', JSON.stringify(await p.evaluate(() => window.__log)));
+  ok(!(await p.evaluate(() => window.__log.some((l) => l[1] === 2) || window.__es.readyState === 2)),
+    'it never went to CLOSED', JSON.stringify(await p.evaluate(() => window.__log)));
+  send('erin', 'after the outage');
+  ok(await waitFor(p, () => window.__log.some((l) => l[0] === 'message' && l[2].includes('after the outage')), null, 10000) !== null,
+    'a message sent after the outage arrives');
   await context.close();
 }
 

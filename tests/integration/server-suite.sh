@@ -443,9 +443,9 @@ http GET "/cgi-bin/push-poll?token=$ALICE" --max-time 15
 status_is 503 schema_mismatch "push-poll answers 503 schema_mismatch"
 eq "$(header Retry-After)" 5 "... with Retry-After"
 http GET "/cgi-bin/push-sse?token=$ALICE" --max-time 15
-status_is 503 schema_mismatch "push-sse answers 503 schema_mismatch rather than hanging"
+refused_stream schema_mismatch 503 5000 "push-sse refuses (schema_mismatch) rather than hanging: a 200 stream with one error event, which EventSource retries"
 http GET "/cgi-bin/push-iframe?callback=cb&token=$ALICE" --max-time 15
-status_is 503 schema_mismatch "push-iframe answers 503 schema_mismatch rather than hanging"
+refused_stream schema_mismatch 503 5000 "push-iframe refuses (schema_mismatch) rather than hanging: a 200 document with one error call"
 ws wn "/cgi-bin/push-ws?token=$ALICE" --max-time 15
 eq "$(ws_status wn),$(sed -n 2p "$WORK/wn.out" | jq -r .error)" "503,schema_mismatch" "push-ws answers 503 schema_mismatch before the upgrade"
 sleep 0.3
@@ -460,7 +460,7 @@ deploy nodb "host=127.0.0.1 port=1 user=$PGUSER dbname=$PGDATABASE"
 http GET "/cgi-bin/push-poll?token=$ALICE" --max-time 15
 status_is 503 database_unavailable "push-poll answers 503 database_unavailable"
 http GET "/cgi-bin/push-sse?token=$ALICE" --max-time 15
-status_is 503 database_unavailable "push-sse answers 503 database_unavailable rather than hanging"
+refused_stream database_unavailable 503 5000 "push-sse refuses (database_unavailable) rather than hanging, as a 200 stream EventSource retries"
 sleep 0.3
 line=$(grep -h 'push-poll.*error:.*connect' "$ERRLOG" | head -n 1)
 check '[ -n "$line" ]' "the error log ($(basename "$ERRLOG")) says why in one line"

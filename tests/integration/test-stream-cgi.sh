@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-stream-cgi.sh: push-sse, push-longpoll and push-iframe as plain CGI (one request per process,
 # no FastCGI connection to hand to the event loop: each holds its stream in its own thread, reading
-# through push_readq) behind lighttpd's mod_cgi (the harness's /cgi/ route, PUSH_HEARTBEAT=1,
+# through the pool) behind lighttpd's mod_cgi (the harness's /cgi/ route, PUSH_HEARTBEAT=1,
 # PUSH_LIFETIME=4, PUSH_LOG_LEVEL=debug), against a real PostgreSQL: the SSE preamble, live events
 # and their ids, resume from a cursor (none repeated, none lost, also across the ends of
 # lifetimes), long polls answered by a message and by their timeout, one user's stream never

@@ -338,6 +338,29 @@ mark_cases() {
         printf '%s\t%s\t%s\n' "$code" "$body" "$what"
     done <"$top_srcdir/tests/lib/mark-cases.tsv"
 }
+# refused_stream ERROR_CODE STATUS MIN_RETRY_MS DESC: a temporary refusal (429, 5xx) of an SSE or
+# iframe request, which a browser's EventSource (or the iframe client) must retry: 200 with the
+# stream's content type, a retry of at least MIN_RETRY_MS (at most half as much again), one error
+# event naming ERROR_CODE and STATUS, no message or counts, and the answer's end
+refused_stream() {
+    local data retry why=""
+    if grep -qi '^Content-Type: *text/event-stream' "$WORK/headers"; then
+        data=$(printf '%s\n' "$BODY" | sed -n '/^event: error$/{n;s/^data: //p}' | head -n 1)
+        retry=$(printf '%s\n' "$BODY" | sed -n 's/^retry: \([0-9]*\)$/\1/p' | head -n 1)
+        printf '%s\n' "$BODY" | grep -q '^event: \(message\|unread\)$' && why="events besides the error"
+    else
+        data=$(printf '%s\n' "$BODY" | sed -n 's/.*("error",null,\(.*\))<\/script>.*/\1/p' | head -n 1)
+        retry=$(printf '%s\n' "$BODY" | sed -n 's/.*("open",null,{"retry":\([0-9]*\)}).*/\1/p' | head -n 1)
+        printf '%s\n' "$BODY" | grep -q '("\(message\|unread\)",' && why="events besides the error"
+        grep -qi '^Content-Type: *text/html' "$WORK/headers" || why="neither text/event-stream nor text/html"
+    fi
+    [ "$STATUS" = 200 ] || why="status $STATUS"
+    [ "$(jq -r .error <<<"$data" 2>/dev/null)" = "$1" ] || why="${why:-error event [$data]}"
+    [ "$(jq -r .status <<<"$data" 2>/dev/null)" = "$2" ] || why="${why:-status in the event [$data]}"
+    [ -n "$retry" ] && [ "$retry" -ge "$3" ] && [ "$retry" -le $(( $3 * 3 / 2 + 1 )) ] || why="${why:-retry [$retry]}"
+    [ "$(jq -r .retry <<<"$data" 2>/dev/null)" = "$retry" ] || why="${why:-the event's retry is not the stream's}"
+    if [ -z "$why" ]; then ok "$4"; else not_ok "$4" "expected 200 and an error event {error: $1, status: $2}: $why"; fi
+}
 # status_is CODE ERROR_CODE DESC: a JSON error answer with this status and code
 status_is() {
     if [ "$STATUS" = "$1" ] && [ "$(jq -r .error <<<"$BODY" 2>/dev/null)" = "$2" ] \

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "transport/push_json.h"
+#include "transport/push_sse.h"
 
 #include "fakereq.h"
 #include "pgresult.h"
@@ -509,6 +510,57 @@ START_TEST(poll_answer_carries_the_callers_headers)
 }
 END_TEST
 
+/* ---- push_emit_refuse */
+
+/* The retry of a refusal to SSE: "retry: N" of the answer written to the fake request. */
+static int refusal_retry(struct push_refusal f)
+{
+    static struct push_config cfg = { .retry_ms = 3000 };
+    const char *retry;
+
+    io.out_len = 0;
+    ck_assert_int_eq(push_emit_refuse(&req, &cfg, &push_sse_encoder, NULL, f), 0);
+    io.out[io.out_len] = '\0';
+    ck_assert_ptr_nonnull(strstr(io.out, "Status: 200 OK\r\n"));
+    retry = strstr(io.out, "\nretry: ");
+    ck_assert_ptr_nonnull(retry);
+    return atoi(retry + 8);
+}
+
+/* a crowd refused together must not come back together: the retries are spread */
+START_TEST(refusals_to_sse_retry_after_retry_after_plus_jitter)
+{
+    struct push_refusal f = { 503, "database_unavailable", "down", "Retry-After: 5\r\n" };
+    struct push_refusal none = { 429, "too_many_user_streams", "full", NULL };
+    int seen[16], distinct = 0;
+
+    for (int i = 0; i < 16; i++) {
+        int r = refusal_retry(f), j;
+        ck_assert_int_ge(r, 5000);
+        ck_assert_int_le(r, 7500);
+        for (j = 0; j < distinct && seen[j] != r; j++)
+            ;
+        if (j == distinct)
+            seen[distinct++] = r;
+    }
+    ck_assert_int_ge(distinct, 8); /* 16 draws of up to 2,500 values */
+    ck_assert_int_ge(refusal_retry(none), 3000); /* no Retry-After: the configured retry */
+    ck_assert_int_le(refusal_retry(none), 4500);
+}
+END_TEST
+
+START_TEST(a_refusal_that_is_not_temporary_keeps_its_status)
+{
+    static struct push_config cfg = { .retry_ms = 3000 };
+    struct push_refusal f = { 400, "cursor_future", "ahead", NULL };
+
+    ck_assert_int_eq(push_emit_refuse(&req, &cfg, &push_sse_encoder, NULL, f), 0);
+    io.out[io.out_len] = '\0';
+    ck_assert_ptr_nonnull(strstr(io.out, "Status: 400"));
+    ck_assert_ptr_null(strstr(io.out, "event: error"));
+}
+END_TEST
+
 static Suite *emit_suite(void)
 {
     Suite *s = suite_create("emit");
@@ -536,6 +588,8 @@ static Suite *emit_suite(void)
     tcase_add_test(longpoll, longpoll_answer_shape);
     tcase_add_test(longpoll, longpoll_timeout_answer);
     tcase_add_test(longpoll, poll_answer_carries_the_callers_headers);
+    tcase_add_test(longpoll, refusals_to_sse_retry_after_retry_after_plus_jitter);
+    tcase_add_test(longpoll, a_refusal_that_is_not_temporary_keeps_its_status);
     suite_add_tcase(s, longpoll);
     return s;
 }

@@ -2,7 +2,8 @@
  * holds the web server's end of each stream's connection and reads the FastCGI records the loop
  * writes; the loop's readers read from a store made in memory (push_loop_set_reader), so no
  * database is needed. What it checks: the first read and its answer, wake-ups, heartbeats,
- * lifetimes, held long polls, refusals, a client that leaves and one that takes nothing. */
+ * lifetimes, held long polls, refusals (as each transport's client retries them), a client that
+ * leaves and one that takes nothing. */
 #include "config.h"
 
 #include "unit.h"
@@ -288,18 +289,48 @@ START_TEST(heartbeats_while_nothing_happens)
 }
 END_TEST
 
-START_TEST(a_first_read_that_fails_answers_503)
+START_TEST(a_first_read_that_fails_is_refused_so_that_eventsource_retries)
 {
     static struct peer p;
     struct push_cursor from = { 0, 0 };
+    const char *retry;
 
     store_set(1, 5, 1);
     open_stream(&p, &push_sse_encoder, &from, 60000);
     ck_assert_msg(collect(&p, NULL, 3000), "the answer: %s", p.out);
+    /* EventSource gives up for good on a 503: a 200 stream, a retry, an error event */
+    ck_assert_ptr_nonnull(strstr(p.out, "Status: 200 OK\r\n"));
+    ck_assert_ptr_nonnull(strstr(p.out, "Content-Type: text/event-stream"));
+    retry = strstr(p.out, "retry: ");
+    ck_assert_ptr_nonnull(retry);
+    ck_assert_int_ge(atoi(retry + 7), 5000); /* the refusal's Retry-After: 5, and jitter */
+    ck_assert_int_le(atoi(retry + 7), 7500);
+    ck_assert_ptr_nonnull(strstr(p.out, "event: error\ndata: {\"error\":\"database_unavailable\""));
+    ck_assert_ptr_nonnull(strstr(p.out, "\"status\":503"));
+    ck_assert_ptr_null(strstr(p.out, "event: unread"));
+    ck_assert_ptr_null(strstr(p.out, "event: message"));
+    close(p.fd);
+}
+END_TEST
+
+START_TEST(a_long_poll_whose_first_read_fails_answers_503)
+{
+    static struct peer p;
+    struct push_cursor since = { 0, 0 };
+    int sv[2];
+    enum push_hub_err herr;
+    struct push_loop_stream *s = push_loop_join(loop, "alice", tag, &push_longpoll_encoder, NULL, &herr);
+
+    store_set(1, 5, 1);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    memset(&p, 0, sizeof p);
+    p.fd = sv[1];
+    push_loop_adopt_hold(loop, s, sv[0], REQ_ID, since, 10, push_now_ms() + 60000);
+    ck_assert_msg(collect(&p, NULL, 3000), "the answer: %s", p.out);
+    /* fetch() and pgpush.js read the status: a long poll keeps it */
     ck_assert_ptr_nonnull(strstr(p.out, "Status: 503"));
-    ck_assert_ptr_nonnull(strstr(p.out, "Retry-After:"));
+    ck_assert_ptr_nonnull(strstr(p.out, "Retry-After: 5"));
     ck_assert_ptr_nonnull(strstr(p.out, "\"database_unavailable\""));
-    ck_assert_ptr_null(strstr(p.out, "event:"));
     close(p.fd);
 }
 END_TEST
@@ -420,7 +451,8 @@ static Suite *loop_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, first_read_then_every_wake_up_sends_what_is_new_once);
     tcase_add_test(tc, lifetime_ends_with_the_encoders_end_then_the_end_record);
-    tcase_add_test(tc, a_first_read_that_fails_answers_503);
+    tcase_add_test(tc, a_first_read_that_fails_is_refused_so_that_eventsource_retries);
+    tcase_add_test(tc, a_long_poll_whose_first_read_fails_answers_503);
     tcase_add_test(tc, a_cursor_ahead_of_every_message_answers_400);
     tcase_add_test(tc, a_held_long_poll_is_answered_once_at_the_wake_up_that_brings_a_message);
     tcase_add_test(tc, a_held_long_poll_answers_timeout_at_its_end);
