@@ -510,6 +510,7 @@ const TRANSPORTS = {
       if (type === 'message' || type === 'unread') ev.event(type, cursor, data);
       else if (type === 'open') ev.event('open', null, data);
       else if (type === 'close') { cleanup(); ev.ended(); }
+      else if (type === 'error') { cleanup(); ev.error('refused: ' + (data && data.error)); } // 429, 503: back off
     };
     const f = document.createElement('iframe');
     f.style.display = 'none';
