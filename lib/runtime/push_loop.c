@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include "runtime/push_loop.h"
-#include "runtime/push_loop_conn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +23,9 @@
 #include "store/push_db.h"
 #include "store/push_store.h"
 #include "http/push_edge.h"
-#include "http/push_fcgi.h"
-#include "http/push_http.h"
 #include "transport/push_json.h"
+#include "runtime/push_fcgiconn.h"
+#include "runtime/push_loop_conn.h"
 
 #define SCAN_MS PUSH_LOOP_SCAN_MS
 #define RETRY_MS 1000             /* a stream whose read failed reads again after this */
@@ -82,37 +81,7 @@ const struct push_config *push_loop_config(const struct push_loop *l)
     return l->cfg;
 }
 
-/* --- the FastCGI kind: the answer to a request of the web server's, on its connection */
-
-/* put for push_fcgi_stdout and push_fcgi_end: into a stream's out */
-static int out_put(void *ctx, const void *bytes, size_t n)
-{
-    push_loop_buf_put(ctx, bytes, n);
-    return 0;
-}
-
-/* The request io of a loop stream: the encoder's bytes go to body; a flush frames them. */
-static int body_write(void *ctx, const char *data, size_t len)
-{
-    struct push_loop_stream *s = ctx;
-
-    if (s->body.len + s->out.len - s->out.off + len > PUSH_LOOP_OUT_MAX) {
-        s->overflow = 1;
-        return -1;
-    }
-    push_loop_buf_put(&s->body, data, len);
-    return 0;
-}
-
-static int body_flush(void *ctx)
-{
-    struct push_loop_stream *s = ctx;
-
-    if (s->body.len) /* (an empty stdout record would end the answer) */
-        push_fcgi_stdout(s->request_id, s->body.data, s->body.len, out_put, &s->out);
-    s->body.len = 0;
-    return 0;
-}
+/* --- what both kinds of stream share */
 
 long push_loop_io_read(void *ctx, char *data, size_t len)
 {
@@ -126,131 +95,6 @@ int push_loop_io_error(void *ctx)
 
     return s->overflow ? EAGAIN : 0;
 }
-
-static const struct push_request_io loop_io = {
-    .write = body_write,
-    .flush = body_flush,
-    .read = push_loop_io_read,
-    .error = push_loop_io_error,
-    /* .closed: the loop sees the web server hang up itself; .detach: already detached */
-};
-
-static int fcgi_input(struct push_loop_stream *s, uint32_t events, long now)
-{
-    char scratch[512]; /* what the web server sends now is only the request's end: discarded */
-
-    (void)events, (void)now;
-    for (;;) {
-        ssize_t n = read(s->fd, scratch, sizeof scratch);
-        if (n > 0 || (n < 0 && errno == EINTR))
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
-        return -1; /* the web server hung up: the client left */
-    }
-}
-
-static size_t fcgi_pending(const struct push_loop_stream *s)
-{
-    return s->out.len - s->out.off;
-}
-
-static int fcgi_output(struct push_loop_stream *s, long now)
-{
-    while (fcgi_pending(s)) {
-        ssize_t n = write(s->fd, s->out.data + s->out.off, fcgi_pending(s));
-        if (n > 0) {
-            s->out.off += (size_t)n;
-            s->stall_since_ms = now;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
-        return -1;
-    }
-    /* an idle stream keeps no buffer (body is empty here: a reader's writes were flushed into
-     * out before it handed the stream back, and the loop's own are flushed at once) */
-    push_loop_buf_free(&s->out);
-    push_loop_buf_free(&s->body);
-    return 1;
-}
-
-static int fcgi_wants_input(const struct push_loop_stream *s)
-{
-    (void)s;
-    return 1;
-}
-
-static int fcgi_begin(struct push_loop_stream *s, const struct push_config *cfg)
-{
-    return push_emit_begin(&s->req, cfg, s->e.enc, s->e.arg);
-}
-
-static void fcgi_refuse(struct push_loop_stream *s, struct push_refusal f)
-{
-    push_emit_refuse(&s->req, s->loop->cfg, s->e.enc, s->e.arg, f);
-}
-
-static void fcgi_taken(struct push_loop_stream *s, long now)
-{
-    (void)s, (void)now;
-}
-
-static void fcgi_end(struct push_loop_stream *s, const char *reason)
-{
-    if (s->hold && !strcmp(reason, "token_expired"))
-        push_http_error(&s->req, 401, "token_expired", "the token has expired; send a fresh one",
-                        "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
-    else if (s->e.enc->end)
-        s->e.enc->end(&s->req, reason, s->e.arg);
-}
-
-static void fcgi_finish(struct push_loop_stream *s)
-{
-    push_request_flush(&s->req);
-    push_fcgi_end(s->request_id, out_put, &s->out);
-}
-
-static int fcgi_heartbeat(struct push_loop_stream *s, long now)
-{
-    (void)now;
-    if (!fcgi_pending(s) && !s->hold) {
-        s->e.enc->heartbeat(&s->req, s->e.arg);
-        push_request_flush(&s->req);
-    }
-    return 0;
-}
-
-static int fcgi_has_command(const struct push_loop_stream *s)
-{
-    (void)s;
-    return 0;
-}
-
-static void fcgi_free(struct push_loop_stream *s)
-{
-    (void)s;
-}
-
-static const struct push_loop_kind fcgi_kind = {
-    .noun = "stream",
-    .quiet_beats = 1,
-    .input = fcgi_input,
-    .output = fcgi_output,
-    .pending = fcgi_pending,
-    .wants_input = fcgi_wants_input,
-    .begin = fcgi_begin,
-    .refuse = fcgi_refuse,
-    .taken = fcgi_taken,
-    .end = fcgi_end,
-    .finish = fcgi_finish,
-    .heartbeat = fcgi_heartbeat,
-    .has_command = fcgi_has_command,
-    .command = NULL,
-    .free = fcgi_free,
-};
 
 /* --- handing streams to the loop */
 
@@ -301,14 +145,14 @@ static struct push_loop_stream *stream_new(struct push_loop *l, const char *user
     struct push_loop_stream *s = xcalloc(1, sizeof *s + arg_size);
 
     s->loop = l;
-    s->kind = &fcgi_kind;
+    s->kind = &push_fcgiconn_kind;
     s->fd = -1;
     s->state = PUSH_LOOP_ADOPTING;
     snprintf(s->user, sizeof s->user, "%s", user);
     snprintf(s->tag, sizeof s->tag, "%s", tag);
     if (arg_size)
         memcpy(s->arg, arg, arg_size);
-    s->req.io = &loop_io;
+    s->req.io = &push_fcgiconn_io;
     s->req.io_ctx = s;
     s->e.r = &s->req;
     s->e.enc = enc;
@@ -370,7 +214,7 @@ void push_loop_adopt(struct push_loop *l, struct push_loop_stream *s, int fd, in
                      const struct push_cursor *from, long end_ms)
 {
     s->request_id = request_id;
-    push_loop_adopt_kind(l, s, fd, &fcgi_kind, from, end_ms);
+    push_loop_adopt_kind(l, s, fd, &push_fcgiconn_kind, from, end_ms);
 }
 
 void push_loop_adopt_hold(struct push_loop *l, struct push_loop_stream *s, int fd, int request_id,

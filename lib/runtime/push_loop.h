@@ -10,8 +10,8 @@
 #include "runtime/push_hub.h"
 
 /* The one event loop of a process: one thread with epoll holds every open stream, whatever
- * carries it: FastCGI requests of push-sse, push-iframe and push-longpoll (this file's kind:
- * it writes the FastCGI records itself) and push-ws's WebSocket sockets (push_wsconn's kind).
+ * carries it: FastCGI requests of push-sse, push-iframe and push-longpoll (push_fcgiconn's
+ * kind: it writes the FastCGI records itself) and push-ws's WebSocket sockets (push_wsconn's kind).
  * For each it does the same things once: non-blocking output within bounds, heartbeats (a
  * comment, or a ping), lifetimes, the token's expiry, dropping clients that take nothing,
  * wake-ups from the hub, the 1 s retry after a failed read, and the deferred free.

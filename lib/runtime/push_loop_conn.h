@@ -1,6 +1,6 @@
 /* push_loop_conn.h: inside the event loop: a stream, and how its bytes reach its client (the
- * FastCGI kind in push_loop.c, the WebSocket kind in push_wsconn.c). Only those two and the
- * loop's unit test (tests/unit/test_loop.c) include it. */
+ * FastCGI kind in push_fcgiconn.c, the WebSocket kind in push_wsconn.c). Only the loop, its kinds
+ * and the loop's unit test (tests/unit/test_loop.c) include it. */
 #ifndef PUSH_LOOP_CONN_H
 #define PUSH_LOOP_CONN_H
 
