@@ -222,6 +222,42 @@ static void refuse(struct head *c, struct push_refusal f)
 
 /* --- the upgrade */
 
+/* Who is asking, as every program finds it (the trusted header stands for REMOTE_USER; a browser
+ * sends ?ticket=): the query string parsed, or NULL when c was answered an error. */
+static struct push_query *identify(struct head *c, const struct push_upgrade *up,
+                                   struct push_identity *id)
+{
+    const struct push_upgrade u = *up;
+    char *envp[4], remote[PUSH_USER_MAX + 16], auth[1100], cookie[PUSH_QUERY_MAX + 16];
+    int n = 0;
+
+    if (u.user && *u.user && strlen(u.user) <= PUSH_USER_MAX)
+        snprintf(remote, sizeof remote, "REMOTE_USER=%s", u.user), envp[n++] = remote;
+    if (u.authorization && strlen(u.authorization) < sizeof auth - 24)
+        snprintf(auth, sizeof auth, "HTTP_AUTHORIZATION=%s", u.authorization), envp[n++] = auth;
+    if (u.cookie && strlen(u.cookie) < sizeof cookie - 16)
+        snprintf(cookie, sizeof cookie, "HTTP_COOKIE=%s", u.cookie), envp[n++] = cookie;
+    envp[n] = NULL;
+    struct push_query *q = push_query_new();
+    enum push_query_err qerr = push_query_parse(q, u.query);
+    if (qerr != PUSH_QUERY_OK) {
+        http_error(c, qerr == PUSH_QUERY_TOO_LONG ? 414 : 400, "bad_query", push_query_strerror(qerr),
+                   NULL);
+        free(q);
+        return NULL;
+    }
+    enum push_auth_err aerr = push_auth_identify_stream(c->d->cfg, envp, q, time(NULL), id);
+    if (aerr != PUSH_AUTH_OK) {
+        push_log_info("refused an upgrade (%d %s): %s", push_auth_status(aerr), push_auth_code(aerr),
+                      push_auth_strerror(aerr));
+        http_error(c, push_auth_status(aerr), push_auth_code(aerr), push_auth_strerror(aerr),
+                   "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
 /* The upgrade request is complete in c->buf: check it, identify the user, join the hub, and hand
  * the socket to the loop, whose readers make the first read; or answer an HTTP error. */
 static void upgrade(struct wsd *d, struct head *c, size_t head_len)
@@ -230,10 +266,7 @@ static void upgrade(struct wsd *d, struct head *c, size_t head_len)
     struct push_upgrade u;
     enum push_upgrade_err uerr = push_upgrade_parse(c->buf, head_len, cfg->ws_user_header, &u);
     struct push_identity id;
-    enum push_auth_err aerr;
     struct push_query *q;
-    char *envp[4], remote[PUSH_USER_MAX + 16], auth[1100], cookie[PUSH_QUERY_MAX + 16];
-    int n = 0;
 
     switch (uerr) {
     case PUSH_UPGRADE_OK: break;
@@ -264,30 +297,8 @@ static void upgrade(struct wsd *d, struct head *c, size_t head_len)
         http_error(c, 403, "origin_forbidden", "pages of this origin may not connect", NULL);
         return;
     }
-    /* identity as in every program: the trusted header stands for REMOTE_USER */
-    if (u.user && *u.user && strlen(u.user) <= PUSH_USER_MAX)
-        snprintf(remote, sizeof remote, "REMOTE_USER=%s", u.user), envp[n++] = remote;
-    if (u.authorization && strlen(u.authorization) < sizeof auth - 24)
-        snprintf(auth, sizeof auth, "HTTP_AUTHORIZATION=%s", u.authorization), envp[n++] = auth;
-    if (u.cookie && strlen(u.cookie) < sizeof cookie - 16)
-        snprintf(cookie, sizeof cookie, "HTTP_COOKIE=%s", u.cookie), envp[n++] = cookie;
-    envp[n] = NULL;
-    q = push_query_new();
-    enum push_query_err qerr = push_query_parse(q, u.query);
-    if (qerr != PUSH_QUERY_OK) {
-        http_error(c, qerr == PUSH_QUERY_TOO_LONG ? 414 : 400, "bad_query", push_query_strerror(qerr), NULL);
-        free(q);
+    if (!(q = identify(c, &u, &id)))
         return;
-    }
-    aerr = push_auth_identify_stream(cfg, envp, q, time(NULL), &id); /* a browser: ?ticket= */
-    if (aerr != PUSH_AUTH_OK) {
-        push_log_info("refused an upgrade (%d %s): %s", push_auth_status(aerr), push_auth_code(aerr),
-                      push_auth_strerror(aerr));
-        http_error(c, push_auth_status(aerr), push_auth_code(aerr), push_auth_strerror(aerr),
-                   "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
-        free(q);
-        return;
-    }
     char user[PUSH_USER_MAX + 1], tag[PUSH_CURSOR_TAG_LEN + 1];
     struct push_cursor from;
     int has_from = 0;
