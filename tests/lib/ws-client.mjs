@@ -1,6 +1,7 @@
 // ws-client.mjs: a small scripted WebSocket client for the tests (RFC 6455 over node's net, no dependency)
 //
 //   node ws-client.mjs URL [-H 'Name: value']... [--no-pong] [--no-read] [--max-time S] [--unix PATH]
+//                          [--reset MS]
 //
 // Prints "HTTP <status>" once the server answers (with the JSON body on a line of its own when it is
 // not 101), then one line per text message received, "PING" for each ping, and at the end
@@ -9,7 +10,8 @@
 // actions: "!close CODE", "!binary", "!big N" (a text message of N bytes), "!ping", "!burst N TEXT"
 // (N text messages in one write, each TEXT with "#" replaced by its number, 1 to N). --no-read stops
 // reading once upgraded (a client that takes no data). --unix connects to the server's unix socket
-// PATH instead of URL's host and port.
+// PATH instead of URL's host and port. --reset MS ends the connection with a TCP reset MS after it is
+// made, whatever the server answered by then ("CLOSE 1006 reset").
 import net from 'node:net';
 import crypto from 'node:crypto';
 import readline from 'node:readline';
@@ -21,6 +23,7 @@ let autoPong = true;
 let noRead = false;
 let maxTime = 30;
 let unixPath = null;
+let resetMs = null;
 while (args.length) {
     const a = args.shift();
     if (a === '-H') headers.push(args.shift());
@@ -28,6 +31,7 @@ while (args.length) {
     else if (a === '--no-read') noRead = true;
     else if (a === '--max-time') maxTime = Number(args.shift());
     else if (a === '--unix') unixPath = args.shift();
+    else if (a === '--reset') resetMs = Number(args.shift());
     else throw new Error(`unknown option ${a}`);
 }
 
@@ -108,6 +112,7 @@ function parseFrames() {
 }
 
 sock.on('connect', () => {
+    if (resetMs !== null) setTimeout(() => { sock.resetAndDestroy(); finish(1006, 'reset'); }, resetMs);
     const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'Upgrade: websocket',
         'Connection: Upgrade', `Sec-WebSocket-Key: ${key}`, 'Sec-WebSocket-Version: 13', ...headers];
     sock.write(lines.join('\r\n') + '\r\n\r\n');
