@@ -419,8 +419,12 @@ static void on_io(struct push_loop *l, struct push_loop_stream *s, uint32_t even
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         if (s->kind->input(s, events, now) < 0) {
             if (s->state == PUSH_LOOP_READING) {
+                /* not again while the reader has it: out of epoll, not a watch of nothing (epoll
+                 * reports a hangup or an error whatever it watches: a reset peer would be
+                 * reported at every turn, spinning the loop until the read is back) */
                 s->gone = 1;
-                watch(l, s, 0, 0); /* not again while the reader has it */
+                epoll_ctl(l->ep, EPOLL_CTL_DEL, s->fd, NULL);
+                s->watching = s->want_out = 0;
             } else {
                 if (s->state != PUSH_LOOP_CLOSING)
                     push_log_debug("a %s of %s ended: the client left", s->kind->noun, s->user);

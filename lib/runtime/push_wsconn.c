@@ -87,7 +87,11 @@ static size_t queued(const struct push_loop_stream *s)
     const struct wsconn *c = conn(s);
     size_t n = c->raw ? c->raw_len - c->raw_off : 0;
 
-    if (c->ws)
+    /* once our close frame is out (or a send failed) wslay writes nothing more: what it still
+     * holds never leaves, and waits for nothing (wslay sends a control frame before the queued
+     * messages: a peer's close read with an answer queued leaves that answer behind). Counted,
+     * it would keep EPOLLOUT watched on the lingering socket, reported at every turn. */
+    if (c->ws && wslay_event_get_write_enabled(c->ws))
         n += wslay_event_get_queued_msg_length(c->ws)
              + wslay_event_get_queued_msg_count(c->ws) * PUSH_WSCONN_MSG_COST;
     return n;

@@ -281,6 +281,41 @@ out=$(curl -s -i --max-time 3 -H "X-Big: $big" -H 'Connection: Upgrade' -H 'Upgr
     "http://127.0.0.1:${WS_PORT[ws]}/cgi-bin/push-ws?token=$ALICE")
 check 'grep -q "^HTTP/1.1 431" <<<"$out"' "a request head over 8 KiB: 431"
 
+echo "# --- peers that reset or never end: push-ws sleeps while they wait, then lets them go"
+# (the loop thread must not spin on them: a hangup is reported by epoll whatever it was asked to
+# watch, and an EPOLLOUT watched for bytes that can never leave is reported at every turn)
+ws_start spin PUSH_HEARTBEAT=30 PUSH_MAX_STREAMS_PER_USER=1
+tck=$(getconf CLK_TCK)
+cpu_ms() { awk -v t="$tck" '{print int(($14 + $15) * 1000 / t)}' "/proc/$1/stat"; }
+# a session holds push.message locked, so the first read waits; meanwhile the client resets
+psql -qAtX -c "BEGIN; LOCK TABLE push.message IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(5); COMMIT" >/dev/null 2>&1 &
+locker=$!
+for _ in $(seq 1 50); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'push.message'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+    sleep 0.1
+done
+ws_once rst spin "token=$(token rita)" --reset 300
+c0=$(cpu_ms "${WS_PID[spin]}"); sleep 2; c1=$(cpu_ms "${WS_PID[spin]}")
+check '[ $(( c1 - c0 )) -lt 500 ]' \
+    "a client resets while its first read waits on the database: push-ws idles meanwhile ($(( c1 - c0 )) ms of CPU in 2 s)"
+wait "$locker"
+for _ in $(seq 1 50); do ws_once rst2 spin "token=$(token rita)"; [ "$(first rst2)" = "HTTP 101" ] && break; sleep 0.1; done
+eq "$(first rst2)" "HTTP 101" "... and once the read is back, that socket is dropped (its user's one slot is free)"
+# a message (its error answer queued) and a close frame in one write: wslay sends its close first,
+# and the answer behind it can never leave; the peer then keeps the connection open
+ws_open hc spin "token=$(token hank)" --hold-close 6
+wait_line hc '"type":"open"' 5 || not_ok "the socket opens"
+ws_send hc '!text-close not json'
+wait_line hc '^CLOSE-FRAME 1000' 5 || not_ok "the close is answered" "$(cat "$WORK/hc.out")"
+c0=$(cpu_ms "${WS_PID[spin]}"); sleep 1.5; c1=$(cpu_ms "${WS_PID[spin]}")
+check '[ $(( c1 - c0 )) -lt 375 ]' \
+    "a peer that closes with an answer still queued and never ends: push-ws idles meanwhile ($(( c1 - c0 )) ms of CPU in 1.5 s)"
+for _ in $(seq 1 50); do ws_once hc2 spin "token=$(token hank)"; [ "$(first hc2)" = "HTTP 101" ] && break; sleep 0.1; done
+eq "$(first hc2)" "HTTP 101" "... and it is let go (PUSH_WSCONN_CLOSE_MS: 2 s): its user's one slot is free while it still holds on"
+check 'kill -0 $WSC_hc' "... (it did hold on)"
+ws_end hc
+kill "${WS_PID[spin]}"
+
 echo "# --- floods: what a hostile client sends leaves push-ws bounded, and serving another user"
 # a small process (40 streams), so that 1,000 sockets are far more than it may hold
 ws_start flood PUSH_MAX_STREAMS=40 PUSH_HEARTBEAT=30 PUSH_WRITE_TIMEOUT=3

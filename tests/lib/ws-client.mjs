@@ -1,15 +1,19 @@
 // ws-client.mjs: a small scripted WebSocket client for the tests (RFC 6455 over node's net, no dependency)
 //
 //   node ws-client.mjs URL [-H 'Name: value']... [--no-pong] [--no-read] [--max-time S] [--unix PATH]
+//                          [--reset MS] [--hold-close S]
 //
 // Prints "HTTP <status>" once the server answers (with the JSON body on a line of its own when it is
 // not 101), then one line per text message received, "PING" for each ping, and at the end
 // "CLOSE <code> <reason>" (code 1006 when the connection ended without a close frame). Each line of
 // standard input is sent as a text message once the upgrade is done; lines starting with "!" are
 // actions: "!close CODE", "!binary", "!big N" (a text message of N bytes), "!ping", "!burst N TEXT"
-// (N text messages in one write, each TEXT with "#" replaced by its number, 1 to N). --no-read stops
+// (N text messages in one write, each TEXT with "#" replaced by its number, 1 to N), "!text-close TEXT"
+// (a text message and a close frame 1000, in one write). --no-read stops
 // reading once upgraded (a client that takes no data). --unix connects to the server's unix socket
-// PATH instead of URL's host and port.
+// PATH instead of URL's host and port. --reset MS ends the connection with a TCP reset MS after it is
+// made, whatever the server answered by then ("CLOSE 1006 reset"). --hold-close S: at the server's close
+// frame, answer nothing and keep the connection open S more seconds (a peer that never ends).
 import net from 'node:net';
 import crypto from 'node:crypto';
 import readline from 'node:readline';
@@ -21,6 +25,8 @@ let autoPong = true;
 let noRead = false;
 let maxTime = 30;
 let unixPath = null;
+let resetMs = null;
+let holdClose = null;
 while (args.length) {
     const a = args.shift();
     if (a === '-H') headers.push(args.shift());
@@ -28,12 +34,16 @@ while (args.length) {
     else if (a === '--no-read') noRead = true;
     else if (a === '--max-time') maxTime = Number(args.shift());
     else if (a === '--unix') unixPath = args.shift();
+    else if (a === '--reset') resetMs = Number(args.shift());
+    else if (a === '--hold-close') holdClose = Number(args.shift());
     else throw new Error(`unknown option ${a}`);
 }
 
 const out = (line) => process.stdout.write(line + '\n');
 const key = crypto.randomBytes(16).toString('base64');
-const sock = unixPath ? net.connect(unixPath) : net.connect(Number(url.port || 80), url.hostname);
+// (--hold-close: half-open allowed, so that the server's FIN is not answered with ours either)
+const sock = net.connect({ ...(unixPath ? { path: unixPath } : { port: Number(url.port || 80), host: url.hostname }),
+    allowHalfOpen: holdClose !== null });
 let buf = Buffer.alloc(0);
 let upgraded = false;
 let answered = false;
@@ -65,7 +75,10 @@ const send = (opcode, payload) => { if (!sock.destroyed) sock.write(frame(opcode
 
 function act(line) {
     if (!upgraded) { pending.push(line); return; }
-    if (line.startsWith('!close')) {
+    if (line.startsWith('!text-close ')) {
+        const p = Buffer.alloc(2); p.writeUInt16BE(1000);
+        if (!sock.destroyed) sock.write(Buffer.concat([frame(1, Buffer.from(line.slice(12))), frame(8, p)]));
+    } else if (line.startsWith('!close')) {
         const code = Number(line.split(' ')[1] || 1000);
         const p = Buffer.alloc(2); p.writeUInt16BE(code);
         send(8, p);
@@ -97,6 +110,12 @@ function parseFrames() {
         else if (opcode === 8) {
             const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
             const reason = payload.subarray(2).toString();
+            if (holdClose !== null) { // no answer, no end: the server's own end comes, or this one
+                out(`CLOSE-FRAME ${code}`);
+                setTimeout(() => finish(code, reason), holdClose * 1000);
+                buf = Buffer.alloc(0);
+                return;
+            }
             if (!sock.destroyed) sock.write(frame(8, payload.subarray(0, 2)));
             finish(code, reason);
             return;
@@ -108,6 +127,7 @@ function parseFrames() {
 }
 
 sock.on('connect', () => {
+    if (resetMs !== null) setTimeout(() => { sock.resetAndDestroy(); finish(1006, 'reset'); }, resetMs);
     const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`, 'Upgrade: websocket',
         'Connection: Upgrade', `Sec-WebSocket-Key: ${key}`, 'Sec-WebSocket-Version: 13', ...headers];
     sock.write(lines.join('\r\n') + '\r\n\r\n');
