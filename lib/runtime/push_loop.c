@@ -271,9 +271,12 @@ void push_loop_watch_del(struct push_loop *l, int fd)
 void push_loop_hooks(struct push_loop *l, void (*scan)(void *arg, long now),
                      void (*turn_end)(void *arg), void *arg)
 {
+    /* (under the lock: the loop thread runs already, and takes them at every turn) */
+    pthread_mutex_lock(&l->lock);
     l->scan_hook = scan;
     l->turn_hook = turn_end;
     l->hook_arg = arg;
+    pthread_mutex_unlock(&l->lock);
 }
 
 /* --- the loop's side */
@@ -591,6 +594,7 @@ static void *loop_main(void *arg)
         int n = epoll_wait(l->ep, ev, EVENTS, SCAN_MS);
         long now = push_now_ms();
         struct push_loop_stream *wakes, *adopts, *dones, *freeable, *s, *next;
+        void (*scan_hook)(void *, long), (*turn_hook)(void *), *hook_arg;
 
         for (int i = 0; i < n; i++) {
             void *p = ev[i].data.ptr;
@@ -609,6 +613,7 @@ static void *loop_main(void *arg)
         wakes = l->wakes, adopts = l->adopts, dones = l->dones;
         l->wakes = l->adopts = l->dones = NULL;
         l->kicked = 0;
+        scan_hook = l->scan_hook, turn_hook = l->turn_hook, hook_arg = l->hook_arg;
         for (s = wakes; s; s = s->wnext) {
             s->wake_queued = 0;
             s->lnext = s->wnext;
@@ -636,12 +641,12 @@ static void *loop_main(void *arg)
         }
         if (now >= next_scan) {
             scan(l, now);
-            if (l->scan_hook)
-                l->scan_hook(l->hook_arg, now);
+            if (scan_hook)
+                scan_hook(hook_arg, now);
             next_scan = now + SCAN_MS;
         }
-        if (l->turn_hook)
-            l->turn_hook(l->hook_arg);
+        if (turn_hook)
+            turn_hook(hook_arg);
     }
     return NULL;
 }
