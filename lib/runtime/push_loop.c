@@ -53,6 +53,7 @@ struct push_loop {
     void (*turn_hook)(void *arg);
     void *hook_arg;
     int count; /* streams holding a descriptor (atomic) */
+    const char *ending; /* push_loop_end_all's reason: streams adopted from then on end too */
 };
 
 /* --- buffers */
@@ -476,6 +477,8 @@ static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
     s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
     s->stall_since_ms = now;
     s->wake_again = 1; /* the first read */
+    if (l->ending) /* handed over in the turn the loop was told to end everything */
+        s->end_reason = l->ending;
     push_loop_rewatch(s);
     maybe_read(l, s);
 }
@@ -494,6 +497,7 @@ void push_loop_end_all(struct push_loop *l, const char *reason)
 {
     long now = push_now_ms();
 
+    l->ending = reason;
     for (struct push_loop_stream *s = l->all, *next; s; s = next) {
         next = s->next;
         if (s->state == PUSH_LOOP_IDLE && !s->opening)

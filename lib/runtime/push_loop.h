@@ -103,7 +103,8 @@ void push_loop_watch_del(struct push_loop *l, int fd);
 void push_loop_hooks(struct push_loop *l, void (*scan)(void *arg, long now),
                      void (*turn_end)(void *arg), void *arg);
 
-/* Loop thread: ends every stream with reason (push-ws: "shutdown", a close frame 1001). */
+/* Loop thread: ends every stream with reason (push-ws: "shutdown", a close frame 1001); one a
+ * reader holds when it comes back, and one handed over meanwhile after its first read. */
 void push_loop_end_all(struct push_loop *l, const char *reason);
 
 /* The streams holding a descriptor now (any thread; a moment's value). */
