@@ -164,6 +164,21 @@ static struct push_loop_stream *open_stream(struct peer *p, const struct push_en
     return s;
 }
 
+/* A long poll of alice's from since (at most 10 messages), held until life_ms from now at most. */
+static struct push_loop_stream *open_hold(struct peer *p, struct push_cursor since, long life_ms)
+{
+    int sv[2];
+    enum push_hub_err herr;
+    struct push_loop_stream *s = push_loop_join(loop, "alice", tag, &push_longpoll_encoder, NULL, &herr);
+
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    memset(p, 0, sizeof *p);
+    p->fd = sv[1];
+    push_loop_adopt_hold(loop, s, sv[0], REQ_ID, since, 10, push_now_ms() + life_ms);
+    return s;
+}
+
 /* Reads records for up to ms, until want (NULL: the end of the answer) is in the output. */
 static int collect(struct peer *p, const char *want, int ms)
 {
@@ -317,15 +332,9 @@ START_TEST(a_long_poll_whose_first_read_fails_answers_503)
 {
     static struct peer p;
     struct push_cursor since = { 0, 0 };
-    int sv[2];
-    enum push_hub_err herr;
-    struct push_loop_stream *s = push_loop_join(loop, "alice", tag, &push_longpoll_encoder, NULL, &herr);
 
     store_set(1, 5, 1);
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    memset(&p, 0, sizeof p);
-    p.fd = sv[1];
-    push_loop_adopt_hold(loop, s, sv[0], REQ_ID, since, 10, push_now_ms() + 60000);
+    open_hold(&p, since, 60000);
     ck_assert_msg(collect(&p, NULL, 3000), "the answer: %s", p.out);
     /* fetch() and pgpush.js read the status: a long poll keeps it */
     ck_assert_ptr_nonnull(strstr(p.out, "Status: 503"));
@@ -353,16 +362,9 @@ START_TEST(a_held_long_poll_is_answered_once_at_the_wake_up_that_brings_a_messag
 {
     static struct peer p;
     struct push_cursor since = { 2, 0 };
-    int sv[2];
-    enum push_hub_err herr;
-    struct push_loop_stream *s = push_loop_join(loop, "alice", tag, &push_longpoll_encoder, NULL, &herr);
 
     store_set(2, 5, 0);
-    ck_assert_ptr_nonnull(s);
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    memset(&p, 0, sizeof p);
-    p.fd = sv[1];
-    push_loop_adopt_hold(loop, s, sv[0], REQ_ID, since, 10, push_now_ms() + 60000);
+    struct push_loop_stream *s = open_hold(&p, since, 60000);
     ck_assert(!collect(&p, NULL, 500)); /* held: nothing after since */
     ck_assert_uint_eq(p.len, 0);
     store_set(3, 5, 0);
@@ -381,15 +383,9 @@ START_TEST(a_held_long_poll_answers_timeout_at_its_end)
 {
     static struct peer p;
     struct push_cursor since = { 2, 0 };
-    int sv[2];
-    enum push_hub_err herr;
-    struct push_loop_stream *s = push_loop_join(loop, "alice", tag, &push_longpoll_encoder, NULL, &herr);
 
     store_set(2, 5, 0);
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    memset(&p, 0, sizeof p);
-    p.fd = sv[1];
-    push_loop_adopt_hold(loop, s, sv[0], REQ_ID, since, 10, push_now_ms() + 400);
+    open_hold(&p, since, 400);
     ck_assert_msg(collect(&p, NULL, 3000), "the answer: %s", p.out);
     ck_assert_ptr_nonnull(strstr(p.out, "\"timeout\":true"));
     ck_assert_ptr_nonnull(strstr(p.out, "\"messages\":[]"));
