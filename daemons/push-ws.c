@@ -45,11 +45,11 @@ int main(int argc, char **argv)
         return rc;
     const char *spec = cfg.ws_listen[0] ? cfg.ws_listen : cfg.listen;
     if (*spec) {
-        if ((fd = push_server_listen(spec, cfg.socket_mode, err, sizeof err)) < 0) {
+        if ((fd = push_server_listen(spec, cfg.socket_mode, cfg.listen_backlog, err, sizeof err)) < 0) {
             push_log_error("%s", err);
             return 1;
         }
-        push_log_info("listening on %s", spec);
+        push_log_info("listening on %s (backlog %d)", spec, cfg.listen_backlog);
     } else if (!stdin_listens()) {
         push_log_error("no socket to serve: set PUSH_WS_LISTEN or --listen (see --help)");
         return 2;

@@ -365,8 +365,15 @@ class PushClient {
         if (type === 'message') this._deliver(cursor || (data && data.cursor), data);
         else if (type === 'unread') this._leaderUnread(cursor, data);
       },
-      // the stream ended normally (SSE/iframe lifetime): reopen at once from the cursor
-      ended: () => { if (!conn.stopped) { conn.stop(); this._connect(); } },
+      // the stream ended normally (SSE/iframe lifetime): reopen at once from the cursor; a
+      // server that stops says when to come back (its clients spread over a window)
+      ended: (retry) => {
+        if (conn.stopped) return;
+        conn.stop();
+        if (!(retry > 0)) { this._connect(); return; }
+        this._setStatus('reconnecting', name, true);
+        this._retryTimer = setTimeout(() => this._connect(), Math.min(retry, 600000));
+      },
       error: (why) => {
         if (conn.stopped) return;
         conn.stop();
@@ -415,7 +422,7 @@ const TRANSPORTS = {
     let sock;
     try { sock = new WebSocket(url.href); } catch (e) { setTimeout(() => ev.error('WebSocket: ' + e.message)); return { stop() {} }; }
     const pending = new Map();     // ref -> resolve, for the commands in flight
-    let ref = 0, stopped = false;
+    let ref = 0, stopped = false, comeBack = 0;
     const settle = () => { for (const done of pending.values()) done(null); pending.clear(); };
     const socket = {
       command(cmd) {
@@ -434,6 +441,7 @@ const TRANSPORTS = {
       if (d.type === 'message') ev.event('message', d.cursor, d.message);
       else if (d.type === 'unread') ev.event('unread', d.cursor, d.unread);
       else if (d.type === 'open') { c._socket = socket; ev.event('open', null, d); }
+      else if (d.type === 'close' && d.retry > 0) comeBack = d.retry; // the server stops (1001)
       else if ((d.type === 'ack' || d.type === 'error') && pending.has(d.ref)) {
         pending.get(d.ref)(d);
         pending.delete(d.ref);
@@ -446,6 +454,7 @@ const TRANSPORTS = {
       settle();
       if (stopped) return;
       if (e.code === 4401 && c.getToken) ev.ended();
+      else if (comeBack) ev.ended(comeBack);
       else ev.error('WebSocket closed (' + e.code + (e.reason ? ' ' + e.reason : '') + ')');
     };
     return {
@@ -468,6 +477,8 @@ const TRANSPORTS = {
     });
     // reason "lifetime" or "token_expired": either way reopen from the cursor (with a fresh token)
     es.addEventListener('close', () => { es.close(); ev.ended(); });
+    // the server stops: come back after the time it gives (a bare EventSource does, from retry:)
+    es.addEventListener('reconnect', (e) => { const d = parse(e); es.close(); ev.ended(d && d.retry); });
     // we reconnect ourselves, from our own cursor, with our backoff and fallback
     es.onerror = () => { es.close(); ev.error('EventSource error'); };
     return { stop() { es.close(); } };
@@ -510,6 +521,7 @@ const TRANSPORTS = {
       if (type === 'message' || type === 'unread') ev.event(type, cursor, data);
       else if (type === 'open') ev.event('open', null, data);
       else if (type === 'close') { cleanup(); ev.ended(); }
+      else if (type === 'reconnect') { cleanup(); ev.ended(data && data.retry); }
       else if (type === 'error') { cleanup(); ev.error('refused: ' + (data && data.error)); } // 429, 503: back off
     };
     const f = document.createElement('iframe');

@@ -41,6 +41,12 @@ const char push_config_help[] =
     "  PUSH_HOLD              seconds a long poll is held without ?timeout= (default 25)\n"
     "  PUSH_HOLD_MAX          largest ?timeout= accepted (default 60)\n"
     "  PUSH_RETRY             reconnect delay advised to EventSource, ms (default 3000)\n"
+    "  PUSH_DRAIN_TIME        after SIGTERM, seconds the streams get to take their end before the\n"
+    "                         process exits (default 10; push-ws too)\n"
+    "  PUSH_DRAIN_SPREAD      after SIGTERM, each client is told to come back at a random time\n"
+    "                         within this many ms (default 5000; push-ws too)\n"
+    "  PUSH_LISTEN_BACKLOG    connections the kernel queues on a socket of our own (PUSH_LISTEN,\n"
+    "                         PUSH_WS_LISTEN), at most net.core.somaxconn (default 4096)\n"
     "Short polling (push-poll as FastCGI):\n"
     "  PUSH_STATE_CACHE       users whose state is kept in the process, so that an unchanged poll\n"
     "                         (304) needs no query; costs one LISTEN connection (default 16384;\n"
@@ -193,6 +199,9 @@ static int load_numbers(struct push_config *cfg, char *const *envp, char *err, s
         { "PUSH_HOLD_MAX", 1, 3600, &cfg->hold_max },
         { "PUSH_HOLD", 1, 3600, &cfg->hold },
         { "PUSH_RETRY", 0, 600000, &cfg->retry_ms },
+        { "PUSH_DRAIN_TIME", 0, 3600, &cfg->drain_time },
+        { "PUSH_DRAIN_SPREAD", 0, 600000, &cfg->drain_spread_ms },
+        { "PUSH_LISTEN_BACKLOG", 16, 65535, &cfg->listen_backlog },
         { "PUSH_STATE_CACHE", 0, 1000000, &cfg->state_cache },
     };
 
@@ -224,6 +233,9 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     cfg->hold = 25;
     cfg->hold_max = 60;
     cfg->retry_ms = 3000;
+    cfg->drain_time = 10;
+    cfg->drain_spread_ms = 5000;
+    cfg->listen_backlog = 4096;
     cfg->state_cache = 16384;
 
     if ((v = push_env_get(envp, "PUSH_DATABASE_URL"))

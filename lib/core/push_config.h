@@ -39,6 +39,12 @@ struct push_config {
     int hold;                  /* PUSH_HOLD, s: long-poll hold without ?timeout=, default 25 */
     int hold_max;              /* PUSH_HOLD_MAX, s: largest ?timeout=, default 60 */
     int retry_ms;              /* PUSH_RETRY, ms: reconnect advice to EventSource, default 3000 */
+    int drain_time;            /* PUSH_DRAIN_TIME, s: after SIGTERM, how long streams get to take
+                                * their end before the process exits, default 10 */
+    int drain_spread_ms;       /* PUSH_DRAIN_SPREAD, ms: the window a draining process's clients
+                                * are told to come back in, at random, default 5000 */
+    int listen_backlog;        /* PUSH_LISTEN_BACKLOG: connections the kernel queues on our own
+                                * listening socket (capped by net.core.somaxconn), default 4096 */
     /* push-poll */
     int state_cache;           /* PUSH_STATE_CACHE: users whose state a FastCGI push-poll keeps,
                                 * default 16384; 0: none (and no LISTEN connection) */

@@ -21,9 +21,8 @@
 #include <fcgiapp.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "http/push_fcgi.h"
-
-#define LISTEN_BACKLOG 1024
 
 extern char **environ;
 
@@ -89,7 +88,7 @@ static int bind_private(int fd, const char *path, int mode)
     return rc;
 }
 
-static int listen_unix(const char *path, int mode, char *err, size_t errlen)
+static int listen_unix(const char *path, int mode, int backlog, char *err, size_t errlen)
 {
     struct sockaddr_un sa;
     size_t max = sizeof sa.sun_path - sizeof ".XXXXXX/s"; /* room for bind_private's name */
@@ -104,7 +103,7 @@ static int listen_unix(const char *path, int mode, char *err, size_t errlen)
         goto fail;
     if (unlink(path) < 0 && errno != ENOENT)
         goto fail;
-    if (bind_private(fd, path, mode) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+    if (bind_private(fd, path, mode) < 0 || listen(fd, backlog) < 0)
         goto fail;
     return fd;
 fail:
@@ -114,7 +113,7 @@ fail:
     return -1;
 }
 
-static int listen_tcp(const char *spec, char *err, size_t errlen)
+static int listen_tcp(const char *spec, int backlog, char *err, size_t errlen)
 {
     const char *colon = strrchr(spec, ':');
     char host[256] = "127.0.0.1";
@@ -147,7 +146,7 @@ static int listen_tcp(const char *spec, char *err, size_t errlen)
     }
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0
-        || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
         snprintf(err, errlen, "cannot listen on %s port %s: %s", host, colon + 1, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -157,9 +156,30 @@ static int listen_tcp(const char *spec, char *err, size_t errlen)
     return fd;
 }
 
-int push_server_listen(const char *spec, int mode, char *err, size_t errlen)
+/* The kernel silently cuts a listen() backlog to net.core.somaxconn: say so, with the fix. */
+static void check_backlog(int backlog)
 {
-    return strchr(spec, '/') ? listen_unix(spec, mode, err, errlen) : listen_tcp(spec, err, errlen);
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    int max = 0;
+
+    if (f) {
+        if (fscanf(f, "%d", &max) != 1)
+            max = 0;
+        fclose(f);
+    }
+    if (max > 0 && backlog > max)
+        push_log_warn("PUSH_LISTEN_BACKLOG=%d is cut to net.core.somaxconn=%d by the kernel; raise "
+                      "it with sysctl -w net.core.somaxconn=%d", backlog, max, backlog);
+}
+
+int push_server_listen(const char *spec, int mode, int backlog, char *err, size_t errlen)
+{
+    int fd = strchr(spec, '/') ? listen_unix(spec, mode, backlog, err, errlen)
+                               : listen_tcp(spec, backlog, err, errlen);
+
+    if (fd >= 0)
+        check_backlog(backlog);
+    return fd;
 }
 
 /* --- workers */
@@ -243,6 +263,94 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+/* --- stopping */
+
+static int stops_held; /* push_server_hold_stops was called */
+
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+}
+
+void push_server_hold_stops(void)
+{
+    sigset_t set;
+
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    stops_held = 1;
+}
+
+/* The signals end the process at once again: delivered to this thread, the only one that takes
+ * them. */
+static void release_stops(void)
+{
+    sigset_t set;
+
+    if (!stops_held)
+        return;
+    stop_signals(&set);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* Waits for a stop signal, drains, exits. A second signal meanwhile exits at once. */
+static void *drainer_main(void *p)
+{
+    const struct push_server *s = p;
+    const struct push_config *cfg = s->cfg;
+    struct timespec tick = { 0, 20 * 1000 * 1000 };
+    sigset_t set;
+    long deadline;
+    int sig = 0, open;
+
+    stop_signals(&set);
+    while (sigwait(&set, &sig) != 0)
+        ;
+    push_log_info("%s: draining %d streams: each client is told to come back within %d ms "
+                  "(PUSH_DRAIN_SPREAD); exiting once they have taken it, within %d s "
+                  "(PUSH_DRAIN_TIME)", strsignal(sig), s->open(s->app), cfg->drain_spread_ms,
+                  cfg->drain_time);
+    s->drain(s->app);
+    deadline = push_now_ms() + cfg->drain_time * 1000L;
+    while ((open = s->open(s->app)) > 0 && push_now_ms() < deadline) {
+        if (sigtimedwait(&set, NULL, &tick) > 0) {
+            push_log_warn("a second stop signal: exiting now, %d streams still open", open);
+            _exit(1);
+        }
+    }
+    if (open > 0)
+        push_log_warn("exiting with %d streams that did not take their end within "
+                      "PUSH_DRAIN_TIME=%d s", open, cfg->drain_time);
+    else
+        push_log_info("drained; exiting");
+    /* _exit: the other threads are still running (workers in accept, the hub, the readers);
+     * exit()'s handlers would tear down libpq and libc under them. Nothing is buffered: the
+     * log writes straight to stderr. */
+    _exit(0);
+    return NULL;
+}
+
+static int start_drainer(const struct push_server *s)
+{
+    pthread_t t;
+    int rc;
+
+    if (!stops_held || !s->drain || !s->open) {
+        release_stops();
+        return 0;
+    }
+    rc = pthread_create(&t, NULL, drainer_main, (void *)s);
+    if (rc != 0) {
+        push_log_error("cannot start the drain thread: %s", strerror(rc));
+        return -1;
+    }
+    pthread_detach(t);
+    return 0;
+}
+
 static int run_fastcgi(const struct push_server *s, int sock, int threads)
 {
     struct worker_arg arg = { s, sock, sock != 0 };
@@ -253,11 +361,14 @@ static int run_fastcgi(const struct push_server *s, int sock, int threads)
         return 1;
     }
     /* libfcgi turns SIGTERM and SIGUSR1 into a "shutdown pending" flag that only makes accept()
-     * fail; our requests hold no state worth a graceful drain (clients resume from their
-     * cursors), so these signals stop the process at once, as web servers and systemd expect */
+     * fail. Ours: a program with streams drains them (start_drainer: clients come back spread
+     * over PUSH_DRAIN_SPREAD, from their cursors); any other stops at once, as web servers and
+     * systemd expect. */
     signal(SIGTERM, SIG_DFL);
     signal(SIGUSR1, SIG_DFL);
     signal(SIGINT, SIG_DFL);
+    if (start_drainer(s) < 0)
+        return 1;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, (size_t)s->cfg->thread_stack_kb * 1024);
     for (int i = 1; i < threads; i++) {
@@ -276,7 +387,10 @@ static int run_fastcgi(const struct push_server *s, int sock, int threads)
 
 static int run_cgi(const struct push_server *s)
 {
-    void *state = s->worker_new(s->app);
+    void *state;
+
+    release_stops(); /* one request: a web server's SIGTERM ends it at once */
+    state = s->worker_new(s->app);
     struct push_request r = { environ, &stdio_io, NULL };
 
     s->handle(&r, state);
@@ -376,13 +490,15 @@ int push_server_run(const struct push_server *s)
 
     if (cfg->listen[0]) {
         char err[512];
-        int sock = push_server_listen(cfg->listen, cfg->socket_mode, err, sizeof err);
+        int sock = push_server_listen(cfg->listen, cfg->socket_mode, cfg->listen_backlog, err,
+                                      sizeof err);
         if (sock < 0) {
             push_log_error("%s", err);
             return 1;
         }
         int threads = push_server_threads(s);
-        push_log_info("listening on %s with %d threads", cfg->listen, threads);
+        push_log_info("listening on %s with %d threads (backlog %d)", cfg->listen, threads,
+                      cfg->listen_backlog);
         return run_fastcgi(s, sock, threads);
     }
     if (!FCGX_IsCGI())

@@ -18,6 +18,12 @@ struct push_server {
     void (*handle)(struct push_request *r, void *state);
     int threads_spawned;  /* workers when PUSH_THREADS is unset: spawned by the web server */
     int threads_external; /* ... and as an external server */
+    /* optional, as FastCGI after push_server_hold_stops: SIGTERM (or SIGINT, SIGUSR1) calls
+     * drain, which tells every open client to come back (within cfg->drain_spread_ms) and
+     * answers newcomers the same way; the process exits once open returns 0, or after
+     * cfg->drain_time s. Without them these signals end the process at once. */
+    void (*drain)(void *app);
+    int (*open)(void *app);
 };
 
 /* Serves until the end, picking the mode:
@@ -57,8 +63,14 @@ int push_server_stream_cap(const struct push_config *cfg, long others);
  * starting any thread (push_program_init does). */
 void push_server_signals(void);
 
+/* Blocks SIGTERM, SIGINT and SIGUSR1 in this thread and every thread started after it, so that
+ * push_server_run decides what they do (see drain above; plain CGI and a server without drain
+ * still end at once). Call before starting any thread. */
+void push_server_hold_stops(void);
+
 /* Opens a listening socket for "path" (contains a '/') or "[host]:port" (host defaults to
- * 127.0.0.1). Returns the fd, or -1 with the reason in err. */
-int push_server_listen(const char *spec, int mode, char *err, size_t errlen);
+ * 127.0.0.1) with room for backlog connections not yet accepted (PUSH_LISTEN_BACKLOG; a warning
+ * when the kernel's net.core.somaxconn cuts it). Returns the fd, or -1 with the reason in err. */
+int push_server_listen(const char *spec, int mode, int backlog, char *err, size_t errlen);
 
 #endif

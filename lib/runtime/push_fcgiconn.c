@@ -113,13 +113,13 @@ static void fcgi_taken(struct push_loop_stream *s, long now)
     (void)s, (void)now;
 }
 
-static void fcgi_end(struct push_loop_stream *s, const char *reason)
+static void fcgi_end(struct push_loop_stream *s, const char *reason, int retry_ms)
 {
     if (s->hold && !strcmp(reason, "token_expired"))
         push_http_error(&s->req, 401, "token_expired", "the token has expired; send a fresh one",
                         "WWW-Authenticate: Bearer realm=\"pgpush\", error=\"invalid_token\"\r\n");
     else if (s->e.enc->end)
-        s->e.enc->end(&s->req, reason, s->e.arg);
+        s->e.enc->end(&s->req, reason, retry_ms, s->e.arg);
 }
 
 static void fcgi_finish(struct push_loop_stream *s)

@@ -41,6 +41,8 @@ struct push_loop {
     pthread_mutex_t lock;
     struct push_loop_stream *wakes, *adopts, *dones;
     int kicked; /* efd written since the loop last drained it */
+    const char *drain_reason; /* push_loop_drain's, for the loop thread to take */
+    int drain_spread_ms;
     /* handed to the readers */
     pthread_mutex_t rlock;
     pthread_cond_t rcond;
@@ -54,6 +56,8 @@ struct push_loop {
     void *hook_arg;
     int count; /* streams holding a descriptor (atomic) */
     const char *ending; /* push_loop_end_all's reason: streams adopted from then on end too */
+    int ending_spread_ms; /* ... and the window their clients are told to come back in */
+    unsigned int seed;    /* for that: rand_r */
 };
 
 /* --- buffers */
@@ -397,10 +401,18 @@ static void finish(struct push_loop *l, struct push_loop_stream *s, long now)
     write_out(l, s, now);
 }
 
-/* The stream ends with reason, then closes. */
-static void end(struct push_loop *l, struct push_loop_stream *s, const char *reason, long now)
+static void hold_timeout(struct push_loop *l, struct push_loop_stream *s, long now);
+
+/* The stream ends with reason, then closes; its client comes back after retry_ms (0: at once).
+ * A held long poll is answered with what it holds, but at its token's expiry (401). */
+static void end(struct push_loop *l, struct push_loop_stream *s, const char *reason, int retry_ms,
+                long now)
 {
-    s->kind->end(s, reason);
+    if (s->hold && strcmp(reason, "token_expired") != 0) {
+        hold_timeout(l, s, now);
+        return;
+    }
+    s->kind->end(s, reason, retry_ms);
     finish(l, s, now);
 }
 
@@ -412,8 +424,20 @@ static int take_end(struct push_loop *l, struct push_loop_stream *s, long now)
     if (!reason || s->state != PUSH_LOOP_IDLE || s->opening)
         return 0;
     s->end_reason = NULL;
-    end(l, s, reason, now);
+    end(l, s, reason, s->end_retry_ms, now);
     return 1;
+}
+
+/* When a client of a draining loop should come back: at random within the spread (from a
+ * quarter second), so that a crowd told together does not return together; 0 when not ending
+ * or no spread. */
+static int come_back_ms(struct push_loop *l)
+{
+    int spread = l->ending_spread_ms, low = spread < 250 ? spread : 250;
+
+    if (!l->ending || spread <= 0)
+        return 0;
+    return low + (int)((unsigned)rand_r(&l->seed) % (unsigned)(spread - low + 1));
 }
 
 static void on_io(struct push_loop *l, struct push_loop_stream *s, uint32_t events, long now)
@@ -477,8 +501,10 @@ static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
     s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
     s->stall_since_ms = now;
     s->wake_again = 1; /* the first read */
-    if (l->ending) /* handed over in the turn the loop was told to end everything */
+    if (l->ending) { /* handed over after the loop was told to end everything */
         s->end_reason = l->ending;
+        s->end_retry_ms = come_back_ms(l);
+    }
     push_loop_rewatch(s);
     maybe_read(l, s);
 }
@@ -493,20 +519,36 @@ static void hold_timeout(struct push_loop *l, struct push_loop_stream *s, long n
     finish(l, s, now);
 }
 
-void push_loop_end_all(struct push_loop *l, const char *reason)
+void push_loop_end_all(struct push_loop *l, const char *reason, int spread_ms)
 {
     long now = push_now_ms();
 
     l->ending = reason;
+    l->ending_spread_ms = spread_ms;
     for (struct push_loop_stream *s = l->all, *next; s; s = next) {
         next = s->next;
-        if (s->state == PUSH_LOOP_IDLE && !s->opening)
-            end(l, s, reason, now);
-        else if (s->state == PUSH_LOOP_IDLE)
+        if (s->state == PUSH_LOOP_IDLE && !s->opening) {
+            end(l, s, reason, come_back_ms(l), now);
+        } else if (s->state == PUSH_LOOP_IDLE) {
             drop(l, s);
-        else if (s->state == PUSH_LOOP_READING)
+        } else if (s->state == PUSH_LOOP_READING) {
             s->end_reason = reason; /* ends when its reader brings it back (on_done) */
+            s->end_retry_ms = come_back_ms(l);
+        }
     }
+}
+
+void push_loop_drain(struct push_loop *l, const char *reason, int spread_ms)
+{
+    int kick;
+
+    pthread_mutex_lock(&l->lock);
+    l->drain_reason = reason;
+    l->drain_spread_ms = spread_ms;
+    kick_locked(l, &kick);
+    pthread_mutex_unlock(&l->lock);
+    if (kick)
+        push_kick(l->efd);
 }
 
 static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
@@ -567,7 +609,7 @@ static void scan(struct push_loop *l, long now)
         if (s->expiry_ms && now >= s->expiry_ms) {
             push_log_info("a %s of %s ended: its token expired", s->hold ? "long poll"
                           : s->kind->noun, s->user);
-            end(l, s, "token_expired", now);
+            end(l, s, "token_expired", 0, now);
         } else if (s->retry_at_ms && now >= s->retry_at_ms) {
             s->retry_at_ms = 0;
             s->wake_again = 1;
@@ -575,7 +617,7 @@ static void scan(struct push_loop *l, long now)
         } else if (now >= s->end_ms && s->hold) {
             hold_timeout(l, s, now);
         } else if (now >= s->end_ms) {
-            end(l, s, "lifetime", now);
+            end(l, s, "lifetime", 0, now);
         } else if (now >= s->next_beat_ms) {
             s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
             if (s->kind->heartbeat(s, now) < 0) {
@@ -599,6 +641,8 @@ static void *loop_main(void *arg)
         long now = push_now_ms();
         struct push_loop_stream *wakes, *adopts, *dones, *freeable, *s, *next;
         void (*scan_hook)(void *, long), (*turn_hook)(void *), *hook_arg;
+        const char *drain;
+        int drain_spread_ms;
 
         for (int i = 0; i < n; i++) {
             void *p = ev[i].data.ptr;
@@ -618,6 +662,8 @@ static void *loop_main(void *arg)
         l->wakes = l->adopts = l->dones = NULL;
         l->kicked = 0;
         scan_hook = l->scan_hook, turn_hook = l->turn_hook, hook_arg = l->hook_arg;
+        drain = l->drain_reason, drain_spread_ms = l->drain_spread_ms;
+        l->drain_reason = NULL;
         for (s = wakes; s; s = s->wnext) {
             s->wake_queued = 0;
             s->lnext = s->wnext;
@@ -643,6 +689,8 @@ static void *loop_main(void *arg)
             next = s->qnext;
             on_done(l, s, now);
         }
+        if (drain && !l->ending)
+            push_loop_end_all(l, drain, drain_spread_ms);
         if (now >= next_scan) {
             scan(l, now);
             if (scan_hook)
@@ -810,6 +858,8 @@ struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub
 {
     struct push_loop *l = xcalloc(1, sizeof *l);
     struct epoll_event ev = { EPOLLIN, { .ptr = NULL } };
+
+    l->seed = (unsigned int)push_now_ms() ^ (unsigned int)getpid();
     pthread_attr_t attr;
     pthread_t t;
 

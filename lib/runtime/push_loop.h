@@ -103,9 +103,14 @@ void push_loop_watch_del(struct push_loop *l, int fd);
 void push_loop_hooks(struct push_loop *l, void (*scan)(void *arg, long now),
                      void (*turn_end)(void *arg), void *arg);
 
-/* Loop thread: ends every stream with reason (push-ws: "shutdown", a close frame 1001); one a
- * reader holds when it comes back, and one handed over meanwhile after its first read. */
-void push_loop_end_all(struct push_loop *l, const char *reason);
+/* Loop thread: ends every stream with reason ("shutdown": SSE and the iframe a "reconnect" event,
+ * WebSocket a close frame 1001; a held long poll is answered with what it holds); one a reader
+ * holds when it comes back, and one handed over from then on after its first read. Each client is
+ * told to come back after a time at random within spread_ms (0: at once). */
+void push_loop_end_all(struct push_loop *l, const char *reason, int spread_ms);
+
+/* The same from any thread (a signal's): the loop ends everything in its next turn. */
+void push_loop_drain(struct push_loop *l, const char *reason, int spread_ms);
 
 /* The streams holding a descriptor now (any thread; a moment's value). */
 int push_loop_count(struct push_loop *l);

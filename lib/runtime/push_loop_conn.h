@@ -57,8 +57,9 @@ struct push_loop_kind {
     void (*refuse)(struct push_loop_stream *s, struct push_refusal f);
     /* loop: a reader handed the stream back: take what it wrote */
     void (*taken)(struct push_loop_stream *s, long now);
-    /* loop: the stream ends with reason ("lifetime", "token_expired", "shutdown") */
-    void (*end)(struct push_loop_stream *s, const char *reason);
+    /* loop: the stream ends with reason ("lifetime", "token_expired", "shutdown"); the client
+     * comes back at once (retry_ms 0) or after retry_ms (a draining process) */
+    void (*end)(struct push_loop_stream *s, const char *reason, int retry_ms);
     /* loop: what ends the answer, once everything is written (FastCGI's end records) */
     void (*finish)(struct push_loop_stream *s);
     /* loop: time for a heartbeat; -1 drops the stream (a ping never answered) */
@@ -96,6 +97,7 @@ struct push_loop_stream {
     int wake_again, gone, want_out, watching;
     long end_ms, next_beat_ms, retry_at_ms, stall_since_ms;
     const char *end_reason;  /* the kind asked to end (from its input, or while READING) */
+    int end_retry_ms;        /* ... and when its client should come back (0: at once) */
     long close_by_ms;        /* CLOSING: dropped past it (0: only the stall bound) */
     long expiry_ms;          /* the token's expiry; 0: none */
     struct buf body; /* what the encoder wrote since the last flush */

@@ -140,7 +140,7 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
                 int expired = s->expiry && now >= s->expiry;
                 if (expired)
                     push_log_info("a stream of %s ended: its token expired", s->user);
-                if (s->e.enc->end(s->e.r, expired ? "token_expired" : "lifetime", s->e.arg) == 0)
+                if (s->e.enc->end(s->e.r, expired ? "token_expired" : "lifetime", 0, s->e.arg) == 0)
                     push_request_flush(s->e.r);
                 return;
             }
@@ -363,18 +363,44 @@ static void stream_handle(struct push_request *r, void *state)
     stream_handler(r, state);
 }
 
+/* SIGTERM: every stream and held poll is told to come back (push_loop_drain), and so is every
+ * newcomer until the process exits. */
+static void stream_drain(void *app)
+{
+    const struct push_stream_ctx *ctx = app;
+
+    push_loop_drain(ctx->loop, "shutdown", ctx->cfg->drain_spread_ms);
+}
+
+static int stream_open(void *app)
+{
+    const struct push_stream_ctx *ctx = app;
+
+    return push_loop_count(ctx->loop);
+}
+
 int push_stream_main(const struct push_program *p, int argc, char **argv,
                      void (*handle)(struct push_request *r, const struct push_stream_ctx *ctx))
 {
     static struct push_config cfg;
     static struct push_stream_ctx ctx;
-    int rc = push_program_init(p, argc, argv, &cfg);
+    int rc;
     /* a worker only answers and hands streams and held polls over to the event loop: a few
      * suffice, however many streams are open */
-    struct push_server server = { &cfg, &ctx, stream_worker_new, stream_worker_free, stream_handle,
-                                  64, 64 };
+    struct push_server server = {
+        .cfg = &cfg,
+        .app = &ctx,
+        .worker_new = stream_worker_new,
+        .worker_free = stream_worker_free,
+        .handle = stream_handle,
+        .threads_spawned = 64,
+        .threads_external = 64,
+        .drain = stream_drain,
+        .open = stream_open,
+    };
 
-    if (rc >= 0)
+    push_server_hold_stops(); /* before any thread: the server's drain thread takes SIGTERM */
+    if ((rc = push_program_init(p, argc, argv, &cfg)) >= 0)
         return rc;
     stream_handler = handle;
     ctx.cfg = &cfg;

@@ -380,14 +380,14 @@ static uint16_t close_code(const char *reason, const char **text)
 }
 
 /* Says why, then closes with the reason's code: the socket waits for the peer's close frame. */
-static void ws_end(struct push_loop_stream *s, const char *reason)
+static void ws_end(struct push_loop_stream *s, const char *reason, int retry_ms)
 {
     struct wsconn *c = conn(s);
     const char *text;
 
     c->close_code = close_code(reason, &text);
     snprintf(c->close_reason, sizeof c->close_reason, "%s", text);
-    send_owned(c, push_ws_close_event(text));
+    send_owned(c, push_ws_close_event(text, retry_ms));
 }
 
 static void ws_finish(struct push_loop_stream *s)

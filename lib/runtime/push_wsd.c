@@ -33,7 +33,6 @@
 
 #define HEAD_TIMEOUT_MS 10000   /* the upgrade request must arrive within this */
 #define CLOSE_WAIT_MS 2000      /* a refused socket's end is awaited this long */
-#define SHUTDOWN_MS 3000        /* on SIGTERM, sockets get this long to take their 1001 */
 #define HEAD_SLOTS 256          /* sockets still sending their upgrade request, at most (a
                                  * quarter of the open-file room, if that is less) */
 #define HEAD_GRACE_MS 500       /* ... one that has taken this long may be closed for a newcomer */
@@ -486,14 +485,18 @@ static void on_signal(struct push_loop_watch *w, uint32_t events)
         ;
     if (d->stopping)
         return;
-    push_log_info("stopping: closing %d sockets with 1001", push_loop_count(d->loop));
+    /* the sockets get PUSH_DRAIN_TIME to take their 1001, and a time to come back at random
+     * within PUSH_DRAIN_SPREAD in the close event, which pgpush.js waits */
+    push_log_info("stopping: closing %d sockets with 1001, clients told to come back within %d ms; "
+                  "exiting when they are closed, within %d s (PUSH_DRAIN_TIME)",
+                  push_loop_count(d->loop), d->cfg->drain_spread_ms, d->cfg->drain_time);
     d->stopping = 1;
-    d->stop_at = push_now_ms() + SHUTDOWN_MS;
+    d->stop_at = push_now_ms() + d->cfg->drain_time * 1000L;
     push_loop_watch_del(d->loop, d->lfd);
     close(d->lfd);
     while (d->heads)
         head_close(d, d->heads);
-    push_loop_end_all(d->loop, "shutdown");
+    push_loop_end_all(d->loop, "shutdown", d->cfg->drain_spread_ms);
 }
 
 /* Every PUSH_LOOP_SCAN_MS: the log of evictions, accepting again, slow requests, stopping. */

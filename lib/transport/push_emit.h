@@ -36,8 +36,10 @@ struct push_encoder {
     int (*unread)(struct push_request *r, const char *cursor, const char *json, size_t len,
                   void *arg);
     int (*heartbeat)(struct push_request *r, void *arg);
-    /* the stream ends cleanly (reason "lifetime"); the client resumes from its last cursor */
-    int (*end)(struct push_request *r, const char *reason, void *arg);
+    /* the stream ends cleanly (reason "lifetime", "token_expired", "shutdown"); the client
+     * resumes from its last cursor: at once when retry_ms is 0, else after retry_ms (a draining
+     * process spreads its clients' return: "retry:" and a "reconnect" event) */
+    int (*end)(struct push_request *r, const char *reason, int retry_ms, void *arg);
     /* optional, for a stream: a temporary refusal (json: {"error", "message", "status",
      * "retry"}) as an event of this transport, after begin, and the end of the answer: a client
      * that gives up on any status but 200 (EventSource) retries it (push_emit_refuse) */

@@ -201,12 +201,15 @@ static int iframe_heartbeat(struct push_request *r, void *arg)
     return call(r, arg, "heartbeat", NULL, NULL, 0);
 }
 
-static int iframe_end(struct push_request *r, const char *reason, void *arg)
+static int iframe_end(struct push_request *r, const char *reason, int retry_ms, void *arg)
 {
     char data[96];
 
-    snprintf(data, sizeof data, "{\"reason\":\"%s\"}", reason);
-    if (call(r, arg, "close", NULL, data, strlen(data)) < 0)
+    if (retry_ms > 0)
+        snprintf(data, sizeof data, "{\"reason\":\"%s\",\"retry\":%d}", reason, retry_ms);
+    else
+        snprintf(data, sizeof data, "{\"reason\":\"%s\"}", reason);
+    if (call(r, arg, retry_ms > 0 ? "reconnect" : "close", NULL, data, strlen(data)) < 0)
         return -1;
     return put(r, "</body></html>\n");
 }

@@ -52,11 +52,16 @@ static int sse_heartbeat(struct push_request *r, void *arg)
     return put(r, ": heartbeat\n\n");
 }
 
-static int sse_end(struct push_request *r, const char *reason, void *arg)
+static int sse_end(struct push_request *r, const char *reason, int retry_ms, void *arg)
 {
-    char line[96];
+    char line[160];
 
-    snprintf(line, sizeof line, "event: close\ndata: {\"reason\":\"%s\"}\n\n", reason);
+    if (retry_ms > 0) /* EventSource waits retry before it reconnects; pgpush.js reads data */
+        snprintf(line, sizeof line,
+                 "retry: %d\nevent: reconnect\ndata: {\"reason\":\"%s\",\"retry\":%d}\n\n",
+                 retry_ms, reason, retry_ms);
+    else
+        snprintf(line, sizeof line, "event: close\ndata: {\"reason\":\"%s\"}\n\n", reason);
     return put(r, line);
 }
 

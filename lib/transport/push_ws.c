@@ -249,13 +249,15 @@ char *push_ws_http_error(int status, const char *code, const char *message, cons
     return raw;
 }
 
-char *push_ws_close_event(const char *reason)
+char *push_ws_close_event(const char *reason, int retry_ms)
 {
     json_object *o = json_object_new_object();
     char *s;
 
     json_object_object_add(o, "type", json_object_new_string("close"));
     json_object_object_add(o, "reason", json_object_new_string(reason));
+    if (retry_ms > 0)
+        json_object_object_add(o, "retry", json_object_new_int(retry_ms));
     s = dup_text(o);
     json_object_put(o);
     return s;
@@ -291,10 +293,10 @@ static int ws_heartbeat(struct push_request *r, void *arg)
     return 0;
 }
 
-static int ws_end(struct push_request *r, const char *reason, void *arg)
+static int ws_end(struct push_request *r, const char *reason, int retry_ms, void *arg)
 {
     (void)arg;
-    return put_message(r, push_ws_close_event(reason));
+    return put_message(r, push_ws_close_event(reason, retry_ms));
 }
 
 const struct push_encoder push_ws_encoder = {

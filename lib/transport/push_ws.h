@@ -70,8 +70,9 @@ char *push_ws_run(struct push_db *db, const char *user, const char *tag, const s
 char *push_ws_http_error(int status, const char *code, const char *message, const char *headers,
                          size_t *len);
 
-/* {"type": "close", "reason": reason}, sent before the close frame; malloc'd. */
-char *push_ws_close_event(const char *reason);
+/* {"type": "close", "reason": reason}, with "retry": retry_ms when it is above 0 (a draining
+ * server: come back after that long), sent before the close frame; malloc'd. */
+char *push_ws_close_event(const char *reason, int retry_ms);
 
 /* The transport's encoder: each event is one text message (the request io of a socket makes a
  * message of what was written at each flush): {"type": "message" | "unread", "cursor": ...}, and

@@ -6,7 +6,8 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 harness_start
 STREAM_ENV=(PUSH_HEARTBEAT=1 PUSH_LIFETIME=60 PUSH_WRITE_TIMEOUT=3 PUSH_MAX_STREAMS=12
-            PUSH_MAX_STREAMS_PER_USER=3 PUSH_HOLD=20 PUSH_THREADS=24 PUSH_LOG_LEVEL=info)
+            PUSH_MAX_STREAMS_PER_USER=3 PUSH_HOLD=20 PUSH_THREADS=24 PUSH_LOG_LEVEL=info
+            PUSH_DRAIN_SPREAD=2000)
 start_daemon push-sse "${STREAM_ENV[@]}"
 start_daemon push-longpoll "${STREAM_ENV[@]}"
 # two worker threads serve any number of open streams, which live in the event loop (checked
@@ -307,6 +308,51 @@ start_daemon push-sse "${STREAM_ENV[@]}"
 sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k4 after restart')"
 wait "$SSE_PID_k"
 eq "$(titles k)" "k1,k2,k3 while dead,k4 after restart" "across a SIGKILL: everything once, in order"
+
+echo "# --- SIGTERM: every stream and held poll told to come back, spread over PUSH_DRAIN_SPREAD"
+for i in 1 2 3 4 5 6; do sse_open dr$i "token=$(token drainer$i)"; done
+for i in 1 2 3 4 5 6; do wait_for dr$i 'event: unread' 3 || true; done
+c=$(head_of "$ALICE")
+sse_follow dk "token=$ALICE" "$c" 8
+curl -s -o "$WORK/drain-lp.json" -w '%{http_code}' --max-time 15 \
+    "$BASE$LP?token=$BOB&since=$(head_of "$BOB")&timeout=12" >"$WORK/drain-lp.code" 2>/dev/null &
+drain_lp=$!
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'd1')"
+wait_for dk '"d1"' 3 || true
+sleep 0.3
+kill -TERM "${DAEMON_PID[push-sse]}" "${DAEMON_PID[push-longpoll]}"
+rc_sse=0; wait "${DAEMON_PID[push-sse]}" 2>/dev/null || rc_sse=$?
+rc_lp=0; wait "${DAEMON_PID[push-longpoll]}" 2>/dev/null || rc_lp=$?
+eq "$rc_sse $rc_lp" "0 0" "push-sse and push-longpoll exit 0 after SIGTERM"
+check 'grep -q "draining" "$WORK/push-sse.log" && grep -q "drained; exiting" "$WORK/push-sse.log"' \
+    "push-sse says it drains, then that every stream took its end"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'd2 while stopped')"
+start_daemon push-sse "${STREAM_ENV[@]}"
+start_daemon push-longpoll "${STREAM_ENV[@]}"
+retries=()
+for i in 1 2 3 4 5 6; do
+    pid_var=SSE_PID_dr$i
+    rc=0; wait "${!pid_var}" 2>/dev/null || rc=$?
+    r=$(awk '/^retry: / { r = $2 } /^event: reconnect/ { e = 1 } END { if (e) print r }' "$WORK/dr$i.sse")
+    data=$(awk '/^event: reconnect/ { getline; print substr($0, 7) }' "$WORK/dr$i.sse")
+    if [ "$rc" = 0 ] && [ -n "$r" ] && [ "$r" -ge 250 ] && [ "$r" -le 2000 ] \
+        && [ "$(jq -r '"\(.reason) \(.retry)"' <<<"$data" 2>/dev/null)" = "shutdown $r" ]; then
+        retries+=("$r")
+    else
+        not_ok "stream $i: a clean end with retry: and a reconnect event within 250..2000 ms" \
+            "curl $rc, retry '$r', data '$data': $(tail -n 4 "$WORK/dr$i.sse")"
+    fi
+done
+eq "${#retries[@]}" 6 "every stream ends cleanly with retry: N and event: reconnect {reason shutdown, retry N}"
+distinct=$(printf '%s\n' "${retries[@]}" | sort -u | wc -l)
+check '[ "$distinct" -ge 3 ]' "the come-back times are spread ($distinct distinct of 6: ${retries[*]} ms)"
+wait "$drain_lp" 2>/dev/null || true
+eq "$(cat "$WORK/drain-lp.code")" 200 "a held long poll is answered at once (200), not cut"
+check 'jq -e ".timeout == true and (.cursor | length > 0)" "$WORK/drain-lp.json" >/dev/null' \
+    "... with its cursor, to poll again from"
+sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'd3 after restart')"
+wait "$SSE_PID_dk"
+eq "$(titles dk)" "d1,d2 while stopped,d3 after restart" "across a SIGTERM: everything once, in order"
 
 echo "# --- a client that stops reading"
 rss() { awk '/VmRSS/ {print $2}' "/proc/${DAEMON_PID[push-sse]}/status"; }

@@ -495,6 +495,9 @@ kill -TERM "${WS_PID[ws]}"
 wait_line s1 '^CLOSE' 5; wait_line s2 '^CLOSE' 5
 eq "$(closed s1),$(closed s2)" "1001,1001" "both sockets closed with 1001"
 eq "$(of s1 close .reason | jq -r .)" shutdown "... after a close event: shutdown"
+r1=$(of s1 close .retry); r2=$(of s2 close .retry)
+check '[ "${r1:-0}" -ge 250 ] && [ "$r1" -le 5000 ] && [ "${r2:-0}" -ge 250 ] && [ "$r2" -le 5000 ]' \
+    "... saying when to come back, within PUSH_DRAIN_SPREAD (5000 ms): $r1 and $r2 ms"
 for _ in $(seq 1 60); do kill -0 "${WS_PID[ws]}" 2>/dev/null || break; sleep 0.1; done
 check '! kill -0 ${WS_PID[ws]} 2>/dev/null' "the daemon exits"
 ws_end s1; ws_end s2; ws_end pg

@@ -78,9 +78,9 @@ static int fake_heartbeat(struct push_request *r, void *arg)
     return record(r, arg, CALL_HEARTBEAT, NULL, NULL, 0);
 }
 
-static int fake_end(struct push_request *r, const char *reason, void *arg)
+static int fake_end(struct push_request *r, const char *reason, int retry_ms, void *arg)
 {
-    (void)reason;
+    (void)reason, (void)retry_ms;
     return record(r, arg, CALL_END, NULL, NULL, 0);
 }
 

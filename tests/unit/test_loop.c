@@ -104,7 +104,7 @@ static struct push_hub *hub;
 static struct push_loop *loop;
 static char tag[PUSH_CURSOR_TAG_LEN + 1];
 
-static void setup_with(int heartbeat)
+static void setup_with(int heartbeat, int per_user)
 {
     char err[256];
 
@@ -119,7 +119,7 @@ static void setup_with(int heartbeat)
     cfg->db_pool = 2;
     store_set(0, 1, 0);
     /* a hub whose LISTEN connection never comes up: joins, leaves and wake-ups work without */
-    hub = push_hub_start("host=/nonexistent-pgpush-test connect_timeout=1", "test_loop", 16, 1);
+    hub = push_hub_start("host=/nonexistent-pgpush-test connect_timeout=1", "test_loop", 16, per_user);
     loop = push_loop_start(cfg, hub, NULL);
     push_loop_set_reader(loop, store_read, NULL);
     push_cursor_tag("alice", tag);
@@ -127,12 +127,17 @@ static void setup_with(int heartbeat)
 
 static void setup(void)
 {
-    setup_with(30);
+    setup_with(30, 1);
 }
 
 static void setup_beating(void) /* a heartbeat every second */
 {
-    setup_with(1);
+    setup_with(1, 1);
+}
+
+static void setup_crowd(void) /* alice may hold 8 streams */
+{
+    setup_with(30, 8);
 }
 
 static void teardown(void)
@@ -437,11 +442,73 @@ START_TEST(a_client_that_takes_nothing_is_not_read_for_then_dropped)
 }
 END_TEST
 
+/* The come-back time a draining stream was given: its "retry:" line and its reconnect event's
+ * must agree and lie within the spread; -1 when they are missing or disagree. */
+static int come_back(const struct peer *p, int spread_ms)
+{
+    const char *ev = strstr(p->out, "event: reconnect\ndata: {\"reason\":\"shutdown\",\"retry\":");
+    const char *line = strstr(p->out, "\n\nretry: ");
+    int in_event, in_line;
+
+    if (!ev || !line || sscanf(ev + strlen("event: reconnect\ndata: {\"reason\":\"shutdown\",\"retry\":"),
+                               "%d", &in_event) != 1 || sscanf(line + 9, "%d", &in_line) != 1)
+        return -1;
+    if (in_event != in_line || in_event < 250 || in_event > spread_ms)
+        return -1;
+    return in_event;
+}
+
+START_TEST(draining_tells_every_stream_and_newcomer_to_come_back_spread_over_the_window)
+{
+    static struct peer p[4], hold, late;
+    struct push_cursor from = { 0, 0 }, since = { 2, 0 };
+    int retry[5], distinct = 0;
+
+    store_set(2, 5, 0);
+    for (int i = 0; i < 4; i++) {
+        open_stream(&p[i], &push_sse_encoder, &from, 60000);
+        ck_assert(collect(&p[i], "event: unread", 3000));
+    }
+    open_hold(&hold, since, 60000);
+    ck_assert(!collect(&hold, NULL, 300)); /* held: nothing after since */
+    push_loop_drain(loop, "shutdown", 3000);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(collect(&p[i], NULL, 3000), "the end of stream %d: %s", i, p[i].out);
+        retry[i] = come_back(&p[i], 3000);
+        ck_assert_msg(retry[i] > 0, "stream %d: retry: and the reconnect event: %s", i, p[i].out);
+        ck_assert_ptr_null(strstr(p[i].out, "event: close")); /* not "reconnect at once" */
+    }
+    /* the held poll is answered at once, with what it holds: its client polls again */
+    ck_assert_msg(collect(&hold, NULL, 3000), "the held poll's answer: %s", hold.out);
+    ck_assert_ptr_nonnull(strstr(hold.out, "Status: 200 OK"));
+    ck_assert_ptr_nonnull(strstr(hold.out, "\"timeout\":true"));
+    /* one that comes meanwhile gets its first read, then the same */
+    open_stream(&late, &push_sse_encoder, &from, 60000);
+    ck_assert_msg(collect(&late, NULL, 3000), "the newcomer's answer: %s", late.out);
+    ck_assert_ptr_nonnull(strstr(late.out, "event: unread"));
+    retry[4] = come_back(&late, 3000);
+    ck_assert_msg(retry[4] > 0, "the newcomer's reconnect: %s", late.out);
+    for (int i = 0; i < 5; i++) {
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= retry[j] == retry[i];
+        distinct += !seen;
+    }
+    ck_assert_msg(distinct >= 2, "five clients told the same come-back time: %d ms", retry[0]);
+    ck_assert(wait_count(0, 2000));
+    for (int i = 0; i < 4; i++)
+        close(p[i].fd);
+    close(hold.fd);
+    close(late.fd);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
     TCase *tc = tcase_create("loop");
     TCase *beats = tcase_create("heartbeats");
+    TCase *crowd = tcase_create("crowd");
 
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -459,6 +526,10 @@ static Suite *loop_suite(void)
     tcase_add_checked_fixture(beats, setup_beating, teardown);
     tcase_add_test(beats, heartbeats_while_nothing_happens);
     suite_add_tcase(s, beats);
+    tcase_set_timeout(crowd, 30);
+    tcase_add_checked_fixture(crowd, setup_crowd, teardown);
+    tcase_add_test(crowd, draining_tells_every_stream_and_newcomer_to_come_back_spread_over_the_window);
+    suite_add_tcase(s, crowd);
     return s;
 }
 
