@@ -25,6 +25,7 @@
 #include "transport/push_json.h"
 #include "runtime/push_hub.h"
 #include "runtime/push_program.h"
+#include "runtime/push_status.h"
 
 #define POST_MAX 4096 /* bytes: the largest POST body accepted */
 
@@ -46,11 +47,13 @@ static const struct push_program program = {
 struct app {
     const struct push_config *cfg;
     struct push_statecache *cache; /* NULL as plain CGI or with PUSH_STATE_CACHE=0 */
+    struct push_hub *hub;          /* the cache's LISTEN connection, or NULL */
 };
 
 struct worker {
     const struct push_config *cfg;
     struct push_statecache *cache;
+    struct push_hub *hub;
     struct push_db db;
 };
 
@@ -73,6 +76,7 @@ static void *worker_new(void *app)
 
     w->cfg = a->cfg;
     w->cache = a->cache;
+    w->hub = a->hub;
     push_db_init(&w->db, w->cfg->database_url, program.name);
     return w;
 }
@@ -357,12 +361,27 @@ static void handle_post(struct worker *w, struct poll *p)
     json_object_put(body);
 }
 
+/* The web server's status location: metrics, or health through this worker's connection. */
+static void status(struct push_request *r, struct worker *w, enum push_status_kind kind)
+{
+    struct push_metrics_state st = { program.name, "poll", 0, 1, 0,
+                                     w->hub ? push_hub_listening(w->hub) : -1 };
+
+    push_status_answer(r, kind, &st, &w->db);
+}
+
 static void handle(struct push_request *r, void *state)
 {
     struct worker *w = state;
-    struct poll *p = calloc(1, sizeof *p); /* 5 KiB: on the heap, worker stacks are small */
+    struct poll *p;
     const char *method = push_request_env(r, "REQUEST_METHOD");
+    enum push_status_kind kind = push_status_wanted(r);
 
+    if (kind != PUSH_STATUS_NONE) {
+        status(r, w, kind);
+        return;
+    }
+    p = calloc(1, sizeof *p); /* 5 KiB: on the heap, worker stacks are small */
     if (!p)
         abort();
     p->r = r;
@@ -394,7 +413,7 @@ int main(int argc, char **argv)
 {
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
-    struct app app = { &cfg, NULL };
+    struct app app = { &cfg, NULL, NULL };
     struct push_server server = { .cfg = &cfg, .app = &app, .worker_new = worker_new,
                                   .worker_free = worker_free, .handle = handle,
                                   .threads_spawned = 1, .threads_external = 8 };
@@ -405,7 +424,8 @@ int main(int argc, char **argv)
      * that a poll that finds nothing new costs no query */
     if (cfg.state_cache > 0 && !push_server_is_cgi(&cfg)) {
         app.cache = push_statecache_new((unsigned)cfg.state_cache);
-        push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, app.cache);
+        app.hub = push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, app.cache);
     }
+
     return push_server_run(&server);
 }

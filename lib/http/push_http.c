@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "core/push_metrics.h"
 #include "core/push_util.h"
 
 const char *push_http_reason(int status)
@@ -75,6 +76,7 @@ int push_http_error(struct push_request *r, int status, const char *code, const 
 
     if (!all_headers)
         abort();
+    push_metric_refused(status);
     memcpy(all_headers, no_store, sizeof no_store - 1);
     memcpy(all_headers + sizeof no_store - 1, headers ? headers : "", hlen + 1);
     json_object_object_add(o, "error", json_object_new_string(code));

@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "core/push_log.h"
+#include "core/push_metrics.h"
 #include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_notify.h"
@@ -172,6 +173,7 @@ static void serve(struct push_hub *hub, PGconn *conn)
         if (!PQconsumeInput(conn))
             return;
         while ((n = PQnotifies(conn))) {
+            push_metric_add(PUSH_M_WAKEUPS, 1);
             dispatch(hub, n->extra);
             PQfreemem(n);
         }
@@ -182,6 +184,7 @@ static void serve(struct push_hub *hub, PGconn *conn)
             if (!ok)
                 return;
             while ((n = PQnotifies(conn))) {
+                push_metric_add(PUSH_M_WAKEUPS, 1);
                 dispatch(hub, n->extra);
                 PQfreemem(n);
             }
@@ -211,6 +214,7 @@ static void *listener_main(void *arg)
         serve(hub, conn);
         set_listening(hub, 0);
         push_log_warn("lost the LISTEN connection; reconnecting");
+        push_metric_add(PUSH_M_LISTEN_LOST, 1);
         PQfinish(conn);
     }
     return NULL;

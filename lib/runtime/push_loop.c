@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
+#include "core/push_metrics.h"
 #include "core/push_user.h"
 #include "core/push_util.h"
 #include "store/push_db.h"
@@ -209,6 +210,9 @@ void push_loop_adopt_kind(struct push_loop *l, struct push_loop_stream *s, int f
     __atomic_add_fetch(&l->count, 1, __ATOMIC_RELAXED);
     s->opening = 1;
     s->from_head = !from;
+    push_metric_add(PUSH_M_OPENED, 1);
+    if (from && !s->hold)
+        push_metric_add(PUSH_M_RESUMED, 1); /* (a long poll always names its cursor) */
     if (from)
         s->e.pos = *from;
     s->end_ms = end_ms;
@@ -556,9 +560,11 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
     s->state = PUSH_LOOP_IDLE;
     s->kind->taken(s, now);
     if (s->gone || s->overflow) {
-        if (s->overflow)
+        if (s->overflow) {
             push_log_info("dropped a %s of %s: more than %d bytes waited for the client",
                           s->kind->noun, s->user, PUSH_LOOP_OUT_MAX);
+            push_metric_add(PUSH_M_SLOW_DROPS, 1);
+        }
         else
             push_log_debug("a %s of %s ended: the client left", s->kind->noun, s->user);
         drop(l, s);
@@ -596,6 +602,7 @@ static void scan(struct push_loop *l, long now)
         if (s->kind->pending(s) && now - s->stall_since_ms > stall_ms) {
             push_log_info("dropped a %s of %s: the client took no data for %d s", s->kind->noun,
                           s->user, l->cfg->write_timeout);
+            push_metric_add(PUSH_M_SLOW_DROPS, 1);
             drop(l, s);
             continue;
         }
@@ -759,6 +766,7 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
     if (s->kind->begin(s, l->cfg) < 0)
         return; /* only an overflow fails here: seen by the loop */
     s->wrote = push_emit(&s->e, rd->msgs, rd->unread, &s->more) != 0;
+    s->e.live = 1; /* what its next reads bring is new: their lag is measured */
 }
 
 /* Runs the batch's commands one by one, then reads the others' new messages and counts in one
@@ -790,6 +798,7 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **all, int t
         };
     }
     rc = l->read_many(l->read_arg, reads, n, &err, msg, sizeof msg);
+    push_metric_add(rc < 0 ? PUSH_M_READ_FAILURES : PUSH_M_READS, n);
     for (int i = 0; i < n; i++) {
         struct push_loop_stream *s = batch[i];
         s->read_failed = rc < 0 && !s->opening;

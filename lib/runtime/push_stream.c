@@ -18,6 +18,7 @@
 #include "http/push_server.h"
 #include "transport/push_json.h"
 #include "runtime/push_loop.h"
+#include "runtime/push_status.h"
 
 #define STREAM_BATCH PUSH_STREAM_BATCH
 #define DB_RETRY_MS 1000      /* a stream whose query failed reads again after this */
@@ -219,7 +220,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
     }
     /* plain CGI: no FastCGI connection to hand over; this process's one request streams here */
     const char *user = id->user;
-    struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL }, push_expiry_ms(id->expires) };
+    struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL, 0 }, push_expiry_ms(id->expires) };
     struct push_waiter w;
     struct batch b;
     enum push_db_err err;
@@ -358,9 +359,28 @@ static void stream_worker_free(void *state)
 
 static void (*stream_handler)(struct push_request *r, const struct push_stream_ctx *ctx);
 
+/* The web server's status location: metrics, or health through one of the pool's connections. */
+static void stream_status(struct push_request *r, const struct push_stream_ctx *ctx,
+                          enum push_status_kind kind)
+{
+    struct push_metrics_state st = { ctx->program, ctx->program + strlen("push-"), 0, 0, 0,
+                                     push_hub_listening(ctx->hub) };
+    struct push_db *db = push_pool_acquire(ctx->pool);
+
+    st.streams = ctx->loop ? push_loop_count(ctx->loop) : push_hub_streams(ctx->hub);
+    st.db_busy = push_pool_busy(ctx->pool, &st.db_pool) - 1; /* less the one the check holds */
+    push_status_answer(r, kind, &st, db);
+    push_pool_release(ctx->pool, db);
+}
+
 static void stream_handle(struct push_request *r, void *state)
 {
-    stream_handler(r, state);
+    enum push_status_kind kind = push_status_wanted(r);
+
+    if (kind != PUSH_STATUS_NONE)
+        stream_status(r, state, kind);
+    else
+        stream_handler(r, state);
 }
 
 /* SIGTERM: every stream and held poll is told to come back (push_loop_drain), and so is every
@@ -404,6 +424,7 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
         return rc;
     stream_handler = handle;
     ctx.cfg = &cfg;
+    ctx.program = p->name;
     int cgi = push_server_is_cgi(&cfg), streams = cfg.max_streams;
     if (!cgi) {
         /* every stream and every request in a worker's hands is a descriptor: at the open-file

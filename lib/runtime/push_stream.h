@@ -18,6 +18,7 @@
 /* What a streaming program holds once for all its threads. */
 struct push_stream_ctx {
     const struct push_config *cfg;
+    const char *program;    /* "push-sse": its name in the metrics */
     struct push_hub *hub;   /* the one LISTEN connection */
     struct push_pool *pool; /* cfg->db_pool query connections */
     struct push_loop *loop;   /* holds the open streams of FastCGI requests; NULL under plain CGI,

@@ -94,6 +94,32 @@ static enum push_db_err check_schema(PGconn *conn, char *msg, size_t len)
     return err;
 }
 
+struct schema_check {
+    enum push_db_err err;
+    char *msg;
+    size_t len;
+};
+
+static int schema_fn(struct push_db *db, PGconn *conn, void *arg)
+{
+    struct schema_check *c = arg;
+
+    (void)db;
+    c->err = check_schema(conn, c->msg, c->len);
+    /* a failed query on a lost connection: push_db_run reconnects and asks again */
+    return c->err == PUSH_DB_UNREACHABLE && PQstatus(conn) != CONNECTION_OK;
+}
+
+enum push_db_err push_db_check(struct push_db *db, char *msg, size_t len)
+{
+    struct schema_check c = { PUSH_DB_OK, msg, len };
+    enum push_db_err err = PUSH_DB_OK;
+
+    if (push_db_run(db, schema_fn, &c, &err, msg, len) != PUSH_DB_RUN_OK)
+        return err != PUSH_DB_OK ? err : PUSH_DB_UNREACHABLE;
+    return c.err;
+}
+
 PGconn *push_db_get(struct push_db *db, enum push_db_err *err, char *msg, size_t len)
 {
     if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {

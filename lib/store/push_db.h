@@ -61,6 +61,10 @@ enum push_db_run {
 enum push_db_run push_db_run(struct push_db *db, push_db_fn fn, void *arg,
                              enum push_db_err *err, char *msg, size_t len);
 
+/* A health check: a query on db's connection (reconnected once if it was lost) that reads the
+ * schema version. PUSH_DB_OK, or why not with a sentence in msg. */
+enum push_db_err push_db_check(struct push_db *db, char *msg, size_t len);
+
 void push_db_close(struct push_db *db);
 
 const char *push_db_strerror(enum push_db_err err);

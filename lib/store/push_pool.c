@@ -59,6 +59,17 @@ void push_pool_release(struct push_pool *pool, struct push_db *db)
     pthread_mutex_unlock(&pool->lock);
 }
 
+int push_pool_busy(struct push_pool *pool, int *size)
+{
+    int busy;
+
+    pthread_mutex_lock(&pool->lock);
+    busy = pool->size - pool->nfree;
+    *size = pool->size;
+    pthread_mutex_unlock(&pool->lock);
+    return busy;
+}
+
 void push_pool_free(struct push_pool *pool)
 {
     if (!pool)

@@ -17,6 +17,9 @@ struct push_pool *push_pool_new(const char *url, const char *appname, int size);
 struct push_db *push_pool_acquire(struct push_pool *pool);
 void push_pool_release(struct push_pool *pool, struct push_db *db);
 
+/* Connections lent out now, and the pool's size (a moment's value, for the metrics). */
+int push_pool_busy(struct push_pool *pool, int *size);
+
 void push_pool_free(struct push_pool *pool);
 
 /* Runs n reads (1 to PUSH_STORE_MANY_MAX) as one push_store_read_many on a connection of pool

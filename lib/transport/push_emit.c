@@ -10,7 +10,9 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
+#include "core/push_metrics.h"
 #include "core/push_util.h"
+#include "store/push_store.h"
 #include "http/push_http.h"
 #include "transport/push_json.h"
 
@@ -41,6 +43,10 @@ int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unre
         json_object_put(m);
         if (rc < 0)
             return -1;
+        push_metric_add(PUSH_M_DELIVERED, 1);
+        push_metric_add(PUSH_M_DELIVERED_BYTES, (long)len);
+        if (e->live)
+            push_metric_lag_since(PQgetvalue(msgs, i, PUSH_COL_CREATED_AT));
     }
     json_object *u = push_json_unread(unread);
     const char *text = push_json_text(u, &len);
@@ -83,6 +89,7 @@ int push_emit_refuse(struct push_request *r, const struct push_config *cfg,
     push_log_info("refused a request (%d %s): %s", f.status, f.code, f.message);
     if (!enc || !enc->refused || !(f.status == 429 || f.status >= 500))
         return push_http_refuse(r, f);
+    push_metric_refused(f.status); /* (push_http_refuse counts its own) */
     c = *cfg;
     c.retry_ms = refusal_retry_ms(cfg, f);
     o = json_object_new_object();

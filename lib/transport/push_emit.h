@@ -58,6 +58,7 @@ struct push_emitter {
     const char *tag;
     struct push_cursor pos;
     char *sent_unread; /* the counts last sent, as JSON text (free it at the end) */
+    int live;          /* its messages are new (not a first read's): their lag is measured */
 };
 
 /* The answer's start: "Status: 200 OK", enc's headers and more_headers, the blank line, then

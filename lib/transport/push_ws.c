@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/push_log.h"
+#include "core/push_metrics.h"
 #include "core/push_token.h"
 #include "core/push_util.h"
 #include "http/push_http.h"
@@ -233,6 +234,7 @@ char *push_ws_http_error(int status, const char *code, const char *message, cons
     const char *body;
     char *raw;
 
+    push_metric_refused(status);
     json_object_object_add(o, "error", json_object_new_string(code));
     json_object_object_add(o, "message", json_object_new_string(message));
     body = push_json_text(o, &blen);

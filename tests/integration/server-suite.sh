@@ -436,6 +436,47 @@ eq "$(ws_status w7)" 101 "a page of this site (Origin matches the Host the serve
 
 . "$top_srcdir/tests/integration/attack-suite.sh"
 
+if [ "$SERVER" = nginx ]; then
+    echo "# --- status: Prometheus metrics and health, on the shipped location for this machine only"
+    for p in push-poll push-longpoll push-sse push-iframe; do
+        http GET "/pgpush-status/$p/metrics"
+        eq "$STATUS $(header Content-Type)" "200 text/plain; version=0.0.4; charset=utf-8" "$p: metrics"
+        printf '%s\n' "$BODY" >"$WORK/metrics-$p.txt"
+        # a real parser of the exposition format, and the series every program has
+        if out=$(/usr/bin/python3 "$top_srcdir/tests/lib/promparse.py" "$WORK/metrics-$p.txt" 2>&1) \
+            && grep -q '^pgpush_build_info{program="'"$p"'"' <<<"$out" && grep -q '^pgpush_refused_total{' <<<"$out"; then
+            ok "$p: the metrics parse as Prometheus text ($(wc -l <<<"$out") samples)"
+        else
+            not_ok "$p: the metrics parse as Prometheus text" "$out"
+        fi
+        http GET "/pgpush-status/$p/health"
+        json_eq '.status' ok "$p: health 200 ok (database, schema version, LISTEN)"
+    done
+    eq "$(grep -c '^pgpush_delivered_messages_total' "$WORK/metrics-push-sse.txt")" 1 "push-sse counts deliveries"
+    check 'awk "/^pgpush_delivered_messages_total/ { exit !(\$2 > 0) }" "$WORK/metrics-push-sse.txt"' \
+        "... and has delivered (the stream above)"
+    check 'awk "/^pgpush_refused_total\{status=\"401\"\}/ { exit !(\$2 > 0) }" "$WORK/metrics-push-sse.txt"' \
+        "... and counts its 401 refusals (the attack suite's)"
+    check 'awk "/^pgpush_delivery_lag_seconds_count/ { exit !(\$2 > 0) }" "$WORK/metrics-push-sse.txt"' \
+        "... and the lag of the live message it delivered"
+    # the counters move with traffic
+    before=$(awk '/^pgpush_streams_opened_total/ { print $2 }' "$WORK/metrics-push-sse.txt")
+    curl -s -o /dev/null --max-time 2 "$BASE/cgi-bin/push-sse?token=$ALICE"
+    http GET "/pgpush-status/push-sse/metrics"
+    after=$(awk '/^pgpush_streams_opened_total/ { print $2 }' <<<"$BODY")
+    eq "$after" $((before + 1)) "one stream more opened: pgpush_streams_opened_total $before -> $after"
+    # not from elsewhere, and not through the public URLs, whatever a client sends
+    code=$(curl -s -o "$WORK/status-far.out" -w '%{http_code}' --interface 127.0.0.2 "$BASE/pgpush-status/push-sse/metrics")
+    eq "$code" 403 "from another address (127.0.0.2): 403, no metrics"
+    for h in "Push-Status: metrics" "PUSH-STATUS: health" "Push_Status: metrics"; do
+        code=$(curl -s -o "$WORK/status-forged.out" -w '%{http_code}' -H "$h" "$BASE/cgi-bin/push-poll")
+        check '[ "$code" = 401 ] && ! grep -q pgpush_ "$WORK/status-forged.out"' \
+            "a client's '$h' header on a public URL: 401, no status answer"
+    done
+    code=$(curl -s -o "$WORK/status-forged.out" -w '%{http_code}' "$BASE/cgi-bin/push-poll?PUSH_STATUS=metrics")
+    check '[ "$code" = 401 ] && ! grep -q pgpush_ "$WORK/status-forged.out"' "?PUSH_STATUS=metrics on a public URL: 401"
+fi
+
 echo "# --- a bad deployment: the programs pointed at a database without the schema"
 t0=$(date +%s%N)
 deploy noschema "host=127.0.0.1 port=$PGPORT user=$PGUSER dbname=postgres"
@@ -448,6 +489,11 @@ http GET "/cgi-bin/push-iframe?callback=cb&token=$ALICE" --max-time 15
 refused_stream schema_mismatch 503 5000 "push-iframe refuses (schema_mismatch) rather than hanging: a 200 document with one error call"
 ws wn "/cgi-bin/push-ws?token=$ALICE" --max-time 15
 eq "$(ws_status wn),$(sed -n 2p "$WORK/wn.out" | jq -r .error)" "503,schema_mismatch" "push-ws answers 503 schema_mismatch before the upgrade"
+if [ "$SERVER" = nginx ]; then
+    http GET "/pgpush-status/push-sse/health" --max-time 15
+    eq "$STATUS $(jq -r .status <<<"$BODY")" "503 unavailable" "health: 503 without the schema"
+    check 'jq -r .reason <<<"$BODY" | grep -q "schema is not installed"' "... saying why"
+fi
 sleep 0.3
 line=$(grep -h 'schema is not installed' "$ERRLOG" | head -n 1)
 check '[ -n "$line" ]' "the error log ($(basename "$ERRLOG")) says why in one line"
@@ -461,6 +507,12 @@ http GET "/cgi-bin/push-poll?token=$ALICE" --max-time 15
 status_is 503 database_unavailable "push-poll answers 503 database_unavailable"
 http GET "/cgi-bin/push-sse?token=$ALICE" --max-time 15
 refused_stream database_unavailable 503 5000 "push-sse refuses (database_unavailable) rather than hanging, as a 200 stream EventSource retries"
+if [ "$SERVER" = nginx ]; then
+    for p in push-poll push-sse; do
+        http GET "/pgpush-status/$p/health" --max-time 15
+        eq "$STATUS $(jq -r .status <<<"$BODY")" "503 unavailable" "$p health: 503 with the database unreachable"
+    done
+fi
 sleep 0.3
 line=$(grep -h 'push-poll.*error:.*connect' "$ERRLOG" | head -n 1)
 check '[ -n "$line" ]' "the error log ($(basename "$ERRLOG")) says why in one line"
