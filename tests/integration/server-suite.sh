@@ -40,6 +40,9 @@ case $SERVER in
     nginx) SHIPPED=$CONF/nginx.conf ;;
     *) hard_error "unknown SERVER=$SERVER" ;;
 esac
+# the confs with the status location (/pgpush-status/PROGRAM/metrics and /health): the ones in
+# front of external daemons (a spawned program's several processes would answer at random)
+case $SERVER in apache-proxy-fcgi | lighttpd-external | nginx) STATUS_CONF=1 ;; *) STATUS_CONF=0 ;; esac
 case $SERVER in
     apache-*) command -v apache2 >/dev/null || hard_error "apache2 is not installed (tests/run installs it)"
               MODS=/usr/lib/apache2/modules ;;
@@ -217,7 +220,8 @@ start_server() {
             echo "Mutex file:$d default"
             echo "DefaultRuntimeDir $d/tmp"
             [ -n "$APACHE_USER" ] && printf 'User %s\nGroup %s\n' "$APACHE_USER" "$APACHE_USER"
-            for m in mpm_event authz_core authz_user authn_core authn_file auth_basic alias env filter deflate headers; do
+            # Debian enables authz_host and setenvif by default (the status location uses them)
+            for m in mpm_event authz_core authz_host authz_user authn_core authn_file auth_basic alias env setenvif filter deflate headers; do
                 echo "LoadModule ${m}_module $MODS/mod_$m.so"
             done
             # as Debian's mods-enabled/deflate.conf: compression on for HTML and scripts
@@ -436,7 +440,7 @@ eq "$(ws_status w7)" 101 "a page of this site (Origin matches the Host the serve
 
 . "$top_srcdir/tests/integration/attack-suite.sh"
 
-if [ "$SERVER" = nginx ]; then
+if [ "$STATUS_CONF" = 1 ]; then
     echo "# --- status: Prometheus metrics and health, on the shipped location for this machine only"
     for p in push-poll push-longpoll push-sse push-iframe; do
         http GET "/pgpush-status/$p/metrics"
@@ -489,7 +493,7 @@ http GET "/cgi-bin/push-iframe?callback=cb&token=$ALICE" --max-time 15
 refused_stream schema_mismatch 503 5000 "push-iframe refuses (schema_mismatch) rather than hanging: a 200 document with one error call"
 ws wn "/cgi-bin/push-ws?token=$ALICE" --max-time 15
 eq "$(ws_status wn),$(sed -n 2p "$WORK/wn.out" | jq -r .error)" "503,schema_mismatch" "push-ws answers 503 schema_mismatch before the upgrade"
-if [ "$SERVER" = nginx ]; then
+if [ "$STATUS_CONF" = 1 ]; then
     http GET "/pgpush-status/push-sse/health" --max-time 15
     eq "$STATUS $(jq -r .status <<<"$BODY")" "503 unavailable" "health: 503 without the schema"
     check 'jq -r .reason <<<"$BODY" | grep -q "schema is not installed"' "... saying why"
@@ -507,7 +511,7 @@ http GET "/cgi-bin/push-poll?token=$ALICE" --max-time 15
 status_is 503 database_unavailable "push-poll answers 503 database_unavailable"
 http GET "/cgi-bin/push-sse?token=$ALICE" --max-time 15
 refused_stream database_unavailable 503 5000 "push-sse refuses (database_unavailable) rather than hanging, as a 200 stream EventSource retries"
-if [ "$SERVER" = nginx ]; then
+if [ "$STATUS_CONF" = 1 ]; then
     for p in push-poll push-sse; do
         http GET "/pgpush-status/$p/health" --max-time 15
         eq "$STATUS $(jq -r .status <<<"$BODY")" "503 unavailable" "$p health: 503 with the database unreachable"
