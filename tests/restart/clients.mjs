@@ -8,8 +8,8 @@
 //   it reads   sigterm     the SIGTERM's time (ms since the epoch)
 //              restarted   when the old push-sse had exited, the new one starting (ms)
 //              numbered    how many checks the runner printed (ours are numbered on)
-//              messages    push.message once the publisher is done: "id<tab>recipient" (empty:
-//                          a broadcast), then waits for every client to catch up (CATCHUP_MS)
+//              messages    push.message once the publisher is done: "id<tab>recipient<tab>ms"
+//                          (recipient empty: a broadcast; ms: created_at), then waits for every client to catch up (CATCHUP_MS)
 // and prints the checks as "ok N - ..." / "not ok N - ..." lines, the reconnect histogram and a
 // table, then exits (the runner counts the lines).
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -165,8 +165,8 @@ n = readNumber(DIR + '/numbered') || 0;
 const sigterm = readNumber(DIR + '/sigterm');
 const restarted = readNumber(DIR + '/restarted');
 const messages = readFileSync(DIR + '/messages', 'utf8').split('\n').filter(Boolean).map((l) => {
-  const [id, recipient] = l.split('\t');
-  return { id: +id, to: recipient || null };
+  const [id, recipient, at] = l.split('\t');
+  return { id: +id, to: recipient || null, at: +at };
 });
 const recipientOf = new Map(messages.map((m) => [m.id, m.to]));
 for (const c of clients) {
@@ -210,6 +210,10 @@ function cursorsInOrder(c) {
 
 const table = [];
 const reconnect = (c) => { const t = c.opens.find((o) => o > sigterm); return t === undefined ? null : t - sigterm; };
+// what the test is about: messages committed while the clients were away
+const lastBack = Math.max(0, ...clients.map(reconnect).filter((t) => t !== null));
+const away = messages.filter((m) => m.at > sigterm && m.at <= sigterm + lastBack);
+check(away.length > 0, `${away.length} messages (${away.filter((m) => m.to === null).length} broadcasts) were published between the SIGTERM and the last client's return (${lastBack} ms)`);
 for (const [name, is] of groups) {
   const cs = clients.filter(is);
   const row = { name, clients: cs.length };
