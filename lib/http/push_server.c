@@ -63,9 +63,11 @@ static const struct push_request_io stdio_io = {
 
 /* Binds fd to path with mode, so that the socket never exists with wider permissions: it is
  * bound in a new directory beside path that only we may enter (mkdtemp: 0700), given its mode
- * there, then renamed into place. The umask cannot serve: other threads may be running. Returns 0,
- * or -1 with errno. */
-static int bind_private(int fd, const char *path, int mode)
+ * there, set listening, then renamed into place. The umask cannot serve: other threads may be
+ * running. The rename replaces whatever socket path held at once: a new process started beside a
+ * draining one takes its clients over with no moment in which connecting fails. Returns 0, or -1
+ * with errno. */
+static int bind_private(int fd, const char *path, int mode, int backlog)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     char dir[sizeof sa.sun_path - 2]; /* room for "/s" */
@@ -79,7 +81,7 @@ static int bind_private(int fd, const char *path, int mode)
         return -1;
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s/s", dir);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && chmod(sa.sun_path, (mode_t)mode) == 0
-        && rename(sa.sun_path, path) == 0)
+        && listen(fd, backlog) == 0 && rename(sa.sun_path, path) == 0)
         rc = 0;
     saved = errno;
     unlink(sa.sun_path);
@@ -101,9 +103,7 @@ static int listen_unix(const char *path, int mode, int backlog, char *err, size_
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;
-    if (unlink(path) < 0 && errno != ENOENT)
-        goto fail;
-    if (bind_private(fd, path, mode) < 0 || listen(fd, backlog) < 0)
+    if (bind_private(fd, path, mode, backlog) < 0)
         goto fail;
     return fd;
 fail:

@@ -6,7 +6,7 @@
 // ("user token" a line). It talks with the runner through files in DIR:
 //   it writes  ready       every client streams (its first event came)
 //   it reads   sigterm     the SIGTERM's time (ms since the epoch)
-//              restarted   when the old push-sse had exited, the new one starting (ms)
+//              restarted   when the new push-sse listened on the socket path, just before (ms)
 //              numbered    how many checks the runner printed (ours are numbered on)
 //              messages    push.message once the publisher is done: "id<tab>recipient<tab>ms"
 //                          (recipient empty: a broadcast; ms: created_at), then waits for every client to catch up (CATCHUP_MS)
