@@ -440,6 +440,24 @@ eq "$(ws_status w7)" 101 "a page of this site (Origin matches the Host the serve
 
 . "$top_srcdir/tests/integration/attack-suite.sh"
 
+if [ "$SERVER" = apache-fcgid ]; then
+    echo "# --- a graceful restart of Apache under an open stream: mod_fcgid stops push-sse, which drains"
+    CUR=$(curl -s "$BASE/cgi-bin/push-poll?token=$ALICE&limit=1" | jq -r .cursor)
+    stream_open grace "/cgi-bin/push-sse?token=$ALICE&since=$CUR"
+    wait_out grace 'event: unread' 10 || true
+    kill -USR1 "${SERVER_PID[ok]}"  # apache2ctl graceful
+    for _ in $(seq 1 200); do stream_alive grace || break; sleep 0.05; done
+    check '! stream_alive grace' "the stream ends within 10 s of the graceful restart"
+    check 'grep -q "^event: reconnect" "$WORK/grace.out"' \
+        "... with event: reconnect (push-sse drained on mod_fcgid's SIGTERM)" "$(tail -c 300 "$WORK/grace.out")"
+    check '! grep -qi "<html\|Internal Server Error" "$WORK/grace.out"' \
+        "... and no HTML error page inside the event stream" "$(tail -c 300 "$WORK/grace.out")"
+    stream_close grace
+    for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$BASE/cgi-bin/push-poll?token=$ALICE")" = 200 ] && break; sleep 0.1; done
+    http GET "/cgi-bin/push-poll?token=$ALICE" --max-time 10
+    eq "$STATUS" 200 "Apache serves again after the graceful restart"
+fi
+
 if [ "$STATUS_CONF" = 1 ]; then
     echo "# --- status: Prometheus metrics and health, on the shipped location for this machine only"
     for p in push-poll push-longpoll push-sse push-iframe; do
