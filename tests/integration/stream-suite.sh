@@ -466,7 +466,7 @@ check '! grep -qF -e "$STICKET" -e "$TICKET" -e "$SHORT" -e "$BSHORT" -e "$ALICE
 echo "# --- database connections: one LISTEN plus the pool, whatever the number of streams"
 for i in $(seq 1 10); do SSE_MAX=3 sse_open conn$i "token=$(token "conn$i")"; done
 sleep 1
-n=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'push-sse'")
+n=$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'push-sse' AND datname = current_database()")
 check '[ "$n" -ge 1 ] && [ "$n" -le 4 ]' "push-sse holds $n PostgreSQL connections with 10 streams open (at most 4)"
 for i in $(seq 1 10); do eval "wait \$SSE_PID_conn$i" 2>/dev/null; done
 

@@ -61,7 +61,7 @@ wait_for() {
 head_of() { curl -s "$BASE/cgi-bin/push-poll?token=$1&limit=1" | jq -r .cursor; }
 # cgi_conns PROGRAM: PostgreSQL connections of that program's CGI processes (the spawned FastCGI
 # ones of the harness are named otherwise or hold no streams here)
-cgi_conns() { sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1'"; }
+cgi_conns() { sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1' AND datname = current_database()"; }
 
 echo "# --- SSE over CGI: retry advice, the counts first, a message committed after connecting"
 sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before the stream')"
