@@ -296,6 +296,11 @@ static void release_stops(void)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
+static const char *signal_name(int sig)
+{
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
+}
+
 /* Waits for a stop signal, drains, exits. A second signal meanwhile exits at once. */
 static void *drainer_main(void *p)
 {
@@ -311,7 +316,7 @@ static void *drainer_main(void *p)
         ;
     push_log_info("%s: draining %d streams: each client is told to come back within %d ms "
                   "(PUSH_DRAIN_SPREAD); exiting once they have taken it, within %d s "
-                  "(PUSH_DRAIN_TIME)", strsignal(sig), s->open(s->app), cfg->drain_spread_ms,
+                  "(PUSH_DRAIN_TIME)", signal_name(sig), s->open(s->app), cfg->drain_spread_ms,
                   cfg->drain_time);
     s->drain(s->app);
     deadline = push_now_ms() + cfg->drain_time * 1000L;

@@ -564,9 +564,9 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
             push_log_info("dropped a %s of %s: more than %d bytes waited for the client",
                           s->kind->noun, s->user, PUSH_LOOP_OUT_MAX);
             push_metric_add(PUSH_M_SLOW_DROPS, 1);
-        }
-        else
+        } else {
             push_log_debug("a %s of %s ended: the client left", s->kind->noun, s->user);
+        }
         drop(l, s);
         return;
     }
