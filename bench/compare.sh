@@ -28,7 +28,7 @@
 #            INSERTs from 4 connections and by one multi-row INSERT; Nchan by HTTP POST from 4
 #            keep-alive connections; messages/s until every subscriber had them. And the PostgreSQL
 #            floor (INSERT with trigger NOTIFY to a bare LISTEN connection, 500/s)
-#   storm    not in the default set (about 4 minutes): a crowd connecting at once (a restart, a
+#   storm    not in the default set (about 2 minutes): a crowd connecting at once (a restart, a
 #            network coming back) beside a CPU hog: for each target, 9,000 SSE clients, then
 #            separately 5,000 long polls, connecting at 5,000/s while stress-ng runs one CPU worker
 #            (--cpu-method int64) pinned to the last core, stopped after each scenario. Reports
@@ -36,9 +36,11 @@
 #            (a 503/429 with Retry-After, or push-sse's 200 refusal stream with retry:, come back
 #            after that time as EventSource does: not failures), the time from the first connect
 #            until all are streaming (long polls: answered and held; Nchan: all counted in
-#            nchan_status), p50/p99 from each client's first connect to its first event, the
-#            deepest accept queue sampled on the web server's port and on the program's socket
-#            (of the 4,096 backlog), and that all then stream (1,000 msg/s for 2 s: nothing lost).
+#            nchan_status), p50/p99 from each client's first connect to its first event, the CPU
+#            seconds the server side spent until all were served (web server, program,
+#            PostgreSQL), the deepest accept queue sampled on the web server's port and on the
+#            program's socket (of the 4,096 backlog), and that all then stream (1,000 msg/s for
+#            2 s: nothing lost). --quick: 1,000 SSE and 500 long polls.
 #            Backlogs: nginx listen backlog=4096, lighttpd server.listen-backlog = 4096, the
 #            programs' PUSH_LISTEN_BACKLOG default 4096; the kernel cuts each to
 #            net.core.somaxconn, which this script reads and does not change (a setting of the
@@ -49,7 +51,7 @@
 # on a 2-core machine; --quick about 1.5 minutes.
 #
 #   --quick         small scenarios (200 and 500 subscribers, 2 s, 1 s of wrk), to check the setup
-#   --sections L    only these sections (default "stream poll publish")
+#   --sections L    only these sections (default "stream poll publish"; "storm" on request)
 #   --duration S    seconds of publishing per streaming scenario (default 10)
 #   --keep-logs     keep the logs in var/bench-compare-run (kept anyway when something failed)
 #   --pg-stats      load pg_stat_statements and print each pgpush scenario's top statements
@@ -165,6 +167,16 @@ done
 echo "$rss $pss"
 EOF
 chmod +x "$WORK/mem.sh"
+# cpu.sh PID...: CPU ticks (user + system) of these processes and their children, as cpu_ticks
+cat >"$WORK/cpu.sh" <<'EOF'
+#!/usr/bin/env bash
+t=0
+for p in "$@" $(for q in "$@"; do cat /proc/$q/task/*/children 2>/dev/null; done); do
+    t=$(( t + $(sed 's/^.*) //' /proc/$p/stat 2>/dev/null | awk '{print $12 + $13}') + 0 ))
+done
+echo "$t"
+EOF
+chmod +x "$WORK/cpu.sh"
 
 # --- the servers
 
@@ -381,11 +393,15 @@ run() {
 #!/usr/bin/env bash
 echo "\$("$WORK/mem.sh" $SERVER_PIDS) \$([ -n "$app" ] && [ "$target" != nchan ] && psql -qAtX -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$app'" || echo -)" >"$WORK/sample.out"
 EOF
+    # the storm: what the server side spent until every client was served
+    echo "echo \"\$('$WORK/cpu.sh' $WEB_PID) \$('$WORK/cpu.sh' ${APP_PID:-0}) \$('$WORK/cpu.sh' $PG_MASTER)\" >'$WORK/sample.cpu'" >>"$WORK/sample.sh"
     if [ -n "$perf_dir" ]; then
         echo "perf record -q -e cpu-clock -a -g -o '$perf_dir/$target-$kind-$n.data' -- sleep $duration >/dev/null 2>&1 </dev/null &" >>"$WORK/sample.sh"
     fi
     chmod +x "$WORK/sample.sh"
-    rm -f "$WORK/sample.out"
+    rm -f "$WORK/sample.out" "$WORK/sample.cpu"
+    local cw0 ca0 cp0
+    cw0=$("$WORK/cpu.sh" "$WEB_PID") ca0=$("$WORK/cpu.sh" "${APP_PID:-0}") cp0=$("$WORK/cpu.sh" "$PG_MASTER")
     local hz c0_srv c0_pg c1_srv c1_pg t0 t1
     hz=$(getconf CLK_TCK)
     # shellcheck disable=SC2046,SC2086
@@ -467,7 +483,15 @@ EOF
         put "$target" "$key|pg" "$pgc"
         put "$target" "$key|cpu" "$(awk -v a="$cpu_srv" -v b="$cpu_pg" -v t="$target" 'BEGIN {printf "%.1f", t == "nchan" ? a : a + b}')"
         put "$target" "$key|sendrate" "$(sed -n 's/^# sent [0-9]* in [0-9.]* s (\([0-9]*\)\/s).*/\1/p' "$WORK/load.err")"
-        [ "$storm" = 1 ] && storm_put "$target" "$key" "$n"
+        if [ "$storm" = 1 ]; then
+            storm_put "$target" "$key" "$n"
+            local cw=0 ca=0 cp=0
+            [ -s "$WORK/sample.cpu" ] && read -r cw ca cp <"$WORK/sample.cpu"
+            put "$target" "$key|cpuready" "$(awk -v w=$((cw - cw0)) -v a=$((ca - ca0)) -v p=$((cp - cp0)) -v hz="$hz" -v t="$target" \
+                'BEGIN {printf "%.2f", (t == "nchan" ? w : w + a + p) / hz}')"
+            [ "$target" != nchan ] && put "$target" "$key|cpusplit" "$(awk -v w=$((cw - cw0)) -v a=$((ca - ca0)) -v p=$((cp - cp0)) -v hz="$hz" \
+                'BEGIN {printf "%.2f / %.2f / %.2f", w / hz, a / hz, p / hz}')"
+        fi
         RAW+=("$(awk -v r="$rss0" -v rn="$rssn" -v p="$pss0" -v pn="$pssn" -v pg="$pgc" -v c="$cpu_srv" -v cp="$cpu_pg" -v row="$row" 'BEGIN {
             sub(/ *\|? *$/, "", row)
             printf "%s | %.1f / %.1f | %.1f / %.1f | %s | %s | %s |\n", row, r / 1024, rn / 1024, p / 1024, pn / 1024, pg, c, cp }')")
@@ -630,6 +654,8 @@ case " $sections " in *" storm "*)
         line "$t: every client served" "$k|all" yes
         line "$t: then 1,000 msg/s for 2 s: lost / dup / failed" "$k|lost" "0 / 0 / 0"
         line "$t: deepest accept queue sampled, web server port / program socket (backlogs 4096)" "$k|queue" lower
+        line "$t: CPU s until every client was served, all server processes (pgpush: + PostgreSQL)" "$k|cpuready" lower
+        line "$t: of which web server / program / PostgreSQL" "$k|cpusplit" lower
         line "$t: the hog's share of a core meanwhile (the rest went to the servers, push-load, the machine)" "$k|hog" "-"
     done ;;
 esac
