@@ -28,13 +28,30 @@
 #            INSERTs from 4 connections and by one multi-row INSERT; Nchan by HTTP POST from 4
 #            keep-alive connections; messages/s until every subscriber had them. And the PostgreSQL
 #            floor (INSERT with trigger NOTIFY to a bare LISTEN connection, 500/s)
+#   storm    not in the default set (about 2 minutes): a crowd connecting at once (a restart, a
+#            network coming back) beside a CPU hog: for each target, 9,000 SSE clients, then
+#            separately 5,000 long polls, connecting at 5,000/s while stress-ng runs one CPU worker
+#            (--cpu-method int64) pinned to the last core, stopped after each scenario. Reports
+#            the clients served, failed (by HTTP status: 502, 503...; and connections), retried
+#            (a 503/429 with Retry-After, or push-sse's 200 refusal stream with retry:, come back
+#            after that time as EventSource does: not failures), the time from the first connect
+#            until all are streaming (long polls: answered and held; Nchan: all counted in
+#            nchan_status), p50/p99 from each client's first connect to its first event, the CPU
+#            seconds the server side spent until all were served (web server, program,
+#            PostgreSQL), the deepest accept queue sampled on the web server's port and on the
+#            program's socket (of the 4,096 backlog), and that all then stream (1,000 msg/s for
+#            2 s: nothing lost). --quick: 1,000 SSE and 500 long polls.
+#            Backlogs: nginx listen backlog=4096, lighttpd server.listen-backlog = 4096, the
+#            programs' PUSH_LISTEN_BACKLOG default 4096; the kernel cuts each to
+#            net.core.somaxconn, which this script reads and does not change (a setting of the
+#            machine): below 4,096 it says so
 #
 # Prints one markdown table (pgpush behind nginx, behind lighttpd, Nchan, ratios pgpush/Nchan) and
 # then the raw rows. Everything it starts is stopped on exit, Ctrl-C or SIGTERM. About 6 minutes
 # on a 2-core machine; --quick about 1.5 minutes.
 #
 #   --quick         small scenarios (200 and 500 subscribers, 2 s, 1 s of wrk), to check the setup
-#   --sections L    only these sections (default "stream poll publish")
+#   --sections L    only these sections (default "stream poll publish"; "storm" on request)
 #   --duration S    seconds of publishing per streaming scenario (default 10)
 #   --keep-logs     keep the logs in var/bench-compare-run (kept anyway when something failed)
 #   --pg-stats      load pg_stat_statements and print each pgpush scenario's top statements
@@ -66,10 +83,13 @@ while [ $# -gt 0 ]; do
 done
 if [ "$quick" = 1 ]; then
     stream_list="sse:200 sse:500 longpoll:200 broadcast:500" wrk_secs=1 flood=2000 pub_users=200
+    storm_list="storm-sse:1000 storm-lp:500"
 else
     stream_list="sse:1000 sse:5000 sse:9000 longpoll:1000 longpoll:5000 broadcast:9000"
     wrk_secs=5 flood=20000 pub_users=1000
+    storm_list="storm-sse:9000 storm-lp:5000"
 fi
+storm_rate=5000
 [ -n "$scen" ] && stream_list=$scen
 rate=1000
 
@@ -95,6 +115,11 @@ for tool in psql nginx lighttpd cc wrk; do
     command -v "$tool" >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y "$tool" >/dev/null 2>&1; }
     command -v "$tool" >/dev/null || die "$tool is not installed"
 done
+case " $sections " in *" storm "*)
+    command -v stress-ng >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y stress-ng >/dev/null 2>&1; }
+    command -v stress-ng >/dev/null || die "stress-ng is not installed (the storm's CPU hog): apt-get install stress-ng"
+    command -v ss >/dev/null || die "ss is not installed (iproute2)" ;;
+esac
 if [ ! -f "$NCHAN_SO" ]; then
     [ "$(id -u)" = 0 ] && apt-get install -y libnginx-mod-nchan >/dev/null 2>&1
     [ -f "$NCHAN_SO" ] || die "Nchan is not installed ($NCHAN_SO): apt-get install libnginx-mod-nchan"
@@ -142,6 +167,16 @@ done
 echo "$rss $pss"
 EOF
 chmod +x "$WORK/mem.sh"
+# cpu.sh PID...: CPU ticks (user + system) of these processes and their children, as cpu_ticks
+cat >"$WORK/cpu.sh" <<'EOF'
+#!/usr/bin/env bash
+t=0
+for p in "$@" $(for q in "$@"; do cat /proc/$q/task/*/children 2>/dev/null; done); do
+    t=$(( t + $(sed 's/^.*) //' /proc/$p/stat 2>/dev/null | awk '{print $12 + $13}') + 0 ))
+done
+echo "$t"
+EOF
+chmod +x "$WORK/cpu.sh"
 
 # --- the servers
 
@@ -249,6 +284,72 @@ start_web() { # start_web pgpush-nginx|pgpush-lighttpd|nchan
     die "$1: the web server did not start"
 }
 
+# --- the storm: a CPU hog beside the servers; the accept queues
+
+HOG_PID="" HOG_T0="" HOG_C0=""
+hog_start() { # one stress-ng CPU worker pinned to the last core, until hog_stop
+    stress-ng --cpu 1 --cpu-method int64 --taskset "$(( $(nproc) - 1 ))" --timeout 600s --quiet \
+        >>"$WORK/hog.log" 2>&1 &
+    HOG_PID=$!
+    PIDS+=("$HOG_PID")
+    sleep 0.5 # its worker forked and running
+    HOG_T0=$(date +%s.%N)
+    # shellcheck disable=SC2046
+    HOG_C0=$(cpu_ticks "$HOG_PID" $(children "$HOG_PID"))
+}
+HOG_SHARE=""
+hog_stop() { # stops the hog; HOG_SHARE: the share of a core it had while it ran
+    local c1 t1
+    # shellcheck disable=SC2046
+    c1=$(cpu_ticks "$HOG_PID" $(children "$HOG_PID"))
+    t1=$(date +%s.%N)
+    stop_pid "$HOG_PID"
+    HOG_PID=""
+    HOG_SHARE=$(awk -v c=$((c1 - HOG_C0)) -v hz="$(getconf CLK_TCK)" -v a="$HOG_T0" -v b="$t1" \
+        'BEGIN {printf "%.2f", (b > a ? c / hz / (b - a) : 0)}')
+}
+# queue_sampler PORT SOCKET OUT: every 0.1 s while OUT.run exists (and this script runs), the
+# deepest accept queue seen so far on the web server's TCP port and on the program's unix socket
+# (SOCKET, may be empty), as "TCP UNIX" in OUT: one ss and one awk for the whole run, to take
+# little CPU from what is measured. A listening socket's Recv-Q is its accept queue; ss shows a
+# unix socket by the path it was bound to (the programs bind SOCKET.XXXXXX/s, then rename it).
+queue_sampler() {
+    local port=$1 sock=$2 out=$3 me=$$
+    while [ -f "$out.run" ] && kill -0 "$me" 2>/dev/null; do
+        ss -lnH -t -x 2>/dev/null
+        echo "--"
+        sleep 0.1
+    done | awk -v port=":$port" -v sock="$sock." -v out="$out" '
+        $1 == "--" { print t + 0, u + 0 > out; close(out); next }
+        $1 == "tcp" && substr($5, length($5) - length(port) + 1) == port && $3 + 0 > t { t = $3 + 0 }
+        $1 == "u_str" && sock != "." && index($5, sock) == 1 && $3 + 0 > u { u = $3 + 0 }'
+}
+listen_overflows() { # the kernel's count of connections dropped for a full accept queue (machine-wide)
+    awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) k[i] = $i; h = 1 }
+                      else for (i = 1; i <= NF; i++) if (k[i] == "ListenOverflows") print $i }' /proc/net/netstat
+}
+
+# storm_put TARGET KEY: the clients' figures from push-load's notes (load.err) into V
+storm_put() {
+    local target=$1 key=$2 n=$3 cl ar causes f502 f503 nfail
+    cl=$(sed -n 's/^# clients: //p' "$WORK/load.err")
+    ar=$(sed -n 's/^# all \(ready\|held\): //p' "$WORK/load.err")
+    [ -n "$cl" ] || return 0
+    put "$target" "$key|ready" "$(sed -E 's/^([0-9]+) of .*/\1/' <<<"$cl")"
+    nfail=$(sed -E 's/.* ready, ([0-9]+) failed.*/\1/' <<<"$cl")
+    causes=$(sed -E 's/.* failed \(([^)]*)\).*/\1/' <<<"$cl")
+    f502=$(grep -oE 'HTTP 502: [0-9]+' <<<"$causes" | awk '{print $3}')
+    f503=$(grep -oE 'HTTP 503: [0-9]+' <<<"$causes" | awk '{print $3}')
+    put "$target" "$key|fails" "${f502:-0} / ${f503:-0} / $(( nfail - ${f502:-0} - ${f503:-0} ))"
+    put "$target" "$key|causes" "$causes"
+    put "$target" "$key|retried" "$(sed -E 's/.*, ([0-9]+) retried after a refusal.*/\1/' <<<"$cl")"
+    put "$target" "$key|rkinds" "$(sed -E 's/.*retried after a refusal \(([^)]*)\)$/\1/' <<<"$cl")"
+    put "$target" "$key|tall" "$(sed -E 's/^([0-9.]+) s after.*/\1/; t; s/.*/-/' <<<"$ar")"
+    put "$target" "$key|first50" "$(grep -oE 'p50 [0-9.]+' <<<"$ar" | awk '{print $2}')"
+    put "$target" "$key|first99" "$(grep -oE 'p99 [0-9.]+' <<<"$ar" | awk '{print $2}')"
+    put "$target" "$key|all" "$([ "${V["$target|$key|ready"]}" = "$n" ] && echo yes || echo no)"
+}
+
 # --- results: V[target|metric]
 
 declare -A V
@@ -263,7 +364,7 @@ run() {
     local target=$1 kind=$2 n=$3 app="" label mode=sse url key rc row
     shift 3
     n=$(cap "$n")
-    [ "$kind" = longpoll ] && mode=longpoll
+    case $kind in longpoll | storm-lp) mode=longpoll ;; esac
     [ "$mode" = longpoll ] && app=push-longpoll || app=push-sse
     key="$kind:$n"
     case $* in *--flood*) key=$kind ;; esac
@@ -292,17 +393,35 @@ run() {
 #!/usr/bin/env bash
 echo "\$("$WORK/mem.sh" $SERVER_PIDS) \$([ -n "$app" ] && [ "$target" != nchan ] && psql -qAtX -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$app'" || echo -)" >"$WORK/sample.out"
 EOF
+    # the storm: what the server side spent until every client was served
+    echo "echo \"\$('$WORK/cpu.sh' $WEB_PID) \$('$WORK/cpu.sh' ${APP_PID:-0}) \$('$WORK/cpu.sh' $PG_MASTER)\" >'$WORK/sample.cpu'" >>"$WORK/sample.sh"
     if [ -n "$perf_dir" ]; then
         echo "perf record -q -e cpu-clock -a -g -o '$perf_dir/$target-$kind-$n.data' -- sleep $duration >/dev/null 2>&1 </dev/null &" >>"$WORK/sample.sh"
     fi
     chmod +x "$WORK/sample.sh"
-    rm -f "$WORK/sample.out"
+    rm -f "$WORK/sample.out" "$WORK/sample.cpu"
+    local cw0 ca0 cp0
+    cw0=$("$WORK/cpu.sh" "$WEB_PID") ca0=$("$WORK/cpu.sh" "${APP_PID:-0}") cp0=$("$WORK/cpu.sh" "$PG_MASTER")
     local hz c0_srv c0_pg c1_srv c1_pg t0 t1
     hz=$(getconf CLK_TCK)
     # shellcheck disable=SC2046,SC2086
     c0_srv=$(cpu_ticks $SERVER_PIDS $(children "$WEB_PID"))
     # shellcheck disable=SC2046
     c0_pg=$(cpu_ticks "$PG_MASTER" $(children "$PG_MASTER"))
+    local storm=0 qpid="" weblog="" log0=0 ovf0=0 hog=""
+    case $kind in storm-*) storm=1 ;; esac
+    if [ "$storm" = 1 ]; then
+        weblog=$WORK/nginx-error.log
+        [ "$target" = pgpush-lighttpd ] && weblog=$WORK/lighttpd-error.log
+        [ -f "$weblog" ] && log0=$(wc -l <"$weblog")
+        ovf0=$(listen_overflows)
+        rm -f "$WORK/queue.out"
+        : >"$WORK/queue.out.run"
+        queue_sampler "$PORT" "$([ "$target" != nchan ] && echo "$WORK/$app.sock")" "$WORK/queue.out" &
+        qpid=$!
+        PIDS+=("$qpid")
+        hog_start
+    fi
     t0=$(date +%s.%N)
     "$LOAD" --url "$url" --users "$n" --mode "$mode" --rate "$rate" --duration "$duration" \
         --publishers 4 --connect-rate 2000 --label "$label" --on-ready "$WORK/sample.sh" "$@" \
@@ -313,6 +432,21 @@ EOF
     rc=$?
     forget "$load_pid"
     t1=$(date +%s.%N)
+    if [ "$storm" = 1 ]; then
+        hog_stop
+        hog=$HOG_SHARE
+        rm -f "$WORK/queue.out.run"
+        wait "$qpid"
+        forget "$qpid"
+        local q=(- -)
+        [ -s "$WORK/queue.out" ] && read -r -a q <"$WORK/queue.out"
+        [ "$target" = nchan ] && q[1]=-
+        put "$target" "$key|queue" "${q[0]} / ${q[1]}"
+        put "$target" "$key|hog" "$hog"
+        say "  # storm: the hog had $hog of a core; deepest accept queue: web server ${q[0]}, program ${q[1]} (backlogs 4096); kernel ListenOverflows +$(( $(listen_overflows) - ovf0 )) (machine-wide)"
+        tail -n +"$((log0 + 1))" "$weblog" 2>/dev/null | sed -E 's/^[0-9/]+ [0-9:]+ //; s/\*[0-9]+ //; s/, client: .*//; s/[0-9]+\.[0-9]+//g' \
+            | sort | uniq -c | sort -rn | head -n 4 | sed 's/^/  # web server log: /' >&2
+    fi
     # shellcheck disable=SC2046,SC2086
     c1_srv=$(cpu_ticks $SERVER_PIDS $(children "$WEB_PID"))
     # shellcheck disable=SC2046
@@ -349,6 +483,15 @@ EOF
         put "$target" "$key|pg" "$pgc"
         put "$target" "$key|cpu" "$(awk -v a="$cpu_srv" -v b="$cpu_pg" -v t="$target" 'BEGIN {printf "%.1f", t == "nchan" ? a : a + b}')"
         put "$target" "$key|sendrate" "$(sed -n 's/^# sent [0-9]* in [0-9.]* s (\([0-9]*\)\/s).*/\1/p' "$WORK/load.err")"
+        if [ "$storm" = 1 ]; then
+            storm_put "$target" "$key" "$n"
+            local cw=0 ca=0 cp=0
+            [ -s "$WORK/sample.cpu" ] && read -r cw ca cp <"$WORK/sample.cpu"
+            put "$target" "$key|cpuready" "$(awk -v w=$((cw - cw0)) -v a=$((ca - ca0)) -v p=$((cp - cp0)) -v hz="$hz" -v t="$target" \
+                'BEGIN {printf "%.2f", (t == "nchan" ? w : w + a + p) / hz}')"
+            [ "$target" != nchan ] && put "$target" "$key|cpusplit" "$(awk -v w=$((cw - cw0)) -v a=$((ca - ca0)) -v p=$((cp - cp0)) -v hz="$hz" \
+                'BEGIN {printf "%.2f / %.2f / %.2f", w / hz, a / hz, p / hz}')"
+        fi
         RAW+=("$(awk -v r="$rss0" -v rn="$rssn" -v p="$pss0" -v pn="$pssn" -v pg="$pgc" -v c="$cpu_srv" -v cp="$cpu_pg" -v row="$row" 'BEGIN {
             sub(/ *\|? *$/, "", row)
             printf "%s | %.1f / %.1f | %.1f / %.1f | %s | %s | %s |\n", row, r / 1024, rn / 1024, p / 1024, pn / 1024, pg, c, cp }')")
@@ -433,6 +576,17 @@ case " $sections " in *" stream "*)
         done
     done ;;
 esac
+case " $sections " in *" storm "*)
+    somax=$(cat /proc/sys/net/core/somaxconn 2>/dev/null || echo "?")
+    say "# storm: net.core.somaxconn $somax (the backlogs of 4096 are cut to it), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    [ "$somax" != "?" ] && [ "$somax" -lt 4096 ] && say "# NOTE: net.core.somaxconn $somax < 4096: every listen backlog here is cut to it"
+    for sc in $storm_list; do
+        for target in $targets; do
+            run "$target" "${sc%%:*}" "${sc#*:}" --connect-rate "$storm_rate" --duration 2 \
+                --ready-timeout 60 --stall 20
+        done
+    done ;;
+esac
 case " $sections " in *" poll "*) poll_section ;; esac
 case " $sections " in *" publish "*)
     run pgpush-nginx flood1 "$pub_users" --flood "$flood" --wait 60
@@ -486,6 +640,25 @@ for sc in $stream_list; do
             line "broadcast to $n SSE: lost / dup / failed" "$k|lost" "0 / 0 / 0" ;;
     esac
 done
+case " $sections " in *" storm "*)
+    for sc in $storm_list; do
+        kind=${sc%%:*} n=$(cap "${sc#*:}")
+        k="$kind:$n"
+        if [ "$kind" = storm-sse ]; then t="storm, $n SSE" all="all streaming"; else t="storm, $n long polls" all="all held"; fi
+        line "$t connecting at $storm_rate/s beside a CPU hog: clients served" "$k|ready" "higher ($n)"
+        line "$t: failed, HTTP 502 / 503 / other" "$k|fails" "0 / 0 / 0"
+        line "$t: retried after a refusal (503/429 with Retry-After, refusal stream)" "$k|retried" lower
+        line "$t: from the first connect until $all, s" "$k|tall" lower
+        line "$t: each client's first connect to first event, p50 ms" "$k|first50" lower
+        line "$t: each client's first connect to first event, p99 ms" "$k|first99" lower
+        line "$t: every client served" "$k|all" yes
+        line "$t: then 1,000 msg/s for 2 s: lost / dup / failed" "$k|lost" "0 / 0 / 0"
+        line "$t: deepest accept queue sampled, web server port / program socket (backlogs 4096)" "$k|queue" lower
+        line "$t: CPU s until every client was served, all server processes (pgpush: + PostgreSQL)" "$k|cpuready" lower
+        line "$t: of which web server / program / PostgreSQL" "$k|cpusplit" lower
+        line "$t: the hog's share of a core meanwhile (the rest went to the servers, push-load, the machine)" "$k|hog" "-"
+    done ;;
+esac
 line "short poll, full answer (200): requests/s" "poll200|rps" higher
 line "short poll, full answer (200): p50 ms" "poll200|p50" lower
 line "short poll, full answer (200): PostgreSQL transactions per request" "poll200|xact" lower
@@ -515,6 +688,17 @@ echo
 echo "Latency: from just before the INSERT (pgpush) or the POST (Nchan) to the event at the client; long polling includes each re-poll."
 echo "Memory: RSS and PSS summed over every server process (pgpush: push-sse/push-longpoll + the web server's master and workers; Nchan: nginx master and workers), with N subscribers minus with none, / N. PSS counts shared memory (Nchan's store) once."
 echo "Nchan: nginx 2 workers (as pgpush's nginx), default buffers (10 messages, 1 h per channel, 128 MB shared memory); broadcast = one channel \"all\" all subscribe to; short polls = intervalpoll."
+case " $sections " in *" storm "*)
+    echo "Storm: the hog is stress-ng --cpu 1 --cpu-method int64 pinned to core $(( $(nproc) - 1 )) of $(nproc), started before the first connect and stopped after each scenario; failed = never served (by HTTP status, or the connection); retried = refused with 503/429 and Retry-After, or a 200 refusal stream with retry:, and come back after that time (+ up to half as much at random for Retry-After); first event = the SSE stream's first event, the long poll's first answer (Nchan SSE: its 200 head; Nchan long polls: no per-client figure, all held = nchan_status counting all). Backlogs: nginx listen backlog=4096, lighttpd server.listen-backlog = 4096, the programs' PUSH_LISTEN_BACKLOG 4096, net.core.somaxconn $(cat /proc/sys/net/core/somaxconn 2>/dev/null)."
+    for t in $targets; do
+        for sc in $storm_list; do
+            k="${sc%%:*}:$(cap "${sc#*:}")"
+            fc=${V["$t|$k|causes"]:-}
+            rk=${V["$t|$k|rkinds"]:-}
+            [ -n "$fc$rk" ] && echo "Storm, $t, $k: failed by cause: ${fc:-?}; retried: ${rk:-?}."
+        done
+    done ;;
+esac
 if [ ${#RAW[@]} -gt 0 ]; then
     echo
     echo "Raw rows (push-load; then server RSS MB with 0 / N subscribers, PSS MB 0 / N, PostgreSQL connections, CPU s of the server processes, CPU s of PostgreSQL):"

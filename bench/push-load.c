@@ -14,7 +14,14 @@
  * If-None-Match), and the publisher threads POST {"data":{"t_ns":...,"seq":...}} to /pub/u{i} over
  * keep-alive connections; lost and duplicate messages are counted by seq exactly as for pgpush.
  * --flood M publishes M messages as fast as the publishers can (throughput); --multirow puts them in
- * one multi-row INSERT. */
+ * one multi-row INSERT.
+ *
+ * A client refused for now comes back when told, as EventSource does: a 503 or 429 with Retry-After
+ * (after it, plus up to half as much again at random), and push-sse's 200 refusal stream (retry:,
+ * then event: error with the status) after its retry:. Such a client counts as retried, not failed.
+ * For storms (--connect-rate), the report also says how many were served, failed by cause and
+ * retried, when the last was served, and p50/p99 from each client's first connect to its first
+ * event. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -69,10 +76,17 @@ static const char usage_text[] =
     "  --broadcast          publish one message to everyone (recipient NULL) instead, and report\n"
     "                       when each connection had it and deliveries/s = N / time to the last\n"
     "  --connect-rate C     new connections per second while ramping up (default 2000)\n"
+    "                       A 503 or 429 with Retry-After, or push-sse's 200 refusal stream (retry:,\n"
+    "                       event: error), is retried after that time (Retry-After: plus up to half\n"
+    "                       as much at random): counted as retried, not failed. Reported on stderr:\n"
+    "                       clients ready, failed by cause (HTTP status, connection, not ready in\n"
+    "                       time), retried; when the last got ready; p50/p99 from each client's\n"
+    "                       first connect to its first event (Nchan long polls: all counted in\n"
+    "                       nchan_status instead)\n"
     "  --wait S             seconds to wait for stragglers after publishing (default 10)\n"
     "  --ready-timeout S    give up waiting for all connections after S s (default 120)\n"
-    "  --stall S            or when none became ready for S s after all were opened (default 15);\n"
-    "                       the missing ones count as failed\n"
+    "  --stall S            or when none became ready for S s after all were opened and no refused\n"
+    "                       one waits to come back (default 15); the missing ones count as failed\n"
     "  --lp-timeout S       long poll ?timeout= (default 25)\n"
     "  --on-ready CMD       run CMD (sh -c) once all connections are ready, before publishing\n"
     "  --label TEXT         first column of the row (default: the mode)\n"
@@ -517,6 +531,10 @@ struct conn {
     int phase;                    /* long poll: 0 the first GET (no since), 1 polling */
     int requests_on_fd;           /* requests sent on this connection */
     int64_t retry_at;             /* mono ns; 0 = no reconnect pending */
+    int64_t first_start;          /* mono ns of the first connect (retries after it included) */
+    int retry_after;              /* the answer's Retry-After, in seconds (0: none) */
+    int sse_retry_ms;             /* SSE: the last retry: field */
+    int refused;                  /* SSE: the status of an error event in a 200 refusal stream */
     struct buf out;
     size_t out_off;
     /* response */
@@ -557,6 +575,12 @@ static struct {
     int bcast_got;
     int status_count[600];
     char first_fail[BODY_KEEP + 64];
+    /* the storm: when each connection got ready, and what happened to those that did not */
+    int64_t *ready_lat;           /* per ready connection: first connect to its first event, ns */
+    int64_t last_ready;           /* mono ns when the last one got ready */
+    int64_t nchan_all_held;       /* Nchan long polls: mono ns when nchan_status counted all */
+    int retried, retried_http[600], retried_stream;
+    int fail_http[600], fail_conn, fail_timeout;
 } st;
 
 static void conn_start(struct conn *c);
@@ -583,14 +607,32 @@ static void conn_close(struct conn *c)
     c->event[0] = '\0';
 }
 
-/* A connection that never got ready is counted as failed and not retried. */
+/* The connection has its first event (the stream is open, the poll answered or held). */
+static void conn_ready(struct conn *c)
+{
+    if (c->ready)
+        return;
+    c->ready = 1;
+    st.last_ready = mono_ns();
+    st.ready_lat[st.ready++] = st.last_ready - c->first_start;
+}
+
+/* A connection that never got ready is counted as failed and not retried; by cause: the HTTP
+ * status of its answer ("HTTP NNN ..."), not ready in time, or the connection itself. */
 static void conn_fail(struct conn *c, const char *why)
 {
     if (!c->failed && !c->ready) {
+        int status = 0;
         c->failed = 1;
         st.failed++;
         if (!st.first_fail[0])
             snprintf(st.first_fail, sizeof st.first_fail, "u%d: %s", c->user, why);
+        if (sscanf(why, "HTTP %d", &status) == 1 && status > 0 && status < 600)
+            st.fail_http[status]++;
+        else if (strcmp(why, "not ready in time") == 0)
+            st.fail_timeout++;
+        else
+            st.fail_conn++;
     }
     c->gone = 1;
     conn_close(c);
@@ -604,6 +646,35 @@ static void conn_retry(struct conn *c, int delay_ms, const char *why)
         return;
     }
     st.reconnects++;
+    conn_close(c);
+    c->retry_at = mono_ns() + (int64_t)delay_ms * 1000000;
+    st.retries_pending++;
+}
+
+/* ms plus up to half as much again at random, as push-sse spreads its refusals' retry: (so that
+ * a crowd refused together does not come back together) */
+static int jittered(int ms)
+{
+    static uint64_t x = 0x2545f4914f6cdd1dULL;
+
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return ms + (int)(x % (uint64_t)(ms / 2 + 1));
+}
+
+/* A temporary refusal that says when to come back: 503 or 429 with Retry-After (status), or
+ * push-sse's 200 refusal stream with its retry: (status 0). The client comes back after delay_ms,
+ * as EventSource does after retry:; counted as retried, not failed (README, push-sse). */
+static void conn_refused(struct conn *c, int status, int delay_ms, const char *why)
+{
+    if (c->ready) {
+        conn_retry(c, delay_ms, why);
+        return;
+    }
+    st.retried++;
+    if (status)
+        st.retried_http[status]++;
+    else
+        st.retried_stream++;
     conn_close(c);
     c->retry_at = mono_ns() + (int64_t)delay_ms * 1000000;
     st.retries_pending++;
@@ -664,6 +735,8 @@ static void queue_request(struct conn *c)
     c->body.len = 0;
     c->ps = P_HEAD;
     c->head_seen = 0;
+    c->retry_after = 0;
+    c->refused = 0;
     c->requests_on_fd++;
 }
 
@@ -686,9 +759,8 @@ static int conn_flush(struct conn *c)
     /* Nchan answers a long poll only with a message: its subscriber is counted from here (and in
      * nchan_status before publishing) */
     if (opt.target == TARGET_NCHAN && opt.mode == MODE_LP && !c->ready) {
-        c->ready = 1;
         c->phase = 1;
-        st.ready++;
+        conn_ready(c);
     }
     return 0;
 }
@@ -699,6 +771,8 @@ static void conn_start(struct conn *c)
     int one = 1;
 
     c->retry_at = 0;
+    if (!c->first_start)
+        c->first_start = mono_ns();
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         conn_fail(c, strerror(errno));
@@ -851,10 +925,13 @@ static int json_top_string(const char *s, size_t len, const char *key, char *out
 static void sse_dispatch(struct conn *c)
 {
     if (strcmp(c->event, "unread") == 0) {
-        if (!c->ready) {
-            c->ready = 1;
-            st.ready++;
-        }
+        conn_ready(c);
+    } else if (strcmp(c->event, "error") == 0 && opt.target == TARGET_PGPUSH) {
+        /* a temporary refusal as a 200 stream: the status it stands for, then the end */
+        int64_t status = 0;
+        const char *d = c->data.p ? c->data.p : "";
+        c->refused = json_int(d, d + c->data.len, "status", &status) == 0 && status > 0 && status < 600
+                         ? (int)status : 599;
     } else if (strcmp(c->event, "message") == 0
                || (opt.target == TARGET_NCHAN && !c->event[0] && c->data.len)) {
         scan_messages(c, c->data.p ? c->data.p : "", c->data.len);
@@ -888,6 +965,8 @@ static void sse_line(struct conn *c, char *l, size_t n)
         if (c->data.len)
             buf_add(&c->data, "\n", 1);
         buf_add(&c->data, v, vl);
+    } else if (fl == 5 && memcmp(l, "retry", 5) == 0) {
+        c->sse_retry_ms = atoi(v);
     } else if (fl == 2 && memcmp(l, "id", 2) == 0) {
         if (vl < sizeof c->last_id)
             snprintf(c->last_id, sizeof c->last_id, "%.*s", (int)vl, v);
@@ -957,15 +1036,27 @@ static int response_done(struct conn *c)
                  c->body.p ? c->body.p : "");
         if (c->status > 0 && c->status < 600)
             st.status_count[c->status]++;
-        if (c->ready)
+        if ((c->status == 503 || c->status == 429) && c->retry_after > 0)
+            conn_refused(c, c->status, jittered(c->retry_after * 1000), why);
+        else if (c->ready)
             conn_retry(c, 500, why);
+        else
+            conn_fail(c, why);
+        return 0;
+    }
+    if (opt.mode == MODE_SSE && c->refused) {
+        /* push-sse's refusal stream: EventSource comes back after its retry: (which has the
+         * server's jitter); a refusal that says no retry is final */
+        snprintf(why, sizeof why, "HTTP %d in a refusal stream", c->refused);
+        if ((c->refused == 503 || c->refused == 429) && c->sse_retry_ms > 0)
+            conn_refused(c, 0, c->sse_retry_ms, why);
         else
             conn_fail(c, why);
         return 0;
     }
     if (opt.mode == MODE_SSE) {
         /* the stream ended (its lifetime): EventSource would reconnect with Last-Event-ID */
-        conn_retry(c, 0, "the stream ended");
+        conn_retry(c, 0, c->ready ? "the stream ended" : "the stream ended before its first event");
         return 0;
     }
     st.answers++;
@@ -980,10 +1071,7 @@ static int response_done(struct conn *c)
     }
     if (c->phase == 0) { /* the current state: old messages, not ours */
         c->phase = 1;
-        if (!c->ready) {
-            c->ready = 1;
-            st.ready++;
-        }
+        conn_ready(c);
     } else {
         scan_messages(c, c->body.p, c->body.len);
     }
@@ -1020,6 +1108,9 @@ static int parse_head(struct conn *c)
                 c->chunked = 1;
         } else if (strncasecmp(p, "content-length:", 15) == 0) {
             c->left = strtoll(p + 15, NULL, 10);
+        } else if (strncasecmp(p, "retry-after:", 12) == 0) {
+            long ra = strtol(p + 12, NULL, 10); /* seconds; an HTTP date is not used here */
+            c->retry_after = ra > 0 && ra <= 3600 ? (int)ra : 0;
         } else if (strncasecmp(p, "connection:", 11) == 0) {
             char *v = p + 11;
             while (*v == ' ')
@@ -1043,10 +1134,8 @@ static int parse_head(struct conn *c)
         }
     }
     /* Nchan's EventSource subscriber is registered when its headers come */
-    if (opt.target == TARGET_NCHAN && opt.mode == MODE_SSE && c->status == 200 && !c->ready) {
-        c->ready = 1;
-        st.ready++;
-    }
+    if (opt.target == TARGET_NCHAN && opt.mode == MODE_SSE && c->status == 200)
+        conn_ready(c);
     c->body.len = 0;
     c->head_seen = 1;
     if (opt.mode == MODE_WS && c->status == 101) {
@@ -1073,9 +1162,8 @@ static void ws_text(struct conn *c, const char *s, size_t n)
 
     if (memmem(s, n, "\"type\":\"message\"", 16)) {
         scan_messages(c, s, n);
-    } else if (memmem(s, n, "\"type\":\"unread\"", 15) && !c->ready) {
-        c->ready = 1;
-        st.ready++;
+    } else if (memmem(s, n, "\"type\":\"unread\"", 15)) {
+        conn_ready(c);
     }
     if (json_top_string(s, n, "cursor", cursor, sizeof cursor) == 0)
         memcpy(c->last_id, cursor, sizeof cursor);
@@ -1534,6 +1622,82 @@ static void parse_args(int argc, char **argv)
         die("--flood and --broadcast do not go together");
 }
 
+/* Every subscriber registered in Nchan (its long polls are only sent, as far as the client can
+ * tell): polls nchan_status every 10 ms for up to 15 s, serving the connections meanwhile. Notes
+ * when the count first reached the ready ones (st.nchan_all_held); returns the last count. */
+static long nchan_wait_all(void)
+{
+    long subs = -1;
+    int64_t until = mono_ns() + 15000000000LL;
+
+    while ((subs = nchan_subscribers()) < st.ready && mono_ns() < until) {
+        struct epoll_event ev[64];
+        int k = epoll_wait(epfd, ev, 64, 10);
+        for (int i = 0; i < k; i++) {
+            struct conn *cc = ev[i].data.ptr;
+            if (cc->fd >= 0)
+                on_event(cc, ev[i].events);
+        }
+    }
+    if (subs >= st.ready && !st.nchan_all_held)
+        st.nchan_all_held = mono_ns();
+    return subs;
+}
+
+/* "HTTP 502: 3, connection: 1" from the non-zero counts, or "none" */
+static void counts_text(char *out, size_t len, const int *http, const char *const *names,
+                        const int *counts, int n)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (int s = 100; s < 600; s++)
+        if (http[s] && used < len)
+            used += (size_t)snprintf(out + used, len - used, "%sHTTP %d: %d", used ? ", " : "", s, http[s]);
+    for (int i = 0; i < n; i++)
+        if (counts[i] && used < len)
+            used += (size_t)snprintf(out + used, len - used, "%s%s: %d", used ? ", " : "", names[i], counts[i]);
+    if (!used)
+        snprintf(out, len, "none");
+}
+
+/* How the clients fared while connecting (the storm): served, failed by cause, retried after a
+ * refusal; when the last was served, and each one's time from its first connect to its first
+ * event (retries included). t_ramp: the first connect. */
+static void report_clients(int64_t t_ramp)
+{
+    static const char *const fail_names[] = { "connection", "not ready in time" };
+    static const char *const retry_names[] = { "refusal stream" };
+    int fail_counts[] = { st.fail_conn, st.fail_timeout }, retry_counts[] = { st.retried_stream };
+    char failed[512], retried[512];
+    size_t n = (size_t)st.ready;
+
+    counts_text(failed, sizeof failed, st.fail_http, fail_names, fail_counts, 2);
+    counts_text(retried, sizeof retried, st.retried_http, retry_names, retry_counts, 1);
+    note("clients: %d of %d ready, %d failed (%s), %d retried after a refusal (%s)", st.ready,
+         opt.users, st.failed, failed, st.retried, retried);
+    qsort(st.ready_lat, n, sizeof *st.ready_lat, cmp_i64);
+    if (opt.target == TARGET_NCHAN && opt.mode == MODE_LP) {
+        /* Nchan answers a long poll only with a message: no client sees when its poll is held */
+        if (st.nchan_all_held)
+            note("all held: %.3f s after the first connect (nchan_status); first connect to first "
+                 "event: - (not seen by the client)", (double)(st.nchan_all_held - t_ramp) / 1e9);
+        else
+            note("all held: - (nchan_status never counted them all)");
+        return;
+    }
+    if (st.ready == opt.users)
+        note("all ready: %.3f s after the first connect; first connect to first event: p50 %.1f ms, "
+             "p99 %.1f ms, max %.1f ms", (double)(st.last_ready - t_ramp) / 1e9,
+             quantile_ms(st.ready_lat, n, 0.5), quantile_ms(st.ready_lat, n, 0.99),
+             n ? (double)st.ready_lat[n - 1] / 1e6 : 0.0);
+    else
+        note("all ready: - (the last of %d after %.3f s); first connect to first event: p50 %.1f ms, "
+             "p99 %.1f ms, max %.1f ms", st.ready, st.ready ? (double)(st.last_ready - t_ramp) / 1e9 : 0.0,
+             quantile_ms(st.ready_lat, n, 0.5), quantile_ms(st.ready_lat, n, 0.99),
+             n ? (double)st.ready_lat[n - 1] / 1e6 : 0.0);
+}
+
 static void raise_fd_limit(int need)
 {
     struct rlimit rl;
@@ -1576,7 +1740,8 @@ int main(int argc, char **argv)
     /* tokens, valid for two hours */
     tokens = calloc((size_t)opt.users, sizeof *tokens);
     conns = calloc((size_t)opt.users, sizeof *conns);
-    if (!tokens || !conns)
+    st.ready_lat = calloc((size_t)opt.users, sizeof *st.ready_lat);
+    if (!tokens || !conns || !st.ready_lat)
         abort();
     for (int i = 0; i < opt.users; i++) {
         char user[32], tok[PUSH_TOKEN_MAX + 1];
@@ -1646,10 +1811,13 @@ int main(int argc, char **argv)
                 struct conn *c = &conns[i];
                 if (!c->retry_at || c->gone || c->fd >= 0)
                     continue;
-                if (c->retry_at <= now)
-                    conn_start(c);
-                else
+                if (c->retry_at > now) {
                     st.retries_pending++;
+                } else {
+                    if (!c->ready) /* a refused one comes back: the ramp-up is not stalled */
+                        last_progress = now;
+                    conn_start(c);
+                }
             }
         }
         if (stage == 0) {
@@ -1664,9 +1832,12 @@ int main(int argc, char **argv)
                 if (st.failed)
                     note("first failure: %s", st.first_fail);
                 stage = 1;
-                t_quiet = now + 500000000; /* let the server settle for 0.5 s */
+                if (opt.target == TARGET_NCHAN)
+                    nchan_wait_all(); /* at once: when all were held is measured */
+                t_quiet = mono_ns() + 500000000; /* let the server settle for 0.5 s */
             } else if (now - t_ramp > (int64_t)(opt.ready_timeout * 1e9)
-                       || (next == opt.users && now - last_progress > (int64_t)(opt.stall_s * 1e9))) {
+                       || (next == opt.users && !st.retries_pending
+                           && now - last_progress > (int64_t)(opt.stall_s * 1e9))) {
                 int missing = 0;
                 for (int i = 0; i < opt.users; i++)
                     if (!conns[i].ready && !conns[i].failed) {
@@ -1685,18 +1856,7 @@ int main(int argc, char **argv)
             }
         } else if (stage == 1 && now >= t_quiet) {
             if (opt.target == TARGET_NCHAN) {
-                /* every subscriber registered in Nchan (long-poll requests are only sent yet) */
-                long subs = -1;
-                int64_t until = mono_ns() + 15000000000LL;
-                while ((subs = nchan_subscribers()) < st.ready && mono_ns() < until) {
-                    struct epoll_event ev[64];
-                    int k = epoll_wait(epfd, ev, 64, 50);
-                    for (int i = 0; i < k; i++) {
-                        struct conn *cc = ev[i].data.ptr;
-                        if (cc->fd >= 0)
-                            on_event(cc, ev[i].events);
-                    }
-                }
+                long subs = nchan_wait_all();
                 note("nchan_status: %ld subscribers, %d ready", subs, st.ready);
             }
             if (opt.on_ready) {
@@ -1705,8 +1865,10 @@ int main(int argc, char **argv)
                 if (rc != 0)
                     note("--on-ready command exited with %d", rc);
             }
-            if (st.ready == 0)
+            if (st.ready == 0) {
+                report_clients(t_ramp);
                 die("no connection is ready: %s", st.first_fail);
+            }
             pub.targets = calloc((size_t)opt.users, sizeof *pub.targets);
             for (int i = 0; i < opt.users; i++)
                 if (conns[i].ready)
@@ -1811,6 +1973,7 @@ int main(int argc, char **argv)
     for (int s = 100; s < 600; s++)
         if (st.status_count[s])
             note("HTTP %d answers: %d", s, st.status_count[s]);
+    report_clients(t_ramp);
     if (opt.broadcast)
         note("broadcast: %" PRId64 " of %d streams had it; the last after %.3f ms: %.0f deliveries/s",
              received, pub.ntargets, maxms, deliveries);
