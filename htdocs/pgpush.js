@@ -372,10 +372,11 @@ export class PushClient {
         this._setStatus('reconnecting', name, true);
         this._retryTimer = setTimeout(() => this._connect(), Math.min(retry, 600000));
       },
-      error: (why) => {
+      // retry: the server's own advice (a refusal's retry, Retry-After), in ms
+      error: (why, retry) => {
         if (conn.stopped) return;
         conn.stop();
-        this._failed(name, first, why);
+        this._failed(name, first, why, retry);
       },
     };
     let impl = null;
@@ -392,9 +393,16 @@ export class PushClient {
     }, (e) => events.error('no credentials: ' + e.message));
   }
 
-  _failed(name, beforeFirst, why) {
+  _failed(name, beforeFirst, why, retry) {
     this._errors++;
     this._emit('error', new Error('pgpush: ' + name + ': ' + why));
+    // refused for now (the database down, the process full, 429): the transport works, so stay on
+    // it and come back when the server says (its retry already has jitter in it)
+    if (retry > 0) {
+      this._setStatus('reconnecting', name, true);
+      this._retryTimer = setTimeout(() => this._connect(), Math.min(retry, 600000));
+      return;
+    }
     const auto = this.transport === 'auto';
     if (auto && this._index < this._order.length - 1 && (beforeFirst || this._errors >= 3)) {
       this._index++;              // fall back to the next transport, from the same cursor
@@ -409,7 +417,14 @@ export class PushClient {
   }
 }
 
-// Each transport: (client, {event(type, cursor, data), ended(), error(why)}, {ticket}) -> {stop()}
+// A 429 or 503's Retry-After (seconds) in ms, with up to half as much again at random, as the
+// servers' refusal streams have; 0 when there is none
+function retryAfter(r) {
+  const s = (r.status === 429 || r.status === 503) ? parseInt(r.headers.get('Retry-After'), 10) : NaN;
+  return s > 0 ? Math.round(s * 1000 * (1 + Math.random() / 2)) : 0;
+}
+
+// Each transport: (client, {event(type, cursor, data), ended(retry), error(why, retry)}, {ticket}) -> {stop()}
 
 const TRANSPORTS = {
   // push-ws: JSON text messages {type: open|message|unread|close|ack|error}; commands on the same socket
@@ -478,7 +493,8 @@ const TRANSPORTS = {
     // the server stops: come back after the time it gives (a bare EventSource does, from retry:)
     es.addEventListener('reconnect', (e) => { const d = parse(e); es.close(); ev.ended(d && d.retry); });
     // we reconnect ourselves, from our own cursor, with our backoff and fallback
-    es.onerror = () => { es.close(); ev.error('EventSource error'); };
+    // (a refusal is a 200 stream whose "error" event carries its retry; EventSource fires it here)
+    es.onerror = (e) => { const d = e && e.data ? parse(e) : null; es.close(); ev.error(d ? 'refused: ' + d.error : 'EventSource error', d && d.retry); };
     return { stop() { es.close(); } };
   },
 
@@ -496,7 +512,7 @@ const TRANSPORTS = {
           if (!ctl.signal.aborted) ev.error('request failed');
           return;
         }
-        if (!r.ok || !body) { ev.error('HTTP ' + r.status); return; }
+        if (!r.ok || !body) { ev.error('HTTP ' + r.status, retryAfter(r)); return; }
         for (const m of body.messages) ev.event('message', m.cursor, m);
         ev.event('unread', body.cursor, body.unread);
         hold = c.hold;
@@ -520,7 +536,7 @@ const TRANSPORTS = {
       else if (type === 'open') ev.event('open', null, data);
       else if (type === 'close') { cleanup(); ev.ended(); }
       else if (type === 'reconnect') { cleanup(); ev.ended(data && data.retry); }
-      else if (type === 'error') { cleanup(); ev.error('refused: ' + (data && data.error)); } // 429, 503: back off
+      else if (type === 'error') { cleanup(); ev.error('refused: ' + (data && data.error), data && data.retry); } // 429, 503: when told
     };
     const f = document.createElement('iframe');
     f.style.display = 'none';
@@ -556,7 +572,7 @@ const TRANSPORTS = {
         if (r.status === 304) {
           ev.event('unread', null, c.unread);
         } else if (!r.ok || !body) {
-          ev.error('HTTP ' + r.status);
+          ev.error('HTTP ' + r.status, retryAfter(r));
           return;
         } else {
           etag = r.headers.get('ETag');

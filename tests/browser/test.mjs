@@ -332,6 +332,7 @@ async function main() {
     await threeTabs(browser, true);
     await classic(browser);
     await bareEventSource(browser);
+    await refusalRetry(browser);
   } finally {
     await browser.close();
     silent.close();
@@ -501,6 +502,30 @@ async function threeTabs(browser, noLocks) {
   ok(lead2.filter(Boolean).length === 1, `one of the remaining tabs took over${what}`, lead2.join(','));
   for (const p of rest) ok(await countTitle(p, title) === 1 && await countTitle(p, t2) === 1, `nothing twice after the takeover${what}`);
   ok(streams.open.size === 1, `still exactly one streaming connection${what}`, `${streams.open.size} open`);
+  await context.close();
+}
+
+// pgpush.js refused for now (a 200 refusal stream with its retry, as push-sse answers 503s and
+// 429s): it stays on the transport and comes back when told, not at its own short backoff and
+// not on another transport (issue 16)
+async function refusalRetry(browser) {
+  console.log('# --- pgpush.js honours a refusal\'s retry');
+  const context = await browser.newContext();
+  await breakWebSocket(context, 'fails');
+  const times = [];
+  await context.route('**/cgi-bin/push-sse*', (route) => {
+    times.push(Date.now());
+    if (times.length > 1) return route.continue();
+    return route.fulfill({
+      status: 200,
+      headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' },
+      body: 'retry: 4000\n\nevent: error\ndata: {"error":"too_many_streams","message":"busy","status":503,"retry":4000}\n\n',
+    });
+  });
+  const p = await open(context, 'user=bob');
+  ok(await connected(p, 'sse', 20000), 'after the refusal it streams on SSE (no fall back to another transport)', JSON.stringify(await stateOf(p)));
+  const gap = times.length > 1 ? times[1] - times[0] : -1;
+  ok(gap >= 3800, `it came back after the refusal's retry (4000 ms): ${gap} ms`, JSON.stringify(times));
   await context.close();
 }
 
