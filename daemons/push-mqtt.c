@@ -298,7 +298,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "push-mqtt: configuration error: %s\n", err);
         return 1;
     }
-    push_log_init("push-mqtt", cfg.log_level);
+    push_log_init("push-mqtt", cfg.log_level, cfg.log_time);
     if (want_check)
         return push_program_check_database("push-mqtt", &cfg);
     memset(&sa, 0, sizeof sa);

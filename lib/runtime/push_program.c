@@ -84,7 +84,7 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
         snprintf(cfg->listen, sizeof cfg->listen, "%s", listen);
         snprintf(cfg->ws_listen, sizeof cfg->ws_listen, "%s", listen); /* push-ws: --listen wins */
     }
-    push_log_init(p->name, cfg->log_level);
+    push_log_init(p->name, cfg->log_level, cfg->log_time);
     push_server_signals();
     if (check)
         return push_program_check_database(p->name, cfg);
