@@ -248,8 +248,7 @@ static struct push_query *identify(struct head *c, const struct push_upgrade *up
     }
     enum push_auth_err aerr = push_auth_identify_stream(c->d->cfg, envp, q, time(NULL), id);
     if (aerr != PUSH_AUTH_OK) {
-        push_log_info("refused an upgrade (%d %s): %s", push_auth_status(aerr), push_auth_code(aerr),
-                      push_auth_strerror(aerr));
+        push_auth_log_refusal(aerr, id, "an upgrade", NULL); /* the proxy's address: not said */
         http_error(c, push_auth_status(aerr), push_auth_code(aerr), push_auth_strerror(aerr),
                    "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
         free(q);
