@@ -252,10 +252,8 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
             if (err == PUSH_MQTT_BRIDGE_DB && push_db_lost(&db))
                 continue;
             if (err) {
-                if (err == PUSH_MQTT_BRIDGE_DB) {
-                    const char *text = PQerrorMessage(conn);
-                    push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-                }
+                if (err == PUSH_MQTT_BRIDGE_DB)
+                    push_db_log_failure(PQerrorMessage(conn));
                 sleep_ms(retry);
                 retry = retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2;
                 continue;

@@ -153,9 +153,7 @@ void push_edge_db_error(struct push_request *r, enum push_db_err err, const char
 
 void push_edge_query_failed(struct push_request *r, const char *error_text)
 {
-    if (!*error_text) /* not PostgreSQL's error: a result of another shape than this version reads */
-        error_text = "an answer of an unexpected shape (is the schema of this version?)";
-    push_log_error("query failed: %.*s", (int)strcspn(error_text, "\n"), error_text);
+    push_db_log_failure(error_text);
     push_http_error(r, 500, "internal", "the database query failed", NULL);
 }
 

@@ -383,6 +383,7 @@ static void on_head(struct push_loop_watch *w, uint32_t events)
  * the answer before the client reads it. */
 static void refuse_now(int fd)
 {
+    static struct push_log_limit too_many = { .seconds = 10 };
     static const char body[] =
         "{\"error\":\"too_many_streams\",\"message\":\"this server holds all the sockets it may\"}";
     char full[512];
@@ -391,6 +392,9 @@ static void refuse_now(int fd)
                      "Content-Length: %zu\r\nRetry-After: 10\r\nConnection: close\r\n\r\n%s",
                      sizeof body - 1, body);
 
+    push_log_limited(&too_many, PUSH_LOG_WARN, "refused a connection (503 too_many_streams): the "
+                     "sockets fill the open-file limit (see the line at start); raise LimitNOFILE "
+                     "/ ulimit -n, or run more processes");
     if (send(fd, full, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         push_log_debug("could not refuse a connection: %s", strerror(errno));
     shutdown(fd, SHUT_WR);

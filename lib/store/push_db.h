@@ -63,6 +63,12 @@ enum push_db_run push_db_run(struct push_db *db, push_db_fn fn, void *arg,
 
 void push_db_close(struct push_db *db);
 
+/* Logs a query that failed on a connection still up (PUSH_DB_RUN_FAILED), at error level, with
+ * PostgreSQL's reason (the first line of error_text). An empty text gets a reason too: no
+ * PostgreSQL error, so an answer of another shape than this version reads. The one "query
+ * failed" line of every program, before it answers 500 or 503. */
+void push_db_log_failure(const char *error_text);
+
 const char *push_db_strerror(enum push_db_err err);
 
 #endif
