@@ -282,7 +282,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
-            printf("push-mqtt (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+            push_program_version("push-mqtt");
             return 0;
         } else if (strcmp(argv[i], "--check") == 0) {
             want_check = 1;
