@@ -153,8 +153,10 @@ const char *push_auth_reason(enum push_auth_err err, const struct push_identity 
         return ticket ? "malformed stream ticket" : "malformed token";
     case PUSH_AUTH_EXPIRED: return ticket ? "stream ticket expired" : "token expired";
     case PUSH_AUTH_NO_SECRET:
-        return ticket ? "a stream ticket came, but no secret is set (PUSH_TOKEN_SECRET_FILE)"
-                      : "a token came, but no secret is set (PUSH_TOKEN_SECRET_FILE)";
+        return ticket ? "a stream ticket came, but there is no secret to check it with (set "
+                        "PUSH_TOKEN_SECRET_FILE or PUSH_TOKEN_SECRET)"
+                      : "a token came, but there is no secret to check it with (set "
+                        "PUSH_TOKEN_SECRET_FILE or PUSH_TOKEN_SECRET)";
     case PUSH_AUTH_BAD_USER:
         return id->source == PUSH_AUTH_DEMO ? "?user= is not a valid user name"
                                             : "REMOTE_USER is not a valid user name";
