@@ -252,10 +252,8 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
             if (err == PUSH_MQTT_BRIDGE_DB && push_db_lost(&db))
                 continue;
             if (err) {
-                if (err == PUSH_MQTT_BRIDGE_DB) {
-                    const char *text = PQerrorMessage(conn);
-                    push_log_error("query failed: %.*s", (int)strcspn(text, "\n"), text);
-                }
+                if (err == PUSH_MQTT_BRIDGE_DB)
+                    push_db_log_failure(PQerrorMessage(conn));
                 sleep_ms(retry);
                 retry = retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry * 2;
                 continue;
@@ -284,7 +282,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
-            printf("push-mqtt (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+            push_program_version("push-mqtt");
             return 0;
         } else if (strcmp(argv[i], "--check") == 0) {
             want_check = 1;
@@ -298,7 +296,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "push-mqtt: configuration error: %s\n", err);
         return 1;
     }
-    push_log_init("push-mqtt", cfg.log_level);
+    push_log_init("push-mqtt", cfg.log_level, cfg.log_time);
     if (want_check)
         return push_program_check_database("push-mqtt", &cfg);
     memset(&sa, 0, sizeof sa);

@@ -10,16 +10,19 @@
 
 #include "core/push_config.h"
 #include "core/push_token.h"
+#include "runtime/push_program.h"
 
 extern char **environ;
 
 static void usage(FILE *out)
 {
     fputs("Usage: push-token [--ttl SECONDS] USER\n"
-          "       push-token --verify TOKEN\n\n"
+          "       push-token --verify TOKEN\n"
+          "       push-token --help | --version\n\n"
           "Prints a token that identifies USER to the pgpush programs until it expires\n"
           "(--ttl, default 3600 seconds), signed with the secret in PUSH_TOKEN_SECRET or\n"
-          "PUSH_TOKEN_SECRET_FILE. With --verify, checks a token and prints its user and expiry.\n\n"
+          "PUSH_TOKEN_SECRET_FILE. With --verify, checks a token and prints its user and expiry.\n"
+          "--help shows this help, --version the version.\n\n"
           "A site's backend mints the same tokens itself; the format is in README.md.\n", out);
 }
 
@@ -35,7 +38,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
-            printf("push-token (%s) %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+            push_program_version("push-token");
             return 0;
         } else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc) {
             char *end;

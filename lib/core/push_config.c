@@ -24,11 +24,15 @@ const char push_config_help[] =
     "  PUSH_LISTEN            run as an external FastCGI server on a socket path or [host]:port\n"
     "                         (host defaults to 127.0.0.1); unset: CGI or spawned FastCGI\n"
     "  PUSH_SOCKET_MODE       permissions of the socket path (octal, default 0660)\n"
-    "  PUSH_THREADS           worker threads (default 1 when spawned, 8 as external server)\n"
+    "  PUSH_THREADS           worker threads (push-poll: default 1 when spawned, 8 as external\n"
+    "                         server; push-sse, push-longpoll, push-iframe: 64)\n"
     "  PUSH_LIMIT_DEFAULT     messages per answer when ?limit= is absent (default 50)\n"
     "  PUSH_LIMIT_MAX         largest ?limit= accepted (default 200, at most 1000)\n"
     "  PUSH_ALLOWED_ORIGINS   space-separated origins allowed to POST besides the page's own host\n"
     "  PUSH_LOG_LEVEL         error, warn, info or debug (default info)\n"
+    "  PUSH_LOG_TIME          1: log lines on stderr begin with the time in UTC (default);\n"
+    "                         0: they do not (under systemd, whose journal adds its own). A line:\n"
+    "                         2026-12-04T13:45:01.123Z push-sse[123]: info: MESSAGE\n"
     "  PUSH_THREAD_STACK      KiB of stack per worker thread (default 128)\n"
     "  PUSH_WRITE_TIMEOUT     seconds a client may take no data before it is dropped (default 30)\n"
     "Streaming (push-longpoll, push-sse, push-iframe). As FastCGI, open streams and held long\n"
@@ -223,6 +227,7 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     cfg->default_limit = 50;
     cfg->max_limit = 200;
     cfg->log_level = PUSH_LOG_INFO;
+    cfg->log_time = 1;
     cfg->thread_stack_kb = 128;
     cfg->write_timeout = 30;
     cfg->db_pool = 3;
@@ -292,5 +297,8 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     }
     if ((v = push_env_get(envp, "PUSH_LOG_LEVEL")) && *v && push_log_level_parse(v, &cfg->log_level))
         return fail(err, errlen, "PUSH_LOG_LEVEL", "expected error, warn, info or debug");
+    if ((v = push_env_get(envp, "PUSH_LOG_TIME")) && *v
+        && parse_bool(v, &cfg->log_time, "PUSH_LOG_TIME", err, errlen))
+        return -1;
     return load_numbers(cfg, envp, err, errlen);
 }

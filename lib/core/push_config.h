@@ -27,6 +27,8 @@ struct push_config {
     char allowed_origins[1024]; /* PUSH_ALLOWED_ORIGINS: space-separated origins allowed to POST
                                  * besides the request's own host */
     enum push_log_level log_level; /* PUSH_LOG_LEVEL, default info */
+    int log_time;              /* PUSH_LOG_TIME: each log line begins with the UTC time, default 1;
+                                * 0 under journald, which stamps lines itself */
     int thread_stack_kb;       /* PUSH_THREAD_STACK, KiB per worker thread, default 128 */
     int write_timeout;         /* PUSH_WRITE_TIMEOUT, s: a client that takes no data this long is
                                 * dropped, default 30 */

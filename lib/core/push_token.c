@@ -221,3 +221,21 @@ const char *push_token_strerror(enum push_token_err err)
     }
     return "unknown token error";
 }
+
+int push_token_claimed_user(const char *text, char user[PUSH_USER_MAX + 1])
+{
+    size_t len = strnlen(text, PUSH_TOKEN_MAX);
+    unsigned char name[PUSH_USER_MAX];
+    const char *dot;
+    long ulen;
+
+    if (len < 3 || (strncmp(text, "v1.", 3) != 0 && strncmp(text, "t1.", 3) != 0)
+        || !(dot = memchr(text + 3, '.', len - 3)))
+        return -1;
+    ulen = b64url_decode(text + 3, (size_t)(dot - text - 3), name, sizeof name);
+    if (ulen <= 0 || !push_user_valid((const char *)name, (size_t)ulen))
+        return -1;
+    memcpy(user, name, (size_t)ulen);
+    user[ulen] = '\0';
+    return 0;
+}

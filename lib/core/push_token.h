@@ -35,6 +35,12 @@ enum push_token_err push_token_verify(const char *secret, size_t secret_len, con
 
 const char *push_token_strerror(enum push_token_err err);
 
+/* The user a token or a stream ticket names, decoded from its text and NOT verified: for saying in
+ * the log whom a refused one claimed to be, never for identifying anyone. Returns 0 with the name
+ * in user when text begins "v1." or "t1.", then the base64url of a valid user name (push_user_valid)
+ * and a dot; -1 otherwise. Reads at most PUSH_TOKEN_MAX bytes of text. */
+int push_token_claimed_user(const char *text, char user[PUSH_USER_MAX + 1]);
+
 /* Stream tickets (README, "Stream tickets"): what push-poll hands a page that holds a token, for
  * opening one stream where a browser cannot send headers (EventSource, the iframe, WebSocket),
  * so that the long-lived token never appears in a URL:

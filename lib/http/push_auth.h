@@ -32,6 +32,11 @@ struct push_identity {
     enum push_auth_source source;
     int64_t expires; /* a token's expiry (Unix seconds), also through a ticket minted from a
                       * token; 0 when the identity does not expire */
+    /* When identifying fails, for the log only (push_auth_log_refusal): source says whether a
+     * token or a ticket was refused, refused why, and claimed the user its text names, decoded
+     * but never verified ("": none). Never believed. */
+    enum push_token_err refused;
+    char claimed[PUSH_USER_MAX + 1];
 };
 
 /* Finds the user of a request, in this order: REMOTE_USER (which only the web server can set,
@@ -51,6 +56,19 @@ enum push_auth_err push_auth_identify_stream(const struct push_config *cfg, char
 
 /* A short English sentence for err, fit for an error response. */
 const char *push_auth_strerror(enum push_auth_err err);
+
+/* Why identifying failed, for the log: finer than push_auth_strerror ("malformed token", "token
+ * signature does not match", "stream ticket expired", ...), from err and what the failed
+ * push_auth_identify left in id. */
+const char *push_auth_reason(enum push_auth_err err, const struct push_identity *id);
+
+/* Logs a refusal, once, in one line: what was refused ("a request", "an upgrade"), the answer's
+ * status and code, push_auth_reason, the user a refused token or ticket claims (decoded, not
+ * verified), and remote, the client's address (NULL: unknown). At info, since any client can
+ * cause it; at warning for PUSH_AUTH_AMBIGUOUS, a web server to fix. Never the token or ticket,
+ * nor any part of it. */
+void push_auth_log_refusal(enum push_auth_err err, const struct push_identity *id, const char *what,
+                           const char *remote);
 
 /* The HTTP status (401, or 403 for PUSH_AUTH_AMBIGUOUS) and the JSON error code of err: the one
  * mapping every program answers with. */

@@ -31,22 +31,16 @@ static int identify(struct push_request *r, const struct push_config *cfg, struc
     }
     aerr = how(cfg, r->envp, q, time(NULL), id);
     if (aerr != PUSH_AUTH_OK) {
-        push_edge_refuse_identity(r, aerr);
+        push_edge_refuse_identity(r, aerr, id);
         return -1;
     }
     return 0;
 }
 
-void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err)
+void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err,
+                               const struct push_identity *id)
 {
-    /* a misconfigured server is the operator's to fix: said at warning level; a client without
-     * (good) credentials only at info. Never the token itself. */
-    if (err == PUSH_AUTH_AMBIGUOUS)
-        push_log_warn("refused a request: REMOTE_USER was passed twice (check the web server's "
-                      "configuration: one REMOTE_USER, set only where the server authenticates)");
-    else
-        push_log_info("refused a request (%d %s): %s", push_auth_status(err), push_auth_code(err),
-                      push_auth_strerror(err));
+    push_auth_log_refusal(err, id, "a request", push_request_env(r, "REMOTE_ADDR"));
     push_http_error(r, push_auth_status(err), push_auth_code(err), push_auth_strerror(err),
                     err == PUSH_AUTH_AMBIGUOUS ? NULL : "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
 }
@@ -159,9 +153,7 @@ void push_edge_db_error(struct push_request *r, enum push_db_err err, const char
 
 void push_edge_query_failed(struct push_request *r, const char *error_text)
 {
-    if (!*error_text) /* not PostgreSQL's error: a result of another shape than this version reads */
-        error_text = "an answer of an unexpected shape (is the schema of this version?)";
-    push_log_error("query failed: %.*s", (int)strcspn(error_text, "\n"), error_text);
+    push_db_log_failure(error_text);
     push_http_error(r, 500, "internal", "the database query failed", NULL);
 }
 

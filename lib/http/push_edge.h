@@ -24,8 +24,10 @@ int push_edge_identify(struct push_request *r, const struct push_config *cfg,
                        struct push_query *q, struct push_identity *id);
 
 /* Answers a request whose user could not be identified: 401 unauthorized/bad_token, or 403
- * identity_ambiguous (push_auth_status, push_auth_code), and logs why. */
-void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err);
+ * identity_ambiguous (push_auth_status, push_auth_code), after logging why, with the client's
+ * address (push_auth_log_refusal; id is what the failed identification left). */
+void push_edge_refuse_identity(struct push_request *r, enum push_auth_err err,
+                               const struct push_identity *id);
 
 /* push_edge_identify for the request that opens a stream (push-sse, push-iframe): a stream
  * ticket in ?ticket= counts as a token (push_auth_identify_stream). */

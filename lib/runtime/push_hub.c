@@ -250,9 +250,16 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
 
 struct push_refusal push_hub_refusal(enum push_hub_err err)
 {
-    if (err == PUSH_HUB_FULL)
+    static struct push_log_limit too_many = { .seconds = 10 };
+
+    if (err == PUSH_HUB_FULL) {
+        push_log_limited(&too_many, PUSH_LOG_WARN, "refused a stream (503 too_many_streams): this "
+                         "process holds all the streams it may (PUSH_MAX_STREAMS, or fewer when the "
+                         "open-file limit is lower: see the line at start); raise them, or run more "
+                         "processes");
         return (struct push_refusal){ 503, "too_many_streams",
                                       "this server holds all the streams it may", "Retry-After: 10\r\n" };
+    }
     return (struct push_refusal){ 429, "too_many_user_streams",
                                   "this user has too many open streams; close some tabs",
                                   "Retry-After: 10\r\n" };

@@ -56,7 +56,7 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
 /* Registers w as a stream of user, within the limits. After it, any change to the user's
  * stream makes the next push_hub_wait return at once. */
 /* What a client is answered when push_hub_join refused it: 503 too_many_streams or 429
- * too_many_user_streams, with Retry-After. */
+ * too_many_user_streams, with Retry-After. A 503 is logged (a warning, at most every 10 s). */
 struct push_refusal push_hub_refusal(enum push_hub_err err);
 
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user);

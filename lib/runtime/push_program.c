@@ -32,6 +32,11 @@ static void usage(const struct push_program *p, FILE *out)
             p->modes ? "PUSH_WS_LISTEN" : "PUSH_LISTEN", push_config_help, PUSH_DOCDIR);
 }
 
+void push_program_version(const char *name)
+{
+    printf("%s (%s) %s\n", name, PACKAGE_NAME, PACKAGE_VERSION);
+}
+
 int push_program_check_database(const char *name, const struct push_config *cfg)
 {
     struct push_db db;
@@ -61,7 +66,7 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
             usage(p, stdout);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
-            printf("%s (%s) %s\n", p->name, PACKAGE_NAME, PACKAGE_VERSION);
+            push_program_version(p->name);
             return 0;
         } else if (strcmp(argv[i], "--check") == 0) {
             check = 1;
@@ -84,7 +89,7 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
         snprintf(cfg->listen, sizeof cfg->listen, "%s", listen);
         snprintf(cfg->ws_listen, sizeof cfg->ws_listen, "%s", listen); /* push-ws: --listen wins */
     }
-    push_log_init(p->name, cfg->log_level);
+    push_log_init(p->name, cfg->log_level, cfg->log_time);
     push_server_signals();
     if (check)
         return push_program_check_database(p->name, cfg);

@@ -16,6 +16,9 @@ struct push_program {
 int push_program_init(const struct push_program *p, int argc, char **argv,
                       struct push_config *cfg);
 
+/* What --version prints, the same for every program: "push-sse (pgpush) 0.1.0". */
+void push_program_version(const char *name);
+
 /* What --check does once the configuration is read: connects once, as application_name name,
  * and says on stdout that all is fine (with the schema version) or on stderr what is wrong.
  * Returns the exit status: 0, or 1. */

@@ -247,8 +247,7 @@ static struct push_query *identify(struct head *c, const struct push_upgrade *up
     }
     enum push_auth_err aerr = push_auth_identify_stream(c->d->cfg, envp, q, time(NULL), id);
     if (aerr != PUSH_AUTH_OK) {
-        push_log_info("refused an upgrade (%d %s): %s", push_auth_status(aerr), push_auth_code(aerr),
-                      push_auth_strerror(aerr));
+        push_auth_log_refusal(aerr, id, "an upgrade", NULL); /* the proxy's address: not said */
         http_error(c, push_auth_status(aerr), push_auth_code(aerr), push_auth_strerror(aerr),
                    "WWW-Authenticate: Bearer realm=\"pgpush\"\r\n");
         free(q);
@@ -383,6 +382,7 @@ static void on_head(struct push_loop_watch *w, uint32_t events)
  * the answer before the client reads it. */
 static void refuse_now(int fd)
 {
+    static struct push_log_limit too_many = { .seconds = 10 };
     static const char body[] =
         "{\"error\":\"too_many_streams\",\"message\":\"this server holds all the sockets it may\"}";
     char full[512];
@@ -391,6 +391,9 @@ static void refuse_now(int fd)
                      "Content-Length: %zu\r\nRetry-After: 10\r\nConnection: close\r\n\r\n%s",
                      sizeof body - 1, body);
 
+    push_log_limited(&too_many, PUSH_LOG_WARN, "refused a connection (503 too_many_streams): the "
+                     "sockets fill the open-file limit (see the line at start); raise LimitNOFILE "
+                     "/ ulimit -n, or run more processes");
     if (send(fd, full, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         push_log_debug("could not refuse a connection: %s", strerror(errno));
     shutdown(fd, SHUT_WR);

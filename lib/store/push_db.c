@@ -185,6 +185,13 @@ void push_db_close(struct push_db *db)
     db->conn = NULL;
 }
 
+void push_db_log_failure(const char *error_text)
+{
+    if (!*error_text)
+        error_text = "an answer of an unexpected shape (is the schema of this version?)";
+    push_log_error("query failed: %.*s", (int)strcspn(error_text, "\n"), error_text);
+}
+
 const char *push_db_strerror(enum push_db_err err)
 {
     switch (err) {

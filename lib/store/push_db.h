@@ -67,6 +67,12 @@ enum push_db_err push_db_check(struct push_db *db, char *msg, size_t len);
 
 void push_db_close(struct push_db *db);
 
+/* Logs a query that failed on a connection still up (PUSH_DB_RUN_FAILED), at error level, with
+ * PostgreSQL's reason (the first line of error_text). An empty text gets a reason too: no
+ * PostgreSQL error, so an answer of another shape than this version reads. The one "query
+ * failed" line of every program, before it answers 500 or 503. */
+void push_db_log_failure(const char *error_text);
+
 const char *push_db_strerror(enum push_db_err err);
 
 #endif

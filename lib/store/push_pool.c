@@ -86,25 +86,28 @@ void push_pool_free(struct push_pool *pool)
 struct many {
     struct push_store_read *reads;
     int n;
+    char why[256]; /* PostgreSQL's reason when the reads fail (push_store_read_many) */
 };
 
 static int read_many(struct push_db *db, PGconn *conn, void *arg)
 {
     struct many *m = arg;
 
-    return push_store_prepare(db, conn) == 0 && push_store_read_many(conn, m->reads, m->n) == 0 ? 0 : -1;
+    m->why[0] = '\0'; /* not a reason left from the attempt on a lost connection */
+    return push_store_prepare(db, conn) == 0
+        && push_store_read_many(conn, m->reads, m->n, m->why, sizeof m->why) == 0 ? 0 : -1;
 }
 
 int push_pool_read_many(struct push_pool *pool, struct push_store_read *reads, int n,
                         enum push_db_err *err, char *msg, size_t msglen)
 {
-    struct many m = { reads, n };
+    struct many m = { reads, n, "" };
     struct push_db *db = push_pool_acquire(pool);
     enum push_db_run rc = push_db_run(db, read_many, &m, err, msg, msglen);
 
     push_pool_release(pool, db);
     if (rc == PUSH_DB_RUN_FAILED) {
-        push_log_error("query failed: %.*s", (int)strcspn(msg, "\n"), msg);
+        push_db_log_failure(m.why[0] ? m.why : msg);
         snprintf(msg, msglen, "the database query failed");
     }
     return rc == PUSH_DB_RUN_OK ? 0 : -1;

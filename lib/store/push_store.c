@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/push_log.h"
 #include "core/push_util.h"
 
 #define I64_TEXT 24
@@ -386,10 +385,12 @@ static int read_lists(PGconn *conn, struct push_store_read *reads, int n)
     return rc;
 }
 
-int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
+int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n, char *why, size_t len)
 {
     int snapshot = 0, rc;
 
+    if (len)
+        why[0] = '\0';
     if (n < 1 || n > PUSH_STORE_MANY_MAX)
         return -1;
     /* a newest list and its head go to the client as one answer: one snapshot, so that the list
@@ -399,10 +400,9 @@ int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n)
     if (snapshot && push_store_begin_snapshot(conn) < 0)
         return -1;
     rc = read_states(conn, reads, n) == 0 && read_lists(conn, reads, n) == 0 ? 0 : -1;
-    /* closing the transaction clears the error text the caller would log: logged here */
-    if (snapshot && rc < 0 && *PQerrorMessage(conn))
-        push_log_error("query failed: %.*s", (int)strcspn(PQerrorMessage(conn), "\n"),
-                       PQerrorMessage(conn));
+    /* the reason, before closing the snapshot clears it */
+    if (rc < 0)
+        snprintf(why, len, "%.*s", (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
     if (snapshot && push_store_end(conn, NULL, 0) < 0 && rc == 0) {
         clear_reads(reads, n);
         rc = -1;

@@ -71,8 +71,9 @@ struct push_store_read {
  * (1 to PUSH_STORE_MANY_MAX) users, in two statements whatever n: the reads of the streams a
  * broadcast woke, combined. The states of the reads with want_state come first, in one more
  * statement (new streams' first reads, taken together as a reconnect storm brings them). 0 with every msgs and unread filled (the caller clears them), or -1
- * on a database error with none. */
-int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n);
+ * on a database error with none, and PostgreSQL's reason in why (len bytes; "" when it gave
+ * none): closing the snapshot of a batch with a newest read clears the connection's text. */
+int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n, char *why, size_t len);
 
 /* Marks one message read: 1 done, 0 when the user cannot see that message, -1 error. */
 int push_store_mark_one(PGconn *conn, const char *user, int64_t id);

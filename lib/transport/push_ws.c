@@ -217,7 +217,7 @@ char *push_ws_run(struct push_db *db, const char *user, const char *tag, const s
         return r.reply;
     }
     if (rc == PUSH_DB_RUN_FAILED)
-        push_log_error("query failed: %.*s", (int)strcspn(msg, "\n"), msg);
+        push_db_log_failure(msg);
     /* only a schema mismatch keeps its own sentence */
     if (err == PUSH_DB_UNREACHABLE)
         snprintf(msg, sizeof msg, "the database is unavailable; try again shortly");

@@ -1,7 +1,8 @@
 /* fuzz_token.c: tokens and stream tickets. Properties: whatever verifies is exactly what the signer
  * makes for the user and expiry it names (so nothing but the holder of the secret can make an
  * identity, and there is one spelling of each); a token never verifies as a ticket nor a ticket as
- * a token; the user it names is a valid user name. */
+ * a token; the user it names is a valid user name, and so is the one a refused text claims (which
+ * the log prints: no control character may reach it). */
 #include "config.h"
 #include "fuzz.h"
 #include "core/push_token.h"
@@ -37,6 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         PROPERTY(push_token_verify(FUZZ_SECRET, slen, text, NOW, user, NULL) != PUSH_TOKEN_OK,
                  "a ticket passed as a token");
     }
+    if (push_token_claimed_user(text, user) == 0)
+        PROPERTY(push_user_valid(user, strlen(user)), "claims a user that is not a valid name: %s", text);
     free(text);
     return 0;
 }

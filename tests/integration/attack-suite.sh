@@ -23,6 +23,12 @@ ALICE_UNREAD=$(curl -s "$BASE/cgi-bin/push-poll" -H "Authorization: Bearer $ALIC
 BOB=$(token bob)
 ALICE_SHORT=$(token alice 1)
 b64url() { printf %s "$1" | base64 | tr '+/' '-_' | tr -d '=\n'; }
+# refused tokens of users no other line names, to find each one's log line: expired (after the
+# sleep below), signed with another secret, and malformed (no signature at all)
+REFUSED_N="$RANDOM$RANDOM"
+REFUSED_EXPIRED=$(token "expired-$REFUSED_N" 1)
+REFUSED_FORGED=$(token "forged-$REFUSED_N" 3600 "$OTHER_SECRET")
+REFUSED_MALFORMED="v1.$(b64url "malformed-$REFUSED_N").$(( $(date +%s) + 3600 ))"
 # bob's token with alice's name put in its place: the signature no longer matches
 BOB_AS_ALICE=$(sed "s/^v1\.$(b64url bob)\./v1.$(b64url alice)./" <<<"$BOB")
 [ "$BOB_AS_ALICE" != "$BOB" ] || hard_error "could not edit bob's token ($BOB)"
@@ -199,6 +205,32 @@ status_is 403 origin_forbidden "push-poll mark-read: Origin https://127.0.0.1:$P
 http POST "/cgi-bin/push-poll" -H "Authorization: Bearer $BOB" -H 'Content-Type: application/json' \
     -H "Origin: http://127.0.0.1:$PORT" --data '{"mark":"all"}'
 eq "$STATUS" 200 "... while a page of the site's own origin (http://127.0.0.1:$PORT) may (bob marks his own)"
+
+echo "# --- a refused token is logged once, at info: why, whom it claims, from where; never the token"
+# LABEL TOKEN USER REASON, one a line
+refused_cases() {
+    printf '%s\t%s\t%s\t%s\n' "an expired token" "$REFUSED_EXPIRED" "expired-$REFUSED_N" "token expired" \
+        "a forged signature" "$REFUSED_FORGED" "forged-$REFUSED_N" "bad token signature (forged, or signed with another secret)" \
+        "a malformed token" "$REFUSED_MALFORMED" "malformed-$REFUSED_N" "malformed token"
+}
+while IFS=$'\t' read -r label tok user reason; do
+    http GET "/cgi-bin/push-poll" -H "Authorization: Bearer $tok"
+    status_is 401 bad_token "$label: 401"
+    ws "refused-$user" "/cgi-bin/push-ws" -H "Authorization: Bearer $tok" </dev/null
+    eq "$(ws_status "refused-$user")" 401 "$label on push-ws: 401"
+done < <(refused_cases)
+sleep 0.3  # the programs' stderr on its way into the server's error log
+while IFS=$'\t' read -r label tok user reason; do
+    eq "$(grep -cF "info: refused a request (401 bad_token): $reason, claims user \"$user\", from 127.0.0.1" "$ERRLOG")" 1 \
+        "$label: one info line says why, whom it claims and from where ($(basename "$ERRLOG"))"
+    eq "$(grep -cF "info: refused an upgrade (401 bad_token): $reason, claims user \"$user\"" "$WS_LOG")" 1 \
+        "$label on push-ws: one info line says why and whom it claims"
+    # the whole token, and its signature (the last 64 characters) where it has one
+    sig=${tok##*.}
+    [ ${#sig} = 64 ] || sig=$tok
+    leaks=$(find "$WORK" -name '*.log' -exec grep -lF -e "$tok" -e "$sig" {} + 2>/dev/null)
+    eq "$leaks" "" "$label: neither the token nor its signature is in any log"
+done < <(refused_cases)
 
 echo "# --- alice is untouched"
 http GET "/cgi-bin/push-poll" -H "Authorization: Bearer $ALICE"

@@ -169,6 +169,8 @@ for i in $(seq 4 12); do SSE_MAX=6 sse_open "lim$i" "token=$(token "user$i")"; d
 for i in $(seq 4 12); do wait_for "lim$i" 'event: unread' 5 || true; done
 http GET "$SSE?token=$(token carol)"
 refused_stream too_many_streams 503 10000 "past the process limit: refused (503 too_many_streams) as a 200 stream EventSource retries"
+check 'grep -q "warn: refused a stream (503 too_many_streams): this process holds all the streams it may" "$WORK/push-sse.log"' \
+    "... and push-sse's log says why"
 dave=$(token dave)
 dave_c=$(head_of "$dave")
 for i in 1 2 3; do curl -s -o /dev/null --max-time 8 "$BASE$LP?token=$dave&since=$dave_c&timeout=5" & eval "lp$i=\$!"; done

@@ -431,5 +431,19 @@ sql "DROP OWNED BY $norole; DROP ROLE $norole"
 check 'grep -q "^Status: 500" <<<"$out"' "push-poll as a role that may not read the messages: 500"
 check 'grep -q "error: query failed: ERROR: *permission denied for table message" "$WORK/noread.log"' \
     "... and the log says why: $(head -c 200 "$WORK/noread.log")"
+# the streaming programs read through the pool: a long poll without a cursor reads the newest
+# messages in a snapshot too, and push-sse its first batch; each 5xx follows one line with the reason
+sql "CREATE ROLE $norole LOGIN; GRANT USAGE ON SCHEMA push TO $norole; GRANT SELECT ON push.meta TO $norole"
+for prog in push-longpoll push-sse; do
+    out=$(env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$norole" PGDATABASE="$PGDATABASE" \
+          PUSH_TOKEN_SECRET="$SECRET" REQUEST_METHOD=GET QUERY_STRING="token=$(token alice)" \
+          GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 timeout 10 "$BIN/$prog" 2>"$WORK/noread-$prog.log")
+    check 'grep -q "database_unavailable" <<<"$out"' "$prog as a role that may not read the messages: database_unavailable"
+    check 'grep -q "error: query failed: ERROR: *permission denied for" "$WORK/noread-$prog.log"' \
+        "... and the log says why: $(grep -m1 "query failed" "$WORK/noread-$prog.log" | head -c 200)"
+    eq "$(grep "query failed" "$WORK/noread-$prog.log" | grep -vc "permission denied")" 0 \
+        "... and no line of it without the reason"
+done
+sql "DROP OWNED BY $norole; DROP ROLE $norole"
 
 harness_done

@@ -399,6 +399,9 @@ node "$FLOOD" "ws://127.0.0.1:${WS_PORT[fdl]}/cgi-bin/push-ws?token=$MALLORY" st
 echo "# 120 sockets against 100 descriptors: $(jq -c '{open, statuses}' "$WORK/fdl.json")"
 eq "$(jq -c '{open, statuses}' "$WORK/fdl.json")" '{"open":49,"statuses":{"101":49,"503":71}}' \
     "49 streams open, and each of the other 71 gets 503 at once"
+n503=$(grep -c "warn: refused a \(stream\|connection\) (503 too_many_streams)" "$WORK/fdl.log")
+check '[ "$n503" -ge 1 ] && [ "$n503" -le 2 ]' \
+    "... logged with the reason, not once each: $n503 line(s) within 10 s ($(grep -m1 -o "refused a [a-z]* (503.*" "$WORK/fdl.log" | head -c 160))"
 ws_once fdla fdl "token=$ALICE"
 eq "$(first fdla)" "HTTP 101" "once they are gone, alice connects: push-ws lived on"
 check '! grep -q "Too many open files" "$WORK/fdl.log"' "push-ws never ran out of descriptors"
@@ -423,6 +426,7 @@ ws_open f1 full "token=$ALICE"
 wait_line f1 '"type":"open"' 5
 ws_once f2 full "token=$BOB"
 eq "$(first f2),$(body f2 | jq -r .error)" "HTTP 503,too_many_streams" "past PUSH_MAX_STREAMS (1) per process: 503 too_many_streams"
+check 'grep -q "warn: refused a stream (503 too_many_streams)" "$WORK/full.log"' "... and the log says why"
 ws_end f1
 kill "${WS_PID[full]}"
 

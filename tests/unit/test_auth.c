@@ -372,6 +372,48 @@ START_TEST(strerror_every_value)
 END_TEST
 
 
+/* ---- what a refusal logs: the precise reason, and whom a refused token claims */
+
+START_TEST(refusal_reason_and_claimed_user)
+{
+    static const struct {
+        const char *qs;
+        enum push_auth_err err;
+        const char *reason, *claimed;
+    } cases[] = {
+        { "token=garbage", PUSH_AUTH_BAD_TOKEN, "malformed token", "" },
+        { "token=v1.Ym9i.1.00", PUSH_AUTH_BAD_TOKEN, "malformed token", "bob" },
+        { "token=@tampered", PUSH_AUTH_BAD_TOKEN, "bad token signature", "alice" },
+        { "token=@foreign", PUSH_AUTH_BAD_TOKEN, "bad token signature", "alice" },
+        { "token=@expired", PUSH_AUTH_EXPIRED, "token expired", "alice" },
+        { "ticket=@tampered", PUSH_AUTH_BAD_TOKEN, "malformed stream ticket", "alice" },
+        { "", PUSH_AUTH_MISSING, "no credentials", "" },
+    };
+    char qs[700];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *v = strchr(cases[i].qs, '@');
+        if (v)
+            snprintf(qs, sizeof qs, "%.*s%s", (int)(v - cases[i].qs), cases[i].qs,
+                     strcmp(v, "@tampered") == 0 ? tampered
+                     : strcmp(v, "@foreign") == 0 ? foreign : expired);
+        else
+            snprintf(qs, sizeof qs, "%s", cases[i].qs);
+        ck_assert_int_eq(push_query_parse(&q, qs), PUSH_QUERY_OK);
+        memset(&id, 0x5a, sizeof id);
+        ck_assert_int_eq(push_auth_identify_stream(&cfg, (char *const[]){ NULL }, &q, NOW, &id),
+                         cases[i].err);
+        ck_assert_msg(strncmp(push_auth_reason(cases[i].err, &id), cases[i].reason,
+                              strlen(cases[i].reason)) == 0,
+                      "%s: reason [%s]", cases[i].qs, push_auth_reason(cases[i].err, &id));
+        ck_assert_str_eq(id.claimed, cases[i].claimed);
+    }
+    ck_assert_int_eq(IDENTIFY(NULL, "REMOTE_USER=bad\001name"), PUSH_AUTH_BAD_USER);
+    ck_assert_str_eq(push_auth_reason(PUSH_AUTH_BAD_USER, &id), "REMOTE_USER is not a valid user name");
+    ck_assert_str_eq(id.claimed, "");
+}
+END_TEST
+
 /* ---- stream tickets */
 
 START_TEST(ticket_only_where_streams_are_opened)
@@ -433,6 +475,7 @@ static Suite *auth_suite(void)
     tcase_add_test(demo, demo_user_must_be_valid);
     tcase_add_test(demo, token_beats_demo_user);
     tcase_add_test(demo, strerror_every_value);
+    tcase_add_test(demo, refusal_reason_and_claimed_user);
     suite_add_tcase(s, demo);
     return s;
 }

@@ -100,6 +100,7 @@ START_TEST(defaults)
     ck_assert_int_eq(cfg.max_limit, 200);
     ck_assert_str_eq(cfg.allowed_origins, "");
     ck_assert_int_eq(cfg.log_level, PUSH_LOG_INFO);
+    ck_assert_int_eq(cfg.log_time, 1);
     /* streaming defaults: mod_fcgid-safe heartbeat and lifetime (see INTEGRATION.md) */
     ck_assert_int_eq(cfg.heartbeat, 15);
     ck_assert_int_eq(cfg.lifetime, 240);
@@ -125,7 +126,7 @@ START_TEST(every_variable_is_read)
                           "PUSH_LISTEN=127.0.0.1:9000", "PUSH_SOCKET_MODE=0600",
                           "PUSH_THREADS=8", "PUSH_LIMIT_DEFAULT=10", "PUSH_LIMIT_MAX=500",
                           "PUSH_ALLOWED_ORIGINS=https://a.example https://b.example",
-                          "PUSH_LOG_LEVEL=debug"),
+                          "PUSH_LOG_LEVEL=debug", "PUSH_LOG_TIME=0"),
                      0);
     ck_assert_str_eq(cfg.database_url, "postgresql://u@h/db");
     ck_assert_str_eq(cfg.token_secret, "0123456789abcdef-and-more");
@@ -139,6 +140,23 @@ START_TEST(every_variable_is_read)
     ck_assert_int_eq(cfg.max_limit, 500);
     ck_assert_str_eq(cfg.allowed_origins, "https://a.example https://b.example");
     ck_assert_int_eq(cfg.log_level, PUSH_LOG_DEBUG);
+    ck_assert_int_eq(cfg.log_time, 0);
+}
+END_TEST
+
+START_TEST(log_time_parses)
+{
+    static const struct { const char *env; int on; } values[] = {
+        { "PUSH_LOG_TIME=0", 0 }, { "PUSH_LOG_TIME=no", 0 }, { "PUSH_LOG_TIME=off", 0 },
+        { "PUSH_LOG_TIME=1", 1 }, { "PUSH_LOG_TIME=yes", 1 }, { "PUSH_LOG_TIME=", 1 },
+    };
+
+    for (int i = 0; i < N(values); i++) {
+        char *const envp[] = { (char *)values[i].env, NULL };
+
+        ck_assert_msg(load(envp) == 0, "%s: %s", values[i].env, err);
+        ck_assert_int_eq(cfg.log_time, values[i].on);
+    }
 }
 END_TEST
 
@@ -270,6 +288,8 @@ static const struct {
     { { "PUSH_DEMO=2" }, "PUSH_DEMO" },
     { { "PUSH_LOG_LEVEL=loud" }, "PUSH_LOG_LEVEL" },
     { { "PUSH_LOG_LEVEL=info " }, "PUSH_LOG_LEVEL" },
+    { { "PUSH_LOG_TIME=utc" }, "PUSH_LOG_TIME" },
+    { { "PUSH_LOG_TIME=2" }, "PUSH_LOG_TIME" },
     { { "PUSH_TOKEN_SECRET=0123456789abcde" }, "PUSH_TOKEN_SECRET" }, /* 15 bytes */
     { { "PUSH_TOKEN_SECRET=x" }, "PUSH_TOKEN_SECRET" },
     { { "PUSH_TOKEN_SECRET=0123456789abcdef", "PUSH_TOKEN_SECRET_FILE=/etc/hostname" },
@@ -438,7 +458,7 @@ START_TEST(help_mentions_every_variable)
     static const char *const vars[] = {
         "PUSH_DATABASE_URL", "PUSH_TOKEN_SECRET", "PUSH_TOKEN_SECRET_FILE", "PUSH_TOKEN_COOKIE",
         "PUSH_DEMO", "PUSH_LISTEN", "PUSH_SOCKET_MODE", "PUSH_THREADS", "PUSH_LIMIT_DEFAULT",
-        "PUSH_LIMIT_MAX", "PUSH_ALLOWED_ORIGINS", "PUSH_LOG_LEVEL",
+        "PUSH_LIMIT_MAX", "PUSH_ALLOWED_ORIGINS", "PUSH_LOG_LEVEL", "PUSH_LOG_TIME",
     };
 
     for (int i = 0; i < N(vars); i++)
@@ -463,6 +483,7 @@ static Suite *config_suite(void)
     tcase_add_test(values, every_variable_is_read);
     tcase_add_loop_test(values, demo_values_parse, 0, N(demo_values));
     tcase_add_test(values, log_levels_parse);
+    tcase_add_test(values, log_time_parses);
     tcase_add_test(values, limits_bounds_and_clamping);
     tcase_add_test(values, socket_mode_is_octal);
     tcase_add_test(values, secret_length_bounds);

@@ -111,7 +111,7 @@ static void setup_with(int heartbeat, int per_user)
     static int logging;
 
     if (!logging++) /* once: the hubs of tests before may be logging */
-        push_log_init("test_loop", PUSH_LOG_ERROR);
+        push_log_init("test_loop", PUSH_LOG_ERROR, 1);
     cfg = xcalloc(1, sizeof *cfg);
     ck_assert_int_eq(push_config_load(cfg, NULL, err, sizeof err), 0);
     cfg->heartbeat = heartbeat;

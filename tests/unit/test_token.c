@@ -704,6 +704,39 @@ START_TEST(ticket_tampered_or_foreign_is_refused)
 }
 END_TEST
 
+/* ---- the user a refused token claims, for the log */
+
+START_TEST(claimed_user_is_decoded_not_verified)
+{
+    char t[PUSH_TOKEN_MAX + 1], user[PUSH_USER_MAX + 1];
+
+    ck_assert_int_gt(push_token_sign("another secret of 32 bytes......", 32, "zo\xc3\xab", 1, t,
+                                     sizeof t), 0);
+    ck_assert_int_eq(push_token_claimed_user(t, user), 0); /* foreign and expired: still named */
+    ck_assert_str_eq(user, "zo\xc3\xab");
+    ck_assert_int_gt(sign_ticket("alice", EXPIRY - 60, EXPIRY, t, sizeof t), 0);
+    ck_assert_int_eq(push_token_claimed_user(t, user), 0);
+    ck_assert_str_eq(user, "alice");
+    ck_assert_int_eq(push_token_claimed_user("v1.Ym9i.garbage", user), 0);
+    ck_assert_str_eq(user, "bob");
+}
+END_TEST
+
+START_TEST(claimed_user_only_a_valid_name)
+{
+    static const char *const texts[] = {
+        "", "v1.", "v1.Ym9i", "x1.Ym9i.1", "garbage", "v1..1", "v1.Y.1", "v1.Ym9i!.1",
+        "v1.AQ.1",      /* a control character */
+        "v1.Ym9.1",     /* non-canonical trailing bits */
+    };
+    char user[PUSH_USER_MAX + 1] = "untouched";
+
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        ck_assert_msg(push_token_claimed_user(texts[i], user) == -1, "[%s]", texts[i]);
+    ck_assert_str_eq(user, "untouched");
+}
+END_TEST
+
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *token_suite(void)
@@ -757,6 +790,8 @@ static Suite *token_suite(void)
     tcase_add_test(tickets, ticket_good_before_expiry_expired_at_and_after);
     tcase_add_test(tickets, ticket_past_its_token_expiry_is_expired);
     tcase_add_test(tickets, ticket_is_never_a_token);
+    tcase_add_test(tickets, claimed_user_is_decoded_not_verified);
+    tcase_add_test(tickets, claimed_user_only_a_valid_name);
     tcase_add_test(tickets, token_is_never_a_ticket);
     tcase_add_test(tickets, ticket_tampered_or_foreign_is_refused);
     suite_add_tcase(s, tickets);
