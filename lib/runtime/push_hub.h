@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "core/push_user.h"
@@ -27,7 +28,7 @@ struct push_waiter {
     pthread_mutex_t lock;          /* private to the hub from here on */
     pthread_cond_t cond;
     int woken;                     /* a change since the last push_hub_wait returned */
-    struct push_waiter *prev, *next;
+    LIST_ENTRY(push_waiter) link;  /* the user's waiters */
     struct hub_user *user;
 };
 
