@@ -336,22 +336,10 @@ void push_hub_leave(struct push_hub *hub, struct push_waiter *w)
     pthread_mutex_destroy(&w->lock);
 }
 
-int push_hub_streams(struct push_hub *hub)
+void push_hub_status(struct push_hub *hub, int *streams, int *listening)
 {
-    int n;
-
     pthread_mutex_lock(&hub->lock);
-    n = hub->streams;
+    *streams = hub->streams;
+    *listening = hub->listening;
     pthread_mutex_unlock(&hub->lock);
-    return n;
-}
-
-int push_hub_listening(struct push_hub *hub)
-{
-    int up;
-
-    pthread_mutex_lock(&hub->lock);
-    up = hub->listening;
-    pthread_mutex_unlock(&hub->lock);
-    return up;
 }

@@ -74,8 +74,8 @@ void push_hub_release(struct push_hub *hub);
 /* After it returns, wake is never called again for w. */
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
 
-/* Streams now registered, and whether the LISTEN connection is up (for status and tests). */
-int push_hub_streams(struct push_hub *hub);
-int push_hub_listening(struct push_hub *hub);
+/* Streams now registered, and whether the LISTEN connection is up (for status and tests): read
+ * together, under the hub's lock. */
+void push_hub_status(struct push_hub *hub, int *streams, int *listening);
 
 #endif
