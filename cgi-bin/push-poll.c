@@ -11,7 +11,6 @@
 
 #include "core/push_cursor.h"
 #include "core/push_log.h"
-#include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_statecache.h"
 #include "store/push_store.h"
@@ -42,18 +41,6 @@ static const struct push_program program = {
     NULL,
 };
 
-/* What every worker shares. */
-struct app {
-    const struct push_config *cfg;
-    struct push_statecache *cache; /* NULL as plain CGI or with PUSH_STATE_CACHE=0 */
-};
-
-struct worker {
-    const struct push_config *cfg;
-    struct push_statecache *cache;
-    struct push_db db;
-};
-
 /* One request being answered. */
 struct poll {
     struct push_request *r;
@@ -66,23 +53,11 @@ struct poll {
 
 enum outcome { DONE, DB_FAILED };
 
-static void *worker_new(void *app)
+/* The state cache every worker shares (its push_db_workers' arg, set in main): NULL as plain
+ * CGI or with PUSH_STATE_CACHE=0. */
+static struct push_statecache *cache_of(const struct push_db_worker *w)
 {
-    struct worker *w = xcalloc(1, sizeof *w);
-    const struct app *a = app;
-
-    w->cfg = a->cfg;
-    w->cache = a->cache;
-    push_db_init(&w->db, w->cfg->database_url, program.name);
-    return w;
-}
-
-static void worker_free(void *state)
-{
-    struct worker *w = state;
-
-    push_db_close(&w->db);
-    free(w);
+    return w->arg;
 }
 
 static void respond_json(struct push_request *r, int status, json_object *o, const char *headers)
@@ -218,7 +193,7 @@ static int run_step(struct push_db *db, PGconn *conn, void *arg)
     return push_store_prepare(db, conn) == 0 && s->step(s->p, conn, s->arg) == DONE ? 0 : -1;
 }
 
-static void with_connection(struct worker *w, struct poll *p, db_step step, const void *arg)
+static void with_connection(struct push_db_worker *w, struct poll *p, db_step step, const void *arg)
 {
     struct step_run s = { p, step, arg };
     enum push_db_err err;
@@ -236,7 +211,7 @@ static void with_connection(struct worker *w, struct poll *p, db_step step, cons
     }
 }
 
-static void handle_get(struct worker *w, struct poll *p)
+static void handle_get(struct push_db_worker *w, struct poll *p)
 {
     struct push_cursor since;
     struct get_args a = { push_query_get(&p->q, "since"), NULL, 0,
@@ -252,7 +227,7 @@ static void handle_get(struct worker *w, struct poll *p)
         a.since = &since;
     if (a.if_none_match && !*a.if_none_match)
         a.if_none_match = NULL;
-    a.cache = w->cache;
+    a.cache = cache_of(w);
     if (answer_from_cache(p, &a))
         return;
     with_connection(w, p, answer_get, &a);
@@ -338,7 +313,7 @@ static int wants_ticket(json_object *body)
            && json_object_get_boolean(v);
 }
 
-static void handle_post(struct worker *w, struct poll *p)
+static void handle_post(struct push_db_worker *w, struct poll *p)
 {
     struct mark_args a;
     json_object *body = push_edge_json_body(p->r, p->cfg, POST_MAX);
@@ -350,7 +325,7 @@ static void handle_post(struct worker *w, struct poll *p)
         if (push_command_parse_mark(body, p->tag, &a.mark, &e) < 0) {
             command_error(p->r, &e);
         } else {
-            a.cache = w->cache;
+            a.cache = cache_of(w);
             with_connection(w, p, answer_post, &a);
         }
     }
@@ -359,7 +334,7 @@ static void handle_post(struct worker *w, struct poll *p)
 
 static void handle(struct push_request *r, void *state)
 {
-    struct worker *w = state;
+    struct push_db_worker *w = state;
     struct poll *p = calloc(1, sizeof *p); /* 5 KiB: on the heap, worker stacks are small */
     const char *method = push_request_env(r, "REQUEST_METHOD");
 
@@ -394,9 +369,10 @@ int main(int argc, char **argv)
 {
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
-    struct app app = { &cfg, NULL };
-    struct push_server server = { .cfg = &cfg, .app = &app, .worker_new = worker_new,
-                                  .worker_free = worker_free, .handle = handle,
+    struct push_db_workers workers = { &cfg, program.name, NULL }; /* arg: the state cache */
+    struct push_server server = { .cfg = &cfg, .app = &workers,
+                                  .worker_new = push_server_db_worker_new,
+                                  .worker_free = push_server_db_worker_free, .handle = handle,
                                   .threads_spawned = 1, .threads_external = 8 };
 
     if (rc >= 0)
@@ -404,8 +380,8 @@ int main(int argc, char **argv)
     /* a FastCGI process serves many polls: one LISTEN connection keeps the users' states, so
      * that a poll that finds nothing new costs no query */
     if (cfg.state_cache > 0 && !push_server_is_cgi(&cfg)) {
-        app.cache = push_statecache_new((unsigned)cfg.state_cache);
-        push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, app.cache);
+        workers.arg = push_statecache_new((unsigned)cfg.state_cache);
+        push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, workers.arg);
     }
     return push_server_run(&server);
 }

@@ -21,6 +21,7 @@
 #include <fcgiapp.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "http/push_fcgi.h"
 
 #define LISTEN_BACKLOG 1024
@@ -241,6 +242,25 @@ static void *worker_main(void *p)
         nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
     }
     return NULL;
+}
+
+void *push_server_db_worker_new(void *app)
+{
+    const struct push_db_workers *all = app;
+    struct push_db_worker *w = xcalloc(1, sizeof *w);
+
+    w->cfg = all->cfg;
+    w->arg = all->arg;
+    push_db_init(&w->db, w->cfg->database_url, all->name);
+    return w;
+}
+
+void push_server_db_worker_free(void *state)
+{
+    struct push_db_worker *w = state;
+
+    push_db_close(&w->db);
+    free(w);
 }
 
 static int run_fastcgi(const struct push_server *s, int sock, int threads)
