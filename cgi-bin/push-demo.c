@@ -8,7 +8,6 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
-#include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_store.h"
 #include "http/push_edge.h"
@@ -28,31 +27,9 @@ static const struct push_program program = {
     NULL,
 };
 
-struct worker {
-    const struct push_config *cfg;
-    struct push_db db;
-};
-
 struct publish {
     const char *recipient, *title, *body, *kind;
 };
-
-static void *worker_new(void *app)
-{
-    struct worker *w = xcalloc(1, sizeof *w);
-
-    w->cfg = app;
-    push_db_init(&w->db, w->cfg->database_url, program.name);
-    return w;
-}
-
-static void worker_free(void *state)
-{
-    struct worker *w = state;
-
-    push_db_close(&w->db);
-    free(w);
-}
 
 /* A string member, or NULL when absent or null; -1 when it is there with another type. */
 static int member(json_object *o, const char *name, const char **out)
@@ -84,7 +61,7 @@ static int publish_on(struct push_db *db, PGconn *conn, void *arg)
     return rc < 0 ? -1 : 0;
 }
 
-static void publish(struct worker *w, struct push_request *r, const struct publish *m)
+static void publish(struct push_db_worker *w, struct push_request *r, const struct publish *m)
 {
     struct publish_run p = { m, 0, "" };
     enum push_db_err err;
@@ -112,7 +89,7 @@ static void publish(struct worker *w, struct push_request *r, const struct publi
 
 static void handle(struct push_request *r, void *state)
 {
-    struct worker *w = state;
+    struct push_db_worker *w = state;
     const char *method = push_request_env(r, "REQUEST_METHOD");
     struct push_identity id;
     struct push_query q;
@@ -146,8 +123,10 @@ int main(int argc, char **argv)
 {
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
-    struct push_server server = { .cfg = &cfg, .app = &cfg, .worker_new = worker_new,
-                                  .worker_free = worker_free, .handle = handle,
+    struct push_db_workers workers = { &cfg, program.name, NULL };
+    struct push_server server = { .cfg = &cfg, .app = &workers,
+                                  .worker_new = push_server_db_worker_new,
+                                  .worker_free = push_server_db_worker_free, .handle = handle,
                                   .threads_spawned = 1, .threads_external = 8 };
 
     if (rc >= 0)

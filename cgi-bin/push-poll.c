@@ -11,7 +11,6 @@
 
 #include "core/push_cursor.h"
 #include "core/push_log.h"
-#include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_statecache.h"
 #include "store/push_store.h"
@@ -43,19 +42,9 @@ static const struct push_program program = {
     NULL,
 };
 
-/* What every worker shares. */
-struct app {
-    const struct push_config *cfg;
-    struct push_statecache *cache; /* NULL as plain CGI or with PUSH_STATE_CACHE=0 */
-    struct push_hub *hub;          /* the cache's LISTEN connection, or NULL */
-};
-
-struct worker {
-    const struct push_config *cfg;
-    struct push_statecache *cache;
-    struct push_hub *hub;
-    struct push_db db;
-};
+/* The state cache's LISTEN connection (NULL as plain CGI or with PUSH_STATE_CACHE=0): its state is
+ * in the health answer. */
+static struct push_hub *listen_hub;
 
 /* One request being answered. */
 struct poll {
@@ -69,24 +58,11 @@ struct poll {
 
 enum outcome { DONE, DB_FAILED };
 
-static void *worker_new(void *app)
+/* The state cache every worker shares (its push_db_workers' arg, set in main): NULL as plain
+ * CGI or with PUSH_STATE_CACHE=0. */
+static struct push_statecache *cache_of(const struct push_db_worker *w)
 {
-    struct worker *w = xcalloc(1, sizeof *w);
-    const struct app *a = app;
-
-    w->cfg = a->cfg;
-    w->cache = a->cache;
-    w->hub = a->hub;
-    push_db_init(&w->db, w->cfg->database_url, program.name);
-    return w;
-}
-
-static void worker_free(void *state)
-{
-    struct worker *w = state;
-
-    push_db_close(&w->db);
-    free(w);
+    return w->arg;
 }
 
 static void respond_json(struct push_request *r, int status, json_object *o, const char *headers)
@@ -222,7 +198,7 @@ static int run_step(struct push_db *db, PGconn *conn, void *arg)
     return push_store_prepare(db, conn) == 0 && s->step(s->p, conn, s->arg) == DONE ? 0 : -1;
 }
 
-static void with_connection(struct worker *w, struct poll *p, db_step step, const void *arg)
+static void with_connection(struct push_db_worker *w, struct poll *p, db_step step, const void *arg)
 {
     struct step_run s = { p, step, arg };
     enum push_db_err err;
@@ -240,7 +216,7 @@ static void with_connection(struct worker *w, struct poll *p, db_step step, cons
     }
 }
 
-static void handle_get(struct worker *w, struct poll *p)
+static void handle_get(struct push_db_worker *w, struct poll *p)
 {
     struct push_cursor since;
     struct get_args a = { push_query_get(&p->q, "since"), NULL, 0,
@@ -256,7 +232,7 @@ static void handle_get(struct worker *w, struct poll *p)
         a.since = &since;
     if (a.if_none_match && !*a.if_none_match)
         a.if_none_match = NULL;
-    a.cache = w->cache;
+    a.cache = cache_of(w);
     if (answer_from_cache(p, &a))
         return;
     with_connection(w, p, answer_get, &a);
@@ -342,7 +318,7 @@ static int wants_ticket(json_object *body)
            && json_object_get_boolean(v);
 }
 
-static void handle_post(struct worker *w, struct poll *p)
+static void handle_post(struct push_db_worker *w, struct poll *p)
 {
     struct mark_args a;
     json_object *body = push_edge_json_body(p->r, p->cfg, POST_MAX);
@@ -354,7 +330,7 @@ static void handle_post(struct worker *w, struct poll *p)
         if (push_command_parse_mark(body, p->tag, &a.mark, &e) < 0) {
             command_error(p->r, &e);
         } else {
-            a.cache = w->cache;
+            a.cache = cache_of(w);
             with_connection(w, p, answer_post, &a);
         }
     }
@@ -362,17 +338,22 @@ static void handle_post(struct worker *w, struct poll *p)
 }
 
 /* The web server's status location: metrics, or health through this worker's connection. */
-static void status(struct push_request *r, struct worker *w, enum push_status_kind kind)
+static void status(struct push_request *r, struct push_db_worker *w, enum push_status_kind kind)
 {
-    struct push_metrics_state st = { program.name, "poll", 0, 1, 0,
-                                     w->hub ? push_hub_listening(w->hub) : -1 };
+    int streams, listening;
+    struct push_metrics_state st = { program.name, "poll", 0, 1, 0, -1 };
+
+    if (listen_hub) {
+        push_hub_status(listen_hub, &streams, &listening);
+        st.listening = listening;
+    }
 
     push_status_answer(r, kind, &st, &w->db);
 }
 
 static void handle(struct push_request *r, void *state)
 {
-    struct worker *w = state;
+    struct push_db_worker *w = state;
     struct poll *p;
     const char *method = push_request_env(r, "REQUEST_METHOD");
     enum push_status_kind kind = push_status_wanted(r);
@@ -413,9 +394,10 @@ int main(int argc, char **argv)
 {
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
-    struct app app = { &cfg, NULL, NULL };
-    struct push_server server = { .cfg = &cfg, .app = &app, .worker_new = worker_new,
-                                  .worker_free = worker_free, .handle = handle,
+    struct push_db_workers workers = { &cfg, program.name, NULL }; /* arg: the state cache */
+    struct push_server server = { .cfg = &cfg, .app = &workers,
+                                  .worker_new = push_server_db_worker_new,
+                                  .worker_free = push_server_db_worker_free, .handle = handle,
                                   .threads_spawned = 1, .threads_external = 8 };
 
     if (rc >= 0)
@@ -423,8 +405,8 @@ int main(int argc, char **argv)
     /* a FastCGI process serves many polls: one LISTEN connection keeps the users' states, so
      * that a poll that finds nothing new costs no query */
     if (cfg.state_cache > 0 && !push_server_is_cgi(&cfg)) {
-        app.cache = push_statecache_new((unsigned)cfg.state_cache);
-        app.hub = push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, app.cache);
+        workers.arg = push_statecache_new((unsigned)cfg.state_cache);
+        listen_hub = push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, workers.arg);
     }
 
     return push_server_run(&server);

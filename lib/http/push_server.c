@@ -263,6 +263,25 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+void *push_server_db_worker_new(void *app)
+{
+    const struct push_db_workers *all = app;
+    struct push_db_worker *w = xcalloc(1, sizeof *w);
+
+    w->cfg = all->cfg;
+    w->arg = all->arg;
+    push_db_init(&w->db, w->cfg->database_url, all->name);
+    return w;
+}
+
+void push_server_db_worker_free(void *state)
+{
+    struct push_db_worker *w = state;
+
+    push_db_close(&w->db);
+    free(w);
+}
+
 /* --- stopping */
 
 static int stops_held; /* push_server_hold_stops was called */

@@ -3,6 +3,7 @@
 #define PUSH_SERVER_H
 
 #include "core/push_config.h"
+#include "store/push_db.h"
 
 /* Every accepted connection gets SO_SNDTIMEO = cfg->write_timeout: a client that takes no data
  * for that long fails the write that waits for it, and the program drops it. */
@@ -25,6 +26,25 @@ struct push_server {
     void (*drain)(void *app);
     int (*open)(void *app);
 };
+
+/* The workers of a program that answers from the database in the worker's thread (push-poll,
+ * push-demo): each holds one connection of its own. What they share, as the push_server's app: */
+struct push_db_workers {
+    const struct push_config *cfg;
+    const char *name; /* the connections' application_name: the program's name */
+    void *arg;        /* the program's own, shared by every worker (push-poll: its state cache) */
+};
+
+/* One such worker's state, handed to every request it serves. */
+struct push_db_worker {
+    const struct push_config *cfg;
+    void *arg;         /* the push_db_workers' */
+    struct push_db db; /* on cfg->database_url, connected at its first use */
+};
+
+/* worker_new and worker_free for them: app is a struct push_db_workers. */
+void *push_server_db_worker_new(void *app);
+void push_server_db_worker_free(void *state);
 
 /* Serves until the end, picking the mode:
  * - cfg->listen set: an external FastCGI server on that socket path or [host]:port, with

@@ -22,7 +22,7 @@
 
 struct hub_user {
     struct hub_user *next;     /* bucket chain */
-    struct push_waiter *waiters;
+    LIST_HEAD(, push_waiter) waiters;
     int count;
     char name[PUSH_USER_MAX + 1];
 };
@@ -79,7 +79,9 @@ static void drop_user(struct push_hub *hub, struct hub_user *gone)
  * thread does not wake only to wait for that lock. */
 static void wake_user(struct hub_user *u)
 {
-    for (struct push_waiter *w = u->waiters; w; w = w->next) {
+    struct push_waiter *w;
+
+    LIST_FOREACH(w, &u->waiters, link) {
         pthread_mutex_lock(&w->lock);
         w->woken = 1;
         pthread_mutex_unlock(&w->lock);
@@ -309,11 +311,7 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
     pthread_mutex_init(&w->lock, NULL);
     w->woken = 0;
     w->user = u;
-    w->prev = NULL;
-    w->next = u->waiters;
-    if (u->waiters)
-        u->waiters->prev = w;
-    u->waiters = w;
+    LIST_INSERT_HEAD(&u->waiters, w, link);
     u->count++;
     hub->streams++;
     pthread_mutex_unlock(&hub->lock);
@@ -340,12 +338,7 @@ void push_hub_leave(struct push_hub *hub, struct push_waiter *w)
     struct hub_user *u = w->user;
 
     pthread_mutex_lock(&hub->lock);
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        u->waiters = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    LIST_REMOVE(w, link);
     hub->streams--;
     if (--u->count == 0)
         drop_user(hub, u);
@@ -354,22 +347,10 @@ void push_hub_leave(struct push_hub *hub, struct push_waiter *w)
     pthread_mutex_destroy(&w->lock);
 }
 
-int push_hub_streams(struct push_hub *hub)
+void push_hub_status(struct push_hub *hub, int *streams, int *listening)
 {
-    int n;
-
     pthread_mutex_lock(&hub->lock);
-    n = hub->streams;
+    *streams = hub->streams;
+    *listening = hub->listening;
     pthread_mutex_unlock(&hub->lock);
-    return n;
-}
-
-int push_hub_listening(struct push_hub *hub)
-{
-    int up;
-
-    pthread_mutex_lock(&hub->lock);
-    up = hub->listening;
-    pthread_mutex_unlock(&hub->lock);
-    return up;
 }

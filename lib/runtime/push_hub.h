@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "core/push_user.h"
@@ -27,7 +28,7 @@ struct push_waiter {
     pthread_mutex_t lock;          /* private to the hub from here on */
     pthread_cond_t cond;
     int woken;                     /* a change since the last push_hub_wait returned */
-    struct push_waiter *prev, *next;
+    LIST_ENTRY(push_waiter) link;  /* the user's waiters */
     struct hub_user *user;
 };
 
@@ -73,8 +74,8 @@ void push_hub_release(struct push_hub *hub);
 /* After it returns, wake is never called again for w. */
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
 
-/* Streams now registered, and whether the LISTEN connection is up (for status and tests). */
-int push_hub_streams(struct push_hub *hub);
-int push_hub_listening(struct push_hub *hub);
+/* Streams now registered, and whether the LISTEN connection is up (for status and tests): read
+ * together, under the hub's lock. */
+void push_hub_status(struct push_hub *hub, int *streams, int *listening);
 
 #endif

@@ -49,7 +49,8 @@ struct push_loop {
     pthread_cond_t rcond;
     struct push_loop_stream *rq_head, *rq_tail;
     /* the loop thread's own */
-    struct push_loop_stream *all, *grave;
+    LIST_HEAD(, push_loop_stream) all;
+    struct push_loop_stream *grave;
     push_loop_read_fn read_many; /* the readers' query: push_pool_read_many */
     void *read_arg;
     void (*scan_hook)(void *arg, long now);
@@ -330,14 +331,8 @@ static void drop(struct push_loop *l, struct push_loop_stream *s)
     if (s->counted)
         __atomic_sub_fetch(&l->count, 1, __ATOMIC_RELAXED);
     s->counted = 0;
-    if (s->state != PUSH_LOOP_ADOPTING) { /* linked into all since its adoption */
-        if (s->prev)
-            s->prev->next = s->next;
-        else
-            l->all = s->next;
-        if (s->next)
-            s->next->prev = s->prev;
-    }
+    if (s->state != PUSH_LOOP_ADOPTING) /* linked into all since its adoption */
+        LIST_REMOVE(s, link);
     s->state = PUSH_LOOP_DEAD;
     push_loop_buf_free(&s->body);
     push_loop_buf_free(&s->out);
@@ -497,11 +492,7 @@ static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
         return;
     }
     s->state = PUSH_LOOP_IDLE;
-    s->prev = NULL;
-    s->next = l->all;
-    if (l->all)
-        l->all->prev = s;
-    l->all = s;
+    LIST_INSERT_HEAD(&l->all, s, link);
     s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
     s->stall_since_ms = now;
     s->wake_again = 1; /* the first read */
@@ -529,8 +520,8 @@ void push_loop_end_all(struct push_loop *l, const char *reason, int spread_ms)
 
     l->ending = reason;
     l->ending_spread_ms = spread_ms;
-    for (struct push_loop_stream *s = l->all, *next; s; s = next) {
-        next = s->next;
+    for (struct push_loop_stream *s = LIST_FIRST(&l->all), *next; s; s = next) {
+        next = LIST_NEXT(s, link); /* (s may be dropped) */
         if (s->state == PUSH_LOOP_IDLE && !s->opening) {
             end(l, s, reason, come_back_ms(l), now);
         } else if (s->state == PUSH_LOOP_IDLE) {
@@ -595,8 +586,8 @@ static void scan(struct push_loop *l, long now)
     struct push_loop_stream *s, *next;
     long stall_ms = l->cfg->write_timeout * 1000L;
 
-    for (s = l->all; s; s = next) {
-        next = s->next;
+    for (s = LIST_FIRST(&l->all); s; s = next) {
+        next = LIST_NEXT(s, link); /* (s may be dropped) */
         if (s->state == PUSH_LOOP_READING)
             continue;
         if (s->kind->pending(s) && now - s->stall_since_ms > stall_ms) {

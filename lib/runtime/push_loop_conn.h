@@ -7,6 +7,7 @@
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "store/push_pool.h"
 #include "store/push_store.h"
@@ -107,7 +108,7 @@ struct push_loop_stream {
     struct push_loop_stream *lnext; /* the loop's copy of the wake list: once the lock is let go
                                      * the hub may queue the stream again and rewrite wnext */
     struct push_loop_stream *qnext; /* adopt, read or done queue; grave */
-    struct push_loop_stream *prev, *next; /* every stream the loop holds */
+    LIST_ENTRY(push_loop_stream) link; /* every stream the loop holds (from its adoption) */
     char user[PUSH_USER_MAX + 1];
     char tag[PUSH_CURSOR_TAG_LEN + 1];
     alignas(max_align_t) unsigned char arg[]; /* the encoder's, enc->arg_size bytes */

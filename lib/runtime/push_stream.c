@@ -363,11 +363,12 @@ static void (*stream_handler)(struct push_request *r, const struct push_stream_c
 static void stream_status(struct push_request *r, const struct push_stream_ctx *ctx,
                           enum push_status_kind kind)
 {
-    struct push_metrics_state st = { ctx->program, ctx->program + strlen("push-"), 0, 0, 0,
-                                     push_hub_listening(ctx->hub) };
+    struct push_metrics_state st = { ctx->program, ctx->program + strlen("push-"), 0, 0, 0, 0 };
     struct push_db *db = push_pool_acquire(ctx->pool);
 
-    st.streams = ctx->loop ? push_loop_count(ctx->loop) : push_hub_streams(ctx->hub);
+    push_hub_status(ctx->hub, &st.streams, &st.listening);
+    if (ctx->loop)
+        st.streams = push_loop_count(ctx->loop);
     st.db_busy = push_pool_busy(ctx->pool, &st.db_pool) - 1; /* less the one the check holds */
     push_status_answer(r, kind, &st, db);
     push_pool_release(ctx->pool, db);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -44,7 +45,7 @@ struct wsd;
 struct head {
     struct push_loop_watch watch;   /* first: the loop's epoll names it */
     struct wsd *d;
-    struct head *prev, *next;       /* every such socket, newest first */
+    LIST_ENTRY(head) link;          /* every such socket, newest first */
     struct head *grave_next;        /* closed, freed at the end of the loop's turn */
     int fd;
     int in_slot;                    /* still sending its request: holds a head slot */
@@ -64,7 +65,8 @@ struct wsd {
     struct push_loop *loop;
     struct push_loop_watch listen_watch, signal_watch;
     int lfd, sfd;
-    struct head *heads, *grave;
+    LIST_HEAD(, head) heads;
+    struct head *grave;
     int nheads;                     /* holding a descriptor, refused ones included */
     int nslots, head_slots;         /* sockets still sending their request, and how many may */
     int max_conns;
@@ -117,12 +119,7 @@ static void head_close(struct wsd *d, struct head *c)
     }
     free(c->buf); /* now, not with c: a flood of sockets closed in one turn frees its buffers */
     c->buf = NULL;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        d->heads = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     d->nheads--;
     c->grave_next = d->grave;
     d->grave = c;
@@ -136,11 +133,11 @@ static void head_close(struct wsd *d, struct head *c)
  * the newcomers meanwhile, and a burst of real clients frees its slots within a round trip. */
 static int head_slot(struct wsd *d)
 {
-    struct head *oldest = NULL;
+    struct head *c, *oldest = NULL;
 
     if (d->nslots < d->head_slots)
         return 1;
-    for (struct head *c = d->heads; c; c = c->next) /* newest first */
+    LIST_FOREACH(c, &d->heads, link) /* newest first */
         if (c->in_slot)
             oldest = c;
     if (!oldest || push_now_ms() - oldest->accepted_at < HEAD_GRACE_MS)
@@ -421,10 +418,7 @@ static void accept_one(struct wsd *d, int fd)
         free(c);
         return;
     }
-    c->next = d->heads;
-    if (d->heads)
-        d->heads->prev = c;
-    d->heads = c;
+    LIST_INSERT_HEAD(&d->heads, c, link);
     d->nheads++;
     d->nslots++;
     read_head(d, c); /* a request already here leaves its head slot at once */
@@ -497,8 +491,8 @@ static void on_signal(struct push_loop_watch *w, uint32_t events)
     d->stop_at = push_now_ms() + d->cfg->drain_time * 1000L;
     push_loop_watch_del(d->loop, d->lfd);
     close(d->lfd);
-    while (d->heads)
-        head_close(d, d->heads);
+    while (!LIST_EMPTY(&d->heads))
+        head_close(d, LIST_FIRST(&d->heads));
     push_loop_end_all(d->loop, "shutdown", d->cfg->drain_spread_ms);
 }
 
@@ -515,8 +509,8 @@ static void on_scan(void *arg, long now)
     }
     if (d->accept_paused)
         listen_on(d, 1); /* after a descriptor shortage, or to see whether a slot has aged */
-    for (struct head *c = d->heads, *next; c; c = next) {
-        next = c->next;
+    for (struct head *c = LIST_FIRST(&d->heads), *next; c; c = next) {
+        next = LIST_NEXT(c, link); /* (c may be closed) */
         if (now >= c->deadline)
             head_close(d, c); /* a slow request, a refusal not taken, a peer that never ends */
     }

@@ -403,15 +403,21 @@ START_TEST(a_client_that_leaves_frees_its_place)
     static struct peer p;
     struct push_cursor from = { 0, 0 };
     enum push_hub_err herr;
+    int streams, listening;
 
     open_stream(&p, &push_sse_encoder, &from, 60000);
     ck_assert(collect(&p, "event: unread", 3000));
     ck_assert_int_eq(push_loop_count(loop), 1);
+    push_hub_status(hub, &streams, &listening);
+    ck_assert_int_eq(streams, 1);
+    ck_assert_int_eq(listening, 0); /* (this hub's LISTEN connection never comes up) */
     /* alice may hold one stream (the hub's limit here): a second is refused while it is open */
     ck_assert_ptr_null(push_loop_join(loop, "alice", tag, &push_sse_encoder, NULL, &herr));
     ck_assert_int_eq(herr, PUSH_HUB_USER_FULL);
     close(p.fd);
     ck_assert(wait_count(0, 2000));
+    push_hub_status(hub, &streams, &listening);
+    ck_assert_int_eq(streams, 0); /* out of the hub too */
     struct push_loop_stream *again = push_loop_join(loop, "alice", tag, &push_sse_encoder, NULL, &herr);
     ck_assert_ptr_nonnull(again);
     push_loop_abandon(loop, again);
