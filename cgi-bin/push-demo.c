@@ -123,13 +123,8 @@ int main(int argc, char **argv)
 {
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
-    struct push_db_workers workers = { &cfg, program.name, NULL };
-    struct push_server server = { .cfg = &cfg, .app = &workers,
-                                  .worker_new = push_server_db_worker_new,
-                                  .worker_free = push_server_db_worker_free, .handle = handle,
-                                  .threads_spawned = 1, .threads_external = 8 };
 
     if (rc >= 0)
         return rc;
-    return push_server_run(&server);
+    return push_server_run_db(&cfg, program.name, handle, NULL);
 }

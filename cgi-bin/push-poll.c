@@ -394,20 +394,15 @@ int main(int argc, char **argv)
 {
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
-    struct push_db_workers workers = { &cfg, program.name, NULL }; /* arg: the state cache */
-    struct push_server server = { .cfg = &cfg, .app = &workers,
-                                  .worker_new = push_server_db_worker_new,
-                                  .worker_free = push_server_db_worker_free, .handle = handle,
-                                  .threads_spawned = 1, .threads_external = 8 };
+    struct push_statecache *cache = NULL; /* every worker's arg */
 
     if (rc >= 0)
         return rc;
     /* a FastCGI process serves many polls: one LISTEN connection keeps the users' states, so
      * that a poll that finds nothing new costs no query */
     if (cfg.state_cache > 0 && !push_server_is_cgi(&cfg)) {
-        workers.arg = push_statecache_new((unsigned)cfg.state_cache);
-        listen_hub = push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, workers.arg);
+        cache = push_statecache_new((unsigned)cfg.state_cache);
+        listen_hub = push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, cache);
     }
-
-    return push_server_run(&server);
+    return push_server_run_db(&cfg, program.name, handle, cache);
 }

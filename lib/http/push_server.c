@@ -282,6 +282,18 @@ void push_server_db_worker_free(void *state)
     free(w);
 }
 
+int push_server_run_db(const struct push_config *cfg, const char *name,
+                       void (*handle)(struct push_request *r, void *state), void *arg)
+{
+    struct push_db_workers workers = { cfg, name, arg };
+    struct push_server server = { .cfg = cfg, .app = &workers,
+                                  .worker_new = push_server_db_worker_new,
+                                  .worker_free = push_server_db_worker_free, .handle = handle,
+                                  .threads_spawned = 1, .threads_external = 8 };
+
+    return push_server_run(&server);
+}
+
 /* --- stopping */
 
 static int stops_held; /* push_server_hold_stops was called */

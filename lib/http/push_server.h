@@ -46,6 +46,11 @@ struct push_db_worker {
 void *push_server_db_worker_new(void *app);
 void push_server_db_worker_free(void *state);
 
+/* push_server_run with such workers (arg shared by them all), one thread when spawned and 8 as an
+ * external server unless PUSH_THREADS says otherwise: push-poll's and push-demo's way. */
+int push_server_run_db(const struct push_config *cfg, const char *name,
+                       void (*handle)(struct push_request *r, void *state), void *arg);
+
 /* Serves until the end, picking the mode:
  * - cfg->listen set: an external FastCGI server on that socket path or [host]:port, with
  *   cfg->threads workers (default threads_external);

@@ -41,37 +41,40 @@ struct push_mqtt_pub {
     char logins[PUSH_MQTT_LOGINS_MAX][PUSH_USER_MAX + 1];
 };
 
-static void on_connect(struct mosquitto *mosq, void *arg, int rc)
+/* The broker connection came up (connected, rc 0), was refused, or went down: the one place that
+ * changes p->up, under the lock, waking whoever waits for it. */
+static void connection_changed(struct push_mqtt_pub *p, struct mosquitto *mosq, int connected,
+                               int rc)
 {
-    struct push_mqtt_pub *p = arg;
-
     pthread_mutex_lock(&p->lock);
-    if (rc == 0) {
+    if (connected && rc == 0) {
         p->up = 1;
         p->session++;
         mosquitto_subscribe(mosq, NULL, p->login_topic, 1);
         push_log_info("connected to the MQTT broker %s:%d", p->cfg->host, p->cfg->port);
         p->complained = 0;
-    } else if (!p->complained) {
+    } else if (connected && !p->complained) {
         /* refused: the bridge's user or password, or the plugin is not loaded */
         push_log_error("the MQTT broker refused the bridge: %s; retrying",
                        mosquitto_connack_string(rc));
         p->complained = 1;
+    } else if (!connected) {
+        if (p->up && rc != 0) /* 0: our own disconnect, when stopping */
+            push_log_warn("lost the MQTT broker (%s); reconnecting", mosquitto_strerror(rc));
+        p->up = 0;
     }
     pthread_cond_broadcast(&p->changed);
     pthread_mutex_unlock(&p->lock);
 }
 
+static void on_connect(struct mosquitto *mosq, void *arg, int rc)
+{
+    connection_changed(arg, mosq, 1, rc);
+}
+
 static void on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 {
-    struct push_mqtt_pub *p = arg;
-
-    pthread_mutex_lock(&p->lock);
-    if (p->up && rc != 0) /* 0: our own disconnect, when stopping */
-        push_log_warn("lost the MQTT broker (%s); reconnecting", mosquitto_strerror(rc));
-    p->up = 0;
-    pthread_cond_broadcast(&p->changed);
-    pthread_mutex_unlock(&p->lock);
+    connection_changed(arg, mosq, 0, rc);
 }
 
 static void on_publish(struct mosquitto *mosq, void *arg, int mid)
@@ -111,6 +114,19 @@ static void on_message(struct mosquitto *mosq, void *arg, const struct mosquitto
     pthread_mutex_unlock(&p->lock);
     if (write(p->wake[1], "", 1) < 0 && errno != EAGAIN)
         push_log_error("cannot wake the bridge: %s", strerror(errno));
+}
+
+/* Everything push_mqtt_pub_start made (the client destroyed, not stopped), then p. */
+static void destroy(struct push_mqtt_pub *p)
+{
+    if (p->mosq)
+        mosquitto_destroy(p->mosq);
+    mosquitto_lib_cleanup();
+    pthread_cond_destroy(&p->changed);
+    pthread_mutex_destroy(&p->lock);
+    close(p->wake[0]);
+    close(p->wake[1]);
+    free(p);
 }
 
 struct push_mqtt_pub *push_mqtt_pub_start(const struct push_mqtt_config *cfg, char *err,
@@ -161,14 +177,7 @@ struct push_mqtt_pub *push_mqtt_pub_start(const struct push_mqtt_config *cfg, ch
     }
     return p;
 fail:
-    if (p->mosq)
-        mosquitto_destroy(p->mosq);
-    mosquitto_lib_cleanup();
-    pthread_cond_destroy(&p->changed);
-    pthread_mutex_destroy(&p->lock);
-    close(p->wake[0]);
-    close(p->wake[1]);
-    free(p);
+    destroy(p);
     return NULL;
 }
 
@@ -276,11 +285,5 @@ void push_mqtt_pub_stop(struct push_mqtt_pub *p)
     mosquitto_disconnect(p->mosq);
     if (p->started)
         mosquitto_loop_stop(p->mosq, false);
-    mosquitto_destroy(p->mosq);
-    mosquitto_lib_cleanup();
-    pthread_cond_destroy(&p->changed);
-    pthread_mutex_destroy(&p->lock);
-    close(p->wake[0]);
-    close(p->wake[1]);
-    free(p);
+    destroy(p);
 }
