@@ -966,7 +966,13 @@ static void sse_line(struct conn *c, char *l, size_t n)
             buf_add(&c->data, "\n", 1);
         buf_add(&c->data, v, vl);
     } else if (fl == 5 && memcmp(l, "retry", 5) == 0) {
-        c->sse_retry_ms = atoi(v);
+        /* as EventSource: digits only, else ignored; capped as pgpush.js caps it (10 min) */
+        size_t i = 0;
+        long ms = 0;
+        while (i < vl && v[i] >= '0' && v[i] <= '9' && ms <= 600000)
+            ms = ms * 10 + (v[i++] - '0');
+        if (i == vl && vl > 0)
+            c->sse_retry_ms = (int)(ms > 600000 ? 600000 : ms);
     } else if (fl == 2 && memcmp(l, "id", 2) == 0) {
         if (vl < sizeof c->last_id)
             snprintf(c->last_id, sizeof c->last_id, "%.*s", (int)vl, v);
