@@ -40,6 +40,7 @@ static const struct push_program program = {
     "                          that the token never goes into a URL; the stream ends at the\n"
     "                          token's expiry\n",
     NULL,
+    PUSH_USES_READ | PUSH_USES_MARK,
 };
 
 /* What every worker shares. */

@@ -299,8 +299,10 @@ int main(int argc, char **argv)
         return 1;
     }
     push_log_init("push-mqtt", cfg.log_level);
+    push_db_allow_owner(cfg.allow_owner);
     if (want_check)
-        return push_program_check_database("push-mqtt", &cfg);
+        return push_program_check_database("push-mqtt", &cfg, PUSH_USES_READ,
+                                           push_mqtt_bridge_check);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);

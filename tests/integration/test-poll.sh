@@ -58,7 +58,7 @@ signed() {
 }
 # cgi_status REMOTE_USER: the status push-poll answers as a CGI program the web server gave that user
 cgi_status() {
-    env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
+    env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$WEB_ROLE" PGDATABASE="$PGDATABASE" \
         GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET QUERY_STRING= REMOTE_USER="$1" "$BIN/push-poll" \
         </dev/null 2>/dev/null | head -n 1 | tr -d '\r'
 }
@@ -424,12 +424,51 @@ echo "# --- a query that fails inside the read snapshot: its reason reaches the 
 echo "# transaction used to clear it: 'query failed: ' and nothing)"
 norole="pgpush_noread_$$"
 sql "CREATE ROLE $norole LOGIN; GRANT USAGE ON SCHEMA push TO $norole; GRANT SELECT ON push.meta TO $norole"
-out=$(env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$norole" PGDATABASE="$PGDATABASE" \
-      PUSH_TOKEN_SECRET="$SECRET" REQUEST_METHOD=GET QUERY_STRING="token=$(token alice)" \
-      GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 "$BIN/push-poll" 2>"$WORK/noread.log")
-sql "DROP OWNED BY $norole; DROP ROLE $norole"
+# cgi_as ROLE [VAR=VALUE...]: push-poll as a CGI program answering alice's GET, connected as ROLE;
+# its log in $WORK/cgi-as.log
+cgi_as() {
+    local role=$1
+    shift
+    env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$role" PGDATABASE="$PGDATABASE" \
+        PUSH_TOKEN_SECRET="$SECRET" REQUEST_METHOD=GET QUERY_STRING="token=$(token alice)" \
+        GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 "$@" "$BIN/push-poll" 2>"$WORK/cgi-as.log"
+}
+out=$(cgi_as "$norole")
 check 'grep -q "^Status: 500" <<<"$out"' "push-poll as a role that may not read the messages: 500"
-check 'grep -q "error: query failed: ERROR: *permission denied for table message" "$WORK/noread.log"' \
-    "... and the log says why: $(head -c 200 "$WORK/noread.log")"
+check 'grep -q "error: query failed: ERROR: *permission denied for " "$WORK/cgi-as.log"' \
+    "... and the log says why: $(head -c 200 "$WORK/cgi-as.log")"
+
+echo "# --- --check reads and marks read as the program would: USAGE and SELECT on push.meta are not enough"
+out=$(PUSH_DATABASE_URL="user=$norole" "$BIN/push-poll" --check 2>&1); rc=$?
+echo "$out" | sed 's/^/#   /' | cut -c 1-300
+check '[ $rc -ne 0 ]' "push-poll --check as a role with USAGE and SELECT on push.meta only: fails"
+check 'grep -q "read as user pgpush-check: failed: .*permission denied" <<<"$out"' "... the read it tried failed, with PostgreSQL's reason"
+check 'grep -q "mark read as user pgpush-check (rolled back): failed: .*permission denied for function mark_read" <<<"$out"' \
+    "... so did the mark-read"
+check 'grep -q "lacks [0-9]* of push_reader.s: .*SELECT on push.message,.*EXECUTE on push.mark_read(text,bigint),.*EXECUTE on push.state(text)" <<<"$out"' \
+    "... and it names the privileges missing (SELECT on push.message, EXECUTE on push.mark_read, push.state ...)"
+check 'grep -q "GRANT push_reader TO \"$norole\"" <<<"$out"' "... and what to grant"
+check '! grep -q "are fine" <<<"$out"' "... never that all is fine"
+sql "GRANT push_reader TO $norole"
+out=$(PUSH_DATABASE_URL="user=$norole" "$BIN/push-poll" --check 2>&1); rc=$?
+check '[ $rc -eq 0 ] && grep -q "privileges: all of push_reader.s" <<<"$out" && grep -q "mark read as user pgpush-check (rolled back): ok" <<<"$out"' \
+    "once granted push_reader: --check reads, marks read and is fine"
+eq "$(sql "SELECT count(*) FROM push.reader WHERE recipient = 'pgpush-check'")" 0 "... and its marks were rolled back"
+out=$(cgi_as "$norole")
+check 'grep -q "^Status: 200" <<<"$out"' "... and answers a GET"
+sql "DROP OWNED BY $norole; DROP ROLE $norole"
+
+echo "# --- the programs refuse to work as a superuser (or as the schema's owner), unless told to"
+out=$(cgi_as "$PGUSER")
+check 'grep -q "^Status: 503" <<<"$out" && grep -q "\"error\":\"database_role\"" <<<"$out"' \
+    "push-poll connected as the superuser $PGUSER: 503 database_role"
+check '! grep -q "$PGUSER" <<<"$out"' "... the answer does not name the role"
+check 'grep -q "error: refusing to work as \"$PGUSER\", a PostgreSQL superuser: connect as a role granted push_reader .*PUSH_ALLOW_OWNER=1" "$WORK/cgi-as.log"' \
+    "... the log names the role and what to do: $(head -c 220 "$WORK/cgi-as.log")"
+out=$(PUSH_DATABASE_URL="user=$PGUSER" "$BIN/push-poll" --check 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q "refusing to work as \"$PGUSER\"" <<<"$out" && ! grep -q "are fine" <<<"$out"' \
+    "push-poll --check as the superuser fails, saying why"
+out=$(cgi_as "$PGUSER" PUSH_ALLOW_OWNER=1)
+check 'grep -q "^Status: 200" <<<"$out"' "... PUSH_ALLOW_OWNER=1 allows it: 200"
 
 harness_done
