@@ -54,7 +54,9 @@ static void usage(FILE *out)
             "push.mqtt_cursor, moved only after the broker acknowledged, so restarts of either\n"
             "side lose nothing. Run one per database.\n\n"
             "Options:\n"
-            "  --check        check the configuration and the database, then exit\n"
+            "  --check        check the configuration and the database: the schema's version,\n"
+            "                 the role's privileges, and push-mqtt's statements, tried as user\n"
+            "                 pgpush-check (what they write rolled back); then exit\n"
             "  --help         show this help\n"
             "  --version      show the version\n\n"
             "%s%s\nDocumentation: %s/README.md\n",
