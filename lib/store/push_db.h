@@ -21,7 +21,7 @@ enum push_db_err {
 struct push_db_role {
     char name[64];  /* current_user (NAMEDATALEN - 1 bytes at most) */
     int superuser;  /* rolsuper */
-    int owner;      /* a member of the owner of the schema push or of its tables */
+    int owner;      /* a member of the owner of the schema push or of push.message */
 };
 
 struct push_db {
