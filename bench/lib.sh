@@ -55,8 +55,8 @@ sql() { psql -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
 
 # bench_database [--pg-stats]: a fresh database pgpush_bench in the cluster at $PGDIR (started;
 # one left running by an interrupted run is stopped first), the schema, and a site's history.
-# Sets PGDATABASE and the other PG* variables, SEED_MAX, SECRET (exported as PUSH_TOKEN_SECRET)
-# and PG_MASTER. --pg-stats loads pg_stat_statements.
+# Sets PGDATABASE and the other PG* variables, PUSH_DATABASE_URL (the programs' role), SEED_MAX,
+# SECRET (exported as PUSH_TOKEN_SECRET) and PG_MASTER. --pg-stats loads pg_stat_statements.
 bench_database() {
     "$top_srcdir/tests/lib/pgcluster" stop "$PGDIR" >/dev/null 2>&1
     "$top_srcdir/tests/lib/pgcluster" start "$PGDIR" >/dev/null || die "cannot start PostgreSQL in $PGDIR"
@@ -83,6 +83,9 @@ bench_database() {
     export PGDATABASE=pgpush_bench
     psql -qX -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/install.sql" >"$WORK/install.log" 2>&1 \
         || { cat "$WORK/install.log" >&2; die "schema install failed"; }
+    # the programs work as push_web (granted push_reader), as on a site (README "Database roles")
+    "$top_srcdir/tests/lib/pgcluster" roles "$PGDIR" >/dev/null || die "cannot create the login roles"
+    export PUSH_DATABASE_URL="user=push_web"
     [ "${1:-}" = --pg-stats ] && sql "CREATE EXTENSION pg_stat_statements" >/dev/null
     # A site in operation, not a new one: 100,000 older messages (11 per user, and 100 to
     # everyone), all read, and the statistics that autovacuum would have gathered. On an empty,

@@ -25,6 +25,7 @@ static const struct push_program program = {
     "     (Content-Type: application/json; recipient null: everyone; body and kind optional)\n"
     "     answers {\"ok\": true, \"id\": \"123\"}\n",
     NULL,
+    PUSH_USES_PUBLISH,
 };
 
 struct publish {

@@ -25,6 +25,7 @@ static const struct push_program program = {
     "One LISTEN connection and PUSH_DB_POOL query connections per process, whatever the number\n"
     "of streams; run it as an external FastCGI server (--listen) to hold thousands of them.\n",
     NULL,
+    PUSH_USES_READ,
 };
 
 /* What a stream needs from its request. */

@@ -18,6 +18,7 @@ static const struct push_program program = {
     "     token_expired: poll again with a fresh token (send it as Authorization: Bearer).\n"
     "GET (no since)  the current state at once, with the cursor to go on from.\n",
     NULL,
+    PUSH_USES_READ,
 };
 
 /* What a long poll needs from its request. */

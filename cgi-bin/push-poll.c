@@ -40,6 +40,7 @@ static const struct push_program program = {
     "                          that the token never goes into a URL; the stream ends at the\n"
     "                          token's expiry\n",
     NULL,
+    PUSH_USES_READ | PUSH_USES_MARK,
 };
 
 /* The state cache's LISTEN connection (NULL as plain CGI or with PUSH_STATE_CACHE=0): its state is

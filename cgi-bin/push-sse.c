@@ -20,6 +20,7 @@ static const struct push_program program = {
     "One LISTEN connection and PUSH_DB_POOL query connections per process, whatever the number\n"
     "of streams; run it as an external FastCGI server (--listen) to hold thousands of them.\n",
     NULL,
+    PUSH_USES_READ,
 };
 
 static void handle(struct push_request *r, const struct push_stream_ctx *ctx)

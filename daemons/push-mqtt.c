@@ -54,7 +54,9 @@ static void usage(FILE *out)
             "push.mqtt_cursor, moved only after the broker acknowledged, so restarts of either\n"
             "side lose nothing. Run one per database.\n\n"
             "Options:\n"
-            "  --check        check the configuration and the database, then exit\n"
+            "  --check        check the configuration and the database: the schema's version,\n"
+            "                 the role's privileges, and push-mqtt's statements, tried as user\n"
+            "                 pgpush-check (what they write rolled back); then exit\n"
             "  --help         show this help\n"
             "  --version      show the version\n\n"
             "%s%s\nDocumentation: %s/README.md\n",
@@ -297,8 +299,10 @@ int main(int argc, char **argv)
         return 1;
     }
     push_log_init("push-mqtt", cfg.log_level, cfg.log_time);
+    push_db_allow_owner(cfg.allow_owner);
     if (want_check)
-        return push_program_check_database("push-mqtt", &cfg);
+        return push_program_check_database("push-mqtt", &cfg, PUSH_USES_READ,
+                                           push_mqtt_bridge_check);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);

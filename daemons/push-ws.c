@@ -23,6 +23,7 @@ static const struct push_program program = {
     "Runs as a daemon on PUSH_WS_LISTEN (or --listen): a socket path or [host]:port; or on a\n"
     "listening socket handed over on fd 0 (systemd StandardInput=socket). WebSocket cannot pass\n"
     "through FastCGI: the web server proxies the upgrade to it.",
+    PUSH_USES_READ | PUSH_USES_MARK,
 };
 
 /* Is fd 0 a listening socket (systemd socket activation, spawn-fcgi)? */

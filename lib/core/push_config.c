@@ -14,6 +14,8 @@ const char push_config_help[] =
     "  PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSERVICE, ...\n"
     "                         the database, as for psql (libpq's variables)\n"
     "  PUSH_DATABASE_URL      or one connection string instead (postgresql://... or key=value)\n"
+    "  PUSH_ALLOW_OWNER=1     let the programs work as a superuser or the schema's owner; they\n"
+    "                         refuse to otherwise (use a role granted push_reader; default 0)\n"
     "  PUSH_TOKEN_SECRET      secret for signed tokens (at least 16 bytes); unset: tokens refused\n"
     "  PUSH_TOKEN_SECRET_FILE or a file holding it (one line)\n"
     "  PUSH_TOKEN_COOKIE      cookie that carries the token (default pgpush_token)\n"
@@ -255,6 +257,9 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
             return fail(err, errlen, "PUSH_TOKEN_COOKIE", "letters, digits, _ - . only");
     }
     if ((v = push_env_get(envp, "PUSH_DEMO")) && parse_bool(v, &cfg->demo, "PUSH_DEMO", err, errlen))
+        return -1;
+    if ((v = push_env_get(envp, "PUSH_ALLOW_OWNER"))
+        && parse_bool(v, &cfg->allow_owner, "PUSH_ALLOW_OWNER", err, errlen))
         return -1;
     if ((v = push_env_get(envp, "PUSH_LISTEN"))
         && copy_str(cfg->listen, sizeof cfg->listen, v, "PUSH_LISTEN", err, errlen))

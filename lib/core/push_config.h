@@ -13,6 +13,7 @@
 
 struct push_config {
     char database_url[1024];   /* PUSH_DATABASE_URL; empty: libpq's own PG* variables */
+    int allow_owner;           /* PUSH_ALLOW_OWNER: may work as a superuser or the schema's owner */
     char token_secret[PUSH_SECRET_MAX + 1]; /* PUSH_TOKEN_SECRET(_FILE); empty: tokens refused */
     size_t token_secret_len;
     char token_cookie[64];     /* PUSH_TOKEN_COOKIE, default "pgpush_token" */

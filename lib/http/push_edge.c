@@ -75,6 +75,10 @@ struct push_refusal push_refusal_db(enum push_db_err err, const char *msg)
         return (struct push_refusal){ 503, "database_unavailable",
                                       "the database is unavailable; try again shortly",
                                       "Retry-After: 5\r\n" };
+    if (err == PUSH_DB_ROLE) /* the role's name and the remedy are for the log, not for clients */
+        return (struct push_refusal){ 503, "database_role",
+                                      "the server's database role is refused; its log says why",
+                                      "Retry-After: 5\r\n" };
     return (struct push_refusal){ 503, "schema_mismatch", msg, "Retry-After: 5\r\n" };
 }
 

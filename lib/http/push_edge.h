@@ -15,7 +15,9 @@ struct push_refusal push_refusal_cursor(enum push_cursor_err err);
 /* 400 cursor_future: the cursor is ahead of every message */
 struct push_refusal push_refusal_cursor_future(void);
 
-/* 503 database_unavailable (msg unused) or schema_mismatch (msg says what), with Retry-After */
+/* 503 database_unavailable (msg unused), database_role (a superuser or the schema's owner,
+ * refused: msg, which names the role, goes to the log only) or schema_mismatch (msg says what),
+ * with Retry-After */
 struct push_refusal push_refusal_db(enum push_db_err err, const char *msg);
 
 /* Parses the query string into q and identifies the user into id. When it cannot, it answers
@@ -69,7 +71,7 @@ void push_edge_cursor_future(struct push_request *r);
 int push_edge_number(struct push_request *r, const struct push_query *q, const char *name,
                      int min, int max, int def, const char *code, int *out);
 
-/* 503 database_unavailable / schema_mismatch, with Retry-After. */
+/* 503 database_unavailable / database_role / schema_mismatch, with Retry-After. */
 void push_edge_db_error(struct push_request *r, enum push_db_err err, const char *msg);
 
 /* 500 internal, after logging the connection's error (never sent to the client). */

@@ -14,6 +14,7 @@
 
 #include "core/push_log.h"
 #include "core/push_util.h"
+#include "store/push_dbcheck.h"
 #include "store/push_store.h"
 #include "transport/push_json.h"
 #include "mqtt/push_mqtt_topic.h"
@@ -181,21 +182,29 @@ static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
     return rc < 0 ? PUSH_MQTT_BRIDGE_BROKER : PUSH_MQTT_BRIDGE_OK;
 }
 
+/* Up to USERS_PAGE users after `after` (push.mqtt_users) with their counts, a row per kind. */
+static PGresult *unread_page(PGconn *conn, const char *after)
+{
+    char lim[16];
+    const char *params[] = { after, lim };
+
+    snprintf(lim, sizeof lim, "%d", USERS_PAGE);
+    return PQexecParams(conn,
+                        "SELECT u.name, x.kind, x.n"
+                        " FROM push.mqtt_users($1, $2) u(name)"
+                        " LEFT JOIN LATERAL push.unread(u.name) x ON true"
+                        " ORDER BY 1, 2", 2, NULL, params, NULL, NULL, 0);
+}
+
 /* The counts of every user push.mqtt_users names: one query per USERS_PAGE users (a broadcast
  * changes everyone's), then one flush. */
 static err_t all_unread(struct push_mqtt_bridge *b, PGconn *conn, int *total)
 {
-    char after[PUSH_USER_MAX + 1] = "", lim[16], topic[PUSH_MQTT_TOPIC_MAX];
-    const char *params[] = { after, lim };
+    char after[PUSH_USER_MAX + 1] = "", topic[PUSH_MQTT_TOPIC_MAX];
     err_t err = PUSH_MQTT_BRIDGE_OK;
 
-    snprintf(lim, sizeof lim, "%d", USERS_PAGE);
     for (;;) {
-        PGresult *res = PQexecParams(conn,
-                                     "SELECT u.name, x.kind, x.n"
-                                     " FROM push.mqtt_users($1, $2) u(name)"
-                                     " LEFT JOIN LATERAL push.unread(u.name) x ON true"
-                                     " ORDER BY 1, 2", 2, NULL, params, NULL, NULL, 0);
+        PGresult *res = unread_page(conn, after);
         int rows, users = 0;
         if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             PQclear(res);
@@ -281,6 +290,24 @@ err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
     push_log_debug("everything read and published again, %d users' counts, in %ld ms", users,
                    push_now_ms() - start);
     return PUSH_MQTT_BRIDGE_OK;
+}
+
+int push_mqtt_bridge_check(PGconn *conn)
+{
+    const char *u = PUSH_DBCHECK_USER;
+    PGresult *res;
+    int ok;
+
+    acked(conn, u, &ok);
+    if (!ok || !(res = users_page(conn, "")))
+        return -1;
+    PQclear(res);
+    res = unread_page(conn, "");
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    if (!ok || push_mqtt_bridge_seen(conn, u) != PUSH_MQTT_BRIDGE_OK || ack(conn, u, "0") < 0)
+        return -1;
+    return 0;
 }
 
 const char *push_mqtt_bridge_strerror(enum push_mqtt_bridge_err err)

@@ -36,6 +36,11 @@ enum push_mqtt_bridge_err push_mqtt_bridge_seen(PGconn *conn, const char *user);
  * counts of every user push.mqtt_users names. For start, reconnects and '*'. */
 enum push_mqtt_bridge_err push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn);
 
+/* push-mqtt's own statements, for --check (push_dbcheck_try rolls them back): reads a cursor,
+ * the pending streams and the users' counts, records a login and an acknowledgement, all as
+ * PUSH_DBCHECK_USER. 0, or -1 with the error on conn. */
+int push_mqtt_bridge_check(PGconn *conn);
+
 const char *push_mqtt_bridge_strerror(enum push_mqtt_bridge_err err);
 
 #endif

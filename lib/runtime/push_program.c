@@ -8,6 +8,7 @@
 
 #include "core/push_log.h"
 #include "store/push_db.h"
+#include "store/push_store.h"
 #include "http/push_server.h"
 
 extern char **environ;
@@ -19,7 +20,9 @@ static void usage(const struct push_program *p, FILE *out)
             "%s\n\n"
             "Options:\n"
             "  --listen ADDR  serve on a socket path or [host]:port (as %s)\n"
-            "  --check        check the configuration and the database, then exit\n"
+            "  --check        check the configuration and the database: the schema's version,\n"
+            "                 the role's privileges, and what the program does, tried as user\n"
+            "                 pgpush-check (marks and publishing rolled back); then exit\n"
             "  --help         show this help\n"
             "  --version      show the version\n\n%s\n"
             "Errors are answered as JSON: {\"error\": CODE, \"message\": TEXT}.\n"
@@ -37,21 +40,105 @@ void push_program_version(const char *name)
     printf("%s (%s) %s\n", name, PACKAGE_NAME, PACKAGE_VERSION);
 }
 
-int push_program_check_database(const char *name, const struct push_config *cfg)
+/* --check's trials of what the programs do, in this order */
+static const struct {
+    unsigned use;
+    const char *what;
+    push_dbcheck_fn fn;
+} trials[] = {
+    { PUSH_USES_READ, "read as user " PUSH_DBCHECK_USER, push_dbcheck_read },
+    { PUSH_USES_MARK, "mark read as user " PUSH_DBCHECK_USER " (rolled back)", push_dbcheck_mark },
+    { PUSH_USES_PUBLISH, "publish to user " PUSH_DBCHECK_USER " (rolled back)", push_dbcheck_publish },
+};
+
+/* Who the connection works as, for people. */
+static const char *role_kind(const struct push_db_role *role)
 {
+    if (role->superuser)
+        return "a superuser, allowed by PUSH_ALLOW_OWNER";
+    if (role->owner)
+        return "the schema's owner, allowed by PUSH_ALLOW_OWNER";
+    return "neither a superuser nor the schema's owner";
+}
+
+/* The privileges role has that the connection's role lacks, said on stdout. */
+static void say_privileges(const char *name, PGconn *conn, const char *role)
+{
+    static char missing[4096];
+    int n = push_dbcheck_missing(conn, role, missing, sizeof missing);
+
+    if (n < 0)
+        printf("%s: privileges: no role %s to compare with\n", name, role);
+    else if (n == 0)
+        printf("%s: privileges: all of %s's\n", name, role);
+    else
+        printf("%s: privileges: lacks %d of %s's: %s\n", name, n, role, missing);
+}
+
+/* One trial, said on stdout when it worked (0), on stderr with PostgreSQL's reason when not (1). */
+static int try_one(const char *name, PGconn *conn, const char *what, push_dbcheck_fn fn)
+{
+    char why[512];
+
+    if (push_dbcheck_try(conn, fn, why, sizeof why) == 0) {
+        printf("%s: %s: ok\n", name, what);
+        return 0;
+    }
+    fprintf(stderr, "%s: %s: failed: %s\n", name, what,
+            *why ? why : "an answer of an unexpected shape (is the schema of this version?)");
+    return 1;
+}
+
+/* Tries what the program does, all of it; 0 when all of it worked, else 1. */
+static int try_uses(const char *name, PGconn *conn, unsigned uses, push_dbcheck_fn extra)
+{
+    int failed = 0;
+
+    for (size_t i = 0; i < sizeof trials / sizeof trials[0]; i++)
+        if (uses & trials[i].use)
+            failed |= try_one(name, conn, trials[i].what, trials[i].fn);
+    if (extra)
+        failed |= try_one(name, conn, "its own statements (rolled back)", extra);
+    return failed;
+}
+
+int push_program_check_database(const char *name, const struct push_config *cfg, unsigned uses,
+                                push_dbcheck_fn extra)
+{
+    const char *group = uses & PUSH_USES_PUBLISH ? "push_publisher" : "push_reader";
     struct push_db db;
     enum push_db_err err;
     char msg[512];
+    PGconn *conn;
+    int failed;
 
+    setvbuf(stdout, NULL, _IOLBF, 0); /* its lines in order with stderr's, even into a pipe */
     push_db_init(&db, cfg->database_url, name);
-    if (!push_db_get(&db, &err, msg, sizeof msg)) {
+    if (!(conn = push_db_get(&db, &err, msg, sizeof msg))) {
         fprintf(stderr, "%s: %s\n", name, msg);
         return 1;
     }
+    printf("%s: database role %s (%s)\n", name, db.role.name, role_kind(&db.role));
+    printf("%s: schema version %d\n", name, PUSH_SCHEMA_VERSION);
+    say_privileges(name, conn, group);
+    if (push_store_prepare(&db, conn) < 0) {
+        fprintf(stderr, "%s: cannot prepare the statements: %.*s\n", name,
+                (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
+        failed = 1;
+    } else {
+        failed = try_uses(name, conn, uses, extra);
+    }
+    if (failed) {
+        char *quoted = PQescapeIdentifier(conn, db.role.name, strlen(db.role.name));
+        fprintf(stderr, "%s: the database role %s cannot do what %s does: a database "
+                        "administrator grants it %s (GRANT %s TO %s;), see README \"Database roles\"\n",
+                name, db.role.name, name, group, group, quoted ? quoted : db.role.name);
+        PQfreemem(quoted);
+    }
     push_db_close(&db);
-    printf("%s: configuration and database are fine (schema version %d)\n", name,
-           PUSH_SCHEMA_VERSION);
-    return 0;
+    if (!failed)
+        printf("%s: configuration and database are fine\n", name);
+    return failed;
 }
 
 int push_program_init(const struct push_program *p, int argc, char **argv,
@@ -90,9 +177,10 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
         snprintf(cfg->ws_listen, sizeof cfg->ws_listen, "%s", listen); /* push-ws: --listen wins */
     }
     push_log_init(p->name, cfg->log_level, cfg->log_time);
+    push_db_allow_owner(cfg->allow_owner);
     push_server_signals();
     if (check)
-        return push_program_check_database(p->name, cfg);
+        return push_program_check_database(p->name, cfg, p->uses, NULL);
     if (cfg->demo)
         push_log_warn("demo mode is on: any ?user=NAME is trusted; never use it in production");
     if (push_env_get(environ, "PUSH_EVENT_LOOP"))

@@ -68,10 +68,46 @@ PGconn *push_db_connect(const char *url, const char *appname)
     return conn;
 }
 
-/* Reads push.meta.schema_version; PUSH_DB_OK when it is ours. */
-static enum push_db_err check_schema(PGconn *conn, char *msg, size_t len)
+static int allow_owner; /* PUSH_ALLOW_OWNER */
+
+void push_db_allow_owner(int allow)
 {
-    PGresult *res = PQexec(conn, "SELECT schema_version FROM push.meta");
+    allow_owner = allow;
+}
+
+/* The one query of every new connection: the schema's version, and who we work as. A superuser,
+ * or a member of the role that owns the schema push or its table push.message (whoever ran
+ * install.sql), may do far more than read and mark read, and is refused unless PUSH_ALLOW_OWNER
+ * says otherwise: a flaw in a program must not reach past push_reader's privileges. */
+static const char check_sql[] =
+    "SELECT m.schema_version, current_user,"
+    " (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user),"
+    " (SELECT pg_catalog.pg_has_role(n.nspowner, 'MEMBER') FROM pg_catalog.pg_namespace n"
+    "   WHERE n.nspname = 'push')"
+    " OR pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c"
+    "   WHERE c.oid = 'push.message'::pg_catalog.regclass), 'MEMBER')"
+    " FROM push.meta m";
+
+/* What the check_sql row says of the role: PUSH_DB_OK, or PUSH_DB_ROLE with why in msg. */
+static enum push_db_err check_role(const PGresult *res, struct push_db_role *role, char *msg,
+                                   size_t len)
+{
+    snprintf(role->name, sizeof role->name, "%s", PQgetvalue(res, 0, 1));
+    role->superuser = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    role->owner = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    if (allow_owner || (!role->superuser && !role->owner))
+        return PUSH_DB_OK;
+    snprintf(msg, len, "refusing to work as \"%s\", %s: connect as a role granted push_reader "
+                       "(README \"Database roles\"), or set PUSH_ALLOW_OWNER=1 to allow it",
+             role->name, role->superuser ? "a PostgreSQL superuser"
+                                         : "the owner of the pgpush schema (or a member of its owner)");
+    return PUSH_DB_ROLE;
+}
+
+/* Reads push.meta.schema_version and the role; PUSH_DB_OK when both are fine. */
+static enum push_db_err check_schema(PGconn *conn, struct push_db_role *role, char *msg, size_t len)
+{
+    PGresult *res = PQexec(conn, check_sql);
     enum push_db_err err = PUSH_DB_OK;
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
@@ -82,9 +118,11 @@ static enum push_db_err check_schema(PGconn *conn, char *msg, size_t len)
                                "(run: psql -f sql/install.sql)");
         } else {
             err = PUSH_DB_UNREACHABLE;
-            snprintf(msg, len, "cannot read push.meta: %s", PQerrorMessage(conn));
+            snprintf(msg, len, "cannot read push.meta: %.*s",
+                     (int)strcspn(PQerrorMessage(conn), "\n"), PQerrorMessage(conn));
         }
-    } else if (strtol(PQgetvalue(res, 0, 0), NULL, 10) != PUSH_SCHEMA_VERSION) {
+    } else if ((err = check_role(res, role, msg, len)) == PUSH_DB_OK /* wrong at any version */
+               && strtol(PQgetvalue(res, 0, 0), NULL, 10) != PUSH_SCHEMA_VERSION) {
         err = PUSH_DB_SCHEMA_VERSION;
         snprintf(msg, len, "the pgpush schema is at version %s, these programs need %d "
                            "(run: psql -f sql/install.sql)", PQgetvalue(res, 0, 0),
@@ -104,8 +142,7 @@ static int schema_fn(struct push_db *db, PGconn *conn, void *arg)
 {
     struct schema_check *c = arg;
 
-    (void)db;
-    c->err = check_schema(conn, c->msg, c->len);
+    c->err = check_schema(conn, &db->role, c->msg, c->len);
     /* a failed query on a lost connection: push_db_run reconnects and asks again */
     return c->err == PUSH_DB_UNREACHABLE && PQstatus(conn) != CONNECTION_OK;
 }
@@ -136,7 +173,7 @@ PGconn *push_db_get(struct push_db *db, enum push_db_err *err, char *msg, size_t
         push_db_close(db);
         return NULL;
     }
-    *err = check_schema(db->conn, msg, len);
+    *err = check_schema(db->conn, &db->role, msg, len);
     if (*err != PUSH_DB_OK) {
         complain(db, msg, NULL);
         push_db_close(db);
@@ -199,6 +236,7 @@ const char *push_db_strerror(enum push_db_err err)
     case PUSH_DB_UNREACHABLE: return "the database is unreachable";
     case PUSH_DB_NO_SCHEMA: return "the pgpush schema is not installed";
     case PUSH_DB_SCHEMA_VERSION: return "the pgpush schema is of another version";
+    case PUSH_DB_ROLE: return "the database role is a superuser or the schema's owner";
     }
     return "unknown database error";
 }

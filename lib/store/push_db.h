@@ -7,13 +7,21 @@
 
 #include <libpq-fe.h>
 
-#define PUSH_SCHEMA_VERSION 3 /* the push.meta.schema_version these programs speak */
+#define PUSH_SCHEMA_VERSION 4 /* the push.meta.schema_version these programs speak */
 
 enum push_db_err {
     PUSH_DB_OK,
     PUSH_DB_UNREACHABLE,    /* cannot connect */
     PUSH_DB_NO_SCHEMA,      /* connected, but sql/install.sql was never run here */
     PUSH_DB_SCHEMA_VERSION, /* connected, the schema is of another version */
+    PUSH_DB_ROLE,           /* connected as a superuser or the schema's owner (push_db_allow_owner) */
+};
+
+/* Who a connection works as, read with the schema version at connect time. */
+struct push_db_role {
+    char name[64];  /* current_user (NAMEDATALEN - 1 bytes at most) */
+    int superuser;  /* rolsuper */
+    int owner;      /* a member of the owner of the schema push or of push.message */
 };
 
 struct push_db {
@@ -22,7 +30,13 @@ struct push_db {
     const char *appname;   /* borrowed: application_name */
     time_t last_complaint; /* failures are logged at most every 30 s */
     int prepared;          /* push_store's statements are prepared on conn */
+    struct push_db_role role; /* of conn, once push_db_get returned it */
 };
+
+/* PUSH_ALLOW_OWNER: whether push_db_get may hand out a connection that works as a superuser or as
+ * the schema's owner; refused otherwise (PUSH_DB_ROLE), for the programs need only push_reader's
+ * privileges (README "Database roles"). Set once at start, before any thread. */
+void push_db_allow_owner(int allow);
 
 /* Opens a connection (url "" means libpq's PG* variables; connect_timeout 5 s unless
  * PGCONNECT_TIMEOUT says otherwise). Always returns a PGconn: check PQstatus. */
@@ -31,8 +45,9 @@ PGconn *push_db_connect(const char *url, const char *appname);
 /* Prepares db; connects nothing yet. url "" means libpq's PG* variables. */
 void push_db_init(struct push_db *db, const char *url, const char *appname);
 
-/* The connection, (re)opened and checked if needed; NULL on failure with *err set and a
- * sentence for people in msg. Connecting gives up after PGCONNECT_TIMEOUT (default 5 s). */
+/* The connection, (re)opened and checked if needed (the schema's version and the role, in one
+ * query); NULL on failure with *err set and a sentence for people in msg. Connecting gives up
+ * after PGCONNECT_TIMEOUT (default 5 s). */
 PGconn *push_db_get(struct push_db *db, enum push_db_err *err, char *msg, size_t len);
 
 /* After a failed query: is the connection lost? If so it is closed, so the next

@@ -87,7 +87,8 @@ int push_store_mark_kind(PGconn *conn, const char *user, const char *kind,
 
 /* Inserts a message (recipient NULL: everyone; kind NULL: the default) as a site would, and
  * writes its id into id (at least 21 bytes). 0 done, 1 refused by the table's constraints (a
- * field too long, a bad kind: the reason in PQerrorMessage), -1 error. Used by push-demo only. */
+ * field too long, a bad kind: the reason in PQerrorMessage), -1 error. Used by push-demo (and
+ * its --check) only. */
 int push_store_publish(PGconn *conn, const char *recipient, const char *title, const char *body,
                        const char *kind, char *id);
 

@@ -17,7 +17,7 @@
 echo "# --- attacks: nobody can be alice without alice's credentials ($SERVER)"
 ATTACK_T0=$(date +%s%N)
 MARK="alice-secret-$RANDOM$RANDOM"
-sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', '$MARK', '$MARK')" >/dev/null
+publish "INSERT INTO push.message (recipient, title, body) VALUES ('alice', '$MARK', '$MARK')" >/dev/null
 ALICE_CUR=$(curl -s "$BASE/cgi-bin/push-poll" -H "Authorization: Bearer $ALICE" | jq -r .cursor)
 ALICE_UNREAD=$(curl -s "$BASE/cgi-bin/push-poll" -H "Authorization: Bearer $ALICE" | jq -r .unread.total)
 BOB=$(token bob)

@@ -329,12 +329,12 @@ wait_out() {
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 echo "# --- $SERVER, configured from ${SHIPPED#$top_srcdir/}"
-CONN="host=127.0.0.1 port=$PGPORT user=$PGUSER dbname=$PGDATABASE"
+CONN="host=127.0.0.1 port=$PGPORT user=$WEB_ROLE dbname=$PGDATABASE"
 t0=$(date +%s%N)
 deploy ok "$CONN"
 echo "# $SERVER up at $BASE in $(ms_since "$t0") ms"
 ALICE=$(token alice)
-sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'first', 'hello'), (NULL, 'to all', 'hi')"
+publish "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'first', 'hello'), (NULL, 'to all', 'hi')"
 
 echo "# --- push-poll: token in the query and in Authorization: Bearer, mark read"
 http GET "/cgi-bin/push-poll?token=$ALICE"
@@ -376,7 +376,7 @@ stream_open lp "/cgi-bin/push-longpoll?since=$CUR&timeout=20&token=$ALICE"
 sleep 1.5  # held by now (a spawned program may take a moment to start)
 check 'stream_alive lp' "push-longpoll holds the request while nothing is new"
 t0=$(date +%s%N)
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while held')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while held')"
 for _ in $(seq 1 100); do stream_alive lp || break; sleep 0.05; done
 ms=$(ms_since "$t0")
 BODY=$(cat "$WORK/lp.out")
@@ -390,7 +390,7 @@ stream_open sse "/cgi-bin/push-sse?token=$ALICE&since=$CUR"
 wait_out sse 'event: unread' 10 && ok "push-sse opens with the unread counts" || not_ok "push-sse opens" "$(cat "$WORK/sse.out")"
 grep -qi '^content-type: text/event-stream' "$WORK/sse.headers" && ok "push-sse Content-Type: text/event-stream" || not_ok "push-sse content type" "$(cat "$WORK/sse.headers")"
 t0=$(date +%s%N)
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'sse live')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'sse live')"
 if wait_out sse 'sse live' 2 && stream_alive sse; then
     ok "push-sse: the message arrives within 2 s while the stream is open ($(ms_since "$t0") ms), not buffered"
 else
@@ -405,7 +405,7 @@ stream_open ifr "/cgi-bin/push-iframe?callback=cb&since=$CUR&token=$ALICE" --com
 wait_out ifr 'parent.cb("open"' 10 && ok "push-iframe opens (parent.cb(\"open\", ...))" || not_ok "push-iframe opens" "$(head -c 600 "$WORK/ifr.out")"
 grep -qi '^content-type: text/html' "$WORK/ifr.headers" && ok "push-iframe Content-Type: text/html" || not_ok "push-iframe content type" "$(cat "$WORK/ifr.headers")"
 t0=$(date +%s%N)
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'iframe live')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'iframe live')"
 if wait_out ifr 'iframe live' 2 && stream_alive ifr && grep -q 'parent.cb("message"' "$WORK/ifr.out"; then
     ok "push-iframe: the message arrives within 2 s while the stream is open ($(ms_since "$t0") ms), not buffered"
 else
@@ -419,14 +419,14 @@ wait_out authsse 'event: unread' 10 && ok "push-sse under Basic auth streams (RE
 stream_close authsse
 
 echo "# --- push-ws: WebSocket through the server's own proxying"
-ws w1 "/cgi-bin/push-ws?token=$ALICE&since=$CUR" < <(sleep 1.5; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'ws live')" >/dev/null; sleep 1.5)
+ws w1 "/cgi-bin/push-ws?token=$ALICE&since=$CUR" < <(sleep 1.5; publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'ws live')" >/dev/null; sleep 1.5)
 eq "$(ws_status w1)" 101 "push-ws: 101 Switching Protocols through $SERVER (token)"
 check 'grep -q "\"title\":\"ws live\"" "$WORK/w1.out"' "push-ws: a message published while the socket is open arrives"
 check 'grep "^{" "$WORK/w1.out" | head -n 1 | grep -q "\"type\":\"open\""' "push-ws: the open event first"
 ws w2 "/cgi-bin/push-ws" -H "Authorization: Bearer $ALICE" <<<'{"cmd":"mark","mark":"all","ref":1}'
 check 'grep -q "\"type\":\"ack\",\"ref\":1" "$WORK/w2.out"' "push-ws: Bearer token, and a mark-read command answered"
 CUR=$(curl -s "$BASE/cgi-bin/push-poll?token=$ALICE&limit=1" | jq -r .cursor)  # so that a slow upgrade misses nothing
-ws w3 "/auth/push-ws?since=$CUR" -H "Authorization: Basic $(printf alice:alice-password | base64)" < <(sleep 1.2; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'ws auth')" >/dev/null; sleep 1.2)
+ws w3 "/auth/push-ws?since=$CUR" -H "Authorization: Basic $(printf alice:alice-password | base64)" < <(sleep 1.2; publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'ws auth')" >/dev/null; sleep 1.2)
 eq "$(ws_status w3)" 101 "push-ws under the server's Basic auth: 101"
 check 'grep -q "\"title\":\"ws auth\"" "$WORK/w3.out"' "... the server's user (REMOTE_USER through the trusted header) gets alice's messages"
 ws w4 "/auth/push-ws" -H "Authorization: Basic $(printf alice:wrong | base64)"
@@ -501,7 +501,7 @@ fi
 
 echo "# --- a bad deployment: the programs pointed at a database without the schema"
 t0=$(date +%s%N)
-deploy noschema "host=127.0.0.1 port=$PGPORT user=$PGUSER dbname=postgres"
+deploy noschema "host=127.0.0.1 port=$PGPORT user=$WEB_ROLE dbname=postgres"
 http GET "/cgi-bin/push-poll?token=$ALICE" --max-time 15
 status_is 503 schema_mismatch "push-poll answers 503 schema_mismatch"
 eq "$(header Retry-After)" 5 "... with Retry-After"
@@ -524,7 +524,7 @@ check '[ "$(grep -c "schema is not installed" "$ERRLOG")" -le 6 ]' "... once per
 echo "# bad deployment checked in $(ms_since "$t0") ms"
 
 echo "# --- a bad deployment: an unreachable PostgreSQL (nothing listens on port 1)"
-deploy nodb "host=127.0.0.1 port=1 user=$PGUSER dbname=$PGDATABASE"
+deploy nodb "host=127.0.0.1 port=1 user=$WEB_ROLE dbname=$PGDATABASE"
 http GET "/cgi-bin/push-poll?token=$ALICE" --max-time 15
 status_is 503 database_unavailable "push-poll answers 503 database_unavailable"
 http GET "/cgi-bin/push-sse?token=$ALICE" --max-time 15

@@ -70,10 +70,10 @@ sse_open a "token=$ALICE"
 wait_for a 'event: unread' && ok "the stream opens with the unread counts" || not_ok "unread at open"
 grep -q '^retry: 3000' "$WORK/a.sse" && ok "retry: advice at the start" || not_ok "retry advice"
 t0=$(date +%s%N)
-sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'live one', 'hello')"
+publish "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'live one', 'hello')"
 wait_for a 'live one' 2 && ok "a committed message arrives" || not_ok "a committed message arrives"
 echo "# INSERT to event through $SERVER (psql included): $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to everyone'), ('bob', 'not for alice')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to everyone'), ('bob', 'not for alice')"
 wait_for a 'to everyone' 2 && ok "a broadcast arrives" || not_ok "a broadcast arrives"
 sleep 0.3
 eq "$(titles a)" "live one,to everyone" "only alice's messages and the broadcast, in order, once"
@@ -86,7 +86,7 @@ check 'grep -q "^event: close" "$WORK/life.sse" && grep -q "^: heartbeat" "$WORK
 
 echo "# --- SSE: resume with Last-Event-ID, ?lastEventId=, ?since="
 c=$(head_of "$ALICE")
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'r1'), ('alice', 'r2')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'r1'), ('alice', 'r2')"
 SSE_MAX=2 sse_open h "token=$ALICE" -H "Last-Event-ID: $c"; wait "$SSE_PID_h"
 eq "$(titles h)" "r1,r2" "Last-Event-ID: exactly what came after it"
 SSE_MAX=2 sse_open q "token=$ALICE&lastEventId=$c"; wait "$SSE_PID_q"
@@ -95,7 +95,7 @@ SSE_MAX=2 sse_open s "token=$ALICE&since=$c"; wait "$SSE_PID_s"
 eq "$(titles s)" "r1,r2" "?since=: the same"
 SSE_MAX=2 sse_open n "token=$ALICE"; wait "$SSE_PID_n"
 eq "$(titles n)" "" "no cursor: from now on, no replay"
-sql "INSERT INTO push.message (recipient, title, body) SELECT 'alice', 'bulk ' || g, 'b' FROM generate_series(1, 250) g"
+publish "INSERT INTO push.message (recipient, title, body) SELECT 'alice', 'bulk ' || g, 'b' FROM generate_series(1, 250) g"
 SSE_MAX=3 sse_open bulk "token=$ALICE" -H "Last-Event-ID: $c"; wait "$SSE_PID_bulk"
 eq "$(titles bulk | tr ',' '\n' | wc -l)" 252 "a backlog of 252 arrives whole, in batches"
 eq "$(titles bulk | tr ',' '\n' | sort | uniq -d | wc -l)" 0 "and nothing twice"
@@ -110,7 +110,7 @@ eq "$c" "$(head_of "$ALICE")" "the current state's cursor is the head (push-poll
 http GET "$LP?token=$ALICE&limit=2"
 json_eq '[.messages[].title] | join(",")' "bulk 249,bulk 250" "with limit=2: the two newest, oldest first"
 json_eq '[.messages[].title] | map(select(startswith("for bob"))) | length' 0 "none of another user's"
-sql "INSERT INTO push.message (recipient, title) VALUES ('bob', 'for bob only')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('bob', 'for bob only')"
 bc=$(head_of "$BOB")
 # the tokens and cursors of the cap's users first: on a loaded machine making them takes seconds,
 # and every held poll must still be held when the 13th comes (each holds 6 s)
@@ -143,7 +143,7 @@ json_eq '[.messages[].title] | join(",")' "for bob only" "... and a current stat
 wait "${bobcap[@]}"
 http GET "$LP?token=$ALICE&since=$c&timeout=1"
 json_eq '[.timeout, (.messages | length)] | map(tostring) | join(",")' "true,0" "nothing new: held, then timeout=true"
-(sleep 0.7; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'woke the poll')") &
+(sleep 0.7; publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'woke the poll')") &
 waker=$!
 t0=$(date +%s%N)
 http GET "$LP?token=$ALICE&since=$c&timeout=10"
@@ -268,7 +268,7 @@ COMMIT;
 EOF
 txa=$!
 sleep 0.4
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'B second in, first out')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'B second in, first out')"
 http GET "$LP?token=$ALICE&since=$c&timeout=5"
 json_eq '[.messages[].title] | join(",")' "B second in, first out" "long poll: B while A is open"
 c2=$(jq -r .cursor <<<"$BODY")
@@ -294,16 +294,16 @@ sse_follow pg "token=$ALICE" "$c" 16
 ) &
 lp_pid=$!
 sleep 1
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before 1'), ('alice', 'before 2')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before 1'), ('alice', 'before 2')"
 sleep 0.5
 cluster=$(dirname "$PGDATA")
 # committed just before the stop: its NOTIFY may never be delivered; the re-read must find it
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'at the stop')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'at the stop')"
 "$top_srcdir/tests/lib/pgcluster" stop "$cluster"
 sleep 2
 "$top_srcdir/tests/lib/pgcluster" start "$cluster" || hard_error "PostgreSQL did not come back"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after 1')"
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'after 2')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after 1')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'after 2')"
 expected="before 1,before 2,at the stop,after 1,after 2"
 for i in $(seq 1 100); do [ "$(titles pg)" = "$expected" ] && break; sleep 0.1; done
 eq "$(titles pg)" "$expected" "SSE across a PostgreSQL restart: everything once, in order"
@@ -316,14 +316,14 @@ grep -q "listening again\|LISTEN" "$WORK/push-sse.log" && ok "and listens again"
 echo "# --- push-sse killed with SIGKILL mid-stream: the client resumes with Last-Event-ID"
 c=$(head_of "$ALICE")
 sse_follow k "token=$ALICE" "$c" 8
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k1'), ('alice', 'k2')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k1'), ('alice', 'k2')"
 wait_for k '"k2"' 3 || true
 kill -9 "${DAEMON_PID[push-sse]}"
 { wait "${DAEMON_PID[push-sse]}"; } 2>/dev/null
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3 while dead')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3 while dead')"
 sleep 0.5
 start_daemon push-sse "${STREAM_ENV[@]}"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k4 after restart')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k4 after restart')"
 wait "$SSE_PID_k"
 eq "$(titles k)" "k1,k2,k3 while dead,k4 after restart" "across a SIGKILL: everything once, in order"
 
@@ -387,7 +387,7 @@ for i in $(seq 1 25); do
     echo "SELECT pg_sleep(0.05);"
 done | psql -qX -v ON_ERROR_STOP=1 >/dev/null
 t0=$(date +%s%N)
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while slowpoke sleeps')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while slowpoke sleeps')"
 wait_for fast 'while slowpoke sleeps' 5 && ok "another client is not slowed ($(( ($(date +%s%N) - t0) / 1000000 )) ms)" || not_ok "another client is not slowed"
 for i in $(seq 1 150); do grep -q "dropped a stream of slowpoke" "$WORK/push-sse.log" && break; sleep 0.1; done
 check 'grep -q "dropped a stream of slowpoke: the client took no data for 3 s" "$WORK/push-sse.log"' \
@@ -405,14 +405,14 @@ pkill -P "$SSE_PID_fast" 2>/dev/null; kill "$SSE_PID_fast" 2>/dev/null; wait "$S
 
 if [ "$SERVER" = lighttpd ]; then
     echo "# --- the same binaries spawned by the web server (lighttpd bin-path)"
-    (sleep 0.6; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'to a spawned push-sse')") &
+    (sleep 0.6; publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'to a spawned push-sse')") &
     waker=$!
     curl -sN --max-time 4 "$BASE/cgi-bin/push-sse?token=$ALICE" >"$WORK/spawned.sse"
     wait $waker
     eq "$(titles spawned)" "to a spawned push-sse" "spawned push-sse streams"
     check 'grep -q "^event: close" "$WORK/spawned.sse"' "spawned push-sse ends at its lifetime"
     c=$(head_of "$ALICE")
-    (sleep 0.6; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'to a spawned push-longpoll')") &
+    (sleep 0.6; publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'to a spawned push-longpoll')") &
     waker=$!
     http GET "/cgi-bin/push-longpoll?token=$ALICE&since=$c&timeout=5"
     wait $waker
@@ -462,7 +462,7 @@ curl -s --max-time 20 -H "Authorization: Bearer $BSHORT" -o "$WORK/exp-lp.json" 
     "$BASE$LP?since=$c&timeout=15" >"$WORK/exp-lp.status" &
 lp_pid=$!
 wait_for exp_token 'event: unread' 2
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before the expiry')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before the expiry')"
 wait "$SSE_PID_exp_token" "$SSE_PID_exp_ticket"
 ended_at=$(date +%s%N)
 wait "$lp_pid"
@@ -497,7 +497,7 @@ sleep 1
 c=$(head_of "$ALICE")
 SSE_MAX=4 sse_open sflood "token=$ALICE&since=$c"
 wait_for sflood 'event: unread' 3 || true
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'during the idle flood')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'during the idle flood')"
 wait_for sflood 'during the idle flood' 3 && ok "alice streams and gets her message meanwhile" \
     || not_ok "alice streams during the idle flood" "$(head -c 300 "$WORK/sflood.sse")"
 for _ in $(seq 1 30); do r=$(rss); [ "$r" -gt "$srss" ] && srss=$r; sleep 0.1; done
@@ -543,7 +543,7 @@ threads_before=$(awk '/^Threads:/ {print $2}' "/proc/${DAEMON_PID[push-sse-short
 for i in $(seq 1 8); do SSE=/short/push-sse SSE_MAX=8 sse_open few$i "token=$(token "few$((i % 4))")"; done
 for i in $(seq 1 8); do wait_for few$i 'event: unread' 3 || break; done
 threads_open=$(awk '/^Threads:/ {print $2}' "/proc/${DAEMON_PID[push-sse-short]}/status")
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to the few')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to the few')"
 got=0
 for i in $(seq 1 8); do wait_for few$i 'to the few' 2 && got=$((got + 1)); done
 eq "$got" 8 "all 8 streams had the broadcast"
@@ -560,8 +560,8 @@ echo "# --- accepting never waits on PostgreSQL: the first read is the loop's re
 # first stream and blocks; the others queue and are then read together (push.state for
 # several users in one statement): from now on, from a cursor with a message after it, and
 # from a cursor ahead of every message (400).
-sql "INSERT INTO push.message (recipient, title) VALUES ('few4', 'for few4 before')"
-sql "INSERT INTO push.message (recipient, title) VALUES ('few3', 'for few3 before')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('few4', 'for few4 before')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('few3', 'for few3 before')"
 # (the cursors are read first: push-poll's reads wait on the lock too)
 FUTURE=$(head_of "$(token few2)" | sed 's/^[0-9]*-/999999999-/')
 FROM0="0-0-$(head_of "$(token few4)" | cut -d- -f3)"

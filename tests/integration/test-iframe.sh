@@ -53,11 +53,11 @@ grep -qi "^content-security-policy: default-src 'none'; script-src 'nonce-[0-9a-
     && ok "CSP: only this response's nonce'd scripts run; same-origin framing only" || not_ok "CSP header" "$h"
 grep -qi '^cache-control: no-cache' <<<"$h" && ok "Cache-Control: no-cache" || not_ok "Cache-Control" "$h"
 t0=$(date +%s%N)
-sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'live one', 'hello')"
+publish "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'live one', 'hello')"
 wait_html a 'live one' 2 && ok "a committed message arrives at once through nginx (not buffered)" \
     || not_ok "a committed message arrives through nginx"
 echo "# INSERT to script through nginx (psql included): $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to everyone'), ('bob', 'not for alice')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to everyone'), ('bob', 'not for alice')"
 wait_html a 'to everyone' 2 && ok "a broadcast arrives" || not_ok "a broadcast arrives"
 sleep 1.3
 frame_close a
@@ -84,7 +84,7 @@ echo "# --- hostile message text reaches the callback byte for byte, and never e
 ls=$'\u2028' ps=$'\u2029'
 hostile="</script><script>window.__xss=1</script><!--<script> --> <img src=x onerror=alert(1)> \"q\" 'q' \\\\ \\u0041 & &amp; ${ls}${ps} é 日本 🔔 tab	end"
 body=$'line1\r\nline2\n</SCRIPT ><!-- <script>'
-sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', \$h\$$hostile\$h\$, \$h\$$body\$h\$)"
+publish "INSERT INTO push.message (recipient, title, body) VALUES ('alice', \$h\$$hostile\$h\$, \$h\$$body\$h\$)"
 c2=$(frame_last_cursor life)
 frame_open hx "$LBASE/cgi-bin/push-iframe?token=$ALICE&since=$c2&callback=cb"
 frame_wait hx
@@ -134,16 +134,16 @@ for i in 1 2 3; do frame_close lim$i; done
 echo "# --- the daemon killed with SIGKILL mid-stream: resume from the last cursor, everything once"
 frame_open k1 "$NBASE/ext/push-iframe?token=$ALICE"
 wait_html k1 '"unread"'
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k1')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k1')"
 wait_html k1 '"k1"' 3 && ok "k1 arrives before the kill" || not_ok "k1 before the kill"
 kill -9 "${DAEMON_PID[push-iframe]}"
 frame_wait k1
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k2 while down')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k2 while down')"
 start_daemon push-iframe "${IFRAME_ENV[@]}"
 frame_open k2 "$NBASE/ext/push-iframe?token=$ALICE&since=$(frame_last_cursor k1)"
 wait_html k2 'k2 while down' 5 && ok "the message committed while the daemon was down arrives on resume" \
     || not_ok "k2 after restart"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3')"
 wait_html k2 '"k3"' 3
 sleep 0.3
 frame_close k2
@@ -154,14 +154,14 @@ frame_open qf "$NBASE/ext/push-iframe?token=$ALICE"
 wait_html qf '"unread"'
 # renaming the table invalidates the prepared plans: the next wake-up's read fails in PostgreSQL
 sql "ALTER TABLE push.message RENAME TO message_away"
-sql "INSERT INTO push.message_away (recipient, title) VALUES ('alice', 'during the failure')"
+publish "INSERT INTO push.message_away (recipient, title) VALUES ('alice', 'during the failure')"
 for _ in $(seq 1 40); do grep -q "query failed" "$WORK/push-iframe.log" && break; sleep 0.1; done
 check 'grep -q "query failed" "$WORK/push-iframe.log"' "the failed read is logged"
 check '! grep -q "during the failure" "$WORK/qf.html"' "nothing is sent while reads fail"
 sql "ALTER TABLE push.message_away RENAME TO message"
 wait_html qf 'during the failure' 4 && ok "once the table is back, the retry delivers the message" \
     || not_ok "the stream recovers after a failed read"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after recovery')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after recovery')"
 wait_html qf 'after recovery' 2 && ok "and the pooled connections still work" || not_ok "connections after a failed read"
 sleep 0.2
 frame_close qf

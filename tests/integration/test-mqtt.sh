@@ -52,7 +52,7 @@ net.createServer((s) => {
     });
 }).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('LISTENING'));
 EOF
-sql "INSERT INTO push.message (recipient, title) SELECT 'dora', 'd' || g FROM generate_series(1, 30) g"
+publish "INSERT INTO push.message (recipient, title) SELECT 'dora', 'd' || g FROM generate_series(1, 30) g"
 # mute NAME BATCH INFLIGHT EXPECTED: MUTE = how many of dora's 30 messages a bridge publishes to the
 # mute broker (waiting until EXPECTED have come, then 1 s more: a missing bound sends them all at once)
 mute() {
@@ -82,7 +82,19 @@ echo "# --- the programs"
 out=$("$DAEMONS/push-mqtt" --help); rc=$?
 check '[ $rc -eq 0 ] && grep -q "push/user/USER/message\|PREFIX/user/USER/message" <<<"$out" && grep -q PUSH_MQTT_HOST <<<"$out"' "push-mqtt --help names the topics and its settings"
 out=$("$DAEMONS/push-mqtt" --check 2>&1); rc=$?
-check '[ $rc -eq 0 ]' "push-mqtt --check accepts the database"
+check '[ $rc -eq 0 ] && grep -q "its own statements (rolled back): ok" <<<"$out"' "push-mqtt --check accepts the database, its own statements tried"
+# a role that may do what the streaming programs do, but not record push-mqtt's acknowledgements
+partial="pgpush_nomqtt_$$"
+sql "CREATE ROLE $partial LOGIN; GRANT USAGE ON SCHEMA push TO $partial;
+     GRANT SELECT ON ALL TABLES IN SCHEMA push TO $partial; GRANT SELECT ON ALL SEQUENCES IN SCHEMA push TO $partial;
+     GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA push TO $partial; REVOKE EXECUTE ON FUNCTION push.mqtt_ack(text, bigint) FROM $partial"
+out=$(PUSH_DATABASE_URL="user=$partial" "$DAEMONS/push-mqtt" --check 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q "its own statements (rolled back): failed: .*permission denied for function mqtt_ack" <<<"$out" && grep -q "lacks 1 of push_reader.s: EXECUTE on push.mqtt_ack(text,bigint)" <<<"$out"' \
+    "push-mqtt --check as a role that may not call push.mqtt_ack: fails, naming it"
+out=$(PUSH_DATABASE_URL="user=$partial" "$BIN/push-sse" --check 2>&1); rc=$?
+check '[ $rc -eq 0 ]' "... which push-sse, which does not call it, does not need"
+eq "$(sql "SELECT count(*) FROM push.mqtt_cursor WHERE stream = 'pgpush-check'")" 0 "push-mqtt --check left nothing behind"
+sql "DROP OWNED BY $partial; DROP ROLE $partial"
 out=$(PUSH_MQTT_TOPIC_PREFIX='push/#' "$DAEMONS/push-mqtt" --check 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q PUSH_MQTT_TOPIC_PREFIX <<<"$out"' "a bad PUSH_MQTT_TOPIC_PREFIX stops it at start, named"
 
@@ -98,7 +110,7 @@ grep -q "connected to the MQTT broker" "$WORK/push-mqtt.log" && ok "and logs in 
 echo "# --- publish by SQL, receive with mosquitto_sub"
 sub a1 alice "$ALICE" 1 10 "$(UT alice message)"
 sleep 0.5
-id=$(sql "SELECT push.send('alice', 'Hello MQTT', 'first body')")
+id=$(publish "SELECT push.send('alice', 'Hello MQTT', 'first body')")
 sub_wait a1; rc=$?
 eq "$rc" 0 "alice receives a message within 10 s"
 eq "$(jq -r .title "$WORK/a1.out")|$(jq -r .body "$WORK/a1.out")|$(jq -r .id "$WORK/a1.out")" "Hello MQTT|first body|$id" "the message object: title, body, id"
@@ -114,11 +126,11 @@ echo "# --- broadcasts on the shared topic; everyone's counts follow"
 sub b1 alice "$ALICE" 1 10 "$BT"
 sub b2 bob "$BOB" 1 10 "$BT"
 sleep 0.5
-bid=$(sql "SELECT push.broadcast('To everyone', 'all')")
+bid=$(publish "SELECT push.broadcast('To everyone', 'all')")
 sub_wait b1; sub_wait b2
 eq "$(jq -r '.title, .id, .broadcast, .cursor' "$WORK/b1.out" | paste -sd, -)" "To everyone,$bid,true,null" "alice gets the broadcast (no cursor: ids order the shared topic)"
 eq "$(titles b2)" "To everyone" "bob gets it too"
-sql "SELECT push.send('bob', 'for bob')" >/dev/null
+publish "SELECT push.send('bob', 'for bob')" >/dev/null
 sleep 1
 sub u2 alice "$ALICE" 1 5 "$(UT alice unread)"
 sub_wait u2
@@ -138,7 +150,7 @@ before=$(sql "SELECT count(*) FROM push.message WHERE recipient IS NULL")
 sub n1 newbie "$NEWBIE" 1 10 "$(UT newbie unread)"
 sub_wait n1
 eq "$(jq -r .total "$WORK/n1.out")" "$before" "logging in makes the bridge publish their counts (the broadcasts so far)"
-sql "SELECT push.broadcast('after newbie came')" >/dev/null
+publish "SELECT push.broadcast('after newbie came')" >/dev/null
 for _ in $(seq 1 30); do
     sub n2 newbie "$NEWBIE" 1 5 "$(UT newbie unread)"
     sub_wait n2
@@ -152,10 +164,10 @@ check 'grep -q denied <<<"$out"' "users cannot subscribe to who logs in (push/lo
 echo "# --- many users: one statement for 250 (a '*' notification), then a broadcast"
 sub m1 user250 "$(token user250)" 1 10 "$(UT user250 message)"
 sleep 0.5
-sql "INSERT INTO push.message (recipient, title) SELECT 'user' || g, 'one for ' || g FROM generate_series(1, 250) g" >/dev/null
+publish "INSERT INTO push.message (recipient, title) SELECT 'user' || g, 'one for ' || g FROM generate_series(1, 250) g" >/dev/null
 sub_wait m1
 eq "$(jq -r .title "$WORK/m1.out")" "one for 250" "the last of 250 users gets their message"
-sql "SELECT push.broadcast('to all 250')" >/dev/null
+publish "SELECT push.broadcast('to all 250')" >/dev/null
 for u in user1 user101 user250; do
     for _ in $(seq 1 50); do
         sub "m-$u" "$u" "$(token "$u")" 1 5 "$(UT "$u" unread)"
@@ -170,7 +182,7 @@ eq "$(jq -r .total "$WORK/m-user1.out"),$(jq -r .total "$WORK/m-user101.out"),$(
 echo "# --- access: only your own topics, only with a good token, never publishing"
 sub w1 bob "$BOB" 1 3 "$(UT alice message)" "$(UT alice unread)"
 sleep 0.5
-sql "SELECT push.send('alice', 'secret for alice')" >/dev/null
+publish "SELECT push.send('alice', 'secret for alice')" >/dev/null
 sub_wait w1 || true
 eq "$(wc -c <"$WORK/w1.out")" 0 "bob subscribing to alice's topics receives nothing"
 grep -q "denied" "$WORK/w1.err" && ok "and is told the subscription was denied" || not_ok "bob denied" "$(cat "$WORK/w1.err")"
@@ -205,7 +217,7 @@ check '[ $rc -ne 0 ] && grep -q "not authorised" <<<"$out"' "nor the bridge's"
 # broker queued for it while she was away, cannot be taken over by bob under any id
 SUB_OPTS="-c -i alice/tablet" sub t0 alice "$ALICE" 1 2 "$(UT alice message)"
 sub_wait t0 || true
-sql "SELECT push.send('alice', 'queued one'), push.send('alice', 'queued two')" >/dev/null
+publish "SELECT push.send('alice', 'queued one'), push.send('alice', 'queued two')" >/dev/null
 sleep 1
 for id in alice/tablet tablet alice-tablet alice; do
     out=$(mosquitto_sub -p "$MQTT_PORT" -u bob -P "$BOB" -c -i "$id" -t "$(UT bob message)" -C 1 -W 2 2>&1); rc=$?
@@ -270,11 +282,11 @@ collect() {
     sub_wait "$1" || true
 }
 collect c0 " | "
-sql "SELECT push.send('carol', 'k1')" >/dev/null
+publish "SELECT push.send('carol', 'k1')" >/dev/null
 sleep 1
 kill -9 "$BRIDGE_PID"
-sql "SELECT push.send('carol', 'k2 while the bridge is dead')" >/dev/null
-sql "SELECT push.broadcast('k3 broadcast while dead')" >/dev/null
+publish "SELECT push.send('carol', 'k2 while the bridge is dead')" >/dev/null
+publish "SELECT push.broadcast('k3 broadcast while dead')" >/dev/null
 start_bridge || not_ok "the bridge restarts" "$(tail -n 3 "$WORK/push-mqtt.log")"
 expect="k1,k2 while the bridge is dead | k3 broadcast while dead"
 collect c1 "$expect"
@@ -282,22 +294,22 @@ eq "$(delivered)" "$expect" "across a bridge SIGKILL: everything, each topic in 
 
 kill "$MOSQ_PID"
 for _ in $(seq 1 50); do kill -0 "$MOSQ_PID" 2>/dev/null || break; sleep 0.1; done
-sql "SELECT push.send('carol', 'm1 while the broker is down')" >/dev/null
-sql "SELECT push.broadcast('m2 broadcast while the broker is down')" >/dev/null
+publish "SELECT push.send('carol', 'm1 while the broker is down')" >/dev/null
+publish "SELECT push.broadcast('m2 broadcast while the broker is down')" >/dev/null
 sleep 1
 start_broker
-sql "SELECT push.send('carol', 'm3 after')" >/dev/null
+publish "SELECT push.send('carol', 'm3 after')" >/dev/null
 expect="k1,k2 while the bridge is dead,m1 while the broker is down,m3 after | k3 broadcast while dead,m2 broadcast while the broker is down"
 collect c2 "$expect"
 eq "$(delivered)" "$expect" "across a broker restart: everything, each topic in order"
 grep -q "lost the MQTT broker" "$WORK/push-mqtt.log" && ok "the bridge noticed the broker going" || not_ok "bridge noticed the broker"
 
 cluster=$(dirname "$PGDATA")
-sql "SELECT push.send('carol', 'n1 at the stop')" >/dev/null
+publish "SELECT push.send('carol', 'n1 at the stop')" >/dev/null
 "$top_srcdir/tests/lib/pgcluster" stop "$cluster" >/dev/null
 sleep 2
 "$top_srcdir/tests/lib/pgcluster" start "$cluster" >/dev/null || hard_error "PostgreSQL did not come back"
-sql "SELECT push.send('carol', 'n2 after')" >/dev/null
+publish "SELECT push.send('carol', 'n2 after')" >/dev/null
 expect="k1,k2 while the bridge is dead,m1 while the broker is down,m3 after,n1 at the stop,n2 after | k3 broadcast while dead,m2 broadcast while the broker is down"
 collect c3 "$expect"
 eq "$(delivered)" "$expect" "across a PostgreSQL restart: everything, each topic in order"

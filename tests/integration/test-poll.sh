@@ -8,7 +8,7 @@ BOB=$(token bob)
 P=/cgi-bin/push-poll
 
 echo "# --- every mode answers: spawned FastCGI, external FastCGI, CGI, Basic auth, demo"
-sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'Welcome', 'Hello')"
+publish "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'Welcome', 'Hello')"
 for path in /cgi-bin/push-poll /ext/push-poll /cgi/push-poll; do
     http GET "$path?token=$ALICE"
     eq "$STATUS" 200 "$path: 200 for alice's token"
@@ -58,7 +58,7 @@ signed() {
 }
 # cgi_status REMOTE_USER: the status push-poll answers as a CGI program the web server gave that user
 cgi_status() {
-    env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGDATABASE="$PGDATABASE" \
+    env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$WEB_ROLE" PGDATABASE="$PGDATABASE" \
         GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET QUERY_STRING= REMOTE_USER="$1" "$BIN/push-poll" \
         </dev/null 2>/dev/null | head -n 1 | tr -d '\r'
 }
@@ -77,7 +77,7 @@ eq "$(cgi_status "$X128")" "Status: 200 OK" "REMOTE_USER of 128 bytes is accepte
 eq "$(cgi_status "${X128}x")" "Status: 401 Unauthorized" "REMOTE_USER of 129 bytes is refused: user names are at most 128 bytes"
 
 echo "# --- publish by SQL, poll, counts by kind, broadcast"
-sql "INSERT INTO push.message (recipient, title, body, kind, data, link) VALUES
+publish "INSERT INTO push.message (recipient, title, body, kind, data, link) VALUES
      ('alice', 'New comment', 'on your post', 'comment', '{\"post\": 7}', '/posts/7'),
      ('alice', 'Another', 'again', 'comment', NULL, NULL),
      (NULL, 'Maintenance', 'tonight', 'system', NULL, NULL),
@@ -98,7 +98,7 @@ echo "# --- cursors: since, limit, more"
 http GET "$P?token=$ALICE&since=$ALICE_HEAD"
 json_eq '.messages | length' 0 "since=head: nothing new"
 eq "$(jq -r .cursor <<<"$BODY")" "$ALICE_HEAD" "since=head: cursor unchanged"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after head')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after head')"
 http GET "$P?token=$ALICE&since=$ALICE_HEAD"
 json_eq '[.messages[].title] | join(",")' "after head" "since=head: exactly the new message"
 http GET "$P?token=$ALICE&limit=2&since=0-0-$(jq -r '.cursor|split("-")[2]' <<<"$BODY")"
@@ -138,7 +138,7 @@ for path in /cgi-bin/push-poll /ext/push-poll /cgi/push-poll; do
     check '[ "$(header ETag)" = "$etag" ]' "$path: 304 repeats the ETag"
     http GET "$path?token=$BOB" -H "If-None-Match: $etag"
     eq "$STATUS" 200 "$path: another user's ETag does not match"
-    sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'changes the etag')"
+    publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'changes the etag')"
     changed_within $path "$ALICE" "$etag" "$path: new message: 200 again"
     etag=$(header ETag)
     http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data '{"mark":"all"}'
@@ -174,7 +174,7 @@ for i in $(seq 1 30); do
 done
 eq "$n304" 30 "$E: 30 unchanged polls: 30 × 304"
 eq "$(backends)" "$before" "$E: ... and not one statement ran in PostgreSQL"
-sql "INSERT INTO push.message (recipient, title) VALUES ('bob', 'for bob only')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('bob', 'for bob only')"
 sleep 0.2
 before=$(backends)
 http GET "$E?token=$ALICE&limit=5" -H "If-None-Match: $etag"
@@ -186,13 +186,13 @@ etag_since=$(header ETag)
 before=$(backends)
 http GET "$E?token=$ALICE&since=$c" -H "If-None-Match: $etag_since"
 eq "$STATUS" 304 "$E: with since=: 304 (after one miss that keeps the state)"
-sql "SELECT push.broadcast('to everyone')" >/dev/null
+publish "SELECT push.broadcast('to everyone')" >/dev/null
 changed_within "$E" "$ALICE&since=$c" "$etag_since" "$E: a broadcast changes alice's answer: 200"
 json_eq '.messages[-1].title' "to everyone" "$E: ... with the broadcast"
 
 echo "# --- marking read: one, up to a cursor, all, one kind"
 sql "DELETE FROM push.message; DELETE FROM push.reader; DELETE FROM push.reader_kind"
-sql "INSERT INTO push.message (recipient, title, kind) VALUES
+publish "INSERT INTO push.message (recipient, title, kind) VALUES
      ('alice', 'a1', 'comment'), ('alice', 'a2', 'comment'), ('alice', 'a3', 'notice'),
      (NULL, 'b1', 'system'), ('alice', 'a4', 'notice')"
 mark() { http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data "$1"; }
@@ -209,17 +209,17 @@ http GET "$P?token=$ALICE"
 json_eq '[.messages[] | select(.read|not) | .title] | join(",")' "a4" "mark up to b1's cursor: only a4 unread"
 http GET "$P?token=$BOB"
 json_eq '[.messages[] | select(.read|not) | .title] | join(",")' "b1" "bob still has the broadcast unread"
-sql "INSERT INTO push.message (recipient, title, kind) VALUES ('alice', 'c1', 'comment'), ('alice', 'n1', 'notice')"
+publish "INSERT INTO push.message (recipient, title, kind) VALUES ('alice', 'c1', 'comment'), ('alice', 'n1', 'notice')"
 mark '{"mark":"kind","kind":"comment"}'
 http GET "$P?token=$ALICE"
 json_eq '[.messages[] | select(.read|not) | .title] | join(",")' "a4,n1" "mark kind comment: notices stay unread"
 json_eq '.unread.by_kind | to_entries | map("\(.key)=\(.value)") | join(",")' "notice=2" "by_kind after mark kind"
 mark '{"mark":"all"}'
 json_eq .unread.total 0 "mark all: zero"
-sql "INSERT INTO push.message (recipient, title, kind) VALUES ('alice', 'later', 'comment')"
+publish "INSERT INTO push.message (recipient, title, kind) VALUES ('alice', 'later', 'comment')"
 http GET "$P?token=$ALICE"
 json_eq '[.unread.total, .unread.by_kind.comment] | map(tostring) | join(",")' "1,1" "a message after mark all/kind is unread"
-id_bob=$(sql "SELECT push.send('bob', 'bob only')")
+id_bob=$(publish "SELECT push.send('bob', 'bob only')")
 mark "{\"mark\":\"one\",\"id\":\"$id_bob\"}"
 status_is 404 not_found "mark one of another user's message: 404"
 mark "{\"mark\":\"one\",\"id\":999999999}"
@@ -305,7 +305,7 @@ if grep -rqiE 'select |insert |ERROR: |push\.' "$WORK/body"; then not_ok "no SQL
 
 echo "# --- hostile message text is carried exactly, as JSON"
 hostile=$'</script><script>alert(1)</script> "q" \\ back \x01 ctl \u2028 ls \u2029 ps <!-- é 🎉'
-sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', \$h\$$hostile\$h\$, \$h\$$hostile\$h\$)"
+publish "INSERT INTO push.message (recipient, title, body) VALUES ('alice', \$h\$$hostile\$h\$, \$h\$$hostile\$h\$)"
 http GET "$P?token=$ALICE&limit=1"
 check 'jq -e . <<<"$BODY" >/dev/null' "answer with hostile text is valid JSON"
 eq "$(jq -r '.messages[-1].title' <<<"$BODY")" "$hostile" "hostile title round-trips byte for byte"
@@ -324,7 +324,7 @@ COMMIT;
 EOF
 txa=$!
 sleep 0.5
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'B inserted second, committed first')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'B inserted second, committed first')"
 http GET "$P?token=$ALICE&since=$c"
 json_eq '[.messages[].title] | join(",")' "B inserted second, committed first" "before A commits: only B"
 c=$(jq -r .cursor <<<"$BODY")
@@ -401,7 +401,7 @@ if [ -n "${PGDATA:-}" ] && [ -d "$PGDATA" ]; then
     eq "$STATUS" 304 "/ext/push-poll: 304 once the state is kept again"
     "$top_srcdir/tests/lib/pgcluster" stop "$cluster"
     "$top_srcdir/tests/lib/pgcluster" start "$cluster" || hard_error "PostgreSQL did not come back"
-    sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while LISTEN was away')"
+    publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'while LISTEN was away')"
     http GET "/ext/push-poll?token=$ALICE&limit=1" -H "If-None-Match: $etag"
     eq "$STATUS" 200 "/ext/push-poll: a message sent before the LISTEN connection is back: 200, not a kept 304"
     json_eq '.messages[0].title' "while LISTEN was away" "/ext/push-poll: ... with the message"
@@ -424,16 +424,21 @@ echo "# --- a query that fails inside the read snapshot: its reason reaches the 
 echo "# transaction used to clear it: 'query failed: ' and nothing)"
 norole="pgpush_noread_$$"
 sql "CREATE ROLE $norole LOGIN; GRANT USAGE ON SCHEMA push TO $norole; GRANT SELECT ON push.meta TO $norole"
-out=$(env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$norole" PGDATABASE="$PGDATABASE" \
-      PUSH_TOKEN_SECRET="$SECRET" REQUEST_METHOD=GET QUERY_STRING="token=$(token alice)" \
-      GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 "$BIN/push-poll" 2>"$WORK/noread.log")
-sql "DROP OWNED BY $norole; DROP ROLE $norole"
+# cgi_as ROLE [VAR=VALUE...]: push-poll as a CGI program answering alice's GET, connected as ROLE;
+# its log in $WORK/cgi-as.log
+cgi_as() {
+    local role=$1
+    shift
+    env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$role" PGDATABASE="$PGDATABASE" \
+        PUSH_TOKEN_SECRET="$SECRET" REQUEST_METHOD=GET QUERY_STRING="token=$(token alice)" \
+        GATEWAY_INTERFACE=CGI/1.1 SERVER_PROTOCOL=HTTP/1.1 "$@" "$BIN/push-poll" 2>"$WORK/cgi-as.log"
+}
+out=$(cgi_as "$norole")
 check 'grep -q "^Status: 500" <<<"$out"' "push-poll as a role that may not read the messages: 500"
-check 'grep -q "error: query failed: ERROR: *permission denied for table message" "$WORK/noread.log"' \
-    "... and the log says why: $(head -c 200 "$WORK/noread.log")"
+check 'grep -q "error: query failed: ERROR: *permission denied for " "$WORK/cgi-as.log"' \
+    "... and the log says why: $(head -c 200 "$WORK/cgi-as.log")"
 # the streaming programs read through the pool: a long poll without a cursor reads the newest
 # messages in a snapshot too, and push-sse its first batch; each 5xx follows one line with the reason
-sql "CREATE ROLE $norole LOGIN; GRANT USAGE ON SCHEMA push TO $norole; GRANT SELECT ON push.meta TO $norole"
 for prog in push-longpoll push-sse; do
     out=$(env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$norole" PGDATABASE="$PGDATABASE" \
           PUSH_TOKEN_SECRET="$SECRET" REQUEST_METHOD=GET QUERY_STRING="token=$(token alice)" \
@@ -444,6 +449,38 @@ for prog in push-longpoll push-sse; do
     eq "$(grep "query failed" "$WORK/noread-$prog.log" | grep -vc "permission denied")" 0 \
         "... and no line of it without the reason"
 done
+
+echo "# --- --check reads and marks read as the program would: USAGE and SELECT on push.meta are not enough"
+out=$(PUSH_DATABASE_URL="user=$norole" "$BIN/push-poll" --check 2>&1); rc=$?
+echo "$out" | sed 's/^/#   /' | cut -c 1-300
+check '[ $rc -ne 0 ]' "push-poll --check as a role with USAGE and SELECT on push.meta only: fails"
+check 'grep -q "read as user pgpush-check: failed: .*permission denied" <<<"$out"' "... the read it tried failed, with PostgreSQL's reason"
+check 'grep -q "mark read as user pgpush-check (rolled back): failed: .*permission denied for function mark_read" <<<"$out"' \
+    "... so did the mark-read"
+check 'grep -q "lacks [0-9]* of push_reader.s: .*SELECT on push.message,.*EXECUTE on push.mark_read(text,bigint),.*EXECUTE on push.state(text)" <<<"$out"' \
+    "... and it names the privileges missing (SELECT on push.message, EXECUTE on push.mark_read, push.state ...)"
+check 'grep -q "GRANT push_reader TO \"$norole\"" <<<"$out"' "... and what to grant"
+check '! grep -q "are fine" <<<"$out"' "... never that all is fine"
+sql "GRANT push_reader TO $norole"
+out=$(PUSH_DATABASE_URL="user=$norole" "$BIN/push-poll" --check 2>&1); rc=$?
+check '[ $rc -eq 0 ] && grep -q "privileges: all of push_reader.s" <<<"$out" && grep -q "mark read as user pgpush-check (rolled back): ok" <<<"$out"' \
+    "once granted push_reader: --check reads, marks read and is fine"
+eq "$(sql "SELECT count(*) FROM push.reader WHERE recipient = 'pgpush-check'")" 0 "... and its marks were rolled back"
+out=$(cgi_as "$norole")
+check 'grep -q "^Status: 200" <<<"$out"' "... and answers a GET"
 sql "DROP OWNED BY $norole; DROP ROLE $norole"
+
+echo "# --- the programs refuse to work as a superuser (or as the schema's owner), unless told to"
+out=$(cgi_as "$PGUSER")
+check 'grep -q "^Status: 503" <<<"$out" && grep -q "\"error\":\"database_role\"" <<<"$out"' \
+    "push-poll connected as the superuser $PGUSER: 503 database_role"
+check '! grep -q "$PGUSER" <<<"$out"' "... the answer does not name the role"
+check 'grep -q "error: refusing to work as \"$PGUSER\", a PostgreSQL superuser: connect as a role granted push_reader .*PUSH_ALLOW_OWNER=1" "$WORK/cgi-as.log"' \
+    "... the log names the role and what to do: $(head -c 220 "$WORK/cgi-as.log")"
+out=$(PUSH_DATABASE_URL="user=$PGUSER" "$BIN/push-poll" --check 2>&1); rc=$?
+check '[ $rc -ne 0 ] && grep -q "refusing to work as \"$PGUSER\"" <<<"$out" && ! grep -q "are fine" <<<"$out"' \
+    "push-poll --check as the superuser fails, saying why"
+out=$(cgi_as "$PGUSER" PUSH_ALLOW_OWNER=1)
+check 'grep -q "^Status: 200" <<<"$out"' "... PUSH_ALLOW_OWNER=1 allows it: 200"
 
 harness_done

@@ -64,7 +64,7 @@ head_of() { curl -s "$BASE/cgi-bin/push-poll?token=$1&limit=1" | jq -r .cursor; 
 cgi_conns() { sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1' AND datname = current_database()"; }
 
 echo "# --- SSE over CGI: retry advice, the counts first, a message committed after connecting"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before the stream')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before the stream')"
 sse_open a "token=$ALICE"
 wait_for a 'event: unread' 10 && ok "the CGI stream opens" || not_ok "the CGI stream opens" "$(head -c 400 "$WORK/a.sse")"
 h=$(tr -d '\r' <"$WORK/a.h")
@@ -75,7 +75,7 @@ eq "$(awk '/^event: unread/ { u = 1; next } u && /^data: / { print; exit }' "$WO
     "... with alice's count (1)"
 eq "$(titles a)" "" "no cursor: from now on, no replay of the message before it"
 t0=$(date +%s%N)
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'cgi live')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'cgi live')"
 if wait_for a '"cgi live"' 2 && sse_alive a; then
     ok "a message committed after connecting arrives while the stream is open ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
 else
@@ -91,7 +91,7 @@ eq "$(tail -n 3 "$WORK/a.sse" | tr '\n' ' ')" 'event: close data: {"reason":"lif
 
 echo "# --- SSE over CGI: resume from Last-Event-ID, ?lastEventId=, ?since=, and a message's own id"
 c=$(head_of "$ALICE")
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'r1'), (NULL, 'r2 to all'), ('bob', 'r- for bob'), ('alice', 'r3')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'r1'), (NULL, 'r2 to all'), ('bob', 'r- for bob'), ('alice', 'r3')"
 SSE_MAX=2 sse_open h "token=$ALICE" -H "Last-Event-ID: $c"
 SSE_MAX=2 sse_open q "token=$ALICE&lastEventId=$c"
 SSE_MAX=2 sse_open s "token=$ALICE&since=$c"
@@ -102,7 +102,7 @@ eq "$(titles s)" "r1,r2 to all,r3" "?since=: the same"
 SSE_MAX=2 sse_open m "token=$ALICE" -H "Last-Event-ID: $(id_of h r1)"
 sse_wait m
 eq "$(titles m)" "r2 to all,r3" "from r1's own event id: what follows r1, r1 not again"
-sql "INSERT INTO push.message (recipient, title) SELECT 'alice', 'bulk ' || g FROM generate_series(1, 70) g"
+publish "INSERT INTO push.message (recipient, title) SELECT 'alice', 'bulk ' || g FROM generate_series(1, 70) g"
 c2=$(id_of h r3)
 SSE_MAX=3 sse_open bulk "token=$ALICE" -H "Last-Event-ID: $c2"
 sse_wait bulk
@@ -120,8 +120,8 @@ c=$(head_of "$ALICE")
 sse_follow f "token=$ALICE" "$c" 13
 (
     for i in $(seq 1 20); do
-        sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'f$i')"
-        [ $((i % 5)) = 0 ] && sql "INSERT INTO push.message (recipient, title) VALUES ('bob', 'f-bob$i')"
+        publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'f$i')"
+        [ $((i % 5)) = 0 ] && publish "INSERT INTO push.message (recipient, title) VALUES ('bob', 'f-bob$i')"
         sleep 0.4
     done
 ) &
@@ -135,9 +135,9 @@ echo "# --- two users over CGI: a stream never carries another user's messages"
 sse_open ua "token=$ALICE"
 sse_open ub "token=$BOB"
 wait_for ua 'event: unread' 10 && wait_for ub 'event: unread' 10 || not_ok "both streams open"
-sql "INSERT INTO push.message (recipient, title) VALUES ('bob', 'bob secret')"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'alice only')"
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'both see this')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('bob', 'bob secret')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'alice only')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'both see this')"
 wait_for ua '"both see this"' 3 || true
 wait_for ub '"both see this"' 3 || true
 sleep 0.3
@@ -151,7 +151,7 @@ http GET "$LP?token=$ALICE"
 eq "$STATUS" 200 "no since: 200"
 json_eq '(.cursor == "'"$(head_of "$ALICE")"'") and (.timeout == false)' true "no since: the current state at once, the head cursor"
 c=$(jq -r .cursor <<<"$BODY")
-(sleep 0.8; sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'woke the cgi poll')") &
+(sleep 0.8; publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'woke the cgi poll')") &
 waker=$!
 t0=$(date +%s%N)
 http GET "$LP?token=$ALICE&since=$c&timeout=10"
@@ -167,7 +167,7 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 json_eq '[.timeout, (.messages | length), .cursor == "'"$c"'"] | map(tostring) | join(",")' "true,0,true" \
     "nothing new: answered \"timeout\" at its end, cursor unchanged"
 check '[ $ms -ge 1900 ] && [ $ms -lt 4000 ]' "... after its 2 s (${ms} ms)"
-(sleep 0.6; sql "INSERT INTO push.message (recipient, title) VALUES ('bob', 'not for alice''s poll')") &
+(sleep 0.6; publish "INSERT INTO push.message (recipient, title) VALUES ('bob', 'not for alice''s poll')") &
 waker=$!
 http GET "$LP?token=$ALICE&since=$c&timeout=2"
 wait $waker
@@ -180,7 +180,7 @@ http GET "$LP?token=$ALICE&since=$c&timeout=10"
 wait $marker
 json_eq '[.timeout, .unread.total, (.messages | length)] | map(tostring) | join(",")' "false,0,0" \
     "a read-state change (marked through another CGI request) answers a held poll"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'lp1'), ('alice', 'lp2'), ('alice', 'lp3')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'lp1'), ('alice', 'lp2'), ('alice', 'lp3')"
 t0=$(date +%s%N)
 http GET "$LP?token=$ALICE&since=$c&limit=2&timeout=5"
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
@@ -199,7 +199,7 @@ ifr=$!
 wait_for ifr 'parent.cb("open"' 10 && ok "the iframe document opens (parent.cb(\"open\", ...))" \
     || not_ok "the iframe document opens" "$(head -c 400 "$WORK/ifr.sse")"
 grep -qi '^content-type: text/html' "$WORK/ifr.h" && ok "Content-Type: text/html" || not_ok "iframe content type" "$(cat "$WORK/ifr.h")"
-sql "INSERT INTO push.message (recipient, title) VALUES ('bob', 'iframe bob'), ('alice', 'iframe live')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('bob', 'iframe bob'), ('alice', 'iframe live')"
 if wait_for ifr 'iframe live' 2 && kill -0 $ifr 2>/dev/null; then ok "a message arrives as a parent.cb(\"message\", ...) call while open"
 else not_ok "a message arrives in the iframe document" "$(tail -c 400 "$WORK/ifr.sse")"; fi
 check '! grep -q "iframe bob" "$WORK/ifr.sse"' "... and not bob's"

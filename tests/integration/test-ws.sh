@@ -113,7 +113,7 @@ out=$(curl -s -i --max-time 3 "http://127.0.0.1:${WS_PORT[ws]}/cgi-bin/push-ws?t
 check 'grep -q "^HTTP/1.1 426" <<<"$out" && grep -q upgrade_required <<<"$out"' "a plain GET: 426 upgrade_required"
 
 echo "# --- delivery, counts, hostile text"
-sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'old 1', ''), ('alice', 'old 2', ''), (NULL, 'old all', '')"
+publish "INSERT INTO push.message (recipient, title, body) VALUES ('alice', 'old 1', ''), ('alice', 'old 2', ''), (NULL, 'old all', '')"
 ws_once a ws "token=$ALICE"
 START=$(of a open .cursor | jq -r .)
 eq "$(of a unread .unread.total)" 3 "open: the unread counts at once (3)"
@@ -123,7 +123,7 @@ wait_line live '"type":"open"' 5 || not_ok "the socket opens"
 HOSTILE_T='</script><img src=x onerror=alert(1)> "q" \ '"'"'s'
 HOSTILE_B=$'line1\nline2 \u2028 <!-- & ü 🙂'
 t0=$(date +%s%N)
-sql "INSERT INTO push.message (recipient, title, body) VALUES ('alice', \$t\$$HOSTILE_T\$t\$, \$b\$$HOSTILE_B\$b\$)"
+publish "INSERT INTO push.message (recipient, title, body) VALUES ('alice', \$t\$$HOSTILE_T\$t\$, \$b\$$HOSTILE_B\$b\$)"
 wait_line live '"type":"message"' 2 && ok "a message arrives at once ($(ms_since "$t0") ms)" || not_ok "a message arrives" "$(cat "$WORK/live.out")"
 eq "$(of live message .message.title | jq -r .)" "$HOSTILE_T" "a hostile title arrives byte for byte"
 eq "$(of live message .message.body | jq -r .)" "$HOSTILE_B" "a hostile body arrives byte for byte"
@@ -135,7 +135,7 @@ CARL=$(token carl)
 ws_open c0 ws "token=$CARL"
 wait_line c0 '"type":"open"' 10
 ws_end c0
-sql "INSERT INTO push.message (recipient, title) SELECT 'carl', 'c' || g FROM generate_series(1, 40) g"
+publish "INSERT INTO push.message (recipient, title) SELECT 'carl', 'c' || g FROM generate_series(1, 40) g"
 ws_open c1 ws "token=$CARL&since=$(of c0 open .cursor | jq -r .)"
 wait_line c1 '"c40"' 10
 ws_end c1
@@ -156,7 +156,7 @@ eq "$(of live error 'select(.ref == 3) | .error' | jq -r .)" unknown_kind "mark 
 ws_send live '{"cmd":"mark","mark":"kind","kind":"notice","ref":4}'
 wait_line live '"ref":4' 3
 eq "$(of live ack 'select(.ref == 4) | .unread.total')" 0 "mark kind: ack, nothing unread"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'u1'), ('alice', 'u2')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'u1'), ('alice', 'u2')"
 wait_line live '"u2"' 3
 U1CUR=$(of live message 'select(.message.title == "u1") | .cursor' | jq -r .)
 ws_send live '{"cmd":"mark","mark":"upto","cursor":"'"$U1CUR"'","ref":5}'
@@ -231,11 +231,11 @@ echo "# --- woken together, read together: every socket gets exactly its own (na
 names=('q"1' 'q,2' 'q{3}' 'q\4' 'q 5' "q'6")
 for i in "${!names[@]}"; do ws_open "m$i" ws "token=$(token "${names[$i]}")"; done
 for i in "${!names[@]}"; do wait_line "m$i" '"type":"open"' 5; done
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all of them')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all of them')"
 for i in "${!names[@]}"; do
-    sql "INSERT INTO push.message (recipient, title) VALUES ('$(sed "s/'/''/g" <<<"${names[$i]}")', 'own $i')"
+    publish "INSERT INTO push.message (recipient, title) VALUES ('$(sed "s/'/''/g" <<<"${names[$i]}")', 'own $i')"
 done
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all again')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all again')"
 bad=""
 for i in "${!names[@]}"; do
     wait_line "m$i" '"to all again"' 3
@@ -249,7 +249,7 @@ echo "# --- a client that reads nothing is dropped; its memory stays bounded"
 ws_start slowd PUSH_HEARTBEAT=30 PUSH_WRITE_TIMEOUT=3  # pings would find it first otherwise
 ws_open slow slowd "token=$BOB" --no-read
 sleep 0.5
-sql "INSERT INTO push.message (recipient, title, body) SELECT 'bob', 'bulk ' || g, repeat('x', 30000) FROM generate_series(1, 500) g"
+publish "INSERT INTO push.message (recipient, title, body) SELECT 'bob', 'bulk ' || g, repeat('x', 30000) FROM generate_series(1, 500) g"
 rss=0
 for _ in $(seq 1 120); do  # the largest RSS while it holds the socket
     r=$(awk '/VmRSS/ {print $2}' "/proc/${WS_PID[slowd]}/status" 2>/dev/null || echo 0)
@@ -270,7 +270,7 @@ WS_UNIX=1 ws_start hard PUSH_HEARTBEAT=30 PUSH_WRITE_TIMEOUT=120
 ws_open hoard hard "token=$(token hoarder)" --no-read
 wait_line hoard '^HTTP 101' 10
 t0=$(date +%s%N)
-sql "INSERT INTO push.message (recipient, title, body) SELECT 'hoarder', repeat(chr(1), 1024), repeat(chr(1), 32768) FROM generate_series(1, 32)"
+publish "INSERT INTO push.message (recipient, title, body) SELECT 'hoarder', repeat(chr(1), 1024), repeat(chr(1), 32768) FROM generate_series(1, 32)"
 for _ in $(seq 1 600); do grep -q "dropped a socket of hoarder" "$WORK/hard.log" && break; sleep 0.05; done
 check 'grep -q "dropped a socket of hoarder: [0-9]* bytes queued for it, over the 4 MiB limit" "$WORK/hard.log"' \
     "6 MiB for a client that reads nothing: dropped at once past the 4 MiB per-socket bound, not after PUSH_WRITE_TIMEOUT (120 s) ($(ms_since "$t0") ms)"
@@ -342,7 +342,7 @@ flood_round() {
     ws_open "$name" flood "token=$FERN"
     wait_line "$name" '"type":"open"' 5 && ok "meanwhile another user connects ($(ms_since "$t0") ms)" \
         || not_ok "meanwhile another user connects" "$(head -n 3 "$WORK/$name.out")"
-    sql "INSERT INTO push.message (recipient, title) VALUES ('fern', 'during $name')"
+    publish "INSERT INTO push.message (recipient, title) VALUES ('fern', 'during $name')"
     wait_line "$name" "during $name" 5 && ok "... and gets its message at once" \
         || not_ok "the other user gets its message during $name"
     for _ in $(seq 1 $(( secs * 10 - 10 ))); do
@@ -464,13 +464,13 @@ done
 echo "# --- SIGKILL: the client resumes from its last cursor, nothing lost or repeated"
 c=$(of a open .cursor | jq -r .)
 ws_open k ws "token=$ALICE&since=$c"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k1'), ('alice', 'k2')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k1'), ('alice', 'k2')"
 wait_line k '"k2"' 3
 kill -9 "${WS_PID[ws]}"
 wait "${WS_PID[ws]}" 2>/dev/null
 ws_end k
 LAST=$(of k message .cursor | jq -r . | tail -n1)
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3'), (NULL, 'k4')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k3'), (NULL, 'k4')"
 ws_start ws PUSH_MAX_STREAMS_PER_USER=3 PUSH_WRITE_TIMEOUT=3
 ws_once k2 ws "token=$ALICE&since=$LAST"
 eq "$(titles k),$(titles k2)" "$HOSTILE_T,u1,u2,to all of them,to all again,k1,k2,k3,k4" "across SIGKILL and restart: everything once, in order"
@@ -479,15 +479,15 @@ echo "# --- PostgreSQL restarts under an open socket"
 c=$(of k2 message .cursor | jq -r . | tail -n1)
 ws_open pg ws "token=$ALICE&since=$c"
 wait_line pg '"type":"open"' 5
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before')"
 sleep 0.3
 cluster=$(dirname "$PGDATA")
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'at the stop')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'at the stop')"
 "$top_srcdir/tests/lib/pgcluster" stop "$cluster" >/dev/null
 sleep 2
 "$top_srcdir/tests/lib/pgcluster" start "$cluster" >/dev/null || hard_error "PostgreSQL did not come back"
-sql "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after 1')"
-sql "INSERT INTO push.message (recipient, title) VALUES (NULL, 'after 2')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after 1')"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'after 2')"
 for _ in $(seq 1 100); do [ "$(titles pg)" = "before,at the stop,after 1,after 2" ] && break; sleep 0.1; done
 eq "$(titles pg)" "before,at the stop,after 1,after 2" "across a PostgreSQL restart: everything once, in order, same socket"
 grep -q "lost the LISTEN connection" "$WORK/ws.log" && ok "the hub noticed the restart" || not_ok "the hub noticed the restart"

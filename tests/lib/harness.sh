@@ -4,13 +4,16 @@
 #   harness_start            database (fresh, schema installed) + lighttpd serving the built programs
 #   http METHOD PATH [curl args...]   sets STATUS, BODY, HEADERS (lower-case names)
 #   header NAME              a response header's value
-#   sql "SQL"                runs SQL in the test database, prints unaligned tuples
+#   sql "SQL"                runs SQL in the test database as its owner, prints unaligned tuples
+#   publish "SQL"            the same as the publisher role (push_pub, granted push_publisher)
 #   ok DESC / not_ok DESC    record a result; check COND DESC (eval) ; eq A B DESC ; json_eq FILTER VALUE DESC
 #   harness_done             prints "N passed, M failed", exits 1 on any failure
 #
 # The PostgreSQL comes from PUSH_TEST_PGENV (an env file written by tests/lib/pgcluster, as
 # tests/run does), else a private cluster is started in a temporary folder. A service that cannot
-# be started is a hard error (exit 99), never a skip.
+# be started is a hard error (exit 99), never a skip. psql works as the superuser that installed the
+# schema (its owner); the programs as WEB_ROLE (push_web, granted push_reader: README "Database
+# roles"), through PUSH_DATABASE_URL, which is exported; push-demo as PUB_ROLE (push_pub).
 #
 # lighttpd serves, on 127.0.0.1:$PORT:
 #   /cgi-bin/push-poll   FastCGI spawned by lighttpd (bin-path), tokens accepted
@@ -35,6 +38,8 @@ T_PASS=0
 T_FAIL=0
 T_N=0
 SECRET=test-secret-0123456789abcdef
+WEB_ROLE=push_web  # the programs' login role (granted push_reader)
+PUB_ROLE=push_pub  # the publishers' (granted push_publisher)
 OTHER_SECRET=another-secret-0123456789abcdef
 BIN=$top_builddir/cgi-bin       # the FastCGI programs
 DAEMONS=$top_builddir/daemons   # push-ws, push-mqtt
@@ -108,27 +113,35 @@ harness_database() {
     psql -qAtX -c 'SELECT 1' >/dev/null 2>&1 || hard_error "PostgreSQL at $PGHOST:$PGPORT does not answer"
     psql -qX -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/install.sql" >"$WORK/install.log" 2>&1 \
         || { cat "$WORK/install.log" >&2; hard_error "schema install failed"; }
+    "$top_srcdir/tests/lib/pgcluster" roles "${PRIVATE_PG:-$(dirname "$PUSH_TEST_PGENV")}" >/dev/null \
+        || hard_error "cannot create the login roles $WEB_ROLE and $PUB_ROLE"
+    export PUSH_DATABASE_URL="user=$WEB_ROLE"
 }
 
 sql() {
     psql -qAtX -v ON_ERROR_STOP=1 -c "$1"
 }
 
-# --- lighttpd
-
-fcgi_env() { # the environment of a spawned program; $1 = extra "K" => "V" pairs
-    printf '"PGHOST" => "%s", "PGPORT" => "%s", "PGUSER" => "%s", "PGDATABASE" => "%s", "PUSH_TOKEN_SECRET" => "%s"%s' \
-        "$PGHOST" "$PGPORT" "$PGUSER" "${2:-$PGDATABASE}" "$SECRET" "${1:+, $1}"
+publish() {
+    PGUSER=$PUB_ROLE psql -qAtX -v ON_ERROR_STOP=1 -c "$1"
 }
 
-spawned() { # $1 = socket name, $2 = extra env, $3 = database, $4 = program (push-poll)
+# --- lighttpd
+
+# the environment of a spawned program; $1 = extra "K" => "V" pairs, $2 = database, $3 = role
+fcgi_env() {
+    printf '"PGHOST" => "%s", "PGPORT" => "%s", "PGDATABASE" => "%s", "PUSH_DATABASE_URL" => "user=%s", "PUSH_TOKEN_SECRET" => "%s"%s' \
+        "$PGHOST" "$PGPORT" "${2:-$PGDATABASE}" "${3:-$WEB_ROLE}" "$SECRET" "${1:+, $1}"
+}
+
+spawned() { # $1 = socket name, $2 = extra env, $3 = database, $4 = program (push-poll), $5 = role
     cat <<EOF
 ((
     "bin-path" => "$BIN/${4:-push-poll}",
     "socket" => "$WORK/$1.sock",
     "max-procs" => 1,
     "check-local" => "disable",
-    "bin-environment" => ( $(fcgi_env "${2:-}" "${3:-}") ),
+    "bin-environment" => ( $(fcgi_env "${2:-}" "${3:-}" "${5:-}") ),
 ))
 EOF
 }
@@ -177,8 +190,8 @@ fastcgi.server = (
     "/cgi-bin/push-sse" => $(spawned spawned-sse '"PUSH_LIFETIME" => "2", "PUSH_HEARTBEAT" => "1", "PGAPPNAME" => "spawned-sse"' "" push-sse),
     "/cgi-bin/push-longpoll" => $(spawned spawned-longpoll "" "" push-longpoll),
     "/cgi-bin/push-iframe" => $(spawned spawned-iframe '"PUSH_LIFETIME" => "2", "PUSH_HEARTBEAT" => "1"' "" push-iframe),
-    "/cgi-bin/push-demo" => $(spawned spawned-demo "" "" push-demo),
-    "/demo/push-demo" => $(spawned demo-demo '"PUSH_DEMO" => "1"' "" push-demo),
+    "/cgi-bin/push-demo" => $(spawned spawned-demo "" "" push-demo "$PUB_ROLE"),
+    "/demo/push-demo" => $(spawned demo-demo '"PUSH_DEMO" => "1"' "" push-demo "$PUB_ROLE"),
     "/ext/push-poll" => (( "socket" => "$WORK/ext.sock", "check-local" => "disable" )),
     "/ext/push-sse" => (( "socket" => "$WORK/push-sse.sock", "check-local" => "disable" )),
     "/short/push-sse" => (( "socket" => "$WORK/push-sse-short.sock", "check-local" => "disable" )),

@@ -93,6 +93,7 @@ START_TEST(defaults)
     ck_assert_uint_eq(cfg.token_secret_len, 0);
     ck_assert_str_eq(cfg.token_cookie, "pgpush_token");
     ck_assert_int_eq(cfg.demo, 0);
+    ck_assert_int_eq(cfg.allow_owner, 0);
     ck_assert_str_eq(cfg.listen, "");
     ck_assert_int_eq(cfg.socket_mode, 0660);
     ck_assert_int_eq(cfg.threads, 0);
@@ -126,7 +127,7 @@ START_TEST(every_variable_is_read)
                           "PUSH_LISTEN=127.0.0.1:9000", "PUSH_SOCKET_MODE=0600",
                           "PUSH_THREADS=8", "PUSH_LIMIT_DEFAULT=10", "PUSH_LIMIT_MAX=500",
                           "PUSH_ALLOWED_ORIGINS=https://a.example https://b.example",
-                          "PUSH_LOG_LEVEL=debug", "PUSH_LOG_TIME=0"),
+                          "PUSH_LOG_LEVEL=debug", "PUSH_LOG_TIME=0", "PUSH_ALLOW_OWNER=yes"),
                      0);
     ck_assert_str_eq(cfg.database_url, "postgresql://u@h/db");
     ck_assert_str_eq(cfg.token_secret, "0123456789abcdef-and-more");
@@ -141,6 +142,7 @@ START_TEST(every_variable_is_read)
     ck_assert_str_eq(cfg.allowed_origins, "https://a.example https://b.example");
     ck_assert_int_eq(cfg.log_level, PUSH_LOG_DEBUG);
     ck_assert_int_eq(cfg.log_time, 0);
+    ck_assert_int_eq(cfg.allow_owner, 1);
 }
 END_TEST
 
@@ -286,6 +288,7 @@ static const struct {
     { { "PUSH_THREADS=four" }, "PUSH_THREADS" },
     { { "PUSH_DEMO=maybe" }, "PUSH_DEMO" },
     { { "PUSH_DEMO=2" }, "PUSH_DEMO" },
+    { { "PUSH_ALLOW_OWNER=sometimes" }, "PUSH_ALLOW_OWNER" },
     { { "PUSH_LOG_LEVEL=loud" }, "PUSH_LOG_LEVEL" },
     { { "PUSH_LOG_LEVEL=info " }, "PUSH_LOG_LEVEL" },
     { { "PUSH_LOG_TIME=utc" }, "PUSH_LOG_TIME" },
@@ -458,7 +461,7 @@ START_TEST(help_mentions_every_variable)
     static const char *const vars[] = {
         "PUSH_DATABASE_URL", "PUSH_TOKEN_SECRET", "PUSH_TOKEN_SECRET_FILE", "PUSH_TOKEN_COOKIE",
         "PUSH_DEMO", "PUSH_LISTEN", "PUSH_SOCKET_MODE", "PUSH_THREADS", "PUSH_LIMIT_DEFAULT",
-        "PUSH_LIMIT_MAX", "PUSH_ALLOWED_ORIGINS", "PUSH_LOG_LEVEL", "PUSH_LOG_TIME",
+        "PUSH_LIMIT_MAX", "PUSH_ALLOWED_ORIGINS", "PUSH_LOG_LEVEL", "PUSH_LOG_TIME", "PUSH_ALLOW_OWNER",
     };
 
     for (int i = 0; i < N(vars); i++)
