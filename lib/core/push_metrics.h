@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 enum push_counter {
-    PUSH_M_DELIVERED,       /* messages written to clients */
+    PUSH_M_DELIVERED,       /* messages written to clients (push-mqtt: acknowledged by the broker) */
     PUSH_M_DELIVERED_BYTES, /* their JSON's bytes */
     PUSH_M_WAKEUPS,         /* notifications the LISTEN connection received */
     PUSH_M_READS,           /* stream reads (a first read, a wake-up's, a long poll's) */
@@ -37,11 +37,13 @@ void push_metric_lag_since(const char *created_at);
 /* What only the program knows, read when the text is made. */
 struct push_metrics_state {
     const char *program;   /* "push-sse" */
-    const char *transport; /* "sse", "iframe", "longpoll", "poll", "ws" */
-    int streams;           /* open streams, held polls or sockets */
+    const char *transport; /* "sse", "iframe", "longpoll", "poll", "ws", "mqtt" */
+    int streams;           /* open streams, held polls or sockets; -1: a program without streams
+                            * (push-mqtt), whose text leaves out the series of streams */
     int db_pool;           /* query connections (PUSH_DB_POOL) */
     int db_busy;           /* ... lent to a reader now */
     int listening;         /* the LISTEN connection is up: 1, down: 0, none: -1 */
+    int broker;            /* push-mqtt's broker connection is up: 1, down: 0, none: -1 */
 };
 
 /* The Prometheus text exposition (version 0.0.4) of every series: malloc'd, its length in *len. */

@@ -11,13 +11,20 @@
 #include <string.h>
 #include <time.h>
 
-static const struct push_metrics_state state = { "push-sse", "sse", 7, 3, 1, 1 };
+static const struct push_metrics_state state = { .program = "push-sse", .transport = "sse", .streams = 7,
+                                                  .db_pool = 3, .db_busy = 1, .listening = 1,
+                                                  .broker = -1 };
 
-/* The value of the sample named exactly `series` (name and labels) in the text; -1 if absent. */
-static double value_of(const char *series)
+/* push-mqtt's: no streams, a broker connection */
+static const struct push_metrics_state bridge = { .program = "push-mqtt", .transport = "mqtt",
+                                                   .streams = -1, .db_pool = 1, .db_busy = 0,
+                                                   .listening = 1, .broker = 0 };
+
+/* The value of the sample named exactly `series` (name and labels) in st's text; -1 if absent. */
+static double value_in(const struct push_metrics_state *st, const char *series)
 {
     size_t len;
-    char *text = push_metrics_text(&state, &len);
+    char *text = push_metrics_text(st, &len);
     size_t n = strlen(series);
     double v = -1;
 
@@ -30,6 +37,11 @@ static double value_of(const char *series)
     }
     free(text);
     return v;
+}
+
+static double value_of(const char *series)
+{
+    return value_in(&state, series);
 }
 
 START_TEST(counters_count_and_refusals_go_by_status)
@@ -95,6 +107,23 @@ START_TEST(gauges_and_build_info_come_from_the_program)
     ck_assert_double_eq(value_of("pgpush_db_connections{state=\"idle\"}"), 2);
     ck_assert_double_eq(value_of("pgpush_listen_up"), 1);
     ck_assert_double_eq(value_of("pgpush_build_info{program=\"push-sse\",version=\"" PACKAGE_VERSION "\"}"), 1);
+    ck_assert_double_eq(value_of("pgpush_mqtt_broker_up"), -1); /* not a bridge */
+}
+END_TEST
+
+START_TEST(a_program_without_streams_leaves_out_their_series)
+{
+    push_metric_add(PUSH_M_OPENED, 1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_mqtt_broker_up"), 0);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_listen_up"), 1);
+    ck_assert_double_gt(value_in(&bridge, "pgpush_delivered_messages_total"), -1);
+    ck_assert_double_gt(value_in(&bridge, "pgpush_listen_reconnects_total"), -1);
+    ck_assert_double_gt(value_in(&bridge, "pgpush_delivery_lag_seconds_count"), -1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_open_streams{transport=\"mqtt\"}"), -1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_streams_opened_total"), -1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_slow_client_drops_total"), -1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_refused_total{status=\"503\"}"), -1);
+    ck_assert_double_gt(value_of("pgpush_streams_opened_total"), 0); /* a stream program: there */
 }
 END_TEST
 
@@ -106,6 +135,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, counters_count_and_refusals_go_by_status);
     tcase_add_test(tc, the_lag_histogram_is_cumulative_with_sum_and_count);
     tcase_add_test(tc, created_at_as_the_store_writes_it_is_measured_against_the_clock);
+    tcase_add_test(tc, a_program_without_streams_leaves_out_their_series);
     tcase_add_test(tc, gauges_and_build_info_come_from_the_program);
     suite_add_tcase(s, tc);
     return s;
