@@ -448,6 +448,7 @@ scrape() {
         not_ok "$2: the metrics parse as Prometheus text" "$(cat "$WORK/$1.prom")"
     fi
 }
+check '"$DAEMONS/push-ws" --help | grep -q PUSH_WS_STATUS_LISTEN' "push-ws --help names PUSH_WS_STATUS_LISTEN"
 scrape m0 "push-ws"
 VERSION=$("$DAEMONS/push-ws" --version | awk '{ print $NF }')
 eq "$(metric m0 'pgpush_build_info{program="push-ws",version="'"$VERSION"'"}')" 1 "pgpush_build_info names push-ws and its version ($VERSION)"
