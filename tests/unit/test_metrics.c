@@ -1,11 +1,14 @@
 /* test_metrics.c: unit tests for lib/core/push_metrics: counters, refusals by status, the delivery
- * lag histogram (its buckets cumulative, created_at parsed), and the text's shape */
+ * lag histogram (its buckets cumulative, created_at parsed), and the text's shape; and that the
+ * Grafana dashboard (doc/grafana-pgpush.json) asks for no series the programs do not export */
 #include "config.h"
 
 #include "unit.h"
 
 #include "core/push_metrics.h"
 
+#include <ctype.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +130,78 @@ START_TEST(a_program_without_streams_leaves_out_their_series)
 }
 END_TEST
 
+/* Is name a sample's name in st's text ("pgpush_x_bucket", "pgpush_x{...} 1", "pgpush_x 1")? */
+static int exported(const struct push_metrics_state *st, const char *name)
+{
+    size_t len, n = strlen(name);
+    char *text = push_metrics_text(st, &len);
+    int found = 0;
+
+    for (const char *line = text; line && *line && !found; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        found = line[0] != '#' && strncmp(line, name, n) == 0 && (line[n] == '{' || line[n] == ' ');
+    free(text);
+    return found;
+}
+
+/* Every pgpush_* name in expr is exported by a program with streams or by push-mqtt; returns
+ * how many names it checked. */
+static int check_expr(const char *expr)
+{
+    int names = 0;
+
+    for (const char *p = strstr(expr, "pgpush_"); p; p = strstr(p, "pgpush_")) {
+        char name[128];
+        size_t n = 0;
+        while ((isalnum((unsigned char)p[n]) || p[n] == '_') && n < sizeof name - 1)
+            n++;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        ck_assert_msg(exported(&state, name) || exported(&bridge, name),
+                      "the dashboard asks for %s, which no program exports (in: %s)", name, expr);
+        names++;
+        p += n;
+    }
+    return names;
+}
+
+START_TEST(the_grafana_dashboard_asks_only_for_exported_series)
+{
+    json_object *d = json_object_from_file(PUSH_TOP_SRCDIR "/doc/grafana-pgpush.json");
+    json_object *panels, *templating, *list, *v;
+    int names = 0, has_ds = 0;
+
+    ck_assert_msg(d != NULL, "doc/grafana-pgpush.json is not valid JSON");
+    /* importable anywhere: the Prometheus data source is a variable */
+    ck_assert(json_object_object_get_ex(d, "templating", &templating));
+    ck_assert(json_object_object_get_ex(templating, "list", &list));
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *t = json_object_array_get_idx(list, i), *type, *query;
+        has_ds |= json_object_object_get_ex(t, "type", &type)
+                  && strcmp(json_object_get_string(type), "datasource") == 0
+                  && json_object_object_get_ex(t, "query", &query)
+                  && strcmp(json_object_get_string(query), "prometheus") == 0;
+    }
+    ck_assert_msg(has_ds, "no Prometheus data source variable");
+    ck_assert(json_object_object_get_ex(d, "panels", &panels));
+    ck_assert_int_ge(json_object_array_length(panels), 9);
+    for (size_t i = 0; i < json_object_array_length(panels); i++) {
+        json_object *panel = json_object_array_get_idx(panels, i), *targets, *ds, *uid;
+        ck_assert(json_object_object_get_ex(panel, "datasource", &ds));
+        ck_assert(json_object_object_get_ex(ds, "uid", &uid));
+        ck_assert_str_eq(json_object_get_string(uid), "${datasource}");
+        ck_assert(json_object_object_get_ex(panel, "targets", &targets));
+        ck_assert_int_ge(json_object_array_length(targets), 1);
+        for (size_t k = 0; k < json_object_array_length(targets); k++) {
+            ck_assert(json_object_object_get_ex(json_object_array_get_idx(targets, k), "expr", &v));
+            ck_assert_int_ge(check_expr(json_object_get_string(v)), 1);
+            names++;
+        }
+    }
+    ck_assert_int_ge(names, 15);
+    json_object_put(d);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -136,6 +211,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, the_lag_histogram_is_cumulative_with_sum_and_count);
     tcase_add_test(tc, created_at_as_the_store_writes_it_is_measured_against_the_clock);
     tcase_add_test(tc, a_program_without_streams_leaves_out_their_series);
+    tcase_add_test(tc, the_grafana_dashboard_asks_only_for_exported_series);
     tcase_add_test(tc, gauges_and_build_info_come_from_the_program);
     suite_add_tcase(s, tc);
     return s;
