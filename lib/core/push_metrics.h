@@ -2,7 +2,8 @@
  *
  * Counting is a relaxed atomic add, from any thread, on the paths that deliver, read and refuse;
  * the text is made when someone asks (push_status: GET .../metrics through the web server's
- * status location). Every series is per process: Prometheus sums the processes. */
+ * status location, or the daemons' status listener, push_statusd). Every series is per process:
+ * Prometheus sums the processes. */
 #ifndef PUSH_METRICS_H
 #define PUSH_METRICS_H
 
