@@ -342,7 +342,8 @@ static void handle_post(struct push_db_worker *w, struct poll *p)
 static void status(struct push_request *r, struct push_db_worker *w, enum push_status_kind kind)
 {
     int streams, listening;
-    struct push_metrics_state st = { program.name, "poll", 0, 1, 0, -1 };
+    struct push_metrics_state st = { .program = program.name, .transport = "poll", .db_pool = 1,
+                                     .listening = -1, .broker = -1 };
 
     if (listen_hub) {
         push_hub_status(listen_hub, &streams, &listening);

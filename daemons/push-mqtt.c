@@ -13,10 +13,12 @@
 
 #include "core/push_config.h"
 #include "core/push_log.h"
+#include "core/push_metrics.h"
 #include "store/push_db.h"
 #include "store/push_notify.h"
 #include "store/push_store.h"
 #include "runtime/push_program.h"
+#include "runtime/push_statusd.h"
 #include "mqtt/push_mqtt_bridge.h"
 #include "mqtt/push_mqtt_config.h"
 #include "mqtt/push_mqtt_pub.h"
@@ -30,6 +32,10 @@
 extern char **environ;
 
 static volatile sig_atomic_t stopping;
+
+/* For the status listener's thread (PUSH_MQTT_STATUS_LISTEN): relaxed atomics */
+static int listen_up; /* the connection is set up: it LISTENs */
+static int in_pass;   /* ... and is reading and publishing now */
 
 /* The users named by notifications and MQTT logins since the last pass; all = read everything. */
 struct dirty {
@@ -110,6 +116,7 @@ static void drain(PGconn *conn, struct dirty *d)
     PGnotify *n;
 
     while ((n = PQnotifies(conn))) {
+        push_metric_add(PUSH_M_WAKEUPS, 1);
         mark(d, n->extra);
         PQfreemem(n);
     }
@@ -180,6 +187,14 @@ static int setup(struct push_db *db, PGconn *conn)
     return ok ? 0 : -1;
 }
 
+/* The connection is gone (or given up): closed, and a lost LISTEN counted. */
+static void lose(struct push_db *db)
+{
+    if (__atomic_exchange_n(&listen_up, 0, __ATOMIC_RELAXED))
+        push_metric_add(PUSH_M_LISTEN_LOST, 1);
+    push_db_close(db);
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -198,6 +213,7 @@ static enum push_mqtt_bridge_err pass(struct push_mqtt_bridge *b, PGconn *conn, 
     now = *d;
     d->all = 0;
     d->n = 0;
+    __atomic_store_n(&in_pass, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < now.n && !err; i++)
         if (now.login[i])
             err = push_mqtt_bridge_seen(conn, now.user[i]);
@@ -205,6 +221,8 @@ static enum push_mqtt_bridge_err pass(struct push_mqtt_bridge *b, PGconn *conn, 
         err = push_mqtt_bridge_all(b, conn);
     for (int i = 0; i < now.n && !err && !now.all; i++)
         err = push_mqtt_bridge_user(b, conn, now.user[i]);
+    __atomic_store_n(&in_pass, 0, __ATOMIC_RELAXED);
+    push_metric_add(err == PUSH_MQTT_BRIDGE_DB ? PUSH_M_READ_FAILURES : PUSH_M_READS, 1);
     if (err) {
         for (int i = 0; i < now.n; i++)
             if (now.login[i])
@@ -231,8 +249,11 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
             if (setup(&db, conn) < 0) {
                 push_db_close(&db);
                 conn = NULL;
+            } else {
+                __atomic_store_n(&listen_up, 1, __ATOMIC_RELAXED);
             }
             d.all = 1;
+            b->live = 0; /* catching up: old messages, whose lag says nothing */
         }
         if (!conn) {
             sleep_ms(retry);
@@ -242,17 +263,20 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
         if (!(now = push_mqtt_pub_session(b->pub))) {
             push_mqtt_pub_connect(b->pub);
             if (wait_notify(conn, b->pub, &d, 500) < 0)
-                push_db_close(&db);
+                lose(&db);
             continue;
         }
         if (now != session) { /* a new broker connection: publish again what is not acked */
             session = now;
             d.all = 1;
+            b->live = 0;
         }
         if (d.all || d.n) {
             enum push_mqtt_bridge_err err = pass(b, conn, &d);
-            if (err == PUSH_MQTT_BRIDGE_DB && push_db_lost(&db))
+            if (err == PUSH_MQTT_BRIDGE_DB && push_db_lost(&db)) {
+                lose(&db);
                 continue;
+            }
             if (err) {
                 if (err == PUSH_MQTT_BRIDGE_DB)
                     push_db_log_failure(PQerrorMessage(conn));
@@ -261,13 +285,62 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
                 continue;
             }
             retry = RETRY_MIN_MS;
+            b->live = 1; /* caught up: from now on what comes is new */
         }
         if (wait_notify(conn, b->pub, &d, d.all || d.n ? 0 : IDLE_CHECK_MS) < 0) {
             push_log_warn("lost the PostgreSQL connection; reconnecting");
-            push_db_close(&db);
+            lose(&db);
         }
     }
-    push_db_close(&db);
+    lose(&db);
+}
+
+/* --- status (PUSH_MQTT_STATUS_LISTEN): push_statusd's thread asks */
+
+struct status {
+    struct push_mqtt_pub *pub;
+    struct push_db db; /* the health check's own connection: the bridge's is its thread's */
+};
+
+static void status_state(void *arg, struct push_metrics_state *st)
+{
+    struct status *s = arg;
+    int up = __atomic_load_n(&listen_up, __ATOMIC_RELAXED);
+
+    *st = (struct push_metrics_state){
+        .program = "push-mqtt", .transport = "mqtt", .streams = -1,
+        .db_pool = up, .db_busy = up && __atomic_load_n(&in_pass, __ATOMIC_RELAXED),
+        .listening = up, .broker = push_mqtt_pub_session(s->pub) != 0,
+    };
+}
+
+static struct push_db *status_db(void *arg)
+{
+    return &((struct status *)arg)->db;
+}
+
+static void status_db_release(void *arg, struct push_db *db)
+{
+    (void)arg;
+    (void)db; /* kept open for the next check */
+}
+
+static int status_start(const struct push_config *cfg, const struct push_mqtt_config *mcfg,
+                        struct push_mqtt_pub *pub)
+{
+    static struct status s;
+    const struct push_statusd_source src = { status_state, status_db, status_db_release, &s };
+    char err[512];
+
+    if (!mcfg->status_listen[0])
+        return 0;
+    s.pub = pub;
+    push_db_init(&s.db, cfg->database_url, "push-mqtt status");
+    if (push_statusd_start(mcfg->status_listen, cfg->socket_mode, &src, err, sizeof err) < 0) {
+        push_log_error("%s", err);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -309,10 +382,13 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     bridge.cfg = &mcfg;
+    bridge.live = 0;
     if (!(bridge.pub = push_mqtt_pub_start(&mcfg, err, sizeof err))) {
         push_log_error("%s", err);
         return 1;
     }
+    if (status_start(&cfg, &mcfg, bridge.pub) < 0)
+        return 1;
     push_log_info("publishing to %s:%d under %s/", mcfg.host, mcfg.port, mcfg.prefix);
     serve(&cfg, &bridge);
     push_log_info("stopping");

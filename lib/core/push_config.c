@@ -59,6 +59,9 @@ const char push_config_help[] =
     "                         0: off)\n"
     "WebSocket (push-ws):\n"
     "  PUSH_WS_LISTEN         the socket path or [host]:port push-ws listens on (or --listen)\n"
+    "  PUSH_WS_STATUS_LISTEN  a socket path or [host]:port (127.0.0.1:9181) where push-ws answers\n"
+    "                         GET /metrics and GET /health in plain HTTP; keep it off the\n"
+    "                         internet (default: none)\n"
     "  PUSH_WS_ORIGINS        comma-separated origins allowed besides the request's own host\n"
     "                         (\"*\": any); a request without Origin (not a browser) is allowed\n"
     "  PUSH_WS_TRUST_USER_HEADER  the header the web server overwrites with the user it\n"
@@ -284,6 +287,10 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
         return -1;
     if ((v = push_env_get(envp, "PUSH_WS_LISTEN"))
         && copy_str(cfg->ws_listen, sizeof cfg->ws_listen, v, "PUSH_WS_LISTEN", err, errlen))
+        return -1;
+    if ((v = push_env_get(envp, "PUSH_WS_STATUS_LISTEN"))
+        && copy_str(cfg->ws_status_listen, sizeof cfg->ws_status_listen, v, "PUSH_WS_STATUS_LISTEN",
+                    err, errlen))
         return -1;
     if ((v = push_env_get(envp, "PUSH_WS_ORIGINS"))
         && copy_str(cfg->ws_origins, sizeof cfg->ws_origins, v, "PUSH_WS_ORIGINS", err, errlen))

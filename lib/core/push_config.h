@@ -53,6 +53,7 @@ struct push_config {
                                 * default 16384; 0: none (and no LISTEN connection) */
     /* push-ws */
     char ws_listen[256];       /* PUSH_WS_LISTEN (or --listen): socket path or [host]:port */
+    char ws_status_listen[256]; /* PUSH_WS_STATUS_LISTEN: push-ws's status listener; "": none */
     char ws_origins[1024];     /* PUSH_WS_ORIGINS: comma-separated origins allowed besides the
                                 * request's own host; "*": any */
     char ws_user_header[64];   /* PUSH_WS_TRUST_USER_HEADER: the header a proxy sets to the

@@ -19,10 +19,13 @@ static long counters[PUSH_M_COUNTERS];
 static long refused[200]; /* by status - 400 */
 static long lag_count[LAG_BUCKETS + 1], lag_sum_ms, lag_n;
 
+/* streams: a series of streams, left out for a program without them (push-mqtt) */
 static const struct {
     const char *name, *help;
+    int streams;
 } counter_info[PUSH_M_COUNTERS] = {
-    [PUSH_M_DELIVERED] = { "pgpush_delivered_messages_total", "Messages written to clients." },
+    [PUSH_M_DELIVERED] = { "pgpush_delivered_messages_total",
+                           "Messages written to clients (push-mqtt: acknowledged by the broker)." },
     [PUSH_M_DELIVERED_BYTES] = { "pgpush_delivered_bytes_total",
                                  "Bytes of the messages' JSON written to clients." },
     [PUSH_M_WAKEUPS] = { "pgpush_wakeups_total",
@@ -32,11 +35,11 @@ static const struct {
     [PUSH_M_READ_FAILURES] = { "pgpush_read_failures_total",
                                "Stream reads that failed (the database unreachable); retried." },
     [PUSH_M_OPENED] = { "pgpush_streams_opened_total",
-                        "Streams, held long polls and WebSocket sockets opened." },
+                        "Streams, held long polls and WebSocket sockets opened.", 1 },
     [PUSH_M_RESUMED] = { "pgpush_streams_resumed_total",
-                         "Streams opened from a client's cursor (a reconnect that resumes)." },
+                         "Streams opened from a client's cursor (a reconnect that resumes).", 1 },
     [PUSH_M_SLOW_DROPS] = { "pgpush_slow_client_drops_total",
-                            "Clients dropped for taking no data, or letting too much wait." },
+                            "Clients dropped for taking no data, or letting too much wait.", 1 },
     [PUSH_M_LISTEN_LOST] = { "pgpush_listen_reconnects_total",
                              "Times the LISTEN connection was lost and connected again." },
 };
@@ -155,13 +158,17 @@ char *push_metrics_text(const struct push_metrics_state *st, size_t *len)
 
     put(&t, "# HELP pgpush_build_info The program and its version.\n# TYPE pgpush_build_info gauge\n"
             "pgpush_build_info{program=\"%s\",version=\"%s\"} 1\n", st->program, PACKAGE_VERSION);
-    snprintf(labels, sizeof labels, "{transport=\"%s\"}", st->transport);
-    gauge(&t, "pgpush_open_streams", "Open streams, held long polls or WebSocket sockets.", labels,
-          st->streams);
+    if (st->streams >= 0) {
+        snprintf(labels, sizeof labels, "{transport=\"%s\"}", st->transport);
+        gauge(&t, "pgpush_open_streams", "Open streams, held long polls or WebSocket sockets.",
+              labels, st->streams);
+    }
     for (int c = 0; c < PUSH_M_COUNTERS; c++)
-        put(&t, "# HELP %s %s\n# TYPE %s counter\n%s %ld\n", counter_info[c].name,
-            counter_info[c].help, counter_info[c].name, counter_info[c].name, get(&counters[c]));
-    refusals(&t);
+        if (st->streams >= 0 || !counter_info[c].streams)
+            put(&t, "# HELP %s %s\n# TYPE %s counter\n%s %ld\n", counter_info[c].name,
+                counter_info[c].help, counter_info[c].name, counter_info[c].name, get(&counters[c]));
+    if (st->streams >= 0)
+        refusals(&t);
     lag(&t);
     put(&t, "# HELP pgpush_db_connections Query connections (PUSH_DB_POOL), by state.\n"
             "# TYPE pgpush_db_connections gauge\n"
@@ -170,6 +177,9 @@ char *push_metrics_text(const struct push_metrics_state *st, size_t *len)
     if (st->listening >= 0)
         gauge(&t, "pgpush_listen_up", "The LISTEN connection is up (1) or down (0).", "",
               st->listening);
+    if (st->broker >= 0)
+        gauge(&t, "pgpush_mqtt_broker_up", "push-mqtt's connection to the MQTT broker is up (1) "
+              "or down (0).", "", st->broker);
     *len = t.len;
     return t.p;
 }

@@ -2,14 +2,15 @@
  *
  * Counting is a relaxed atomic add, from any thread, on the paths that deliver, read and refuse;
  * the text is made when someone asks (push_status: GET .../metrics through the web server's
- * status location). Every series is per process: Prometheus sums the processes. */
+ * status location, or the daemons' status listener, push_statusd). Every series is per process:
+ * Prometheus sums the processes. */
 #ifndef PUSH_METRICS_H
 #define PUSH_METRICS_H
 
 #include <stddef.h>
 
 enum push_counter {
-    PUSH_M_DELIVERED,       /* messages written to clients */
+    PUSH_M_DELIVERED,       /* messages written to clients (push-mqtt: acknowledged by the broker) */
     PUSH_M_DELIVERED_BYTES, /* their JSON's bytes */
     PUSH_M_WAKEUPS,         /* notifications the LISTEN connection received */
     PUSH_M_READS,           /* stream reads (a first read, a wake-up's, a long poll's) */
@@ -37,11 +38,13 @@ void push_metric_lag_since(const char *created_at);
 /* What only the program knows, read when the text is made. */
 struct push_metrics_state {
     const char *program;   /* "push-sse" */
-    const char *transport; /* "sse", "iframe", "longpoll", "poll", "ws" */
-    int streams;           /* open streams, held polls or sockets */
+    const char *transport; /* "sse", "iframe", "longpoll", "poll", "ws", "mqtt" */
+    int streams;           /* open streams, held polls or sockets; -1: a program without streams
+                            * (push-mqtt), whose text leaves out the series of streams */
     int db_pool;           /* query connections (PUSH_DB_POOL) */
     int db_busy;           /* ... lent to a reader now */
     int listening;         /* the LISTEN connection is up: 1, down: 0, none: -1 */
+    int broker;            /* push-mqtt's broker connection is up: 1, down: 0, none: -1 */
 };
 
 /* The Prometheus text exposition (version 0.0.4) of every series: malloc'd, its length in *len. */

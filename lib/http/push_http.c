@@ -90,6 +90,37 @@ int push_http_error(struct push_request *r, int status, const char *code, const 
     return rc;
 }
 
+char *push_http_raw_answer(int status, const char *headers, const char *content_type,
+                           const char *body, size_t blen, size_t *len)
+{
+    size_t size = blen + strlen(headers ? headers : "") + strlen(content_type) + 256;
+    char *raw = xmalloc(size);
+    int n = snprintf(raw, size,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                     status, push_http_reason(status), content_type, blen, headers ? headers : "");
+
+    memcpy(raw + n, body, blen); /* (the body may hold any byte) */
+    *len = (size_t)n + blen;
+    return raw;
+}
+
+char *push_http_raw_error(int status, const char *code, const char *message, const char *headers,
+                          size_t *len)
+{
+    json_object *o = json_object_new_object();
+    size_t blen;
+    const char *body;
+    char *raw;
+
+    json_object_object_add(o, "error", json_object_new_string(code));
+    json_object_object_add(o, "message", json_object_new_string(message));
+    body = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &blen);
+    raw = push_http_raw_answer(status, headers, "application/json; charset=utf-8", body, blen, len);
+    json_object_put(o);
+    return raw;
+}
+
 enum push_body_err push_http_read_body(struct push_request *r, size_t max, char **body,
                                        size_t *len)
 {

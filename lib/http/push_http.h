@@ -33,6 +33,18 @@ int push_http_respond(struct push_request *r, int status, const char *headers,
 int push_http_error(struct push_request *r, int status, const char *code, const char *message,
                     const char *headers);
 
+/* A whole HTTP/1.1 answer, for what speaks HTTP itself on a socket (push-ws before the upgrade,
+ * the daemons' status listener, runtime/push_statusd): the status line, Content-Type and
+ * Content-Length, Cache-Control: no-store, Connection: close, the extra header lines in headers
+ * (each ending "\r\n"; may be NULL), a blank line and body. malloc'd; its length in *len. */
+char *push_http_raw_answer(int status, const char *headers, const char *content_type,
+                           const char *body, size_t blen, size_t *len);
+
+/* The same with the JSON error body {"error": code, "message": message}. Not counted as a
+ * refusal: the caller counts what is one (push_ws_http_error). */
+char *push_http_raw_error(int status, const char *code, const char *message, const char *headers,
+                          size_t *len);
+
 enum push_body_err {
     PUSH_BODY_OK,
     PUSH_BODY_NO_LENGTH, /* CONTENT_LENGTH missing or not a number */

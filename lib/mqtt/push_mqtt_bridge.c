@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
+#include "core/push_metrics.h"
 #include "core/push_util.h"
 #include "store/push_dbcheck.h"
 #include "store/push_store.h"
@@ -69,15 +70,27 @@ static PGresult *users_page(PGconn *conn, const char *after)
 
 /* --- publishing */
 
-/* Publishes o on topic; o is released. */
-static int send_json(struct push_mqtt_bridge *b, const char *topic, json_object *o, int retain)
+/* Publishes o on topic; o is released. Its length is added to *bytes (NULL: not). */
+static int send_json(struct push_mqtt_bridge *b, const char *topic, json_object *o, int retain,
+                     long *bytes)
 {
     size_t len;
     const char *text = push_json_text(o, &len);
     int rc = push_mqtt_pub_send(b->pub, topic, text, len, retain);
 
+    if (bytes)
+        *bytes += (long)len;
     json_object_put(o);
     return rc;
+}
+
+/* rows [0, n) of res, acknowledged by the broker: counted as delivered */
+static void delivered(const struct push_mqtt_bridge *b, const PGresult *res, int n, long bytes)
+{
+    push_metric_add(PUSH_M_DELIVERED, n);
+    push_metric_add(PUSH_M_DELIVERED_BYTES, bytes);
+    for (int i = 0; i < n && b->live; i++)
+        push_metric_lag_since(PQgetvalue(res, i, PUSH_COL_CREATED_AT));
 }
 
 static err_t flush(struct push_mqtt_bridge *b)
@@ -98,6 +111,7 @@ static err_t stream_batch(struct push_mqtt_bridge *b, PGconn *conn, const char *
     char tag[PUSH_CURSOR_TAG_LEN + 1];
     PGresult *res = push_store_messages(conn, user, &after, b->cfg->batch);
     err_t err = PUSH_MQTT_BRIDGE_OK;
+    long bytes = 0;
 
     *n = 0;
     if (!res)
@@ -109,11 +123,12 @@ static err_t stream_batch(struct push_mqtt_bridge *b, PGconn *conn, const char *
         /* a cursor belongs to one user; on the shared topic the id orders the messages */
         if (broadcast)
             json_object_object_add(m, "cursor", NULL);
-        if (send_json(b, topic, m, 0) < 0)
+        if (send_json(b, topic, m, 0, &bytes) < 0)
             err = PUSH_MQTT_BRIDGE_BROKER;
     }
     if (*n && !err && !(err = flush(b))) {
         const char *id = PQgetvalue(res, *n - 1, PUSH_COL_ID);
+        delivered(b, res, *n, bytes);
         if (ack(conn, user, id) < 0)
             err = PUSH_MQTT_BRIDGE_DB;
         else
@@ -177,7 +192,7 @@ static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
         return PUSH_MQTT_BRIDGE_OK;
     if (!(res = push_store_unread(conn, user)))
         return PUSH_MQTT_BRIDGE_DB;
-    rc = send_json(b, topic, counts(res, 0, PQntuples(res), 0), 1);
+    rc = send_json(b, topic, counts(res, 0, PQntuples(res), 0), 1, NULL);
     PQclear(res);
     return rc < 0 ? PUSH_MQTT_BRIDGE_BROKER : PUSH_MQTT_BRIDGE_OK;
 }
@@ -216,7 +231,7 @@ static err_t all_unread(struct push_mqtt_bridge *b, PGconn *conn, int *total)
             for (j = i + 1; j < rows && strcmp(PQgetvalue(res, j, 0), user) == 0; j++)
                 ;
             if (push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "unread") >= 0
-                && send_json(b, topic, counts(res, i, j, 1), 1) < 0)
+                && send_json(b, topic, counts(res, i, j, 1), 1, NULL) < 0)
                 err = PUSH_MQTT_BRIDGE_BROKER;
         }
         if (rows)

@@ -17,10 +17,13 @@ enum push_mqtt_bridge_err {
 struct push_mqtt_bridge {
     const struct push_mqtt_config *cfg; /* borrowed */
     struct push_mqtt_pub *pub;          /* borrowed */
+    int live;                           /* what is published now is new (not the catching up
+                                         * after a connection): its delivery lag is measured */
 };
 
 /* Each publishes in batches of cfg->batch, flushes, then records what the broker
- * acknowledged in push.mqtt_cursor. conn has push_store's statements prepared. A failure
+ * acknowledged in push.mqtt_cursor, and counts it (push_metrics: delivered messages and bytes,
+ * and while b->live their lag). conn has push_store's statements prepared. A failure
  * leaves the stored cursors where the broker's acknowledgements put them: calling again
  * (after reconnecting) publishes the rest, and at most the unacknowledged batch twice. */
 

@@ -19,7 +19,10 @@ const char push_mqtt_config_help[] =
     "  PUSH_MQTT_KEEPALIVE    seconds between MQTT pings (default 30)\n"
     "  PUSH_MQTT_MAX_INFLIGHT messages published and not yet acknowledged, at most (default 100)\n"
     "  PUSH_MQTT_BATCH        messages read and published per round (default 100, at most 1000)\n"
-    "  PUSH_MQTT_ACK_TIMEOUT  seconds to wait for the broker's acknowledgements (default 30)\n";
+    "  PUSH_MQTT_ACK_TIMEOUT  seconds to wait for the broker's acknowledgements (default 30)\n"
+    "  PUSH_MQTT_STATUS_LISTEN  a socket path or [host]:port (127.0.0.1:9182) where push-mqtt\n"
+    "                         answers GET /metrics and GET /health in plain HTTP; keep it off\n"
+    "                         the internet (default: none)\n";
 
 static int fail(char *err, size_t errlen, const char *name, const char *why)
 {
@@ -51,6 +54,7 @@ static int load_strings(struct push_mqtt_config *c, char *const *envp, char *err
         { "PUSH_MQTT_USER", c->user, sizeof c->user },
         { "PUSH_MQTT_CLIENT_ID", c->client_id, sizeof c->client_id },
         { "PUSH_MQTT_TOPIC_PREFIX", c->prefix, sizeof c->prefix },
+        { "PUSH_MQTT_STATUS_LISTEN", c->status_listen, sizeof c->status_listen },
     };
     const char *v;
 

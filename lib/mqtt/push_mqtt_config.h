@@ -20,6 +20,7 @@ struct push_mqtt_config {
     int max_inflight;      /* PUSH_MQTT_MAX_INFLIGHT: unacknowledged messages, default 100 */
     int batch;             /* PUSH_MQTT_BATCH: messages per read and flush, default 100 */
     int ack_timeout;       /* PUSH_MQTT_ACK_TIMEOUT, s: waiting for PUBACKs, default 30 */
+    char status_listen[256]; /* PUSH_MQTT_STATUS_LISTEN: the status listener; "": none */
 };
 
 /* Fills c from envp (defaults for what is unset). Returns 0, or -1 with a one-line reason in

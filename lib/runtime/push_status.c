@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "http/push_http.h"
 
 enum push_status_kind push_status_wanted(const struct push_request *r)
@@ -25,43 +26,76 @@ enum push_status_kind push_status_wanted(const struct push_request *r)
     return PUSH_STATUS_NONE;
 }
 
-static void health(struct push_request *r, const struct push_metrics_state *st, struct push_db *db)
+static const char *up_down(int v)
+{
+    return v < 0 ? "none" : v ? "up" : "down";
+}
+
+/* Why the program is not healthy, or NULL: the database first (a query on db), then the LISTEN
+ * connection, then the broker's. */
+static const char *unhealthy(const struct push_metrics_state *st, struct push_db *db,
+                             enum push_db_err *err, char *msg, size_t len)
+{
+    *err = push_db_check(db, msg, len);
+    if (*err != PUSH_DB_OK)
+        return msg;
+    if (st->listening == 0)
+        return "the LISTEN connection is down; reconnecting";
+    if (st->broker == 0)
+        return "the MQTT broker is not connected; reconnecting";
+    return NULL;
+}
+
+static char *health(const struct push_metrics_state *st, struct push_db *db, int *status,
+                    size_t *len)
 {
     json_object *o = json_object_new_object();
     char msg[512] = "";
-    enum push_db_err err = push_db_check(db, msg, sizeof msg);
-    int up = err == PUSH_DB_OK && st->listening != 0;
+    enum push_db_err err;
+    const char *why = unhealthy(st, db, &err, msg, sizeof msg);
     const char *text;
-    size_t len;
+    char *body;
 
-    json_object_object_add(o, "status", json_object_new_string(up ? "ok" : "unavailable"));
+    json_object_object_add(o, "status", json_object_new_string(why ? "unavailable" : "ok"));
     json_object_object_add(o, "program", json_object_new_string(st->program));
-    if (err != PUSH_DB_OK)
-        json_object_object_add(o, "reason", json_object_new_string(msg));
-    else if (!up)
-        json_object_object_add(o, "reason",
-                               json_object_new_string("the LISTEN connection is down; reconnecting"));
+    if (why)
+        json_object_object_add(o, "reason", json_object_new_string(why));
     json_object_object_add(o, "schema_version", json_object_new_int(PUSH_SCHEMA_VERSION));
-    json_object_object_add(o, "listen", json_object_new_string(
-        st->listening < 0 ? "none" : st->listening ? "up" : "down"));
-    json_object_object_add(o, "streams", json_object_new_int(st->streams));
-    text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-    if (!up)
-        push_log_warn("health check: 503: %s", err != PUSH_DB_OK ? msg : "the LISTEN connection is down");
-    push_http_respond(r, up ? 200 : 503, "Cache-Control: no-store\r\n", "application/json", text, len);
+    json_object_object_add(o, "listen", json_object_new_string(up_down(st->listening)));
+    if (st->broker >= 0)
+        json_object_object_add(o, "broker", json_object_new_string(up_down(st->broker)));
+    if (st->streams >= 0)
+        json_object_object_add(o, "streams", json_object_new_int(st->streams));
+    text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, len);
+    body = xmalloc(*len + 1);
+    memcpy(body, text, *len + 1);
+    if (why)
+        push_log_warn("health check: 503: %s", why);
+    *status = why ? 503 : 200;
     json_object_put(o);
+    return body;
+}
+
+char *push_status_body(enum push_status_kind kind, const struct push_metrics_state *st,
+                       struct push_db *db, int *status, const char **type, size_t *len)
+{
+    if (kind == PUSH_STATUS_HEALTH) {
+        *type = PUSH_STATUS_HEALTH_TYPE;
+        return health(st, db, status, len);
+    }
+    *type = PUSH_STATUS_METRICS_TYPE;
+    *status = 200;
+    return push_metrics_text(st, len);
 }
 
 void push_status_answer(struct push_request *r, enum push_status_kind kind,
                         const struct push_metrics_state *st, struct push_db *db)
 {
-    if (kind == PUSH_STATUS_HEALTH) {
-        health(r, st, db);
-    } else {
-        size_t len;
-        char *text = push_metrics_text(st, &len);
-        push_http_respond(r, 200, "Cache-Control: no-store\r\n",
-                          "text/plain; version=0.0.4; charset=utf-8", text, len);
-        free(text);
-    }
+    int status;
+    const char *type;
+    size_t len;
+    char *body = push_status_body(kind, st, db, &status, &type, &len);
+
+    push_http_respond(r, status, "Cache-Control: no-store\r\n", type, body, len);
+    free(body);
 }

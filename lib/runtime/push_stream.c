@@ -363,7 +363,8 @@ static void (*stream_handler)(struct push_request *r, const struct push_stream_c
 static void stream_status(struct push_request *r, const struct push_stream_ctx *ctx,
                           enum push_status_kind kind)
 {
-    struct push_metrics_state st = { ctx->program, ctx->program + strlen("push-"), 0, 0, 0, 0 };
+    struct push_metrics_state st = { .program = ctx->program,
+                                     .transport = ctx->program + strlen("push-"), .broker = -1 };
     struct push_db *db = push_pool_acquire(ctx->pool);
 
     push_hub_status(ctx->hub, &st.streams, &st.listening);

@@ -30,6 +30,7 @@
 #include "transport/push_ws.h"
 #include "runtime/push_hub.h"
 #include "runtime/push_loop.h"
+#include "runtime/push_statusd.h"
 #include "runtime/push_wsconn.h"
 
 #define HEAD_TIMEOUT_MS 10000   /* the upgrade request must arrive within this */
@@ -62,6 +63,9 @@ struct head {
 
 struct wsd {
     const struct push_config *cfg;
+    const char *appname;
+    struct push_hub *hub;
+    struct push_pool *pool;
     struct push_loop *loop;
     struct push_loop_watch listen_watch, signal_watch;
     int lfd, sfd;
@@ -530,6 +534,29 @@ static void on_turn_end(void *arg)
     }
 }
 
+/* --- status (PUSH_WS_STATUS_LISTEN): push_statusd's thread asks */
+
+static void status_state(void *arg, struct push_metrics_state *st)
+{
+    struct wsd *d = arg;
+    int registered;
+
+    *st = (struct push_metrics_state){ .program = d->appname, .transport = "ws", .broker = -1 };
+    push_hub_status(d->hub, &registered, &st->listening);
+    st->streams = push_loop_count(d->loop); /* sockets, upgraded or being refused */
+    st->db_busy = push_pool_busy(d->pool, &st->db_pool);
+}
+
+static struct push_db *status_db(void *arg)
+{
+    return push_pool_acquire(((struct wsd *)arg)->pool);
+}
+
+static void status_db_release(void *arg, struct push_db *db)
+{
+    push_pool_release(((struct wsd *)arg)->pool, db);
+}
+
 void push_wsd_block_signals(void)
 {
     sigset_t set;
@@ -570,8 +597,19 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     struct push_hub *hub = push_hub_start(cfg->database_url, appname, streams,
                                           cfg->max_streams_per_user);
     struct push_pool *pool = push_pool_new(cfg->database_url, appname, cfg->db_pool);
+    d.appname = appname;
+    d.hub = hub;
+    d.pool = pool;
     d.loop = push_loop_start(cfg, hub, pool);
     push_loop_hooks(d.loop, on_scan, on_turn_end, &d);
+    if (cfg->ws_status_listen[0]) {
+        const struct push_statusd_source src = { status_state, status_db, status_db_release, &d };
+        char err[512];
+        if (push_statusd_start(cfg->ws_status_listen, cfg->socket_mode, &src, err, sizeof err) < 0) {
+            push_log_error("%s", err);
+            return 1;
+        }
+    }
     d.listen_watch.on = on_listen;
     d.signal_watch.on = on_signal;
     if (push_loop_watch_add(d.loop, lfd, EPOLLIN, &d.listen_watch) < 0

@@ -229,26 +229,8 @@ char *push_ws_run(struct push_db *db, const char *user, const char *tag, const s
 char *push_ws_http_error(int status, const char *code, const char *message, const char *headers,
                          size_t *len)
 {
-    json_object *o = json_object_new_object();
-    size_t blen, size;
-    const char *body;
-    char *raw;
-
     push_metric_refused(status);
-    json_object_object_add(o, "error", json_object_new_string(code));
-    json_object_object_add(o, "message", json_object_new_string(message));
-    body = push_json_text(o, &blen);
-    size = blen + strlen(headers ? headers : "") + 256;
-    raw = xmalloc(size);
-    *len = (size_t)snprintf(raw, size,
-                            "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-                            "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-                            "Connection: close\r\n%s\r\n%s",
-                            status, push_http_reason(status), blen, headers ? headers : "", body);
-    if (*len >= size)
-        *len = size - 1;
-    json_object_put(o);
-    return raw;
+    return push_http_raw_error(status, code, message, headers, len);
 }
 
 char *push_ws_close_event(const char *reason, int retry_ms)

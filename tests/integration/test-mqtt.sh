@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-mqtt.sh: push-mqtt and the Mosquitto auth plugin against a real Mosquitto and PostgreSQL:
 # delivery, tokens, the per-user topic rule, hostile text, retained counts, restarts of the
-# bridge, the broker and PostgreSQL, and the WebSocket listener
+# bridge, the broker and PostgreSQL, the WebSocket listener, and push-mqtt's metrics and health
+# (PUSH_MQTT_STATUS_LISTEN) through each of those
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 
 harness_database
@@ -28,6 +29,20 @@ UT() { echo "push/user/$1/$2"; }
 BT=push/broadcast/message
 # titles NAME: the titles received by a subscriber, comma-separated
 titles() { jq -r .title <"$WORK/$1.out" 2>/dev/null | paste -sd, -; }
+# sget NAME PATH: the bridge's status listener's answer in $WORK/NAME.status, its code echoed
+sget() { curl -s -o "$WORK/$1.status" -w '%{http_code}' --max-time 10 --unix-socket "$MQTT_STATUS" "http://localhost$2"; }
+# scrape NAME: GET /metrics, parsed by the reference parser into $WORK/NAME.prom; metric NAME SERIES
+scrape() {
+    local code
+    code=$(sget "$1" /metrics)
+    if [ "$code" = 200 ] && /usr/bin/python3 "$top_srcdir/tests/lib/promparse.py" "$WORK/$1.status" >"$WORK/$1.prom" 2>&1; then
+        ok "push-mqtt's metrics ($1): 200, Prometheus text ($(wc -l <"$WORK/$1.prom") samples)"
+    else
+        not_ok "push-mqtt's metrics ($1): 200, Prometheus text" "$code $(cat "$WORK/$1.prom" 2>/dev/null)"
+    fi
+}
+metric() { awk -v s="$2" '$1 == s { print $2 }' "$WORK/$1.prom"; }
+grew() { check "awk 'BEGIN { exit !($(metric "$2" "$3") > $(metric "$1" "$3")) }'" "$3 moved: $(metric "$1" "$3") -> $(metric "$2" "$3")"; }
 
 echo "# --- what the bridge sends before the broker acknowledges: PUSH_MQTT_BATCH, PUSH_MQTT_MAX_INFLIGHT"
 # a broker that lets the bridge in and never acknowledges a message (MQTT 3.1.1, a few packets)
@@ -80,7 +95,7 @@ BOB=$(token bob)
 
 echo "# --- the programs"
 out=$("$DAEMONS/push-mqtt" --help); rc=$?
-check '[ $rc -eq 0 ] && grep -q "push/user/USER/message\|PREFIX/user/USER/message" <<<"$out" && grep -q PUSH_MQTT_HOST <<<"$out"' "push-mqtt --help names the topics and its settings"
+check '[ $rc -eq 0 ] && grep -q "push/user/USER/message\|PREFIX/user/USER/message" <<<"$out" && grep -q PUSH_MQTT_HOST <<<"$out" && grep -q PUSH_MQTT_STATUS_LISTEN <<<"$out"' "push-mqtt --help names the topics and its settings (PUSH_MQTT_STATUS_LISTEN too)"
 out=$("$DAEMONS/push-mqtt" --check 2>&1); rc=$?
 check '[ $rc -eq 0 ] && grep -q "its own statements (rolled back): ok" <<<"$out"' "push-mqtt --check accepts the database, its own statements tried"
 # a role that may do what the streaming programs do, but not record push-mqtt's acknowledgements
@@ -101,6 +116,15 @@ check '[ $rc -ne 0 ] && grep -q PUSH_MQTT_TOPIC_PREFIX <<<"$out"' "a bad PUSH_MQ
 # the bridge first: it waits for a broker that is not there yet
 start_bridge --no-wait
 sleep 1
+echo "# --- status: the bridge without its broker"
+eq "$(sget hb /health),$(jq -r .status "$WORK/hb.status"),$(jq -r .broker "$WORK/hb.status")" "503,unavailable,down" "health without the broker: 503 unavailable, broker down"
+check 'jq -r .reason "$WORK/hb.status" | grep -q "MQTT broker is not connected"' "... saying why: $(jq -r .reason "$WORK/hb.status")"
+scrape mb
+eq "$(metric mb pgpush_mqtt_broker_up),$(metric mb pgpush_listen_up)" "0,1" "pgpush_mqtt_broker_up 0, pgpush_listen_up 1"
+VERSION=$("$DAEMONS/push-mqtt" --version | awk '{ print $NF }')
+eq "$(metric mb 'pgpush_build_info{program="push-mqtt",version="'"$VERSION"'"}')" 1 "pgpush_build_info names push-mqtt"
+check '! grep -q "^pgpush_open_streams\|^pgpush_streams_opened_total\|^pgpush_refused_total" "$WORK/mb.prom"' "no series of streams (it has none)"
+eq "$(sget nf /nothing),$(jq -r .error "$WORK/nf.status")" "404,not_found" "another path: 404 not_found"
 start_broker
 grep -q "pgpush_auth: tokens for users" "$WORK/mosquitto.log" && ok "mosquitto loads the plugin" || not_ok "mosquitto loads the plugin" "$(tail -n 5 "$WORK/mosquitto.log")"
 for _ in $(seq 1 100); do grep -q "connected to the MQTT broker" "$WORK/push-mqtt.log" && break; sleep 0.1; done
@@ -110,6 +134,10 @@ grep -q "connected to the MQTT broker" "$WORK/push-mqtt.log" && ok "and logs in 
 echo "# --- publish by SQL, receive with mosquitto_sub"
 sub a1 alice "$ALICE" 1 10 "$(UT alice message)"
 sleep 0.5
+for _ in $(seq 1 50); do [ "$(sget h0 /health)" = 200 ] && break; sleep 0.1; done
+eq "$(sget h0 /health),$(jq -c '[.status, .program, .listen, .broker]' "$WORK/h0.status")" '200,["ok","push-mqtt","up","up"]' \
+    "health with the broker: 200 ok, LISTEN and broker up"
+scrape m0
 id=$(publish "SELECT push.send('alice', 'Hello MQTT', 'first body')")
 sub_wait a1; rc=$?
 eq "$rc" 0 "alice receives a message within 10 s"
@@ -117,6 +145,14 @@ eq "$(jq -r .title "$WORK/a1.out")|$(jq -r .body "$WORK/a1.out")|$(jq -r .id "$W
 cur=$(jq -r .cursor "$WORK/a1.out")
 check '[[ "$cur" =~ ^$(printf %x "$id")-0-[0-9a-f]{8}$ ]]' "it carries alice's cursor just after it, as push-sse would ($cur)"
 eq "$(jq -r '.broadcast, .read' "$WORK/a1.out" | paste -sd, -)" "false,false" "broadcast false, read false"
+scrape m1
+eq "$(awk "BEGIN { print $(metric m1 pgpush_delivered_messages_total) - $(metric m0 pgpush_delivered_messages_total) }")" 1 \
+    "pgpush_delivered_messages_total counted the one message the broker acknowledged"
+grew m0 m1 pgpush_delivered_bytes_total
+grew m0 m1 pgpush_wakeups_total
+grew m0 m1 pgpush_reads_total
+grew m0 m1 pgpush_delivery_lag_seconds_count
+eq "$(metric m1 pgpush_mqtt_broker_up)" 1 "pgpush_mqtt_broker_up 1"
 
 sub u1 alice "$ALICE" 1 5 "$(UT alice unread)"
 sub_wait u1
@@ -297,6 +333,7 @@ for _ in $(seq 1 50); do kill -0 "$MOSQ_PID" 2>/dev/null || break; sleep 0.1; do
 publish "SELECT push.send('carol', 'm1 while the broker is down')" >/dev/null
 publish "SELECT push.broadcast('m2 broadcast while the broker is down')" >/dev/null
 sleep 1
+eq "$(sget h1 /health),$(jq -r .broker "$WORK/h1.status")" "503,down" "status: the broker stopped: health 503, broker down"
 start_broker
 publish "SELECT push.send('carol', 'm3 after')" >/dev/null
 expect="k1,k2 while the bridge is dead,m1 while the broker is down,m3 after | k3 broadcast while dead,m2 broadcast while the broker is down"
@@ -306,13 +343,24 @@ grep -q "lost the MQTT broker" "$WORK/push-mqtt.log" && ok "the bridge noticed t
 
 cluster=$(dirname "$PGDATA")
 publish "SELECT push.send('carol', 'n1 at the stop')" >/dev/null
+scrape m2
 "$top_srcdir/tests/lib/pgcluster" stop "$cluster" >/dev/null
+eq "$(sget h2 /health),$(jq -r .status "$WORK/h2.status")" "503,unavailable" "status: PostgreSQL stopped: health 503 unavailable"
+check 'jq -r .reason "$WORK/h2.status" | grep -q connect' "... saying why: $(jq -r .reason "$WORK/h2.status")"
 sleep 2
 "$top_srcdir/tests/lib/pgcluster" start "$cluster" >/dev/null || hard_error "PostgreSQL did not come back"
 publish "SELECT push.send('carol', 'n2 after')" >/dev/null
 expect="k1,k2 while the bridge is dead,m1 while the broker is down,m3 after,n1 at the stop,n2 after | k3 broadcast while dead,m2 broadcast while the broker is down"
 collect c3 "$expect"
 eq "$(delivered)" "$expect" "across a PostgreSQL restart: everything, each topic in order"
+scrape m3
+grew m2 m3 pgpush_listen_reconnects_total
+eq "$(sget h3 /health)" 200 "status: PostgreSQL back: health 200"
+sql "UPDATE push.meta SET schema_version = schema_version + 100"
+eq "$(sget h4 /health),$(jq -r .status "$WORK/h4.status")" "503,unavailable" "status: the schema of another version: health 503"
+check 'jq -r .reason "$WORK/h4.status" | grep -qi version' "... saying why: $(jq -r .reason "$WORK/h4.status")"
+sql "UPDATE push.meta SET schema_version = schema_version - 100"
+eq "$(sget h5 /health)" 200 "... and 200 once it is back"
 
 echo "# --- repetitions carry an id already seen"
 r=$(replay)

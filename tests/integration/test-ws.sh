@@ -3,6 +3,7 @@
 # (identity, Origin, limits), delivery and unread counts, hostile text byte for byte, every command and
 # its errors, frame limits and close codes, ping/pong, token expiry, a client that reads nothing,
 # floods (pings and commands never read, slowloris, 1,000 idle sockets), the open-file limit,
+# metrics and health on PUSH_WS_STATUS_LISTEN (and not on the public socket), its bounds,
 # resume across SIGKILL, a PostgreSQL restart under open sockets, SIGTERM closing every socket with 1001. (Behind each web server:
 # server-suite.sh.)
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
@@ -430,6 +431,83 @@ check 'grep -q "warn: refused a stream (503 too_many_streams)" "$WORK/full.log"'
 ws_end f1
 kill "${WS_PID[full]}"
 
+echo "# --- status: metrics and health on PUSH_WS_STATUS_LISTEN, never on the public socket"
+ST_PORT=$(free_port)
+ST=http://127.0.0.1:$ST_PORT
+ws_start st PUSH_WS_STATUS_LISTEN=127.0.0.1:$ST_PORT
+DAVE=$(token dave)
+# sget NAME PATH [curl args...]: the status listener's answer in $WORK/NAME.status, its code echoed
+sget() { local n=$1 p=$2; shift 2; curl -s -o "$WORK/$n.status" -w '%{http_code}' --max-time 10 "$@" "$ST$p"; }
+# metric NAME SERIES: a sample's value in a scrape parsed by the reference parser
+metric() { awk -v s="$2" '$1 == s { print $2 }' "$WORK/$1.prom"; }
+scrape() {
+    eq "$(sget "$1" /metrics)" 200 "$2: GET /metrics 200"
+    if /usr/bin/python3 "$top_srcdir/tests/lib/promparse.py" "$WORK/$1.status" >"$WORK/$1.prom" 2>&1; then
+        ok "$2: the metrics parse as Prometheus text ($(wc -l <"$WORK/$1.prom") samples)"
+    else
+        not_ok "$2: the metrics parse as Prometheus text" "$(cat "$WORK/$1.prom")"
+    fi
+}
+check '"$DAEMONS/push-ws" --help | grep -q PUSH_WS_STATUS_LISTEN' "push-ws --help names PUSH_WS_STATUS_LISTEN"
+scrape m0 "push-ws"
+VERSION=$("$DAEMONS/push-ws" --version | awk '{ print $NF }')
+eq "$(metric m0 'pgpush_build_info{program="push-ws",version="'"$VERSION"'"}')" 1 "pgpush_build_info names push-ws and its version ($VERSION)"
+eq "$(metric m0 'pgpush_open_streams{transport="ws"}'),$(metric m0 pgpush_listen_up)" "0,1" "no socket open yet, the LISTEN connection up"
+ws_open sm st "token=$DAVE"
+wait_line sm '"type":"open"' 5
+publish "INSERT INTO push.message (recipient, title) VALUES ('dave', 'counted 1'), ('dave', 'counted 2')"
+wait_line sm '"counted 2"' 3
+ws_once sr st "token=${DAVE%?}x"
+scrape m1 "after a socket, two messages and a refusal"
+eq "$(metric m1 'pgpush_open_streams{transport="ws"}')" 1 "one socket open"
+for series in pgpush_streams_opened_total pgpush_delivered_messages_total pgpush_wakeups_total pgpush_reads_total 'pgpush_refused_total{status="401"}' pgpush_delivery_lag_seconds_count; do
+    b=$(metric m0 "$series"); a=$(metric m1 "$series")
+    check "awk -v a='$a' -v b='$b' 'BEGIN { exit !(a > b) }'" "$series moved with the traffic: $b -> $a"
+done
+eq "$(awk "BEGIN { print $(metric m1 pgpush_delivered_messages_total) - $(metric m0 pgpush_delivered_messages_total) }")" 2 "... two messages delivered"
+check "awk 'BEGIN { exit !($(metric m1 pgpush_delivered_bytes_total) > $(metric m0 pgpush_delivered_bytes_total) + 40) }'" "... and their bytes"
+ws_end sm
+eq "$(sget h0 /health)" 200 "GET /health: 200"
+eq "$(jq -c '[.status, .program, .listen, .schema_version > 0]' "$WORK/h0.status")" '["ok","push-ws","up",true]' "... ok, the LISTEN connection up"
+# the public socket answers WebSocket and nothing else, whatever is asked
+for p in /metrics /health /pgpush-status/push-ws/metrics "/cgi-bin/push-ws?PUSH_STATUS=metrics"; do
+    code=$(curl -s -o "$WORK/pub.out" -w '%{http_code}' --max-time 5 -H "Push-Status: metrics" "http://127.0.0.1:${WS_PORT[st]}$p")
+    check '[ "$code" = 426 ] && ! grep -q "pgpush_\|\"status\"" "$WORK/pub.out"' "the public socket, GET $p: $code, no status"
+done
+eq "$(sget n1 /other),$(jq -r .error "$WORK/n1.status")" "404,not_found" "another path: 404 not_found (JSON)"
+eq "$(sget n2 /metrics -X POST -d x=1),$(jq -r .error "$WORK/n2.status")" "405,method_not_allowed" "POST: 405"
+eq "$(sget n3 /metrics?x=1)" 200 "a query string is ignored"
+out=$(exec 3<>"/dev/tcp/127.0.0.1/$ST_PORT"; printf 'NONSENSE\r\n\r\n' >&3; timeout 3 cat <&3)
+check 'grep -q "^HTTP/1.1 400" <<<"$out" && grep -q bad_request <<<"$out"' "a request line that is not HTTP: 400"
+out=$(exec 3<>"/dev/tcp/127.0.0.1/$ST_PORT"; { printf 'GET /metrics HTTP/1.1\r\n'; head -c 5000 /dev/zero | tr '\0' a; } >&3; timeout 3 cat <&3)
+check 'grep -q "^HTTP/1.1 431" <<<"$out" && ! grep -q pgpush_ <<<"$out"' "a head over 4 KiB: 431, no metrics"
+# endless heads: a few connections that never finish theirs, and one a byte at a time
+for i in 1 2 3; do
+    ( exec 3<>"/dev/tcp/127.0.0.1/$ST_PORT" || exit; printf 'GET /metrics HTTP/1.1\r\n' >&3
+      t0=$(date +%s%N); cat <&3 >/dev/null; echo $(( ($(date +%s%N) - t0) / 1000000 )) >"$WORK/st-endless-$i" ) &
+    HARNESS_PIDS+=($!)
+done
+( exec 3<>"/dev/tcp/127.0.0.1/$ST_PORT" || exit; for _ in $(seq 1 40); do printf 'X' >&3 2>/dev/null || exit; sleep 0.2; done ) &
+HARNESS_PIDS+=($!)
+sleep 0.3
+t0=$(date +%s%N)
+eq "$(sget n4 /health)" 200 "meanwhile, another client is answered"
+check '[ "$(ms_since "$t0")" -lt 2000 ]' "... at once ($(ms_since "$t0") ms): the slow ones block nothing"
+ws_once sw st "token=$DAVE"
+eq "$(first sw)" "HTTP 101" "... and WebSocket clients are served"
+for _ in $(seq 1 80); do [ -s "$WORK/st-endless-3" ] && break; sleep 0.1; done
+check '[ -s "$WORK/st-endless-1" ] && [ "$(cat "$WORK/st-endless-1")" -ge 4000 ] && [ "$(cat "$WORK/st-endless-1")" -le 7000 ]' \
+    "a head never finished is closed after 5 s ($(cat "$WORK/st-endless-1" 2>/dev/null) ms)"
+check 'grep -q "status listener: closed a connection that sent no whole request" "$WORK/st.log"' "... and logged"
+check 'grep -q "status listener: refused a request (404 not_found)" "$WORK/st.log"' "the 404 is logged with its reason"
+# the schema of another version: 503 with the reason
+sql "UPDATE push.meta SET schema_version = schema_version + 100"
+eq "$(sget h1 /health),$(jq -r .status "$WORK/h1.status")" "503,unavailable" "the schema of another version: 503 unavailable"
+check 'jq -r .reason "$WORK/h1.status" | grep -qi "version"' "... saying why: $(jq -r .reason "$WORK/h1.status")"
+check 'grep -q "health check: 503" "$WORK/st.log"' "... and logged"
+sql "UPDATE push.meta SET schema_version = schema_version - 100"
+eq "$(sget h2 /health)" 200 "the schema back: 200"
+
 echo "# --- trusted user header and allowed origins (another daemon)"
 ws_start trust PUSH_WS_TRUST_USER_HEADER=X-Remote-User PUSH_WS_ORIGINS="https://app.example, https://other.example"
 ws_once t1 trust "" -H "X-Remote-User: carol"
@@ -484,6 +562,8 @@ sleep 0.3
 cluster=$(dirname "$PGDATA")
 publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'at the stop')"
 "$top_srcdir/tests/lib/pgcluster" stop "$cluster" >/dev/null
+eq "$(sget h3 /health),$(jq -r .status "$WORK/h3.status")" "503,unavailable" "status: PostgreSQL stopped: health 503 unavailable"
+check 'jq -r .reason "$WORK/h3.status" | grep -q "connect"' "... saying why: $(jq -r .reason "$WORK/h3.status")"
 sleep 2
 "$top_srcdir/tests/lib/pgcluster" start "$cluster" >/dev/null || hard_error "PostgreSQL did not come back"
 publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after 1')"
@@ -491,6 +571,10 @@ publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'after 2')"
 for _ in $(seq 1 100); do [ "$(titles pg)" = "before,at the stop,after 1,after 2" ] && break; sleep 0.1; done
 eq "$(titles pg)" "before,at the stop,after 1,after 2" "across a PostgreSQL restart: everything once, in order, same socket"
 grep -q "lost the LISTEN connection" "$WORK/ws.log" && ok "the hub noticed the restart" || not_ok "the hub noticed the restart"
+for _ in $(seq 1 50); do [ "$(sget h4 /health)" = 200 ] && break; sleep 0.2; done
+eq "$(sget h4 /health)" 200 "status: PostgreSQL back: health 200"
+scrape m2 "after the restart"
+check "awk 'BEGIN { exit !($(metric m2 pgpush_listen_reconnects_total) > $(metric m1 pgpush_listen_reconnects_total)) }'" "pgpush_listen_reconnects_total counted the restart"
 
 echo "# --- SIGTERM: every socket is closed with 1001, then the daemon exits"
 ws_open s1 ws "token=$ALICE"; ws_open s2 ws "token=$BOB"

@@ -4,7 +4,8 @@
 #   start_broker    mosquitto from conf/mosquitto.conf (this test's paths, free ports: MQTT_PORT for
 #                   MQTT, WS_PORT for MQTT over WebSockets; the same ports again after a restart);
 #                   MOSQ_PID, log in $WORK/mosquitto.log
-#   start_bridge    push-mqtt logging in with BRIDGE_PASSWORD; BRIDGE_PID, log in $WORK/push-mqtt.log
+#   start_bridge    push-mqtt logging in with BRIDGE_PASSWORD; BRIDGE_PID, log in $WORK/push-mqtt.log;
+#                   its status listener on the unix socket $MQTT_STATUS (PUSH_MQTT_STATUS_LISTEN)
 # The plugin takes tokens signed with the harness's $SECRET.
 
 for tool in mosquitto mosquitto_sub mosquitto_pub; do
@@ -23,6 +24,7 @@ MOSQ_PID=""
 BRIDGE_PID=""
 MQTT_PORT=""
 WS_PORT=""
+MQTT_STATUS=$WORK/push-mqtt-status.sock
 
 start_broker() {
     [ -n "$MQTT_PORT" ] || { MQTT_PORT=$(free_port); WS_PORT=$(free_port); }
@@ -52,7 +54,7 @@ start_bridge() {
     local seen
     seen=$(grep -c "connected to the MQTT broker" "$WORK/push-mqtt.log" 2>/dev/null)
     [ -n "$MQTT_PORT" ] || { MQTT_PORT=$(free_port); WS_PORT=$(free_port); }
-    env PUSH_MQTT_PORT="$MQTT_PORT" PUSH_MQTT_PASSWORD_FILE="$WORK/bridge-password" \
+    env PUSH_MQTT_PORT="$MQTT_PORT" PUSH_MQTT_PASSWORD_FILE="$WORK/bridge-password" PUSH_MQTT_STATUS_LISTEN="$MQTT_STATUS" \
         PUSH_LOG_LEVEL=debug "$DAEMONS/push-mqtt" 2>>"$WORK/push-mqtt.log" &
     BRIDGE_PID=$!
     HARNESS_PIDS+=($!)

@@ -1,23 +1,33 @@
 /* test_metrics.c: unit tests for lib/core/push_metrics: counters, refusals by status, the delivery
- * lag histogram (its buckets cumulative, created_at parsed), and the text's shape */
+ * lag histogram (its buckets cumulative, created_at parsed), and the text's shape; and that the
+ * Grafana dashboard (doc/grafana-pgpush.json) asks for no series the programs do not export */
 #include "config.h"
 
 #include "unit.h"
 
 #include "core/push_metrics.h"
 
+#include <ctype.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static const struct push_metrics_state state = { "push-sse", "sse", 7, 3, 1, 1 };
+static const struct push_metrics_state state = { .program = "push-sse", .transport = "sse", .streams = 7,
+                                                  .db_pool = 3, .db_busy = 1, .listening = 1,
+                                                  .broker = -1 };
 
-/* The value of the sample named exactly `series` (name and labels) in the text; -1 if absent. */
-static double value_of(const char *series)
+/* push-mqtt's: no streams, a broker connection */
+static const struct push_metrics_state bridge = { .program = "push-mqtt", .transport = "mqtt",
+                                                   .streams = -1, .db_pool = 1, .db_busy = 0,
+                                                   .listening = 1, .broker = 0 };
+
+/* The value of the sample named exactly `series` (name and labels) in st's text; -1 if absent. */
+static double value_in(const struct push_metrics_state *st, const char *series)
 {
     size_t len;
-    char *text = push_metrics_text(&state, &len);
+    char *text = push_metrics_text(st, &len);
     size_t n = strlen(series);
     double v = -1;
 
@@ -30,6 +40,11 @@ static double value_of(const char *series)
     }
     free(text);
     return v;
+}
+
+static double value_of(const char *series)
+{
+    return value_in(&state, series);
 }
 
 START_TEST(counters_count_and_refusals_go_by_status)
@@ -95,6 +110,95 @@ START_TEST(gauges_and_build_info_come_from_the_program)
     ck_assert_double_eq(value_of("pgpush_db_connections{state=\"idle\"}"), 2);
     ck_assert_double_eq(value_of("pgpush_listen_up"), 1);
     ck_assert_double_eq(value_of("pgpush_build_info{program=\"push-sse\",version=\"" PACKAGE_VERSION "\"}"), 1);
+    ck_assert_double_eq(value_of("pgpush_mqtt_broker_up"), -1); /* not a bridge */
+}
+END_TEST
+
+START_TEST(a_program_without_streams_leaves_out_their_series)
+{
+    push_metric_add(PUSH_M_OPENED, 1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_mqtt_broker_up"), 0);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_listen_up"), 1);
+    ck_assert_double_gt(value_in(&bridge, "pgpush_delivered_messages_total"), -1);
+    ck_assert_double_gt(value_in(&bridge, "pgpush_listen_reconnects_total"), -1);
+    ck_assert_double_gt(value_in(&bridge, "pgpush_delivery_lag_seconds_count"), -1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_open_streams{transport=\"mqtt\"}"), -1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_streams_opened_total"), -1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_slow_client_drops_total"), -1);
+    ck_assert_double_eq(value_in(&bridge, "pgpush_refused_total{status=\"503\"}"), -1);
+    ck_assert_double_gt(value_of("pgpush_streams_opened_total"), 0); /* a stream program: there */
+}
+END_TEST
+
+/* Is name a sample's name in st's text ("pgpush_x_bucket", "pgpush_x{...} 1", "pgpush_x 1")? */
+static int exported(const struct push_metrics_state *st, const char *name)
+{
+    size_t len, n = strlen(name);
+    char *text = push_metrics_text(st, &len);
+    int found = 0;
+
+    for (const char *line = text; line && *line && !found; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        found = line[0] != '#' && strncmp(line, name, n) == 0 && (line[n] == '{' || line[n] == ' ');
+    free(text);
+    return found;
+}
+
+/* Every pgpush_* name in expr is exported by a program with streams or by push-mqtt; returns
+ * how many names it checked. */
+static int check_expr(const char *expr)
+{
+    int names = 0;
+
+    for (const char *p = strstr(expr, "pgpush_"); p; p = strstr(p, "pgpush_")) {
+        char name[128];
+        size_t n = 0;
+        while ((isalnum((unsigned char)p[n]) || p[n] == '_') && n < sizeof name - 1)
+            n++;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        ck_assert_msg(exported(&state, name) || exported(&bridge, name),
+                      "the dashboard asks for %s, which no program exports (in: %s)", name, expr);
+        names++;
+        p += n;
+    }
+    return names;
+}
+
+START_TEST(the_grafana_dashboard_asks_only_for_exported_series)
+{
+    json_object *d = json_object_from_file(PUSH_TOP_SRCDIR "/doc/grafana-pgpush.json");
+    json_object *panels, *templating, *list, *v;
+    int names = 0, has_ds = 0;
+
+    ck_assert_msg(d != NULL, "doc/grafana-pgpush.json is not valid JSON");
+    /* importable anywhere: the Prometheus data source is a variable */
+    ck_assert(json_object_object_get_ex(d, "templating", &templating));
+    ck_assert(json_object_object_get_ex(templating, "list", &list));
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *t = json_object_array_get_idx(list, i), *type, *query;
+        has_ds |= json_object_object_get_ex(t, "type", &type)
+                  && strcmp(json_object_get_string(type), "datasource") == 0
+                  && json_object_object_get_ex(t, "query", &query)
+                  && strcmp(json_object_get_string(query), "prometheus") == 0;
+    }
+    ck_assert_msg(has_ds, "no Prometheus data source variable");
+    ck_assert(json_object_object_get_ex(d, "panels", &panels));
+    ck_assert_int_ge(json_object_array_length(panels), 9);
+    for (size_t i = 0; i < json_object_array_length(panels); i++) {
+        json_object *panel = json_object_array_get_idx(panels, i), *targets, *ds, *uid;
+        ck_assert(json_object_object_get_ex(panel, "datasource", &ds));
+        ck_assert(json_object_object_get_ex(ds, "uid", &uid));
+        ck_assert_str_eq(json_object_get_string(uid), "${datasource}");
+        ck_assert(json_object_object_get_ex(panel, "targets", &targets));
+        ck_assert_int_ge(json_object_array_length(targets), 1);
+        for (size_t k = 0; k < json_object_array_length(targets); k++) {
+            ck_assert(json_object_object_get_ex(json_object_array_get_idx(targets, k), "expr", &v));
+            ck_assert_int_ge(check_expr(json_object_get_string(v)), 1);
+            names++;
+        }
+    }
+    ck_assert_int_ge(names, 15);
+    json_object_put(d);
 }
 END_TEST
 
@@ -106,6 +210,8 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, counters_count_and_refusals_go_by_status);
     tcase_add_test(tc, the_lag_histogram_is_cumulative_with_sum_and_count);
     tcase_add_test(tc, created_at_as_the_store_writes_it_is_measured_against_the_clock);
+    tcase_add_test(tc, a_program_without_streams_leaves_out_their_series);
+    tcase_add_test(tc, the_grafana_dashboard_asks_only_for_exported_series);
     tcase_add_test(tc, gauges_and_build_info_come_from_the_program);
     suite_add_tcase(s, tc);
     return s;
