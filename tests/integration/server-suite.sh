@@ -493,7 +493,8 @@ if [ "$STATUS_CONF" = 1 ]; then
     eq "$after" $((before + 1)) "one stream more opened: pgpush_streams_opened_total $before -> $after"
     fi
     if [ "$SERVER" = lighttpd ]; then # the status URLs reach the process lighttpd spawned, not a second one
-        n=$(pgrep -c -f "^$CGI_DIR/push-sse\$")
+        # (this lighttpd's children only: another suite may run the same program meanwhile)
+        n=$(pgrep -c -P "${SERVER_PID[ok]}" -f "^$CGI_DIR/push-sse\$")
         eq "$n" 1 "one push-sse process serves both its public and its status URLs"
     fi
     # not from elsewhere, and not through the public URLs, whatever a client sends

@@ -303,8 +303,9 @@ wait "$locker"
 for _ in $(seq 1 50); do ws_once rst2 spin "token=$(token rita)"; [ "$(first rst2)" = "HTTP 101" ] && break; sleep 0.1; done
 eq "$(first rst2)" "HTTP 101" "... and once the read is back, that socket is dropped (its user's one slot is free)"
 # a message (its error answer queued) and a close frame in one write: wslay sends its close first,
-# and the answer behind it can never leave; the peer then keeps the connection open
-ws_open hc spin "token=$(token hank)" --hold-close 6
+# and the answer behind it can never leave; the peer then keeps the connection open (30 s: far
+# past the 2 s push-ws gives it, even when every step below is slow on a loaded machine)
+ws_open hc spin "token=$(token hank)" --hold-close 30
 wait_line hc '"type":"open"' 5 || not_ok "the socket opens"
 ws_send hc '!text-close not json'
 wait_line hc '^CLOSE-FRAME 1000' 5 || not_ok "the close is answered" "$(cat "$WORK/hc.out")"
@@ -314,6 +315,7 @@ check '[ $(( c1 - c0 )) -lt 375 ]' \
 for _ in $(seq 1 50); do ws_once hc2 spin "token=$(token hank)"; [ "$(first hc2)" = "HTTP 101" ] && break; sleep 0.1; done
 eq "$(first hc2)" "HTTP 101" "... and it is let go (PUSH_WSCONN_CLOSE_MS: 2 s): its user's one slot is free while it still holds on"
 check 'kill -0 $WSC_hc' "... (it did hold on)"
+ws_end hc
 ws_end hc
 kill "${WS_PID[spin]}"
 
