@@ -22,7 +22,8 @@ int push_emit_begin(struct push_request *r, const struct push_config *cfg,
     return push_request_write(r, "Status: 200 OK\r\n", 16) == 0
            && push_request_write(r, enc->headers, strlen(enc->headers)) == 0
            && (!enc->more_headers || enc->more_headers(r, arg) == 0)
-           && push_request_write(r, "\r\n", 2) == 0 && enc->begin(r, cfg, arg) == 0 ? 0 : -1;
+           && push_request_write(r, "\r\n", 2) == 0
+           && enc->begin(r, push_config_current(cfg), arg) == 0 ? 0 : -1; /* PUSH_RETRY reloads */
 }
 
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more)
@@ -90,6 +91,7 @@ int push_emit_refuse(struct push_request *r, const struct push_config *cfg,
     if (!enc || !enc->refused || !(f.status == 429 || f.status >= 500))
         return push_http_refuse(r, f);
     push_metric_refused(f.status); /* (push_http_refuse counts its own) */
+    cfg = push_config_current(cfg); /* PUSH_RETRY reloads */
     c = *cfg;
     c.retry_ms = refusal_retry_ms(cfg, f);
     o = json_object_new_object();
