@@ -5,6 +5,7 @@
 #include "core/push_config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -685,10 +686,14 @@ void push_config_env_free(char **env)
 
 static _Atomic(const struct push_config *) live;
 
-static struct {
+struct hook {
     void (*fn)(void *arg, const struct push_config *cfg);
     void *arg;
-} hooks[4];
+};
+
+/* hooks are registered while the reload thread may already run: under hooks_lock */
+static pthread_mutex_t hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hook hooks[4];
 static int n_hooks;
 
 void push_config_publish(const struct push_config *cfg)
@@ -708,10 +713,12 @@ const struct push_config *push_config_current(const struct push_config *cfg)
 
 void push_config_on_reload(void (*fn)(void *arg, const struct push_config *cfg), void *arg)
 {
+    pthread_mutex_lock(&hooks_lock);
     if (n_hooks == (int)(sizeof hooks / sizeof hooks[0]))
         abort(); /* a programming error: raise the bound */
     hooks[n_hooks].fn = fn;
     hooks[n_hooks++].arg = arg;
+    pthread_mutex_unlock(&hooks_lock);
 }
 
 #define F(name, field, reloads) { name, offsetof(struct push_config, field), \
@@ -810,8 +817,10 @@ int push_config_reload(struct push_config_source *src, char *const *envp)
     /* old stays allocated: a thread may still be reading it (push_config_publish) */
     atomic_store_explicit(&live, next, memory_order_release);
     push_log_set(next->log_level, next->log_time);
+    pthread_mutex_lock(&hooks_lock);
     for (int i = 0; i < n_hooks; i++)
         hooks[i].fn(hooks[i].arg, next);
+    pthread_mutex_unlock(&hooks_lock);
     push_log_info("reload: %s read; changed: %s", src->found ? src->path : "environment", changed);
     return 0;
 }
