@@ -238,7 +238,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
     } else {
         /* from now on: from the head read, with what was committed between its statements */
         s.e.pos = from ? *from : b.st.head;
-        if (push_emit_begin(r, ctx->cfg, enc, arg) == 0)
+        if (push_emit_begin(r, push_config_current(ctx->cfg), enc, arg) == 0) /* PUSH_RETRY reloads */
             stream_loop(&s, &w, &b);
         else
             batch_clear(&b);

@@ -22,8 +22,7 @@ int push_emit_begin(struct push_request *r, const struct push_config *cfg,
     return push_request_write(r, "Status: 200 OK\r\n", 16) == 0
            && push_request_write(r, enc->headers, strlen(enc->headers)) == 0
            && (!enc->more_headers || enc->more_headers(r, arg) == 0)
-           && push_request_write(r, "\r\n", 2) == 0
-           && enc->begin(r, push_config_current(cfg), arg) == 0 ? 0 : -1; /* PUSH_RETRY reloads */
+           && push_request_write(r, "\r\n", 2) == 0 && enc->begin(r, cfg, arg) == 0 ? 0 : -1;
 }
 
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more)
