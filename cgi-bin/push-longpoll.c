@@ -31,7 +31,7 @@ struct poll_request {
 static int read_request(struct push_request *r, const struct push_stream_ctx *ctx,
                         struct push_query *q, struct poll_request *a)
 {
-    const struct push_config *cfg = ctx->cfg;
+    const struct push_config *cfg = push_config_current(ctx->cfg); /* limits may reload */
 
     if (push_edge_stream_open(r, cfg, q, 0, &a->s) < 0)
         return -1;

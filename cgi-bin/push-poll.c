@@ -289,11 +289,14 @@ static enum outcome answer_post(struct poll *p, PGconn *conn, const void *arg)
  * never past the token's expiry, which it carries to the stream it opens. Never logged. */
 static void answer_ticket(struct poll *p)
 {
-    int64_t now = time(NULL), expires = now + p->cfg->ticket_ttl;
+    /* the settings in force: a reload may have rotated the secret; tickets are signed with the
+     * current one only */
+    const struct push_config *cfg = push_config_current(p->cfg);
+    int64_t now = time(NULL), expires = now + cfg->ticket_ttl;
     char ticket[PUSH_TOKEN_MAX + 1];
     json_object *o;
 
-    if (p->cfg->token_secret_len == 0) {
+    if (cfg->token_secret_len == 0) {
         push_log_warn("a stream ticket was asked for, but PUSH_TOKEN_SECRET is not set");
         push_http_error(p->r, 501, "tickets_unavailable",
                         "stream tickets need a token secret (PUSH_TOKEN_SECRET)", NULL);
@@ -301,7 +304,7 @@ static void answer_ticket(struct poll *p)
     }
     if (p->id.expires && expires > p->id.expires)
         expires = p->id.expires;
-    if (push_ticket_sign(p->cfg->token_secret, p->cfg->token_secret_len, p->id.user, expires,
+    if (push_ticket_sign(cfg->token_secret, cfg->token_secret_len, p->id.user, expires,
                          p->id.expires, ticket, sizeof ticket) < 0)
         abort(); /* a verified user name always fits */
     o = json_object_new_object();
@@ -368,8 +371,8 @@ static void handle(struct push_request *r, void *state)
     if (!p)
         abort();
     p->r = r;
-    p->cfg = w->cfg;
-    if (push_edge_identify(r, w->cfg, &p->q, &p->id) == 0) {
+    p->cfg = push_config_current(w->cfg); /* the settings in force for this request (a reload) */
+    if (push_edge_identify(r, p->cfg, &p->q, &p->id) == 0) {
         push_cursor_tag(p->id.user, p->tag);
         if (method && strcmp(method, "GET") == 0)
             handle_get(w, p);

@@ -52,7 +52,7 @@ static void on_signal(int sig)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: push-mqtt [--check] [--help] [--version]\n\n"
+            "Usage: push-mqtt [--config FILE] [--check] [--help] [--version]\n\n"
             "Publishes every pgpush message to an MQTT broker (Mosquitto): each user's\n"
             "messages on PREFIX/user/USER/message, messages to everyone on\n"
             "PREFIX/broadcast/message (QoS 1) and each user's unread counts, retained, on\n"
@@ -60,13 +60,19 @@ static void usage(FILE *out)
             "push.mqtt_cursor, moved only after the broker acknowledged, so restarts of either\n"
             "side lose nothing. Run one per database.\n\n"
             "Options:\n"
+            "  --config FILE  the configuration file (or PUSH_CONFIG=FILE); default\n"
+            "                 %s, which may be absent; the\n"
+            "                 environment overrides it key by key\n"
             "  --check        check the configuration and the database: the schema's version,\n"
             "                 the role's privileges, and push-mqtt's statements, tried as user\n"
             "                 pgpush-check (what they write rolled back); then exit\n"
             "  --help         show this help\n"
             "  --version      show the version\n\n"
+            "Signals: SIGTERM and SIGINT stop it; SIGHUP re-reads the configuration file: the log\n"
+            "level and PUSH_LOG_TIME change, the PUSH_MQTT_* settings and the database need a\n"
+            "restart (README \"Reload (SIGHUP)\").\n\n"
             "%s%s\nDocumentation: %s/README.md\n",
-            push_config_help, push_mqtt_config_help, PUSH_DOCDIR);
+            PUSH_SYSCONFDIR "/pgpush/pgpush.conf", push_config_help, push_mqtt_config_help, PUSH_DOCDIR);
 }
 
 /* Adds user (login: who logged in over MQTT) to d. */
@@ -350,7 +356,8 @@ int main(int argc, char **argv)
     struct push_mqtt_bridge bridge;
     struct sigaction sa;
     int want_check = 0;
-    char err[512];
+    const char *config = NULL;
+    char err[1200], **env;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -361,16 +368,23 @@ int main(int argc, char **argv)
             return 0;
         } else if (strcmp(argv[i], "--check") == 0) {
             want_check = 1;
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config = argv[++i];
         } else {
             fprintf(stderr, "push-mqtt: unknown option %s (see --help)\n", argv[i]);
             return 2;
         }
     }
-    if (push_config_load(&cfg, environ, err, sizeof err) < 0
-        || push_mqtt_config_load(&mcfg, environ, err, sizeof err) < 0) {
+    if (push_program_configure("push-mqtt", config, &cfg) < 0)
+        return 1;
+    /* its own settings, from the same file under the same environment */
+    env = push_config_env(push_program_source(), environ, err, sizeof err);
+    if (!env || push_mqtt_config_load(&mcfg, env, err, sizeof err) < 0) {
         fprintf(stderr, "push-mqtt: configuration error: %s\n", err);
+        push_config_env_free(env);
         return 1;
     }
+    push_config_env_free(env);
     push_log_init("push-mqtt", cfg.log_level, cfg.log_time);
     push_db_allow_owner(cfg.allow_owner);
     if (want_check)
@@ -381,6 +395,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (push_program_serve_reloads() < 0) /* before the publisher's thread */
+        return 1;
     bridge.cfg = &mcfg;
     bridge.live = 0;
     if (!(bridge.pub = push_mqtt_pub_start(&mcfg, err, sizeof err))) {

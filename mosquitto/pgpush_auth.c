@@ -15,11 +15,14 @@
  *
  *     plugin /usr/lib/x86_64-linux-gnu/pgpush/pgpush_auth.so
  *     plugin_opt_token_secret_file /etc/pgpush/secret
+ *     plugin_opt_token_secret_previous_file /etc/pgpush/secret.previous   (during a rotation)
  *     plugin_opt_bridge_password_file /etc/pgpush/mqtt-bridge-password
  *     plugin_opt_bridge_user pgpush-bridge        (the default)
  *     plugin_opt_topic_prefix push                (the default)
  *
- * Mosquitto calls the callbacks from its one main thread. */
+ * Mosquitto calls the callbacks from its one main thread. On its SIGHUP it reloads mosquitto.conf
+ * and hands the plugin its options again (MOSQ_EVT_RELOAD): the secret files are read anew, and
+ * the new settings replace the old ones only when they are all valid. */
 
 #define OPTS_MAX 16
 #define EXPORT __attribute__((visibility("default"))) /* built with -fvisibility=hidden */
@@ -67,6 +70,45 @@ static int on_acl_check(int event, void *event_data, void *userdata)
     return MOSQ_ERR_ACL_DENIED;
 }
 
+/* Reads the n options into a; 0, or -1 after logging why. */
+static int read_options(struct push_mqtt_auth *a, struct mosquitto_opt *options, int n)
+{
+    const char *keys[OPTS_MAX], *values[OPTS_MAX];
+    char err[300];
+
+    if (n > OPTS_MAX) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "pgpush_auth: more than %d plugin_opt_ lines", OPTS_MAX);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        keys[i] = options[i].key, values[i] = options[i].value;
+    if (push_mqtt_auth_init(a, keys, values, n, err, sizeof err) < 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "pgpush_auth: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_reload(int event, void *event_data, void *userdata)
+{
+    struct mosquitto_evt_reload *ed = event_data;
+    static struct push_mqtt_auth next;
+
+    if (read_options(&next, ed->options, ed->option_count) < 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, "pgpush_auth: reload refused; the settings are kept as "
+                                           "they were");
+        return MOSQ_ERR_SUCCESS;
+    }
+    push_mqtt_auth_clear(&settings);
+    settings = next;
+    push_mqtt_auth_clear(&next);
+    push_mqtt_login_topic(login_topic, sizeof login_topic, settings.prefix);
+    mosquitto_log_printf(MOSQ_LOG_INFO, "pgpush_auth: reloaded: topic prefix %s, bridge %s, %s",
+                         settings.prefix, settings.bridge_user,
+                         settings.previous_len ? "a previous token secret too" : "one token secret");
+    return MOSQ_ERR_SUCCESS;
+}
+
 EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
 {
     for (int i = 0; i < supported_version_count; i++)
@@ -78,23 +120,13 @@ EXPORT int mosquitto_plugin_version(int supported_version_count, const int *supp
 EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
                                  struct mosquitto_opt *options, int option_count)
 {
-    const char *keys[OPTS_MAX], *values[OPTS_MAX];
-    char err[300];
-
-    if (option_count > OPTS_MAX) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "pgpush_auth: more than %d plugin_opt_ lines", OPTS_MAX);
+    if (read_options(&settings, options, option_count) < 0)
         return MOSQ_ERR_INVAL;
-    }
-    for (int i = 0; i < option_count; i++)
-        keys[i] = options[i].key, values[i] = options[i].value;
-    if (push_mqtt_auth_init(&settings, keys, values, option_count, err, sizeof err) < 0) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "pgpush_auth: %s", err);
-        return MOSQ_ERR_INVAL;
-    }
     push_mqtt_login_topic(login_topic, sizeof login_topic, settings.prefix);
     plugin_id = identifier;
     if (mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL)
-        || mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL)) {
+        || mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL)
+        || mosquitto_callback_register(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL, NULL)) {
         mosquitto_log_printf(MOSQ_LOG_ERR, "pgpush_auth: cannot register the callbacks");
         return MOSQ_ERR_UNKNOWN;
     }
@@ -109,6 +141,7 @@ EXPORT int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *option
     if (plugin_id) {
         mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
         mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+        mosquitto_callback_unregister(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL);
     }
     push_mqtt_auth_clear(&settings);
     return MOSQ_ERR_SUCCESS;

@@ -16,12 +16,15 @@ extern char **environ;
 
 static void usage(FILE *out)
 {
-    fputs("Usage: push-token [--ttl SECONDS] USER\n"
-          "       push-token --verify TOKEN\n"
+    fputs("Usage: push-token [--config FILE] [--ttl SECONDS] USER\n"
+          "       push-token [--config FILE] --verify TOKEN\n"
           "       push-token --help | --version\n\n"
           "Prints a token that identifies USER to the pgpush programs until it expires\n"
           "(--ttl, default 3600 seconds), signed with the secret in PUSH_TOKEN_SECRET or\n"
-          "PUSH_TOKEN_SECRET_FILE. With --verify, checks a token and prints its user and expiry.\n"
+          "PUSH_TOKEN_SECRET_FILE. With --verify, checks a token and prints its user and expiry;\n"
+          "during a rotation a token signed with PUSH_TOKEN_SECRET_PREVIOUS(_FILE) verifies too,\n"
+          "and says so. Settings come from the environment over the configuration file\n"
+          "(--config FILE, or PUSH_CONFIG, default " PUSH_SYSCONFDIR "/pgpush/pgpush.conf).\n"
           "--help shows this help, --version the version.\n\n"
           "A site's backend mints the same tokens itself; the format is in README.md.\n", out);
 }
@@ -29,8 +32,8 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     struct push_config cfg;
-    char err[512], token[PUSH_TOKEN_MAX + 1], user[PUSH_USER_MAX + 1];
-    const char *name = NULL, *verify = NULL;
+    char token[PUSH_TOKEN_MAX + 1], user[PUSH_USER_MAX + 1];
+    const char *name = NULL, *verify = NULL, *config = NULL;
     long long ttl = 3600;
 
     for (int i = 1; i < argc; i++) {
@@ -48,6 +51,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "push-token: --ttl: expected seconds from 1 to 315360000\n");
                 return 2;
             }
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config = argv[++i];
         } else if (strcmp(argv[i], "--verify") == 0 && i + 1 < argc) {
             verify = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -64,23 +69,25 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (push_config_load(&cfg, environ, err, sizeof err) < 0) {
-        fprintf(stderr, "push-token: configuration error: %s\n", err);
+    if (push_program_configure("push-token", config, &cfg) < 0)
         return 1;
-    }
     if (cfg.token_secret_len == 0) {
         fprintf(stderr, "push-token: set PUSH_TOKEN_SECRET (or PUSH_TOKEN_SECRET_FILE) first\n");
         return 1;
     }
     if (verify) {
-        int64_t expires;
-        enum push_token_err e = push_token_verify(cfg.token_secret, cfg.token_secret_len, verify,
-                                                  (int64_t)time(NULL), user, &expires);
+        struct push_secret secrets[2];
+        int n = push_config_secrets(&cfg, secrets);
+        int64_t expires, now = (int64_t)time(NULL);
+        enum push_token_err e = push_token_verify_any(secrets, n, verify, now, user, &expires);
         if (e != PUSH_TOKEN_OK) {
             fprintf(stderr, "push-token: %s\n", push_token_strerror(e));
             return 1;
         }
-        printf("user %s, expires %" PRId64 "\n", user, expires);
+        /* which one: an operator rotating the secret wants to know what still uses the old one */
+        int current = push_token_verify_any(secrets, 1, verify, now, user, &expires) == PUSH_TOKEN_OK;
+        printf("user %s, expires %" PRId64 "%s\n", user, expires,
+               current ? "" : ", signed with the previous secret");
         return 0;
     }
     if (push_token_sign(cfg.token_secret, cfg.token_secret_len, name, (int64_t)time(NULL) + ttl,

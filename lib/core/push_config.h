@@ -1,13 +1,15 @@
-/* push_config.h: the configuration every program reads once from its environment at start */
+/* push_config.h: the configuration every program reads at start from its configuration file
+ * (README "Settings": PUSH_CONFIG or --config, default SYSCONFDIR/pgpush/pgpush.conf) and its
+ * environment, which overrides the file key by key; and what a running daemon re-reads on
+ * SIGHUP (README "Reload (SIGHUP)") */
 #ifndef PUSH_CONFIG_H
 #define PUSH_CONFIG_H
 
 #include <stddef.h>
 
 #include "core/push_log.h"
+#include "core/push_token.h"
 
-#define PUSH_SECRET_MIN 16   /* bytes: shorter token secrets are refused */
-#define PUSH_SECRET_MAX 256
 #define PUSH_LIMIT_CAP 1000  /* no configuration may allow more messages per answer */
 #define PUSH_THREADS_CAP 20000
 
@@ -16,6 +18,10 @@ struct push_config {
     int allow_owner;           /* PUSH_ALLOW_OWNER: may work as a superuser or the schema's owner */
     char token_secret[PUSH_SECRET_MAX + 1]; /* PUSH_TOKEN_SECRET(_FILE); empty: tokens refused */
     size_t token_secret_len;
+    char token_secret_previous[PUSH_SECRET_MAX + 1]; /* PUSH_TOKEN_SECRET_PREVIOUS(_FILE): during
+                                                      * a rotation, tokens and tickets signed with
+                                                      * it still verify; nothing is signed with it */
+    size_t token_secret_previous_len;
     char token_cookie[64];     /* PUSH_TOKEN_COOKIE, default "pgpush_token" */
     int ticket_ttl;            /* PUSH_TICKET_TTL, s: how long a stream ticket from push-poll
                                 * may open a stream, default 60 */
@@ -82,5 +88,103 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
 
 /* The --help text describing every variable above, for the programs to print. */
 extern const char push_config_help[];
+
+/* The secrets a token or a ticket may be signed with, for push_token_verify_any: the current one
+ * and the previous one (either may be empty). Returns 2. */
+int push_config_secrets(const struct push_config *cfg, struct push_secret out[2]);
+
+/* --- the configuration file: the subset of systemd's EnvironmentFile= that means the same to
+ * both: KEY=VALUE lines, # or ; comments, blank lines, the value optionally in double or single
+ * quotes (nothing is unescaped; no line continuations). */
+#define PUSH_CONFIG_LINE_MAX 4096   /* bytes of a line, its newline excluded */
+#define PUSH_CONFIG_FILE_MAX 65536  /* bytes of a file */
+
+struct push_conffile_pair {
+    const char *key, *value; /* point into the file's text */
+    int line;
+};
+
+struct push_conffile {
+    char path[1024];
+    int found;     /* 0: no file was read (the default one is absent): n is 0 */
+    size_t n;      /* pairs, in the file's order (a key set twice: the last one counts) */
+    struct push_conffile_pair *pairs;
+    char *text;    /* the file's bytes, cut into keys and values */
+};
+
+/* Is key one the file may set: a PUSH_* setting of push_config_help or of push-mqtt, or one of
+ * libpq's PG* variables (PG and capitals, digits, _)? */
+int push_config_key_known(const char *key);
+
+/* Parses the len bytes of text (named name in errors) into f, which is to be freed with
+ * push_conffile_free even on failure. Returns 0, or -1 with "NAME:LINE: why" in err: a line
+ * longer than PUSH_CONFIG_LINE_MAX, a file longer than PUSH_CONFIG_FILE_MAX, a NUL byte, a line
+ * that is not KEY=VALUE, an unknown key, an unclosed quote, a line continuation. */
+int push_conffile_parse(struct push_conffile *f, const char *name, const char *text, size_t len,
+                        char *err, size_t errlen);
+
+/* Reads the file at path into f. A missing file is no error unless required (it was named by
+ * --config or PUSH_CONFIG): f->found is then 0. Returns 0, or -1 with the reason in err (the
+ * file and the errno text, or push_conffile_parse's). */
+int push_conffile_read(struct push_conffile *f, const char *path, int required, char *err,
+                       size_t errlen);
+
+void push_conffile_free(struct push_conffile *f);
+
+/* Where a program's settings come from: the file (its path, whether it was named), and what of
+ * it went to the environment at start. */
+struct push_config_source {
+    char path[1024];
+    int required;   /* named by --config or PUSH_CONFIG: it must exist */
+    int found;      /* the last read found it */
+    int settings;   /* KEY=VALUE lines the last read found */
+    char *pg;       /* the file's PG* pairs at start ("KEY=VALUE\n"...), exported to libpq */
+};
+
+/* Picks the file: option (--config) if not NULL, else PUSH_CONFIG from envp, else the default
+ * SYSCONFDIR/pgpush/pgpush.conf (which may be absent). */
+void push_config_source_init(struct push_config_source *src, const char *option,
+                             char *const *envp);
+
+/* Fills cfg from src's file and envp, envp winning key by key (push_config_load). With export_pg,
+ * the file's PG* variables that envp does not set are exported (setenv: call before any thread).
+ * Returns 0, or -1 with the reason in err, "FILE:LINE: " first when a line of the file is at
+ * fault. */
+int push_config_read(struct push_config *cfg, struct push_config_source *src, char *const *envp,
+                     int export_pg, char *err, size_t errlen);
+
+/* The environment as push_config_read sees it, src's file under envp: for the loaders of other
+ * settings (push-mqtt's). A NULL-terminated array to free with push_config_env_free; NULL with
+ * the reason in err when the file cannot be read. */
+char **push_config_env(struct push_config_source *src, char *const *envp, char *err,
+                       size_t errlen);
+void push_config_env_free(char **env);
+
+/* --- the settings in force, which a reload replaces whole */
+
+/* Makes a copy of cfg the settings in force. A reader never sees half of a change: the copy is
+ * immutable, published with one atomic store, and never freed (each reload that changes
+ * something keeps its predecessor, sizeof(struct push_config) bytes, until the process exits). */
+void push_config_publish(const struct push_config *cfg);
+
+/* The settings in force; cfg itself until push_config_publish was called (tests, push-token).
+ * Those that reload are read through it: the token secrets, the log, the limits of
+ * push_config_reload's list. */
+const struct push_config *push_config_current(const struct push_config *cfg);
+
+/* Re-reads src and envp (on SIGHUP). When they are valid, publishes them (the settings that need a
+ * restart keep their old values, with a warning naming each one that changed), applies the log
+ * level and PUSH_LOG_TIME, calls the hooks, and logs one line naming what changed (never a value);
+ * returns 0. When they are not, logs the error (with file:line) and keeps every setting as it
+ * was; returns -1. Call from one thread at a time, after push_config_publish. */
+int push_config_reload(struct push_config_source *src, char *const *envp);
+
+/* Calls fn(arg, cfg) after each reload that changed something, with the new settings, in the
+ * reloading thread (push_hub's per-user limit). At most 4 hooks. */
+void push_config_on_reload(void (*fn)(void *arg, const struct push_config *cfg), void *arg);
+
+/* What --check says of the file: "configuration file PATH: N settings" or "no configuration
+ * file at PATH (none is needed)". */
+void push_config_source_describe(const struct push_config_source *src, char *buf, size_t size);
 
 #endif

@@ -11,16 +11,22 @@
 #include <unistd.h>
 
 static const char *log_progname = "pgpush";
-static enum push_log_level log_max = PUSH_LOG_INFO;
-static int log_stamp = 1;
+/* atomic: a reload (push_log_set) changes them while other threads log */
+static _Atomic int log_max = PUSH_LOG_INFO;
+static _Atomic int log_stamp = 1;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void push_log_init(const char *progname, enum push_log_level level, int timestamps)
 {
     log_progname = progname;
-    log_max = level;
-    log_stamp = timestamps;
+    push_log_set(level, timestamps);
+}
+
+void push_log_set(enum push_log_level level, int timestamps)
+{
+    atomic_store_explicit(&log_max, (int)level, memory_order_relaxed);
+    atomic_store_explicit(&log_stamp, timestamps, memory_order_relaxed);
 }
 
 int push_log_level_parse(const char *name, enum push_log_level *level)
@@ -55,7 +61,7 @@ static void write_line(enum push_log_level level, const char *tail, const char *
     char line[PUSH_LOG_LINE_MAX], when[PUSH_LOG_STAMP_LEN + 2] = "";
     int n;
 
-    if (log_stamp)
+    if (atomic_load_explicit(&log_stamp, memory_order_relaxed))
         stamp(when, sizeof when);
     n = snprintf(line, sizeof line, "%s%s[%ld]: %s: ", when, log_progname, (long)getpid(),
                  level_names[level]);
@@ -75,7 +81,7 @@ void push_log(enum push_log_level level, const char *fmt, ...)
 {
     va_list ap;
 
-    if (level > log_max)
+    if ((int)level > atomic_load_explicit(&log_max, memory_order_relaxed))
         return;
     va_start(ap, fmt);
     write_line(level, "", fmt, ap);
@@ -88,7 +94,7 @@ void push_log_limited(struct push_log_limit *lim, enum push_log_level level, con
     char tail[96] = "";
     va_list ap;
 
-    if (level > log_max)
+    if ((int)level > atomic_load_explicit(&log_max, memory_order_relaxed))
         return;
     /* one thread wins the slot; the others count themselves held back */
     if ((last && now - last < lim->seconds) || !atomic_compare_exchange_strong(&lim->last, &last, now)) {

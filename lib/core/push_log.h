@@ -19,6 +19,9 @@ enum push_log_level { PUSH_LOG_ERROR, PUSH_LOG_WARN, PUSH_LOG_INFO, PUSH_LOG_DEB
  * begin with the time (PUSH_LOG_TIME). Until it is called: "pgpush", info, with the time. */
 void push_log_init(const char *progname, enum push_log_level level, int timestamps);
 
+/* Changes the level and PUSH_LOG_TIME of a running program (a reload); safe from any thread. */
+void push_log_set(enum push_log_level level, int timestamps);
+
 /* Parses "error", "warn", "info" or "debug"; returns 0, or -1 when name is none of them. */
 int push_log_level_parse(const char *name, enum push_log_level *level);
 

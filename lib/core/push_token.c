@@ -211,6 +211,33 @@ enum push_token_err push_ticket_verify(const char *secret, size_t secret_len, co
     return PUSH_TOKEN_OK;
 }
 
+/* Only a bad signature is worth trying the next secret for: anything else says the same of the
+ * text whichever secret signed it. */
+enum push_token_err push_token_verify_any(const struct push_secret *secrets, int n,
+                                          const char *token, int64_t now,
+                                          char user[PUSH_USER_MAX + 1], int64_t *expires)
+{
+    enum push_token_err err = PUSH_TOKEN_BAD_SIGNATURE;
+
+    for (int i = 0; i < n && err == PUSH_TOKEN_BAD_SIGNATURE; i++)
+        if (secrets[i].len)
+            err = push_token_verify(secrets[i].key, secrets[i].len, token, now, user, expires);
+    return err;
+}
+
+enum push_token_err push_ticket_verify_any(const struct push_secret *secrets, int n,
+                                           const char *ticket, int64_t now,
+                                           char user[PUSH_USER_MAX + 1], int64_t *token_expires)
+{
+    enum push_token_err err = PUSH_TOKEN_BAD_SIGNATURE;
+
+    for (int i = 0; i < n && err == PUSH_TOKEN_BAD_SIGNATURE; i++)
+        if (secrets[i].len)
+            err = push_ticket_verify(secrets[i].key, secrets[i].len, ticket, now, user,
+                                     token_expires);
+    return err;
+}
+
 const char *push_token_strerror(enum push_token_err err)
 {
     switch (err) {

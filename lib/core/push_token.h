@@ -14,6 +14,8 @@
  * where the HMAC is keyed with the server secret and taken over everything before the last
  * dot. The token is good while now < expiry. */
 #define PUSH_TOKEN_MAX 512  /* longest token accepted, NUL excluded */
+#define PUSH_SECRET_MIN 16   /* bytes: shorter token secrets are refused */
+#define PUSH_SECRET_MAX 256
 
 enum push_token_err {
     PUSH_TOKEN_OK,
@@ -34,6 +36,25 @@ enum push_token_err push_token_verify(const char *secret, size_t secret_len, con
                                       int64_t now, char user[PUSH_USER_MAX + 1], int64_t *expires);
 
 const char *push_token_strerror(enum push_token_err err);
+
+/* One secret a token may be signed with; len 0: none. */
+struct push_secret {
+    const char *key;
+    size_t len;
+};
+
+/* push_token_verify with each of the n secrets in turn (the current one first; during a
+ * rotation the previous one, README "Rotating the token secret"): PUSH_TOKEN_OK with the first
+ * that signed it. A secret of length 0 is skipped. Every signature is compared in constant time;
+ * a token malformed or expired under one secret is the same under any. */
+enum push_token_err push_token_verify_any(const struct push_secret *secrets, int n,
+                                          const char *token, int64_t now,
+                                          char user[PUSH_USER_MAX + 1], int64_t *expires);
+
+/* push_ticket_verify the same way. */
+enum push_token_err push_ticket_verify_any(const struct push_secret *secrets, int n,
+                                           const char *ticket, int64_t now,
+                                           char user[PUSH_USER_MAX + 1], int64_t *token_expires);
 
 /* The user a token or a stream ticket names, decoded from its text and NOT verified: for saying in
  * the log whom a refused one claimed to be, never for identifying anyone. Returns 0 with the name

@@ -63,17 +63,20 @@ static enum push_auth_err check_signed(const struct push_config *cfg, const char
                                        enum push_auth_source source, int64_t now,
                                        struct push_identity *id)
 {
+    struct push_secret secrets[2];
     enum push_token_err err;
+    int n;
 
+    /* the secrets in force: a reload may have rotated them (README "Rotating the token secret") */
+    cfg = push_config_current(cfg);
     id->source = source;
     if (cfg->token_secret_len == 0)
         return PUSH_AUTH_NO_SECRET;
+    n = push_config_secrets(cfg, secrets);
     if (source == PUSH_AUTH_TICKET)
-        err = push_ticket_verify(cfg->token_secret, cfg->token_secret_len, text, now, id->user,
-                                 &id->expires);
+        err = push_ticket_verify_any(secrets, n, text, now, id->user, &id->expires);
     else
-        err = push_token_verify(cfg->token_secret, cfg->token_secret_len, text, now, id->user,
-                                &id->expires);
+        err = push_token_verify_any(secrets, n, text, now, id->user, &id->expires);
     if (err == PUSH_TOKEN_OK)
         return PUSH_AUTH_OK;
     id->refused = err;

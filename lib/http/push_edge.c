@@ -183,6 +183,7 @@ const char *push_edge_scheme(struct push_request *r)
 
 int push_edge_cross_site(struct push_request *r, const struct push_config *cfg)
 {
+    cfg = push_config_current(cfg); /* PUSH_ALLOWED_ORIGINS reloads */
     const char *origin = push_request_env(r, "HTTP_ORIGIN");
     const char *fetch_site = push_request_env(r, "HTTP_SEC_FETCH_SITE");
 

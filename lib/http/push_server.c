@@ -227,7 +227,7 @@ static void *worker_main(void *p)
         int rc = FCGX_Accept_r(&req);
         if (rc >= 0) {
             struct push_request r = { req.envp, &push_fcgi_io, &req };
-            struct timeval tv = { s->cfg->write_timeout, 0 };
+            struct timeval tv = { push_config_current(s->cfg)->write_timeout, 0 };
             failures = short_ms = 0;
             setsockopt(req.ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
             s->handle(&r, state);
@@ -336,7 +336,7 @@ static const char *signal_name(int sig)
 static void *drainer_main(void *p)
 {
     const struct push_server *s = p;
-    const struct push_config *cfg = s->cfg;
+    const struct push_config *cfg;
     struct timespec tick = { 0, 20 * 1000 * 1000 };
     sigset_t set;
     long deadline;
@@ -345,6 +345,7 @@ static void *drainer_main(void *p)
     stop_signals(&set);
     while (sigwait(&set, &sig) != 0)
         ;
+    cfg = push_config_current(s->cfg); /* PUSH_DRAIN_TIME and PUSH_DRAIN_SPREAD reload */
     push_log_info("%s: draining %d streams: each client is told to come back within %d ms "
                   "(PUSH_DRAIN_SPREAD); exiting once they have taken it, within %d s "
                   "(PUSH_DRAIN_TIME)", signal_name(sig), s->open(s->app), cfg->drain_spread_ms,

@@ -53,20 +53,28 @@ static int copy_opt(char *dst, size_t size, const char *key, const char *value, 
     return 0;
 }
 
+/* A token secret from the file at path, for option what: at least PUSH_SECRET_MIN bytes. */
+static int read_token_secret(const char *what, const char *path, char *buf, size_t size,
+                             size_t *len, char *err, size_t errlen)
+{
+    if (push_mqtt_read_secret(what, path, buf, size, len, err, errlen) < 0)
+        return -1;
+    if (*len < PUSH_SECRET_MIN) {
+        snprintf(err, errlen, "%s: the secret is shorter than %d bytes", what, PUSH_SECRET_MIN);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_opt(struct push_mqtt_auth *a, const char *key, const char *value, char *err,
                    size_t errlen)
 {
-    if (strcmp(key, "token_secret_file") == 0) {
-        if (push_mqtt_read_secret("plugin_opt_token_secret_file", value, a->secret,
-                                  sizeof a->secret, &a->secret_len, err, errlen) < 0)
-            return -1;
-        if (a->secret_len < PUSH_SECRET_MIN) {
-            snprintf(err, errlen, "plugin_opt_token_secret_file: the secret is shorter than %d "
-                                  "bytes", PUSH_SECRET_MIN);
-            return -1;
-        }
-        return 0;
-    }
+    if (strcmp(key, "token_secret_file") == 0)
+        return read_token_secret("plugin_opt_token_secret_file", value, a->secret,
+                                 sizeof a->secret, &a->secret_len, err, errlen);
+    if (strcmp(key, "token_secret_previous_file") == 0)
+        return read_token_secret("plugin_opt_token_secret_previous_file", value, a->previous,
+                                 sizeof a->previous, &a->previous_len, err, errlen);
     if (strcmp(key, "bridge_password_file") == 0)
         return push_mqtt_read_secret("plugin_opt_bridge_password_file", value, a->bridge_password,
                                      sizeof a->bridge_password, &a->bridge_password_len, err,
@@ -91,7 +99,7 @@ static int set_opt(struct push_mqtt_auth *a, const char *key, const char *value,
         return 0;
     }
     snprintf(err, errlen, "plugin_opt_%.60s: unknown option (known: token_secret_file, "
-                          "bridge_user, bridge_password_file, topic_prefix)", key);
+                          "token_secret_previous_file, bridge_user, bridge_password_file, topic_prefix)", key);
     return -1;
 }
 
@@ -138,6 +146,8 @@ static int bridge_password_ok(const struct push_mqtt_auth *a, const char *passwo
 enum push_mqtt_who push_mqtt_auth_login(const struct push_mqtt_auth *a, const char *username,
                                         const char *password, const char *client_id, int64_t now)
 {
+    const struct push_secret secrets[2] = { { a->secret, a->secret_len },
+                                            { a->previous, a->previous_len } };
     char user[PUSH_USER_MAX + 1];
 
     if (!username || !password || !push_mqtt_client_id_ok(username, client_id))
@@ -145,7 +155,7 @@ enum push_mqtt_who push_mqtt_auth_login(const struct push_mqtt_auth *a, const ch
     if (strcmp(username, a->bridge_user) == 0)
         return bridge_password_ok(a, password) ? PUSH_MQTT_BRIDGE : PUSH_MQTT_NOBODY;
     if (!push_mqtt_user_ok(username)
-        || push_token_verify(a->secret, a->secret_len, password, now, user, NULL) != PUSH_TOKEN_OK
+        || push_token_verify_any(secrets, 2, password, now, user, NULL) != PUSH_TOKEN_OK
         || strcmp(user, username) != 0)
         return PUSH_MQTT_NOBODY;
     return PUSH_MQTT_USER;

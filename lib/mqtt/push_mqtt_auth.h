@@ -14,6 +14,10 @@
 struct push_mqtt_auth {
     char secret[PUSH_SECRET_MAX + 1];       /* token_secret_file: the web programs' secret */
     size_t secret_len;
+    char previous[PUSH_SECRET_MAX + 1];     /* token_secret_previous_file: during a rotation, the
+                                             * secret before it (README "Rotating the token
+                                             * secret"); empty: none */
+    size_t previous_len;
     char bridge_user[PUSH_USER_MAX + 1];    /* bridge_user, default "pgpush-bridge" */
     char bridge_password[PUSH_MQTT_PASSWORD_MAX + 1]; /* bridge_password_file */
     size_t bridge_password_len;
@@ -37,7 +41,8 @@ int push_mqtt_auth_init(struct push_mqtt_auth *a, const char *const *keys,
                         const char *const *values, int n, char *err, size_t errlen);
 
 /* Who logs in with this username, password and client id at time now (any may be NULL). The
- * bridge user never logs in by token, and the password is compared in constant time; the client
+ * bridge user never logs in by token, and the password is compared in constant time; a token
+ * signed with the previous secret is taken as one signed with the current one; the client
  * id must satisfy push_mqtt_client_id_ok. */
 enum push_mqtt_who push_mqtt_auth_login(const struct push_mqtt_auth *a, const char *username,
                                         const char *password, const char *client_id, int64_t now);

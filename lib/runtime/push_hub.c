@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 
+#include "core/push_config.h"
 #include "core/push_log.h"
 #include "core/push_metrics.h"
 #include "core/push_util.h"
@@ -285,6 +286,20 @@ void push_hub_release(struct push_hub *hub)
     pthread_mutex_lock(&hub->lock);
     hub->streams--;
     pthread_mutex_unlock(&hub->lock);
+}
+
+static void on_reload(void *arg, const struct push_config *cfg)
+{
+    struct push_hub *hub = arg;
+
+    pthread_mutex_lock(&hub->lock);
+    hub->max_per_user = cfg->max_streams_per_user;
+    pthread_mutex_unlock(&hub->lock);
+}
+
+void push_hub_follow_reloads(struct push_hub *hub)
+{
+    push_config_on_reload(on_reload, hub);
 }
 
 enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, const char *user)

@@ -50,6 +50,10 @@ struct push_hub *push_hub_start(const char *url, const char *appname, int max_st
  * connection going down (NULL, 0) or up again (NULL, 1). It must be quick: the hub waits for it. */
 typedef void (*push_hub_observer)(void *arg, const char *user, int listening);
 
+/* From now on each reload's PUSH_MAX_STREAMS_PER_USER (push_config_on_reload) applies to the
+ * streams that join after it; streams already open stay open. */
+void push_hub_follow_reloads(struct push_hub *hub);
+
 /* push_hub_start, with an observer told of everything from the start. */
 struct push_hub *push_hub_start_observed(const char *url, const char *appname, int max_streams,
                                          int max_per_user, push_hub_observer observer, void *arg);

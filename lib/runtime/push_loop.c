@@ -85,7 +85,7 @@ void push_loop_buf_free(struct buf *b)
 
 const struct push_config *push_loop_config(const struct push_loop *l)
 {
-    return l->cfg;
+    return push_config_current(l->cfg); /* the settings in force: some reload */
 }
 
 /* --- what both kinds of stream share */
@@ -493,7 +493,7 @@ static void on_adopt(struct push_loop *l, struct push_loop_stream *s, long now)
     }
     s->state = PUSH_LOOP_IDLE;
     LIST_INSERT_HEAD(&l->all, s, link);
-    s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
+    s->next_beat_ms = now + push_config_current(l->cfg)->heartbeat * 1000L;
     s->stall_since_ms = now;
     s->wake_again = 1; /* the first read */
     if (l->ending) { /* handed over after the loop was told to end everything */
@@ -575,7 +575,7 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
         if (s->more)
             s->wake_again = 1;
         if (s->wrote && s->kind->quiet_beats)
-            s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
+            s->next_beat_ms = now + push_config_current(l->cfg)->heartbeat * 1000L;
     }
     write_out(l, s, now);
 }
@@ -584,7 +584,7 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
 static void scan(struct push_loop *l, long now)
 {
     struct push_loop_stream *s, *next;
-    long stall_ms = l->cfg->write_timeout * 1000L;
+    long stall_ms = push_config_current(l->cfg)->write_timeout * 1000L;
 
     for (s = LIST_FIRST(&l->all); s; s = next) {
         next = LIST_NEXT(s, link); /* (s may be dropped) */
@@ -592,7 +592,7 @@ static void scan(struct push_loop *l, long now)
             continue;
         if (s->kind->pending(s) && now - s->stall_since_ms > stall_ms) {
             push_log_info("dropped a %s of %s: the client took no data for %d s", s->kind->noun,
-                          s->user, l->cfg->write_timeout);
+                          s->user, push_config_current(l->cfg)->write_timeout);
             push_metric_add(PUSH_M_SLOW_DROPS, 1);
             drop(l, s);
             continue;
@@ -617,7 +617,7 @@ static void scan(struct push_loop *l, long now)
         } else if (now >= s->end_ms) {
             end(l, s, "lifetime", 0, now);
         } else if (now >= s->next_beat_ms) {
-            s->next_beat_ms = now + l->cfg->heartbeat * 1000L;
+            s->next_beat_ms = now + push_config_current(l->cfg)->heartbeat * 1000L;
             if (s->kind->heartbeat(s, now) < 0) {
                 push_log_debug("dropped a %s of %s: no answer to a ping", s->kind->noun, s->user);
                 drop(l, s);
@@ -754,7 +754,7 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
         json_object_put(u);
         return;
     }
-    if (s->kind->begin(s, l->cfg) < 0)
+    if (s->kind->begin(s, push_config_current(l->cfg)) < 0)
         return; /* only an overflow fails here: seen by the loop */
     s->wrote = push_emit(&s->e, rd->msgs, rd->unread, &s->more) != 0;
     s->e.live = 1; /* what its next reads bring is new: their lag is measured */

@@ -3,8 +3,12 @@
 
 #include "runtime/push_program.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/push_log.h"
 #include "store/push_db.h"
@@ -16,15 +20,22 @@ extern char **environ;
 static void usage(const struct push_program *p, FILE *out)
 {
     fprintf(out,
-            "Usage: %s [--listen ADDR] [--check] [--help] [--version]\n\n%s\n"
+            "Usage: %s [--listen ADDR] [--config FILE] [--check] [--help] [--version]\n\n%s\n"
             "%s\n\n"
             "Options:\n"
             "  --listen ADDR  serve on a socket path or [host]:port (as %s)\n"
+            "  --config FILE  the configuration file (or PUSH_CONFIG=FILE); default\n"
+            "                 %s, which may be absent. KEY=VALUE lines\n"
+            "                 of the settings below and libpq's PG* variables, # comments; the\n"
+            "                 environment overrides it key by key\n"
             "  --check        check the configuration and the database: the schema's version,\n"
             "                 the role's privileges, and what the program does, tried as user\n"
             "                 pgpush-check (marks and publishing rolled back); then exit\n"
             "  --help         show this help\n"
-            "  --version      show the version\n\n%s\n"
+            "  --version      show the version\n\n"
+            "Signals: SIGTERM drains and exits; SIGHUP, to a daemon (--listen, PUSH_LISTEN, push-ws,\n"
+            "a systemd service), re-reads the file and the secret files: the token secrets, the log\n"
+            "and the limits change, open streams stay (README \"Reload (SIGHUP)\").\n\n%s\n"
             "Errors are answered as JSON: {\"error\": CODE, \"message\": TEXT}.\n"
             "Documentation: %s/README.md\n",
             p->name, p->about,
@@ -32,12 +43,74 @@ static void usage(const struct push_program *p, FILE *out)
                      : "Runs as a CGI program, as a FastCGI program spawned by the web server (mod_fcgid,\n"
                        "lighttpd bin-path), or as an external FastCGI server with --listen or PUSH_LISTEN.",
             /* push-ws, the one program with modes of its own, listens on PUSH_WS_LISTEN */
-            p->modes ? "PUSH_WS_LISTEN" : "PUSH_LISTEN", push_config_help, PUSH_DOCDIR);
+            p->modes ? "PUSH_WS_LISTEN" : "PUSH_LISTEN", PUSH_SYSCONFDIR "/pgpush/pgpush.conf",
+            push_config_help, PUSH_DOCDIR);
 }
 
 void push_program_version(const char *name)
 {
     printf("%s (%s) %s\n", name, PACKAGE_NAME, PACKAGE_VERSION);
+}
+
+static struct push_config_source source;
+
+struct push_config_source *push_program_source(void)
+{
+    return &source;
+}
+
+int push_program_configure(const char *name, const char *config, struct push_config *cfg)
+{
+    char err[1200];
+
+    push_config_source_init(&source, config, environ);
+    if (push_config_read(cfg, &source, environ, 1, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: configuration error: %s\n", name, err);
+        return -1;
+    }
+    push_config_publish(cfg);
+    return 0;
+}
+
+/* The one thread that takes SIGHUP: each one re-reads the configuration, here, not in a handler */
+static void *reloader_main(void *arg)
+{
+    sigset_t set;
+    int sig;
+
+    (void)arg;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    for (;;)
+        if (sigwait(&set, &sig) == 0)
+            push_config_reload(&source, environ);
+    return NULL;
+}
+
+int push_program_serve_reloads(void)
+{
+    sigset_t set;
+    pthread_t t;
+    int rc;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if ((rc = pthread_create(&t, NULL, reloader_main, NULL)) != 0) {
+        push_log_error("cannot start the reload thread: %s", strerror(rc));
+        return -1;
+    }
+    pthread_detach(t);
+    return 0;
+}
+
+/* A service of systemd's (pgpush@.service): its own daemon, whose SIGHUP is ExecReload's. A
+ * FastCGI program spawned by a web server has the server for parent, never PID 1. */
+static int systemd_service(void)
+{
+    const char *id = getenv("INVOCATION_ID");
+
+    return id && *id && getppid() == 1;
 }
 
 /* --check's trials of what the programs do, in this order */
@@ -112,7 +185,11 @@ int push_program_check_database(const char *name, const struct push_config *cfg,
     PGconn *conn;
     int failed;
 
+    char about[1200];
+
     setvbuf(stdout, NULL, _IOLBF, 0); /* its lines in order with stderr's, even into a pipe */
+    push_config_source_describe(&source, about, sizeof about);
+    printf("%s: %s\n", name, about);
     push_db_init(&db, cfg->database_url, name);
     if (!(conn = push_db_get(&db, &err, msg, sizeof msg))) {
         fprintf(stderr, "%s: %s\n", name, msg);
@@ -144,9 +221,8 @@ int push_program_check_database(const char *name, const struct push_config *cfg,
 int push_program_init(const struct push_program *p, int argc, char **argv,
                       struct push_config *cfg)
 {
-    const char *listen = NULL;
+    const char *listen = NULL, *config = NULL;
     int check = 0;
-    char err[512];
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -159,15 +235,15 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
             check = 1;
         } else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
             listen = argv[++i];
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config = argv[++i];
         } else {
             fprintf(stderr, "%s: unknown option %s (see --help)\n", p->name, argv[i]);
             return 2;
         }
     }
-    if (push_config_load(cfg, environ, err, sizeof err) < 0) {
-        fprintf(stderr, "%s: configuration error: %s\n", p->name, err);
+    if (push_program_configure(p->name, config, cfg) < 0)
         return 1;
-    }
     if (listen) {
         if (strlen(listen) >= sizeof cfg->listen) {
             fprintf(stderr, "%s: --listen: too long\n", p->name);
@@ -175,12 +251,16 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
         }
         snprintf(cfg->listen, sizeof cfg->listen, "%s", listen);
         snprintf(cfg->ws_listen, sizeof cfg->ws_listen, "%s", listen); /* push-ws: --listen wins */
+        push_config_publish(cfg);
     }
     push_log_init(p->name, cfg->log_level, cfg->log_time);
     push_db_allow_owner(cfg->allow_owner);
     push_server_signals();
     if (check)
         return push_program_check_database(p->name, cfg, p->uses, NULL);
+    /* push-ws (p->modes: listeners of its own) is always its own daemon */
+    if ((p->modes || cfg->listen[0] || systemd_service()) && push_program_serve_reloads() < 0)
+        return 1;
     if (cfg->demo)
         push_log_warn("demo mode is on: any ?user=NAME is trusted; never use it in production");
     if (push_env_get(environ, "PUSH_EVENT_LOOP"))

@@ -12,16 +12,35 @@ struct push_program {
     unsigned uses;     /* what it does with the database (enum push_dbcheck_use): --check tries it */
 };
 
-/* Reads the command line (--help, --version, --check, --listen ADDR) and the environment into
- * cfg, and sets up logging. Returns -1 when the program should go on to serve; otherwise the
+/* Reads the command line (--help, --version, --check, --listen ADDR, --config FILE), the
+ * configuration file and the environment into cfg (push_program_configure), and sets up logging;
+ * a daemon (--listen or PUSH_LISTEN, push-ws, a systemd service) serves reloads on SIGHUP. Returns -1 when the program should go on to serve; otherwise the
  * exit status to leave with (after --help, or a configuration error, reported on stderr). */
 int push_program_init(const struct push_program *p, int argc, char **argv,
                       struct push_config *cfg);
 
+/* Reads the configuration as every program does: the file (config: --config's argument, or NULL
+ * for PUSH_CONFIG or the default), under the environment, with the file's PG* variables exported
+ * to libpq where the environment does not set them (call before any thread). Publishes it
+ * (push_config_publish). Returns 0, or -1 after saying why on stderr, as name. The file read is
+ * push_program_source's. */
+int push_program_configure(const char *name, const char *config, struct push_config *cfg);
+
+/* Where the configuration came from (push_program_configure). */
+struct push_config_source *push_program_source(void);
+
+/* Makes SIGHUP reload the configuration (push_config_reload) instead of ending the process: blocks
+ * it in this thread and every thread started after it, and starts the one thread that takes it.
+ * Call before any other thread, and only in a process that is its own daemon: a FastCGI program
+ * spawned by the web server keeps SIGHUP's default, as the server expects (Apache sends its process
+ * group SIGHUP on a restart). Returns 0, or -1 (logged). */
+int push_program_serve_reloads(void);
+
 /* What --version prints, the same for every program: "push-sse (pgpush) 0.1.0". */
 void push_program_version(const char *name);
 
-/* What --check does once the configuration is read: connects once, as application_name name
+/* What --check does once the configuration is read: says which configuration file was read
+ * (push_program_configure), connects once, as application_name name
  * (refused as every connection is: push_db_get), says who it works as, at which schema version,
  * and which privileges of push_reader (push_publisher, for PUSH_USES_PUBLISH) that role lacks,
  * then tries what the program does (uses, then extra unless NULL), each in a transaction rolled

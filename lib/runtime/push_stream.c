@@ -105,7 +105,7 @@ static void gone(struct stream *s)
 {
     if (push_request_timed_out(s->e.r))
         push_log_info("dropped a stream of %s: the client took no data for %d s", s->user,
-                      s->ctx->cfg->write_timeout);
+                      push_config_current(s->ctx->cfg)->write_timeout);
     else
         push_log_debug("a stream of %s ended: the client left", s->user);
 }
@@ -114,7 +114,7 @@ static void gone(struct stream *s)
  * the lifetime ends, the token expires or the client left. */
 static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *first)
 {
-    const struct push_config *cfg = s->ctx->cfg;
+    const struct push_config *cfg = push_config_current(s->ctx->cfg);
     long end = push_now_ms() + cfg->lifetime * 1000L;
     long next_beat = push_now_ms() + cfg->heartbeat * 1000L;
     long retry_at = 0;
@@ -215,7 +215,8 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
                      const char *tag, const struct push_cursor *from)
 {
     if (ctx->loop && push_request_detachable(r)) {
-        in_loop(ctx, r, enc, arg, id, tag, from, 0, push_now_ms() + ctx->cfg->lifetime * 1000L);
+        in_loop(ctx, r, enc, arg, id, tag, from, 0, push_now_ms()
+                + push_config_current(ctx->cfg)->lifetime * 1000L);
         return;
     }
     /* plain CGI: no FastCGI connection to hand over; this process's one request streams here */
@@ -237,7 +238,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
     } else {
         /* from now on: from the head read, with what was committed between its statements */
         s.e.pos = from ? *from : b.st.head;
-        if (push_emit_begin(r, ctx->cfg, enc, arg) == 0)
+        if (push_emit_begin(r, push_config_current(ctx->cfg), enc, arg) == 0) /* PUSH_RETRY reloads */
             stream_loop(&s, &w, &b);
         else
             batch_clear(&b);
@@ -391,7 +392,7 @@ static void stream_drain(void *app)
 {
     const struct push_stream_ctx *ctx = app;
 
-    push_loop_drain(ctx->loop, "shutdown", ctx->cfg->drain_spread_ms);
+    push_loop_drain(ctx->loop, "shutdown", push_config_current(ctx->cfg)->drain_spread_ms);
 }
 
 static int stream_open(void *app)
@@ -436,6 +437,7 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
     }
     /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
     ctx.hub = push_hub_start(cfg.database_url, p->name, streams, cfg.max_streams_per_user);
+    push_hub_follow_reloads(ctx.hub);
     ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
     /* FastCGI (spawned or external): open streams and held polls live in the event loop. Plain
      * CGI has no FastCGI connection to hand over: its one request keeps its stream or poll in

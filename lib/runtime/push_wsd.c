@@ -210,7 +210,7 @@ static void http_error(struct head *c, int status, const char *code, const char 
     c->raw = push_ws_http_error(status, code, message, headers, &c->raw_len);
     c->raw_off = 0;
     /* nothing more is read; closed when written, or at the deadline */
-    c->deadline = push_now_ms() + c->d->cfg->write_timeout * 1000L;
+    c->deadline = push_now_ms() + push_config_current(c->d->cfg)->write_timeout * 1000L;
     flush(c->d, c);
 }
 
@@ -261,7 +261,7 @@ static struct push_query *identify(struct head *c, const struct push_upgrade *up
  * the socket to the loop, whose readers make the first read; or answer an HTTP error. */
 static void upgrade(struct wsd *d, struct head *c, size_t head_len)
 {
-    const struct push_config *cfg = d->cfg;
+    const struct push_config *cfg = push_config_current(d->cfg); /* PUSH_WS_ORIGINS reloads */
     struct push_upgrade u;
     enum push_upgrade_err uerr = push_upgrade_parse(c->buf, head_len, cfg->ws_user_header, &u);
     struct push_identity id;
@@ -486,18 +486,19 @@ static void on_signal(struct push_loop_watch *w, uint32_t events)
         ;
     if (d->stopping)
         return;
+    const struct push_config *now = push_config_current(d->cfg); /* the drain settings reload */
     /* the sockets get PUSH_DRAIN_TIME to take their 1001, and a time to come back at random
      * within PUSH_DRAIN_SPREAD in the close event, which pgpush.js waits */
     push_log_info("stopping: closing %d sockets with 1001, clients told to come back within %d ms; "
                   "exiting when they are closed, within %d s (PUSH_DRAIN_TIME)",
-                  push_loop_count(d->loop), d->cfg->drain_spread_ms, d->cfg->drain_time);
+                  push_loop_count(d->loop), now->drain_spread_ms, now->drain_time);
     d->stopping = 1;
-    d->stop_at = push_now_ms() + d->cfg->drain_time * 1000L;
+    d->stop_at = push_now_ms() + now->drain_time * 1000L;
     push_loop_watch_del(d->loop, d->lfd);
     close(d->lfd);
     while (!LIST_EMPTY(&d->heads))
         head_close(d, LIST_FIRST(&d->heads));
-    push_loop_end_all(d->loop, "shutdown", d->cfg->drain_spread_ms);
+    push_loop_end_all(d->loop, "shutdown", now->drain_spread_ms);
 }
 
 /* Every PUSH_LOOP_SCAN_MS: the log of evictions, accepting again, slow requests, stopping. */
@@ -596,6 +597,7 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     /* one LISTEN connection, and db_pool query connections for the loop's readers */
     struct push_hub *hub = push_hub_start(cfg->database_url, appname, streams,
                                           cfg->max_streams_per_user);
+    push_hub_follow_reloads(hub);
     struct push_pool *pool = push_pool_new(cfg->database_url, appname, cfg->db_pool);
     d.appname = appname;
     d.hub = hub;

@@ -90,6 +90,7 @@ int push_emit_refuse(struct push_request *r, const struct push_config *cfg,
     if (!enc || !enc->refused || !(f.status == 429 || f.status >= 500))
         return push_http_refuse(r, f);
     push_metric_refused(f.status); /* (push_http_refuse counts its own) */
+    cfg = push_config_current(cfg); /* PUSH_RETRY reloads */
     c = *cfg;
     c.retry_ms = refusal_retry_ms(cfg, f);
     o = json_object_new_object();

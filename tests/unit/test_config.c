@@ -469,6 +469,207 @@ START_TEST(help_mentions_every_variable)
 }
 END_TEST
 
+
+/* ---- the configuration file */
+
+static struct push_conffile cf;
+
+/* Parses text; returns what push_conffile_parse did. */
+static int parse(const char *text)
+{
+    push_conffile_free(&cf);
+    memset(&cf, 0, sizeof cf);
+    err[0] = '\0';
+    return push_conffile_parse(&cf, "t.conf", text, strlen(text), err, sizeof err);
+}
+
+static void assert_pair(size_t i, const char *key, const char *value, int line)
+{
+    ck_assert_uint_gt(cf.n, i);
+    ck_assert_str_eq(cf.pairs[i].key, key);
+    ck_assert_str_eq(cf.pairs[i].value, value);
+    ck_assert_int_eq(cf.pairs[i].line, line);
+}
+
+START_TEST(file_pairs_comments_and_quotes)
+{
+    ck_assert_int_eq(parse("# a comment\n"
+                           "\n"
+                           "PUSH_HEARTBEAT=5\n"
+                           "  PUSH_LIFETIME = 60  \n"
+                           "; another comment\n"
+                           "PUSH_ALLOWED_ORIGINS=\"https://a.example https://b.example\"\n"
+                           "PUSH_TOKEN_COOKIE='tok'\n"
+                           "PGHOST=/run/postgresql\r\n"
+                           "PUSH_WS_ORIGINS=\n"
+                           "PUSH_DATABASE_URL=host=x dbname=y # not a comment\n"
+                           "PUSH_LOG_LEVEL=\"it's\""), 0);
+    ck_assert_uint_eq(cf.n, 8);
+    assert_pair(0, "PUSH_HEARTBEAT", "5", 3);
+    assert_pair(1, "PUSH_LIFETIME", "60", 4);
+    assert_pair(2, "PUSH_ALLOWED_ORIGINS", "https://a.example https://b.example", 6);
+    assert_pair(3, "PUSH_TOKEN_COOKIE", "tok", 7);
+    assert_pair(4, "PGHOST", "/run/postgresql", 8);
+    assert_pair(5, "PUSH_WS_ORIGINS", "", 9);
+    assert_pair(6, "PUSH_DATABASE_URL", "host=x dbname=y # not a comment", 10);
+    assert_pair(7, "PUSH_LOG_LEVEL", "it's", 11);
+    ck_assert_int_eq(parse(""), 0);
+    ck_assert_uint_eq(cf.n, 0);
+}
+END_TEST
+
+static const struct { const char *text, *says; } bad_files[] = {
+    { "PUSH_HEARTBEAT=1\nPUSH_HEARTBEET=2\n", "t.conf:2: PUSH_HEARTBEET: unknown setting" },
+    { "PUSH_CONFIG=/etc/x\n", "t.conf:1: PUSH_CONFIG: unknown setting" },
+    { "HOME=/root\n", "t.conf:1: HOME: unknown setting" },
+    { "pghost=x\n", "t.conf:1: pghost: unknown setting" },
+    { "\n\njust words\n", "t.conf:3: expected KEY=VALUE" },
+    { "=value\n", "t.conf:1: expected KEY=VALUE" },
+    { "export PUSH_HEARTBEAT=1\n", "t.conf:1: expected KEY=VALUE" },
+    { "PUSH_LIFETIME=\"60\n", "t.conf:1: PUSH_LIFETIME: a quote without its end" },
+    { "PUSH_LIFETIME='60\"\n", "t.conf:1: PUSH_LIFETIME: a quote without its end" },
+    { "PUSH_LIFETIME=\"6\"0\"\n", "t.conf:1: PUSH_LIFETIME: a quote without its end" },
+    { "PUSH_ALLOWED_ORIGINS=a \\\n b\n", "t.conf:1: PUSH_ALLOWED_ORIGINS: a line continuation" },
+};
+
+START_TEST(file_errors_name_file_and_line)
+{
+    ck_assert_int_eq(parse(bad_files[_i].text), -1);
+    ck_assert_msg(strncmp(err, bad_files[_i].says, strlen(bad_files[_i].says)) == 0,
+                  "\"%s\" does not begin \"%s\"", err, bad_files[_i].says);
+}
+END_TEST
+
+START_TEST(file_bounds)
+{
+    static char text[PUSH_CONFIG_FILE_MAX + 64];
+    size_t n;
+
+    /* a line of exactly PUSH_CONFIG_LINE_MAX bytes is taken, one more is refused */
+    n = (size_t)snprintf(text, sizeof text, "PUSH_ALLOWED_ORIGINS=");
+    memset(text + n, 'a', PUSH_CONFIG_LINE_MAX - n);
+    text[PUSH_CONFIG_LINE_MAX] = '\0';
+    ck_assert_int_eq(parse(text), 0);
+    ck_assert_uint_eq(strlen(cf.pairs[0].value), PUSH_CONFIG_LINE_MAX - n);
+    memcpy(text + PUSH_CONFIG_LINE_MAX, "a", 2);
+    ck_assert_int_eq(parse(text), -1);
+    ck_assert_str_eq(err, "t.conf:1: a line longer than 4096 bytes");
+    /* a file of PUSH_CONFIG_FILE_MAX bytes of comments is taken, one more byte is refused */
+    for (n = 0; n + 64 <= PUSH_CONFIG_FILE_MAX; n += 64) {
+        memset(text + n, '#', 63);
+        text[n + 63] = '\n';
+    }
+    memset(text + n, '#', PUSH_CONFIG_FILE_MAX - n);
+    text[PUSH_CONFIG_FILE_MAX] = '\0';
+    ck_assert_int_eq(parse(text), 0);
+    ck_assert_int_eq(push_conffile_parse(&cf, "t.conf", text, PUSH_CONFIG_FILE_MAX + 1, err,
+                                         sizeof err), -1);
+    ck_assert_msg(strstr(err, "longer than 65536 bytes") != NULL, "%s", err);
+    /* a NUL byte */
+    ck_assert_int_eq(push_conffile_parse(&cf, "t.conf", "PUSH_HOLD=1\nPUSH_HOLD=\0\n", 23, err,
+                                         sizeof err), -1);
+    ck_assert_str_eq(err, "t.conf:2: a NUL byte");
+}
+END_TEST
+
+/* A temporary configuration file holding content; the caller unlinks path. */
+static void conf_file(char path[64], const char *content)
+{
+    int fd;
+
+    snprintf(path, 64, "/tmp/pgpush-test-conf-XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    ck_assert_int_eq(close(fd), 0);
+}
+
+START_TEST(file_under_the_environment)
+{
+    struct push_config_source src;
+    char path[64];
+    char *const envp[] = { "PUSH_HEARTBEAT=7", NULL };
+
+    conf_file(path, "PUSH_HEARTBEAT=5\nPUSH_LIFETIME=60\nPUSH_LIFETIME=61\n"
+                    "PUSH_TOKEN_SECRET_PREVIOUS=previous-0123456789abcdef\n"
+                    "PUSH_TOKEN_SECRET=current-0123456789abcdef\n");
+    push_config_source_init(&src, path, NULL);
+    ck_assert_int_eq(push_config_read(&cfg, &src, envp, 0, err, sizeof err), 0);
+    ck_assert_int_eq(cfg.heartbeat, 7);  /* the environment wins */
+    ck_assert_int_eq(cfg.lifetime, 61);  /* the last line of a key */
+    ck_assert_str_eq(cfg.token_secret, "current-0123456789abcdef");
+    ck_assert_str_eq(cfg.token_secret_previous, "previous-0123456789abcdef");
+    ck_assert_int_eq(src.found, 1);
+    ck_assert_int_eq(src.settings, 5);
+    unlink(path);
+    /* a bad value of the file is named with its line */
+    conf_file(path, "PUSH_LIFETIME=60\n# c\nPUSH_HOLD=later\n");
+    push_config_source_init(&src, path, NULL);
+    ck_assert_int_eq(push_config_read(&cfg, &src, envp, 0, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, ":3: PUSH_HOLD: expected a number") != NULL, "%s", err);
+    unlink(path);
+    /* a missing default file is fine; a named one is not */
+    snprintf(src.path, sizeof src.path, "/nonexistent/pgpush.conf");
+    src.required = 0;
+    ck_assert_int_eq(push_config_read(&cfg, &src, envp, 0, err, sizeof err), 0);
+    ck_assert_int_eq(src.found, 0);
+    ck_assert_int_eq(cfg.heartbeat, 7);
+    src.required = 1;
+    ck_assert_int_eq(push_config_read(&cfg, &src, envp, 0, err, sizeof err), -1);
+    ck_assert_str_eq(err, "configuration file /nonexistent/pgpush.conf: No such file or directory");
+}
+END_TEST
+
+START_TEST(file_source_precedence)
+{
+    struct push_config_source src;
+    char *const envp[] = { "PUSH_CONFIG=/from/env.conf", NULL };
+
+    push_config_source_init(&src, "/from/option.conf", envp);
+    ck_assert_str_eq(src.path, "/from/option.conf");
+    ck_assert_int_eq(src.required, 1);
+    push_config_source_init(&src, NULL, envp);
+    ck_assert_str_eq(src.path, "/from/env.conf");
+    ck_assert_int_eq(src.required, 1);
+    push_config_source_init(&src, NULL, NULL);
+    ck_assert_str_eq(src.path, PUSH_SYSCONFDIR "/pgpush/pgpush.conf");
+    ck_assert_int_eq(src.required, 0);
+}
+END_TEST
+
+START_TEST(previous_secret_bounds)
+{
+    ck_assert_int_eq(LOAD("PUSH_TOKEN_SECRET=0123456789abcdef",
+                          "PUSH_TOKEN_SECRET_PREVIOUS=short"), -1);
+    assert_error_names("PUSH_TOKEN_SECRET_PREVIOUS");
+    ck_assert_int_eq(LOAD("PUSH_TOKEN_SECRET_PREVIOUS=0123456789abcdef"), -1);
+    assert_error_names("PUSH_TOKEN_SECRET_PREVIOUS");
+    ck_assert_int_eq(LOAD("PUSH_TOKEN_SECRET=0123456789abcdef",
+                          "PUSH_TOKEN_SECRET_PREVIOUS=0123456789abcdeX",
+                          "PUSH_TOKEN_SECRET_PREVIOUS_FILE=/x"), -1);
+    assert_error_names("PUSH_TOKEN_SECRET_PREVIOUS");
+}
+END_TEST
+
+START_TEST(every_help_setting_is_known)
+{
+    /* the file takes what the help documents, and nothing else of PUSH_ */
+    for (const char *p = push_config_help; (p = strstr(p, "\n  PUSH_")); p++) {
+        char key[64];
+        size_t n = strcspn(p + 3, " =\n");
+        ck_assert_uint_lt(n, sizeof key);
+        memcpy(key, p + 3, n);
+        key[n] = '\0';
+        ck_assert_msg(push_config_key_known(key), "%s", key);
+    }
+    ck_assert(push_config_key_known("PUSH_MQTT_HOST"));
+    ck_assert(push_config_key_known("PGSSLMODE"));
+    ck_assert(!push_config_key_known("PUSH_EVENT_LOOP"));
+    ck_assert(!push_config_key_known("PUSH_"));
+    ck_assert(!push_config_key_known("PG"));
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -476,6 +677,7 @@ static Suite *config_suite(void)
     TCase *values = tcase_create("values");
     TCase *errors = tcase_create("errors");
     TCase *files = tcase_create("secret_file");
+    TCase *conffile = tcase_create("conffile");
 
     tcase_add_test(env, env_get_matches_exact_names);
     tcase_add_test(env, env_get_empty_and_null_environment);
@@ -497,7 +699,16 @@ static Suite *config_suite(void)
     tcase_add_loop_test(errors, bad_value_is_refused_naming_the_variable, 0, N(bad_configs));
     tcase_add_test(errors, both_secret_and_secret_file_is_refused);
     tcase_add_test(errors, overlong_strings_are_refused);
+    tcase_add_test(errors, previous_secret_bounds);
     suite_add_tcase(s, errors);
+
+    tcase_add_test(conffile, file_pairs_comments_and_quotes);
+    tcase_add_loop_test(conffile, file_errors_name_file_and_line, 0, N(bad_files));
+    tcase_add_test(conffile, file_bounds);
+    tcase_add_test(conffile, file_under_the_environment);
+    tcase_add_test(conffile, file_source_precedence);
+    tcase_add_test(conffile, every_help_setting_is_known);
+    suite_add_tcase(s, conffile);
 
     tcase_add_test(files, secret_file_is_read_without_newline);
     tcase_add_test(files, secret_file_with_empty_secret_variable_is_used);

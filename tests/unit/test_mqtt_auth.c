@@ -90,6 +90,35 @@ START_TEST(options_all)
 }
 END_TEST
 
+START_TEST(previous_secret_logs_in_during_a_rotation)
+{
+    char previous_path[64];
+    const char *keys[] = { "token_secret_file", "bridge_password_file", "token_secret_previous_file" };
+    const char *values[] = { secret_path, password_path, previous_path };
+    const char *old = "old-secret-0123456789abcdef";
+    char token[PUSH_TOKEN_MAX + 1];
+    int64_t now = 1000000;
+
+    write_file(previous_path, "old-secret-0123456789abcdef\n");
+    snprintf(token, sizeof token, "%s", mint("alice", now + 60, old));
+    init_default();
+    ck_assert_int_eq(push_mqtt_auth_login(&auth, "alice", token, "alice/tab", now), PUSH_MQTT_NOBODY);
+    ck_assert_msg(init(3, keys, values) == 0, "%s", err);
+    ck_assert_int_eq(push_mqtt_auth_login(&auth, "alice", token, "alice/tab", now), PUSH_MQTT_USER);
+    ck_assert_int_eq(push_mqtt_auth_login(&auth, "alice", mint("alice", now + 60, SECRET),
+                                          "alice/tab", now), PUSH_MQTT_USER);
+    ck_assert_int_eq(push_mqtt_auth_login(&auth, "bob", token, "bob/tab", now), PUSH_MQTT_NOBODY);
+    ck_assert_int_eq(push_mqtt_auth_login(&auth, "alice", mint("alice", now - 1, old), "alice/tab",
+                                          now), PUSH_MQTT_NOBODY);
+    /* the previous secret is held to the same minimum */
+    unlink(previous_path);
+    write_file(previous_path, "short\n");
+    ck_assert_int_eq(init(3, keys, values), -1);
+    ck_assert_msg(strstr(err, "token_secret_previous_file"), "%s", err);
+    unlink(previous_path);
+}
+END_TEST
+
 START_TEST(options_refused)
 {
     static const struct {
@@ -294,6 +323,7 @@ static Suite *mqtt_auth_suite(void)
     tcase_add_test(a, options_defaults_and_files);
     tcase_add_test(a, options_all);
     tcase_add_test(a, options_refused);
+    tcase_add_test(a, previous_secret_logs_in_during_a_rotation);
     tcase_add_test(a, options_required_and_short_secret);
     tcase_add_test(a, logins);
     tcase_add_test(a, logins_and_client_ids);

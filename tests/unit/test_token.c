@@ -739,6 +739,38 @@ END_TEST
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+START_TEST(verify_any_takes_either_secret)
+{
+    static const char old[] = "the-old-secret-0123456789";
+    const struct push_secret both[2] = { { SECRET, SECRET_LEN }, { old, sizeof old - 1 } };
+    const struct push_secret current_only[2] = { { SECRET, SECRET_LEN }, { old, 0 } };
+    char tok[PUSH_TOKEN_MAX + 1], tkt[PUSH_TOKEN_MAX + 1], user[PUSH_USER_MAX + 1];
+    int64_t exp = 0;
+
+    ck_assert_int_gt(push_token_sign(old, sizeof old - 1, "alice", 2000, tok, sizeof tok), 0);
+    ck_assert_int_gt(push_ticket_sign(old, sizeof old - 1, "bob", 1500, 2000, tkt, sizeof tkt), 0);
+    ck_assert_int_eq(push_token_verify_any(both, 2, tok, 1000, user, &exp), PUSH_TOKEN_OK);
+    ck_assert_str_eq(user, "alice");
+    ck_assert_int_eq(exp, 2000);
+    ck_assert_int_eq(push_ticket_verify_any(both, 2, tkt, 1000, user, &exp), PUSH_TOKEN_OK);
+    ck_assert_str_eq(user, "bob");
+    /* without the previous one, or with only one of the two looked at: refused as forged */
+    ck_assert_int_eq(push_token_verify_any(current_only, 2, tok, 1000, user, NULL),
+                     PUSH_TOKEN_BAD_SIGNATURE);
+    ck_assert_int_eq(push_token_verify_any(both, 1, tok, 1000, user, NULL), PUSH_TOKEN_BAD_SIGNATURE);
+    ck_assert_int_eq(push_ticket_verify_any(current_only, 2, tkt, 1000, user, NULL),
+                     PUSH_TOKEN_BAD_SIGNATURE);
+    /* expiry and kind hold whichever secret signed it */
+    ck_assert_int_eq(push_token_verify_any(both, 2, tok, 2000, user, NULL), PUSH_TOKEN_EXPIRED);
+    ck_assert_int_eq(push_token_verify_any(both, 2, tkt, 1000, user, NULL), PUSH_TOKEN_MALFORMED);
+    ck_assert_int_eq(push_ticket_verify_any(both, 2, tok, 1000, user, NULL), PUSH_TOKEN_MALFORMED);
+    /* the current one still signs and verifies */
+    ck_assert_int_gt(sign("carol", 2000, tok, sizeof tok), 0);
+    ck_assert_int_eq(push_token_verify_any(both, 2, tok, 1000, user, NULL), PUSH_TOKEN_OK);
+    ck_assert_str_eq(user, "carol");
+}
+END_TEST
+
 static Suite *token_suite(void)
 {
     Suite *s = suite_create("token");
@@ -750,6 +782,7 @@ static Suite *token_suite(void)
     TCase *tickets = tcase_create("tickets");
 
     tcase_add_test(format, sign_matches_documented_format);
+    tcase_add_test(format, verify_any_takes_either_secret);
     tcase_add_test(format, hand_signed_token_of_documented_format_verifies);
     tcase_add_loop_test(format, sign_verify_round_trip, 0, N(round_trip_users));
     tcase_add_test(format, sign_verify_round_trip_longest_user);
