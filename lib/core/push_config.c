@@ -773,6 +773,7 @@ static const struct {
     F("PUSH_STATE_CACHE", state_cache, 0),
     F("PUSH_WS_LISTEN", ws_listen, 0),
     F("PUSH_WS_TRUST_USER_HEADER", ws_user_header, 0),
+    F("PUSH_WS_STATUS_LISTEN", ws_status_listen, 0),
 };
 
 #undef F
