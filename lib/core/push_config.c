@@ -356,7 +356,7 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
 static const char *const mqtt_keys[] = {
     "PUSH_MQTT_HOST", "PUSH_MQTT_PORT", "PUSH_MQTT_USER", "PUSH_MQTT_PASSWORD_FILE",
     "PUSH_MQTT_CLIENT_ID", "PUSH_MQTT_TOPIC_PREFIX", "PUSH_MQTT_KEEPALIVE",
-    "PUSH_MQTT_MAX_INFLIGHT", "PUSH_MQTT_BATCH", "PUSH_MQTT_ACK_TIMEOUT",
+    "PUSH_MQTT_MAX_INFLIGHT", "PUSH_MQTT_BATCH", "PUSH_MQTT_ACK_TIMEOUT", "PUSH_MQTT_STATUS_LISTEN",
 };
 
 /* Is key a setting of push_config_help: a line of it that begins "  KEY" and then a space or

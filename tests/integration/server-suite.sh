@@ -55,6 +55,15 @@ esac
 [ -r "$SHIPPED" ] || hard_error "$SHIPPED is missing"
 [ "$SERVER" = apache-fcgid ] && { [ -r "$MODS/mod_fcgid.so" ] || hard_error "mod_fcgid is not installed (libapache2-mod-fcgid)"; }
 [ "$SERVER" = apache-proxy-fcgi ] && { command -v spawn-fcgi >/dev/null || hard_error "spawn-fcgi is not installed"; }
+if [ "$SERVER" = apache-fcgid ]; then
+    # the shipped conf changes no other FastCGI application's settings: every program's settings are
+    # its own FcgidCmdOptions line, and server-wide only the two mod_fcgid takes nowhere else, which
+    # the conf names in capitals (a server-wide FcgidMaxProcesses 256 once cut PHP's processes)
+    wide=$(sed -n '/^ *Fcgid/{/^ *FcgidCmdOptions /d;s/^ *\(Fcgid[A-Za-z]*\).*/\1/p}' "$SHIPPED" | sort | paste -sd' ')
+    eq "$wide" "FcgidOutputBufferSize FcgidSpawnScoreUpLimit" "conf/apache-fcgid.conf: server-wide only FcgidOutputBufferSize and FcgidSpawnScoreUpLimit"
+    check 'grep -q "SERVER-WIDE" "$SHIPPED"' "... and it says so"
+    eq "$(grep -c "^ *FcgidCmdOptions /usr/lib/cgi-bin/push-" "$SHIPPED")" 4 "... each of the four programs has its FcgidCmdOptions"
+fi
 if [ "$SERVER" = lighttpd-external ]; then
     command -v systemd-socket-activate >/dev/null || hard_error "systemd-socket-activate is not installed (systemd)"
     # the shipped units are well-formed (pointed at the built programs: verify wants an executable)
@@ -77,6 +86,9 @@ deploy() {
     chmod 755 "$d" "$d/etc" "$d/run" "$d/tmp"
     printf '%s\n' "$SECRET" >"$d/etc/secret"
     chmod 644 "$d/etc/secret"
+    # the configuration file (the programs mod_fcgid spawns read it: PUSH_CONFIG in the shipped conf)
+    printf 'PUSH_DATABASE_URL="%s"\nPUSH_TOKEN_SECRET_FILE=%s\n' "$conn" "$d/etc/secret" >"$d/etc/pgpush.conf"
+    chmod 644 "$d/etc/pgpush.conf"
     # Basic auth users, apr1 hashes: every server here reads them
     printf 'alice:%s\nbob:%s\n' "$(openssl passwd -apr1 alice-password)" "$(openssl passwd -apr1 bob-password)" >"$d/etc/htpasswd"
     chmod 644 "$d/etc/htpasswd"
