@@ -13,7 +13,10 @@
 # database without the schema (503 schema_mismatch) or at no PostgreSQL (503 database_unavailable):
 # answered at once, and a clear line in the error log.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
-CONF=$top_srcdir/conf
+# PUSH_TEST_CONF=DIR: configurations laid out as conf/ (tests/package/run: the installed ones), which
+# name the programs in PUSH_TEST_CONF_CGIBIN (conf/'s: /usr/lib/cgi-bin)
+CONF=${PUSH_TEST_CONF:-$top_srcdir/conf}
+CONF_CGIBIN=${PUSH_TEST_CONF_CGIBIN:-/usr/lib/cgi-bin}
 PROGRAMS=(push-poll push-longpoll push-sse push-iframe)
 for p in "${PROGRAMS[@]}"; do [ -x "$BIN/$p" ] || hard_error "$BIN/$p is not built"; done
 [ -x "$DAEMONS/push-ws" ] || hard_error "$DAEMONS/push-ws is not built"
@@ -68,7 +71,7 @@ if [ "$SERVER" = lighttpd-external ]; then
     command -v systemd-socket-activate >/dev/null || hard_error "systemd-socket-activate is not installed (systemd)"
     # the shipped units are well-formed (pointed at the built programs: verify wants an executable)
     mkdir -p "$WORK/units"
-    for f in pgpush@.service pgpush@.socket; do sed "s|/usr/lib/cgi-bin|$BIN|g" "$CONF/systemd/$f" >"$WORK/units/$f"; done
+    for f in pgpush@.service pgpush@.socket; do sed "s|$CONF_CGIBIN|$BIN|g" "$CONF/systemd/$f" >"$WORK/units/$f"; done
     ln -s pgpush@.service "$WORK/units/pgpush@push-sse.service"
     ln -s pgpush@.socket "$WORK/units/pgpush@push-sse.socket"
     out=$(cd "$WORK/units" && systemd-analyze verify --man=no ./pgpush@push-sse.socket ./pgpush@push-sse.service 2>&1)
@@ -98,7 +101,7 @@ deploy() {
     for attempt in 1 2 3; do  # a port taken between free_port and bind: try another
         PORT=$(free_port)
         BASE="http://127.0.0.1:$PORT"
-        sed -e "s|/usr/lib/cgi-bin|$CGI_DIR|g" -e "s|/run/pgpush/|$d/run/|g" \
+        sed -e "s|$CONF_CGIBIN|$CGI_DIR|g" -e "s|/run/pgpush/|$d/run/|g" \
             -e "s|/run/lighttpd/pgpush-|$d/run/spawned-|g" -e "s|/etc/pgpush/|$d/etc/|g" \
             -e "s|dbname=app|$conn|g" -e "s|listen 80;|listen 127.0.0.1:$PORT;|" \
             "$SHIPPED" >"$d/site.conf"

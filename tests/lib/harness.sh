@@ -44,10 +44,19 @@ OTHER_SECRET=another-secret-0123456789abcdef
 BIN=$top_builddir/cgi-bin       # the FastCGI programs
 DAEMONS=$top_builddir/daemons   # push-ws, push-mqtt
 TOOLS=$top_builddir/tools       # push-token
+# PUSH_TEST_BIN=DIR: the installed programs instead of the build's (tests/package/run): the FastCGI
+# programs and push-ws in DIR (the cgi-bin directory), push-token and push-mqtt in PUSH_TEST_TOOLS
+# (default /usr/bin)
+if [ -n "${PUSH_TEST_BIN:-}" ]; then
+    BIN=$PUSH_TEST_BIN
+    DAEMONS=$PUSH_TEST_BIN
+    TOOLS=${PUSH_TEST_TOOLS:-/usr/bin}
+fi
 # program NAME: where the build put NAME (cgi-bin/, daemons/ or tools/)
 program() {
     case $1 in
-        push-ws | push-mqtt) echo "$DAEMONS/$1" ;;
+        push-ws) echo "$DAEMONS/$1" ;;
+        push-mqtt) if [ -n "${PUSH_TEST_BIN:-}" ]; then echo "$TOOLS/$1"; else echo "$DAEMONS/$1"; fi ;;
         push-token) echo "$TOOLS/$1" ;;
         *) echo "$BIN/$1" ;;
     esac
