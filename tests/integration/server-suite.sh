@@ -65,7 +65,7 @@ if [ "$SERVER" = apache-fcgid ]; then
     wide=$(sed -n '/^ *Fcgid/{/^ *FcgidCmdOptions /d;s/^ *\(Fcgid[A-Za-z]*\).*/\1/p}' "$SHIPPED" | sort | paste -sd' ')
     eq "$wide" "FcgidOutputBufferSize FcgidSpawnScoreUpLimit" "conf/apache-fcgid.conf: server-wide only FcgidOutputBufferSize and FcgidSpawnScoreUpLimit"
     check 'grep -q "SERVER-WIDE" "$SHIPPED"' "... and it says so"
-    eq "$(grep -c "^ *FcgidCmdOptions /usr/lib/cgi-bin/push-" "$SHIPPED")" 4 "... each of the four programs has its FcgidCmdOptions"
+    eq "$(grep -cE "^ *FcgidCmdOptions [^ ]*/push-(poll|longpoll|sse|iframe) " "$SHIPPED")" 4 "... each of the four programs has its FcgidCmdOptions"
 fi
 if [ "$SERVER" = lighttpd-external ]; then
     command -v systemd-socket-activate >/dev/null || hard_error "systemd-socket-activate is not installed (systemd)"

@@ -562,6 +562,7 @@ START_TEST(file_bounds)
     memset(text + n, '#', PUSH_CONFIG_FILE_MAX - n);
     text[PUSH_CONFIG_FILE_MAX] = '\0';
     ck_assert_int_eq(parse(text), 0);
+    push_conffile_free(&cf); /* the calls below fill cf themselves */
     ck_assert_int_eq(push_conffile_parse(&cf, "t.conf", text, PUSH_CONFIG_FILE_MAX + 1, err,
                                          sizeof err), -1);
     ck_assert_msg(strstr(err, "longer than 65536 bytes") != NULL, "%s", err);
