@@ -212,6 +212,26 @@ static int backoff(int rc, int last_ms)
     return ms;
 }
 
+#define DRAIN_STDIN_MAX 65536 /* bytes of a request's body read and dropped before closing */
+
+/* Reads what is left of the request's stdin, up to its end (the web server's empty FCGI_STDIN
+ * record) or DRAIN_STDIN_MAX bytes, before the connection is closed. An answer given before the
+ * web server has sent that record (a 401 on the request's head alone) would otherwise close the
+ * socket under its last write: Apache's mod_proxy_fcgi then fails with EPIPE ("Error dispatching
+ * request ... sending empty stdin") and answers 503 in place of our answer. Not for a request the
+ * event loop took over (its descriptor is gone: ipcFd -1). */
+static void drain_stdin(FCGX_Request *req)
+{
+    char buf[4096];
+    long total = 0;
+    int n;
+
+    if (req->ipcFd < 0)
+        return;
+    while (total < DRAIN_STDIN_MAX && (n = FCGX_GetStr(buf, sizeof buf, req->in)) > 0)
+        total += n;
+}
+
 static void *worker_main(void *p)
 {
     const struct worker_arg *arg = p;
@@ -231,6 +251,7 @@ static void *worker_main(void *p)
             failures = short_ms = 0;
             setsockopt(req.ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
             s->handle(&r, state);
+            drain_stdin(&req);
             FCGX_Finish_r(&req);
             continue;
         }
