@@ -60,6 +60,10 @@ SELECT schema_version < 4 AS need_0004 FROM push.meta \gset
 \if :need_0004
 \ir migrations/0004_roles.sql
 \endif
+SELECT schema_version < 5 AS need_0005 FROM push.meta \gset
+\if :need_0005
+\ir migrations/0005_carry.sql
+\endif
 
 -- What the roles may do, set in full on every run: a database that came up through the migrations
 -- ends with exactly the grants of a fresh install, and the tables of later migrations are covered.
@@ -72,11 +76,12 @@ GRANT USAGE ON SCHEMA push TO push_reader, push_publisher;
 
 -- push_reader, the programs: they read every table of the schema, and change read state (and
 -- push-mqtt's cursors) only through the functions, which run as the owner (0004_roles.sql)
+-- (push.wake_key too: the keys that open the sealed notifications, 0005_carry.sql)
 GRANT SELECT ON ALL TABLES IN SCHEMA push TO push_reader;
 GRANT SELECT ON ALL SEQUENCES IN SCHEMA push TO push_reader;  -- push.state reads the last id drawn
 GRANT EXECUTE ON FUNCTION
     push.state(text), push.messages_after(text, bigint, bigint, integer),
-    push.messages_newest(text, integer), push.unread(text),
+    push.messages_newest(text, integer), push.unread(text), push.unread_view(text),
     push.mark_read(text, bigint), push.mark_read_upto(text, bigint, bigint), push.mark_all_read(text),
     push.mark_kind_read(text, text), push.mark_kind_read(text, text, bigint, bigint),
     push.mqtt_acked(text), push.mqtt_ack(text, bigint), push.mqtt_pending(text, integer),

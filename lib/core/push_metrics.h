@@ -19,6 +19,8 @@ enum push_counter {
     PUSH_M_RESUMED,         /* ... of them from a client's cursor */
     PUSH_M_SLOW_DROPS,      /* clients dropped for taking no data, or too much waiting */
     PUSH_M_LISTEN_LOST,     /* times the LISTEN connection was lost (each is reconnected) */
+    PUSH_M_CARRIED,         /* messages written from their wake-up, without a read */
+    PUSH_M_CARRY_MISSES,    /* carried messages a stream could not prove next: it read instead */
     PUSH_M_COUNTERS
 };
 

@@ -16,6 +16,7 @@
 #include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_notify.h"
+#include "transport/push_json.h"
 
 #define BUCKETS 16384          /* user hash buckets; chains grow past that, nothing breaks */
 #define BACKOFF_MIN_MS 100
@@ -35,6 +36,10 @@ struct push_hub {
     const char *url, *appname;
     push_hub_observer observer; /* may be NULL; set before the LISTEN thread starts */
     void *observer_arg;
+    /* the LISTEN thread's own */
+    struct push_notify_key key; /* push.wake_key, read at each LISTEN */
+    int rekey;                  /* a seal did not open: read the keys again */
+    char opened[PUSH_NOTIFY_OPEN_MAX];
     struct hub_user *bucket[BUCKETS];
 };
 
@@ -78,7 +83,7 @@ static void drop_user(struct push_hub *hub, struct hub_user *gone)
 /* Called with the hub's lock held, which keeps every waiter of u registered and alive; takes
  * each waiter's own lock only to mark it, and signals after letting go, so that the woken
  * thread does not wake only to wait for that lock. */
-static void wake_user(struct hub_user *u)
+static void wake_user(struct hub_user *u, struct push_carried *m)
 {
     struct push_waiter *w;
 
@@ -87,35 +92,65 @@ static void wake_user(struct hub_user *u)
         w->woken = 1;
         pthread_mutex_unlock(&w->lock);
         if (w->wake)
-            w->wake(w->wake_arg);
+            w->wake(w->wake_arg, m);
         else
             pthread_cond_signal(&w->cond);
     }
 }
 
 /* Called with the lock held. */
-static void wake_all(struct push_hub *hub)
+static void wake_all(struct push_hub *hub, struct push_carried *m)
 {
     for (int b = 0; b < BUCKETS; b++)
         for (struct hub_user *u = hub->bucket[b]; u; u = u->next)
-            wake_user(u);
+            wake_user(u, m);
+}
+
+/* The message n's seal holds, when it opens and agrees with n's target in clear; else NULL (the
+ * streams read). */
+static struct push_carried *open_carried(struct push_hub *hub, const struct push_notify *n)
+{
+    static struct push_log_limit unopened = { .seconds = 60 };
+    long len = push_notify_open(n, &hub->key, hub->opened, sizeof hub->opened);
+    struct push_carried *m;
+
+    if (len < 0) {
+        if (hub->key.set) {
+            push_log_limited(&unopened, PUSH_LOG_WARN, "a sealed wake-up did not open with "
+                             "push.wake_key (the keys changed, or it was forged): its streams read "
+                             "instead; reading the keys again");
+            hub->rekey = 1;
+        }
+        return NULL;
+    }
+    m = push_json_carried_new(hub->opened, (size_t)len);
+    if (m && (m->broadcast ? n->kind != PUSH_NOTIFY_ALL
+                           : n->kind != PUSH_NOTIFY_USER || strcmp(n->user, m->user) != 0)) {
+        push_json_carried_put(m); /* the seal is the program's own: its target must agree */
+        m = NULL;
+    }
+    return m;
 }
 
 static void dispatch(struct push_hub *hub, const char *payload)
 {
     struct push_notify n;
+    struct push_carried *m = NULL;
 
     if (push_notify_parse(payload, &n) == PUSH_NOTIFY_NOBODY)
         return;
+    if (n.seal)
+        m = open_carried(hub, &n);
     pthread_mutex_lock(&hub->lock);
     if (n.kind == PUSH_NOTIFY_USER) {
         struct hub_user *u = find_user(hub, n.user, 0);
         if (u)
-            wake_user(u);
+            wake_user(u, m);
     } else {
-        wake_all(hub);
+        wake_all(hub, m);
     }
     pthread_mutex_unlock(&hub->lock);
+    push_json_carried_put(m);
     if (hub->observer)
         hub->observer(hub->observer_arg, n.user, 1);
 }
@@ -125,7 +160,7 @@ static void set_listening(struct push_hub *hub, int up)
     pthread_mutex_lock(&hub->lock);
     hub->listening = up;
     if (up)
-        wake_all(hub); /* what was notified while we were away is lost: everyone re-reads */
+        wake_all(hub, NULL); /* what was notified while we were away is lost: everyone re-reads */
     pthread_mutex_unlock(&hub->lock);
     if (hub->observer)
         hub->observer(hub->observer_arg, NULL, up);
@@ -149,6 +184,14 @@ static PGconn *listen_conn(struct push_hub *hub, int *complained)
         res = PQexec(conn, PUSH_NOTIFY_LISTEN);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
             PQclear(res);
+            if (push_notify_keys(conn, &hub->key) < 0) {
+                char *msg = PQerrorMessage(conn);
+                push_log_warn("cannot read push.wake_key (%.*s): wake-ups cannot be opened, and "
+                              "every stream reads each new message from the tables; grant "
+                              "push_reader to this role (README \"Database roles\")",
+                              (int)strcspn(msg, "\n"), msg);
+            }
+            hub->rekey = 0;
             return conn;
         }
         PQclear(res);
@@ -179,6 +222,10 @@ static void serve(struct push_hub *hub, PGconn *conn)
             push_metric_add(PUSH_M_WAKEUPS, 1);
             dispatch(hub, n->extra);
             PQfreemem(n);
+        }
+        if (hub->rekey) { /* (a failure leaves key.set 0: seals go unopened, streams read) */
+            hub->rekey = 0;
+            push_notify_keys(conn, &hub->key);
         }
         if (rc == 0) { /* quiet for 10 s: make sure the connection is still there */
             PGresult *res = PQexec(conn, "SELECT 1");

@@ -10,20 +10,26 @@
 #include "core/push_user.h"
 #include "http/push_http.h"
 
-/* NOTIFY only wakes: a woken stream re-reads the tables from its cursor. The hub's own
- * connection is re-opened with backoff when lost, and then every stream is woken, because
- * notifications sent meanwhile are gone. */
+/* A notification wakes the streams of its target (store/push_notify.h). When it carries a new
+ * message, sealed, the hub opens it once (push.wake_key's keys, read on the LISTEN connection)
+ * and hands it with the wake-up: a stream that can prove it is the next message of its stream
+ * writes it without reading (push_loop); any other re-reads the tables from its cursor. The
+ * hub's own connection is re-opened with backoff when lost, and then every stream is woken
+ * without a message, because notifications sent meanwhile are gone. */
 
 struct hub_user;
+struct push_carried;
 
 /* One waiting stream; the caller owns it (for example on its thread's stack). Its own lock,
  * not the hub's, guards its wake-up: a broadcast wakes thousands of threads at once, and had
  * they all to retake one lock on waking they would queue on it one by one. */
 struct push_waiter {
     /* Set wake before push_hub_join to be called instead of blocking in push_hub_wait (an event
-     * loop): the hub calls wake(wake_arg) with its lock held, from the listener thread; it must
-     * only queue and signal, never call into the hub. NULL: push_hub_wait blocks. */
-    void (*wake)(void *arg);
+     * loop): the hub calls wake(wake_arg, m) with its lock held, from the listener thread; it must
+     * only queue and signal, never call into the hub. m is the message the wake-up carried, or
+     * NULL (read); wake holds it (push_json_carried_hold) to keep it past the call. NULL:
+     * push_hub_wait blocks, and reads at every wake-up. */
+    void (*wake)(void *arg, struct push_carried *m);
     void *wake_arg;
     pthread_mutex_t lock;          /* private to the hub from here on */
     pthread_cond_t cond;

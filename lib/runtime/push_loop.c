@@ -32,6 +32,13 @@
 #define RETRY_MS 1000             /* a stream whose read failed reads again after this */
 #define OPEN_ANSWER_MS 60000      /* a current-state answer's end_ms: it is answered once read */
 #define EVENTS 256
+#define CARRY_MAX 32              /* wake-ups waiting for one stream at most; past it, one read */
+
+/* One wake-up of a stream: the message it carried, or NULL (read). */
+struct carry {
+    struct carry *next;
+    struct push_carried *m;
+};
 
 struct push_loop {
     const struct push_config *cfg;
@@ -111,14 +118,50 @@ static void kick_locked(struct push_loop *l, int *kick)
     l->kicked = 1;
 }
 
+static void carries_free(struct carry *c)
+{
+    for (struct carry *next; c; c = next) {
+        next = c->next;
+        push_json_carried_put(c->m);
+        free(c);
+    }
+}
+
+/* Appends a wake-up (m, or NULL: read) to a queue; two reads in a row are one. Past CARRY_MAX
+ * the queue becomes one read: it covers everything its messages held (committed before). */
+static void carry_append(struct carry **head, struct carry **tail, int *n, struct push_carried *m)
+{
+    struct carry *c;
+
+    if (!m && *tail && !(*tail)->m)
+        return;
+    if (*n >= CARRY_MAX) {
+        carries_free(*head);
+        *head = *tail = NULL;
+        *n = 0;
+        m = NULL;
+    }
+    c = xcalloc(1, sizeof *c);
+    if (m)
+        push_json_carried_hold(m);
+    c->m = m;
+    if (*tail)
+        (*tail)->next = c;
+    else
+        *head = c;
+    *tail = c;
+    (*n)++;
+}
+
 /* The hub's callback, with the hub's lock held: queue and signal, nothing more. */
-static void loop_wake(void *arg)
+static void loop_wake(void *arg, struct push_carried *m)
 {
     struct push_loop_stream *s = arg;
     struct push_loop *l = s->loop;
     int k;
 
     pthread_mutex_lock(&l->lock);
+    carry_append(&s->cin, &s->cin_tail, &s->cin_n, m);
     if (!s->wake_queued) {
         s->wake_queued = 1;
         s->wnext = l->wakes;
@@ -466,17 +509,86 @@ static void on_io(struct push_loop *l, struct push_loop_stream *s, uint32_t even
         write_out(l, s, now); /* what the input made (a pong), or what waited for EPOLLOUT */
 }
 
-static void on_wake(struct push_loop *l, struct push_loop_stream *s)
+/* --- memory-first delivery
+ *
+ * A wake-up may carry its message (push_hub). A stream writes it without reading when it can
+ * prove that a read would give the same: the message is the next of its stream (its prev is the
+ * last id the stream's position holds there), the last read's counts cover exactly that position
+ * (synced), and the message is above the read-state watermarks that read saw (so unread, and the
+ * counts one more of its kind). Wake-ups are taken in their commit order; from the first one it
+ * cannot take (one without a message, a gap, a read-state change, a client behind) it reads from
+ * its cursor instead, and that read covers every later one, committed before it starts. One it
+ * has already (a read got it) is skipped. */
+
+/* 1: m written; 0: the stream had it; -1: not provable, read. */
+static int carry_apply(struct push_loop_stream *s, const struct push_carried *m)
+{
+    int64_t held = m->broadcast ? s->e.pos.broadcast : s->e.pos.personal;
+    int64_t mark = m->broadcast ? s->mark.broadcast : s->mark.personal;
+    char *counts;
+
+    if (m->id <= held)
+        return 0;
+    if (!s->synced || m->prev != held || m->id <= mark || !s->e.sent_unread || s->hold
+        || s->current || s->opening || s->answered || s->end_reason
+        || s->kind->pending(s) >= PUSH_LOOP_OUT_HIGH)
+        return -1;
+    if (!(counts = push_json_unread_add(s->e.sent_unread, m->kind)))
+        return -1;
+    if (push_emit_carried(&s->e, m, counts) < 0)
+        s->overflow = 1; /* (the only failure of a stream's writes: dropped by the caller) */
+    return 1;
+}
+
+/* Takes s's waiting wake-ups (the loop's, s IDLE): 1 when it must read. */
+static int carries_take(struct push_loop *l, struct push_loop_stream *s, long now)
+{
+    int must_read = 0, wrote = 0;
+
+    for (struct carry *c = s->cq; c && !must_read; c = c->next) {
+        int rc = c->m ? carry_apply(s, c->m) : -1;
+        if (rc < 0) {
+            must_read = 1;
+            if (c->m)
+                push_metric_add(PUSH_M_CARRY_MISSES, 1);
+        }
+        wrote |= rc > 0;
+    }
+    carries_free(s->cq);
+    s->cq = s->cq_tail = NULL;
+    s->cq_n = 0;
+    if (wrote) {
+        s->kind->taken(s, now);
+        if (s->kind->quiet_beats)
+            s->next_beat_ms = now + push_config_current(l->cfg)->heartbeat * 1000L;
+    }
+    return must_read;
+}
+
+static void on_wake(struct push_loop *l, struct push_loop_stream *s, long now)
 {
     switch (s->state) {
     case PUSH_LOOP_IDLE:
-        s->wake_again = 1;
-        maybe_read(l, s);
+        if (s->opening) { /* (its first read is to come, and covers them) */
+            carries_free(s->cq);
+            s->cq = s->cq_tail = NULL;
+            s->cq_n = 0;
+            s->wake_again = 1;
+        } else if (carries_take(l, s, now)) {
+            s->wake_again = 1;
+        }
+        if (s->overflow) {
+            push_log_info("dropped a %s of %s: more than %d bytes waited for the client",
+                          s->kind->noun, s->user, PUSH_LOOP_OUT_MAX);
+            push_metric_add(PUSH_M_SLOW_DROPS, 1);
+            drop(l, s);
+            break;
+        }
+        write_out(l, s, now);
         break;
     case PUSH_LOOP_ADOPTING:
     case PUSH_LOOP_READING:
-        s->wake_again = 1; /* read once more when it comes back */
-        break;
+        break; /* taken when it comes back (on_done) */
     case PUSH_LOOP_CLOSING:
     case PUSH_LOOP_DEAD:
         break;
@@ -577,6 +689,15 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
         if (s->wrote && s->kind->quiet_beats)
             s->next_beat_ms = now + push_config_current(l->cfg)->heartbeat * 1000L;
     }
+    if (carries_take(l, s, now)) /* what woke it meanwhile */
+        s->wake_again = 1;
+    if (s->overflow) {
+        push_log_info("dropped a %s of %s: more than %d bytes waited for the client",
+                      s->kind->noun, s->user, PUSH_LOOP_OUT_MAX);
+        push_metric_add(PUSH_M_SLOW_DROPS, 1);
+        drop(l, s);
+        return;
+    }
     write_out(l, s, now);
 }
 
@@ -665,6 +786,11 @@ static void *loop_main(void *arg)
         for (s = wakes; s; s = s->wnext) {
             s->wake_queued = 0;
             s->lnext = s->wnext;
+            for (struct carry *c = s->cin; c; c = c->next) /* (in order, within the bound) */
+                carry_append(&s->cq, &s->cq_tail, &s->cq_n, c->m);
+            carries_free(s->cin);
+            s->cin = s->cin_tail = NULL;
+            s->cin_n = 0;
         }
         pthread_mutex_unlock(&l->lock);
         /* every stream dropped so far has left the hub before the lists were taken: once the
@@ -673,10 +799,12 @@ static void *loop_main(void *arg)
         l->grave = NULL;
         for (s = wakes; s; s = next) {
             next = s->lnext;
-            on_wake(l, s);
+            on_wake(l, s, now);
         }
         for (s = freeable; s; s = next) {
             next = s->qnext;
+            carries_free(s->cin); /* (no wake-up names it any more) */
+            carries_free(s->cq);
             free(s);
         }
         for (s = adopts; s; s = next) {
@@ -718,6 +846,20 @@ static void hold_read(struct push_loop_stream *s, const PGresult *msgs, const PG
     json_object_put(u);
 }
 
+/* After a read wrote a stream's messages (reader): can it take the next wake-up's message from
+ * memory? When the counts' snapshot had nothing beyond the position the stream is now at: the
+ * counts cover exactly what the client has seen (not when the counts were read after a message
+ * the messages' statement did not see, nor when more messages wait). */
+static void note_synced(struct push_loop_stream *s, const PGresult *unread)
+{
+    struct push_unread_view v;
+
+    s->synced = !s->more && s->e.sent_unread && push_store_unread_view(unread, &v) == 0
+                && v.head.personal <= s->e.pos.personal && v.head.broadcast <= s->e.pos.broadcast;
+    if (s->synced)
+        s->mark = v.mark;
+}
+
 /* A new stream's first read is back (rc 0, or -1 with err and msg): the answer, or its start
  * and first events. */
 static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
@@ -757,6 +899,7 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
     if (s->kind->begin(s, push_config_current(l->cfg)) < 0)
         return; /* only an overflow fails here: seen by the loop */
     s->wrote = push_emit(&s->e, rd->msgs, rd->unread, &s->more) != 0;
+    note_synced(s, rd->unread);
     s->e.live = 1; /* what its next reads bring is new: their lag is measured */
 }
 
@@ -794,6 +937,7 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **all, int t
         struct push_loop_stream *s = batch[i];
         s->read_failed = rc < 0 && !s->opening;
         s->wrote = 0;
+        s->synced = 0; /* (until this read proves it again) */
         if (s->opening) {
             open_read(l, s, rc, &reads[i], err, msg);
         } else if (rc == 0 && s->hold) {
@@ -801,6 +945,8 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **all, int t
         } else if (rc == 0) {
             int written = push_emit(&s->e, reads[i].msgs, reads[i].unread, &s->more);
             s->wrote = written != 0; /* -1: overflow, seen by the loop */
+            if (written >= 0)
+                note_synced(s, reads[i].unread);
         }
         PQclear(reads[i].msgs);
         PQclear(reads[i].unread);

@@ -17,6 +17,8 @@
 #include "runtime/push_hub.h"
 #include "runtime/push_loop.h"
 
+struct carry;
+
 enum push_loop_state {
     PUSH_LOOP_ADOPTING, /* joined; not yet the loop's */
     PUSH_LOOP_IDLE,     /* the loop's */
@@ -96,6 +98,13 @@ struct push_loop_stream {
     int more, read_failed, overflow, wrote;
     /* the loop's */
     int wake_again, gone, want_out, watching;
+    /* memory-first delivery (push_loop.c, "carried"): what the last read proved (the reader's
+     * while READING, else the loop's), and the messages wake-ups carried, in order */
+    int synced;              /* the last read's counts cover exactly what e.pos has seen */
+    struct push_cursor mark; /* ... and its highest read-state watermarks: above them, unread */
+    struct carry *cin, *cin_tail; /* queued by the hub (loop->lock) */
+    struct carry *cq, *cq_tail;   /* the loop's, moved from cin at each turn */
+    int cin_n, cq_n;
     long end_ms, next_beat_ms, retry_at_ms, stall_since_ms;
     const char *end_reason;  /* the kind asked to end (from its input, or while READING) */
     int end_retry_ms;        /* ... and when its client should come back (0: at once) */

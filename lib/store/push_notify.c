@@ -1,24 +1,119 @@
-/* push_notify.c: reading the payloads of NOTIFY pgpush */
+/* push_notify.c: reading the payloads of NOTIFY pgpush, and opening their seals */
 #include "config.h"
 
 #include "store/push_notify.h"
 
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "core/push_user.h"
 
-enum push_notify_kind push_notify_parse(const char *payload, struct push_notify *out)
+#define IV_LEN 16
+#define MAC_LEN 32
+
+static enum push_notify_kind parse_target(const char *target, struct push_notify *out)
 {
-    out->user = NULL;
-    if (strncmp(payload, "u:", 2) != 0) {
+    if (strncmp(target, "u:", 2) != 0) {
         out->kind = PUSH_NOTIFY_ALL; /* '*', or anything unknown */
         return out->kind;
     }
-    if (!push_user_valid(payload + 2, strnlen(payload + 2, PUSH_USER_MAX + 1))) {
+    if (!push_user_valid(target + 2, strnlen(target + 2, PUSH_USER_MAX + 1))) {
         out->kind = PUSH_NOTIFY_NOBODY;
         return out->kind;
     }
     out->kind = PUSH_NOTIFY_USER;
-    out->user = payload + 2;
+    out->user = target + 2;
     return out->kind;
+}
+
+enum push_notify_kind push_notify_parse(const char *payload, struct push_notify *out)
+{
+    out->user = NULL;
+    out->seal = NULL;
+    out->seal_len = 0;
+    if (strncmp(payload, "m:", 2) == 0) {
+        const char *end = strchr(payload + 2, ':');
+        if (end) {
+            out->seal = payload + 2;
+            out->seal_len = (size_t)(end - out->seal);
+            return parse_target(end + 1, out);
+        }
+        out->kind = PUSH_NOTIFY_ALL; /* no target: everyone, as anything unknown */
+        return out->kind;
+    }
+    return parse_target(payload, out);
+}
+
+int push_notify_keys(PGconn *conn, struct push_notify_key *k)
+{
+    PGresult *res = PQexecParams(conn, "SELECT enc, mac FROM push.wake_key", 0, NULL, NULL, NULL,
+                                 NULL, 1 /* binary: the bytes as they are */);
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+             && PQgetlength(res, 0, 0) == PUSH_NOTIFY_KEY_LEN
+             && PQgetlength(res, 0, 1) == PUSH_NOTIFY_KEY_LEN;
+
+    if (ok) {
+        memcpy(k->enc, PQgetvalue(res, 0, 0), PUSH_NOTIFY_KEY_LEN);
+        memcpy(k->mac, PQgetvalue(res, 0, 1), PUSH_NOTIFY_KEY_LEN);
+    }
+    k->set = ok;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* Standard base64 (PostgreSQL's encode(..., 'base64'), its newlines taken out) into out: the
+ * bytes, or -1 when it is not that. */
+static long unbase64(const char *in, size_t len, unsigned char *out, size_t cap)
+{
+    int pad = 0, n;
+
+    if (len == 0 || len % 4 || len / 4 * 3 > cap)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '=' && i >= len - 2) {
+            pad++;
+        } else if (pad || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                            || c == '+' || c == '/')) {
+            return -1;
+        }
+    }
+    n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+    return n < 0 ? -1 : n - pad;
+}
+
+long push_notify_open(const struct push_notify *n, const struct push_notify_key *k, char *out,
+                      size_t cap)
+{
+    unsigned char raw[PUSH_NOTIFY_OPEN_MAX], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    long len, ct_len;
+    int outl = 0, finl = 0, ok;
+    EVP_CIPHER_CTX *ctx;
+
+    if (!n->seal || !k->set || cap < 1)
+        return -1;
+    len = unbase64(n->seal, n->seal_len, raw, sizeof raw);
+    ct_len = len - IV_LEN - MAC_LEN;
+    if (len < 0 || ct_len < 16 || ct_len % 16) /* AES-CBC with padding: whole blocks, at least one */
+        return -1;
+    /* encrypt-then-MAC: the MAC first, over the IV and the ciphertext, in constant time */
+    if (!HMAC(EVP_sha256(), k->mac, PUSH_NOTIFY_KEY_LEN, raw, (size_t)(IV_LEN + ct_len), md, &mdlen)
+        || mdlen != MAC_LEN || CRYPTO_memcmp(md, raw + IV_LEN + ct_len, MAC_LEN) != 0)
+        return -1;
+    if ((size_t)ct_len + 16 > cap - 1) /* (OpenSSL may write a block more than it holds back) */
+        return -1;
+    if (!(ctx = EVP_CIPHER_CTX_new()))
+        return -1;
+    ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, k->enc, raw) == 1
+         && EVP_DecryptUpdate(ctx, (unsigned char *)out, &outl, raw + IV_LEN, (int)ct_len) == 1
+         && EVP_DecryptFinal_ex(ctx, (unsigned char *)out + outl, &finl) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    if (!ok)
+        return -1;
+    out[outl + finl] = '\0';
+    return outl + finl;
 }

@@ -35,7 +35,8 @@ static const struct {
                                    " FROM push.state($1)", 1 },
     [STMT_NEWEST] = { "push_newest", "SELECT * FROM push.messages_newest($1, $2)", 2 },
     [STMT_AFTER] = { "push_after", "SELECT * FROM push.messages_after($1, $2, $3, $4)", 4 },
-    [STMT_UNREAD] = { "push_unread", "SELECT kind, n FROM push.unread($1) ORDER BY kind", 1 },
+    [STMT_UNREAD] = { "push_unread", "SELECT kind, n, p, b, mark_p, mark_b"
+                                     " FROM push.unread_view($1) ORDER BY kind COLLATE \"C\"", 1 },
     /* the same two for many users at once; the last column numbers the user (from 1) */
     [STMT_AFTER_MANY] = { "push_after_many",
                           "SELECT m.*, r.i FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
@@ -43,8 +44,9 @@ static const struct {
                           " CROSS JOIN LATERAL push.messages_after(r.u, r.p, r.b, r.l) m"
                           " ORDER BY r.i, m.id", 4 },
     [STMT_UNREAD_MANY] = { "push_unread_many",
-                           "SELECT c.kind, c.n, r.i FROM unnest($1::text[]) WITH ORDINALITY AS r(u, i)"
-                           " CROSS JOIN LATERAL push.unread(r.u) c ORDER BY r.i, c.kind", 1 },
+                           "SELECT c.kind, c.n, c.p, c.b, c.mark_p, c.mark_b, r.i"
+                           " FROM unnest($1::text[]) WITH ORDINALITY AS r(u, i)"
+                           " CROSS JOIN LATERAL push.unread_view(r.u) c ORDER BY r.i, c.kind COLLATE \"C\"", 1 },
     [STMT_STATE_MANY] = { "push_state_many",
                           "SELECT s.p, s.b, s.read_version, s.content_version, s.last_id, r.i"
                           " FROM unnest($1::text[]) WITH ORDINALITY AS r(u, i)"
@@ -177,6 +179,17 @@ PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_
         return NULL;
     }
     return res;
+}
+
+int push_store_unread_view(const PGresult *unread, struct push_unread_view *v)
+{
+    if (!unread || PQntuples(unread) < 1 || PQnfields(unread) < PUSH_UNREAD_COLS)
+        return -1;
+    v->head.personal = text_i64(PQgetvalue(unread, 0, PUSH_UCOL_P));
+    v->head.broadcast = text_i64(PQgetvalue(unread, 0, PUSH_UCOL_B));
+    v->mark.personal = text_i64(PQgetvalue(unread, 0, PUSH_UCOL_MARK_P));
+    v->mark.broadcast = text_i64(PQgetvalue(unread, 0, PUSH_UCOL_MARK_B));
+    return 0;
 }
 
 PGresult *push_store_unread(PGconn *conn, const char *user)
@@ -372,7 +385,7 @@ static int read_lists(PGconn *conn, struct push_store_read *reads, int n)
     msgs = run_stmt(conn, STMT_AFTER_MANY, after_params);
     if (msgs && PQnfields(msgs) == PUSH_COL_POS_B + 2)
         unread = run_stmt(conn, STMT_UNREAD_MANY, unread_params);
-    if (unread && PQnfields(unread) == 3) {
+    if (unread && PQnfields(unread) == PUSH_UNREAD_COLS + 1) {
         split(msgs, reads, n, 0);
         split(unread, reads, n, 1);
         rc = read_newest(conn, reads, n);

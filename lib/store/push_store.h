@@ -47,8 +47,25 @@ int push_store_end(PGconn *conn, char *why, size_t len);
 PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_cursor *after,
                               int limit);
 
-/* Unread counts: rows of (kind, count). */
+/* Unread counts: rows of (kind, count), in kind order, each with what they were counted against
+ * in the same snapshot (push.unread_view): the heads of the user's two streams and the highest
+ * read-state watermarks. With nothing unread, one row whose kind is NULL. */
 PGresult *push_store_unread(PGconn *conn, const char *user);
+
+enum push_unread_col {
+    PUSH_UCOL_KIND, PUSH_UCOL_N, PUSH_UCOL_P, PUSH_UCOL_B, PUSH_UCOL_MARK_P, PUSH_UCOL_MARK_B,
+    PUSH_UNREAD_COLS
+};
+
+/* What a result of push_store_unread was counted against. A message above mark (in its stream) is
+ * unread; counts of a read whose head is not beyond the position it delivered up to cover exactly
+ * what that position has seen (see push_loop's memory-first delivery). */
+struct push_unread_view {
+    struct push_cursor head, mark;
+};
+
+/* Reads the view off an unread result: 0, or -1 when it has none (no row, other columns). */
+int push_store_unread_view(const PGresult *unread, struct push_unread_view *v);
 
 /* One user's read among many (push_store_read_many). */
 struct push_store_read {

@@ -63,6 +63,29 @@ int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unre
     return n;
 }
 
+int push_emit_carried(struct push_emitter *e, const struct push_carried *m, char *counts)
+{
+    char cursor[PUSH_CURSOR_MAX];
+    size_t len, clen = strlen(counts);
+    char *text = push_json_carried_text(m, e->tag, &e->pos, &len);
+    int rc;
+
+    push_cursor_format(&e->pos, e->tag, cursor);
+    rc = e->enc->message(e->r, cursor, text, len, e->arg);
+    free(text);
+    free(e->sent_unread);
+    e->sent_unread = counts;
+    if (rc < 0)
+        return -1;
+    push_metric_add(PUSH_M_DELIVERED, 1);
+    push_metric_add(PUSH_M_DELIVERED_BYTES, (long)len);
+    push_metric_add(PUSH_M_CARRIED, 1);
+    push_metric_lag_since(m->created_at);
+    if (e->enc->unread(e->r, cursor, counts, clen, e->arg) < 0 || push_request_flush(e->r) < 0)
+        return -1;
+    return 0;
+}
+
 /* The retry for refusal f: its Retry-After, else cfg->retry_ms, and up to half as much again. */
 static int refusal_retry_ms(const struct push_config *cfg, struct push_refusal f)
 {

@@ -71,6 +71,14 @@ int push_emit_begin(struct push_request *r, const struct push_config *cfg,
  * client is gone. */
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more);
 
+struct push_carried;
+
+/* Writes m, a message its wake-up carried (push_json_carried_text: e->pos moves past it), then
+ * the counts text counts (push_json_unread_add's), which becomes e->sent_unread (taken: freed with
+ * it), then flushes. The caller has proved m is the next message of e's stream and unread. 0, or
+ * -1 when the client is gone. */
+int push_emit_carried(struct push_emitter *e, const struct push_carried *m, char *counts);
+
 /* Answers refusal f through enc (NULL: none). A temporary one (429, 5xx) to a transport with
  * refused (SSE, the iframe) is a 200 answer: the start with a retry of f's Retry-After (else
  * cfg->retry_ms) plus up to half as much again at random, so that a crowd refused together does

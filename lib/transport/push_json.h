@@ -5,7 +5,11 @@
 #include <json-c/json.h>
 #include <libpq-fe.h>
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "core/push_cursor.h"
+#include "core/push_user.h"
 
 /* {"total": N, "by_kind": {"kind": n, ...}} from a push_store_unread result. */
 json_object *push_json_unread(const PGresult *res);
@@ -29,6 +33,38 @@ json_object *push_json_messages(const PGresult *res, const char *tag, struct pus
 json_object *push_json_answer(const char *user, const char *tag, const PGresult *msgs, int limit,
                               struct push_cursor pos, const struct push_cursor *head,
                               json_object *unread, int timeout);
+
+/* A message as its wake-up carried it (the JSON a sealed notification holds, push_notify_open;
+ * sql/migrations/0005_carry.sql), made once and written to every stream it wakes: its text before
+ * and after the cursor, the one part that differs by stream. Shared by those streams (held and
+ * put from any thread); the last put frees it. */
+struct push_carried {
+    int refs;
+    int64_t id, prev;   /* its id, and the id before it in its stream (0: the first) */
+    int broadcast;
+    char user[PUSH_USER_MAX + 1]; /* the recipient; "" for a broadcast */
+    char kind[64];
+    char *created_at;   /* as the reads give it */
+    char *head, *tail;  /* {"id":"N","cursor":  and  ,"kind":...,"read":false,"broadcast":B} */
+    size_t head_len, tail_len;
+};
+
+/* Makes a carried message of json (len bytes): NULL when it is not one (a field missing or of
+ * another type, an invalid user or kind). It starts with one reference. */
+struct push_carried *push_json_carried_new(const char *json, size_t len);
+void push_json_carried_hold(struct push_carried *c);
+void push_json_carried_put(struct push_carried *c);
+
+/* The message's JSON for a stream at *pos, which is moved past it: the text push_json_message
+ * makes of the same message read from the tables, unread, byte for byte (tests/unit checks it).
+ * Allocated; *len its length. */
+char *push_json_carried_text(const struct push_carried *c, const char *tag, struct push_cursor *pos,
+                             size_t *len);
+
+/* The counts text after one more unread message of kind: counts is push_json_unread's text
+ * (kinds in order), and so is the result, as push_json_unread would make it had the read counted
+ * the message too. Allocated; NULL when counts is not such a text. */
+char *push_json_unread_add(const char *counts, const char *kind);
 
 /* json_object_new_string for a cursor. */
 json_object *push_json_cursor(const struct push_cursor *c, const char *tag);

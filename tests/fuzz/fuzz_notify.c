@@ -1,8 +1,11 @@
 /* fuzz_notify.c: the payloads of NOTIFY pgpush (push_notify_parse). The input is a payload.
- * Properties: a payload names one user exactly when it is "u:" and a name that an independent
- * reading (glibc's UTF-8 decoder, bounds and control characters checked here) finds valid, and
- * then the user is the rest of the payload, in place, and "u:" and it reads back as the same
- * user; a "u:" payload that is no such name wakes no one; every other payload wakes everyone. */
+ * Its target is the payload, or for a sealed one ("m:" seal ":" target) what follows the seal.
+ * Properties: a payload names one user exactly when its target is "u:" and a name that an
+ * independent reading (glibc's UTF-8 decoder, bounds and control characters checked here) finds
+ * valid, and then the user is the rest of the target, in place, and "u:" and it reads back as the
+ * same user; a "u:" target that is no such name wakes no one; every other payload wakes everyone;
+ * a seal is exactly the bytes between "m:" and the target's ":"; and opening it with a key it
+ * was not sealed with never succeeds. */
 #include "config.h"
 #include "fuzz.h"
 #include "core/push_user.h"
@@ -49,12 +52,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *payload = part[0]; /* the whole input up to a NUL, as libpq hands it over */
     struct push_notify n, again;
     enum push_notify_kind kind = push_notify_parse(payload, &n);
-    int prefixed = strncmp(payload, "u:", 2) == 0;
+    const char *sep = strncmp(payload, "m:", 2) == 0 ? strchr(payload + 2, ':') : NULL;
+    const char *target = sep ? sep + 1 : payload;
+    int prefixed = strncmp(target, "u:", 2) == 0;
+    static struct push_notify_key key = { .set = 1 };
+    static char opened[PUSH_NOTIFY_OPEN_MAX];
+
+    if (sep)
+        PROPERTY(n.seal == payload + 2 && n.seal_len == (size_t)(sep - payload - 2),
+                 "\"%s\": the seal is not what lies between \"m:\" and the target", payload);
+    else
+        PROPERTY(n.seal == NULL, "\"%s\" has no seal", payload);
+    /* (a fuzzer cannot forge HMAC-SHA-256 under a key of zeros: an opening is a broken check) */
+    PROPERTY(push_notify_open(&n, &key, opened, sizeof opened) < 0, "\"%s\" opened", payload);
 
     PROPERTY(kind == n.kind, "returned %d, stored %d", (int)kind, (int)n.kind);
     switch (kind) {
     case PUSH_NOTIFY_USER: {
-        PROPERTY(prefixed && n.user == payload + 2, "\"%s\" names a user", payload);
+        PROPERTY(prefixed && n.user == target + 2, "\"%s\" names a user", payload);
         PROPERTY(!utf8_ready || name_ok(n.user), "\"%s\" accepted as a user name", n.user);
         char *copy = malloc(strlen(n.user) + 3);
         if (!copy)
@@ -68,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case PUSH_NOTIFY_NOBODY:
         PROPERTY(prefixed && n.user == NULL, "\"%s\" wakes no one", payload);
-        PROPERTY(!utf8_ready || !name_ok(payload + 2), "\"%s\" refused as a user name", payload + 2);
+        PROPERTY(!utf8_ready || !name_ok(target + 2), "\"%s\" refused as a user name", target + 2);
         break;
     case PUSH_NOTIFY_ALL:
         PROPERTY(!prefixed && n.user == NULL, "\"%s\" wakes everyone", payload);

@@ -599,4 +599,123 @@ grep -q -e "for few4 before" -e "for few3 before" "$WORK/locked1.sse" "$WORK/loc
     && not_ok "few3's and few4's messages went to nobody else" || ok "few3's and few4's messages went to nobody else"
 for i in 1 2 3 4 5; do eval "kill \$SSE_PID_locked$i" 2>/dev/null; done
 
+echo "# --- memory-first delivery: a message goes out from the wake-up that carried it, with no read"
+# metric NAME: push-sse's (the /ext one's) counter NAME now
+metric() { curl -s --max-time 5 "$BASE/ext-status/push-sse" | awk -v s="$1" '$1 == s { print $2 }'; }
+# messages NAME: the data lines of a stream's message events, in order
+messages() { awk '/^event: message/ { m = 1; next } m && /^data: / { print; m = 0 }' "$WORK/$1.sse"; }
+last_counts() { awk '/^event: unread/ { m = 1; next } m && /^data: / { d = $0; m = 0 } END { print d }' "$WORK/$1.sse"; }
+# what a read gives now: a fresh stream's first counts
+fresh_counts() { # (run in $(...): a name of its own each time; closed at once: 3 streams a user)
+    local name="fresh$BASHPID$RANDOM"
+    SSE_MAX=3 sse_open "$name" "token=$(token "$1")"
+    wait_for "$name" 'event: unread' 5
+    eval "kill \$SSE_PID_$name" 2>/dev/null
+    last_counts "$name"
+}
+for v in $(compgen -v SSE_PID_); do kill "${!v}" 2>/dev/null; done # (this section counts reads)
+SSE_MAX=90 sse_open mf "token=$(token mf1)"
+wait_for mf 'event: unread' 5
+START=$(last_id mf)
+sleep 0.3
+reads0=$(metric pgpush_reads_total) carried0=$(metric pgpush_carried_total)
+# content each encoder must escape the same way a read does: quotes, a slash, newlines, non-ASCII,
+# jsonb's numbers and nesting, a link with a query
+for i in $(seq 1 20); do
+    publish "INSERT INTO push.message (recipient, kind, title, body, data, link) VALUES ('mf1', 'k$((i % 3))',
+             'mf $i \"q\" / é', E'line\\nline $i </script>', '{\"n\": 1.50, \"e\": 1e3, \"s\": \"</x>\", \"a\": [1, {\"b\": null}]}',
+             '/x?a=1&b=$i')"
+done
+wait_for mf 'b=20"' 10
+reads1=$(metric pgpush_reads_total) carried1=$(metric pgpush_carried_total)
+eq "$((reads1 - reads0)) $((carried1 - carried0))" "0 20" \
+    "20 messages to a connected user: all 20 written from their wake-ups, no read"
+eq "$(messages mf | sed 's/^data: //' | jq -r .title | awk '{print $2}' | paste -sd, -)" "$(seq 1 20 | paste -sd, -)" \
+    "... each once, in order"
+SSE_MAX=5 sse_open mfread "token=$(token mf1)" -H "Last-Event-ID: $START"
+wait_for mfread 'b=20"' 5
+if [ "$(messages mf)" = "$(messages mfread)" ] && [ "$(messages mf | wc -l)" = 20 ]; then
+    ok "... byte for byte what a read from the same cursor sends (ids, cursors, content, read flag)"
+else
+    not_ok "carried events are what a read sends" "$(diff <(messages mf) <(messages mfread) | head -c 1500)"
+fi
+kill "$SSE_PID_mfread" 2>/dev/null
+eq "$(last_counts mf)" "$(fresh_counts mf1)" "... and the counts kept in memory are what a read counts now"
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'mf broadcast')"
+wait_for mf 'mf broadcast' 5 && ok "a broadcast too" || not_ok "a broadcast reaches the stream"
+eq "$(last_counts mf)" "$(fresh_counts mf1)" "... and its counts are a read's"
+check '[ "$(metric pgpush_carried_total)" -gt "$carried1" ]' "... written from its wake-up"
+# a read-state change is not carried: the stream reads, and its counts follow
+sql "SELECT push.mark_kind_read('mf1', 'k1')" >/dev/null
+sleep 1
+eq "$(last_counts mf)" "$(fresh_counts mf1)" "after marking a kind read elsewhere, the stream's counts are a read's"
+publish "INSERT INTO push.message (recipient, kind, title) VALUES ('mf1', 'k1', 'mf after mark')"
+wait_for mf 'mf after mark' 5
+eq "$(last_counts mf)" "$(fresh_counts mf1)" "... and after the next carried message too"
+# marked read up to a cursor ahead of the next message: whether that one is read is the tables'
+sql "SELECT push.mark_read_upto('mf1', (SELECT last_value FROM push.message_id_seq) + 3, 0)" >/dev/null
+sleep 0.5
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf1', 'mf marked ahead')"
+wait_for mf 'mf marked ahead' 5
+eq "$(messages mf | tail -n 1 | sed 's/^data: //' | jq -r .read)" true \
+    "a message below a watermark set ahead of it goes out read, as a read says"
+eq "$(last_counts mf)" "$(fresh_counts mf1)" "... and the counts are a read's"
+
+echo "# --- memory-first delivery: a wake-up that arrives while a read for the same user is in flight"
+# mf2's stream reads (a bare wake-up: NOTIFY u:mf2) while a session holds push.reader locked, so
+# the read waits; meanwhile two messages commit and their wake-ups come. When the read is back
+# each is either in what it read (skipped) or not provably next (the counts it read are past its
+# position): it reads again. Nothing twice, nothing lost, counts as a read's.
+SSE_MAX=60 sse_open mf2 "token=$(token mf2)"
+wait_for mf2 'event: unread' 5
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf2', 'mf2 before')"
+wait_for mf2 'mf2 before' 5
+misses0=$(metric pgpush_carry_misses_total) reads0=$(metric pgpush_reads_total)
+psql -qAtX -c "BEGIN; LOCK TABLE push.reader IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" \
+    >/dev/null 2>&1 &
+locker=$!
+for _ in $(seq 1 50); do
+    [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'push.reader'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+    sleep 0.1
+done
+sql "SELECT pg_notify('pgpush', 'u:mf2')" >/dev/null
+sleep 0.5
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf2', 'mf2 during 1')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf2', 'mf2 during 2')"
+check 'kill -0 $locker 2>/dev/null' "(the read was still waiting when both committed)"
+wait "$locker"
+wait_for mf2 'mf2 during 2' 5
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf2', 'mf2 after')"
+wait_for mf2 'mf2 after' 5
+eq "$(titles mf2)" "mf2 before,mf2 during 1,mf2 during 2,mf2 after" "every message once, in order"
+eq "$(last_counts mf2)" "$(fresh_counts mf2)" "... and the counts are a read's"
+echo "# (the read in flight: $(( $(metric pgpush_carry_misses_total) - misses0 )) carried messages read instead, $(( $(metric pgpush_reads_total) - reads0 )) reads)"
+
+echo "# --- memory-first delivery: the LISTEN connection reconnects between two messages of a stream"
+SSE_MAX=60 sse_open mf3 "token=$(token mf3)"
+wait_for mf3 'event: unread' 5
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf3', 'mf3 one')"
+wait_for mf3 'mf3 one' 5
+lost0=$(metric pgpush_listen_reconnects_total)
+# the hub's connection (its last statement one of its own) is cut; the next message commits
+# while it connects again, and its notification is lost: the reconnection wakes every stream
+# without a message, and they read
+publish_after_cut="SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+    WHERE application_name = 'push-sse' AND query ~ '^(LISTEN|SELECT enc, mac|SELECT 1$)'"
+eq "$(sql "$publish_after_cut")" t "the LISTEN connection is cut"
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf3', 'mf3 two')"
+wait_for mf3 'mf3 two' 5 && ok "the message committed around the cut arrives, without another" \
+    || not_ok "the message committed around the cut arrives" "$(tail -c 600 "$WORK/mf3.sse")"
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf3', 'mf3 three')"
+wait_for mf3 'mf3 three' 5
+eq "$(titles mf3)" "mf3 one,mf3 two,mf3 three" "every message once, in order"
+eq "$(last_counts mf3)" "$(fresh_counts mf3)" "... and the counts are a read's"
+check '[ "$(metric pgpush_listen_reconnects_total)" -gt "$lost0" ]' "pgpush_listen_reconnects_total counted the cut"
+carried0=$(metric pgpush_carried_total)
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf3', 'mf3 four')"
+wait_for mf3 'mf3 four' 5
+sleep 0.2
+check '[ "$(metric pgpush_carried_total)" -gt "$carried0" ]' "after the reconnection's read, messages are carried again"
+for n in mf mf2 mf3; do eval "kill \$SSE_PID_$n" 2>/dev/null; done
+
 harness_done

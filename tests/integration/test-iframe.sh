@@ -152,8 +152,11 @@ eq "$(frame_titles k1),$(frame_titles k2)" "k1,k2 while down,k3" "across the kil
 echo "# --- a query that fails while streaming: the stream retries from its cursor and recovers"
 frame_open qf "$NBASE/ext/push-iframe?token=$ALICE"
 wait_html qf '"unread"'
-# renaming the table invalidates the prepared plans: the next wake-up's read fails in PostgreSQL
+# renaming the table invalidates the prepared plans: the next wake-up's read fails in PostgreSQL.
+# A bare wake-up makes it read (a message's wake-up would be written from memory, no read); once
+# a read failed, the stream cannot prove what it holds, so the message after it waits for a read
 sql "ALTER TABLE push.message RENAME TO message_away"
+sql "SELECT pg_notify('pgpush', 'u:alice')" >/dev/null
 publish "INSERT INTO push.message_away (recipient, title) VALUES ('alice', 'during the failure')"
 for _ in $(seq 1 40); do grep -q "query failed" "$WORK/push-iframe.log" && break; sleep 0.1; done
 check 'grep -q "query failed" "$WORK/push-iframe.log"' "the failed read is logged"

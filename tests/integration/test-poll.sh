@@ -366,8 +366,14 @@ echo "# 100,000-row INSERT with a listener: ${secs}s, $n notification(s)"
 check '[ "$n" -ge 1 ] && [ "$n" -le 64 ]' "100,000 rows to 1,000 users: $n notification(s) (bounded)"
 n=$(notes "INSERT INTO push.message (recipient, title) SELECT 'few' || (g % 3), 'x' FROM generate_series(1, 30000) g")
 eq "$n" 3 "30,000 rows to 3 users: 3 notifications"
-n=$(notes "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all'), ('few1', 'y')")
-eq "$n" 1 "a broadcast: one notification for everyone"
+payloads() { # $1 = the INSERT; prints the payloads a listener got
+    { echo "LISTEN pgpush;"; echo "\\! psql -qX -c \"$1\""; echo "SELECT 1;"; } \
+        | psql -X 2>&1 | sed -n 's/^Asynchronous notification "pgpush" with payload "\(.*\)" received.*/\1/p'
+}
+p=$(payloads "INSERT INTO push.message (recipient, title) VALUES (NULL, 'to all secret'), ('few1', 'y')")
+eq "$(sed 's/^m:[A-Za-z0-9+\/=]*:/m:SEAL:/' <<<"$p" | paste -sd' ' -)" "m:SEAL:* m:SEAL:u:few1" \
+    "2 rows, one a broadcast: one notification each, carrying its message sealed (to everyone, to few1)"
+check '! grep -q secret <<<"$p"' "... whose content no listener can read"
 n=$(notes "UPDATE push.message SET title = 'z' WHERE title = 'y'")
 eq "$n" 1 "an edit wakes listeners"
 demo_tok=$(token user7)

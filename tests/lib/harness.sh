@@ -28,6 +28,7 @@
 #   /cgi-bin/push-sse, /cgi-bin/push-longpoll, /cgi-bin/push-iframe   the streaming programs,
 #                                               spawned (bin-path)
 #   /ext/push-sse, /ext/push-longpoll, /ext/push-iframe   ... as external servers (start_daemon)
+#   /ext-status/push-sse, /ext-status/push-longpoll       their metrics (PUSH_STATUS=metrics)
 #   /cgi-bin/push-demo, /demo/push-demo         the demo publisher, without and with PUSH_DEMO
 
 set -u
@@ -183,6 +184,9 @@ auth.backend.plain.userfile = "$WORK/users"
 \$HTTP["url"] =~ "^/auth/" {
     auth.require = ( "" => ( "method" => "basic", "realm" => "pgpush", "require" => "valid-user" ) )
 }
+\$HTTP["url"] =~ "^/ext-status/" {
+    setenv.add-environment = ( "PUSH_STATUS" => "metrics" )
+}
 \$HTTP["url"] =~ "^/cgi/" {
     alias.url = ( "/cgi/" => "$BIN/" )
     cgi.assign = ( "/push-poll" => "", "/push-sse" => "", "/push-longpoll" => "", "/push-iframe" => "" )
@@ -203,6 +207,8 @@ fastcgi.server = (
     "/demo/push-demo" => $(spawned demo-demo '"PUSH_DEMO" => "1"' "" push-demo "$PUB_ROLE"),
     "/ext/push-poll" => (( "socket" => "$WORK/ext.sock", "check-local" => "disable" )),
     "/ext/push-sse" => (( "socket" => "$WORK/push-sse.sock", "check-local" => "disable" )),
+    "/ext-status/push-sse" => (( "socket" => "$WORK/push-sse.sock", "check-local" => "disable" )),
+    "/ext-status/push-longpoll" => (( "socket" => "$WORK/push-longpoll.sock", "check-local" => "disable" )),
     "/short/push-sse" => (( "socket" => "$WORK/push-sse-short.sock", "check-local" => "disable" )),
     "/ext/push-longpoll" => (( "socket" => "$WORK/push-longpoll.sock", "check-local" => "disable" )),
     "/ext/push-iframe" => (( "socket" => "$WORK/push-iframe.sock", "check-local" => "disable" )),
@@ -297,6 +303,11 @@ http {
             fastcgi_buffering off;
             fastcgi_buffer_size 1k;  # as conf/nginx.conf
             fastcgi_read_timeout 120s;
+        }
+        location ~ ^/ext-status/(push-sse|push-longpoll)\$ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param PUSH_STATUS metrics;
+            fastcgi_pass unix:$WORK/\$1.sock;
         }
         location = /short/push-sse {
             include /etc/nginx/fastcgi_params;

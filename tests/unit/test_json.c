@@ -361,6 +361,98 @@ START_TEST(long_text_round_trips)
 }
 END_TEST
 
+
+/* ---- a message its wake-up carried: byte for byte what a read of it gives */
+
+/* The carried text and the read's for one message (broadcast or alice's), from pos {6, 3}. */
+static void carried_is_read(const char *text, int broadcast, const char *data)
+{
+    struct row row = message_row("7", text, text, broadcast ? "6" : "7", broadcast ? "7" : "3");
+    struct push_cursor pos_read = { 6, 3 }, pos_carried = { 6, 3 };
+    json_object *in = json_object_new_object(), *m;
+    char payload[8192], *carried;
+    const char *read_text, *s;
+    struct push_carried *c;
+    size_t len;
+    PGresult *res;
+
+    row.col[PUSH_COL_BROADCAST] = broadcast ? "t" : "f";
+    row.col[PUSH_COL_LINK] = text;
+    row.col[PUSH_COL_DATA] = data;
+    row.col[PUSH_COL_CREATED_AT] = "2024-05-01T12:00:00.123456Z";
+    res = messages(&row, 1);
+    m = push_json_message(res, 0, tag, &pos_read);
+    read_text = push_json_text(m, &len);
+    /* the sealed notification's JSON, as the trigger builds it (json_build_object: data verbatim) */
+    json_object_object_add(in, "t", json_object_new_string(text));
+    s = push_json_text(in, &len); /* {"t":"..."}: the text as a JSON string */
+    snprintf(payload, sizeof payload, "{\"id\" : \"7\", \"prev\" : \"%s\", \"r\" : %s, \"kind\" : \"chat\", "
+             "\"title\" : %.*s, \"body\" : %.*s, \"data\" : %s, \"link\" : %.*s, "
+             "\"created_at\" : \"2024-05-01T12:00:00.123456Z\"}", broadcast ? "3" : "6",
+             broadcast ? "null" : "\"alice\"", (int)(len - 6), s + 5, (int)(len - 6), s + 5,
+             data ? data : "null", (int)(len - 6), s + 5);
+    c = push_json_carried_new(payload, strlen(payload));
+    ck_assert_msg(c != NULL, "not a carried message: %s", payload);
+    carried = push_json_carried_text(c, tag, &pos_carried, &len);
+    ck_assert_str_eq(carried, read_text);
+    ck_assert_uint_eq(len, strlen(read_text));
+    ck_assert_int_eq(pos_carried.personal, pos_read.personal);
+    ck_assert_int_eq(pos_carried.broadcast, pos_read.broadcast);
+    free(carried);
+    push_json_carried_put(c);
+    json_object_put(m);
+    json_object_put(in);
+    PQclear(res);
+}
+
+START_TEST(carried_text_is_a_reads_message)
+{
+    carried_is_read(hostile[_i], 0, "{\"n\": 1.50, \"e\": 1e3, \"s\": \"</x>\", \"a\": [1, {\"b\": null}]}");
+    carried_is_read(hostile[_i], 1, NULL);
+    carried_is_read(hostile[_i], 0, "\"a string\"");
+}
+END_TEST
+
+START_TEST(carried_json_that_is_not_a_message_is_refused)
+{
+    static const char *const bad[] = {
+        "", "{}", "[]", "null", "{\"id\": \"7\"}",
+        "{\"id\": 7, \"prev\": \"6\", \"r\": \"a\", \"kind\": \"k\", \"title\": \"\", \"body\": \"\", \"created_at\": \"x\"}",
+        "{\"id\": \"7\", \"prev\": \"7\", \"r\": \"a\", \"kind\": \"k\", \"title\": \"\", \"body\": \"\", \"created_at\": \"x\"}",
+        "{\"id\": \"7\", \"prev\": \"6\", \"r\": \"a\", \"kind\": \"K!\", \"title\": \"\", \"body\": \"\", \"created_at\": \"x\"}",
+        "{\"id\": \"7\", \"prev\": \"6\", \"r\": \"\", \"kind\": \"k\", \"title\": \"\", \"body\": \"\", \"created_at\": \"x\"}",
+        "{\"id\": \"7\", \"prev\": \"6\", \"r\": 5, \"kind\": \"k\", \"title\": \"\", \"body\": \"\", \"created_at\": \"x\"}",
+        "{\"id\": \"-7\", \"prev\": \"6\", \"r\": \"a\", \"kind\": \"k\", \"title\": \"\", \"body\": \"\", \"created_at\": \"x\"}",
+        "{\"id\": \"7\", \"prev\": \"6\", \"kind\": \"k\", \"title\": \"\", \"body\": \"\", \"created_at\": \"x\"}",
+        "{\"id\": \"7\", \"prev\": \"6\", \"r\": \"a\", \"kind\": \"k\", \"title\": \"\", \"body\": \"\", \"created_at\": \"x\"} x",
+    };
+    const char *good = "{\"id\": \"7\", \"prev\": \"6\", \"r\": \"a\", \"kind\": \"k\", \"title\": \"\", "
+                       "\"body\": \"\", \"created_at\": \"x\"}";
+    struct push_carried *c = push_json_carried_new(good, strlen(good));
+
+    ck_assert_ptr_nonnull(c);
+    push_json_carried_put(c);
+    for (int i = 0; i < N(bad); i++)
+        ck_assert_msg(push_json_carried_new(bad[i], strlen(bad[i])) == NULL, "taken: %s", bad[i]);
+}
+END_TEST
+
+START_TEST(unread_add_counts_one_more_in_kind_order)
+{
+    char *t = push_json_unread_add("{\"total\":2,\"by_kind\":{\"b\":1,\"d\":1}}", "c");
+
+    ck_assert_str_eq(t, "{\"total\":3,\"by_kind\":{\"b\":1,\"c\":1,\"d\":1}}");
+    free(t);
+    t = push_json_unread_add("{\"total\":0,\"by_kind\":{}}", "a-b");
+    ck_assert_str_eq(t, "{\"total\":1,\"by_kind\":{\"a-b\":1}}");
+    free(t);
+    t = push_json_unread_add("{\"total\":3,\"by_kind\":{\"a.b\":1,\"a_b\":2}}", "a_b");
+    ck_assert_str_eq(t, "{\"total\":4,\"by_kind\":{\"a.b\":1,\"a_b\":3}}");
+    free(t);
+    ck_assert_ptr_null(push_json_unread_add("nonsense", "a"));
+}
+END_TEST
+
 /* ---- push_json_messages, push_json_cursor */
 
 START_TEST(messages_array)
@@ -518,6 +610,9 @@ static Suite *json_suite(void)
     tcase_add_loop_test(message, message_moves_cursor_forward_only, 0, N(moves));
     tcase_add_loop_test(message, hostile_text_round_trips_exactly, 0, N(hostile));
     tcase_add_test(message, long_text_round_trips);
+    tcase_add_loop_test(message, carried_text_is_a_reads_message, 0, N(hostile));
+    tcase_add_test(message, carried_json_that_is_not_a_message_is_refused);
+    tcase_add_test(message, unread_add_counts_one_more_in_kind_order);
     suite_add_tcase(s, message);
 
     tcase_add_checked_fixture(list, setup, NULL);

@@ -24,6 +24,7 @@
 #include "core/push_util.h"
 #include "http/push_fcgi.h"
 #include "transport/push_sse.h"
+#include "transport/push_json.h"
 #include "runtime/push_hub.h"
 #include "runtime/push_loop_conn.h"
 
@@ -39,7 +40,29 @@ static struct {
     size_t body_len;
     int reads; /* batches run */
     int fail;  /* reads fail: the database is unreachable */
-} store = { PTHREAD_MUTEX_INITIALIZER, 0, 1, 0, 0 };
+    int view;  /* counts with what they were counted against (push.unread_view's columns) */
+    int counted; /* messages the counts' statement saw (0: nmsgs): more, when one committed
+                  * between the two statements of a read */
+    int mark;    /* alice's read-state watermark (personal) */
+} store = { PTHREAD_MUTEX_INITIALIZER, 0, 1, 0, 0, 0, 0, 0 };
+
+/* alice's counts of n "chat" messages, with push.unread_view's columns: head n, nothing read */
+static PGresult *unread_view_of(int n, int mark)
+{
+    static const char *const names[PUSH_UNREAD_COLS] = { "kind", "n", "p", "b", "mark_p", "mark_b" };
+    PGresult *res = make_result(names, PUSH_UNREAD_COLS);
+    char count[24], mark_p[24];
+
+    snprintf(count, sizeof count, "%d", n);
+    snprintf(mark_p, sizeof mark_p, "%d", mark);
+    set(res, 0, PUSH_UCOL_KIND, n ? "chat" : NULL);
+    set(res, 0, PUSH_UCOL_N, n ? count : NULL);
+    set(res, 0, PUSH_UCOL_P, count);
+    set(res, 0, PUSH_UCOL_B, "0");
+    set(res, 0, PUSH_UCOL_MARK_P, mark_p);
+    set(res, 0, PUSH_UCOL_MARK_B, "0");
+    return res;
+}
 
 static int store_read(void *arg, struct push_store_read *reads, int n, enum push_db_err *err,
                       char *msg, size_t msglen)
@@ -73,7 +96,10 @@ static int store_read(void *arg, struct push_store_read *reads, int n, enum push
         r->msgs = messages(rows, k);
         snprintf(count, sizeof count, "%d", store.nmsgs);
         const char *const counts[1][2] = { { "chat", count } };
-        r->unread = unread(counts, store.nmsgs ? 1 : 0);
+        if (store.view)
+            r->unread = unread_view_of(store.counted ? store.counted : store.nmsgs, store.mark);
+        else
+            r->unread = unread(counts, store.nmsgs ? 1 : 0);
     }
     free(body);
     pthread_mutex_unlock(&store.lock);
@@ -86,6 +112,15 @@ static void store_set(int nmsgs, size_t body_len, int fail)
     store.nmsgs = nmsgs;
     store.body_len = body_len;
     store.fail = fail;
+    pthread_mutex_unlock(&store.lock);
+}
+
+static void store_view(int view, int counted)
+{
+    pthread_mutex_lock(&store.lock);
+    store.view = view;
+    store.counted = counted;
+    store.mark = 0;
     pthread_mutex_unlock(&store.lock);
 }
 
@@ -118,6 +153,7 @@ static void setup_with(int heartbeat, int per_user)
     cfg->write_timeout = 1;
     cfg->db_pool = 2;
     store_set(0, 1, 0);
+    store_view(0, 0);
     /* a hub whose LISTEN connection never comes up: joins, leaves and wake-ups work without */
     hub = push_hub_start("host=/nonexistent-pgpush-test connect_timeout=1", "test_loop", 16, per_user);
     loop = push_loop_start(cfg, hub, NULL);
@@ -235,7 +271,7 @@ static int count_of(const char *text, const char *what)
 
 static void wake(struct push_loop_stream *s)
 {
-    s->w.wake(s->w.wake_arg); /* what the hub does when a notification names alice */
+    s->w.wake(s->w.wake_arg, NULL); /* what the hub does when a notification names alice */
 }
 
 static int wait_count(int want, int ms)
@@ -253,6 +289,22 @@ static void id_line(char *line, size_t size, int id)
 
     push_cursor_format(&(struct push_cursor){ id, 0 }, tag, cursor);
     snprintf(line, size, "id: %s\nevent: message", cursor);
+}
+
+/* What the hub hands a stream of alice's when a notification carried message id of the store's
+ * (5 bytes of body), whose stream had prev before it. */
+static void wake_carrying(struct push_loop_stream *s, int id, int prev)
+{
+    char json[512];
+    struct push_carried *m;
+
+    snprintf(json, sizeof json, "{\"id\": \"%d\", \"prev\": \"%d\", \"r\": \"alice\", \"kind\": "
+             "\"chat\", \"title\": \"t\", \"body\": \"xxxxx\", \"data\": {\"k\": 1}, "
+             "\"link\": \"/inbox/1\", \"created_at\": \"2024-05-01T12:00:00.000000Z\"}", id, prev);
+    m = push_json_carried_new(json, strlen(json));
+    ck_assert_ptr_nonnull(m);
+    s->w.wake(s->w.wake_arg, m);
+    push_json_carried_put(m);
 }
 
 /* ---- the tests */
@@ -509,6 +561,95 @@ START_TEST(draining_tells_every_stream_and_newcomer_to_come_back_spread_over_the
 }
 END_TEST
 
+
+START_TEST(a_carried_message_next_in_its_stream_is_written_without_a_read)
+{
+    static struct peer p;
+    struct push_cursor from = { 0, 0 };
+    char line[128];
+
+    store_set(2, 5, 0);
+    store_view(1, 0);
+    struct push_loop_stream *s = open_stream(&p, &push_sse_encoder, &from, 60000);
+    id_line(line, sizeof line, 2);
+    ck_assert_msg(collect(&p, line, 3000), "the first read: %s", p.out);
+    ck_assert(collect(&p, "\"total\":2", 3000));
+    usleep(100000);
+    int reads = store_reads();
+    store_set(3, 5, 0); /* (what a read would find) */
+    wake_carrying(s, 3, 2);
+    id_line(line, sizeof line, 3);
+    ck_assert_msg(collect(&p, line, 3000), "the carried message: %s", p.out);
+    ck_assert_msg(collect(&p, "\"total\":3", 3000), "its counts: %s", p.out);
+    ck_assert_int_eq(store_reads(), reads); /* no read */
+    ck_assert_int_eq(count_of(p.out, line), 1);
+    /* one whose prev is not the stream's last (4 was missed): read instead, from the cursor */
+    store_set(5, 5, 0);
+    wake_carrying(s, 5, 4);
+    id_line(line, sizeof line, 5);
+    ck_assert_msg(collect(&p, line, 3000), "after a gap: %s", p.out);
+    ck_assert(collect(&p, "\"total\":5", 3000));
+    ck_assert_int_eq(store_reads(), reads + 1);
+    id_line(line, sizeof line, 4);
+    ck_assert_int_eq(count_of(p.out, line), 1); /* the missed one, from the read */
+    ck_assert_int_eq(count_of(p.out, "event: message"), 5);
+    /* one the stream has already (a read brought it): skipped */
+    wake_carrying(s, 5, 4);
+    usleep(300000);
+    ck_assert_int_eq(count_of(p.out, "event: message"), 5);
+    ck_assert_int_eq(store_reads(), reads + 1);
+    close(p.fd);
+}
+END_TEST
+
+START_TEST(counts_read_past_the_position_are_not_trusted_for_the_next_carried_message)
+{
+    static struct peer p;
+    struct push_cursor from = { 0, 0 };
+    char line[128];
+
+    store_set(2, 5, 0);
+    store_view(1, 0);
+    struct push_loop_stream *s = open_stream(&p, &push_sse_encoder, &from, 60000);
+    ck_assert(collect(&p, "\"total\":2", 3000));
+    /* a read whose counts saw message 3, which committed after its messages' statement */
+    store_view(1, 3);
+    wake(s);
+    ck_assert_msg(collect(&p, "\"total\":3", 3000), "the read's counts: %s", p.out);
+    usleep(100000);
+    int reads = store_reads();
+    /* 3's wake-up: the next of the stream, but the counts hold it already: read, not +1 */
+    store_set(3, 5, 0);
+    store_view(1, 0);
+    wake_carrying(s, 3, 2);
+    id_line(line, sizeof line, 3);
+    ck_assert_msg(collect(&p, line, 3000), "message 3: %s", p.out);
+    usleep(300000);
+    ck_assert_int_eq(store_reads(), reads + 1);
+    ck_assert_int_eq(count_of(p.out, line), 1);
+    ck_assert_msg(count_of(p.out, "\"total\":4") == 0, "counted twice: %s", p.out);
+    /* that read proved the counts again: the next one is carried */
+    store_set(4, 5, 0);
+    wake_carrying(s, 4, 3);
+    ck_assert(collect(&p, "\"total\":4", 3000));
+    ck_assert_int_eq(store_reads(), reads + 1);
+    /* a read-state watermark at or above the next id (marked up to a cursor ahead): whether it is
+     * read is the tables' to say, so it reads */
+    pthread_mutex_lock(&store.lock);
+    store.mark = 6;
+    pthread_mutex_unlock(&store.lock);
+    wake(s);
+    usleep(300000);
+    store_set(5, 5, 0);
+    wake_carrying(s, 5, 4);
+    id_line(line, sizeof line, 5);
+    ck_assert_msg(collect(&p, line, 3000), "message 5: %s", p.out);
+    usleep(200000);
+    ck_assert_int_eq(store_reads(), reads + 3);
+    close(p.fd);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -527,6 +668,8 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, a_held_long_poll_answers_timeout_at_its_end);
     tcase_add_test(tc, a_client_that_leaves_frees_its_place);
     tcase_add_test(tc, a_client_that_takes_nothing_is_not_read_for_then_dropped);
+    tcase_add_test(tc, a_carried_message_next_in_its_stream_is_written_without_a_read);
+    tcase_add_test(tc, counts_read_past_the_position_are_not_trusted_for_the_next_carried_message);
     suite_add_tcase(s, tc);
     tcase_set_timeout(beats, 30);
     tcase_add_checked_fixture(beats, setup_beating, teardown);
