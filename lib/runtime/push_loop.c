@@ -129,7 +129,8 @@ static void carries_free(struct carry *c)
 
 /* Appends a wake-up (m, or NULL: read) to a queue; two reads in a row are one. Past CARRY_MAX
  * the queue becomes one read: it covers everything its messages held (committed before). */
-static void carry_append(struct carry **head, struct carry **tail, int *n, struct push_carried *m)
+static void carry_append(struct carry **head, struct carry **tail, unsigned char *n,
+                         struct push_carried *m)
 {
     struct carry *c;
 
@@ -520,6 +521,18 @@ static void on_io(struct push_loop *l, struct push_loop_stream *s, uint32_t even
  * its cursor instead, and that read covers every later one, committed before it starts. One it
  * has already (a read got it) is skipped. */
 
+/* Drops s when its writes overflowed (PUSH_LOOP_OUT_MAX): 1 when it did. */
+static int drop_overflowed(struct push_loop *l, struct push_loop_stream *s)
+{
+    if (!s->overflow)
+        return 0;
+    push_log_info("dropped a %s of %s: more than %d bytes waited for the client", s->kind->noun,
+                  s->user, PUSH_LOOP_OUT_MAX);
+    push_metric_add(PUSH_M_SLOW_DROPS, 1);
+    drop(l, s);
+    return 1;
+}
+
 /* 1: m written; 0: the stream had it; -1: not provable, read. */
 static int carry_apply(struct push_loop_stream *s, const struct push_carried *m)
 {
@@ -529,23 +542,28 @@ static int carry_apply(struct push_loop_stream *s, const struct push_carried *m)
 
     if (m->id <= held)
         return 0;
-    if (!s->synced || m->prev != held || m->id <= mark || !s->e.sent_unread || s->hold
-        || s->current || s->opening || s->answered || s->end_reason
-        || s->kind->pending(s) >= PUSH_LOOP_OUT_HIGH)
+    if (!s->synced || m->prev != held || m->id <= mark || !s->e.sent_unread || s->current
+        || s->opening || s->answered || s->end_reason || s->kind->pending(s) >= PUSH_LOOP_OUT_HIGH)
         return -1;
     if (!(counts = push_json_unread_add(s->e.sent_unread, m->kind)))
         return -1;
-    if (push_emit_carried(&s->e, m, counts) < 0)
+    if (s->hold) { /* a held long poll: answered with it, then closed (by the caller) */
+        push_emit_longpoll_carried(&s->req, s->user, s->tag, &s->e.pos, m, counts);
+        free(counts);
+        s->answered = 1;
+    } else if (push_emit_carried(&s->e, m, counts) < 0) {
         s->overflow = 1; /* (the only failure of a stream's writes: dropped by the caller) */
+    }
     return 1;
 }
 
-/* Takes s's waiting wake-ups (the loop's, s IDLE): 1 when it must read. */
+/* Takes s's waiting wake-ups (the loop's, s IDLE): 1 when it must read. A held long poll is
+ * answered by the first it can take (s->answered: the caller finishes it). */
 static int carries_take(struct push_loop *l, struct push_loop_stream *s, long now)
 {
     int must_read = 0, wrote = 0;
 
-    for (struct carry *c = s->cq; c && !must_read; c = c->next) {
+    for (struct carry *c = s->cq; c && !must_read && !s->answered; c = c->next) {
         int rc = c->m ? carry_apply(s, c->m) : -1;
         if (rc < 0) {
             must_read = 1;
@@ -577,14 +595,10 @@ static void on_wake(struct push_loop *l, struct push_loop_stream *s, long now)
         } else if (carries_take(l, s, now)) {
             s->wake_again = 1;
         }
-        if (s->overflow) {
-            push_log_info("dropped a %s of %s: more than %d bytes waited for the client",
-                          s->kind->noun, s->user, PUSH_LOOP_OUT_MAX);
-            push_metric_add(PUSH_M_SLOW_DROPS, 1);
-            drop(l, s);
-            break;
-        }
-        write_out(l, s, now);
+        if (s->answered && !s->overflow)
+            finish(l, s, now);
+        else if (!drop_overflowed(l, s))
+            write_out(l, s, now);
         break;
     case PUSH_LOOP_ADOPTING:
     case PUSH_LOOP_READING:
@@ -662,14 +676,10 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
 {
     s->state = PUSH_LOOP_IDLE;
     s->kind->taken(s, now);
-    if (s->gone || s->overflow) {
-        if (s->overflow) {
-            push_log_info("dropped a %s of %s: more than %d bytes waited for the client",
-                          s->kind->noun, s->user, PUSH_LOOP_OUT_MAX);
-            push_metric_add(PUSH_M_SLOW_DROPS, 1);
-        } else {
-            push_log_debug("a %s of %s ended: the client left", s->kind->noun, s->user);
-        }
+    if (drop_overflowed(l, s))
+        return;
+    if (s->gone) {
+        push_log_debug("a %s of %s ended: the client left", s->kind->noun, s->user);
         drop(l, s);
         return;
     }
@@ -691,14 +701,10 @@ static void on_done(struct push_loop *l, struct push_loop_stream *s, long now)
     }
     if (carries_take(l, s, now)) /* what woke it meanwhile */
         s->wake_again = 1;
-    if (s->overflow) {
-        push_log_info("dropped a %s of %s: more than %d bytes waited for the client",
-                      s->kind->noun, s->user, PUSH_LOOP_OUT_MAX);
-        push_metric_add(PUSH_M_SLOW_DROPS, 1);
-        drop(l, s);
-        return;
-    }
-    write_out(l, s, now);
+    if (s->answered && !s->overflow)
+        finish(l, s, now);
+    else if (!drop_overflowed(l, s))
+        write_out(l, s, now);
 }
 
 /* Heartbeats, lifetimes, expiries, retries and clients that take nothing, every SCAN_MS. */
@@ -831,7 +837,10 @@ static void *loop_main(void *arg)
 
 /* --- the readers */
 
-/* A held long poll's read: answered when there are messages or the counts moved. */
+static void note_synced(struct push_loop_stream *s, const PGresult *unread);
+
+/* A held long poll's read: answered when there are messages or the counts moved; else it holds
+ * on, and may be answered from its next wake-up's message (note_synced). */
 static void hold_read(struct push_loop_stream *s, const PGresult *msgs, const PGresult *unread)
 {
     struct json_object *u = push_json_unread(unread);
@@ -844,6 +853,8 @@ static void hold_read(struct push_loop_stream *s, const PGresult *msgs, const PG
         return;
     }
     json_object_put(u);
+    s->more = 0;
+    note_synced(s, unread);
 }
 
 /* After a read wrote a stream's messages (reader): can it take the next wake-up's message from
@@ -894,6 +905,8 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
         }
         s->e.sent_unread = xstrdup(push_json_text(u, &len)); /* held until these change */
         json_object_put(u);
+        s->more = 0;
+        note_synced(s, rd->unread);
         return;
     }
     if (s->kind->begin(s, push_config_current(l->cfg)) < 0)

@@ -83,28 +83,36 @@ struct push_loop_stream {
     struct push_request req;
     int fd, request_id;
     enum push_loop_state state;
-    int hold;               /* a long poll: answered once, then closed */
-    int opening;            /* its first read is to come: the state too, then the answer's start */
-    int current;            /* answers once with the current state (push_loop_answer) */
-    int joined;             /* joined to the hub (all but current) */
-    int from_head;          /* opening from now on (no cursor): the first read starts at the head */
+    unsigned char cin_n, cq_n; /* the lengths of cin and cq below (at most CARRY_MAX) */
     int limit;              /* a long poll's messages per answer */
-    int answered;           /* answered: finish once written (the reader's, then the loop's) */
     int wake_queued;        /* in the wake list (loop->lock) */
-    int abandoned;          /* never adopted */
-    int counted;            /* holds a descriptor in the loop's count */
-    int commanding;         /* READING to run a command, not to read */
-    /* set by the reader while READING, looked at by the loop after */
-    int more, read_failed, overflow, wrote;
-    /* the loop's */
-    int wake_again, gone, want_out, watching;
-    /* memory-first delivery (push_loop.c, "carried"): what the last read proved (the reader's
-     * while READING, else the loop's), and the messages wake-ups carried, in order */
-    int synced;              /* the last read's counts cover exactly what e.pos has seen */
-    struct push_cursor mark; /* ... and its highest read-state watermarks: above them, unread */
+    int more;               /* the reader's while READING: more messages wait (push_emit's) */
+    /* Flags, one word for each writer: bits of one word are one memory location, which two
+     * threads may not write at once (nor one write while the other reads). */
+    /* set before the loop takes the stream, constant after */
+    unsigned hold : 1;      /* a long poll: answered once, then closed */
+    unsigned current : 1;   /* answers once with the current state (push_loop_answer) */
+    unsigned joined : 1;    /* joined to the hub (all but current) */
+    unsigned from_head : 1; /* opening from now on (no cursor): the first read starts at the head */
+    unsigned abandoned : 1; /* never adopted */
+    unsigned : 0;
+    /* its owner's: the reader's while READING, else the loop's */
+    unsigned opening : 1;    /* its first read is to come: the state too, then the answer's start */
+    unsigned answered : 1;   /* answered: finish once written */
+    unsigned commanding : 1; /* READING to run a command, not to read */
+    unsigned read_failed : 1, overflow : 1, wrote : 1; /* what the last read did */
+    unsigned synced : 1;     /* memory-first delivery (push_loop.c): the last read's counts cover
+                              * exactly what e.pos has seen */
+    unsigned : 0;
+    /* the loop thread's, at any time (while READING too) */
+    unsigned counted : 1;    /* holds a descriptor in the loop's count */
+    unsigned wake_again : 1, gone : 1, want_out : 1, watching : 1;
+    /* memory-first delivery: the highest read-state watermarks the last read saw (above them, a
+     * message is unread), and the messages wake-ups carried, in order */
+    struct push_cursor mark;
     struct carry *cin, *cin_tail; /* queued by the hub (loop->lock) */
-    struct carry *cq, *cq_tail;   /* the loop's, moved from cin at each turn */
-    int cin_n, cq_n;
+    struct carry *cq, *cq_tail;   /* the loop's, moved from cin at each turn (their lengths:
+                                   * cin_n, cq_n) */
     long end_ms, next_beat_ms, retry_at_ms, stall_since_ms;
     const char *end_reason;  /* the kind asked to end (from its input, or while READING) */
     int end_retry_ms;        /* ... and when its client should come back (0: at once) */

@@ -145,6 +145,30 @@ void push_emit_longpoll(struct push_request *r, const char *user, const char *ta
                      push_json_answer(user, tag, msgs, limit, pos, NULL, unread, timeout));
 }
 
+void push_emit_longpoll_carried(struct push_request *r, const char *user, const char *tag,
+                                struct push_cursor *pos, const struct push_carried *m,
+                                const char *counts)
+{
+    size_t len;
+    char *text = push_json_carried_text(m, tag, pos, &len);
+    json_object *o = json_object_new_object(), *list = json_object_new_array();
+
+    /* push_json_answer's shape and order */
+    json_object_array_add(list, json_tokener_parse(text));
+    json_object_object_add(o, "user", json_object_new_string(user));
+    json_object_object_add(o, "cursor", push_json_cursor(pos, tag));
+    json_object_object_add(o, "unread", json_tokener_parse(counts));
+    json_object_object_add(o, "messages", list);
+    json_object_object_add(o, "more", json_object_new_boolean(0));
+    json_object_object_add(o, "timeout", json_object_new_boolean(0));
+    push_metric_add(PUSH_M_DELIVERED, 1);
+    push_metric_add(PUSH_M_DELIVERED_BYTES, (long)len);
+    push_metric_add(PUSH_M_CARRIED, 1);
+    push_metric_lag_since(m->created_at);
+    free(text);
+    push_emit_answer(r, &push_longpoll_encoder, NULL, o);
+}
+
 /* --- the transports that answer once */
 
 static int json_answer(struct push_request *r, const char *headers, const char *more,

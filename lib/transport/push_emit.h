@@ -79,6 +79,12 @@ struct push_carried;
  * -1 when the client is gone. */
 int push_emit_carried(struct push_emitter *e, const struct push_carried *m, char *counts);
 
+/* The answer to a held long poll at *pos (moved past m) with m, a message its wake-up carried, and
+ * the counts text counts (push_json_unread_add's): what push_emit_longpoll answers had it read m. */
+void push_emit_longpoll_carried(struct push_request *r, const char *user, const char *tag,
+                                struct push_cursor *pos, const struct push_carried *m,
+                                const char *counts);
+
 /* Answers refusal f through enc (NULL: none). A temporary one (429, 5xx) to a transport with
  * refused (SSE, the iframe) is a 200 answer: the start with a retry of f's Retry-After (else
  * cfg->retry_ms) plus up to half as much again at random, so that a crowd refused together does

@@ -48,6 +48,17 @@ sse_follow() {
     ) &
     eval "SSE_PID_$name=$!"
 }
+# lock_reader SECONDS: a session holds push.reader locked for SECONDS (every read waits on it), in
+# the background ($locker), from when this returns
+lock_reader() {
+    psql -qAtX -c "BEGIN; LOCK TABLE push.reader IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($1); COMMIT" \
+        >/dev/null 2>&1 &
+    locker=$!
+    for _ in $(seq 1 50); do
+        [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'push.reader'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+        sleep 0.1
+    done
+}
 # titles NAME: the titles of the message events received, comma-separated
 titles() {
     awk '/^event: message/ { m = 1; next } m && /^data: / { print substr($0, 7); m = 0 }' "$WORK/$1.sse" \
@@ -565,13 +576,7 @@ publish "INSERT INTO push.message (recipient, title) VALUES ('few3', 'for few3 b
 # (the cursors are read first: push-poll's reads wait on the lock too)
 FUTURE=$(head_of "$(token few2)" | sed 's/^[0-9]*-/999999999-/')
 FROM0="0-0-$(head_of "$(token few4)" | cut -d- -f3)"
-psql -qAtX -c "BEGIN; LOCK TABLE push.reader IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(6); COMMIT" \
-    >/dev/null 2>&1 &
-locker=$!
-for _ in $(seq 1 50); do
-    [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'push.reader'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
-    sleep 0.1
-done
+lock_reader 6
 # few1 (blocks the reader), then a batch: few0 and few3 from now on (few3's head is the newest
 # personal message, few0's far older), few2 from a cursor ahead of every message, few4 from
 # the start
@@ -671,13 +676,7 @@ wait_for mf2 'event: unread' 5
 publish "INSERT INTO push.message (recipient, title) VALUES ('mf2', 'mf2 before')"
 wait_for mf2 'mf2 before' 5
 misses0=$(metric pgpush_carry_misses_total) reads0=$(metric pgpush_reads_total)
-psql -qAtX -c "BEGIN; LOCK TABLE push.reader IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" \
-    >/dev/null 2>&1 &
-locker=$!
-for _ in $(seq 1 50); do
-    [ "$(sql "SELECT count(*) FROM pg_locks WHERE relation = 'push.reader'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
-    sleep 0.1
-done
+lock_reader 3
 sql "SELECT pg_notify('pgpush', 'u:mf2')" >/dev/null
 sleep 0.5
 publish "INSERT INTO push.message (recipient, title) VALUES ('mf2', 'mf2 during 1')"
@@ -716,6 +715,24 @@ publish "INSERT INTO push.message (recipient, title) VALUES ('mf3', 'mf3 four')"
 wait_for mf3 'mf3 four' 5
 sleep 0.2
 check '[ "$(metric pgpush_carried_total)" -gt "$carried0" ]' "after the reconnection's read, messages are carried again"
+
+echo "# --- memory-first delivery: a held long poll"
+lpmetric() { curl -s --max-time 5 "$BASE/ext-status/push-longpoll" | awk -v s="$1" '$1 == s { print $2 }'; }
+T4=$(token mf4)
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf4', 'mf4 before')"
+http GET "$LP?token=$T4"
+c=$(jq -r .cursor <<<"$BODY")
+reads0=$(lpmetric pgpush_reads_total) carried0=$(lpmetric pgpush_carried_total)
+(sleep 0.7; publish "INSERT INTO push.message (recipient, title) VALUES ('mf4', 'mf4 held')") &
+waker=$!
+http GET "$LP?token=$T4&since=$c&timeout=10"
+held=$BODY
+wait $waker
+json_eq '[.messages[].title] | join(",")' "mf4 held" "a held long poll answers with the message"
+eq "$(( $(lpmetric pgpush_reads_total) - reads0 )) $(( $(lpmetric pgpush_carried_total) - carried0 ))" "1 1" \
+    "... its first read, then the message from the wake-up that carried it, no second read"
+http GET "$LP?token=$T4&since=$c&timeout=10"
+eq "$BODY" "$held" "... byte for byte what a read from the same cursor answers"
 for n in mf mf2 mf3; do eval "kill \$SSE_PID_$n" 2>/dev/null; done
 
 harness_done

@@ -650,6 +650,27 @@ START_TEST(counts_read_past_the_position_are_not_trusted_for_the_next_carried_me
 }
 END_TEST
 
+START_TEST(a_held_long_poll_is_answered_by_a_carried_message_without_a_read)
+{
+    static struct peer p;
+
+    store_set(2, 5, 0);
+    store_view(1, 0);
+    struct push_loop_stream *s = open_hold(&p, (struct push_cursor){ 2, 0 }, 20000);
+    usleep(300000); /* its first read: nothing after 2, held */
+    int reads = store_reads();
+    ck_assert(!p.ended);
+    store_set(3, 5, 0);
+    wake_carrying(s, 3, 2);
+    ck_assert_msg(collect(&p, NULL, 3000), "answered: %s", p.out);
+    ck_assert_int_eq(store_reads(), reads);
+    ck_assert_ptr_nonnull(strstr(p.out, "\"messages\":[{\"id\":\"3\""));
+    ck_assert_ptr_nonnull(strstr(p.out, "\"unread\":{\"total\":3,\"by_kind\":{\"chat\":3}}"));
+    ck_assert_ptr_nonnull(strstr(p.out, "\"more\":false,\"timeout\":false}"));
+    close(p.fd);
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
@@ -670,6 +691,7 @@ static Suite *loop_suite(void)
     tcase_add_test(tc, a_client_that_takes_nothing_is_not_read_for_then_dropped);
     tcase_add_test(tc, a_carried_message_next_in_its_stream_is_written_without_a_read);
     tcase_add_test(tc, counts_read_past_the_position_are_not_trusted_for_the_next_carried_message);
+    tcase_add_test(tc, a_held_long_poll_is_answered_by_a_carried_message_without_a_read);
     suite_add_tcase(s, tc);
     tcase_set_timeout(beats, 30);
     tcase_add_checked_fixture(beats, setup_beating, teardown);
