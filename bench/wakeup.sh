@@ -10,6 +10,7 @@
 # variant of what an INSERT into push.message does to wake the programs:
 #   a        nothing (the floor: the INSERT with its BEFORE trigger drawing the id)
 #   b        today's NOTIFY 'u:<user>'; its listener then reads the new rows
+#   b x16    b with 16 listening processes, each reading (a FastCGI site's 16 processes today)
 #   c        NOTIFY per row carrying the row as plaintext JSON
 #   d        the same JSON sealed (AES-256-CBC with a random IV, then HMAC-SHA256; pgcrypto)
 #   d x16    d with 16 listening processes (a FastCGI site's 16 processes)
@@ -24,7 +25,7 @@
 #   latency  bench/wakeup-probe at 500 messages/s for 5 s: from the clock read just before the INSERT
 #            (the microseconds are in the title) to the receiver having the message: p50/p99
 # and, once, what a role that may only connect (wake_nosy) gets from each channel.
-# Everything it starts is stopped on exit or Ctrl-C; the slots it made are dropped. About 15
+# Everything it starts is stopped on exit or Ctrl-C; the slots it made are dropped. About 14
 # minutes on a 2-core machine; --quick (1 run of 2 s each, 1 s of latency) about 3 minutes.
 #
 #   --quick       1 repetition, 2 s of pgbench, 1 s of latency
@@ -155,13 +156,14 @@ pg_ticks() {
 HZ=$(getconf CLK_TCK)
 
 # --- the variants: trigger function, probe mode, listeners, decoding consumers
-variant_fn()   { case $1 in a|e*) echo none ;; b) echo message_inserted ;; c) echo wake_json ;; d*) echo wake_sealed ;; esac; }
-variant_via()  { case $1 in a) echo "" ;; b) echo ids ;; c) echo json ;; d*) echo sealed ;; e*) echo decode ;; esac; }
-variant_n()    { case $1 in a) echo 0 ;; b|c|d) echo 1 ;; d16) echo 16 ;; e1) echo 1 ;; e4) echo 4 ;; e16) echo 16 ;; esac; }
+variant_fn()   { case $1 in a|e*) echo none ;; b*) echo message_inserted ;; c) echo wake_json ;; d*) echo wake_sealed ;; esac; }
+variant_via()  { case $1 in a) echo "" ;; b*) echo ids ;; c) echo json ;; d*) echo sealed ;; e*) echo decode ;; esac; }
+variant_n()    { case $1 in a) echo 0 ;; b|c|d) echo 1 ;; b16|d16) echo 16 ;; e1) echo 1 ;; e4) echo 4 ;; e16) echo 16 ;; esac; }
 variant_name() {
     case $1 in
         a) echo "a: plain INSERT (no wake-up)" ;;
         b) echo "b: NOTIFY ids only + read (today)" ;;
+        b16) echo "b: NOTIFY ids only + read, 16 listeners" ;;
         c) echo "c: NOTIFY plaintext JSON" ;;
         d) echo "d: NOTIFY sealed JSON" ;;
         d16) echo "d: NOTIFY sealed JSON, 16 listeners" ;;
@@ -170,7 +172,7 @@ variant_name() {
         e16) echo "e: logical decoding, 16 slots" ;;
     esac
 }
-VARIANTS="a b c d d16 e1 e4 e16"
+VARIANTS="a b b16 c d d16 e1 e4 e16"
 SLOTSEQ=0
 
 # start_consumers VARIANT N: N listeners or N decoding consumers in the background
@@ -325,7 +327,7 @@ lat() { # lat FSYNC VARIANT -> "p50 / p99", and what was missing or did not chec
 priv() {
     case $1 in
         a) echo "nothing to see" ;;
-        b) [ "$(awk '$1 == "b" {print $2}' "$WORK/priv")" = user ] && echo "LISTEN: recipients' names" || awk '$1 == "b" {print "LISTEN: " $2}' "$WORK/priv" ;;
+        b*) [ "$(awk '$1 == "b" {print $2}' "$WORK/priv")" = user ] && echo "LISTEN: recipients' names" || awk '$1 == "b" {print "LISTEN: " $2}' "$WORK/priv" ;;
         c) [ "$(awk '$1 == "c" {print $2}' "$WORK/priv")" = content ] && echo "LISTEN: **the whole message**" || awk '$1 == "c" {print "LISTEN: " $2}' "$WORK/priv" ;;
         d*) [ "$(awk '$1 == "d" {print $2}' "$WORK/priv")" = ciphertext ] && echo "LISTEN: ciphertext only (keys not readable)" || awk '$1 == "d" {print "LISTEN: " $2}' "$WORK/priv" ;;
         e*) grep -q slot "$WORK/priv" && echo "**could make a slot**" || echo "cannot make a slot (needs REPLICATION)" ;;
