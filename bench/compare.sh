@@ -463,6 +463,12 @@ EOF
         psql -qX -P pager=off -c "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms,
             round(mean_exec_time::numeric, 3) AS mean_ms, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) AS query
             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 6" 2>&1 | sed 's/^/  # /' >&2
+        # the programs' statements (all but the publishers' INSERTs, and the reset), against the
+        # messages published: the PostgreSQL work a delivery costs (issue 14's target: 0.05)
+        local stm
+        stm=$(psql -qAtX -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+            WHERE query !~* '^\s*INSERT' AND query !~* 'pg_stat_statements_reset'")
+        say "  # the programs' statements (pg_stat_statements): $stm, per message published: $(awk -v s="$stm" -v m=$((rate * duration)) 'BEGIN {printf "%.3f", m ? s / m : 0}')"
     fi
     if [ $rc -ne 0 ] || [ -z "$row" ]; then
         failed=$((failed + 1))
