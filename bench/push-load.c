@@ -1440,7 +1440,11 @@ static void *floor_listener(void *unused)
         if (!PQconsumeInput(fl.listen))
             die("the LISTEN connection was lost: %s", PQerrorMessage(fl.listen));
         while ((n = PQnotifies(fl.listen))) {
-            if (strcmp(n->extra, "u:" FLOOR_USER) == 0) {
+            /* "u:user", or a sealed message for the user: "m:" seal ":u:user" */
+            size_t len = strlen(n->extra), tl = strlen(":u:" FLOOR_USER);
+            if (strcmp(n->extra, "u:" FLOOR_USER) == 0
+                || (strncmp(n->extra, "m:", 2) == 0 && len > tl
+                    && strcmp(n->extra + len - tl, ":u:" FLOOR_USER) == 0)) {
                 pthread_mutex_lock(&fl.lock);
                 fl.count++;
                 fl.last_ns = t;
