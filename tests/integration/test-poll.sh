@@ -156,10 +156,13 @@ for path in /cgi-bin/push-poll /ext/push-poll /cgi/push-poll; do
 done
 
 echo "# --- an unchanged poll costs no query (FastCGI: the state is kept, LISTEN keeps it true)"
-# the daemon's query connections: their state_change moves with every statement they run
+# the daemon's query connections: their state_change moves with every statement they run (not
+# the LISTEN connections', whose last statement is one of the hub's own: LISTEN, reading the wake-up
+# keys, and SELECT 1 after 10 s without a notification)
 backends() {
     sql "SELECT string_agg(pid || ':' || state_change, ',' ORDER BY pid) FROM pg_stat_activity
-         WHERE application_name = 'push-poll' AND query NOT IN ('LISTEN pgpush', 'SELECT 1')"
+         WHERE application_name = 'push-poll'
+           AND query NOT IN ('LISTEN pgpush', 'SELECT 1', 'SELECT enc, mac FROM push.wake_key')"
 }
 E=/ext/push-poll
 http GET "$E?token=$ALICE&limit=5"
