@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
 
 #include "core/push_config.h"
 #include "core/push_log.h"
@@ -33,6 +34,7 @@ struct push_hub {
     pthread_mutex_t lock;
     int streams, max_streams, max_per_user;
     int listening;
+    int carry;                  /* wake-ups' messages are wanted (push_hub_carry; atomic) */
     const char *url, *appname;
     push_hub_observer observer; /* may be NULL; set before the LISTEN thread starts */
     void *observer_arg;
@@ -139,7 +141,7 @@ static void dispatch(struct push_hub *hub, const char *payload)
 
     if (push_notify_parse(payload, &n) == PUSH_NOTIFY_NOBODY)
         return;
-    if (n.seal)
+    if (n.seal && __atomic_load_n(&hub->carry, __ATOMIC_ACQUIRE))
         m = open_carried(hub, &n);
     pthread_mutex_lock(&hub->lock);
     if (n.kind == PUSH_NOTIFY_USER) {
@@ -283,6 +285,10 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
     pthread_attr_t attr;
     pthread_t t;
 
+    /* OpenSSL's own clean-up at exit would free what this thread may be using to open a seal at
+     * that moment (a plain CGI stream's process ends with its request, a drained one on its own):
+     * the process's memory goes anyway */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     pthread_mutex_init(&hub->lock, NULL);
     hub->url = url;
     hub->appname = appname;
@@ -407,6 +413,11 @@ void push_hub_leave(struct push_hub *hub, struct push_waiter *w)
     pthread_mutex_unlock(&hub->lock);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->lock);
+}
+
+void push_hub_carry(struct push_hub *hub)
+{
+    __atomic_store_n(&hub->carry, 1, __ATOMIC_RELEASE);
 }
 
 void push_hub_status(struct push_hub *hub, int *streams, int *listening)

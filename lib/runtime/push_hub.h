@@ -84,6 +84,11 @@ void push_hub_release(struct push_hub *hub);
 /* After it returns, wake is never called again for w. */
 void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
 
+/* From now on the hub opens the sealed messages of wake-ups and hands them to the waiters (an event
+ * loop: push_loop_start calls it). Until then, and in a process without one (a blocking waiter of
+ * plain CGI, push-poll's and push-mqtt's observers), seals are not opened: the wake-ups wake. */
+void push_hub_carry(struct push_hub *hub);
+
 /* Streams now registered, and whether the LISTEN connection is up (for status and tests): read
  * together, under the hub's lock. */
 void push_hub_status(struct push_hub *hub, int *streams, int *listening);

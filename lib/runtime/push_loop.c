@@ -540,6 +540,8 @@ static int carry_apply(struct push_loop_stream *s, const struct push_carried *m)
     int64_t mark = m->broadcast ? s->mark.broadcast : s->mark.personal;
     char *counts;
 
+    if (!m->broadcast && strcmp(m->user, s->user) != 0)
+        return -1; /* (the hub wakes the recipient's streams only: never written to another's) */
     if (m->id <= held)
         return 0;
     if (!s->synced || m->prev != held || m->id <= mark || !s->e.sent_unread || s->current
@@ -1025,6 +1027,7 @@ struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub
     l->cfg = cfg;
     l->hub = hub;
     l->pool = pool;
+    push_hub_carry(hub); /* (memory-first delivery: the wake-ups' messages) */
     l->read_many = pool_read;
     l->read_arg = pool;
     pthread_mutex_init(&l->lock, NULL);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "core/push_log.h"
 #include "store/push_db.h"
 #include "store/push_store.h"
@@ -224,6 +226,9 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
     const char *listen = NULL, *config = NULL;
     int check = 0;
 
+    /* no clean-up of OpenSSL's at exit, under a thread that may still sign or open a seal (a
+     * drained process exits while its threads run) */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(p, stdout);

@@ -738,6 +738,11 @@ eq "$(( $(lpmetric pgpush_reads_total) - reads0 )) $(( $(lpmetric pgpush_carried
     "... its first read, then the message from the wake-up that carried it, no second read"
 http GET "$LP?token=$T4&since=$c&timeout=10"
 eq "$BODY" "$held" "... byte for byte what a read from the same cursor answers"
+# mf1's stream was open while mf2's, mf3's and mf4's messages were carried to their own streams
+eq "$(messages mf | sed 's/^data: //' | jq -r .title | grep -c '^mf[234] ')" 0 \
+    "mf1's stream got none of the messages carried to mf2, mf3 and mf4"
+check "! grep -q -e 'mf1' -e 'mf \\(broadcast\\|after mark\\|marked ahead\\)' \"\$WORK/mf3.sse\" \"\$WORK/mf2.sse\"" \
+    "... nor theirs any of mf1's (they opened after its broadcast)"
 for n in mf mf2 mf3; do eval "kill \$SSE_PID_$n" 2>/dev/null; done
 
 harness_done

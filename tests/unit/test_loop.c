@@ -293,18 +293,24 @@ static void id_line(char *line, size_t size, int id)
 
 /* What the hub hands a stream of alice's when a notification carried message id of the store's
  * (5 bytes of body), whose stream had prev before it. */
-static void wake_carrying(struct push_loop_stream *s, int id, int prev)
+static void wake_carrying_for(struct push_loop_stream *s, int id, int prev, const char *user)
 {
     char json[512];
     struct push_carried *m;
 
-    snprintf(json, sizeof json, "{\"id\": \"%d\", \"prev\": \"%d\", \"r\": \"alice\", \"kind\": "
+    snprintf(json, sizeof json, "{\"id\": \"%d\", \"prev\": \"%d\", \"r\": \"%s\", \"kind\": "
              "\"chat\", \"title\": \"t\", \"body\": \"xxxxx\", \"data\": {\"k\": 1}, "
-             "\"link\": \"/inbox/1\", \"created_at\": \"2024-05-01T12:00:00.000000Z\"}", id, prev);
+             "\"link\": \"/inbox/1\", \"created_at\": \"2024-05-01T12:00:00.000000Z\"}", id, prev,
+             user);
     m = push_json_carried_new(json, strlen(json));
     ck_assert_ptr_nonnull(m);
     s->w.wake(s->w.wake_arg, m);
     push_json_carried_put(m);
+}
+
+static void wake_carrying(struct push_loop_stream *s, int id, int prev)
+{
+    wake_carrying_for(s, id, prev, "alice");
 }
 
 /* ---- the tests */
@@ -593,6 +599,13 @@ START_TEST(a_carried_message_next_in_its_stream_is_written_without_a_read)
     id_line(line, sizeof line, 4);
     ck_assert_int_eq(count_of(p.out, line), 1); /* the missed one, from the read */
     ck_assert_int_eq(count_of(p.out, "event: message"), 5);
+    /* another user's message, handed to alice's stream (the hub never does): not written; her
+     * stream reads, and finds nothing new */
+    wake_carrying_for(s, 6, 5, "bob");
+    usleep(300000);
+    ck_assert_int_eq(count_of(p.out, "event: message"), 5);
+    ck_assert_int_eq(store_reads(), reads + 2);
+    reads++;
     /* one the stream has already (a read brought it): skipped */
     wake_carrying(s, 5, 4);
     usleep(300000);
