@@ -14,6 +14,7 @@
 #include "core/push_config.h"
 #include "core/push_log.h"
 #include "core/push_metrics.h"
+#include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_notify.h"
 #include "store/push_store.h"
@@ -37,9 +38,10 @@ static volatile sig_atomic_t stopping;
 static int listen_up; /* the connection is set up: it LISTENs */
 static int in_pass;   /* ... and is reading and publishing now */
 
-/* The users named by notifications and MQTT logins since the last pass; all = read everything. */
+/* The users named by notifications and MQTT logins since the last pass; all = read everything;
+ * carried = messages queued from their wake-ups (push_mqtt_bridge_carry). */
 struct dirty {
-    int all, n;
+    int all, n, carried;
     char user[DIRTY_MAX][PUSH_USER_MAX + 1];
     unsigned char login[DIRTY_MAX]; /* logged in over MQTT: record them (push.mqtt_seen) */
 };
@@ -58,7 +60,8 @@ static void usage(FILE *out)
             "PREFIX/broadcast/message (QoS 1) and each user's unread counts, retained, on\n"
             "PREFIX/user/USER/unread. It LISTENs on one PostgreSQL connection and resumes from\n"
             "push.mqtt_cursor, moved only after the broker acknowledged, so restarts of either\n"
-            "side lose nothing. Run one per database.\n\n"
+            "side lose nothing. A user's next message, proven so by its sealed wake-up, is\n"
+            "published from the wake-up without a read. Run one per database.\n\n"
             "Options:\n"
             "  --config FILE  the configuration file (or PUSH_CONFIG=FILE); default\n"
             "                 %s, which may be absent; the\n"
@@ -94,14 +97,55 @@ static void mark_user(struct dirty *d, const char *user, int login)
     snprintf(d->user[d->n++], sizeof d->user[0], "%s", user);
 }
 
-static void mark(struct dirty *d, const char *payload)
+/* The wake-up keys (push.wake_key), read at each connection: unset, no seal is opened. */
+static struct push_notify_key keys;
+
+/* Queues n's sealed message for the next pass when it is provably the next of its user's stream:
+ * 1, 0 (nothing to do), or -1 (its user must be read). */
+static int carry(struct push_mqtt_bridge *b, PGconn *conn, const struct push_notify *n)
+{
+    static char text[PUSH_NOTIFY_OPEN_MAX];
+    static long rekeyed_ms;
+    struct push_carried *m;
+    long len;
+    int rc;
+
+    if (!keys.set || !n->seal)
+        return -1;
+    len = push_notify_open(n, &keys, text, sizeof text);
+    if (len < 0 && push_now_ms() - rekeyed_ms > 1000) { /* the keys may have been replaced */
+        rekeyed_ms = push_now_ms();
+        if (push_notify_keys(conn, &keys) == 0)
+            len = push_notify_open(n, &keys, text, sizeof text);
+    }
+    if (len < 0 || !(m = push_json_carried_new(text, (size_t)len)))
+        return -1;
+    rc = !m->broadcast && strcmp(m->user, n->user) == 0 ? push_mqtt_bridge_carry(b, m) : -1;
+    push_json_carried_put(m);
+    if (rc < 0) /* (carried messages are counted when the broker has them) */
+        push_metric_add(PUSH_M_CARRY_MISSES, 1);
+    return rc;
+}
+
+static void mark(struct push_mqtt_bridge *b, PGconn *conn, struct dirty *d, const char *payload)
 {
     struct push_notify n;
+    int rc;
 
     switch (push_notify_parse(payload, &n)) {
-    case PUSH_NOTIFY_USER: mark_user(d, n.user, 0); break;
+    case PUSH_NOTIFY_USER:
+        if ((rc = carry(b, conn, &n)) >= 0) {
+            d->carried += rc;
+            break;
+        }
+        push_mqtt_bridge_forget(b, n.user); /* (its stream or counts changed otherwise) */
+        mark_user(d, n.user, 0);
+        break;
     case PUSH_NOTIFY_NOBODY: break;
-    case PUSH_NOTIFY_ALL: d->all = 1; break; /* reading too much is always safe */
+    case PUSH_NOTIFY_ALL: /* reading too much is always safe */
+        push_mqtt_bridge_forget(b, NULL);
+        d->all = 1;
+        break;
     }
 }
 
@@ -117,29 +161,29 @@ static void take_logins(struct push_mqtt_pub *pub, struct dirty *d)
         d->all = 1;
 }
 
-static void drain(PGconn *conn, struct dirty *d)
+static void drain(struct push_mqtt_bridge *b, PGconn *conn, struct dirty *d)
 {
     PGnotify *n;
 
     while ((n = PQnotifies(conn))) {
         push_metric_add(PUSH_M_WAKEUPS, 1);
-        mark(d, n->extra);
+        mark(b, conn, d, n->extra);
         PQfreemem(n);
     }
 }
 
 /* Waits up to ms for notifications and MQTT logins; -1 when the connection is lost. */
-static int wait_notify(PGconn *conn, struct push_mqtt_pub *pub, struct dirty *d, int ms)
+static int wait_notify(struct push_mqtt_bridge *b, PGconn *conn, struct dirty *d, int ms)
 {
     struct pollfd pfd[2] = { { PQsocket(conn), POLLIN, 0 },
-                             { push_mqtt_pub_logins_fd(pub), POLLIN, 0 } };
+                             { push_mqtt_pub_logins_fd(b->pub), POLLIN, 0 } };
     int rc;
 
     /* A notification that came in while the last pass ran its queries is already in libpq's queue,
      * not on the socket: polling first would leave it there until the next one (or the idle
      * check, 10 s later). */
-    drain(conn, d);
-    if (d->all || d->n)
+    drain(b, conn, d);
+    if (d->all || d->n || d->carried)
         ms = 0;
     rc = poll(pfd, 2, ms);
 
@@ -154,8 +198,8 @@ static int wait_notify(PGconn *conn, struct push_mqtt_pub *pub, struct dirty *d,
         if (!ok)
             return -1;
     }
-    drain(conn, d);
-    take_logins(pub, d);
+    drain(b, conn, d);
+    take_logins(b->pub, d);
     return 0;
 }
 
@@ -190,6 +234,9 @@ static int setup(struct push_db *db, PGconn *conn)
     ok = locked == 1 && PQresultStatus(res) == PGRES_COMMAND_OK
          && push_store_prepare(db, conn) == 0;
     PQclear(res);
+    /* (without them, every wake-up is read: a role that may not read them still works) */
+    if (ok && push_notify_keys(conn, &keys) < 0)
+        push_log_debug("the wake-up keys could not be read: every message is read from the tables");
     return ok ? 0 : -1;
 }
 
@@ -209,8 +256,9 @@ static void sleep_ms(long ms)
         ;
 }
 
-/* One pass: records who logged in over MQTT, then everything after a (re)connect or '*', else the
- * users notified. On failure what was to do is kept, as everything. */
+/* One pass: publishes what the wake-ups carried, records who logged in over MQTT, then reads
+ * everything after a (re)connect or '*', else the users notified. On failure what was to do is
+ * kept, as everything, and nothing is kept in memory. */
 static enum push_mqtt_bridge_err pass(struct push_mqtt_bridge *b, PGconn *conn, struct dirty *d)
 {
     static struct dirty now;
@@ -219,7 +267,11 @@ static enum push_mqtt_bridge_err pass(struct push_mqtt_bridge *b, PGconn *conn, 
     now = *d;
     d->all = 0;
     d->n = 0;
+    d->carried = 0;
     __atomic_store_n(&in_pass, 1, __ATOMIC_RELAXED);
+    /* what the wake-ups carried first: a read below starts from the cursors they moved (were it
+     * the other way round, they would be published twice) */
+    err = push_mqtt_bridge_carried(b, conn);
     for (int i = 0; i < now.n && !err; i++)
         if (now.login[i])
             err = push_mqtt_bridge_seen(conn, now.user[i]);
@@ -228,8 +280,10 @@ static enum push_mqtt_bridge_err pass(struct push_mqtt_bridge *b, PGconn *conn, 
     for (int i = 0; i < now.n && !err && !now.all; i++)
         err = push_mqtt_bridge_user(b, conn, now.user[i]);
     __atomic_store_n(&in_pass, 0, __ATOMIC_RELAXED);
-    push_metric_add(err == PUSH_MQTT_BRIDGE_DB ? PUSH_M_READ_FAILURES : PUSH_M_READS, 1);
+    if (err == PUSH_MQTT_BRIDGE_DB || now.all || now.n) /* (a pass of carried messages only reads nothing) */
+        push_metric_add(err == PUSH_MQTT_BRIDGE_DB ? PUSH_M_READ_FAILURES : PUSH_M_READS, 1);
     if (err) {
+        push_mqtt_bridge_forget(b, NULL);
         for (int i = 0; i < now.n; i++)
             if (now.login[i])
                 mark_user(d, now.user[i], 1);
@@ -259,6 +313,7 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
                 __atomic_store_n(&listen_up, 1, __ATOMIC_RELAXED);
             }
             d.all = 1;
+            push_mqtt_bridge_forget(b, NULL); /* notifications were missed */
             b->live = 0; /* catching up: old messages, whose lag says nothing */
         }
         if (!conn) {
@@ -268,7 +323,7 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
         }
         if (!(now = push_mqtt_pub_session(b->pub))) {
             push_mqtt_pub_connect(b->pub);
-            if (wait_notify(conn, b->pub, &d, 500) < 0)
+            if (wait_notify(b, conn, &d, 500) < 0)
                 lose(&db);
             continue;
         }
@@ -277,7 +332,7 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
             d.all = 1;
             b->live = 0;
         }
-        if (d.all || d.n) {
+        if (d.all || d.n || d.carried) {
             enum push_mqtt_bridge_err err = pass(b, conn, &d);
             if (err == PUSH_MQTT_BRIDGE_DB && push_db_lost(&db)) {
                 lose(&db);
@@ -293,7 +348,7 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
             retry = RETRY_MIN_MS;
             b->live = 1; /* caught up: from now on what comes is new */
         }
-        if (wait_notify(conn, b->pub, &d, d.all || d.n ? 0 : IDLE_CHECK_MS) < 0) {
+        if (wait_notify(b, conn, &d, d.all || d.n || d.carried ? 0 : IDLE_CHECK_MS) < 0) {
             push_log_warn("lost the PostgreSQL connection; reconnecting");
             lose(&db);
         }
@@ -399,6 +454,7 @@ int main(int argc, char **argv)
         return 1;
     bridge.cfg = &mcfg;
     bridge.live = 0;
+    bridge.held = NULL;
     if (!(bridge.pub = push_mqtt_pub_start(&mcfg, err, sizeof err))) {
         push_log_error("%s", err);
         return 1;
@@ -409,5 +465,6 @@ int main(int argc, char **argv)
     serve(&cfg, &bridge);
     push_log_info("stopping");
     push_mqtt_pub_stop(bridge.pub);
+    push_mqtt_bridge_free(&bridge);
     return 0;
 }

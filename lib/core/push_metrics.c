@@ -43,11 +43,11 @@ static const struct {
     [PUSH_M_LISTEN_LOST] = { "pgpush_listen_reconnects_total",
                              "Times the LISTEN connection was lost and connected again." },
     [PUSH_M_CARRIED] = { "pgpush_carried_total",
-                         "Messages written to clients from the wake-up that carried them, with no "
-                         "read (memory-first delivery).", 1 },
+                         "Messages delivered from the wake-up that carried them, with no read "
+                         "(memory-first delivery)." },
     [PUSH_M_CARRY_MISSES] = { "pgpush_carry_misses_total",
-                              "Carried messages a stream could not prove next in its stream: it "
-                              "read instead.", 1 },
+                              "Carried messages not provably the next of their stream: read "
+                              "instead." },
 };
 
 static long get(const long *v)

@@ -40,6 +40,15 @@ char *xstrdup(const char *s)
     return enough(strdup(s));
 }
 
+uint32_t push_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
 long push_now_ms(void)
 {
     struct timespec ts;

@@ -1,4 +1,5 @@
-/* push_util.h: the bottom layer: allocation that cannot fail, the monotonic clock, eventfd wake-ups.
+/* push_util.h: the bottom layer: allocation that cannot fail, the monotonic clock, eventfd wake-ups,
+ * the string hash.
  * Includes nothing of the project's, so that every other module may use it. */
 #ifndef PUSH_UTIL_H
 #define PUSH_UTIL_H
@@ -13,6 +14,9 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
+
+/* FNV-1a of the NUL-terminated s: the one hash of user names into buckets and slots. */
+uint32_t push_hash(const char *s);
 
 /* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations, never for dates. */
 long push_now_ms(void);

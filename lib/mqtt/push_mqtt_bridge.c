@@ -138,8 +138,9 @@ static err_t stream_batch(struct push_mqtt_bridge *b, PGconn *conn, const char *
     return err;
 }
 
-/* Publishes a whole stream from its stored cursor. */
-static err_t stream(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
+/* Publishes a whole stream from its stored cursor; *lastp (if not NULL) is set to the id the
+ * broker acknowledged last. */
+static err_t stream(struct push_mqtt_bridge *b, PGconn *conn, const char *user, int64_t *lastp)
 {
     char topic[PUSH_MQTT_TOPIC_MAX];
     int ok, n, total = 0;
@@ -155,6 +156,8 @@ static err_t stream(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
         err = stream_batch(b, conn, user, topic, &last, &n);
         total += n;
     } while (!err && n == b->cfg->batch);
+    if (lastp)
+        *lastp = last;
     if (total)
         push_log_debug("published %d messages of %s", total, *user ? "a user" : "the broadcasts");
     return err;
@@ -181,18 +184,31 @@ static json_object *counts(const PGresult *res, int from, int to, int kind_col)
     return o;
 }
 
-/* Sends user's unread counts (retained) without flushing. */
-static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
+static void keep(struct push_mqtt_bridge *b, const char *user, int64_t acked, int64_t mark,
+                 int64_t bhead, const char *counts);
+
+/* Sends user's unread counts (retained) without flushing. When they were counted with the
+ * stream's head at last, the id the broker acknowledged, they are kept with it (memory-first
+ * delivery): they cover exactly what was published. */
+static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user, int64_t last)
 {
     char topic[PUSH_MQTT_TOPIC_MAX];
+    struct push_unread_view v;
+    json_object *o;
     PGresult *res;
+    size_t len;
     int rc;
 
     if (push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "unread") < 0)
         return PUSH_MQTT_BRIDGE_OK;
     if (!(res = push_store_unread(conn, user)))
         return PUSH_MQTT_BRIDGE_DB;
-    rc = send_json(b, topic, counts(res, 0, PQntuples(res), 0), 1, NULL);
+    o = push_json_unread(res);
+    if (push_store_unread_view(res, &v) == 0 && v.head.personal == last)
+        keep(b, user, last, v.mark.personal, v.head.broadcast, push_json_text(o, &len));
+    else
+        push_mqtt_bridge_forget(b, user);
+    rc = send_json(b, topic, o, 1, NULL);
     PQclear(res);
     return rc < 0 ? PUSH_MQTT_BRIDGE_BROKER : PUSH_MQTT_BRIDGE_OK;
 }
@@ -246,11 +262,12 @@ static err_t all_unread(struct push_mqtt_bridge *b, PGconn *conn, int *total)
 
 err_t push_mqtt_bridge_user(struct push_mqtt_bridge *b, PGconn *conn, const char *user)
 {
+    int64_t last = -1;
     err_t err;
 
     if (!push_mqtt_user_ok(user))
         return PUSH_MQTT_BRIDGE_OK;
-    if ((err = stream(b, conn, user)) || (err = unread(b, conn, user)))
+    if ((err = stream(b, conn, user, &last)) || (err = unread(b, conn, user, last)))
         return err;
     return flush(b);
 }
@@ -283,7 +300,7 @@ static err_t pending_streams(struct push_mqtt_bridge *b, PGconn *conn)
         n = PQntuples(res);
         for (int i = 0; i < n && !err; i++)
             if (push_mqtt_user_ok(PQgetvalue(res, i, 0))) /* others cannot subscribe */
-                err = stream(b, conn, PQgetvalue(res, i, 0));
+                err = stream(b, conn, PQgetvalue(res, i, 0), NULL);
         if (n)
             snprintf(after, sizeof after, "%s", PQgetvalue(res, n - 1, 0));
         PQclear(res);
@@ -298,13 +315,177 @@ err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
     int users = 0;
     err_t err;
 
-    if ((err = stream(b, conn, ""))
+    push_mqtt_bridge_forget(b, NULL); /* (what it publishes is not kept: a user's next read keeps it) */
+    if ((err = stream(b, conn, "", NULL))
         || (err = pending_streams(b, conn))
         || (err = all_unread(b, conn, &users)))
         return err;
     push_log_debug("everything read and published again, %d users' counts, in %ld ms", users,
                    push_now_ms() - start);
     return PUSH_MQTT_BRIDGE_OK;
+}
+
+/* --- memory-first delivery */
+
+struct held_slot {
+    char user[PUSH_USER_MAX + 1];
+    int64_t acked, mark; /* the id the broker acknowledged last; the counts' read watermark */
+    int64_t bhead;       /* the newest broadcast then: a message's cursor holds it (as a read's) */
+    char *counts;        /* the counts published last (push_json_unread's text); NULL: empty */
+};
+
+struct queued {
+    struct push_carried *m; /* held */
+    struct push_cursor after; /* the position before it, where its cursor starts */
+    char *counts;           /* the counts to publish with it */
+};
+
+struct push_mqtt_held {
+    struct held_slot slot[PUSH_MQTT_HELD_SLOTS];
+    struct queued q[PUSH_MQTT_CARRY_MAX];
+    int qn;
+};
+
+static struct held_slot *slot_of(const struct push_mqtt_bridge *b, const char *user)
+{
+    return &b->held->slot[push_hash(user) % PUSH_MQTT_HELD_SLOTS];
+}
+
+static struct held_slot *find(const struct push_mqtt_bridge *b, const char *user)
+{
+    struct held_slot *h = b->held ? slot_of(b, user) : NULL;
+
+    return h && h->counts && strcmp(h->user, user) == 0 ? h : NULL;
+}
+
+static void keep(struct push_mqtt_bridge *b, const char *user, int64_t acked, int64_t mark,
+                 int64_t bhead, const char *counts)
+{
+    struct held_slot *h;
+
+    if (!b->held)
+        b->held = xcalloc(1, sizeof *b->held);
+    h = slot_of(b, user);
+    free(h->counts);
+    snprintf(h->user, sizeof h->user, "%s", user);
+    h->acked = acked;
+    h->mark = mark;
+    h->bhead = bhead;
+    h->counts = xstrdup(counts);
+}
+
+void push_mqtt_bridge_forget(struct push_mqtt_bridge *b, const char *user)
+{
+    struct held_slot *h;
+
+    if (!b->held)
+        return;
+    if (user) {
+        if ((h = find(b, user))) {
+            free(h->counts);
+            h->counts = NULL;
+        }
+        return;
+    }
+    for (int i = 0; i < PUSH_MQTT_HELD_SLOTS; i++) {
+        free(b->held->slot[i].counts);
+        b->held->slot[i].counts = NULL;
+    }
+}
+
+int push_mqtt_bridge_carry(struct push_mqtt_bridge *b, struct push_carried *m)
+{
+    struct held_slot *h = m->broadcast ? NULL : find(b, m->user);
+    struct queued *q;
+    char *counts;
+
+    if (!m->broadcast && !push_mqtt_user_ok(m->user))
+        return 0; /* no MQTT client can have the name: nothing to publish (as stream) */
+    if (h && m->id <= h->acked)
+        return 0;
+    /* (a broadcast above it, committed first, would be in a read's cursor: read) */
+    if (!h || m->prev != h->acked || m->id <= h->mark || m->id <= h->bhead
+        || b->held->qn == PUSH_MQTT_CARRY_MAX
+        || !(counts = push_json_unread_add(h->counts, m->kind))) {
+        if (h)
+            push_mqtt_bridge_forget(b, m->user);
+        return -1;
+    }
+    q = &b->held->q[b->held->qn++];
+    push_json_carried_hold(m);
+    *q = (struct queued){ m, { h->acked, h->bhead }, counts };
+    h->acked = m->id;
+    free(h->counts);
+    h->counts = xstrdup(counts);
+    return 1;
+}
+
+/* Empties the queue. */
+static void unqueue(struct push_mqtt_held *held)
+{
+    for (int i = 0; i < held->qn; i++) {
+        push_json_carried_put(held->q[i].m);
+        free(held->q[i].counts);
+    }
+    held->qn = 0;
+}
+
+err_t push_mqtt_bridge_carried(struct push_mqtt_bridge *b, PGconn *conn)
+{
+    const char *streams[PUSH_MQTT_CARRY_MAX];
+    int64_t ids[PUSH_MQTT_CARRY_MAX];
+    struct push_mqtt_held *held = b->held;
+    err_t err = PUSH_MQTT_BRIDGE_OK;
+    long bytes = 0;
+    int n;
+
+    if (!held || !(n = held->qn))
+        return PUSH_MQTT_BRIDGE_OK;
+    for (int i = 0; i < n && !err; i++) {
+        const struct queued *q = &held->q[i];
+        char tag[PUSH_CURSOR_TAG_LEN + 1], mt[PUSH_MQTT_TOPIC_MAX], ut[PUSH_MQTT_TOPIC_MAX];
+        struct push_cursor pos = q->after;
+        size_t len;
+        char *text;
+        push_cursor_tag(q->m->user, tag);
+        /* (push_mqtt_bridge_carry took valid names only) */
+        push_mqtt_user_topic(mt, sizeof mt, b->cfg->prefix, q->m->user, "message");
+        push_mqtt_user_topic(ut, sizeof ut, b->cfg->prefix, q->m->user, "unread");
+        text = push_json_carried_text(q->m, tag, &pos, &len);
+        if (push_mqtt_pub_send(b->pub, mt, text, len, 0) < 0
+            || push_mqtt_pub_send(b->pub, ut, q->counts, strlen(q->counts), 1) < 0)
+            err = PUSH_MQTT_BRIDGE_BROKER;
+        bytes += (long)len;
+        free(text);
+        streams[i] = q->m->user;
+        ids[i] = q->m->id;
+    }
+    if (!err)
+        err = flush(b);
+    if (!err && push_store_mqtt_ack_many(conn, streams, ids, n) < 0)
+        err = PUSH_MQTT_BRIDGE_DB;
+    if (!err) {
+        push_metric_add(PUSH_M_DELIVERED, n);
+        push_metric_add(PUSH_M_DELIVERED_BYTES, bytes);
+        push_metric_add(PUSH_M_CARRIED, n);
+        for (int i = 0; i < n && b->live; i++)
+            push_metric_lag_since(held->q[i].m->created_at);
+        push_log_debug("published %d carried messages without reading", n);
+    } else {
+        push_mqtt_bridge_forget(b, NULL);
+    }
+    unqueue(held);
+    return err;
+}
+
+void push_mqtt_bridge_free(struct push_mqtt_bridge *b)
+{
+    if (!b->held)
+        return;
+    push_mqtt_bridge_forget(b, NULL);
+    unqueue(b->held);
+    free(b->held);
+    b->held = NULL;
 }
 
 int push_mqtt_bridge_check(PGconn *conn)

@@ -47,11 +47,7 @@ struct push_hub {
 
 static unsigned hash(const char *s)
 {
-    unsigned h = 2166136261u;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % BUCKETS;
+    return push_hash(s) % BUCKETS;
 }
 
 /* Finds user's entry; with create, makes it. Called with the lock held. */

@@ -32,11 +32,7 @@ struct push_statecache {
 
 static unsigned slot_of(const struct push_statecache *c, const char *user)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-
-    for (; *user; user++)
-        h = (h ^ (unsigned char)*user) * 16777619u;
-    return h % c->nslots;
+    return push_hash(user) % c->nslots;
 }
 
 struct push_statecache *push_statecache_new(unsigned slots)

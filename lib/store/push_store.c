@@ -330,6 +330,29 @@ static int read_states(PGconn *conn, struct push_store_read *reads, int n)
     return 0;
 }
 
+int push_store_mqtt_ack_many(PGconn *conn, const char *const *streams, const int64_t *ids, int n)
+{
+    struct text names = { 0 }, at = { 0 };
+    PGresult *res;
+    int ok;
+
+    put(&names, "{", 1), put(&at, "{", 1);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            put(&names, ",", 1), put(&at, ",", 1);
+        put_element(&names, streams[i]);
+        put_i64(&at, ids[i]);
+    }
+    put(&names, "}", 1), put(&at, "}", 1);
+    const char *params[] = { names.s, at.s };
+    res = PQexecParams(conn, "SELECT push.mqtt_ack(s, i) FROM unnest($1::text[], $2::bigint[]) AS t(s, i)",
+                       2, NULL, params, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    free(names.s), free(at.s);
+    return ok ? 0 : -1;
+}
+
 /* After a failure: no read keeps a result. */
 static void clear_reads(struct push_store_read *reads, int n)
 {

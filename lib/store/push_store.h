@@ -52,6 +52,10 @@ PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_
  * read-state watermarks. With nothing unread, one row whose kind is NULL. */
 PGresult *push_store_unread(PGconn *conn, const char *user);
 
+/* Records in push.mqtt_cursor, in one statement, that the broker acknowledged streams[i] up to
+ * ids[i] for each i < n (push.mqtt_ack: a cursor never moves back). 0, or -1. */
+int push_store_mqtt_ack_many(PGconn *conn, const char *const *streams, const int64_t *ids, int n);
+
 enum push_unread_col {
     PUSH_UCOL_KIND, PUSH_UCOL_N, PUSH_UCOL_P, PUSH_UCOL_B, PUSH_UCOL_MARK_P, PUSH_UCOL_MARK_B,
     PUSH_UNREAD_COLS

@@ -150,7 +150,7 @@ eq "$(awk "BEGIN { print $(metric m1 pgpush_delivered_messages_total) - $(metric
     "pgpush_delivered_messages_total counted the one message the broker acknowledged"
 grew m0 m1 pgpush_delivered_bytes_total
 grew m0 m1 pgpush_wakeups_total
-grew m0 m1 pgpush_reads_total
+grew m0 m1 pgpush_carried_total # (alice's MQTT login read her stream: the message was its next)
 grew m0 m1 pgpush_delivery_lag_seconds_count
 eq "$(metric m1 pgpush_mqtt_broker_up)" 1 "pgpush_mqtt_broker_up 1"
 
@@ -289,6 +289,108 @@ psql -qAtX -v ON_ERROR_STOP=1 -v t="$hostile" <<<"SELECT push.send('alice', :'t'
 sub_wait h1
 eq "$(jq -j .title "$WORK/h1.out" | od -An -tx1)" "$(printf '%s' "$hostile" | od -An -tx1)" "a hostile title arrives byte for byte"
 eq "$(jq -j .body "$WORK/h1.out" | od -An -tx1)" "$(printf '%s' "$hostile" | od -An -tx1)" "and the body"
+
+echo "# --- memory-first delivery: what a wake-up carried goes out without a read"
+# (README "Memory-first delivery"): once the bridge has read and published a user's stream and
+# counts, a message that its sealed wake-up proves the next one is published from the wake-up
+DORA=$(token dora) EVE=$(token eve)
+bridge_sql() { sql "SELECT query FROM pg_stat_activity WHERE application_name = 'push-mqtt'"; }
+sub f0 dora "$DORA" 1 10 "$(UT dora message)"
+sub e0 eve "$EVE" 1 10 "$(UT eve message)"
+sleep 0.5
+f0id=$(publish "SELECT push.send('dora', 'f0 read', '', 'comment')")
+publish "SELECT push.send('eve', 'e0 read')" >/dev/null
+sub_wait f0; sub_wait e0
+eq "$(titles f0),$(titles e0)" "f0 read,e0 read" "dora's and eve's first messages: read, then kept"
+sub f2 dora "$DORA" 3 10 "$(UT dora message)"
+sub e2 eve "$EVE" 1 3 "$(UT eve message)"
+sleep 0.8
+scrape f1 # (after their logins, which read their counts)
+hostile=$'</script> "q" \\b\\ é \u2028 \U0001F600'
+for i in 1 2 3; do
+    psql -qAtX -v ON_ERROR_STOP=1 -v t="f$i $hostile" -v k="$([ $i = 2 ] && echo notice || echo comment)" \
+        <<<"SELECT push.send('dora', :'t', :'t', :'k', '{\"n\": [1, {\"x\": null}]}', 'https://example.com/?a=1&b=2')" >/dev/null
+done
+sub_wait f2
+eq "$(jq -r '.title | .[:2]' "$WORK/f2.out" | paste -sd, -)" "f1,f2,f3" "three messages to dora, in order"
+sleep 0.3
+scrape f3
+eq "$(awk "BEGIN { print $(metric f3 pgpush_carried_total) - $(metric f1 pgpush_carried_total) }"),$(awk "BEGIN { print $(metric f3 pgpush_reads_total) - $(metric f1 pgpush_reads_total) }")" "3,0" \
+    "all three published from their wake-ups (pgpush_carried_total +3), no read (pgpush_reads_total +0)"
+check 'grep -q "push.mqtt_ack(s, i) FROM unnest" <<<"$(bridge_sql)"' "the bridge's last statement is the one recording the acknowledgements ($(bridge_sql | head -c 60))"
+eq "$(sql "SELECT acked = (SELECT max(id) FROM push.message WHERE recipient = 'dora') FROM push.mqtt_cursor WHERE stream = 'dora'")" t \
+    "dora's stored cursor moved to her last message, after the broker acknowledged"
+sub_wait e2 || true
+eq "$(wc -c <"$WORK/e2.out")" 0 "eve, also kept, receives none of dora's"
+# the counts the bridge kept, one higher per message: as a read counts them
+unread_sql() { sql "SELECT json_build_object('total', coalesce(sum(n), 0), 'by_kind', coalesce(json_object_agg(kind, n ORDER BY kind COLLATE \"C\") FILTER (WHERE kind IS NOT NULL), '{}'))::text FROM push.unread('$1')" | jq -c .; }
+sub fu dora "$DORA" 1 5 "$(UT dora unread)"
+sub_wait fu
+eq "$(jq -c . "$WORK/fu.out")" "$(unread_sql dora)" "dora's retained counts are what a read counts ($(jq -c . "$WORK/fu.out"))"
+sub eu eve "$EVE" 1 5 "$(UT eve unread)"
+sub_wait eu
+eq "$(jq -c . "$WORK/eu.out")" "$(unread_sql eve)" "eve's are untouched ($(jq -c . "$WORK/eu.out"))"
+# the same three read from the tables: the bridge told only to read dora, from before them
+sub f4 dora "$DORA" 3 10 "$(UT dora message)"
+sleep 0.5
+sql "UPDATE push.mqtt_cursor SET acked = $f0id WHERE stream = 'dora'; NOTIFY pgpush, 'u:dora'"
+sub_wait f4
+eq "$(od -An -tx1 "$WORK/f4.out" | md5sum)" "$(od -An -tx1 "$WORK/f2.out" | md5sum)" "what was published from the wake-ups is byte for byte what a read publishes"
+# a read-state change between two messages: the kept counts are dropped, and read again
+sql "SELECT push.mark_kind_read('dora', 'comment')" >/dev/null
+publish "SELECT push.send('dora', 'f5 after marking read', '', 'comment')" >/dev/null
+for _ in $(seq 1 50); do
+    sub f5 dora "$DORA" 1 5 "$(UT dora unread)"
+    sub_wait f5
+    [ "$(jq -r '.by_kind.comment' "$WORK/f5.out")" = 1 ] && break
+    sleep 0.1
+done
+eq "$(jq -c . "$WORK/f5.out")" "$(unread_sql dora)" "marking read, then a message: the counts are right ($(jq -c . "$WORK/f5.out"))"
+# the same in one transaction: both notifications come in one batch; every count published after
+# it is the true one (were the kept counts not dropped, the message would first go out with them)
+sub f7 dora "$DORA" 3 3 "$(UT dora unread)"
+sleep 0.5
+sql "BEGIN; SELECT push.mark_kind_read('dora', 'comment'); SELECT push.send('dora', 'f7', '', 'comment'); COMMIT" >/dev/null
+sub_wait f7 || true
+want=$(unread_sql dora)
+eq "$(tail -n +2 "$WORK/f7.out" | jq -c . | sort -u | paste -sd' ' -)" "$want" \
+    "a read-state change and a message in one commit: every count published after it is the true one ($want)"
+# the other way round: the message, then the read-state change: the message goes out once
+sub f7b dora "$DORA" 2 3 "$(UT dora message)"
+sleep 0.5
+sql "BEGIN; SELECT push.send('dora', 'f7b', '', 'notice'); SELECT push.mark_kind_read('dora', 'comment'); COMMIT" >/dev/null
+sub_wait f7b || true
+eq "$(titles f7b)" "f7b" "a message and a read-state change in one commit: the message goes out once"
+# a message committed while the bridge reads dora (it waits to record its acknowledgement): the
+# counts it then reads include it, so they are not kept; the message is read, once
+sub f8 dora "$DORA" 3 10 "$(UT dora message)"
+sleep 0.5
+sql "UPDATE push.mqtt_cursor SET acked = (SELECT max(id) FROM push.message WHERE recipient = 'dora' AND title NOT IN ('f7', 'f7b')) WHERE stream = 'dora'"
+psql -qAtX -c "BEGIN; LOCK TABLE push.mqtt_cursor IN EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT" >/dev/null &
+locker=$!
+sleep 0.3
+sql "NOTIFY pgpush, 'u:dora'"
+sleep 0.4
+publish "SELECT push.send('dora', 'f8 during the read', '', 'comment')" >/dev/null
+wait "$locker"
+sub_wait f8 || true
+eq "$(titles f8)" "f7,f7b,f8 during the read" "a message committed during a read of its stream: published once, after the one read"
+sleep 0.5
+sub f9 dora "$DORA" 1 5 "$(UT dora unread)"
+sub_wait f9
+eq "$(jq -c . "$WORK/f9.out")" "$(unread_sql dora)" "... and the counts are right ($(jq -c . "$WORK/f9.out"))"
+# the LISTEN connection cut between two messages: the one sent meanwhile is read, none twice
+sub f6 dora "$DORA" 3 15 "$(UT dora message)"
+sleep 0.5
+publish "SELECT push.send('dora', 'g1')" >/dev/null
+sleep 0.5
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'push-mqtt'" >/dev/null
+publish "SELECT push.send('dora', 'g2 while cut')" >/dev/null
+for _ in $(seq 1 100); do [ -n "$(bridge_sql)" ] && break; sleep 0.1; done
+sleep 0.5
+publish "SELECT push.send('dora', 'g3')" >/dev/null
+sub_wait f6
+eq "$(titles f6)" "g1,g2 while cut,g3" "the LISTEN connection cut between two messages: each once, in order"
 
 echo "# --- a persistent subscriber across a bridge SIGKILL, a broker restart, a PostgreSQL restart"
 # the device "carol/phone" subscribes once, then comes and goes (clean session off, QoS 1): the
