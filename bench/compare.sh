@@ -62,6 +62,8 @@
 #   --targets L     only these of "pgpush-nginx pgpush-lighttpd nchan" (streaming section)
 #   --perf DIR      perf record -e cpu-clock -a -g while each streaming scenario publishes, into
 #                   DIR/TARGET-KIND-N.data (perf report -i ... --sort comm,dso,sym)
+#   --fsync         PostgreSQL with fsync, full_page_writes and synchronous_commit on, as a site
+#                   runs it (the tests' cluster has fsync off); Nchan keeps its messages in memory
 set -u
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -77,6 +79,7 @@ while [ $# -gt 0 ]; do
         --pg-stats) pg_stats=1 ;;
         --scenarios) scen=${2:?--scenarios needs a list}; shift ;;
         --targets) targets=${2:?--targets needs a list}; shift ;;
+        --fsync) export PGCLUSTER_OPTIONS="${PGCLUSTER_OPTIONS:-} -c fsync=on -c full_page_writes=on -c synchronous_commit=on" ;;
         --perf) perf_dir=$(mkdir -p "${2:?--perf needs a folder}" && cd "$2" && pwd) || exit 2; shift ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -217,6 +220,11 @@ start_nginx() {
         location = /ext/push-poll {
             include /etc/nginx/fastcgi_params;
             fastcgi_pass unix:$WORK/push-poll.sock;
+        }
+        location ~ ^/ext-status/(push-sse|push-longpoll)\$ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param PUSH_STATUS metrics;
+            fastcgi_pass unix:$WORK/\$1.sock;
         }
         location = /hello {
             include /etc/nginx/fastcgi_params;
@@ -377,7 +385,11 @@ run() {
         set -- --target nchan "$@"
         SERVER_PIDS="$WEB_PID"
     else
-        sql "DELETE FROM push.message WHERE id > $SEED_MAX" >/dev/null && sql "VACUUM ANALYZE push.message" >/dev/null
+        # the earlier scenarios' messages stay, as history: deleting them would leave their users'
+        # streams with a newest message that no longer exists, and each such user's next message
+        # would need a read to be proven next (README "Memory-first delivery"), which a site that
+        # does not delete its users' newest messages never pays
+        sql "VACUUM ANALYZE push.message" >/dev/null
         # open streams and held polls live in the program's event loop: its workers only answer
         # and hand over
         start_app "$app" PUSH_THREADS=64
@@ -475,6 +487,10 @@ EOF
         stm=$(psql -qAtX -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
             WHERE query !~* '^\s*INSERT' AND query !~* 'pg_stat_statements_reset'")
         say "  # the programs' statements (pg_stat_statements): $stm, per message published: $(awk -v s="$stm" -v m=$((rate * duration)) 'BEGIN {printf "%.3f", m ? s / m : 0}')"
+        # what the program says of the same run: written from wake-ups, wake-ups that could not be
+        # proven next (read instead), and reads (every read since its start, first reads included)
+        [ "$target" = pgpush-nginx ] && say "  # $app's metrics: $(curl -s --max-time 5 "http://127.0.0.1:$PORT/ext-status/$app" \
+            | awk '/^pgpush_(carried_total|carry_misses_total|reads_total|wakeups_total|delivered_messages_total) / { printf "%s %s  ", $1, $2 }')"
     fi
     if [ $rc -ne 0 ] || [ -z "$row" ]; then
         failed=$((failed + 1))
@@ -577,6 +593,7 @@ poll_section() {
 # --- the run
 
 say "# $(nproc) cores; push-load, the web servers, the programs and PostgreSQL share them"
+say "# PostgreSQL: fsync $(sql "SHOW fsync"), synchronous_commit $(sql "SHOW synchronous_commit")"
 case " $sections " in *" stream "*)
     for sc in $stream_list; do
         for target in $targets; do
@@ -683,6 +700,10 @@ line "(scale) nginx → minimal libfcgi responder: requests/s" "hello|rps" highe
 if [ -n "${V[pgpush-nginx|poll304|rps]:-}" ] && [ -n "${V[pgpush-nginx|hello|rps]:-}" ]; then
     printf '| push-poll 304 as %% of nginx → minimal FastCGI | %s | - | - | - | - | higher |\n' \
         "$(awk -v a="${V[pgpush-nginx|poll304|rps]}" -v b="${V[pgpush-nginx|hello|rps]}" 'BEGIN {printf "%.0f%%", b ? 100 * a / b : 0}')"
+fi
+if [ -n "${V[pgpush-nginx|poll200|rps]:-}" ] && [ -n "${V[pgpush-nginx|hello|rps]:-}" ]; then
+    printf '| push-poll full answer (200) as %% of nginx → minimal FastCGI | %s | - | - | - | - | higher |\n' \
+        "$(awk -v a="${V[pgpush-nginx|poll200|rps]}" -v b="${V[pgpush-nginx|hello|rps]}" 'BEGIN {printf "%.0f%%", b ? 100 * a / b : 0}')"
 fi
 line "publish, $flood messages to $pub_users SSE subscribers: msg/s until all delivered (pgpush: single-row INSERTs, 4 connections; Nchan: POST, 4 connections)" "flood1|deliv" higher
 line "publish: the publishers' own rate, msg/s (INSERTs / POSTs answered)" "flood1|sendrate" higher

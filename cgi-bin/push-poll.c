@@ -12,6 +12,7 @@
 #include "core/push_cursor.h"
 #include "core/push_log.h"
 #include "store/push_db.h"
+#include "store/push_answercache.h"
 #include "store/push_statecache.h"
 #include "store/push_store.h"
 #include "http/push_auth.h"
@@ -59,11 +60,26 @@ struct poll {
 
 enum outcome { DONE, DB_FAILED };
 
-/* The state cache every worker shares (its push_db_workers' arg, set in main): NULL as plain
- * CGI or with PUSH_STATE_CACHE=0. */
+/* What every worker shares (its push_db_workers' arg, set in main): the users' states (NULL as
+ * plain CGI or with PUSH_STATE_CACHE=0), and their last full answers (NULL without states, or
+ * with PUSH_ANSWER_CACHE=0). */
+struct caches {
+    struct push_statecache *state;
+    struct push_answercache *answers;
+};
+
 static struct push_statecache *cache_of(const struct push_db_worker *w)
 {
-    return w->arg;
+    const struct caches *c = w->arg;
+
+    return c ? c->state : NULL;
+}
+
+static struct push_answercache *answers_of(const struct push_db_worker *w)
+{
+    const struct caches *c = w->arg;
+
+    return c ? c->answers : NULL;
 }
 
 static void respond_json(struct push_request *r, int status, json_object *o, const char *headers)
@@ -96,6 +112,9 @@ struct get_args {
     const char *if_none_match;       /* NULL: the client has no answer to compare */
     struct push_statecache *cache;   /* NULL: none; else the state read is kept with ticket */
     struct push_statecache_ticket ticket;
+    int ticketed;                    /* ticket is from a lookup that missed */
+    struct push_answercache *answers; /* NULL: none; else a full answer is kept under key */
+    char key[300];                   /* the request's parameters: since and limit */
 };
 
 static void etag_headers(const struct poll *p, const struct push_state *st, const struct get_args *a,
@@ -105,24 +124,34 @@ static void etag_headers(const struct poll *p, const struct push_state *st, cons
     snprintf(headers, 160, "ETag: %s\r\nCache-Control: private, no-cache\r\n", etag);
 }
 
-/* Answers 304 from the kept state when the client's answer is still current; 0 when the
- * database must be asked (then a->ticket says when the lookup was). */
+/* Answers from the kept state when it can: 304 when the client's answer is still current, else
+ * the full answer kept for the same request at the same state (push_answercache: what a read
+ * would return). 0 when the database must be asked (then a->ticketed says whether a->ticket is
+ * the lookup's, for keeping the state read). */
 static int answer_from_cache(struct poll *p, struct get_args *a)
 {
     struct push_state st;
-    char etag[24], headers[160];
+    char etag[24], headers[160], *body;
+    size_t len;
 
-    if (!a->cache || !a->if_none_match)
+    if (!a->cache)
         return 0;
-    if (!push_statecache_get(a->cache, p->id.user, &st, &a->ticket))
+    if (!push_statecache_get(a->cache, p->id.user, &st, &a->ticket)) {
+        a->ticketed = 1;
         return 0;
+    }
     /* a cursor past what we keep may come from a change not notified here yet: ask */
     if (a->since && push_store_cursor_ahead(a->since, &st))
         return 0;
     etag_headers(p, &st, a, etag, headers);
-    if (!push_http_etag_match(a->if_none_match, etag))
+    if (a->if_none_match && push_http_etag_match(a->if_none_match, etag)) {
+        push_http_respond(p->r, 304, headers, NULL, NULL, 0);
+        return 1;
+    }
+    if (!a->answers || !push_answercache_get(a->answers, p->id.user, a->key, &st, &body, &len))
         return 0;
-    push_http_respond(p->r, 304, headers, NULL, NULL, 0);
+    push_emit_answer_text(p->r, &push_poll_encoder, headers, body, len);
+    free(body);
     return 1;
 }
 
@@ -140,7 +169,7 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
     if (a->if_none_match) {
         if (push_store_state(conn, p->id.user, &st) < 0)
             return DB_FAILED;
-        if (a->cache)
+        if (a->cache && a->ticketed)
             push_statecache_put(a->cache, p->id.user, &st, &a->ticket);
         if (a->since && push_store_cursor_ahead(a->since, &st)) {
             push_edge_cursor_future(p->r);
@@ -170,11 +199,19 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
         return DONE;
     }
     etag_headers(p, &st, a, etag, headers);
+    /* (kept only with no answer to compare: with one, the state was put above, from before) */
+    if (a->cache && a->ticketed && !a->if_none_match)
+        push_statecache_put(a->cache, p->id.user, &st, &a->ticket);
 
     /* with since, one row more than the limit was asked for: it only tells there is more; after
      * the newest list (no since) the client goes on from the head */
     o = push_json_answer(p->id.user, p->tag, msgs, a->limit, a->since ? *a->since : pos,
                          a->since ? NULL : &st.head, push_json_unread(unread), -1);
+    if (a->answers) { /* read in one snapshot with st: the answer at st */
+        size_t len;
+        const char *text = push_json_text(o, &len);
+        push_answercache_put(a->answers, p->id.user, a->key, &st, text, len);
+    }
     push_emit_answer(p->r, &push_poll_encoder, headers, o);
     PQclear(msgs);
     PQclear(unread);
@@ -221,7 +258,8 @@ static void handle_get(struct push_db_worker *w, struct poll *p)
 {
     struct push_cursor since;
     struct get_args a = { push_query_get(&p->q, "since"), NULL, 0,
-                          push_request_env(p->r, "HTTP_IF_NONE_MATCH"), NULL, { 0, 0, 0 } };
+                          push_request_env(p->r, "HTTP_IF_NONE_MATCH"), NULL, { 0, 0, 0 }, 0,
+                          NULL, "" };
 
     if (a.since_text && !*a.since_text)
         a.since_text = NULL;
@@ -234,6 +272,10 @@ static void handle_get(struct push_db_worker *w, struct poll *p)
     if (a.if_none_match && !*a.if_none_match)
         a.if_none_match = NULL;
     a.cache = cache_of(w);
+    a.answers = answers_of(w);
+    snprintf(a.key, sizeof a.key, "%d|%s", a.limit, a.since_text ? a.since_text : "");
+    if (strlen(a.key) >= sizeof a.key - 1)
+        a.answers = NULL; /* (a cursor that long is not kept) */
     if (answer_from_cache(p, &a))
         return;
     with_connection(w, p, answer_get, &a);
@@ -399,15 +441,18 @@ int main(int argc, char **argv)
 {
     struct push_config cfg;
     int rc = push_program_init(&program, argc, argv, &cfg);
-    struct push_statecache *cache = NULL; /* every worker's arg */
+    static struct caches caches; /* every worker's arg */
 
     if (rc >= 0)
         return rc;
     /* a FastCGI process serves many polls: one LISTEN connection keeps the users' states, so
-     * that a poll that finds nothing new costs no query */
+     * that a poll that finds nothing new costs no query, nor the same poll again */
     if (cfg.state_cache > 0 && !push_server_is_cgi(&cfg)) {
-        cache = push_statecache_new((unsigned)cfg.state_cache);
-        listen_hub = push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe, cache);
+        caches.state = push_statecache_new((unsigned)cfg.state_cache);
+        if (cfg.answer_cache > 0)
+            caches.answers = push_answercache_new((unsigned)cfg.answer_cache);
+        listen_hub = push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe,
+                                             caches.state);
     }
-    return push_server_run_db(&cfg, program.name, handle, cache);
+    return push_server_run_db(&cfg, program.name, handle, caches.state ? &caches : NULL);
 }

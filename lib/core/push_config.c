@@ -66,6 +66,9 @@ const char push_config_help[] =
     "  PUSH_STATE_CACHE       users whose state is kept in the process, so that an unchanged poll\n"
     "                         (304) needs no query; costs one LISTEN connection (default 16384;\n"
     "                         0: off)\n"
+    "  PUSH_ANSWER_CACHE      users whose last full answer (up to 16 KiB) is kept with that state,\n"
+    "                         so that the same poll again needs no query either (default 1024;\n"
+    "                         0: off)\n"
     "WebSocket (push-ws):\n"
     "  PUSH_WS_LISTEN         the socket path or [host]:port push-ws listens on (or --listen)\n"
     "  PUSH_WS_STATUS_LISTEN  a socket path or [host]:port (127.0.0.1:9181) where push-ws answers\n"
@@ -246,6 +249,7 @@ static int load_numbers(struct push_config *cfg, char *const *envp, char *err, s
         { "PUSH_DRAIN_SPREAD", 0, 600000, &cfg->drain_spread_ms },
         { "PUSH_LISTEN_BACKLOG", 16, 65535, &cfg->listen_backlog },
         { "PUSH_STATE_CACHE", 0, 1000000, &cfg->state_cache },
+        { "PUSH_ANSWER_CACHE", 0, 1000000, &cfg->answer_cache },
     };
 
     if (push_env_numbers(envp, table, sizeof table / sizeof table[0], err, errlen) < 0)
@@ -281,6 +285,7 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     cfg->drain_spread_ms = 5000;
     cfg->listen_backlog = 4096;
     cfg->state_cache = 16384;
+    cfg->answer_cache = 1024;
 
     if ((v = push_env_get(envp, "PUSH_DATABASE_URL"))
         && copy_str(cfg->database_url, sizeof cfg->database_url, v, "PUSH_DATABASE_URL", err, errlen))
@@ -796,6 +801,7 @@ static const struct {
     F("PUSH_MAX_STREAMS", max_streams, 0),
     F("PUSH_LISTEN_BACKLOG", listen_backlog, 0),
     F("PUSH_STATE_CACHE", state_cache, 0),
+    F("PUSH_ANSWER_CACHE", answer_cache, 0),
     F("PUSH_WS_LISTEN", ws_listen, 0),
     F("PUSH_WS_TRUST_USER_HEADER", ws_user_header, 0),
     F("PUSH_WS_STATUS_LISTEN", ws_status_listen, 0),

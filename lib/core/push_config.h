@@ -57,6 +57,8 @@ struct push_config {
     /* push-poll */
     int state_cache;           /* PUSH_STATE_CACHE: users whose state a FastCGI push-poll keeps,
                                 * default 16384; 0: none (and no LISTEN connection) */
+    int answer_cache;          /* PUSH_ANSWER_CACHE: users whose last full answer it keeps with
+                                * that state (push_answercache), default 1024; 0: none */
     /* push-ws */
     char ws_listen[256];       /* PUSH_WS_LISTEN (or --listen): socket path or [host]:port */
     char ws_status_listen[256]; /* PUSH_WS_STATUS_LISTEN: push-ws's status listener; "": none */

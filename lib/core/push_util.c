@@ -40,6 +40,23 @@ char *xstrdup(const char *s)
     return enough(strdup(s));
 }
 
+void push_stripes_init(struct push_stripes *s)
+{
+    for (int i = 0; i < PUSH_STRIPES; i++)
+        pthread_mutex_init(&s->lock[i], NULL);
+}
+
+void push_stripes_destroy(struct push_stripes *s)
+{
+    for (int i = 0; i < PUSH_STRIPES; i++)
+        pthread_mutex_destroy(&s->lock[i]);
+}
+
+pthread_mutex_t *push_stripe(struct push_stripes *s, unsigned i)
+{
+    return &s->lock[i % PUSH_STRIPES];
+}
+
 uint32_t push_hash(const char *s)
 {
     uint32_t h = 2166136261u;

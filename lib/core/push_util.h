@@ -4,6 +4,7 @@
 #ifndef PUSH_UTIL_H
 #define PUSH_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -14,6 +15,16 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
+
+/* The locks of a table of slots shared by threads: slot i is guarded by push_stripe(s, i), one of
+ * PUSH_STRIPES, so that threads rarely wait on each other and the table needs no lock per slot. */
+#define PUSH_STRIPES 64
+struct push_stripes {
+    pthread_mutex_t lock[PUSH_STRIPES];
+};
+void push_stripes_init(struct push_stripes *s);
+void push_stripes_destroy(struct push_stripes *s);
+pthread_mutex_t *push_stripe(struct push_stripes *s, unsigned i);
 
 /* FNV-1a of the NUL-terminated s: the one hash of user names into buckets and slots. */
 uint32_t push_hash(const char *s);

@@ -10,7 +10,6 @@
 #include "core/push_user.h"
 #include "core/push_util.h"
 
-#define STRIPES 64 /* locks, so that workers rarely wait on each other */
 
 struct slot {
     uint64_t version;  /* bumped by every change notified for a user of this slot */
@@ -21,7 +20,7 @@ struct slot {
 };
 
 struct push_statecache {
-    pthread_mutex_t lock[STRIPES];
+    struct push_stripes stripes;
     pthread_mutex_t global_lock;
     uint64_t global;   /* bumped by "everyone changed" and by the LISTEN connection going up or down */
     int listening;
@@ -43,8 +42,7 @@ struct push_statecache *push_statecache_new(unsigned slots)
         abort();
     c->slot = xcalloc(slots, sizeof *c->slot);
     c->nslots = slots;
-    for (int i = 0; i < STRIPES; i++)
-        pthread_mutex_init(&c->lock[i], NULL);
+    push_stripes_init(&c->stripes);
     pthread_mutex_init(&c->global_lock, NULL);
     return c;
 }
@@ -53,8 +51,7 @@ void push_statecache_free(struct push_statecache *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < STRIPES; i++)
-        pthread_mutex_destroy(&c->lock[i]);
+    push_stripes_destroy(&c->stripes);
     pthread_mutex_destroy(&c->global_lock);
     free(c->slot);
     free(c);
@@ -65,7 +62,7 @@ int push_statecache_get(struct push_statecache *c, const char *user, struct push
 {
     unsigned i = slot_of(c, user);
     struct slot *s = &c->slot[i];
-    pthread_mutex_t *lock = &c->lock[i % STRIPES];
+    pthread_mutex_t *lock = push_stripe(&c->stripes, i);
     uint64_t g;
     int hit;
 
@@ -90,7 +87,7 @@ void push_statecache_put(struct push_statecache *c, const char *user, const stru
                          const struct push_statecache_ticket *t)
 {
     struct slot *s = &c->slot[t->index];
-    pthread_mutex_t *lock = &c->lock[t->index % STRIPES];
+    pthread_mutex_t *lock = push_stripe(&c->stripes, t->index);
     size_t len = strlen(user);
 
     if (!t->global || len > PUSH_USER_MAX || t->index != slot_of(c, user))
@@ -126,10 +123,10 @@ void push_statecache_changed(struct push_statecache *c, const char *user)
         return;
     }
     i = slot_of(c, user);
-    pthread_mutex_lock(&c->lock[i % STRIPES]);
+    pthread_mutex_lock(push_stripe(&c->stripes, i));
     c->slot[i].version++;
     c->slot[i].used = 0;
-    pthread_mutex_unlock(&c->lock[i % STRIPES]);
+    pthread_mutex_unlock(push_stripe(&c->stripes, i));
 }
 
 void push_statecache_listening(struct push_statecache *c, int up)

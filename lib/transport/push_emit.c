@@ -171,20 +171,36 @@ void push_emit_longpoll_carried(struct push_request *r, const char *user, const 
 
 /* --- the transports that answer once */
 
-static int json_answer(struct push_request *r, const char *headers, const char *more,
-                       struct json_object *o, void *arg)
+static int json_text_answer(struct push_request *r, const char *headers, const char *more,
+                            const char *text, size_t len)
 {
-    size_t len, hlen = headers ? strlen(headers) : 0, mlen = more ? strlen(more) : 0;
-    const char *text = push_json_text(o, &len);
+    size_t hlen = headers ? strlen(headers) : 0, mlen = more ? strlen(more) : 0;
     char *all = xmalloc(hlen + mlen + 1);
     int rc;
 
-    (void)arg;
     memcpy(all, headers ? headers : "", hlen);
     memcpy(all + hlen, more ? more : "", mlen + 1);
     rc = push_http_respond(r, 200, all, "application/json; charset=utf-8", text, len);
     free(all);
     return rc;
+}
+
+static int json_answer(struct push_request *r, const char *headers, const char *more,
+                       struct json_object *o, void *arg)
+{
+    size_t len;
+    const char *text = push_json_text(o, &len);
+
+    (void)arg;
+    return json_text_answer(r, headers, more, text, len);
+}
+
+int push_emit_answer_text(struct push_request *r, const struct push_encoder *enc, const char *more,
+                          const char *text, size_t len)
+{
+    if (enc->answer != json_answer)
+        abort(); /* (a JSON encoder's only) */
+    return json_text_answer(r, enc->headers, more, text, len);
 }
 
 const struct push_encoder push_longpoll_encoder = {

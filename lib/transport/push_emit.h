@@ -98,6 +98,12 @@ int push_emit_refuse(struct push_request *r, const struct push_config *cfg,
 int push_emit_answer(struct push_request *r, const struct push_encoder *enc, const char *more,
                      struct json_object *o);
 
+/* The same with the answer's JSON text (len bytes) as push_emit_answer would have written it:
+ * what push-poll kept of an earlier answer (push_answercache). A JSON encoder only (the poll's and
+ * the long poll's). */
+int push_emit_answer_text(struct push_request *r, const struct push_encoder *enc, const char *more,
+                          const char *text, size_t len);
+
 /* The answer to a long poll, push-poll's shape plus "timeout", through push_longpoll_encoder:
  * the messages of msgs after pos (at most limit; NULL: none, and "more" tells whether msgs held
  * one more) and the counts (a JSON object, consumed). */

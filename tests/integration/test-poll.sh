@@ -193,6 +193,66 @@ publish "SELECT push.broadcast('to everyone')" >/dev/null
 changed_within "$E" "$ALICE&since=$c" "$etag_since" "$E: a broadcast changes alice's answer: 200"
 json_eq '.messages[-1].title' "to everyone" "$E: ... with the broadcast"
 
+echo "# --- the same full poll again costs no query either (the answer is kept with its state)"
+# full_changed_within PATH-AND-QUERY TOKEN BODY DESC: polls without If-None-Match until the body
+# differs from BODY; fails after 1 s
+full_changed_within() {
+    local changed=0
+    for _ in $(seq 1 20); do
+        http GET "$1&token=$2"
+        [ "$STATUS" = 200 ] && [ "$BODY" != "$3" ] && { changed=1; break; }
+        sleep 0.05
+    done
+    eq "$changed" 1 "$4"
+}
+http GET "$E?token=$ALICE&limit=7"
+first=$BODY first_etag=$(header ETag)
+before=$(backends)
+n=0
+for i in $(seq 1 20); do
+    http GET "$E?token=$ALICE&limit=7"
+    [ "$STATUS" = 200 ] && [ "$BODY" = "$first" ] && [ "$(header ETag)" = "$first_etag" ] && n=$((n + 1))
+done
+eq "$n" 20 "$E: 20 identical full polls: 20 × 200, the same body and ETag"
+eq "$(backends)" "$before" "$E: ... and not one statement ran in PostgreSQL"
+http GET "/cgi/push-poll?token=$ALICE&limit=7"
+eq "$BODY" "$first" "$E: the kept answer is byte for byte what a read answers (plain CGI, no cache)"
+http GET "$E?token=$BOB&limit=7"
+bob_first=$BODY
+json_eq .user bob "$E: bob, the same parameters: his own answer"
+http GET "/cgi/push-poll?token=$BOB&limit=7"
+eq "$BODY" "$bob_first" "$E: ... which is what a read answers him"
+http GET "$E?token=$ALICE&limit=7"
+eq "$BODY" "$first" "$E: alice's kept answer is untouched by bob's"
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'a new one for the kept answer')"
+full_changed_within "$E?limit=7" "$ALICE" "$first" "$E: a new message: the next full poll has it (within the notification latency)"
+json_eq '.messages[-1].title' "a new one for the kept answer" "$E: ... the new message"
+http GET "/cgi/push-poll?token=$ALICE&limit=7"
+cgi_now=$BODY
+http GET "$E?token=$ALICE&limit=7"
+eq "$BODY" "$cgi_now" "$E: ... and again what a read answers"
+second=$BODY
+http POST $P -H "Authorization: Bearer $ALICE" -H 'Content-Type: application/json' --data '{"mark":"all"}'
+full_changed_within "$E?limit=7" "$ALICE" "$second" "$E: marked read (through another process): the next full poll shows it"
+json_eq '.unread.total' 0 "$E: ... nothing unread"
+third=$BODY
+sql "UPDATE push.message SET title = 'kept answer edited' WHERE title = 'a new one for the kept answer'"
+full_changed_within "$E?limit=7" "$ALICE" "$third" "$E: an edit: the next full poll shows it"
+json_eq '.messages[-1].title' "kept answer edited" "$E: ... the edited title"
+http GET "$E?token=$BOB&limit=7"
+eq "$BODY" "$bob_first" "$E: bob's answer is the same (the edit was in alice's stream)"
+# the kept answer stays while another request of alice's keeps her new state (a cursor from the
+# future is refused after the state is read and kept, the answer untouched): it is not current
+http GET "$E?token=$ALICE&limit=7"
+fourth=$BODY
+atag=$(jq -r '.cursor|split("-")[2]' <<<"$fourth")
+publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'after the kept answer')"
+sleep 0.3
+http GET "$E?token=$ALICE&limit=7&since=ffffffff-0-$atag" -H 'If-None-Match: "x"'
+status_is 400 cursor_future "$E: a cursor from the future (its state read and kept)"
+http GET "$E?token=$ALICE&limit=7"
+json_eq '.messages[-1].title' "after the kept answer" "$E: the answer kept at the older state is not served at the newer one"
+
 echo "# --- marking read: one, up to a cursor, all, one kind"
 sql "DELETE FROM push.message; DELETE FROM push.reader; DELETE FROM push.reader_kind"
 publish "INSERT INTO push.message (recipient, title, kind) VALUES
