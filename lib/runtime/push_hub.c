@@ -137,8 +137,18 @@ static void dispatch(struct push_hub *hub, const char *payload)
 
     if (push_notify_parse(payload, &n) == PUSH_NOTIFY_NOBODY)
         return;
-    if (n.seal && __atomic_load_n(&hub->carry, __ATOMIC_ACQUIRE))
-        m = open_carried(hub, &n);
+    if (n.seal && __atomic_load_n(&hub->carry, __ATOMIC_ACQUIRE)) {
+        int held = 1;
+        /* a user none of whose streams is here: one lookup, and the seal stays shut (a stream
+         * that comes meanwhile reads after registering, and that read sees the message) */
+        if (n.kind == PUSH_NOTIFY_USER) {
+            pthread_mutex_lock(&hub->lock);
+            held = find_user(hub, n.user, 0) != NULL;
+            pthread_mutex_unlock(&hub->lock);
+        }
+        if (held)
+            m = open_carried(hub, &n);
+    }
     pthread_mutex_lock(&hub->lock);
     if (n.kind == PUSH_NOTIFY_USER) {
         struct hub_user *u = find_user(hub, n.user, 0);

@@ -745,4 +745,46 @@ check "! grep -q -e 'mf1' -e 'mf \\(broadcast\\|after mark\\|marked ahead\\)' \"
     "... nor theirs any of mf1's (they opened after its broadcast)"
 for n in mf mf2 mf3; do eval "kill \$SSE_PID_$n" 2>/dev/null; done
 
+echo "# --- memory-first delivery: forged and replayed wake-ups (any role may NOTIFY)"
+# nosy: a role that may only connect, as any role of the database's other users
+nosy="pgpush_nosy_$$"
+sql "CREATE ROLE $nosy LOGIN" >/dev/null
+notify_as_nosy() { PGUSER=$nosy psql -qAtX -v ON_ERROR_STOP=1 -c "SELECT pg_notify('pgpush', '$1')" >/dev/null; }
+forged="m:$(head -c 96 /dev/urandom | base64 -w0)"
+unopened() { grep -c "a sealed wake-up did not open" "$WORK/push-sse.log"; }
+u0=$(unopened)
+# a user none of whose streams is here: looked up, the seal never opened (O(1), and nothing logged)
+notify_as_nosy "$forged:u:nobody-streams-here"
+sleep 0.3
+eq "$(unopened)" "$u0" "a forged seal for a user with no stream here: not even opened (nothing to log)"
+SSE_MAX=60 sse_open mf6 "token=$(token mf6)"
+SSE_MAX=60 sse_open mf7 "token=$(token mf7)"
+wait_for mf6 'event: unread' 5
+wait_for mf7 'event: unread' 5
+notify_as_nosy "$forged:u:mf6"
+sleep 0.5
+check '[ "$(unopened)" -gt "$u0" ]' "a forged seal for a user streaming here: opened, refused, logged"
+eq "$(messages mf6 | wc -l)" 0 "... and nothing written: the stream read the tables, which hold nothing new"
+# a genuine seal, caught by a role that may only LISTEN, replayed to another user and to its own
+(sleep 0.5; publish "INSERT INTO push.message (recipient, title) VALUES ('mf6', 'mf6 sealed')") &
+waker=$!
+payload=$(PGUSER=$nosy psql -qAtX -c "LISTEN pgpush" -c "SELECT pg_sleep(1.5)" -c "SELECT 1" 2>&1 \
+    | sed -n 's/^Asynchronous notification "pgpush" with payload "\(m:[^"]*:u:mf6\)" received.*/\1/p' | head -n 1)
+wait "$waker"
+check '[ -n "$payload" ]' "(a role that may only connect caught mf6's sealed wake-up)"
+check '! grep -q "mf6 sealed" <<<"$payload"' "... whose content it cannot read"
+wait_for mf6 'mf6 sealed' 5
+notify_as_nosy "${payload%:u:mf6}:u:mf7"
+notify_as_nosy "$payload"
+sleep 0.5
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf7', 'mf7 own')"
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf6', 'mf6 next')"
+wait_for mf7 'mf7 own' 5
+wait_for mf6 'mf6 next' 5
+eq "$(titles mf7)" "mf7 own" "mf6's seal replayed to mf7: mf7 gets none of mf6's message"
+eq "$(titles mf6)" "mf6 sealed,mf6 next" "... and replayed to mf6: not twice"
+eq "$(last_counts mf6)" "$(fresh_counts mf6)" "... the counts are a read's"
+for n in mf6 mf7; do eval "kill \$SSE_PID_$n" 2>/dev/null; done
+sql "DROP ROLE $nosy" >/dev/null
+
 harness_done
