@@ -110,8 +110,8 @@ static int carry(struct push_mqtt_bridge *b, PGconn *conn, const struct push_not
     long len;
     int rc;
 
-    if (!keys.set || !n->seal)
-        return -1;
+    if (!keys.set || !n->seal || !push_mqtt_bridge_keeps(b, n->user))
+        return -1; /* (a user not kept is read: the seal stays shut) */
     len = push_notify_open(n, &keys, text, sizeof text);
     if (len < 0 && push_now_ms() - rekeyed_ms > 1000) { /* the keys may have been replaced */
         rekeyed_ms = push_now_ms();

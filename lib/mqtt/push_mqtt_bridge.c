@@ -393,6 +393,11 @@ void push_mqtt_bridge_forget(struct push_mqtt_bridge *b, const char *user)
     }
 }
 
+int push_mqtt_bridge_keeps(const struct push_mqtt_bridge *b, const char *user)
+{
+    return find(b, user) != NULL;
+}
+
 int push_mqtt_bridge_carry(struct push_mqtt_bridge *b, struct push_carried *m)
 {
     struct held_slot *h = m->broadcast ? NULL : find(b, m->user);

@@ -59,6 +59,10 @@ int push_mqtt_bridge_check(PGconn *conn);
 #define PUSH_MQTT_HELD_SLOTS 4096 /* users kept (about 160 bytes each, and their counts' text) */
 #define PUSH_MQTT_CARRY_MAX 256   /* carried messages waiting for the next pass */
 
+/* Does the bridge keep user's state (push_mqtt_bridge_carry can take their next message)? Before
+ * opening a seal: a user not kept is read anyway. */
+int push_mqtt_bridge_keeps(const struct push_mqtt_bridge *b, const char *user);
+
 /* Takes m, a personal message from its wake-up, opened: 1 queued for push_mqtt_bridge_carried
  * (held; the user's kept state moves past it), 0 published already, -1 not provably next (or no
  * room): what is kept of the user is dropped and the caller reads them (push_mqtt_bridge_user). */
