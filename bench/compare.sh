@@ -414,6 +414,7 @@ EOF
     echo "echo \"\$('$WORK/cpu.sh' $WEB_PID) \$('$WORK/cpu.sh' ${APP_PID:-0}) \$('$WORK/cpu.sh' $PG_MASTER)\" >'$WORK/sample.cpu'" >>"$WORK/sample.sh"
     if [ -n "$perf_dir" ]; then
         echo "perf record -q -e cpu-clock -a -g -o '$perf_dir/$target-$kind-$n.data' -- sleep $duration >/dev/null 2>&1 </dev/null &" >>"$WORK/sample.sh"
+        echo "echo \$! >'$WORK/perf.pid'" >>"$WORK/sample.sh"
     fi
     chmod +x "$WORK/sample.sh"
     rm -f "$WORK/sample.out" "$WORK/sample.cpu"
@@ -449,6 +450,11 @@ EOF
     rc=$?
     forget "$load_pid"
     t1=$(date +%s.%N)
+    # a scenario shorter than the recording (a broadcast): its file is complete only once perf ends
+    if [ -n "$perf_dir" ] && [ -s "$WORK/perf.pid" ]; then
+        for _ in $(seq 1 $(( (duration + 10) * 10 ))); do kill -0 "$(cat "$WORK/perf.pid")" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$WORK/perf.pid"
+    fi
     if [ "$storm" = 1 ]; then
         hog_stop
         hog=$HOG_SHARE
