@@ -213,7 +213,11 @@ static err_t unread(struct push_mqtt_bridge *b, PGconn *conn, const char *user, 
     return rc < 0 ? PUSH_MQTT_BRIDGE_BROKER : PUSH_MQTT_BRIDGE_OK;
 }
 
-/* Up to USERS_PAGE users after `after` (push.mqtt_users) with their counts, a row per kind. */
+/* Up to USERS_PAGE users after `after` (push.mqtt_users) with their counts, a row per kind (kinds
+ * in push_store_unread's order), each with what they were counted against (push.unread_view) and
+ * the id the broker acknowledged last, all in one snapshot. */
+enum { PAGE_NAME, PAGE_KIND, PAGE_N, PAGE_P, PAGE_B, PAGE_MARK_P, PAGE_MARK_B, PAGE_ACKED };
+
 static PGresult *unread_page(PGconn *conn, const char *after)
 {
     char lim[16];
@@ -221,10 +225,16 @@ static PGresult *unread_page(PGconn *conn, const char *after)
 
     snprintf(lim, sizeof lim, "%d", USERS_PAGE);
     return PQexecParams(conn,
-                        "SELECT u.name, x.kind, x.n"
+                        "SELECT u.name, x.kind, x.n, x.p, x.b, x.mark_p, x.mark_b,"
+                        " push.mqtt_acked(u.name)"
                         " FROM push.mqtt_users($1, $2) u(name)"
-                        " LEFT JOIN LATERAL push.unread(u.name) x ON true"
-                        " ORDER BY 1, 2", 2, NULL, params, NULL, NULL, 0);
+                        " CROSS JOIN LATERAL push.unread_view(u.name) x"
+                        " ORDER BY 1, x.kind COLLATE \"C\"", 2, NULL, params, NULL, NULL, 0);
+}
+
+static int64_t page_i64(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
 /* The counts of every user push.mqtt_users names: one query per USERS_PAGE users (a broadcast
@@ -246,8 +256,18 @@ static err_t all_unread(struct push_mqtt_bridge *b, PGconn *conn, int *total)
             const char *user = PQgetvalue(res, i, 0);
             for (j = i + 1; j < rows && strcmp(PQgetvalue(res, j, 0), user) == 0; j++)
                 ;
-            if (push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "unread") >= 0
-                && send_json(b, topic, counts(res, i, j, 1), 1, NULL) < 0)
+            json_object *o;
+            size_t len;
+            if (push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "unread") < 0)
+                continue;
+            o = counts(res, i, j, PAGE_KIND);
+            /* all of the user's stream published (the broadcasts and the pending streams went
+             * first): kept, as after push_mqtt_bridge_user, so that a '*' costs no one's next
+             * message a read */
+            if (page_i64(res, i, PAGE_ACKED) == page_i64(res, i, PAGE_P))
+                keep(b, user, page_i64(res, i, PAGE_ACKED), page_i64(res, i, PAGE_MARK_P),
+                     page_i64(res, i, PAGE_B), push_json_text(o, &len));
+            if (send_json(b, topic, o, 1, NULL) < 0)
                 err = PUSH_MQTT_BRIDGE_BROKER;
         }
         if (rows)
@@ -315,7 +335,7 @@ err_t push_mqtt_bridge_all(struct push_mqtt_bridge *b, PGconn *conn)
     int users = 0;
     err_t err;
 
-    push_mqtt_bridge_forget(b, NULL); /* (what it publishes is not kept: a user's next read keeps it) */
+    push_mqtt_bridge_forget(b, NULL); /* (kept again below, from the counts' read) */
     if ((err = stream(b, conn, "", NULL))
         || (err = pending_streams(b, conn))
         || (err = all_unread(b, conn, &users)))
@@ -346,16 +366,29 @@ struct push_mqtt_held {
     int qn;
 };
 
-static struct held_slot *slot_of(const struct push_mqtt_bridge *b, const char *user)
+/* A user may be kept in either of two slots, from two parts of the hash: two users who share one
+ * rarely share both, so that they do not take turns replacing each other. */
+static struct held_slot *slot_of(const struct push_mqtt_bridge *b, const char *user, int which)
 {
-    return &b->held->slot[push_hash(user) % PUSH_MQTT_HELD_SLOTS];
+    uint32_t h = push_hash(user);
+
+    return &b->held->slot[(which ? h >> 16 : h) % PUSH_MQTT_HELD_SLOTS];
+}
+
+static int holds(const struct held_slot *h, const char *user)
+{
+    return h->counts && strcmp(h->user, user) == 0;
 }
 
 static struct held_slot *find(const struct push_mqtt_bridge *b, const char *user)
 {
-    struct held_slot *h = b->held ? slot_of(b, user) : NULL;
+    struct held_slot *h;
 
-    return h && h->counts && strcmp(h->user, user) == 0 ? h : NULL;
+    if (!b->held)
+        return NULL;
+    if (holds(h = slot_of(b, user, 0), user) || holds(h = slot_of(b, user, 1), user))
+        return h;
+    return NULL;
 }
 
 static void keep(struct push_mqtt_bridge *b, const char *user, int64_t acked, int64_t mark,
@@ -365,7 +398,12 @@ static void keep(struct push_mqtt_bridge *b, const char *user, int64_t acked, in
 
     if (!b->held)
         b->held = xcalloc(1, sizeof *b->held);
-    h = slot_of(b, user);
+    /* where it is already, else an empty one of its two, else the first (replacing) */
+    if (!(h = find(b, user))) {
+        h = slot_of(b, user, 0);
+        if (h->counts && !slot_of(b, user, 1)->counts)
+            h = slot_of(b, user, 1);
+    }
     free(h->counts);
     snprintf(h->user, sizeof h->user, "%s", user);
     h->acked = acked;

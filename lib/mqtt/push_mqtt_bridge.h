@@ -49,8 +49,8 @@ int push_mqtt_bridge_check(PGconn *conn);
 
 /* Memory-first delivery (README "Memory-first delivery and why it is still exact"). Once
  * push_mqtt_bridge_user has published a user's stream and counts, the bridge keeps, in a slot of
- * PUSH_MQTT_HELD_SLOTS (a user hashes to one; a collision replaces), the id the broker
- * acknowledged last and the counts it published with their read's watermark. A message whose
+ * PUSH_MQTT_HELD_SLOTS (a user hashes to two; when both are taken, a newcomer replaces the first),
+ * the id the broker acknowledged last and the counts it published with their read's watermark. A message whose
  * sealed wake-up proves it the next of that stream (its previous id is the one kept, and it is
  * above the watermark) then goes out from what the wake-up carried, and the counts with one more
  * of its kind: no read, and one statement per pass for all the acknowledgements. Anything else

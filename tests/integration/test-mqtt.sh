@@ -379,6 +379,45 @@ sleep 0.5
 sub f9 dora "$DORA" 1 5 "$(UT dora unread)"
 sub_wait f9
 eq "$(jq -c . "$WORK/f9.out")" "$(unread_sql dora)" "... and the counts are right ($(jq -c . "$WORK/f9.out"))"
+# a broadcast ('*': everything read again, everyone's counts) keeps the users it read: dora's next
+# message goes out from its wake-up, with her counts after the broadcast plus one (dora's and eve's
+# subscriptions come first: a login reads, and keeps, that user)
+sub fb dora "$DORA" 1 10 "$(UT dora message)"
+sub fbb eve "$EVE" 1 10 "$BT"
+sleep 0.5
+publish "SELECT push.broadcast('fb broadcast')" >/dev/null
+sub_wait fbb
+eq "$(titles fbb)" "fb broadcast" "(the broadcast went out)"
+sleep 0.5
+scrape fb1
+publish "SELECT push.send('dora', 'fb after the broadcast')" >/dev/null
+sub_wait fb
+eq "$(titles fb)" "fb after the broadcast" "after a broadcast, dora's next message"
+sleep 0.3
+scrape fb2
+eq "$(awk "BEGIN { print $(metric fb2 pgpush_carried_total) - $(metric fb1 pgpush_carried_total) }"),$(awk "BEGIN { print $(metric fb2 pgpush_reads_total) - $(metric fb1 pgpush_reads_total) }")" "1,0" \
+    "... goes out from its wake-up, no read"
+sub fbu dora "$DORA" 1 5 "$(UT dora unread)"
+sub_wait fbu
+eq "$(jq -c . "$WORK/fbu.out")" "$(unread_sql dora)" "... with the counts a read gives ($(jq -c . "$WORK/fbu.out"))"
+# a message to dora committed while such a pass runs (held up recording eve's acknowledgement)
+# after it looked for pending streams: the counts it then reads include it, so dora is not kept
+sub f10 dora "$DORA" 1 10 "$(UT dora message)"
+sleep 0.5
+sql "UPDATE push.mqtt_cursor SET acked = acked - 1 WHERE stream = 'eve'" # (eve's last, pending again)
+psql -qAtX -c "BEGIN; LOCK TABLE push.mqtt_cursor IN EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT" >/dev/null &
+locker=$!
+sleep 0.3
+sql "NOTIFY pgpush, '*'"
+sleep 0.4
+publish "SELECT push.send('dora', 'f10 during the pass', '', 'comment')" >/dev/null
+wait "$locker"
+sub_wait f10
+eq "$(titles f10)" "f10 during the pass" "a message committed during a pass over everyone: published"
+sleep 0.5
+sub f10u dora "$DORA" 1 5 "$(UT dora unread)"
+sub_wait f10u
+eq "$(jq -c . "$WORK/f10u.out")" "$(unread_sql dora)" "... and counted once ($(jq -c . "$WORK/f10u.out"))"
 # the LISTEN connection cut between two messages: the one sent meanwhile is read, none twice
 sub f6 dora "$DORA" 3 15 "$(UT dora message)"
 sleep 0.5
