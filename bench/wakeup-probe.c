@@ -292,6 +292,20 @@ static double pct(int64_t *v, int n, double p)
 
 static void on_term(int sig) { (void)sig; stop = 1; }
 
+/* a whole number in 1..max, or the program stops saying which option was wrong */
+static int count(const char *opt, const char *text, long max)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+
+    if (end == text || *end || v < 1 || v > max) {
+        fprintf(stderr, "wakeup-probe: %s wants a whole number from 1 to %ld, not '%s'\n", opt, max,
+                text);
+        exit(2);
+    }
+    return (int)v;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || (strcmp(argv[1], "latency") && strcmp(argv[1], "listen"))) {
@@ -301,8 +315,8 @@ int main(int argc, char **argv)
     }
     for (int i = 2; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--via")) via = argv[i + 1];
-        else if (!strcmp(argv[i], "--rate")) rate = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--seconds")) seconds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--rate")) rate = count(argv[i], argv[i + 1], 100000);
+        else if (!strcmp(argv[i], "--seconds")) seconds = count(argv[i], argv[i + 1], 3600);
         else if (!strcmp(argv[i], "--decode-cmd")) decode_cmd = argv[i + 1];
         else if (!strcmp(argv[i], "--keys")) {
             const char *k = argv[i + 1];
