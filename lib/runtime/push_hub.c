@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
@@ -22,6 +24,7 @@
 #define BUCKETS 16384          /* user hash buckets; chains grow past that, nothing breaks */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define QUIET_MS 10000         /* a LISTEN connection quiet this long is checked with a SELECT 1 */
 
 struct hub_user {
     struct hub_user *next;     /* bucket chain */
@@ -43,6 +46,16 @@ struct push_hub {
     int rekey;                  /* a seal did not open: read the keys again */
     char opened[PUSH_NOTIFY_OPEN_MAX];
     struct hub_user *bucket[BUCKETS];
+    /* lending the connection to an event loop (push_hub_lend): while lent, the key, rekey,
+     * opened, conn and quiet_since_ms are the borrower's, and the LISTEN thread waits */
+    pthread_mutex_t lend_lock;
+    pthread_cond_t lend_cond;
+    int (*lend)(void *arg, int fd); /* under lend_lock */
+    void *lend_arg;
+    int lent;                       /* under lend_lock */
+    int efd;                        /* wakes the LISTEN thread's poll when a borrower comes */
+    PGconn *conn;
+    long quiet_since_ms;            /* when the connection last had something to read */
 };
 
 static unsigned hash(const char *s)
@@ -213,24 +226,75 @@ static PGconn *listen_conn(struct push_hub *hub, int *complained)
     return NULL;
 }
 
-/* Reads notifications until the connection is lost. */
+static void dispatch_all(struct push_hub *hub, PGconn *conn)
+{
+    PGnotify *n;
+
+    while ((n = PQnotifies(conn))) {
+        push_metric_add(PUSH_M_WAKEUPS, 1);
+        dispatch(hub, n->extra);
+        PQfreemem(n);
+    }
+}
+
+/* Lends conn to the borrower, if there is one, and waits for it back: 1 when it was lent. A
+ * borrower's failure to watch it leaves the connection to this thread from then on. */
+static int lend_and_wait(struct push_hub *hub, PGconn *conn)
+{
+    int (*lend)(void *, int);
+    void *arg;
+
+    pthread_mutex_lock(&hub->lend_lock);
+    lend = hub->lend, arg = hub->lend_arg;
+    if (lend) {
+        hub->conn = conn;
+        hub->quiet_since_ms = push_now_ms();
+        hub->lent = 1;
+    }
+    pthread_mutex_unlock(&hub->lend_lock);
+    if (!lend)
+        return 0;
+    if (lend(arg, PQsocket(conn)) < 0) {
+        push_log_warn("the event loop cannot watch the LISTEN connection (%s): its thread reads "
+                      "it and hands the wake-ups over", strerror(errno));
+        pthread_mutex_lock(&hub->lend_lock);
+        hub->lend = NULL;
+        hub->lent = 0;
+        pthread_mutex_unlock(&hub->lend_lock);
+        return 0;
+    }
+    pthread_mutex_lock(&hub->lend_lock);
+    while (hub->lent)
+        pthread_cond_wait(&hub->lend_cond, &hub->lend_lock);
+    pthread_mutex_unlock(&hub->lend_lock);
+    return 1;
+}
+
+/* Reads notifications until the connection is lost: on this thread, or, lent to an event loop
+ * (push_hub_lend), on the loop's, which gives it back for what may block (reading the keys again,
+ * the check of a quiet connection) and when it is lost. */
 static void serve(struct push_hub *hub, PGconn *conn)
 {
-    struct pollfd pfd = { PQsocket(conn), POLLIN, 0 };
+    struct pollfd pfd[2] = { { PQsocket(conn), POLLIN, 0 }, { hub->efd, POLLIN, 0 } };
 
     for (;;) {
-        int rc = poll(&pfd, 1, 10000);
-        PGnotify *n;
+        int rc;
 
-        if (rc < 0 && errno != EINTR)
-            return;
+        if (lend_and_wait(hub, conn)) {
+            rc = push_now_ms() - hub->quiet_since_ms >= QUIET_MS ? 0 : 1;
+        } else {
+            rc = poll(pfd, 2, QUIET_MS);
+            if (rc < 0 && errno != EINTR)
+                return;
+            if (rc > 0 && pfd[1].revents) { /* a borrower came: lend it (after what is here) */
+                uint64_t count;
+                while (read(hub->efd, &count, sizeof count) < 0 && errno == EINTR)
+                    ;
+            }
+        }
         if (!PQconsumeInput(conn))
             return;
-        while ((n = PQnotifies(conn))) {
-            push_metric_add(PUSH_M_WAKEUPS, 1);
-            dispatch(hub, n->extra);
-            PQfreemem(n);
-        }
+        dispatch_all(hub, conn);
         if (hub->rekey) { /* (a failure leaves key.set 0: seals go unopened, streams read) */
             hub->rekey = 0;
             push_notify_keys(conn, &hub->key);
@@ -241,11 +305,7 @@ static void serve(struct push_hub *hub, PGconn *conn)
             PQclear(res);
             if (!ok)
                 return;
-            while ((n = PQnotifies(conn))) {
-                push_metric_add(PUSH_M_WAKEUPS, 1);
-                dispatch(hub, n->extra);
-                PQfreemem(n);
-            }
+            dispatch_all(hub, conn);
         }
     }
 }
@@ -296,6 +356,11 @@ struct push_hub *push_hub_start_observed(const char *url, const char *appname, i
      * the process's memory goes anyway */
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     pthread_mutex_init(&hub->lock, NULL);
+    pthread_mutex_init(&hub->lend_lock, NULL);
+    pthread_cond_init(&hub->lend_cond, NULL);
+    hub->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (hub->efd < 0)
+        abort();
     hub->url = url;
     hub->appname = appname;
     hub->max_streams = max_streams;
@@ -432,4 +497,35 @@ void push_hub_status(struct push_hub *hub, int *streams, int *listening)
     *streams = hub->streams;
     *listening = hub->listening;
     pthread_mutex_unlock(&hub->lock);
+}
+
+void push_hub_lend(struct push_hub *hub, int (*lend)(void *arg, int fd), void *arg)
+{
+    pthread_mutex_lock(&hub->lend_lock);
+    hub->lend = lend;
+    hub->lend_arg = arg;
+    pthread_mutex_unlock(&hub->lend_lock);
+    push_kick(hub->efd);
+}
+
+int push_hub_pump(struct push_hub *hub)
+{
+    if (!PQconsumeInput(hub->conn))
+        return 1; /* lost: the LISTEN thread finds it so, and connects again */
+    hub->quiet_since_ms = push_now_ms();
+    dispatch_all(hub, hub->conn);
+    return hub->rekey;
+}
+
+int push_hub_pump_due(struct push_hub *hub, long now_ms)
+{
+    return now_ms - hub->quiet_since_ms >= QUIET_MS;
+}
+
+void push_hub_give_back(struct push_hub *hub)
+{
+    pthread_mutex_lock(&hub->lend_lock);
+    hub->lent = 0;
+    pthread_cond_signal(&hub->lend_cond);
+    pthread_mutex_unlock(&hub->lend_lock);
 }

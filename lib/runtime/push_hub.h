@@ -25,7 +25,8 @@ struct push_carried;
  * they all to retake one lock on waking they would queue on it one by one. */
 struct push_waiter {
     /* Set wake before push_hub_join to be called instead of blocking in push_hub_wait (an event
-     * loop): the hub calls wake(wake_arg, m) with its lock held, from the listener thread; it must
+     * loop): the hub calls wake(wake_arg, m) with its lock held, from the thread that reads the
+     * LISTEN connection (the listener thread, or the loop's own: push_hub_lend); it must
      * only queue and signal, never call into the hub. m is the message the wake-up carried, or
      * NULL (read); wake holds it (push_json_carried_hold) to keep it past the call. NULL:
      * push_hub_wait blocks, and reads at every wake-up. */
@@ -88,6 +89,19 @@ void push_hub_leave(struct push_hub *hub, struct push_waiter *w);
  * loop: push_loop_start calls it). Until then, and in a process without one (a blocking waiter of
  * plain CGI, push-poll's and push-mqtt's observers), seals are not opened: the wake-ups wake. */
 void push_hub_carry(struct push_hub *hub);
+
+/* An event loop may read the LISTEN connection on its own thread (push_loop does): a wake-up then
+ * goes from PostgreSQL's socket to the streams' writes with no hand-over between threads. From
+ * this call on, each time the connection is up (again), lend(arg, fd) is called on the listener
+ * thread: the loop watches fd from then on (0), or cannot (-1 with errno: the listener thread
+ * keeps reading it, as without a loop). While it watches, it calls push_hub_pump when fd is
+ * readable and push_hub_pump_due at times (at least every second); when either returns 1, it
+ * stops watching fd, then calls push_hub_give_back, and the listener thread does what may block
+ * (the keys read again, a quiet connection's check, reconnecting) and lends it again. */
+void push_hub_lend(struct push_hub *hub, int (*lend)(void *arg, int fd), void *arg);
+int push_hub_pump(struct push_hub *hub);
+int push_hub_pump_due(struct push_hub *hub, long now_ms);
+void push_hub_give_back(struct push_hub *hub);
 
 /* Streams now registered, and whether the LISTEN connection is up (for status and tests): read
  * together, under the hub's lock. */

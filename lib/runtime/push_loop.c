@@ -67,7 +67,14 @@ struct push_loop {
     const char *ending; /* push_loop_end_all's reason: streams adopted from then on end too */
     int ending_spread_ms; /* ... and the window their clients are told to come back in */
     unsigned int seed;    /* for that: rand_r */
+    /* the hub's LISTEN connection, read on this thread while lent (push_hub_lend) */
+    struct push_loop_watch hub_watch;
+    int hub_fd; /* -1: not lent (atomic: the listener thread sets it, the loop clears it) */
 };
+
+/* The loop whose thread is handling its descriptors' events now: a wake-up it makes itself (the
+ * hub's connection read on it) is taken in the same turn, with no kick. */
+static __thread struct push_loop *handling;
 
 /* --- buffers */
 
@@ -170,7 +177,7 @@ static void loop_wake(void *arg, struct push_carried *m)
     }
     kick_locked(l, &k);
     pthread_mutex_unlock(&l->lock);
-    if (k)
+    if (k && handling != l)
         push_kick(l->efd);
 }
 
@@ -320,6 +327,35 @@ void push_loop_watch_mod(struct push_loop *l, int fd, uint32_t events, struct pu
 void push_loop_watch_del(struct push_loop *l, int fd)
 {
     epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* The hub's LISTEN connection: lent on the listener thread, read and given back on this one. */
+static void hub_give_back(struct push_loop *l)
+{
+    push_loop_watch_del(l, __atomic_load_n(&l->hub_fd, __ATOMIC_ACQUIRE));
+    __atomic_store_n(&l->hub_fd, -1, __ATOMIC_RELEASE);
+    push_hub_give_back(l->hub);
+}
+
+static void on_hub(struct push_loop_watch *w, uint32_t events)
+{
+    struct push_loop *l = (struct push_loop *)((char *)w - offsetof(struct push_loop, hub_watch));
+
+    (void)events; /* (an error or a hang-up: the read fails, and it goes back) */
+    if (push_hub_pump(l->hub))
+        hub_give_back(l);
+}
+
+static int hub_lend(void *arg, int fd)
+{
+    struct push_loop *l = arg;
+
+    __atomic_store_n(&l->hub_fd, fd, __ATOMIC_RELEASE);
+    if (push_loop_watch_add(l, fd, EPOLLIN, &l->hub_watch) < 0) {
+        __atomic_store_n(&l->hub_fd, -1, __ATOMIC_RELEASE);
+        return -1;
+    }
+    return 0;
 }
 
 void push_loop_hooks(struct push_loop *l, void (*scan)(void *arg, long now),
@@ -771,6 +807,7 @@ static void *loop_main(void *arg)
         const char *drain;
         int drain_spread_ms;
 
+        handling = l;
         for (int i = 0; i < n; i++) {
             void *p = ev[i].data.ptr;
             if (!p) {
@@ -784,6 +821,7 @@ static void *loop_main(void *arg)
                 w->on(w, ev[i].events);
             }
         }
+        handling = NULL;
         pthread_mutex_lock(&l->lock);
         wakes = l->wakes, adopts = l->adopts, dones = l->dones;
         l->wakes = l->adopts = l->dones = NULL;
@@ -826,6 +864,8 @@ static void *loop_main(void *arg)
         if (drain && !l->ending)
             push_loop_end_all(l, drain, drain_spread_ms);
         if (now >= next_scan) {
+            if (__atomic_load_n(&l->hub_fd, __ATOMIC_ACQUIRE) >= 0 && push_hub_pump_due(l->hub, now))
+                hub_give_back(l); /* (quiet: checked by the listener thread) */
             scan(l, now);
             if (scan_hook)
                 scan_hook(hook_arg, now);
@@ -1028,6 +1068,8 @@ struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub
     l->hub = hub;
     l->pool = pool;
     push_hub_carry(hub); /* (memory-first delivery: the wake-ups' messages) */
+    l->hub_watch.on = on_hub;
+    l->hub_fd = -1;
     l->read_many = pool_read;
     l->read_arg = pool;
     pthread_mutex_init(&l->lock, NULL);
@@ -1045,5 +1087,6 @@ struct push_loop *push_loop_start(const struct push_config *cfg, struct push_hub
         if (pthread_create(&t, &attr, reader_main, l) != 0)
             abort();
     pthread_attr_destroy(&attr);
+    push_hub_lend(hub, hub_lend, l);
     return l;
 }
