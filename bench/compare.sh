@@ -62,13 +62,16 @@
 #   --targets L     only these of "pgpush-nginx pgpush-lighttpd nchan" (streaming section)
 #   --perf DIR      perf record -e cpu-clock -a -g while each streaming scenario publishes, into
 #                   DIR/TARGET-KIND-N.data (perf report -i ... --sort comm,dso,sym)
+#   --perf-sched    with --perf: perf sched record instead (the scheduler's switches and wake-ups):
+#                   how long each thread waited for a core, perf sched latency -i ... --sort max,
+#                   and each wake-up's delay, perf sched timehist -i ...
 #   --fsync         PostgreSQL with fsync, full_page_writes and synchronous_commit on, as a site
 #                   runs it (the tests' cluster has fsync off); Nchan keeps its messages in memory
 set -u
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
-quick=0 keep=0 duration=10 sections="stream poll publish" pg_stats=0 scen="" targets="pgpush-nginx pgpush-lighttpd nchan" perf_dir=""
+quick=0 keep=0 duration=10 sections="stream poll publish" pg_stats=0 scen="" targets="pgpush-nginx pgpush-lighttpd nchan" perf_dir="" perf_rec="record -q -e cpu-clock -a -g"
 while [ $# -gt 0 ]; do
     case $1 in
         --help|-h) usage; exit 0 ;;
@@ -81,6 +84,7 @@ while [ $# -gt 0 ]; do
         --targets) targets=${2:?--targets needs a list}; shift ;;
         --fsync) export PGCLUSTER_OPTIONS="${PGCLUSTER_OPTIONS:-} -c fsync=on -c full_page_writes=on -c synchronous_commit=on" ;;
         --perf) perf_dir=$(mkdir -p "${2:?--perf needs a folder}" && cd "$2" && pwd) || exit 2; shift ;;
+        --perf-sched) perf_rec="sched record -q" ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -413,7 +417,7 @@ EOF
     # the storm: what the server side spent until every client was served
     echo "echo \"\$('$WORK/cpu.sh' $WEB_PID) \$('$WORK/cpu.sh' ${APP_PID:-0}) \$('$WORK/cpu.sh' $PG_MASTER)\" >'$WORK/sample.cpu'" >>"$WORK/sample.sh"
     if [ -n "$perf_dir" ]; then
-        echo "perf record -q -e cpu-clock -a -g -o '$perf_dir/$target-$kind-$n.data' -- sleep $duration >/dev/null 2>&1 </dev/null &" >>"$WORK/sample.sh"
+        echo "perf $perf_rec -o '$perf_dir/$target-$kind-$n.data' -- sleep $duration >/dev/null 2>&1 </dev/null &" >>"$WORK/sample.sh"
         echo "echo \$! >'$WORK/perf.pid'" >>"$WORK/sample.sh"
     fi
     chmod +x "$WORK/sample.sh"

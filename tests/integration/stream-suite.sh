@@ -721,6 +721,23 @@ wait_for mf3 'mf3 four' 5
 sleep 0.2
 check '[ "$(metric pgpush_carried_total)" -gt "$carried0" ]' "after the reconnection's read, messages are carried again"
 
+if [ "$SERVER" = nginx ]; then # (10 s of quiet: once is enough)
+echo "# --- the LISTEN connection, read by the event loop: quiet for 10 s, checked with SELECT 1 on the hub's thread, then the loop's again"
+t0=$(sql "SELECT clock_timestamp()")
+checked="SELECT count(*) FROM pg_stat_activity WHERE application_name = 'push-sse'
+         AND query = 'SELECT 1' AND query_start > '$t0'"
+SSE_MAX=30 sse_open mf6 "token=$(token mf6)"
+wait_for mf6 'event: unread' 5
+for i in $(seq 1 150); do [ "$(sql "$checked")" = 1 ] && break; sleep 0.1; done
+eq "$(sql "$checked")" 1 "a LISTEN connection quiet for 10 s is checked (SELECT 1)"
+carried0=$(metric pgpush_carried_total)
+publish "INSERT INTO push.message (recipient, title) VALUES ('mf6', 'mf6 after the quiet')"
+wait_for mf6 'mf6 after the quiet' 5 && ok "... and then wakes streams as before" \
+    || not_ok "a message after the quiet check arrives" "$(tail -c 400 "$WORK/mf6.sse")"
+check '[ "$(metric pgpush_carried_total)" -gt "$carried0" ]' "... written from its wake-up"
+kill "$SSE_PID_mf6" 2>/dev/null
+fi
+
 echo "# --- memory-first delivery: a held long poll"
 lpmetric() { curl -s --max-time 5 "$BASE/ext-status/push-longpoll" | awk -v s="$1" '$1 == s { print $2 }'; }
 T4=$(token mf4)

@@ -11,8 +11,10 @@
 #include "runtime/push_loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +141,8 @@ static struct push_hub *hub;
 static struct push_loop *loop;
 static char tag[PUSH_CURSOR_TAG_LEN + 1];
 
+static int hub_max = 16; /* the hub's streams: setup_many's more */
+
 static void setup_with(int heartbeat, int per_user)
 {
     char err[256];
@@ -155,7 +159,7 @@ static void setup_with(int heartbeat, int per_user)
     store_set(0, 1, 0);
     store_view(0, 0);
     /* a hub whose LISTEN connection never comes up: joins, leaves and wake-ups work without */
-    hub = push_hub_start("host=/nonexistent-pgpush-test connect_timeout=1", "test_loop", 16, per_user);
+    hub = push_hub_start("host=/nonexistent-pgpush-test connect_timeout=1", "test_loop", hub_max, per_user);
     loop = push_loop_start(cfg, hub, NULL);
     push_loop_set_reader(loop, store_read, NULL);
     push_cursor_tag("alice", tag);
@@ -174,6 +178,16 @@ static void setup_beating(void) /* a heartbeat every second */
 static void setup_crowd(void) /* alice may hold 8 streams */
 {
     setup_with(30, 8);
+}
+
+#define MANY 600 /* streams */
+
+static void setup_many(void) /* alice holds MANY streams, each with a heartbeat every second */
+{
+    signal(SIGPIPE, SIG_IGN); /* (as the programs do: the loop writes to clients that left) */
+    hub_max = MANY;
+    setup_with(1, MANY);
+    hub_max = 16;
 }
 
 static void teardown(void)
@@ -684,12 +698,61 @@ START_TEST(a_held_long_poll_is_answered_by_a_carried_message_without_a_read)
 }
 END_TEST
 
+
+/* Every one of many streams gets its heartbeats from the scan, and those that leave meanwhile
+ * (every third, closed by its client) are dropped without breaking the scan's walk. */
+START_TEST(every_stream_of_many_gets_its_heartbeats)
+{
+    static int fd[MANY];
+    static int beats[MANY];
+    struct push_cursor from = { 0, 0 };
+    long until;
+    int missing = MANY;
+
+    for (int i = 0; i < MANY; i++) {
+        int sv[2];
+        enum push_hub_err herr;
+        struct push_loop_stream *s = push_loop_join(loop, "alice", tag, &push_sse_encoder, NULL, &herr);
+        ck_assert_msg(s != NULL, "stream %d joined (%d)", i, herr);
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        fd[i] = sv[1];
+        fcntl(fd[i], F_SETFL, O_NONBLOCK);
+        push_loop_adopt(loop, s, sv[0], REQ_ID, &from, push_now_ms() + 60000);
+    }
+    ck_assert(wait_count(MANY, 5000));
+    for (int i = 0; i < MANY; i += 3) { /* gone: the loop drops them, some midway through a round */
+        close(fd[i]);
+        fd[i] = -1;
+        beats[i] = 2;
+        missing--;
+    }
+    until = push_now_ms() + 8000;
+    while (missing > 0 && push_now_ms() < until) {
+        for (int i = 0; i < MANY; i++) {
+            char buf[4096];
+            ssize_t n;
+            while (fd[i] >= 0 && (n = read(fd[i], buf, sizeof buf)) > 0)
+                if (beats[i] < 2 && memmem(buf, (size_t)n, ": heartbeat", 11) && ++beats[i] == 2)
+                    missing--; /* (two: one each of two rounds at least) */
+        }
+        usleep(20000);
+    }
+    ck_assert_msg(missing == 0, "%d of %d streams had fewer than two heartbeats", missing, MANY);
+    ck_assert(wait_count(MANY - (MANY + 2) / 3, 5000));
+    for (int i = 0; i < MANY; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    ck_assert(wait_count(0, 5000));
+}
+END_TEST
+
 static Suite *loop_suite(void)
 {
     Suite *s = suite_create("loop");
     TCase *tc = tcase_create("loop");
     TCase *beats = tcase_create("heartbeats");
     TCase *crowd = tcase_create("crowd");
+    TCase *many = tcase_create("many");
 
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -714,6 +777,10 @@ static Suite *loop_suite(void)
     tcase_add_checked_fixture(crowd, setup_crowd, teardown);
     tcase_add_test(crowd, draining_tells_every_stream_and_newcomer_to_come_back_spread_over_the_window);
     suite_add_tcase(s, crowd);
+    tcase_set_timeout(many, 30);
+    tcase_add_checked_fixture(many, setup_many, teardown);
+    tcase_add_test(many, every_stream_of_many_gets_its_heartbeats);
+    suite_add_tcase(s, many);
     return s;
 }
 
