@@ -27,7 +27,10 @@
 #   publish  1,000 SSE subscribers; 20,000 messages as fast as possible: pgpush by single-row
 #            INSERTs from 4 connections and by one multi-row INSERT; Nchan by HTTP POST from 4
 #            keep-alive connections; messages/s until every subscriber had them. And the PostgreSQL
-#            floor (INSERT with trigger NOTIFY to a bare LISTEN connection, 500/s)
+#            floor (INSERT with trigger NOTIFY to a bare LISTEN connection, 500/s, one at a time),
+#            and the same floor under the streaming scenarios' publishing (1,000/s from 4
+#            connections, to 1,000 users in turn, for --duration; push-load --floor-load): the
+#            p50 and p99 a LISTEN client gets from PostgreSQL alone under that load
 #   storm    not in the default set (about 2 minutes): a crowd connecting at once (a restart, a
 #            network coming back) beside a CPU hog: for each target, 9,000 SSE clients, then
 #            separately 5,000 long polls, connecting at 5,000/s while stress-ng runs one CPU worker
@@ -635,7 +638,13 @@ case " $sections " in *" publish "*)
         >"$WORK/floor.row" 2>>"$WORK/load.log" || { failed=$((failed + 1)); say "# the floor measurement failed"; }
     floor=$(cat "$WORK/floor.row")
     say "  $floor"
-    put floor "p50" "$(field "$floor" 8)"; put floor "p99" "$(field "$floor" 10)" ;;
+    put floor "p50" "$(field "$floor" 8)"; put floor "p99" "$(field "$floor" 10)"
+    "$LOAD" --floor-load --rate "$rate" --publishers 4 --users 1000 --duration "$duration" \
+        --label "PostgreSQL floor under load: INSERTs (trigger NOTIFY) to LISTEN, 4 connections" \
+        >"$WORK/floorload.row" 2>>"$WORK/load.log" || { failed=$((failed + 1)); say "# the floor under load failed"; }
+    floor=$(cat "$WORK/floorload.row")
+    say "  $floor"
+    put floorload "p50" "$(field "$floor" 8)"; put floorload "p99" "$(field "$floor" 10)" ;;
 esac
 
 # --- the table
@@ -726,6 +735,9 @@ if [ -n "${V[pgpush-nginx|floodmulti|deliv]:-}" ]; then
 fi
 if [ -n "${V[floor|p50]:-}" ]; then
     printf '| PostgreSQL floor, INSERT (trigger NOTIFY) to LISTEN, 500/s: p50 / p99 ms | %s / %s | - | - | - | - | lower |\n' "${V[floor|p50]}" "${V[floor|p99]}"
+fi
+if [ -n "${V[floorload|p50]:-}" ]; then
+    printf '| PostgreSQL floor under the scenarios'"'"' publishing, %s/s from 4 connections: p50 / p99 ms | %s / %s | - | - | - | - | lower |\n' "$rate" "${V[floorload|p50]}" "${V[floorload|p99]}"
 fi
 echo
 echo "Latency: from just before the INSERT (pgpush) or the POST (Nchan) to the event at the client; long polling includes each re-poll."

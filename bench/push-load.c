@@ -60,6 +60,7 @@
 static const char usage_text[] =
     "Usage: push-load --url http://127.0.0.1:PORT/PATH [options]\n"
     "       push-load --floor [--rate R] [--duration S]\n"
+    "       push-load --floor-load [--rate R] [--duration S] [--publishers P] [--users N]\n"
     "       push-load --header\n"
     "\n"
     "Load generator for pgpush's push-sse and push-longpoll. Opens one HTTP/1.1 connection per user\n"
@@ -93,7 +94,12 @@ static const char usage_text[] =
     "  --header             print the table header first (alone: print it and exit)\n"
     "  --per-second         also print p50/p99/max of the messages sent in each second (stderr)\n"
     "  --floor              no HTTP: LISTEN pgpush on one connection, INSERT on another, and time\n"
-    "                       INSERT to notification (PostgreSQL's own latency floor)\n"
+    "                       INSERT to notification (PostgreSQL's own latency floor), one INSERT\n"
+    "                       at a time\n"
+    "  --floor-load         the same floor under a scenario's publishing: P publishers at R/s\n"
+    "                       together (as in a scenario), each INSERT to one of N users\n"
+    "                       pgpush-floor-{i} in turn (default 1000), one LISTEN connection; each\n"
+    "                       notification is matched to its INSERT by the user it names\n"
     "  --target nchan       subscribe to Nchan instead: URL is http://127.0.0.1:PORT[/PREFIX];\n"
     "                       clients GET PREFIX/sub/u{i} (broadcast: PREFIX/sub/all), publishers POST\n"
     "                       to PREFIX/pub/u{i}; all subscribers are counted in PREFIX/nchan_status\n"
@@ -107,7 +113,7 @@ static struct {
     char host[64];
     int port;
     char path[1024];
-    int users, mode, publishers, broadcast, floor, header;
+    int users, mode, publishers, broadcast, floor, floor_load, header;
     double rate, duration, connect_rate, wait_s, ready_timeout, stall_s;
     int lp_timeout, per_second;
     const char *on_ready, *label, *url;
@@ -1577,6 +1583,7 @@ static void parse_args(int argc, char **argv)
         { "ready-timeout", 1, NULL, 'R' }, { "lp-timeout", 1, NULL, 'T' }, { "stall", 1, NULL, 'S' },
         { "on-ready", 1, NULL, 'o' }, { "label", 1, NULL, 'l' }, { "header", 0, NULL, 'H' },
         { "floor", 0, NULL, 'f' }, { "per-second", 0, NULL, 'P' }, { "help", 0, NULL, 'h' },
+        { "floor-load", 0, NULL, 'L' },
         { "target", 1, NULL, 't' }, { "flood", 1, NULL, 'F' }, { "multirow", 0, NULL, 'M' },
         { NULL, 0, NULL, 0 },
     };
@@ -1609,6 +1616,7 @@ static void parse_args(int argc, char **argv)
         case 'l': opt.label = optarg; break;
         case 'H': opt.header = 1; break;
         case 'f': opt.floor = 1; break;
+        case 'L': opt.floor_load = 1; break;
         case 'P': opt.per_second = 1; break;
         case 't':
             if (strcmp(optarg, "pgpush") == 0)
@@ -1723,6 +1731,131 @@ static void raise_fd_limit(int need)
             (unsigned long long)rl.rlim_cur);
 }
 
+/* --floor-load: the floor under a scenario's publishing. Message k goes to user k mod N; at R/s
+ * to N users a user's message is in flight for far less than N/R s, so the user a notification
+ * names tells which INSERT it is (sent[] holds each user's send time until its notification). */
+static struct {
+    int64_t *sent;    /* per user: CLOCK_REALTIME ns of the INSERT in flight (0: none) */
+    int64_t *lat;     /* latencies so far */
+    int64_t got;
+    int64_t total, next; /* messages to publish; the next one to take (atomic) */
+    int64_t start_mono;
+    int errors;
+    PGconn *listen;
+    int stop;
+} fll;
+
+static void *floor_load_listener(void *unused)
+{
+    struct pollfd pfd = { PQsocket(fll.listen), POLLIN, 0 };
+    size_t plen = strlen("pgpush-floor-");
+
+    (void)unused;
+    while (!__atomic_load_n(&fll.stop, __ATOMIC_ACQUIRE)) {
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        int64_t t = real_ns();
+        PGnotify *n;
+        if (!PQconsumeInput(fll.listen))
+            die("the LISTEN connection was lost: %s", PQerrorMessage(fll.listen));
+        while ((n = PQnotifies(fll.listen))) {
+            /* "u:user", or a sealed message: "m:" seal ":u:user" (base64 has no ':') */
+            const char *u = strncmp(n->extra, "u:", 2) == 0 ? n->extra
+                            : strncmp(n->extra, "m:", 2) == 0 ? strstr(n->extra + 2, ":u:") : NULL;
+            if (u && *u == ':')
+                u++;
+            if (u && strncmp(u + 2, "pgpush-floor-", plen) == 0) {
+                long i = strtol(u + 2 + plen, NULL, 10);
+                if (i >= 0 && i < opt.users) {
+                    int64_t s0 = __atomic_exchange_n(&fll.sent[i], 0, __ATOMIC_ACQ_REL);
+                    if (s0)
+                        fll.lat[fll.got++] = t - s0;
+                }
+            }
+            PQfreemem(n);
+        }
+    }
+    return NULL;
+}
+
+static void *floor_load_publisher(void *unused)
+{
+    PGconn *pg = pg_connect("push-load");
+    char user[64], err[256];
+    int64_t k;
+
+    (void)unused;
+    while ((k = __atomic_fetch_add(&fll.next, 1, __ATOMIC_ACQ_REL)) < fll.total) {
+        int i = (int)(k % opt.users);
+        sleep_until(fll.start_mono + (int64_t)((double)k * 1e9 / opt.rate));
+        snprintf(user, sizeof user, "pgpush-floor-%d", i);
+        if (__atomic_load_n(&fll.sent[i], __ATOMIC_ACQUIRE))
+            __atomic_add_fetch(&fll.errors, 1, __ATOMIC_RELAXED); /* (N too small for R) */
+        __atomic_store_n(&fll.sent[i], real_ns(), __ATOMIC_RELEASE);
+        if (publish(pg, user, real_ns(), k + 1, err, sizeof err) < 0)
+            die("INSERT failed: %s", err);
+    }
+    PQfinish(pg);
+    return NULL;
+}
+
+static int run_floor_load(void)
+{
+    pthread_t lt, *pt = calloc((size_t)opt.publishers, sizeof *pt);
+    PGconn *pg = pg_connect("push-load");
+    PGresult *res;
+    char user[64], err[256];
+    int64_t lost;
+
+    if (opt.users > 100000)
+        die("--floor-load: at most 100,000 users");
+    fll.total = (int64_t)(opt.rate * opt.duration);
+    fll.sent = calloc((size_t)opt.users, sizeof *fll.sent);
+    fll.lat = calloc((size_t)fll.total + 1, sizeof *fll.lat);
+    if (!pt || !fll.sent || !fll.lat)
+        abort();
+    /* warm up: every user's stream row (a first message each), before listening */
+    for (int i = 0; i < opt.users; i++) {
+        snprintf(user, sizeof user, "pgpush-floor-%d", i);
+        if (publish(pg, user, real_ns(), 0, err, sizeof err) < 0)
+            die("INSERT failed: %s", err);
+    }
+    PQfinish(pg);
+    fll.listen = pg_connect("push-load-floor");
+    res = PQexec(fll.listen, "LISTEN pgpush");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        die("LISTEN: %s", PQerrorMessage(fll.listen));
+    PQclear(res);
+    if (pthread_create(&lt, NULL, floor_load_listener, NULL) != 0)
+        die("cannot start the listener thread");
+    fll.start_mono = mono_ns() + 100000000;
+    for (int i = 0; i < opt.publishers; i++)
+        if (pthread_create(&pt[i], NULL, floor_load_publisher, NULL) != 0)
+            die("cannot start a publisher thread");
+    for (int i = 0; i < opt.publishers; i++)
+        pthread_join(pt[i], NULL);
+    double secs = (double)(mono_ns() - fll.start_mono) / 1e9;
+    sleep_until(mono_ns() + 2000000000LL); /* the last notifications */
+    __atomic_store_n(&fll.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(lt, NULL);
+    lost = fll.total - fll.got;
+    qsort(fll.lat, (size_t)fll.got, sizeof *fll.lat, cmp_i64);
+    if (opt.header)
+        fputs(header_row, stdout);
+    printf("| %s | 1 | %.0f | %" PRId64 " | %" PRId64 " | %" PRId64 " | 0 | %.3f | %.3f | %.3f | %.3f "
+           "| 0 | 0 | - | %.0f |\n",
+           opt.label ? opt.label : "PostgreSQL floor under load: INSERTs to LISTEN", opt.rate,
+           fll.total, fll.got, lost, quantile_ms(fll.lat, (size_t)fll.got, 0.5),
+           quantile_ms(fll.lat, (size_t)fll.got, 0.9), quantile_ms(fll.lat, (size_t)fll.got, 0.99),
+           fll.got ? (double)fll.lat[fll.got - 1] / 1e6 : 0.0, (double)fll.got / secs);
+    if (fll.errors)
+        fprintf(stderr, "push-load: %d INSERTs went to a user whose last was still in flight: "
+                "raise --users\n", fll.errors);
+    fflush(stdout);
+    PQfinish(fll.listen);
+    return lost || fll.errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *secret = getenv("PUSH_TOKEN_SECRET");
@@ -1733,6 +1866,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (opt.floor)
         return run_floor();
+    if (opt.floor_load)
+        return run_floor_load();
     if (!opt.url) {
         if (opt.header) {
             fputs(header_row, stdout);
