@@ -79,20 +79,63 @@ void push_metric_lag(long ms)
     __atomic_add_fetch(&lag_n, 1, __ATOMIC_RELAXED);
 }
 
+/* n decimal digits at s, or -1 */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's
+ * days_from_civil): timegm() without its lock and table walk. */
+static long days_from_civil(long y, unsigned m, unsigned d)
+{
+    long era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long)doe - 719468;
+}
+
+/* created_at exactly as the store writes it, "YYYY-MM-DDTHH:MM:SS.uuuuuuZ" (to_char with
+ * 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'); anything else is not counted. Parsed by position, as this
+ * runs for every delivered message (sscanf and timegm were a visible part of it). */
 void push_metric_lag_since(const char *created_at)
 {
-    struct tm tm = { 0 };
+    static const char shape[] = "0000-00-00T00:00:00.000000Z";
     struct timespec now;
-    int us = 0, n = 0;
+    int y, mo, d, h, mi, sec, us;
 
-    if (!created_at
-        || sscanf(created_at, "%4d-%2d-%2dT%2d:%2d:%2d.%6dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us, &n) != 7 || n == 0)
+    if (!created_at || strnlen(created_at, sizeof shape) != sizeof shape - 1)
         return;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
+    for (size_t i = 0; i < sizeof shape - 1; i++)
+        if (shape[i] != '0' && created_at[i] != shape[i])
+            return;
+    y = digits(created_at, 4);
+    mo = digits(created_at + 5, 2);
+    d = digits(created_at + 8, 2);
+    h = digits(created_at + 11, 2);
+    mi = digits(created_at + 14, 2);
+    sec = digits(created_at + 17, 2);
+    us = digits(created_at + 20, 6);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59
+        || sec < 0 || sec > 60 || us < 0)
+        return;
     clock_gettime(CLOCK_REALTIME, &now);
-    push_metric_lag((long)(now.tv_sec - timegm(&tm)) * 1000L + (now.tv_nsec / 1000000L - us / 1000));
+    push_metric_lag((long)(now.tv_sec - ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + h) * 3600L
+                                         + mi * 60L + sec))
+                        * 1000L
+                    + (now.tv_nsec / 1000000L - us / 1000));
 }
 
 /* --- the text */

@@ -103,6 +103,40 @@ START_TEST(created_at_as_the_store_writes_it_is_measured_against_the_clock)
 }
 END_TEST
 
+/* The stamp's date turned into seconds (by position, no timegm) against glibc's gmtime_r, which
+ * wrote the stamp: whole days back across month ends, leap days, 2000 and 1970 add exactly that
+ * many seconds to the sum; and shapes the store never writes are not counted. */
+START_TEST(created_at_dates_back_to_1970_agree_with_gmtime)
+{
+    static const long days_back[] = { 1, 28, 29, 31, 59, 60, 365, 366, 1461, 9500, 11000, 20000 };
+    static const char *bad[] = { "2026-12-04T13:45:02.250000",   "2026-12-04T13:45:02.25000Z",
+                                 "2026-13-04T13:45:02.250000Z",  "2026-12-04 13:45:02.250000Z",
+                                 "2026-12-04T13:45:02.2500000Z", "+026-12-04T13:45:02.250000Z",
+                                 "2026-12-04T1 :45:02.250000Z",  "" };
+
+    for (size_t i = 0; i < sizeof days_back / sizeof days_back[0]; i++) {
+        char stamp[64];
+        time_t t = time(NULL) - days_back[i] * 86400L;
+        struct tm tm;
+        double sum0 = value_of("pgpush_delivery_lag_seconds_sum"), sum1;
+
+        gmtime_r(&t, &tm);
+        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S.000000Z", &tm);
+        push_metric_lag_since(stamp);
+        sum1 = value_of("pgpush_delivery_lag_seconds_sum");
+        ck_assert_msg(sum1 - sum0 >= days_back[i] * 86400.0 - 0.001
+                          && sum1 - sum0 <= days_back[i] * 86400.0 + 2.0,
+                      "%s: %.3f s, not %ld days", stamp, sum1 - sum0, days_back[i]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        double n0 = value_of("pgpush_delivery_lag_seconds_count");
+
+        push_metric_lag_since(bad[i]);
+        ck_assert_msg(value_of("pgpush_delivery_lag_seconds_count") == n0, "\"%s\" counted", bad[i]);
+    }
+}
+END_TEST
+
 START_TEST(gauges_and_build_info_come_from_the_program)
 {
     ck_assert_double_eq(value_of("pgpush_open_streams{transport=\"sse\"}"), 7);
@@ -210,6 +244,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, counters_count_and_refusals_go_by_status);
     tcase_add_test(tc, the_lag_histogram_is_cumulative_with_sum_and_count);
     tcase_add_test(tc, created_at_as_the_store_writes_it_is_measured_against_the_clock);
+    tcase_add_test(tc, created_at_dates_back_to_1970_agree_with_gmtime);
     tcase_add_test(tc, a_program_without_streams_leaves_out_their_series);
     tcase_add_test(tc, the_grafana_dashboard_asks_only_for_exported_series);
     tcase_add_test(tc, gauges_and_build_info_come_from_the_program);
