@@ -67,7 +67,10 @@
 #                   DIR/TARGET-KIND-N.data (perf report -i ... --sort comm,dso,sym)
 #   --perf-sched    with --perf: perf sched record instead (the scheduler's switches and wake-ups):
 #                   how long each thread waited for a core, perf sched latency -i ... --sort max,
-#                   and each wake-up's delay, perf sched timehist -i ...
+#                   and each wake-up's delay, perf sched timehist -i ...; bench/sched-chain
+#                   DIR/....data splits each message's way from PostgreSQL's backend through
+#                   push-sse and nginx to the client into stages (the scheduler's delay, each
+#                   program's own work)
 #   --fsync         PostgreSQL with fsync, full_page_writes and synchronous_commit on, as a site
 #                   runs it (the tests' cluster has fsync off); Nchan keeps its messages in memory
 set -u
