@@ -448,10 +448,12 @@ int main(int argc, char **argv)
     /* a FastCGI process serves many polls: one LISTEN connection keeps the users' states, so
      * that a poll that finds nothing new costs no query, nor the same poll again */
     if (cfg.state_cache > 0 && !push_server_is_cgi(&cfg)) {
+        if (push_program_listen_direct(program.name, &cfg) < 0)
+            return 1;
         caches.state = push_statecache_new((unsigned)cfg.state_cache);
         if (cfg.answer_cache > 0)
             caches.answers = push_answercache_new((unsigned)cfg.answer_cache);
-        listen_hub = push_hub_start_observed(cfg.database_url, program.name, 1, 1, observe,
+        listen_hub = push_hub_start_observed(push_config_listen_url(&cfg), program.name, 1, 1, observe,
                                              caches.state);
     }
     return push_server_run_db(&cfg, program.name, handle, caches.state ? &caches : NULL);

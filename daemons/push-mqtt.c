@@ -219,11 +219,19 @@ static int take_bridge_lock(PGconn *conn)
 /* A new connection: one bridge per database (a session advisory lock), LISTEN, statements. */
 static int setup(struct push_db *db, PGconn *conn)
 {
-    static int waiting_said;
-    int locked = take_bridge_lock(conn);
+    static int waiting_said, pooled_said;
+    char why[600];
+    int locked;
     PGresult *res;
     int ok;
 
+    if (push_db_direct(conn, why, sizeof why) == 0) {
+        if (!pooled_said++)
+            push_log_error("cannot LISTEN: %s; retrying with backoff", why);
+        return -1;
+    }
+    pooled_said = 0;
+    locked = take_bridge_lock(conn);
     if (locked == 0) {
         if (!waiting_said++)
             push_log_warn("another push-mqtt serves this database; waiting for it to stop");
@@ -299,7 +307,8 @@ static void serve(const struct push_config *cfg, struct push_mqtt_bridge *b)
     unsigned session = 0;
     long retry = RETRY_MIN_MS;
 
-    push_db_init(&db, cfg->database_url, "push-mqtt");
+    /* its one connection LISTENs: PUSH_LISTEN_DATABASE_URL when set, which reaches PostgreSQL */
+    push_db_init(&db, push_config_listen_url(cfg), "push-mqtt");
     while (!stopping) {
         enum push_db_err derr;
         char msg[512];
@@ -442,9 +451,12 @@ int main(int argc, char **argv)
     push_config_env_free(env);
     push_log_init("push-mqtt", cfg.log_level, cfg.log_time);
     push_db_allow_owner(cfg.allow_owner);
+    push_db_named_statements(cfg.db_prepare);
     if (want_check)
         return push_program_check_database("push-mqtt", &cfg, PUSH_USES_READ,
                                            push_mqtt_bridge_check);
+    if (push_program_listen_direct("push-mqtt", &cfg) < 0)
+        return 1;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);

@@ -20,6 +20,11 @@ const char push_config_help[] =
     "  PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSERVICE, ...\n"
     "                         the database, as for psql (libpq's variables)\n"
     "  PUSH_DATABASE_URL      or one connection string instead (postgresql://... or key=value)\n"
+    "  PUSH_LISTEN_DATABASE_URL  the connection that LISTENs (streaming programs, push-ws), when\n"
+    "                         the others go through a pooler: it must reach PostgreSQL itself, and\n"
+    "                         a program refuses one that a pooler answers (default: as above)\n"
+    "  PUSH_DB_PREPARE        1: statements prepared once per connection (default); 0: sent\n"
+    "                         unnamed each time, for PgBouncer in transaction mode before 1.21\n"
     "  PUSH_ALLOW_OWNER=1     let the programs work as a superuser or the schema's owner; they\n"
     "                         refuse to otherwise (use a role granted push_reader; default 0)\n"
     "  PUSH_TOKEN_SECRET      secret for signed tokens (at least 16 bytes); unset: tokens refused\n"
@@ -274,6 +279,7 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     cfg->thread_stack_kb = 128;
     cfg->write_timeout = 30;
     cfg->db_pool = 3;
+    cfg->db_prepare = 1;
     cfg->max_streams = 1000;
     cfg->max_streams_per_user = 16;
     cfg->heartbeat = 15;
@@ -290,6 +296,10 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     if ((v = push_env_get(envp, "PUSH_DATABASE_URL"))
         && copy_str(cfg->database_url, sizeof cfg->database_url, v, "PUSH_DATABASE_URL", err, errlen))
         return -1;
+    if ((v = push_env_get(envp, "PUSH_LISTEN_DATABASE_URL"))
+        && copy_str(cfg->listen_database_url, sizeof cfg->listen_database_url, v,
+                    "PUSH_LISTEN_DATABASE_URL", err, errlen))
+        return -1;
     if (load_secrets(cfg, envp, err, errlen) < 0)
         return -1;
     if ((v = push_env_get(envp, "PUSH_TOKEN_COOKIE")) && *v) {
@@ -302,6 +312,9 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
         return -1;
     if ((v = push_env_get(envp, "PUSH_ALLOW_OWNER"))
         && parse_bool(v, &cfg->allow_owner, "PUSH_ALLOW_OWNER", err, errlen))
+        return -1;
+    if ((v = push_env_get(envp, "PUSH_DB_PREPARE"))
+        && parse_bool(v, &cfg->db_prepare, "PUSH_DB_PREPARE", err, errlen))
         return -1;
     if ((v = push_env_get(envp, "PUSH_LISTEN"))
         && copy_str(cfg->listen, sizeof cfg->listen, v, "PUSH_LISTEN", err, errlen))
@@ -383,6 +396,11 @@ static int key_form(const char *key)
         return 0;
     return strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
            == strlen(key);
+}
+
+const char *push_config_listen_url(const struct push_config *cfg)
+{
+    return cfg->listen_database_url[0] ? cfg->listen_database_url : cfg->database_url;
 }
 
 int push_config_key_known(const char *key)
@@ -790,6 +808,8 @@ static const struct {
     F("PUSH_ALLOWED_ORIGINS", allowed_origins, 1),
     F("PUSH_WS_ORIGINS", ws_origins, 1),
     F("PUSH_DATABASE_URL", database_url, 0),
+    F("PUSH_LISTEN_DATABASE_URL", listen_database_url, 0),
+    F("PUSH_DB_PREPARE", db_prepare, 0),
     F("PUSH_ALLOW_OWNER", allow_owner, 0),
     F("PUSH_TOKEN_COOKIE", token_cookie, 0),
     F("PUSH_DEMO", demo, 0),

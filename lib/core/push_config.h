@@ -13,8 +13,16 @@
 #define PUSH_LIMIT_CAP 1000  /* no configuration may allow more messages per answer */
 #define PUSH_THREADS_CAP 20000
 
+struct push_config;
+
+/* The LISTEN connection's string: PUSH_LISTEN_DATABASE_URL, else PUSH_DATABASE_URL. */
+const char *push_config_listen_url(const struct push_config *cfg);
+
 struct push_config {
     char database_url[1024];   /* PUSH_DATABASE_URL; empty: libpq's own PG* variables */
+    char listen_database_url[1024]; /* PUSH_LISTEN_DATABASE_URL: the LISTEN connection's, which
+                                     * must reach PostgreSQL itself; empty: database_url */
+    int db_prepare;            /* PUSH_DB_PREPARE: 1 named statements (default), 0 unnamed */
     int allow_owner;           /* PUSH_ALLOW_OWNER: may work as a superuser or the schema's owner */
     char token_secret[PUSH_SECRET_MAX + 1]; /* PUSH_TOKEN_SECRET(_FILE); empty: tokens refused */
     size_t token_secret_len;

@@ -200,7 +200,16 @@ static PGconn *listen_conn(struct push_hub *hub, int *complained)
 {
     PGconn *conn = push_db_connect(hub->url, hub->appname);
     PGresult *res;
+    char why[600];
 
+    if (PQstatus(conn) == CONNECTION_OK && push_db_direct(conn, why, sizeof why) == 0) {
+        if (!*complained) {
+            push_log_error("cannot LISTEN: %s; retrying with backoff", why);
+            *complained = 1;
+        }
+        PQfinish(conn);
+        return NULL;
+    }
     if (PQstatus(conn) == CONNECTION_OK) {
         res = PQexec(conn, PUSH_NOTIFY_LISTEN);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {

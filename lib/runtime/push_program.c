@@ -220,6 +220,21 @@ int push_program_check_database(const char *name, const struct push_config *cfg,
     return failed;
 }
 
+int push_program_listen_direct(const char *name, const struct push_config *cfg)
+{
+    PGconn *conn = push_db_connect(push_config_listen_url(cfg), name);
+    char msg[600];
+    int rc = 0;
+
+    if (PQstatus(conn) == CONNECTION_OK && push_db_direct(conn, msg, sizeof msg) == 0) {
+        push_log_error("refusing to start: the LISTEN connection (PUSH_LISTEN_DATABASE_URL, else "
+                       "PUSH_DATABASE_URL): %s", msg);
+        rc = -1;
+    }
+    PQfinish(conn);
+    return rc;
+}
+
 int push_program_init(const struct push_program *p, int argc, char **argv,
                       struct push_config *cfg)
 {
@@ -260,6 +275,7 @@ int push_program_init(const struct push_program *p, int argc, char **argv,
     }
     push_log_init(p->name, cfg->log_level, cfg->log_time);
     push_db_allow_owner(cfg->allow_owner);
+    push_db_named_statements(cfg->db_prepare);
     push_server_signals();
     if (check)
         return push_program_check_database(p->name, cfg, p->uses, NULL);

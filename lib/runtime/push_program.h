@@ -49,4 +49,10 @@ void push_program_version(const char *name);
 int push_program_check_database(const char *name, const struct push_config *cfg, unsigned uses,
                                 push_dbcheck_fn extra);
 
+/* At the start of a process that LISTENs (a streaming program as FastCGI, push-ws): connects once
+ * on push_config_listen_url(cfg) and returns -1, having logged why, when a connection pooler
+ * answers there (push_db_direct), which would take the LISTEN and deliver nothing. 0 otherwise,
+ * also when PostgreSQL cannot be reached now (the LISTEN connection retries, and checks again). */
+int push_program_listen_direct(const char *name, const struct push_config *cfg);
+
 #endif

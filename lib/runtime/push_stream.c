@@ -436,7 +436,9 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
         streams = push_server_stream_cap(&cfg, cfg.threads);
     }
     /* one LISTEN connection and cfg.db_pool query connections, whatever the number of streams */
-    ctx.hub = push_hub_start(cfg.database_url, p->name, streams, cfg.max_streams_per_user);
+    if (!cgi && push_program_listen_direct(p->name, &cfg) < 0)
+        return 1;
+    ctx.hub = push_hub_start(push_config_listen_url(&cfg), p->name, streams, cfg.max_streams_per_user);
     push_hub_follow_reloads(ctx.hub);
     ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
     /* FastCGI (spawned or external): open streams and held polls live in the event loop. Plain

@@ -30,6 +30,7 @@
 #include "transport/push_ws.h"
 #include "runtime/push_hub.h"
 #include "runtime/push_loop.h"
+#include "runtime/push_program.h"
 #include "runtime/push_statusd.h"
 #include "runtime/push_wsconn.h"
 
@@ -595,7 +596,9 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     }
     fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
     /* one LISTEN connection, and db_pool query connections for the loop's readers */
-    struct push_hub *hub = push_hub_start(cfg->database_url, appname, streams,
+    if (push_program_listen_direct(appname, cfg) < 0)
+        return 1;
+    struct push_hub *hub = push_hub_start(push_config_listen_url(cfg), appname, streams,
                                           cfg->max_streams_per_user);
     push_hub_follow_reloads(hub);
     struct push_pool *pool = push_pool_new(cfg->database_url, appname, cfg->db_pool);

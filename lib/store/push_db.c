@@ -9,6 +9,8 @@
 
 #include "core/push_log.h"
 
+static int named_statements = 1; /* PUSH_DB_PREPARE: push_db_named_statements */
+
 void push_db_init(struct push_db *db, const char *url, const char *appname)
 {
     memset(db, 0, sizeof *db);
@@ -60,7 +62,8 @@ PGconn *push_db_connect(const char *url, const char *appname)
      * tables' statistics change (autovacuum's ANALYZE). Planning messages_after or unread for
      * each run's parameters, which PostgreSQL does when their estimates look cheaper, parses and
      * inlines the function's body every time: 0.3-0.5 ms, six times the run itself. */
-    if (PQstatus(conn) == CONNECTION_OK)
+    if (PQstatus(conn) == CONNECTION_OK && named_statements) /* (a session setting: not through
+                                                                * a transaction-mode pooler) */
         PQclear(PQexec(conn, "SET plan_cache_mode = force_generic_plan"));
     /* notices (and the FATAL of a server shutting down) stay out of the error log: failures are
      * reported by the callers, once, in their own words */
@@ -69,6 +72,40 @@ PGconn *push_db_connect(const char *url, const char *appname)
 }
 
 static int allow_owner; /* PUSH_ALLOW_OWNER */
+
+void push_db_named_statements(int on)
+{
+    named_statements = on;
+}
+
+int push_db_uses_named_statements(void)
+{
+    return named_statements;
+}
+
+int push_db_direct(PGconn *conn, char *msg, size_t len)
+{
+    PGresult *res = PQexec(conn, "SELECT pg_catalog.pg_backend_pid()");
+    int rc = -1;
+
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        long server = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        int told = PQbackendPID(conn);
+
+        rc = server == (long)told;
+        if (!rc)
+            snprintf(msg, len, "it goes through a connection pooler (the server's backend is %ld, "
+                               "the connect said %d): a LISTEN needs a server connection of its "
+                               "own, which a pooler in transaction mode does not keep; point "
+                               "PUSH_LISTEN_DATABASE_URL at PostgreSQL itself (README "
+                               "\"Connection poolers\")", server, told);
+    } else {
+        const char *e = PQerrorMessage(conn);
+        snprintf(msg, len, "%.*s", (int)strcspn(e, "\n"), e);
+    }
+    PQclear(res);
+    return rc;
+}
 
 void push_db_allow_owner(int allow)
 {
@@ -226,7 +263,11 @@ void push_db_log_failure(const char *error_text)
 {
     if (!*error_text)
         error_text = "an answer of an unexpected shape (is the schema of this version?)";
-    push_log_error("query failed: %.*s", (int)strcspn(error_text, "\n"), error_text);
+    push_log_error("query failed: %.*s%s", (int)strcspn(error_text, "\n"), error_text,
+                   named_statements && strstr(error_text, "prepared statement")
+                       ? " (through a connection pooler in transaction mode? set PUSH_DB_PREPARE=0: "
+                         "README \"Connection poolers\")"
+                       : "");
 }
 
 const char *push_db_strerror(enum push_db_err err)

@@ -38,6 +38,19 @@ struct push_db {
  * privileges (README "Database roles"). Set once at start, before any thread. */
 void push_db_allow_owner(int allow);
 
+/* PUSH_DB_PREPARE: 1 (the default) prepares push_store's statements once per connection, by
+ * name; 0 sends each one unnamed (PQexecParams), which a pooler in transaction mode (PgBouncer
+ * before 1.21, as Debian 12 ships it) passes on whichever server connection it picks. Set once
+ * at start, before any thread. */
+void push_db_named_statements(int on);
+int push_db_uses_named_statements(void);
+
+/* Whether conn reaches PostgreSQL itself: 1 when the server's backend is the one libpq was told
+ * of at connect time, 0 when it is not (a connection pooler answered the connect: why in msg),
+ * -1 when the query failed (msg). A LISTEN must hold its server connection; through a pooler in
+ * transaction or statement mode it would hear nothing, silently. */
+int push_db_direct(PGconn *conn, char *msg, size_t len);
+
 /* Opens a connection (url "" means libpq's PG* variables; connect_timeout 5 s unless
  * PGCONNECT_TIMEOUT says otherwise). Always returns a PGconn: check PQstatus. */
 PGconn *push_db_connect(const char *url, const char *appname);

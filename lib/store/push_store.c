@@ -57,6 +57,10 @@ int push_store_prepare(struct push_db *db, PGconn *conn)
 {
     if (db->prepared)
         return 0;
+    if (!push_db_uses_named_statements()) { /* PUSH_DB_PREPARE=0: each run sends its text */
+        db->prepared = 1;
+        return 0;
+    }
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         PGresult *res = PQprepare(conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
         int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -81,10 +85,14 @@ static PGresult *run(PGconn *conn, const char *sql, int n, const char *const *pa
     return res;
 }
 
-/* Runs a prepared statement; the result when it returned rows, else NULL. */
+/* Runs a statement, prepared or (PUSH_DB_PREPARE=0) unnamed; the result when it returned rows,
+ * else NULL. */
 static PGresult *run_stmt(PGconn *conn, enum stmt id, const char *const *params)
 {
-    PGresult *res = PQexecPrepared(conn, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0);
+    PGresult *res = push_db_uses_named_statements()
+                        ? PQexecPrepared(conn, stmts[id].name, stmts[id].nparams, params, NULL, NULL, 0)
+                        : PQexecParams(conn, stmts[id].sql, stmts[id].nparams, NULL, params, NULL,
+                                       NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);

@@ -146,6 +146,27 @@ START_TEST(every_variable_is_read)
 }
 END_TEST
 
+/* The LISTEN connection's string falls back to PUSH_DATABASE_URL; PUSH_DB_PREPARE is 0 or 1 */
+START_TEST(listen_url_and_prepare)
+{
+    ck_assert_int_eq(LOAD("PUSH_DATABASE_URL=host=pooler port=6432"), 0);
+    ck_assert_str_eq(push_config_listen_url(&cfg), "host=pooler port=6432");
+    ck_assert_int_eq(cfg.db_prepare, 1);
+    ck_assert_int_eq(LOAD("PUSH_DATABASE_URL=host=pooler port=6432", "PUSH_LISTEN_DATABASE_URL=host=db",
+                          "PUSH_DB_PREPARE=0"),
+                     0);
+    ck_assert_str_eq(push_config_listen_url(&cfg), "host=db");
+    ck_assert_str_eq(cfg.database_url, "host=pooler port=6432");
+    ck_assert_int_eq(cfg.db_prepare, 0);
+    ck_assert_int_eq(LOAD("PUSH_DB_PREPARE=2"), -1);
+    assert_error_names("PUSH_DB_PREPARE");
+    ck_assert_int_eq(LOAD("PUSH_DB_PREPARE=maybe"), -1);
+    assert_error_names("PUSH_DB_PREPARE");
+    ck_assert_int_eq(LOAD("PUSH_DB_PREPARE=no"), 0);
+    ck_assert_int_eq(cfg.db_prepare, 0);
+}
+END_TEST
+
 START_TEST(log_time_parses)
 {
     static const struct { const char *env; int on; } values[] = {
@@ -340,7 +361,7 @@ END_TEST
 
 START_TEST(overlong_strings_are_refused)
 {
-    static const char *const vars[] = { "PUSH_DATABASE_URL", "PUSH_LISTEN",
+    static const char *const vars[] = { "PUSH_DATABASE_URL", "PUSH_LISTEN_DATABASE_URL", "PUSH_LISTEN",
                                         "PUSH_ALLOWED_ORIGINS", "PUSH_TOKEN_COOKIE",
                                         "PUSH_TOKEN_SECRET" };
     static char env[4096];
@@ -459,7 +480,8 @@ END_TEST
 START_TEST(help_mentions_every_variable)
 {
     static const char *const vars[] = {
-        "PUSH_DATABASE_URL", "PUSH_TOKEN_SECRET", "PUSH_TOKEN_SECRET_FILE", "PUSH_TOKEN_COOKIE",
+        "PUSH_DATABASE_URL", "PUSH_LISTEN_DATABASE_URL", "PUSH_DB_PREPARE", "PUSH_TOKEN_SECRET",
+        "PUSH_TOKEN_SECRET_FILE", "PUSH_TOKEN_COOKIE",
         "PUSH_DEMO", "PUSH_LISTEN", "PUSH_SOCKET_MODE", "PUSH_THREADS", "PUSH_LIMIT_DEFAULT",
         "PUSH_LIMIT_MAX", "PUSH_ALLOWED_ORIGINS", "PUSH_LOG_LEVEL", "PUSH_LOG_TIME", "PUSH_ALLOW_OWNER",
     };
@@ -690,6 +712,7 @@ static Suite *config_suite(void)
     tcase_add_loop_test(values, demo_values_parse, 0, N(demo_values));
     tcase_add_test(values, log_levels_parse);
     tcase_add_test(values, log_time_parses);
+    tcase_add_test(values, listen_url_and_prepare);
     tcase_add_test(values, limits_bounds_and_clamping);
     tcase_add_test(values, socket_mode_is_octal);
     tcase_add_test(values, secret_length_bounds);
