@@ -48,7 +48,10 @@ WORK=$top_srcdir/var/bench-pooler-run
 . "$top_srcdir/bench/lib.sh"
 PATH=$PATH:/usr/sbin
 for t in pgbench psql pgbouncer; do command -v "$t" >/dev/null || die "$t not found (apt-get install pgbouncer postgresql)"; done
-trap bench_cleanup EXIT
+# PgBouncer is not this shell's child (tests/lib/pgbouncer started it): stopped here, by its pid
+bpid=""
+cleanup() { [ -z "$bpid" ] || kill "$bpid" 2>/dev/null || true; bench_cleanup; }
+trap cleanup EXIT
 trap 'say "pooler.sh: stopped"; exit 130' INT TERM
 rm -rf "$WORK"
 mkdir -p "$WORK"
@@ -59,7 +62,6 @@ bench_database
 BPORT=$(free_port)
 bpid=$("$top_srcdir/tests/lib/pgbouncer" "$WORK/bouncer" "$BPORT" push_web default_pool_size=4) \
     || { failed=1; die "PgBouncer did not start"; }
-PIDS+=("$bpid")
 
 # the programs' read statements (lib/store/push_store.c), for one random user of the history
 cat >"$WORK/read.sql" <<EOF
