@@ -138,13 +138,7 @@ if [ ! -f "$NCHAN_SO" ]; then
     [ "$(id -u)" = 0 ] && apt-get install -y libnginx-mod-nchan >/dev/null 2>&1
     [ -f "$NCHAN_SO" ] || die "Nchan is not installed ($NCHAN_SO): apt-get install libnginx-mod-nchan"
 fi
-if [ ! -f "$top_builddir/Makefile" ]; then
-    say "# building in $top_builddir"
-    [ -x "$top_srcdir/configure" ] || (cd "$top_srcdir" && ./autogen.sh >/dev/null 2>&1) || die "autogen.sh failed"
-    mkdir -p "$top_builddir"
-    (cd "$top_builddir" && "$top_srcdir/configure" -q) || die "configure failed"
-fi
-make -C "$top_builddir" -s -j"$(nproc)" >/dev/null || die "make failed in $top_builddir"
+bench_build
 make -C "$top_builddir" -s bench/push-load bench/fcgi-hello >/dev/null || die "make bench/push-load bench/fcgi-hello failed"
 for p in push-sse push-longpoll push-poll; do [ -x "$BIN/$p" ] || die "$BIN/$p is not built"; done
 

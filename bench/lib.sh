@@ -1,6 +1,6 @@
 # bench/lib.sh: what the benchmark scripts share: the processes they start (and stop on the way out),
 # free ports, a PostgreSQL holding a site's history, CPU and connection counts, a pgpush daemon.
-# Sourced by bench/sse.sh and bench/compare.sh after they set top_srcdir, BIN, DAEMONS, TOOLS, PGDIR,
+# Sourced by bench/sse.sh, bench/compare.sh and bench/replica.sh after they set top_srcdir, BIN, DAEMONS, TOOLS, PGDIR,
 # WORK and keep.
 
 BENCH_NAME=${0##*/}
@@ -47,6 +47,20 @@ free_port() { # below the ephemeral range (32768-60999), where 9,000 client sock
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
     done
     die "no free port"
+}
+
+# --- the build
+
+# bench_build: configures $top_builddir when it has no Makefile yet (autogen.sh first when there is
+# no configure), and brings the build up to date
+bench_build() {
+    if [ ! -f "$top_builddir/Makefile" ]; then
+        say "# building in $top_builddir"
+        [ -x "$top_srcdir/configure" ] || (cd "$top_srcdir" && ./autogen.sh >/dev/null 2>&1) || die "autogen.sh failed"
+        mkdir -p "$top_builddir"
+        (cd "$top_builddir" && "$top_srcdir/configure" -q) || die "configure failed"
+    fi
+    make -C "$top_builddir" -s -j"$(nproc)" >/dev/null || die "make failed in $top_builddir"
 }
 
 # --- PostgreSQL

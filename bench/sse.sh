@@ -73,13 +73,7 @@ for tool in psql nginx lighttpd cc; do
     command -v "$tool" >/dev/null || "$top_srcdir/tests/lib/install-deps" >/dev/null 2>&1
     command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-if [ ! -f "$top_builddir/Makefile" ]; then
-    say "# building in $top_builddir"
-    [ -x "$top_srcdir/configure" ] || (cd "$top_srcdir" && ./autogen.sh >/dev/null 2>&1) || die "autogen.sh failed"
-    mkdir -p "$top_builddir"
-    (cd "$top_builddir" && "$top_srcdir/configure" -q) || die "configure failed"
-fi
-make -C "$top_builddir" -s -j"$(nproc)" >/dev/null || die "make failed in $top_builddir"
+bench_build
 mkdir -p "$top_builddir/bench"
 if grep -q '^bench_push_load_SOURCES' "$top_builddir/Makefile"; then
     make -C "$top_builddir" -s bench/push-load >/dev/null || die "make bench/push-load failed"

@@ -54,6 +54,11 @@ const char push_config_help[] =
     "Streaming (push-longpoll, push-sse, push-iframe). As FastCGI, open streams and held long\n"
     "polls live in one event loop; as plain CGI, each process holds its one request in its thread:\n"
     "  PUSH_DB_POOL           query connections per process, besides the one LISTEN (default 3)\n"
+    "  PUSH_REPLICA_DATABASE_URL  a hot standby for the streams' reads (push-ws too), each read\n"
+    "                         there once it has replayed past the primary's position; marking\n"
+    "                         read and the LISTEN stay on the primary (default: none, all there)\n"
+    "  PUSH_REPLICA_WAIT      ms a read waits for the standby to catch up before it is made on\n"
+    "                         the primary instead (default 100; 0: only if caught up already)\n"
     "  PUSH_MAX_STREAMS       open streams and held polls per process; then 503 (default 1000)\n"
     "  PUSH_MAX_STREAMS_PER_USER  per user and process; then 429 (default 16)\n"
     "  PUSH_HEARTBEAT         seconds between heartbeats on an idle stream (default 15)\n"
@@ -243,6 +248,7 @@ static int load_numbers(struct push_config *cfg, char *const *envp, char *err, s
         { "PUSH_TICKET_TTL", 1, 3600, &cfg->ticket_ttl },
         { "PUSH_WRITE_TIMEOUT", 1, 3600, &cfg->write_timeout },
         { "PUSH_DB_POOL", 1, 64, &cfg->db_pool },
+        { "PUSH_REPLICA_WAIT", 0, 60000, &cfg->replica_wait_ms },
         { "PUSH_MAX_STREAMS", 1, 100000, &cfg->max_streams },
         { "PUSH_MAX_STREAMS_PER_USER", 1, 100000, &cfg->max_streams_per_user },
         { "PUSH_HEARTBEAT", 1, 3600, &cfg->heartbeat },
@@ -279,6 +285,7 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     cfg->thread_stack_kb = 128;
     cfg->write_timeout = 30;
     cfg->db_pool = 3;
+    cfg->replica_wait_ms = 100;
     cfg->db_prepare = 1;
     cfg->max_streams = 1000;
     cfg->max_streams_per_user = 16;
@@ -299,6 +306,10 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
     if ((v = push_env_get(envp, "PUSH_LISTEN_DATABASE_URL"))
         && copy_str(cfg->listen_database_url, sizeof cfg->listen_database_url, v,
                     "PUSH_LISTEN_DATABASE_URL", err, errlen))
+        return -1;
+    if ((v = push_env_get(envp, "PUSH_REPLICA_DATABASE_URL"))
+        && copy_str(cfg->replica_database_url, sizeof cfg->replica_database_url, v,
+                    "PUSH_REPLICA_DATABASE_URL", err, errlen))
         return -1;
     if (load_secrets(cfg, envp, err, errlen) < 0)
         return -1;
@@ -818,6 +829,8 @@ static const struct {
     F("PUSH_THREADS", threads, 0),
     F("PUSH_THREAD_STACK", thread_stack_kb, 0),
     F("PUSH_DB_POOL", db_pool, 0),
+    F("PUSH_REPLICA_DATABASE_URL", replica_database_url, 0),
+    F("PUSH_REPLICA_WAIT", replica_wait_ms, 0),
     F("PUSH_MAX_STREAMS", max_streams, 0),
     F("PUSH_LISTEN_BACKLOG", listen_backlog, 0),
     F("PUSH_STATE_CACHE", state_cache, 0),

@@ -49,6 +49,9 @@ struct push_config {
                                 * dropped, default 30 */
     /* streaming programs (push-longpoll, push-sse, push-iframe) */
     int db_pool;               /* PUSH_DB_POOL: query connections besides the LISTEN one, default 3 */
+    char replica_database_url[1024]; /* PUSH_REPLICA_DATABASE_URL: a hot standby for the streams'
+                                      * reads, replay-gated (push_pool_replicas); empty: none */
+    int replica_wait_ms;       /* PUSH_REPLICA_WAIT, ms a read waits for the standby, default 100 */
     int max_streams;           /* PUSH_MAX_STREAMS per process, default 1000 */
     int max_streams_per_user;  /* PUSH_MAX_STREAMS_PER_USER, default 16 */
     int heartbeat;             /* PUSH_HEARTBEAT, s, default 15 */

@@ -48,6 +48,15 @@ static const struct {
     [PUSH_M_CARRY_MISSES] = { "pgpush_carry_misses_total",
                               "Carried messages not provably the next of their stream: read "
                               "instead." },
+    [PUSH_M_REPLICA_READS] = { "pgpush_replica_reads_total",
+                               "Stream reads answered by a replica once it had replayed past the "
+                               "primary's position (PUSH_REPLICA_DATABASE_URL)." },
+    [PUSH_M_REPLICA_BEHIND] = { "pgpush_replica_behind_total",
+                                "Stream reads made on the primary because the replica had not "
+                                "replayed far enough within PUSH_REPLICA_WAIT." },
+    [PUSH_M_REPLICA_UNUSABLE] = { "pgpush_replica_unusable_total",
+                                  "Stream reads made on the primary because the replica was "
+                                  "unreachable, failed the read, or was not a standby." },
 };
 
 static long get(const long *v)

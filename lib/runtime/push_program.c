@@ -14,6 +14,7 @@
 
 #include "core/push_log.h"
 #include "store/push_db.h"
+#include "store/push_pool.h"
 #include "store/push_store.h"
 #include "http/push_server.h"
 
@@ -233,6 +234,19 @@ int push_program_listen_direct(const char *name, const struct push_config *cfg)
     }
     PQfinish(conn);
     return rc;
+}
+
+struct push_pool *push_program_pool(const char *name, const struct push_config *cfg)
+{
+    struct push_pool *pool = push_pool_new(cfg->database_url, name, cfg->db_pool);
+
+    if (cfg->replica_database_url[0]) {
+        push_pool_replicas(pool, cfg->replica_database_url, name, cfg->replica_wait_ms);
+        push_log_info("stream reads go to the replica (PUSH_REPLICA_DATABASE_URL) once it has "
+                      "replayed past the primary's position, waiting up to %d ms "
+                      "(PUSH_REPLICA_WAIT), else to the primary", cfg->replica_wait_ms);
+    }
+    return pool;
 }
 
 int push_program_init(const struct push_program *p, int argc, char **argv,

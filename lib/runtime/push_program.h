@@ -55,4 +55,11 @@ int push_program_check_database(const char *name, const struct push_config *cfg,
  * also when PostgreSQL cannot be reached now (the LISTEN connection retries, and checks again). */
 int push_program_listen_direct(const char *name, const struct push_config *cfg);
 
+struct push_pool;
+
+/* The query connections of a process with the event loop or a plain-CGI stream: PUSH_DB_POOL of
+ * them on PUSH_DATABASE_URL, with reads sent to PUSH_REPLICA_DATABASE_URL when it is set
+ * (push_pool_replicas). cfg's strings are borrowed for the pool's life. */
+struct push_pool *push_program_pool(const char *name, const struct push_config *cfg);
+
 #endif

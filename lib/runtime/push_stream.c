@@ -440,7 +440,7 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
         return 1;
     ctx.hub = push_hub_start(push_config_listen_url(&cfg), p->name, streams, cfg.max_streams_per_user);
     push_hub_follow_reloads(ctx.hub);
-    ctx.pool = push_pool_new(cfg.database_url, p->name, cfg.db_pool);
+    ctx.pool = push_program_pool(p->name, &cfg);
     /* FastCGI (spawned or external): open streams and held polls live in the event loop. Plain
      * CGI has no FastCGI connection to hand over: its one request keeps its stream or poll in
      * this thread (push_stream_run, push_stream_longpoll), reading through the pool. */

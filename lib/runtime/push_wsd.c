@@ -601,7 +601,7 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     struct push_hub *hub = push_hub_start(push_config_listen_url(cfg), appname, streams,
                                           cfg->max_streams_per_user);
     push_hub_follow_reloads(hub);
-    struct push_pool *pool = push_pool_new(cfg->database_url, appname, cfg->db_pool);
+    struct push_pool *pool = push_program_pool(appname, cfg);
     d.appname = appname;
     d.hub = hub;
     d.pool = pool;

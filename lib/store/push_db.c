@@ -16,6 +16,8 @@ void push_db_init(struct push_db *db, const char *url, const char *appname)
     memset(db, 0, sizeof *db);
     db->url = url;
     db->appname = appname;
+    db->server = "PostgreSQL";
+    db->connect_timeout = "5";
 }
 
 
@@ -41,14 +43,14 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
-PGconn *push_db_connect(const char *url, const char *appname)
+static PGconn *connect_db(const char *url, const char *appname, const char *timeout)
 {
     const char *keys[4], *values[4];
     int n = 0;
 
     /* earlier keywords are overridden by what the URL says */
     if (!getenv("PGCONNECT_TIMEOUT"))
-        keys[n] = "connect_timeout", values[n++] = "5";
+        keys[n] = "connect_timeout", values[n++] = timeout;
     if (!getenv("PGAPPNAME"))
         keys[n] = "application_name", values[n++] = appname;
     keys[n] = "dbname", values[n++] = url && *url ? url : NULL;
@@ -69,6 +71,11 @@ PGconn *push_db_connect(const char *url, const char *appname)
      * reported by the callers, once, in their own words */
     PQsetNoticeProcessor(conn, ignore_notice, NULL);
     return conn;
+}
+
+PGconn *push_db_connect(const char *url, const char *appname)
+{
+    return connect_db(url, appname, "5");
 }
 
 static int allow_owner; /* PUSH_ALLOW_OWNER */
@@ -202,11 +209,11 @@ PGconn *push_db_get(struct push_db *db, enum push_db_err *err, char *msg, size_t
     }
     push_db_close(db);
     db->prepared = 0;
-    db->conn = push_db_connect(db->url, db->appname);
+    db->conn = connect_db(db->url, db->appname, db->connect_timeout);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         *err = PUSH_DB_UNREACHABLE;
-        snprintf(msg, len, "cannot connect to PostgreSQL");
-        complain(db, "cannot connect to PostgreSQL", PQerrorMessage(db->conn));
+        snprintf(msg, len, "cannot connect to %s", db->server);
+        complain(db, msg, PQerrorMessage(db->conn));
         push_db_close(db);
         return NULL;
     }
@@ -217,7 +224,7 @@ PGconn *push_db_get(struct push_db *db, enum push_db_err *err, char *msg, size_t
         return NULL;
     }
     if (db->last_complaint) {
-        push_log_info("connected to PostgreSQL again");
+        push_log_info("connected to %s again", db->server);
         db->last_complaint = 0;
     }
     return db->conn;

@@ -31,6 +31,9 @@ struct push_db {
     time_t last_complaint; /* failures are logged at most every 30 s */
     int prepared;          /* push_store's statements are prepared on conn */
     struct push_db_role role; /* of conn, once push_db_get returned it */
+    const char *server;    /* what the log calls it: "PostgreSQL", or "the replica" */
+    const char *connect_timeout; /* libpq's connect_timeout, s, unless the URL or
+                                  * PGCONNECT_TIMEOUT says otherwise: "5" */
 };
 
 /* PUSH_ALLOW_OWNER: whether push_db_get may hand out a connection that works as a superuser or as
@@ -55,7 +58,8 @@ int push_db_direct(PGconn *conn, char *msg, size_t len);
  * PGCONNECT_TIMEOUT says otherwise). Always returns a PGconn: check PQstatus. */
 PGconn *push_db_connect(const char *url, const char *appname);
 
-/* Prepares db; connects nothing yet. url "" means libpq's PG* variables. */
+/* Prepares db; connects nothing yet. url "" means libpq's PG* variables. (push_pool_replicas
+ * sets server and connect_timeout afterwards.) */
 void push_db_init(struct push_db *db, const char *url, const char *appname);
 
 /* The connection, (re)opened and checked if needed (the schema's version and the role, in one

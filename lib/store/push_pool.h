@@ -17,6 +17,13 @@ struct push_pool *push_pool_new(const char *url, const char *appname, int size);
 struct push_db *push_pool_acquire(struct push_pool *pool);
 void push_pool_release(struct push_pool *pool, struct push_db *db);
 
+/* Sends push_pool_read_many's reads to a hot standby (PUSH_REPLICA_DATABASE_URL: url, borrowed
+ * for the pool's life), as many connections as the pool has, each read once the standby has
+ * replayed past the primary's WAL position taken when the read began; after wait_ms
+ * (PUSH_REPLICA_WAIT) without it, or when the standby cannot be used, on the pool's own
+ * connections. Call once, before any read. */
+void push_pool_replicas(struct push_pool *pool, const char *url, const char *appname, int wait_ms);
+
 /* Connections lent out now, and the pool's size (a moment's value, for the metrics). */
 int push_pool_busy(struct push_pool *pool, int *size);
 

@@ -96,6 +96,22 @@ struct push_store_read {
  * none): closing the snapshot of a batch with a newest read clears the connection's text. */
 int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n, char *why, size_t len);
 
+/* Replay-gated reads on a standby (push_pool_replicas). push_store_wal_now, on the primary: its
+ * WAL insert position now, as PostgreSQL writes it ("0/3000148"), into lsn (len bytes, at least
+ * 32): every commit whose effect or notification this process has seen ends before it. 0, or -1
+ * on a database error. */
+int push_store_wal_now(PGconn *conn, char *lsn, size_t len);
+
+enum push_replay {
+    PUSH_REPLAY_ERROR = -1,   /* the query failed (its text stays on the connection) */
+    PUSH_REPLAY_BEHIND,       /* a standby that has not replayed up to the position yet */
+    PUSH_REPLAY_PAST,         /* a standby that has: a read begun now sees every commit before it */
+    PUSH_REPLAY_NOT_STANDBY,  /* not in recovery (a primary, or a standby promoted since) */
+};
+
+/* Has the server on conn replayed the WAL up to lsn (push_store_wal_now's)? */
+enum push_replay push_store_replayed(PGconn *conn, const char *lsn);
+
 /* Marks one message read: 1 done, 0 when the user cannot see that message, -1 error. */
 int push_store_mark_one(PGconn *conn, const char *user, int64_t id);
 
