@@ -70,6 +70,8 @@ static const char usage_text[] =
     "\n"
     "  --url URL            http://127.0.0.1:PORT/PATH of push-sse or push-longpoll (loopback only)\n"
     "  --users N            users and connections (default 100)\n"
+    "  --user-prefix P      their names: P0..P{N-1} (default u; 1 to 8 lower-case letters), so that\n"
+    "                       several push-loads can share a site without sharing users\n"
     "  --mode sse|longpoll|ws  transport (default sse)\n"
     "  --rate R             messages per second, all publishers together (default 1000)\n"
     "  --duration S         seconds of publishing (default 10)\n"
@@ -116,11 +118,11 @@ static struct {
     int users, mode, publishers, broadcast, floor, floor_load, header;
     double rate, duration, connect_rate, wait_s, ready_timeout, stall_s;
     int lp_timeout, per_second;
-    const char *on_ready, *label, *url;
+    const char *on_ready, *label, *url, *prefix;
     int target, multirow;
     int64_t flood;
 } opt = { .users = 100, .mode = MODE_SSE, .publishers = 4, .rate = 1000, .duration = 10,
-          .connect_rate = 2000, .wait_s = 10, .ready_timeout = 120, .stall_s = 15, .lp_timeout = 25 };
+          .connect_rate = 2000, .wait_s = 10, .ready_timeout = 120, .stall_s = 15, .lp_timeout = 25, .prefix = "u" };
 
 static const char header_row[] =
     "| scenario | streams | msg/s | sent | received | lost | dup | p50 ms | p90 ms | p99 ms "
@@ -428,7 +430,7 @@ static void *publisher_main(void *p)
         if (!opt.broadcast) {
             rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
             user = pub.targets[rnd % (uint64_t)pub.ntargets];
-            snprintf(recipient, sizeof recipient, "u%d", user);
+            snprintf(recipient, sizeof recipient, "%s%d", opt.prefix, user);
             to = recipient;
         }
         __atomic_store_n(&pub.owner[seq], user, __ATOMIC_RELEASE);
@@ -467,7 +469,7 @@ static void *multirow_main(void *unused)
         rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
         int user = pub.targets[rnd % (uint64_t)pub.ntargets];
         pub.owner[seq] = user;
-        int n = snprintf(item, sizeof item, "%su%d", seq > 1 ? "," : "", user);
+        int n = snprintf(item, sizeof item, "%s%s%d", seq > 1 ? "," : "", opt.prefix, user);
         buf_add(&r, item, (size_t)n);
         n = snprintf(item, sizeof item, "%s%" PRId64, seq > 1 ? "," : "", seq);
         buf_add(&q, item, (size_t)n);
@@ -632,7 +634,7 @@ static void conn_fail(struct conn *c, const char *why)
         c->failed = 1;
         st.failed++;
         if (!st.first_fail[0])
-            snprintf(st.first_fail, sizeof st.first_fail, "u%d: %s", c->user, why);
+            snprintf(st.first_fail, sizeof st.first_fail, "%s%d: %s", opt.prefix, c->user, why);
         if (sscanf(why, "HTTP %d", &status) == 1 && status > 0 && status < 600)
             st.fail_http[status]++;
         else if (strcmp(why, "not ready in time") == 0)
@@ -1577,7 +1579,7 @@ static double num_arg(const char *name, const char *v, double min, double max)
 static void parse_args(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "url", 1, NULL, 'u' }, { "users", 1, NULL, 'n' }, { "mode", 1, NULL, 'm' },
+        { "url", 1, NULL, 'u' }, { "users", 1, NULL, 'n' }, { "user-prefix", 1, NULL, 'U' }, { "mode", 1, NULL, 'm' },
         { "rate", 1, NULL, 'r' }, { "duration", 1, NULL, 'd' }, { "publishers", 1, NULL, 'p' },
         { "broadcast", 0, NULL, 'b' }, { "connect-rate", 1, NULL, 'c' }, { "wait", 1, NULL, 'w' },
         { "ready-timeout", 1, NULL, 'R' }, { "lp-timeout", 1, NULL, 'T' }, { "stall", 1, NULL, 'S' },
@@ -1593,6 +1595,11 @@ static void parse_args(int argc, char **argv)
         switch (ch) {
         case 'u': opt.url = optarg; break;
         case 'n': opt.users = (int)num_arg("--users", optarg, 1, 1000000); break;
+        case 'U':
+            if (!*optarg || strlen(optarg) > 8 || strspn(optarg, "abcdefghijklmnopqrstuvwxyz") != strlen(optarg))
+                die("--user-prefix: 1 to 8 lower-case letters");
+            opt.prefix = optarg;
+            break;
         case 'm':
             if (strcmp(optarg, "sse") == 0)
                 opt.mode = MODE_SSE;
@@ -1890,7 +1897,7 @@ int main(int argc, char **argv)
         abort();
     for (int i = 0; i < opt.users; i++) {
         char user[32], tok[PUSH_TOKEN_MAX + 1];
-        snprintf(user, sizeof user, "u%d", i);
+        snprintf(user, sizeof user, "%s%d", opt.prefix, i);
         if (push_token_sign(secret, strlen(secret), user, time(NULL) + 7200, tok, sizeof tok) < 0)
             die("push_token_sign failed");
         tokens[i] = strdup(tok);
