@@ -238,11 +238,11 @@ static int replica_read(struct push_pool *pool, struct push_store_read *reads, i
         push_log_warn("a read on the replica failed, made on the primary instead: %.*s",
                       (int)strcspn(why, "\n"), why);
     } else {
+        const char *why = rc == PUSH_DB_RUN_OK ? "it is not a standby: promoted, or "
+                                                 "PUSH_REPLICA_DATABASE_URL names a primary"
+                                               : msg;
         push_log_warn("the replica cannot be used (%.*s): reads go to the primary, and the "
-                      "replica is tried again after %d s", rc == PUSH_DB_RUN_OK ? 200 : (int)strcspn(msg, "\n"),
-                      rc == PUSH_DB_RUN_OK ? "it is not a standby: promoted, or "
-                                             "PUSH_REPLICA_DATABASE_URL names a primary"
-                                           : msg,
+                      "replica is tried again after %d s", (int)strcspn(why, "\n"), why,
                       REPLICA_REST_MS / 1000);
     }
     return -1;

@@ -1,0 +1,238 @@
+# tests/cluster/lib.sh: the simulated cluster that tests/cluster/run and bench/cluster.sh share:
+# a PostgreSQL primary and two hot standbys, PgBouncer in transaction mode, up to three web nodes
+# in network namespaces (nginx, push-sse, push-longpoll, push-ws), HAProxy in front. Sourced after
+# top, top_builddir and keep are set; as root. Sets WORK (the folder, in /tmp: unix socket paths
+# stay short), LOAD (bench/push-load), PGHOST.. (the primary), R1PORT and R2PORT (the standbys),
+# BPORT (PgBouncer), HPORT (HAProxy) and SECRET; removes everything it made on exit.
+#
+#   cluster_prepare        packages, the build, the work folder, the clean-up
+#   cluster_pg             the primary and the standbys (CLUSTER_PG_OPTIONS: more server options)
+#   cluster_bouncer        PgBouncer (again after a restart: the same port)
+#   cluster_links          the three nodes' namespaces and links
+#   start_node N [V=X...]  node N's nginx and daemons; kill_node N: kill -9 all of them
+#   start_haproxy "1 2 3"  HAProxy in front of these nodes (restarted when it runs)
+
+PATH=$PATH:/usr/sbin:/sbin
+say() { printf '%s\n' "$*" >&2; }
+die() { say "cluster: $*"; exit 1; }
+PIDS=()
+declare -A NODE_PIDS
+BOUNCER_PID="" HAPROXY_PID="" HPORT=""
+PASS=0 FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
+not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $1${2:+: $2}"; }
+
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$(( 20000 + RANDOM % 12000 ))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+    die "no free port"
+}
+
+cluster_prepare() {
+    "$top/tests/lib/install-deps" haproxy iproute2 >/dev/null || die "cannot install the packages"
+    if [ ! -f "$top_builddir/Makefile" ]; then
+        [ -x "$top/configure" ] || (cd "$top" && ./autogen.sh >/dev/null 2>&1) || die "autogen.sh failed"
+        mkdir -p "$top_builddir"
+        (cd "$top_builddir" && "$top/configure" -q) || die "configure failed"
+    fi
+    make -C "$top_builddir" -s -j"$(nproc)" >/dev/null || die "make failed in $top_builddir"
+    make -C "$top_builddir" -s bench/push-load >/dev/null || die "make bench/push-load failed"
+    LOAD=$top_builddir/bench/push-load
+    ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+    WORK=$(mktemp -d /tmp/pgpc.XXXXXX)
+    chmod 755 "$WORK"
+    trap cleanup EXIT
+    trap 'say "cluster: stopped"; exit 130' INT TERM
+    # what an interrupted run left behind
+    for n in 1 2 3; do
+        ip netns del "pgpc-web$n" 2>/dev/null || true
+        ip link del "pgpcf$n" 2>/dev/null || true
+        ip link del "pgpcd$n" 2>/dev/null || true
+    done
+    SECRET=cluster-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+}
+
+cleanup() {
+    trap - EXIT INT TERM
+    local p
+    for p in "${PIDS[@]}" ${NODE_PIDS[@]+"${NODE_PIDS[@]}"} $BOUNCER_PID; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    for p in "${PIDS[@]}" ${NODE_PIDS[@]+"${NODE_PIDS[@]}"} $BOUNCER_PID; do kill -9 "$p" 2>/dev/null || true; done
+    for n in 1 2 3; do
+        # whatever still runs in a node's namespace
+        for p in $(ip netns pids "pgpc-web$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+        ip netns del "pgpc-web$n" 2>/dev/null || true
+        ip link del "pgpcf$n" 2>/dev/null || true
+        ip link del "pgpcd$n" 2>/dev/null || true
+    done
+    for d in r1 r2 pg; do "$top/tests/lib/pgcluster" stop "$WORK/$d" >/dev/null 2>&1 || true; done
+    for d in r1 r2 pg; do [ -L "$WORK/$d/data" ] && rm -rf "$(readlink -f "$WORK/$d/data")"; done
+    if [ "$keep" = 1 ] || [ "$FAIL" -gt 0 ]; then say "# logs kept in $WORK"; else rm -rf "$WORK"; fi
+}
+
+# --- PostgreSQL: a primary, listening on the database links too, and two standbys
+cluster_pg() {
+    say "# PostgreSQL: a primary and two hot standbys"
+    export PGCLUSTER_OPTIONS="-c listen_addresses=* -c wal_writer_delay=10ms ${CLUSTER_PG_OPTIONS:-}"
+    "$top/tests/lib/pgcluster" start "$WORK/pg" >/dev/null || die "the primary did not start"
+    # shellcheck disable=SC1091
+    . "$WORK/pg/env"
+    PGDATA_REAL=$(readlink -f "$PGDATA")
+    printf 'host all all 10.78.0.0/16 trust\n' >>"$PGDATA_REAL/pg_hba.conf"
+    psql -qAtX -c "SELECT pg_reload_conf()" >/dev/null
+    psql -qX -v ON_ERROR_STOP=1 -f "$top/sql/install.sql" >"$WORK/install.log" 2>&1 || die "schema install failed"
+    "$top/tests/lib/pgcluster" roles "$WORK/pg" >/dev/null || die "cannot create the roles"
+    "$top/tests/lib/pgcluster" standby "$WORK/r1" "$WORK/pg" >/dev/null || die "standby 1 did not start"
+    "$top/tests/lib/pgcluster" standby "$WORK/r2" "$WORK/pg" >/dev/null || die "standby 2 did not start"
+    R1PORT=$(cat "$WORK/r1/port") R2PORT=$(cat "$WORK/r2/port")
+    for r in r1 r2; do
+        ( . "$WORK/$r/env"; for _ in $(seq 1 100); do [ "$(psql -qAtX -c "SELECT schema_version FROM push.meta" 2>/dev/null)" = 5 ] && exit 0; sleep 0.1; done; exit 1 ) \
+            || die "standby $r did not replay the schema"
+    done
+}
+
+# --- PgBouncer, transaction mode, for the nodes' queries
+cluster_bouncer() {
+    [ -n "$BPORT" ] || BPORT=$(free_port)
+    BOUNCER_PID=$("$top/tests/lib/pgbouncer" "$WORK/bouncer" "$BPORT" push_web "listen_addr=*" \
+                  default_pool_size=6 max_client_conn=500)
+}
+BPORT=""
+
+# --- the web nodes
+cluster_links() {
+    say "# three web nodes in network namespaces"
+    for n in 1 2 3; do
+        ns=pgpc-web$n
+        ip netns add "$ns"
+        ip -n "$ns" link set lo up
+        ip link add "pgpcf$n" type veth peer name front netns "$ns"
+        ip link add "pgpcd$n" type veth peer name db netns "$ns"
+        ip addr add "10.77.$n.1/24" dev "pgpcf$n"
+        ip addr add "10.78.$n.1/24" dev "pgpcd$n"
+        ip link set "pgpcf$n" up
+        ip link set "pgpcd$n" up
+        ip -n "$ns" addr add "10.77.$n.2/24" dev front
+        ip -n "$ns" addr add "10.78.$n.2/24" dev db
+        ip -n "$ns" link set front up
+        ip -n "$ns" link set db up
+    done
+}
+
+# start_node N [VAR=VALUE...]: nginx and the three daemons of node N, in its namespace, with these
+# settings over the usual ones
+start_node() {
+    local n=$1 ns=pgpc-web$1 dir=$WORK/web$1 db=10.78.$1.1 p
+    shift
+    mkdir -p "$dir/nginx"
+    rm -f "$dir"/*.sock
+    local env=(PUSH_TOKEN_SECRET="$SECRET" PUSH_DB_PREPARE=0 PUSH_HEARTBEAT=5 PUSH_DRAIN_TIME=2
+               PUSH_MAX_STREAMS=5000 PUSH_MAX_STREAMS_PER_USER=4
+               PUSH_DATABASE_URL="host=$db port=$BPORT dbname=$PGDATABASE user=push_web connect_timeout=2"
+               PUSH_LISTEN_DATABASE_URL="host=$db port=$PGPORT dbname=$PGDATABASE user=push_web connect_timeout=2"
+               PUSH_REPLICA_DATABASE_URL="host=$db,$db port=$R1PORT,$R2PORT dbname=$PGDATABASE user=push_web target_session_attrs=standby"
+               PUSH_REPLICA_WAIT=100 PUSH_LOG_LEVEL=info PGAPPNAME="web$n" "$@")
+    for p in push-sse push-longpoll push-ws; do
+        local bin=$top_builddir/cgi-bin/$p
+        [ "$p" = push-ws ] && bin=$top_builddir/daemons/$p
+        ip netns exec "$ns" env "${env[@]}" "$bin" --listen "$dir/$p.sock" >>"$dir/$p.log" 2>&1 &
+        NODE_PIDS[$n.$p]=$!
+    done
+    cat >"$dir/nginx.conf" <<EOF
+user root root;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $dir/nginx/body;
+    fastcgi_temp_path $dir/nginx/fastcgi;
+    proxy_temp_path $dir/nginx/proxy;
+    uwsgi_temp_path $dir/nginx/uwsgi;
+    scgi_temp_path $dir/nginx/scgi;
+    server {
+        listen 10.77.$n.2:80;
+        location = /push-sse {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:$dir/push-sse.sock;
+            fastcgi_buffering off;
+            fastcgi_buffer_size 1k;
+            fastcgi_read_timeout 120s;
+        }
+        location = /push-longpoll {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:$dir/push-longpoll.sock;
+            fastcgi_read_timeout 120s;
+        }
+        location = /push-ws {
+            proxy_pass http://unix:$dir/push-ws.sock;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host \$http_host;
+            proxy_read_timeout 120s;
+        }
+        location = /health {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param PUSH_STATUS health;
+            fastcgi_pass unix:$dir/push-sse.sock;
+        }
+    }
+}
+EOF
+    for _ in $(seq 1 100); do [ -S "$dir/push-sse.sock" ] && [ -S "$dir/push-longpoll.sock" ] && [ -S "$dir/push-ws.sock" ] && break; sleep 0.05; done
+    ip netns exec "$ns" nginx -p "$dir/nginx" -c "$dir/nginx.conf" -e "$dir/nginx-error.log" -g 'daemon off;' 2>>"$dir/nginx-error.log" &
+    NODE_PIDS[$n.nginx]=$!
+    for _ in $(seq 1 100); do
+        [ "$(ip netns exec "$ns" curl -s -o /dev/null -w '%{http_code}' "http://10.77.$n.2/health")" = 200 ] && return 0
+        sleep 0.1
+    done
+    die "web node $n did not come up: $(tail -n 3 "$dir"/*.log | tr '\n' ' ')"
+}
+kill_node() { # kill -9 every process of node N
+    local n=$1 p
+    for p in $(ip netns pids "pgpc-web$n"); do kill -9 "$p" 2>/dev/null || true; done
+    for p in nginx push-sse push-longpoll push-ws; do
+        wait "${NODE_PIDS[$n.$p]}" 2>/dev/null || true # (no "Killed" line from the shell)
+        unset "NODE_PIDS[$n.$p]"
+    done
+}
+
+# --- HAProxy
+start_haproxy() {
+    local nodes=$1
+    if [ -n "$HAPROXY_PID" ]; then kill "$HAPROXY_PID" 2>/dev/null || true; wait "$HAPROXY_PID" 2>/dev/null || true; fi
+    [ -n "$HPORT" ] || HPORT=$(free_port)
+    cat >"$WORK/haproxy.cfg" <<EOF
+    global
+        maxconn 8000
+    defaults
+        mode http
+        timeout connect 2s
+        timeout client 1h
+        timeout server 1h
+        timeout tunnel 1h
+        timeout check 2s
+        # each event goes out when it comes: without this HAProxy holds a streamed body's small writes
+        # back for more (MSG_MORE), 200 ms at the median for SSE
+        option http-no-delay
+    frontend pgpush
+        bind 127.0.0.1:$HPORT
+        default_backend web
+    backend web
+        balance roundrobin
+        option httpchk GET /health
+        http-check expect status 200
+        default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+    $(for n in $nodes; do printf '    server web%s 10.77.%s.2:80 check\n' "$n" "$n"; done)
+EOF
+    haproxy -f "$WORK/haproxy.cfg" -db >>"$WORK/haproxy.log" 2>&1 &
+    HAPROXY_PID=$!
+    PIDS+=($HAPROXY_PID)
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$HPORT") 2>/dev/null && break; sleep 0.1; done
+    sleep 2.5 # the first health checks
+}
