@@ -31,7 +31,8 @@ struct push_db {
     time_t last_complaint; /* failures are logged at most every 30 s */
     int prepared;          /* push_store's statements are prepared on conn */
     struct push_db_role role; /* of conn, once push_db_get returned it */
-    const char *server;    /* what the log calls it: "PostgreSQL", or "the replica" */
+    const char *server;    /* what the log calls it: "PostgreSQL", or the replica's name
+                            * (push_pool_replicas) */
     const char *connect_timeout; /* libpq's connect_timeout, s, unless the URL or
                                   * PGCONNECT_TIMEOUT says otherwise: "5" */
 };

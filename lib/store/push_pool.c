@@ -172,8 +172,7 @@ static int gated_read(struct push_db *db, PGconn *conn, void *arg)
         long us = pause_us < left_us ? pause_us : left_us;
         struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
         nanosleep(&ts, NULL);
-        if (pause_us < 8000)
-            pause_us *= 2;
+        pause_us = pause_us * 2 < 8000 ? pause_us * 2 : 8000; /* 0.2, 0.4, ... 6.4, then 8 ms */
     }
     g->outcome = GATE_READ;
     return read_many(db, conn, &g->m);
