@@ -95,6 +95,15 @@ static const char usage_text[] =
     "  --label TEXT         first column of the row (default: the mode)\n"
     "  --header             print the table header first (alone: print it and exit)\n"
     "  --per-second         also print p50/p99/max of the messages sent in each second (stderr)\n"
+    "  --verify-db ROLE     the truth is the database: after publishing, read back as ROLE (one\n"
+    "                       that may read push.message) which of this run's messages it holds (a\n"
+    "                       fresh connection, PG* variables, so that PGTARGETSESSIONATTRS=\n"
+    "                       read-write finds a new primary), and count sent\n"
+    "                       and lost against those; also report messages acknowledged to the\n"
+    "                       publisher but missing, and received but missing (both what a failover\n"
+    "                       with asynchronous replication can lose). A publisher whose connection\n"
+    "                       breaks reconnects (PQreset) and goes on; its INSERT in flight, with no\n"
+    "                       answer, is settled by the read-back\n"
     "  --floor              no HTTP: LISTEN pgpush on one connection, INSERT on another, and time\n"
     "                       INSERT to notification (PostgreSQL's own latency floor), one INSERT\n"
     "                       at a time\n"
@@ -118,7 +127,7 @@ static struct {
     int users, mode, publishers, broadcast, floor, floor_load, header;
     double rate, duration, connect_rate, wait_s, ready_timeout, stall_s;
     int lp_timeout, per_second;
-    const char *on_ready, *label, *url, *prefix;
+    const char *on_ready, *label, *url, *prefix, *verify_db; /* verify_db: the role reading back */
     int target, multirow;
     int64_t flood;
 } opt = { .users = 100, .mode = MODE_SSE, .publishers = 4, .rate = 1000, .duration = 10,
@@ -402,6 +411,8 @@ static struct {
     int *targets;         /* users that are ready: recipients are drawn from these */
     int ntargets;
     int32_t *owner;       /* per seq: the recipient's user index, -1 unused, -2 failed insert */
+    uint8_t *acked;       /* per seq: the INSERT was answered with success */
+    int64_t unanswered;   /* INSERTs whose connection broke before the answer (atomic) */
     int running;          /* publisher threads still running (atomic) */
     int64_t end_mono;     /* when the last one ended */
     char first_error[256];
@@ -410,6 +421,17 @@ static struct {
 struct pub_arg {
     int index;
 };
+
+/* PQreset until the connection is back (its conninfo and the PG* variables: a multi-host string
+ * with target_session_attrs=read-write finds the new primary), every 100 ms, for at most 60 s. */
+static void reconnect(PGconn *pg)
+{
+    for (int i = 0; i < 600 && PQstatus(pg) != CONNECTION_OK; i++) {
+        PQreset(pg);
+        if (PQstatus(pg) != CONNECTION_OK)
+            sleep_until(mono_ns() + 100000000);
+    }
+}
 
 static void *publisher_main(void *p)
 {
@@ -438,7 +460,17 @@ static void *publisher_main(void *p)
                      ? nchan_publish(&pub.fds[a->index], to ? to : "all", real_ns(), seq, err, sizeof err)
                      : publish(pg, to, real_ns(), seq, err, sizeof err);
         if (rc == 0) {
+            pub.acked[seq] = 1;
             __atomic_fetch_add(&pub.sent, 1, __ATOMIC_RELAXED);
+        } else if (pg && PQstatus(pg) != CONNECTION_OK) {
+            /* the connection broke (a server gone, a failover): whether this one committed, only
+             * the database can say (--verify-db reads it back); its owner stays, so that a
+             * delivery of it is not taken for a misrouted one. Then reconnect and go on. */
+            __atomic_fetch_add(&pub.unanswered, 1, __ATOMIC_RELAXED);
+            if (__atomic_fetch_add(&pub.errors, 1, __ATOMIC_RELAXED) == 0)
+                snprintf(pub.first_error, sizeof pub.first_error, "%.*s",
+                         (int)strcspn(err, "\n"), err);
+            reconnect(pg);
         } else {
             __atomic_store_n(&pub.owner[seq], -2, __ATOMIC_RELEASE);
             if (__atomic_fetch_add(&pub.errors, 1, __ATOMIC_RELAXED) == 0)
@@ -486,6 +518,7 @@ static void *multirow_main(void *unused)
                                  "FROM unnest($2::text[], $3::bigint[]) AS x(r, s)",
                                  3, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        memset(pub.acked, 1, (size_t)pub.total + 1);
         __atomic_store_n(&pub.sent, pub.total, __ATOMIC_RELEASE);
     } else {
         pub.errors = pub.total;
@@ -576,6 +609,8 @@ static struct {
     int64_t *lat;
     uint8_t *got;
     int64_t *lat_by_seq; /* --per-second: latency per seq (0: not received) */
+    uint8_t *in_db;      /* --verify-db: per seq, the database holds it (for its owner) */
+    int64_t in_db_count, received_in_db, in_db_foreign;
     int64_t max_seq;
     int64_t run_start_real;
     int64_t last_arrival; /* CLOCK_REALTIME of the last new message (--flood) */
@@ -592,6 +627,58 @@ static struct {
 } st;
 
 static void conn_start(struct conn *c);
+
+/* --verify-db: which of this run's messages the database holds, each for the user it was published
+ * to (st.in_db), read on a fresh connection as opt.verify_db; tried for up to 60 s (the database may
+ * be between two primaries). Blocks the clients' loop meanwhile: the kernel buffers their input. */
+static void verify_db_read(void)
+{
+    char re[32], since[32];
+    const char *keys[] = { "application_name", "user", "dbname", NULL };
+    const char *vals[] = { "push-load verify", opt.verify_db, NULL, NULL };
+    const char *params[2] = { re, since };
+    PGresult *res = NULL;
+
+    snprintf(re, sizeof re, "^%s[0-9]+$", opt.prefix);
+    snprintf(since, sizeof since, "%" PRId64, st.run_start_real);
+    for (int i = 0; i < 600 && !res; i++) {
+        PGconn *c = PQconnectdbParams(keys, vals, 1);
+        if (PQstatus(c) == CONNECTION_OK) {
+            res = PQexecParams(c, "SELECT (data->>'seq')::bigint, recipient FROM push.message "
+                                  "WHERE title = 'bench' AND recipient ~ $1 "
+                                  "AND (data->>'t_ns')::bigint >= $2::bigint",
+                               2, NULL, params, NULL, NULL, 0);
+            if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+                note("--verify-db: %.*s", (int)strcspn(PQerrorMessage(c), "\n"), PQerrorMessage(c));
+                PQclear(res);
+                res = NULL;
+            }
+        }
+        PQfinish(c);
+        if (!res)
+            sleep_until(mono_ns() + 100000000);
+    }
+    if (!res)
+        die("--verify-db: cannot read this run's messages back (PG* variables, role %s)", opt.verify_db);
+    if (!(st.in_db = calloc((size_t)pub.total + 1, 1)))
+        abort();
+    for (int r = 0; r < PQntuples(res); r++) {
+        int64_t seq = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+        char want[32];
+        if (seq < 1 || seq > pub.total || st.in_db[seq])
+            continue;
+        snprintf(want, sizeof want, "%s%d", opt.prefix, pub.owner[seq]);
+        if (pub.owner[seq] < 0 || strcmp(want, PQgetvalue(res, r, 1)) != 0) {
+            st.in_db_foreign++; /* not for the user it was published to: never expected */
+            continue;
+        }
+        st.in_db[seq] = 1;
+        st.in_db_count++;
+        if (st.got[seq])
+            st.received_in_db++;
+    }
+    PQclear(res);
+}
 
 static void ep_mod(struct conn *c, uint32_t ev)
 {
@@ -854,6 +941,8 @@ static void on_message(struct conn *c, int64_t t_ns, int64_t seq)
         return;
     }
     st.got[seq] = 1;
+    if (st.in_db && st.in_db[seq])
+        st.received_in_db++;
     st.lat[st.received++] = now_real - t_ns;
     if (now_real > st.last_arrival)
         st.last_arrival = now_real;
@@ -1587,6 +1676,7 @@ static void parse_args(int argc, char **argv)
         { "floor", 0, NULL, 'f' }, { "per-second", 0, NULL, 'P' }, { "help", 0, NULL, 'h' },
         { "floor-load", 0, NULL, 'L' },
         { "target", 1, NULL, 't' }, { "flood", 1, NULL, 'F' }, { "multirow", 0, NULL, 'M' },
+        { "verify-db", 1, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     int ch;
@@ -1625,6 +1715,7 @@ static void parse_args(int argc, char **argv)
         case 'f': opt.floor = 1; break;
         case 'L': opt.floor_load = 1; break;
         case 'P': opt.per_second = 1; break;
+        case 'V': opt.verify_db = optarg; break;
         case 't':
             if (strcmp(optarg, "pgpush") == 0)
                 opt.target = TARGET_PGPUSH;
@@ -1645,6 +1736,8 @@ static void parse_args(int argc, char **argv)
         die("--multirow needs --flood, and --target pgpush without --broadcast");
     if (opt.flood && opt.broadcast)
         die("--flood and --broadcast do not go together");
+    if (opt.verify_db && (opt.target == TARGET_NCHAN || opt.broadcast))
+        die("--verify-db needs --target pgpush without --broadcast");
 }
 
 /* Every subscriber registered in Nchan (its long polls are only sent, as far as the client can
@@ -1913,9 +2006,10 @@ int main(int argc, char **argv)
         opt.publishers = 1;
     st.max_seq = pub.total;
     pub.owner = malloc(((size_t)pub.total + 1) * sizeof *pub.owner);
+    pub.acked = calloc((size_t)pub.total + 1, 1);
     st.got = calloc((size_t)pub.total + 1, 1);
     st.lat = calloc((size_t)pub.total + 1, sizeof *st.lat);
-    if (!pub.owner || !st.got || !st.lat)
+    if (!pub.owner || !pub.acked || !st.got || !st.lat)
         abort();
     if (opt.per_second && !opt.broadcast && !(st.lat_by_seq = calloc((size_t)pub.total + 1, sizeof *st.lat_by_seq)))
         abort();
@@ -2039,11 +2133,14 @@ int main(int argc, char **argv)
                 t_pub_end = __atomic_load_n(&pub.end_mono, __ATOMIC_ACQUIRE);
                 deadline_wait = now + (int64_t)(opt.wait_s * 1e9);
                 stage = 3;
+                if (opt.verify_db)
+                    verify_db_read();
             }
         }
         if (stage == 3) {
             int64_t sent = __atomic_load_n(&pub.sent, __ATOMIC_RELAXED);
-            int done = opt.broadcast ? st.bcast_got >= pub.ntargets : st.received >= sent;
+            int done = opt.broadcast ? st.bcast_got >= pub.ntargets
+                       : opt.verify_db ? st.received_in_db >= st.in_db_count : st.received >= sent;
             if (done || now >= deadline_wait)
                 stage = 4;
         }
@@ -2076,6 +2173,26 @@ int main(int argc, char **argv)
                 lat[nlat++] = conns[i].bcast_ns;
         received = (int64_t)nlat;
         lost = pub.ntargets - received;
+    } else if (opt.verify_db) {
+        /* the database's messages are what was sent */
+        int64_t acked_missing = 0, vanished = 0, unanswered_in = 0;
+        for (int64_t q = 1; q <= pub.total; q++) {
+            if (!st.in_db[q]) {
+                acked_missing += pub.acked[q];
+                vanished += st.got[q];
+            } else if (!pub.acked[q]) {
+                unanswered_in++;
+            }
+        }
+        lat = st.lat;
+        nlat = (size_t)st.received;
+        sent = st.in_db_count;
+        received = st.received_in_db;
+        lost = sent - received;
+        note("database: %" PRId64 " messages of this run (%" PRId64 " of them with no answer to their "
+             "INSERT), %" PRId64 " for another user; acknowledged but missing %" PRId64
+             ", received but missing %" PRId64, st.in_db_count, unanswered_in, st.in_db_foreign,
+             acked_missing, vanished);
     } else {
         lat = st.lat;
         nlat = (size_t)st.received;
@@ -2093,8 +2210,9 @@ int main(int argc, char **argv)
         deliveries = pub_s > 0 ? (double)received / pub_s : 0;
     snprintf(label, sizeof label, "%s", opt.label ? opt.label
              : opt.broadcast ? "broadcast" : opt.mode == MODE_SSE ? "sse" : opt.mode == MODE_WS ? "ws" : "longpoll");
-    note("sent %" PRId64 " in %.2f s (%.0f/s), insert errors %" PRId64 "%s%s", sent, pub_s,
-         pub_s > 0 ? (double)sent / pub_s : 0.0, pub.errors, pub.errors ? ": " : "", pub.first_error);
+    note("sent %" PRId64 " in %.2f s (%.0f/s), insert errors %" PRId64 " (%" PRId64 " with no answer, "
+         "the connection broken)%s%s", (int64_t)pub.sent, pub_s, pub_s > 0 ? (double)pub.sent / pub_s : 0.0,
+         pub.errors, pub.unanswered, pub.errors ? ": " : "", pub.first_error);
     note("received %" PRId64 ", duplicates %" PRId64 ", misrouted %" PRId64 ", stale %" PRId64
          ", foreign %" PRId64 ", heartbeats %" PRId64 ", reconnects %" PRId64 ", long-poll answers %"
          PRId64 " (keep-alive reopens %" PRId64 ")",
@@ -2144,5 +2262,5 @@ int main(int argc, char **argv)
            received, lost, st.duplicates, quantile_ms(lat, nlat, 0.5), quantile_ms(lat, nlat, 0.9),
            quantile_ms(lat, nlat, 0.99), maxms, st.failed, st.reconnects, ramp_s, deliveries);
     fflush(stdout);
-    return lost || st.duplicates || st.misrouted ? 1 : 0;
+    return lost || st.duplicates || st.misrouted || st.in_db_foreign ? 1 : 0;
 }

@@ -242,6 +242,10 @@ static int setup(struct push_db *db, PGconn *conn)
     ok = locked == 1 && PQresultStatus(res) == PGRES_COMMAND_OK
          && push_store_prepare(db, conn) == 0;
     PQclear(res);
+    /* a primary new since the last connection (a standby promoted) moves the ids past those of
+     * the history it forked from, before this bridge reads from its cursors */
+    if (ok && push_store_follow_timeline(conn) < 0)
+        ok = 0;
     /* (without them, every wake-up is read: a role that may not read them still works) */
     if (ok && push_notify_keys(conn, &keys) < 0)
         push_log_debug("the wake-up keys could not be read: every message is read from the tables");

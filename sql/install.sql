@@ -64,6 +64,10 @@ SELECT schema_version < 5 AS need_0005 FROM push.meta \gset
 \if :need_0005
 \ir migrations/0005_carry.sql
 \endif
+SELECT schema_version < 6 AS need_0006 FROM push.meta \gset
+\if :need_0006
+\ir migrations/0006_timeline.sql
+\endif
 
 -- What the roles may do, set in full on every run: a database that came up through the migrations
 -- ends with exactly the grants of a fresh install, and the tables of later migrations are covered.
@@ -85,7 +89,8 @@ GRANT EXECUTE ON FUNCTION
     push.mark_read(text, bigint), push.mark_read_upto(text, bigint, bigint), push.mark_all_read(text),
     push.mark_kind_read(text, text), push.mark_kind_read(text, text, bigint, bigint),
     push.mqtt_acked(text), push.mqtt_ack(text, bigint), push.mqtt_pending(text, integer),
-    push.mqtt_seen(text), push.mqtt_users(text, integer)
+    push.mqtt_seen(text), push.mqtt_users(text, integer),
+    push.timeline(), push.follow_timeline()
     TO push_reader;
 
 -- push_publisher, a site's backend: INSERT INTO push.message (RETURNING id too), push.send and

@@ -19,6 +19,7 @@
 #include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_notify.h"
+#include "store/push_store.h"
 #include "transport/push_json.h"
 
 #define BUCKETS 16384          /* user hash buckets; chains grow past that, nothing breaks */
@@ -214,6 +215,16 @@ static PGconn *listen_conn(struct push_hub *hub, int *complained)
         res = PQexec(conn, PUSH_NOTIFY_LISTEN);
         if (PQresultStatus(res) == PGRES_COMMAND_OK) {
             PQclear(res);
+            /* a primary new since the last connection (a standby promoted) moves the ids and
+             * versions past those of the history it forked from, before the streams re-read:
+             * a cursor the lost history handed out is then behind every new message
+             * (0006_timeline.sql) */
+            if (push_store_follow_timeline(conn) < 0) {
+                char *msg = PQerrorMessage(conn);
+                push_log_warn("push.follow_timeline() failed (%.*s): after a failover, ids may "
+                              "be drawn again until the first message is published",
+                              (int)strcspn(msg, "\n"), msg);
+            }
             if (push_notify_keys(conn, &hub->key) < 0) {
                 char *msg = PQerrorMessage(conn);
                 push_log_warn("cannot read push.wake_key (%.*s): wake-ups cannot be opened, and "

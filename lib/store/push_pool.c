@@ -136,14 +136,14 @@ static int read_many(struct push_db *db, PGconn *conn, void *arg)
 static int wal_now(struct push_db *db, PGconn *conn, void *arg)
 {
     (void)db;
-    return push_store_wal_now(conn, arg, 64);
+    return push_store_wal_now(conn, arg);
 }
 
-enum gate { GATE_READ, GATE_BEHIND, GATE_NOT_STANDBY };
+enum gate { GATE_READ, GATE_BEHIND, GATE_NOT_STANDBY, GATE_OTHER_HISTORY };
 
 struct gated {
     struct many m;
-    const char *lsn;
+    const struct push_wal_pos *pos;
     long deadline; /* push_now_ms */
     enum gate outcome;
 };
@@ -154,11 +154,11 @@ static int gated_read(struct push_db *db, PGconn *conn, void *arg)
     long pause_us = 200;
 
     for (;;) {
-        enum push_replay r = push_store_replayed(conn, g->lsn);
+        enum push_replay r = push_store_replayed(conn, g->pos);
         if (r == PUSH_REPLAY_ERROR)
             return -1;
-        if (r == PUSH_REPLAY_NOT_STANDBY) {
-            g->outcome = GATE_NOT_STANDBY;
+        if (r == PUSH_REPLAY_NOT_STANDBY || r == PUSH_REPLAY_OTHER_HISTORY) {
+            g->outcome = r == PUSH_REPLAY_NOT_STANDBY ? GATE_NOT_STANDBY : GATE_OTHER_HISTORY;
             return 0;
         }
         if (r == PUSH_REPLAY_PAST)
@@ -198,16 +198,17 @@ static void replica_rest(struct push_pool *pool)
 /* The batch read on a replica: 0 done, -1 when it is to be read on the primary (counted). */
 static int replica_read(struct push_pool *pool, struct push_store_read *reads, int n)
 {
-    char lsn[64], msg[256];
+    struct push_wal_pos pos;
+    char msg[256];
     enum push_db_err err;
-    struct gated g = { { reads, n, "" }, lsn, 0, GATE_BEHIND };
+    struct gated g = { { reads, n, "" }, &pos, 0, GATE_BEHIND };
 
     if (push_now_ms() < __atomic_load_n(&pool->replica_rest_until, __ATOMIC_RELAXED)) {
         push_metric_add(PUSH_M_REPLICA_UNUSABLE, n);
         return -1;
     }
     struct push_db *db = push_pool_acquire(pool);
-    enum push_db_run rc = push_db_run(db, wal_now, lsn, &err, msg, sizeof msg);
+    enum push_db_run rc = push_db_run(db, wal_now, &pos, &err, msg, sizeof msg);
     push_pool_release(pool, db);
     if (rc != PUSH_DB_RUN_OK)
         return -1; /* the primary's trouble: its own read meets it, and says so */
@@ -215,8 +216,9 @@ static int replica_read(struct push_pool *pool, struct push_store_read *reads, i
     g.deadline = push_now_ms() + pool->replica_wait_ms;
     db = push_pool_acquire(pool->replica);
     rc = push_db_run(db, gated_read, &g, &err, msg, sizeof msg);
-    if (rc == PUSH_DB_RUN_OK && g.outcome == GATE_NOT_STANDBY)
-        push_db_close(db); /* promoted, or never a standby: connect again after the rest */
+    if (rc == PUSH_DB_RUN_OK && g.outcome != GATE_READ && g.outcome != GATE_BEHIND)
+        push_db_close(db); /* promoted, never a standby, or on another history: connect again
+                            * after the rest (a multi-host string may find a better one) */
     push_pool_release(pool->replica, db);
 
     if (rc == PUSH_DB_RUN_OK && g.outcome == GATE_READ) {
@@ -237,9 +239,14 @@ static int replica_read(struct push_pool *pool, struct push_store_read *reads, i
         push_log_warn("a read on the replica failed, made on the primary instead: %.*s",
                       (int)strcspn(why, "\n"), why);
     } else {
-        const char *why = rc == PUSH_DB_RUN_OK ? "it is not a standby: promoted, or "
-                                                 "PUSH_REPLICA_DATABASE_URL names a primary"
-                                               : msg;
+        const char *why = rc != PUSH_DB_RUN_OK ? msg
+                          : g.outcome == GATE_NOT_STANDBY
+                              ? "it is not a standby: promoted, or PUSH_REPLICA_DATABASE_URL names "
+                                "a primary"
+                              : "it is not on the primary's timeline: it replayed past the point "
+                                "where a promoted standby took over (rebuild it, or pg_rewind it, "
+                                "and point it at the new primary), or the new primary has not "
+                                "taken its timeline yet";
         push_log_warn("the replica cannot be used (%.*s): reads go to the primary, and the "
                       "replica is tried again after %d s", (int)strcspn(why, "\n"), why,
                       REPLICA_REST_MS / 1000);

@@ -454,38 +454,57 @@ int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n, cha
     return rc;
 }
 
-int push_store_wal_now(PGconn *conn, char *lsn, size_t len)
+int push_store_wal_now(PGconn *conn, struct push_wal_pos *pos)
 {
     /* the insert position, not the write position: with synchronous_commit off a commit's record
      * may be inserted and not yet written when its NOTIFY arrives */
-    PGresult *res = run(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn()", 0, NULL, PGRES_TUPLES_OK);
-    int ok = res && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
-             && (size_t)PQgetlength(res, 0, 0) < len;
+    PGresult *res = run(conn, "SELECT pg_catalog.pg_current_wal_insert_lsn(), push.timeline()", 0,
+                        NULL, PGRES_TUPLES_OK);
+    int ok = res && PQntuples(res) == 1 && PQnfields(res) == 2 && !PQgetisnull(res, 0, 0)
+             && !PQgetisnull(res, 0, 1) && (size_t)PQgetlength(res, 0, 0) < sizeof pos->lsn;
 
-    if (ok)
-        snprintf(lsn, len, "%s", PQgetvalue(res, 0, 0));
+    if (ok) {
+        snprintf(pos->lsn, sizeof pos->lsn, "%s", PQgetvalue(res, 0, 0));
+        pos->timeline = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
+    }
     PQclear(res);
     return ok ? 0 : -1;
 }
 
-enum push_replay push_store_replayed(PGconn *conn, const char *lsn)
+enum push_replay push_store_replayed(PGconn *conn, const struct push_wal_pos *pos)
 {
     /* pg_last_wal_replay_lsn moves only after a record is applied: once it is at or past the
-     * commit of a change, a snapshot taken after this statement sees that change */
-    const char *params[] = { lsn };
+     * commit of a change, a snapshot taken after this statement sees that change. Past the
+     * position on another history is no use: LSNs of two histories are not comparable. */
+    char tl[I64_TEXT];
+    const char *params[] = { pos->lsn, tl };
+
+    i64_text(pos->timeline, tl);
     PGresult *res = run(conn, "SELECT pg_catalog.pg_is_in_recovery(),"
-                              " pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_catalog.pg_lsn",
-                        1, params, PGRES_TUPLES_OK);
+                              " pg_catalog.pg_last_wal_replay_lsn() >= $1::pg_catalog.pg_lsn,"
+                              " (SELECT h.timeline FROM push.history h) = $2::integer",
+                        2, params, PGRES_TUPLES_OK);
     enum push_replay r = PUSH_REPLAY_ERROR;
 
-    if (res && PQntuples(res) == 1 && PQnfields(res) == 2) {
+    if (res && PQntuples(res) == 1 && PQnfields(res) == 3) {
         if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
             r = PUSH_REPLAY_NOT_STANDBY;
+        else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0)
+            r = PUSH_REPLAY_BEHIND;
         else
-            r = strcmp(PQgetvalue(res, 0, 1), "t") == 0 ? PUSH_REPLAY_PAST : PUSH_REPLAY_BEHIND;
+            r = strcmp(PQgetvalue(res, 0, 2), "t") == 0 ? PUSH_REPLAY_PAST : PUSH_REPLAY_OTHER_HISTORY;
     }
     PQclear(res);
     return r;
+}
+
+int push_store_follow_timeline(PGconn *conn)
+{
+    PGresult *res = run(conn, "SELECT push.follow_timeline()", 0, NULL, PGRES_TUPLES_OK);
+    int ok = res != NULL;
+
+    PQclear(res);
+    return ok ? 0 : -1;
 }
 
 int push_store_mark_one(PGconn *conn, const char *user, int64_t id)

@@ -97,20 +97,31 @@ struct push_store_read {
 int push_store_read_many(PGconn *conn, struct push_store_read *reads, int n, char *why, size_t len);
 
 /* Replay-gated reads on a standby (push_pool_replicas). push_store_wal_now, on the primary: its
- * WAL insert position now, as PostgreSQL writes it ("0/3000148"), into lsn (len bytes, at least
- * 32): every commit whose effect or notification this process has seen ends before it. 0, or -1
- * on a database error. */
-int push_store_wal_now(PGconn *conn, char *lsn, size_t len);
+ * WAL insert position now, as PostgreSQL writes it ("0/3000148"), and its timeline: every commit
+ * whose effect or notification this process has seen ends before that position. 0, or -1 on a
+ * database error. */
+struct push_wal_pos {
+    char lsn[32];
+    int timeline;
+};
+int push_store_wal_now(PGconn *conn, struct push_wal_pos *pos);
 
 enum push_replay {
-    PUSH_REPLAY_ERROR = -1,   /* the query failed (its text stays on the connection) */
-    PUSH_REPLAY_BEHIND,       /* a standby that has not replayed up to the position yet */
-    PUSH_REPLAY_PAST,         /* a standby that has: a read begun now sees every commit before it */
-    PUSH_REPLAY_NOT_STANDBY,  /* not in recovery (a primary, or a standby promoted since) */
+    PUSH_REPLAY_ERROR = -1,    /* the query failed (its text stays on the connection) */
+    PUSH_REPLAY_BEHIND,        /* a standby that has not replayed up to the position yet */
+    PUSH_REPLAY_PAST,          /* a standby that has: a read begun now sees every commit before it */
+    PUSH_REPLAY_NOT_STANDBY,   /* not in recovery (a primary, or a standby promoted since) */
+    PUSH_REPLAY_OTHER_HISTORY, /* past the position, but not on the primary's timeline (push.history,
+                                * 0006_timeline.sql): left on a history the primary forked from,
+                                * or the primary has not followed its new timeline yet */
 };
 
-/* Has the server on conn replayed the WAL up to lsn (push_store_wal_now's)? */
-enum push_replay push_store_replayed(PGconn *conn, const char *lsn);
+/* Has the server on conn replayed the WAL up to pos (push_store_wal_now's), on its history? */
+enum push_replay push_store_replayed(PGconn *conn, const struct push_wal_pos *pos);
+
+/* On a primary: push.follow_timeline(), which moves the ids and versions past those of a lost
+ * history once the server is on a new timeline (a standby promoted). 0, or -1. */
+int push_store_follow_timeline(PGconn *conn);
 
 /* Marks one message read: 1 done, 0 when the user cannot see that message, -1 error. */
 int push_store_mark_one(PGconn *conn, const char *user, int64_t id);

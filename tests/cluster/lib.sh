@@ -3,11 +3,15 @@
 # in network namespaces (nginx, push-sse, push-longpoll, push-ws), HAProxy in front. Sourced after
 # top, top_builddir and keep are set; as root. Sets WORK (the folder, in /tmp: unix socket paths
 # stay short), LOAD (bench/push-load), PGHOST.. (the primary), R1PORT and R2PORT (the standbys),
-# BPORT (PgBouncer), HPORT (HAProxy) and SECRET; removes everything it made on exit.
+# ALL_HOSTS and ALL_PORTS (the three, for multi-host connection strings), BPORT (PgBouncer),
+# HPORT (HAProxy) and SECRET; removes everything it made on exit.
 #
 #   cluster_prepare        packages, the build, the work folder, the clean-up
-#   cluster_pg             the primary and the standbys (CLUSTER_PG_OPTIONS: more server options)
+#   cluster_pg             the primary and the standbys (CLUSTER_PG_OPTIONS: more server options;
+#                          CLUSTER_SYNC=1: synchronous replication, ANY 1 of the standbys)
 #   cluster_bouncer        PgBouncer (again after a restart: the same port)
+#   cluster_failover       kill -9 the primary, promote the standby that received the most, point
+#                          the other standby and PgBouncer at it (sets PRIMARY, the new one)
 #   cluster_links          the three nodes' namespaces and links
 #   start_node N [V=X...]  node N's nginx and daemons; kill_node N: kill -9 all of them
 #   start_haproxy "1 2 3"  HAProxy in front of these nodes (restarted when it runs)
@@ -76,7 +80,9 @@ cleanup() {
 # --- PostgreSQL: a primary, listening on the database links too, and two standbys
 cluster_pg() {
     say "# PostgreSQL: a primary and two hot standbys"
-    export PGCLUSTER_OPTIONS="-c listen_addresses=* -c wal_writer_delay=10ms ${CLUSTER_PG_OPTIONS:-}"
+    # wal_retrieve_retry_interval: a standby whose primary is gone tries again (and follows a new
+    # one) after 1 s, not 5
+    export PGCLUSTER_OPTIONS="-c listen_addresses=* -c wal_writer_delay=10ms -c wal_retrieve_retry_interval=1s ${CLUSTER_PG_OPTIONS:-}"
     "$top/tests/lib/pgcluster" start "$WORK/pg" >/dev/null || die "the primary did not start"
     # shellcheck disable=SC1091
     . "$WORK/pg/env"
@@ -88,17 +94,60 @@ cluster_pg() {
     "$top/tests/lib/pgcluster" standby "$WORK/r1" "$WORK/pg" >/dev/null || die "standby 1 did not start"
     "$top/tests/lib/pgcluster" standby "$WORK/r2" "$WORK/pg" >/dev/null || die "standby 2 did not start"
     R1PORT=$(cat "$WORK/r1/port") R2PORT=$(cat "$WORK/r2/port")
+    PRIMARY=pg
+    # libpq's multi-host strings: the nodes' LISTEN and the publishers find the primary among them
+    ALL_HOSTS="$PGHOST,$(. "$WORK/r1/env" && echo "$PGHOST"),$(. "$WORK/r2/env" && echo "$PGHOST")"
+    ALL_PORTS="$PGPORT,$R1PORT,$R2PORT"
+    if [ "${CLUSTER_SYNC:-0}" = 1 ]; then
+        # a commit returns (and is visible, and notified) once one standby has flushed it
+        psql -qAtX -c "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (*)'" -c "SELECT pg_reload_conf()" >/dev/null
+    fi
     for r in r1 r2; do
-        ( . "$WORK/$r/env"; for _ in $(seq 1 100); do [ "$(psql -qAtX -c "SELECT schema_version FROM push.meta" 2>/dev/null)" = 5 ] && exit 0; sleep 0.1; done; exit 1 ) \
+        ( . "$WORK/$r/env"; for _ in $(seq 1 100); do [ "$(psql -qAtX -c "SELECT schema_version FROM push.meta" 2>/dev/null)" = 6 ] && exit 0; sleep 0.1; done; exit 1 ) \
             || die "standby $r did not replay the schema"
     done
+}
+
+# --- failover: the primary's machine dies (kill -9 of every process of it); the standby that has
+# received the most WAL is promoted (with synchronous replication it holds every commit that
+# returned); the other one is pointed at it and follows its new timeline; PgBouncer is pointed at
+# it and reloaded. The nodes' LISTEN and the publishers list all three servers with
+# target_session_attrs=read-write and find it themselves.
+cluster_failover() {
+    local pm other new lsn1 lsn2
+    pm=$(head -n 1 "$PGDATA_REAL/postmaster.pid")
+    kill -9 "$pm" $(pgrep -P "$pm") 2>/dev/null || true
+    lsn1=$(. "$WORK/r1/env"; psql -qAtX -c "SELECT pg_last_wal_receive_lsn()")
+    lsn2=$(. "$WORK/r2/env"; psql -qAtX -c "SELECT pg_last_wal_receive_lsn()")
+    if [ "$(. "$WORK/r1/env"; psql -qAtX -c "SELECT '$lsn1'::pg_lsn >= '$lsn2'::pg_lsn")" = t ]; then
+        new=r1 other=r2
+    else
+        new=r2 other=r1
+    fi
+    say "#   standbys had received r1 $lsn1, r2 $lsn2: promoting $new"
+    (. "$WORK/$new/env"; psql -qAtX -c "SELECT pg_promote()") | grep -qx t || not_ok "$new is promoted"
+    if [ "${CLUSTER_SYNC:-0}" = 1 ]; then
+        (. "$WORK/$new/env"; psql -qAtX -c "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (*)'" -c "SELECT pg_reload_conf()") >/dev/null
+    fi
+    local nhost nport
+    nhost=$(. "$WORK/$new/env"; echo "$PGHOST") nport=$(. "$WORK/$new/env"; echo "$PGPORT")
+    (. "$WORK/$other/env"; psql -qAtX -c "ALTER SYSTEM SET primary_conninfo = 'host=$nhost port=$nport user=postgres application_name=$other'"         -c "SELECT pg_reload_conf()") >/dev/null
+    sed -i "s|^\* = host=.*|* = host=$nhost port=$nport|" "$WORK/bouncer/pgbouncer.ini"
+    kill -HUP "$BOUNCER_PID"
+    PRIMARY=$new
+    # shellcheck disable=SC1090
+    . "$WORK/$new/env"
+    PGDATA_REAL=$(readlink -f "$PGDATA")
 }
 
 # --- PgBouncer, transaction mode, for the nodes' queries
 cluster_bouncer() {
     [ -n "$BPORT" ] || BPORT=$(free_port)
+    # server_login_retry: after a failed connect to the server (the primary gone, before the
+    # failover repoints PgBouncer) it waits this long before the next; its default, 15 s, held
+    # every query of every node that long after the failover
     BOUNCER_PID=$("$top/tests/lib/pgbouncer" "$WORK/bouncer" "$BPORT" push_web "listen_addr=*" \
-                  default_pool_size=6 max_client_conn=500)
+                  default_pool_size=6 max_client_conn=500 server_login_retry=1)
 }
 BPORT=""
 
@@ -132,7 +181,7 @@ start_node() {
     local env=(PUSH_TOKEN_SECRET="$SECRET" PUSH_DB_PREPARE=0 PUSH_HEARTBEAT=5 PUSH_DRAIN_TIME=2
                PUSH_MAX_STREAMS=5000 PUSH_MAX_STREAMS_PER_USER=4
                PUSH_DATABASE_URL="host=$db port=$BPORT dbname=$PGDATABASE user=push_web connect_timeout=2"
-               PUSH_LISTEN_DATABASE_URL="host=$db port=$PGPORT dbname=$PGDATABASE user=push_web connect_timeout=2"
+               PUSH_LISTEN_DATABASE_URL="host=$db,$db,$db port=$ALL_PORTS dbname=$PGDATABASE user=push_web connect_timeout=2 target_session_attrs=read-write"
                PUSH_REPLICA_DATABASE_URL="host=$db,$db port=$R1PORT,$R2PORT dbname=$PGDATABASE user=push_web target_session_attrs=standby"
                PUSH_REPLICA_WAIT=100 PUSH_LOG_LEVEL=info PGAPPNAME="web$n" "$@")
     for p in push-sse push-longpoll push-ws; do
@@ -220,6 +269,8 @@ start_haproxy() {
         # each event goes out when it comes: without this HAProxy holds a streamed body's small writes
         # back for more (MSG_MORE), 200 ms at the median for SSE
         option http-no-delay
+        # with every node down (a failover), HAProxy's own 503 says when to come back
+        errorfile 503 $WORK/haproxy-503.http
     frontend pgpush
         bind 127.0.0.1:$HPORT
         default_backend web
@@ -230,6 +281,7 @@ start_haproxy() {
         default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
     $(for n in $nodes; do printf '    server web%s 10.77.%s.2:80 check\n' "$n" "$n"; done)
 EOF
+    printf 'HTTP/1.1 503 Service Unavailable\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Type: application/json\r\nRetry-After: 2\r\n\r\n{"error":"unavailable","message":"no web node is up; try again shortly"}\n' >"$WORK/haproxy-503.http"
     haproxy -f "$WORK/haproxy.cfg" -db >>"$WORK/haproxy.log" 2>&1 &
     HAPROXY_PID=$!
     PIDS+=($HAPROXY_PID)

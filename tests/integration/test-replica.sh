@@ -24,19 +24,17 @@ trap '"$top_srcdir/tests/lib/pgcluster" stop "$STANDBY" >/dev/null 2>&1; harness
 SHOST=$(. "$STANDBY/env" && echo "$PGHOST")
 SPORT=$(. "$STANDBY/env" && echo "$PGPORT")
 ssql() { psql -h "$SHOST" -p "$SPORT" -U postgres -d "$PGDATABASE" -qAtX -c "$1"; }
-for _ in $(seq 1 100); do [ "$(ssql "SELECT schema_version FROM push.meta" 2>/dev/null)" = 5 ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do [ "$(ssql "SELECT schema_version FROM push.meta" 2>/dev/null)" = 6 ] && break; sleep 0.1; done
 eq "$(ssql "SELECT pg_is_in_recovery()")" t "the standby is in recovery (a hot standby)"
-eq "$(ssql "SELECT schema_version FROM push.meta")" 5 "... and has replayed the schema"
-# replay_caught_up: the standby has replayed everything the primary has written
-replay_caught_up() {
+eq "$(ssql "SELECT schema_version FROM push.meta")" 6 "... and has replayed the schema"
+# caught_up_on FUNCTION: the standby that FUNCTION queries has replayed all the primary has written
+caught_up_on() {
     local want
     want=$(sql "SELECT pg_current_wal_insert_lsn()")
-    for _ in $(seq 1 100); do
-        [ "$(ssql "SELECT pg_last_wal_replay_lsn() >= '$want'")" = t ] && return 0
-        sleep 0.05
-    done
+    for _ in $(seq 1 200); do [ "$("$1" "SELECT pg_last_wal_replay_lsn() >= '$want'")" = t ] && return 0; sleep 0.05; done
     return 1
 }
+replay_caught_up() { caught_up_on ssql; }
 REPLICA="host=$SHOST port=$SPORT dbname=$PGDATABASE user=$WEB_ROLE"
 ALICE=$(token alice)
 BOB=$(token bob)
@@ -158,5 +156,66 @@ out=$(env -i PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGDATABASE="$PGDATAB
 eq "$(sed '1,/^\r\{0,1\}$/d' <<<"$out" | jq -r '[.messages[].title] | join(",")' 2>&1)" "Bob while paused" \
     "push-longpoll (CGI) answers from the primary"
 check 'grep -q "the replica cannot be used (it is not a standby" "$WORK/lp-cgi.log"' "... and logs that the replica is not a standby"
+
+echo "# --- failover: the standby promoted after the primary failed, without commits it never received"
+# A second standby keeps streaming while the first stops receiving (asynchronous replication that
+# fell behind); 40 messages of alice's reach her open stream and the second standby only; the
+# primary stops and the first standby is promoted. The 40 are lost: what asynchronous replication
+# can lose (README "Failover"). push-sse lists both servers (target_session_attrs=read-write) and
+# reads on the second standby. Checked: it finds the new primary by itself; the new primary draws
+# ids past the lost ones (push.history, 0006_timeline.sql), so alice's open stream, and a resume from
+# the lost history's cursor, get every new message; the second standby, left on the old history
+# with the 40, is never read (tests/mutate.d/mutants: timeline-jump-skipped, replica-history-ignored).
+S2=$WORK/standby2
+trap '"$top_srcdir/tests/lib/pgcluster" stop "$STANDBY" >/dev/null 2>&1; "$top_srcdir/tests/lib/pgcluster" stop "$S2" >/dev/null 2>&1; harness_cleanup' EXIT
+"$top_srcdir/tests/lib/pgcluster" standby "$S2" "$PRIVATE_PG" >/dev/null || hard_error "the second standby did not start"
+S2HOST=$(. "$S2/env" && echo "$PGHOST")
+S2PORT=$(. "$S2/env" && echo "$PGPORT")
+s2sql() { psql -h "$S2HOST" -p "$S2PORT" -U postgres -d "$PGDATABASE" -qAtX -c "$1"; }
+publish "INSERT INTO push.message (recipient, title) VALUES ('bob', 'Bob kept')"
+caught_up_on ssql && caught_up_on s2sql || hard_error "the standbys did not catch up"
+kill "${DAEMON_PID[push-sse]}" 2>/dev/null; wait "${DAEMON_PID[push-sse]}" 2>/dev/null
+start_daemon push-sse PUSH_DATABASE_URL="host=$PGHOST,$SHOST port=$PGPORT,$SPORT user=$WEB_ROLE target_session_attrs=read-write connect_timeout=2" \
+    PUSH_REPLICA_DATABASE_URL="host=$S2HOST port=$S2PORT dbname=$PGDATABASE user=$WEB_ROLE" \
+    PUSH_REPLICA_WAIT=300 PUSH_HEARTBEAT=1 PUSH_STATUS=metrics
+curl -sN --max-time 2 "$BASE/ext/push-sse?token=$BOB" >"$WORK/bobkept.sse" 2>/dev/null
+bob_cursor=$(grep '^id: ' "$WORK/bobkept.sse" | tail -n 1 | cut -c5-)
+ssql "ALTER SYSTEM SET primary_conninfo = ''" >/dev/null
+ssql "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 1 100); do [ "$(ssql "SELECT count(*) FROM pg_stat_wal_receiver")" = 0 ] && break; sleep 0.05; done
+eq "$(ssql "SELECT count(*) FROM pg_stat_wal_receiver")" 0 "the first standby no longer receives"
+sse live 40 "token=$ALICE"
+sleep 0.5
+publish "INSERT INTO push.message (recipient, title) SELECT 'alice', 'Lost ' || g FROM generate_series(1, 40) g"
+wait_for '"title":"Lost 40"' live || not_ok "alice's open stream gets the 40 messages" "it did not"
+lost_cursor=$(grep '^id: ' "$WORK/live.sse" | tail -n 1 | cut -c5-)
+caught_up_on s2sql || hard_error "the second standby did not replay the 40"
+"$top_srcdir/tests/lib/pgcluster" stop "$PRIVATE_PG" >/dev/null
+eq "$(ssql "SELECT pg_promote()")" t "the first standby is promoted"
+eq "$(ssql "SELECT pg_is_in_recovery()")" f "... and takes writes"
+eq "$(ssql "SELECT count(*) FROM push.message WHERE title LIKE 'Lost %'")" 0 "the 40 messages alice was sent are not on the new primary (the loss)"
+eq "$(s2sql "SELECT count(*) FROM push.message WHERE title LIKE 'Lost %'")" 40 "... and are on the second standby, left on the old history"
+newpub() { PGHOST=$SHOST PGPORT=$SPORT PGUSER=$PUB_ROLE psql -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
+new_id=$(newpub "INSERT INTO push.message (recipient, title) VALUES ('alice', 'After failover') RETURNING id")
+newpub "INSERT INTO push.message (recipient, title) VALUES ('bob', 'Bob after failover')" >/dev/null
+lost_max=$(s2sql "SELECT max(id) FROM push.message WHERE title LIKE 'Lost %'")
+check "[ $new_id -gt $lost_max ]" "the new primary's first id ($new_id) is past every id of the lost history ($lost_max)"
+eq "$(ssql "SELECT timeline, jumps FROM push.history")" "2|1" "push.history: timeline 2, one jump"
+check "[ $(ssql "SELECT content_version FROM push.meta") -ge 1000000000 ]" "push.meta.content_version jumped too (every ETag before the fork differs from every one after)"
+wait_for '"title":"After failover"' live || not_ok "alice's open stream gets the new primary's message" "it did not (the stream, at $lost_cursor, missed it)"
+eq "$(grep -c '"title":"After failover"' "$WORK/live.sse")" 1 "alice's open stream, through the failover, gets the new message once"
+want=$(ssql "SELECT coalesce(sum(n), 0) FROM push.unread_view('alice')")
+for _ in $(seq 1 40); do [ "$(last_total live)" = "$want" ] && break; sleep 0.05; done
+eq "$(last_total live)" "$want" "... and its counts become the new primary's ($want), without the 40 lost"
+r0=$(metric push-sse pgpush_replica_reads_total)
+curl -sN --max-time 2 -H "Last-Event-ID: $lost_cursor" "$BASE/ext/push-sse?token=$ALICE" >"$WORK/after.sse" 2>/dev/null
+eq "$(titles after)" "After failover" "a resume from the lost history's last cursor brings the new message, once"
+eq "$(last_total after)" "$want" \
+    "... with the new primary's counts ($want), not the second standby's ($(s2sql "SELECT coalesce(sum(n), 0) FROM push.unread_view('alice')"))"
+curl -sN --max-time 2 -H "Last-Event-ID: $bob_cursor" "$BASE/ext/push-sse?token=$BOB" >"$WORK/bobafter.sse" 2>/dev/null
+eq "$(titles bobafter)" "Bob after failover" "bob resumes and gets his one new message, nothing of alice's"
+check 'grep -q "the replica cannot be used (it is not on the primary.s timeline" "$WORK/push-sse.log"' \
+    "the log says why the second standby is not read"
+eq "$(metric push-sse pgpush_replica_reads_total)" "$r0" "... and no read was made there since the failover"
 
 harness_done
