@@ -14,6 +14,7 @@
 #                          the other standby and PgBouncer at it (sets PRIMARY, the new one)
 #   cluster_links          the three nodes' namespaces and links
 #   start_node N [V=X...]  node N's nginx and daemons; kill_node N: kill -9 all of them
+#   start_program N P      one daemon P of node N (again, after kill_program N P: kill -9 of it)
 #   start_haproxy "1 2 3"  HAProxy in front of these nodes (restarted when it runs)
 
 PATH=$PATH:/usr/sbin:/sbin
@@ -171,25 +172,42 @@ cluster_links() {
     done
 }
 
-# start_node N [VAR=VALUE...]: nginx and the three daemons of node N, in its namespace, with these
+# start_program N PROGRAM [VAR=VALUE...]: one daemon of node N, in its namespace, with these
 # settings over the usual ones
-start_node() {
-    local n=$1 ns=pgpc-web$1 dir=$WORK/web$1 db=10.78.$1.1 p
-    shift
-    mkdir -p "$dir/nginx"
-    rm -f "$dir"/*.sock
+start_program() {
+    local n=$1 p=$2 ns=pgpc-web$1 dir=$WORK/web$1 db=10.78.$1.1
+    shift 2
     local env=(PUSH_TOKEN_SECRET="$SECRET" PUSH_DB_PREPARE=0 PUSH_HEARTBEAT=5 PUSH_DRAIN_TIME=2
                PUSH_MAX_STREAMS=5000 PUSH_MAX_STREAMS_PER_USER=4
                PUSH_DATABASE_URL="host=$db port=$BPORT dbname=$PGDATABASE user=push_web connect_timeout=2"
                PUSH_LISTEN_DATABASE_URL="host=$db,$db,$db port=$ALL_PORTS dbname=$PGDATABASE user=push_web connect_timeout=2 target_session_attrs=read-write"
                PUSH_REPLICA_DATABASE_URL="host=$db,$db port=$R1PORT,$R2PORT dbname=$PGDATABASE user=push_web target_session_attrs=standby"
                PUSH_REPLICA_WAIT=100 PUSH_LOG_LEVEL=info PGAPPNAME="web$n" "$@")
-    for p in push-sse push-longpoll push-ws; do
-        local bin=$top_builddir/cgi-bin/$p
-        [ "$p" = push-ws ] && bin=$top_builddir/daemons/$p
-        ip netns exec "$ns" env "${env[@]}" "$bin" --listen "$dir/$p.sock" >>"$dir/$p.log" 2>&1 &
-        NODE_PIDS[$n.$p]=$!
-    done
+    local bin=$top_builddir/cgi-bin/$p
+    if [ "$p" = push-ws ]; then
+        bin=$top_builddir/daemons/$p
+        env+=(PUSH_WS_STATUS_LISTEN="$dir/push-ws-status.sock") # its health, for HAProxy (via nginx)
+        rm -f "$dir/push-ws-status.sock"
+    fi
+    rm -f "$dir/$p.sock"
+    ip netns exec "$ns" env "${env[@]}" "$bin" --listen "$dir/$p.sock" >>"$dir/$p.log" 2>&1 &
+    NODE_PIDS[$n.$p]=$!
+    for _ in $(seq 1 100); do [ -S "$dir/$p.sock" ] && return 0; sleep 0.05; done
+    die "$p of web node $n did not start: $(tail -n 3 "$dir/$p.log")"
+}
+kill_program() { # kill -9 daemon P of node N
+    kill -9 "${NODE_PIDS[$1.$2]}" 2>/dev/null || true
+    wait "${NODE_PIDS[$1.$2]}" 2>/dev/null || true
+    unset "NODE_PIDS[$1.$2]"
+}
+
+# start_node N [VAR=VALUE...]: nginx and the three daemons of node N, in its namespace, with these
+# settings over the usual ones
+start_node() {
+    local n=$1 ns=pgpc-web$1 dir=$WORK/web$1 p
+    shift
+    mkdir -p "$dir/nginx"
+    for p in push-sse push-longpoll push-ws; do start_program "$n" "$p" "$@"; done
     cat >"$dir/nginx.conf" <<EOF
 user root root;
 worker_processes 1;
@@ -225,15 +243,23 @@ http {
             proxy_set_header Host \$http_host;
             proxy_read_timeout 120s;
         }
+        # each program's health, for HAProxy's backend of that program
         location = /health {
             include /etc/nginx/fastcgi_params;
             fastcgi_param PUSH_STATUS health;
             fastcgi_pass unix:$dir/push-sse.sock;
         }
+        location = /health-longpoll {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param PUSH_STATUS health;
+            fastcgi_pass unix:$dir/push-longpoll.sock;
+        }
+        location = /health-ws {
+            proxy_pass http://unix:$dir/push-ws-status.sock:/health;
+        }
     }
 }
 EOF
-    for _ in $(seq 1 100); do [ -S "$dir/push-sse.sock" ] && [ -S "$dir/push-longpoll.sock" ] && [ -S "$dir/push-ws.sock" ] && break; sleep 0.05; done
     ip netns exec "$ns" nginx -p "$dir/nginx" -c "$dir/nginx.conf" -e "$dir/nginx-error.log" -g 'daemon off;' 2>>"$dir/nginx-error.log" &
     NODE_PIDS[$n.nginx]=$!
     for _ in $(seq 1 100); do
@@ -246,7 +272,7 @@ kill_node() { # kill -9 every process of node N
     local n=$1 p
     for p in $(ip netns pids "pgpc-web$n"); do kill -9 "$p" 2>/dev/null || true; done
     for p in nginx push-sse push-longpoll push-ws; do
-        wait "${NODE_PIDS[$n.$p]}" 2>/dev/null || true # (no "Killed" line from the shell)
+        wait "${NODE_PIDS[$n.$p]:-}" 2>/dev/null || true # (no "Killed" line from the shell)
         unset "NODE_PIDS[$n.$p]"
     done
 }
@@ -271,14 +297,28 @@ start_haproxy() {
         option http-no-delay
         # with every node down (a failover), HAProxy's own 503 says when to come back
         errorfile 503 $WORK/haproxy-503.http
-    frontend pgpush
-        bind 127.0.0.1:$HPORT
-        default_backend web
-    backend web
+        # a program that died on one node (nginx answers 502) before its check marks it down: the
+        # request goes to another node instead (bodyless GETs only, which all of these are)
+        retries 2
+        option redispatch 1
+        retry-on conn-failure empty-response 502
         balance roundrobin
-        option httpchk GET /health
         http-check expect status 200
         default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+    frontend pgpush
+        bind 127.0.0.1:$HPORT
+        use_backend ws if { path /push-ws }
+        use_backend longpoll if { path /push-longpoll }
+        default_backend sse
+    # one backend per program, each checking that program's health on every node
+    backend sse
+        option httpchk GET /health
+    $(for n in $nodes; do printf '    server web%s 10.77.%s.2:80 check\n' "$n" "$n"; done)
+    backend longpoll
+        option httpchk GET /health-longpoll
+    $(for n in $nodes; do printf '    server web%s 10.77.%s.2:80 check\n' "$n" "$n"; done)
+    backend ws
+        option httpchk GET /health-ws
     $(for n in $nodes; do printf '    server web%s 10.77.%s.2:80 check\n' "$n" "$n"; done)
 EOF
     printf 'HTTP/1.1 503 Service Unavailable\r\nCache-Control: no-store\r\nConnection: close\r\nContent-Type: application/json\r\nRetry-After: 2\r\n\r\n{"error":"unavailable","message":"no web node is up; try again shortly"}\n' >"$WORK/haproxy-503.http"
