@@ -132,7 +132,9 @@ cluster_failover() {
     fi
     local nhost nport
     nhost=$(. "$WORK/$new/env"; echo "$PGHOST") nport=$(. "$WORK/$new/env"; echo "$PGPORT")
-    (. "$WORK/$other/env"; psql -qAtX -c "ALTER SYSTEM SET primary_conninfo = 'host=$nhost port=$nport user=postgres application_name=$other'"         -c "SELECT pg_reload_conf()") >/dev/null
+    (. "$WORK/$other/env"
+     psql -qAtX -c "ALTER SYSTEM SET primary_conninfo = 'host=$nhost port=$nport user=postgres application_name=$other'" \
+         -c "SELECT pg_reload_conf()") >/dev/null
     sed -i "s|^\* = host=.*|* = host=$nhost port=$nport|" "$WORK/bouncer/pgbouncer.ini"
     kill -HUP "$BOUNCER_PID"
     PRIMARY=$new

@@ -19,10 +19,7 @@ command -v node >/dev/null || hard_error "node is not installed (tests/run insta
 unset PUSH_TEST_PGENV
 harness_start
 STANDBY=$WORK/standby
-trap '"$top_srcdir/tests/lib/pgcluster" stop "$STANDBY" >/dev/null 2>&1; harness_cleanup' EXIT
-"$top_srcdir/tests/lib/pgcluster" standby "$STANDBY" "$PRIVATE_PG" >/dev/null || hard_error "the standby did not start"
-SHOST=$(. "$STANDBY/env" && echo "$PGHOST")
-SPORT=$(. "$STANDBY/env" && echo "$PGPORT")
+harness_standby "$STANDBY" S
 ssql() { psql -h "$SHOST" -p "$SPORT" -U postgres -d "$PGDATABASE" -qAtX -c "$1"; }
 for _ in $(seq 1 100); do [ "$(ssql "SELECT schema_version FROM push.meta" 2>/dev/null)" = 6 ] && break; sleep 0.1; done
 eq "$(ssql "SELECT pg_is_in_recovery()")" t "the standby is in recovery (a hot standby)"
@@ -167,10 +164,7 @@ echo "# --- failover: the standby promoted after the primary failed, without com
 # the lost history's cursor, get every new message; the second standby, left on the old history
 # with the 40, is never read (tests/mutate.d/mutants: timeline-jump-skipped, replica-history-ignored).
 S2=$WORK/standby2
-trap '"$top_srcdir/tests/lib/pgcluster" stop "$STANDBY" >/dev/null 2>&1; "$top_srcdir/tests/lib/pgcluster" stop "$S2" >/dev/null 2>&1; harness_cleanup' EXIT
-"$top_srcdir/tests/lib/pgcluster" standby "$S2" "$PRIVATE_PG" >/dev/null || hard_error "the second standby did not start"
-S2HOST=$(. "$S2/env" && echo "$PGHOST")
-S2PORT=$(. "$S2/env" && echo "$PGPORT")
+harness_standby "$S2" S2
 s2sql() { psql -h "$S2HOST" -p "$S2PORT" -U postgres -d "$PGDATABASE" -qAtX -c "$1"; }
 publish "INSERT INTO push.message (recipient, title) VALUES ('bob', 'Bob kept')"
 caught_up_on ssql && caught_up_on s2sql || hard_error "the standbys did not catch up"

@@ -13,10 +13,7 @@
 unset PUSH_TEST_PGENV
 harness_database
 STANDBY=$WORK/standby
-trap '"$top_srcdir/tests/lib/pgcluster" stop "$STANDBY" >/dev/null 2>&1; harness_cleanup' EXIT
-"$top_srcdir/tests/lib/pgcluster" standby "$STANDBY" "$PRIVATE_PG" >/dev/null || hard_error "the standby did not start"
-SHOST=$(. "$STANDBY/env" && echo "$PGHOST")
-SPORT=$(. "$STANDBY/env" && echo "$PGPORT")
+harness_standby "$STANDBY" S
 ssql() { psql -h "$SHOST" -p "$SPORT" -U postgres -d "$PGDATABASE" -qAtX -c "$1"; }
 as_role() { local r=$1; shift; PGUSER=$r psql -qAtX -c "$1" 2>&1; }
 

@@ -74,10 +74,14 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgpush-$TEST_NAME.XXXXXX")
 chmod 755 "$WORK"
 PRIVATE_PG=""
 HARNESS_PIDS=()
+HARNESS_STANDBYS=()
 
 harness_cleanup() {
-    local pid
+    local pid dir
     for pid in "${HARNESS_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    for dir in ${HARNESS_STANDBYS[@]+"${HARNESS_STANDBYS[@]}"}; do
+        "$top_srcdir/tests/lib/pgcluster" stop "$dir" >/dev/null 2>&1
+    done
     if [ -n "$PRIVATE_PG" ]; then
         "$top_srcdir/tests/lib/pgcluster" stop "$PRIVATE_PG" >/dev/null 2>&1
     elif [ -n "${PGDATABASE:-}" ]; then
@@ -130,6 +134,16 @@ harness_database() {
 
 sql() {
     psql -qAtX -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# harness_standby DIR NAME: a hot standby of the test's own PostgreSQL (unset PUSH_TEST_PGENV
+# before harness_database), streaming from it, in DIR; sets NAMEHOST and NAMEPORT; stopped at the end
+harness_standby() {
+    [ -n "$PRIVATE_PG" ] || hard_error "a standby needs the test's own PostgreSQL (unset PUSH_TEST_PGENV)"
+    HARNESS_STANDBYS+=("$1")
+    "$top_srcdir/tests/lib/pgcluster" standby "$1" "$PRIVATE_PG" >/dev/null || hard_error "the standby in $1 did not start"
+    printf -v "${2}HOST" '%s' "$(. "$1/env" && echo "$PGHOST")"
+    printf -v "${2}PORT" '%s' "$(. "$1/env" && echo "$PGPORT")"
 }
 
 publish() {
