@@ -11,10 +11,11 @@
 static const struct push_program program = {
     "push-iframe",
     "Hidden-iframe streaming for pgpush (text/html), for browsers and proxies without SSE.\n\n"
-    "GET ?callback=NAME[&since=CURSOR]\n"
+    "GET ?callback=NAME[&since=CURSOR][&kinds=K1,K2]\n"
     "    an HTML document whose scripts call parent.NAME(type, cursor, data) as events happen:\n"
     "    \"open\" (data {\"retry\": ms}), \"unread\" ({\"total\", \"by_kind\"}), \"message\" (the\n"
-    "    message; cursor resumes right after it), \"heartbeat\" every PUSH_HEARTBEAT s, and\n"
+    "    message; cursor resumes right after it), \"update\" (the message as it is now) and\n"
+    "    \"delete\" ({\"id\"}), \"heartbeat\" every PUSH_HEARTBEAT s, and\n"
     "    \"close\" after PUSH_LIFETIME s: then reload the frame with since= the last cursor\n"
     "    (reason \"token_expired\" at the token's expiry: reload with a fresh ticket).\n"
     "    Identity: as every program, or ?ticket= a stream ticket from push-poll.\n"
@@ -66,7 +67,7 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
     free(q);
     if (rc == 0)
         push_stream_run(ctx, r, &push_iframe_encoder, &a.it, &a.s.id, a.s.tag,
-                        a.s.has_from ? &a.s.from : NULL);
+                        PUSH_EDGE_KINDS(a.s.kinds), a.s.has_from ? &a.s.from : NULL);
 }
 
 int main(int argc, char **argv)

@@ -9,9 +9,9 @@
 static const struct push_program program = {
     "push-longpoll",
     "Long polling for pgpush.\n\n"
-    "GET ?since=CURSOR[&timeout=S][&limit=N]\n"
-    "     answers at once with the messages after CURSOR and the unread counts when there are\n"
-    "     any; otherwise holds the request until the user's stream changes (a new message, or\n"
+    "GET ?since=CURSOR[&timeout=S][&limit=N][&kinds=K1,K2]\n"
+    "     answers at once with the messages after CURSOR, the changes (\"update\", \"delete\") of\n"
+    "     messages up to it and the unread counts when there are any; otherwise holds the request until the user's stream changes (a new message, or\n"
     "     a read-state change from another tab) or S seconds pass (default PUSH_HOLD, at most\n"
     "     PUSH_HOLD_MAX), then answers with \"timeout\": true. Either way, poll again at once\n"
     "     with the answer's cursor. A poll held when its token expires is answered 401\n"
@@ -51,9 +51,10 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
     if (rc < 0)
         return;
     if (a.s.has_from)
-        push_stream_longpoll(ctx, r, &a.s.id, a.s.tag, &a.s.from, a.hold, a.limit);
+        push_stream_longpoll(ctx, r, &a.s.id, a.s.tag, PUSH_EDGE_KINDS(a.s.kinds), &a.s.from, a.hold,
+                             a.limit);
     else
-        push_stream_current(ctx, r, a.s.id.user, a.s.tag, a.limit);
+        push_stream_current(ctx, r, a.s.id.user, a.s.tag, PUSH_EDGE_KINDS(a.s.kinds), a.limit);
 }
 
 int main(int argc, char **argv)

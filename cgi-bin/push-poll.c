@@ -33,7 +33,9 @@ static const struct push_program program = {
     "push-poll",
     "Short polling for pgpush.\n\n"
     "GET  ?since=CURSOR&limit=N  the unread counts, the cursor, and the messages after CURSOR\n"
-    "                            (or the newest N without since); ETag / If-None-Match gives 304\n"
+    "                            (or the newest N without since), with since the changes\n"
+    "                            (\"update\", \"delete\") of those before it; kinds=K1,K2 keeps to\n"
+    "                            those kinds; ETag / If-None-Match gives 304\n"
     "POST {\"mark\": \"one\", \"id\": ID} | {\"mark\": \"upto\", \"cursor\": C} | {\"mark\": \"all\"}\n"
     "     | {\"mark\": \"kind\", \"kind\": K}   marks messages read (Content-Type: application/json)\n"
     "POST {\"ticket\": true}   a stream ticket {\"ticket\": T, \"expires\": UNIX}: opens push-sse,\n"
@@ -92,13 +94,13 @@ static void respond_json(struct push_request *r, int status, json_object *o, con
 
 /* A strong ETag over everything the answer depends on. */
 static void make_etag(const struct poll *p, const struct push_state *st, const char *since,
-                      int limit, char etag[24])
+                      int limit, const char *kinds, char etag[24])
 {
-    char key[512];
+    char key[1024];
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    int n = snprintf(key, sizeof key, "%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%s|%d",
+    int n = snprintf(key, sizeof key, "%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%s|%d|%s",
                      p->id.user, st->head.personal, st->head.broadcast, st->read_version,
-                     st->content_version, since ? since : "", limit);
+                     st->content_version, since ? since : "", limit, kinds ? kinds : "");
 
     for (int i = 0; i < n && i < (int)sizeof key; i++)
         h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
@@ -109,18 +111,20 @@ struct get_args {
     const char *since_text;          /* as given, for the ETag */
     const struct push_cursor *since; /* NULL: the newest messages */
     int limit;
+    const char *kinds;               /* ?kinds=, or NULL */
     const char *if_none_match;       /* NULL: the client has no answer to compare */
     struct push_statecache *cache;   /* NULL: none; else the state read is kept with ticket */
     struct push_statecache_ticket ticket;
     int ticketed;                    /* ticket is from a lookup that missed */
     struct push_answercache *answers; /* NULL: none; else a full answer is kept under key */
-    char key[300];                   /* the request's parameters: since and limit */
+    char key[900];                   /* the request's parameters: since, limit and kinds */
+    char kinds_text[PUSH_KINDS_TEXT_MAX];
 };
 
 static void etag_headers(const struct poll *p, const struct push_state *st, const struct get_args *a,
                          char etag[24], char headers[160])
 {
-    make_etag(p, st, a->since_text, a->limit, etag);
+    make_etag(p, st, a->since_text, a->limit, a->kinds, etag);
     snprintf(headers, 160, "ETag: %s\r\nCache-Control: private, no-cache\r\n", etag);
 }
 
@@ -140,6 +144,8 @@ static int answer_from_cache(struct poll *p, struct get_args *a)
         a->ticketed = 1;
         return 0;
     }
+    if (push_store_state_due(&st)) /* an expiry came since: the read marks it first (answer_get) */
+        return 0;
     /* a cursor past what we keep may come from a change not notified here yet: ask */
     if (a->since && push_store_cursor_ahead(a->since, &st))
         return 0;
@@ -155,6 +161,15 @@ static int answer_from_cache(struct poll *p, struct get_args *a)
     return 1;
 }
 
+/* push.expire_due(): the expiries that have come are marked (and their deletes logged), so that
+ * the state read next has moved past them: an ETag from before an expiry never matches after. */
+static int expire(PGconn *conn)
+{
+    long long next;
+
+    return push_store_expire_due(conn, &next);
+}
+
 /* The GET answer, read in one snapshot. */
 static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
 {
@@ -167,7 +182,9 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
 
     /* with an answer to compare, the state alone may show it is still current */
     if (a->if_none_match) {
-        if (push_store_state(conn, p->id.user, &st) < 0)
+        if (push_store_state(conn, p->id.user, &st) < 0
+            || (push_store_state_due(&st)
+                && (expire(conn) < 0 || push_store_state(conn, p->id.user, &st) < 0)))
             return DB_FAILED;
         if (a->cache && a->ticketed)
             push_statecache_put(a->cache, p->id.user, &st, &a->ticket);
@@ -182,16 +199,24 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
         }
     }
     /* read the state with the messages and counts, in one snapshot, so that the ETag, the
-     * cursor and the body agree */
-    if (push_store_begin_snapshot(conn) < 0 || push_store_state(conn, p->id.user, &st) < 0
-        || !(msgs = push_store_messages(conn, p->id.user, a->since,
-                                        a->since ? a->limit + 1 : a->limit))
-        || !(unread = push_store_unread(conn, p->id.user))) {
-        PQclear(msgs);
-        push_store_end(conn, p->why, sizeof p->why);
-        return DB_FAILED;
+     * cursor and the body agree; an expiry that has come is marked first (its delete logged),
+     * and the snapshot taken again */
+    for (int tries = 0;; tries++) {
+        if (push_store_begin_snapshot(conn) < 0 || push_store_state(conn, p->id.user, &st) < 0
+            || (!(push_store_state_due(&st) && tries == 0)
+                && (!(msgs = push_store_messages(conn, p->id.user, a->since,
+                                                 a->since ? a->limit + 1 : a->limit, a->kinds))
+                    || !(unread = push_store_unread(conn, p->id.user))))) {
+            PQclear(msgs);
+            push_store_end(conn, p->why, sizeof p->why);
+            return DB_FAILED;
+        }
+        push_store_end(conn, NULL, 0);
+        if (!(push_store_state_due(&st) && tries == 0))
+            break;
+        if (expire(conn) < 0)
+            return DB_FAILED;
     }
-    push_store_end(conn, NULL, 0);
     if (a->since && push_store_cursor_ahead(a->since, &st)) {
         PQclear(msgs);
         PQclear(unread);
@@ -206,7 +231,7 @@ static enum outcome answer_get(struct poll *p, PGconn *conn, const void *arg)
     /* with since, one row more than the limit was asked for: it only tells there is more; after
      * the newest list (no since) the client goes on from the head */
     o = push_json_answer(p->id.user, p->tag, msgs, a->limit, a->since ? *a->since : pos,
-                         a->since ? NULL : &st.head, push_json_unread(unread), -1);
+                         a->since ? NULL : &st.head, push_json_unread_kinds(unread, a->kinds), -1);
     if (a->answers) { /* read in one snapshot with st: the answer at st */
         size_t len;
         const char *text = push_json_text(o, &len);
@@ -257,23 +282,26 @@ static void with_connection(struct push_db_worker *w, struct poll *p, db_step st
 static void handle_get(struct push_db_worker *w, struct poll *p)
 {
     struct push_cursor since;
-    struct get_args a = { push_query_get(&p->q, "since"), NULL, 0,
+    struct get_args a = { push_query_get(&p->q, "since"), NULL, 0, NULL,
                           push_request_env(p->r, "HTTP_IF_NONE_MATCH"), NULL, { 0, 0, 0 }, 0,
-                          NULL, "" };
+                          NULL, "", "" };
 
     if (a.since_text && !*a.since_text)
         a.since_text = NULL;
     if (push_edge_number(p->r, &p->q, "limit", 1, p->cfg->max_limit, p->cfg->default_limit,
                          "bad_limit", &a.limit) < 0
-        || (a.since_text && push_edge_cursor(p->r, a.since_text, p->tag, &since) < 0))
+        || (a.since_text && push_edge_cursor(p->r, a.since_text, p->tag, &since) < 0)
+        || push_edge_kinds(p->r, &p->q, a.kinds_text) < 0)
         return;
+    a.kinds = PUSH_EDGE_KINDS(a.kinds_text);
     if (a.since_text)
         a.since = &since;
     if (a.if_none_match && !*a.if_none_match)
         a.if_none_match = NULL;
     a.cache = cache_of(w);
     a.answers = answers_of(w);
-    snprintf(a.key, sizeof a.key, "%d|%s", a.limit, a.since_text ? a.since_text : "");
+    snprintf(a.key, sizeof a.key, "%d|%s|%s", a.limit, a.kinds ? a.kinds : "",
+             a.since_text ? a.since_text : "");
     if (strlen(a.key) >= sizeof a.key - 1)
         a.answers = NULL; /* (a cursor that long is not kept) */
     if (answer_from_cache(p, &a))

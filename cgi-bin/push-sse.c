@@ -10,10 +10,12 @@
 static const struct push_program program = {
     "push-sse",
     "Server-Sent Events for pgpush (text/event-stream).\n\n"
-    "GET [?since=CURSOR]  streams \"message\" events (id: the cursor after the message) and\n"
-    "                     \"unread\" events, from the Last-Event-ID header, ?lastEventId= or\n"
-    "                     ?since= (none: from now on); heartbeats every PUSH_HEARTBEAT s; ends\n"
-    "                     cleanly after PUSH_LIFETIME s and EventSource resumes, losing nothing;\n"
+    "GET [?since=CURSOR][&kinds=K1,K2]  streams \"message\" events (id: the cursor after the\n"
+    "                     message), \"update\" and \"delete\" events (an edit, a retraction or an\n"
+    "                     expiry of a message it may hold) and \"unread\" events, from the\n"
+    "                     Last-Event-ID header, ?lastEventId= or ?since= (none: from now\n"
+    "                     on); heartbeats every PUSH_HEARTBEAT s; ends cleanly after\n"
+    "                     PUSH_LIFETIME s and EventSource resumes, losing nothing;\n"
     "                     at the token's expiry it ends with event: close, reason token_expired.\n"
     "Identity: as every program, or ?ticket= a stream ticket from push-poll (POST {\"ticket\": true}),\n"
     "so that the token never goes into a URL.\n"
@@ -33,7 +35,7 @@ static void handle(struct push_request *r, const struct push_stream_ctx *ctx)
         rc = push_edge_stream_from(r, q, 1, &a);
     free(q);
     if (rc == 0)
-        push_stream_run(ctx, r, &push_sse_encoder, NULL, &a.id, a.tag,
+        push_stream_run(ctx, r, &push_sse_encoder, NULL, &a.id, a.tag, PUSH_EDGE_KINDS(a.kinds),
                         a.has_from ? &a.from : NULL);
 }
 

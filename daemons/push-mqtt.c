@@ -142,6 +142,7 @@ static void mark(struct push_mqtt_bridge *b, PGconn *conn, struct dirty *d, cons
         mark_user(d, n.user, 0);
         break;
     case PUSH_NOTIFY_NOBODY: break;
+    case PUSH_NOTIFY_EXPIRY: break; /* (the expiry's own wake-ups come once it is marked) */
     case PUSH_NOTIFY_ALL: /* reading too much is always safe */
         push_mqtt_bridge_forget(b, NULL);
         d->all = 1;

@@ -11,8 +11,9 @@
 static const struct push_program program = {
     "push-ws",
     "WebSocket (RFC 6455) for pgpush, behind the web server's WebSocket proxying.\n\n"
-    "GET [?since=CURSOR] with Upgrade: websocket  sends JSON text messages: {\"type\": \"open\"},\n"
-    "     \"message\" (with the cursor after it), \"unread\" (the counts, at the start and on each\n"
+    "GET [?since=CURSOR][&kinds=K1,K2] with Upgrade: websocket  sends JSON text messages:\n"
+    "     {\"type\": \"open\"}, \"message\" (with the cursor after it), \"update\" and \"delete\"\n"
+    "     (an edit, a retraction or an expiry of a message it may hold), \"unread\" (the counts, at the start and on each\n"
     "     change), \"close\" (why, before the close frame); takes JSON commands on the socket:\n"
     "     {\"cmd\": \"mark\", \"mark\": \"one\" | \"upto\" | \"all\" | \"kind\", ...} as push-poll's POST,\n"
     "     {\"cmd\": \"resume\", \"cursor\": C}; each is answered {\"type\": \"ack\"} or\n"

@@ -3,6 +3,8 @@
 //   import { PushClient } from '/pgpush.js';
 //   const c = new PushClient({ base: '/cgi-bin', getToken: () => fetchMyToken(), transport: 'auto' });
 //   c.on('message', m => ...); c.on('unread', u => ...); c.on('state', s => ...); c.start();
+//   c.on('update', m => ...)    a message it delivered was edited: m is the message as it is now
+//   c.on('delete', d => ...)    d.id was retracted or has expired: take it off the page
 //
 // No dependencies. The classic-script build pgpush.classic.js is generated from this file by
 // htdocs/make-classic; do not edit that one.
@@ -13,6 +15,13 @@ const SEEN_MAX = 2000;          // message ids remembered for de-duplication
 let instances = 0;
 
 function jitter(ms) { return Math.round(ms * (0.5 + Math.random())); }
+
+// a poll's answer (push-poll, push-longpoll): its new messages, then its changes (of messages the
+// page had before: the two lists concern different messages, so their order between them is free)
+function changes(ev, body) {
+  for (const m of body.messages) ev.event('message', m.cursor, m);
+  for (const x of body.changes || []) ev.event(x.event, null, x.message);
+}
 
 function delay(ms, signal) {
   return new Promise((resolve) => {
@@ -29,10 +38,13 @@ export class PushClient {
   // firstEventTimeout (ms, 4000: a transport silent that long is taken as buffered), hold (long-poll
   // seconds, 25), shared (true: one stream per browser for all tabs of the same identity),
   // mqtt (a broker's MQTT-over-WebSocket URL: MQTT first, needs params.token and MQTT.js loaded),
-  // mqttPrefix ('push')
+  // mqttPrefix ('push'), kinds (an array of kinds, or 'a,b': only messages of those kinds, and
+  // counts of those only)
   constructor(options = {}) {
     this.base = (options.base || '/cgi-bin').replace(/\/+$/, '');
     this.params = Object.assign({}, options.params || {});
+    if (options.kinds) this.params.kinds = [].concat(options.kinds).join(',');
+    this.kinds = this.params.kinds ? this.params.kinds.split(',') : null;
     // the token goes in an Authorization header, or is traded for a stream ticket: never in a URL
     this._token = this.params.token || null;
     delete this.params.token;
@@ -275,9 +287,10 @@ export class PushClient {
 
   _fromChannel(d) {
     if (!d || !this._running) return;
-    if (this._queue && (d.t === 'message' || d.t === 'unread' || d.t === 'read')) { this._queue.push(d); return; }
+    if (this._queue && (d.t === 'message' || d.t === 'change' || d.t === 'unread' || d.t === 'read')) { this._queue.push(d); return; }
     switch (d.t) {
       case 'message': if (!this.status.leader) this._deliver(d.cursor, d.message); break;
+      case 'change': if (!this.status.leader) this._change(d.type, d.cursor, d.message); break;
       case 'unread': if (!this.status.leader && d.cursor) this.cursor = d.cursor; this._unread(d.unread); break;
       case 'read': this._emit('read', d.read); break;
       case 'state': if (!this.status.leader) this._setStatus(d.status, d.transport, false); break;
@@ -311,6 +324,15 @@ export class PushClient {
     this._remember(m.id);
     if (this.status.leader) this._post({ t: 'message', cursor, message: m });
     this._emit('message', m);
+  }
+
+  // an edit ('update': m is the message as it is now) or a retraction or expiry ('delete': m is {id})
+  // of a message the page may hold; in stream order with the messages, never de-duplicated away
+  _change(type, cursor, m) {
+    if (cursor) this.cursor = cursor;
+    if (!m || !/^[0-9]+$/.test(m.id)) return;
+    if (this.status.leader) this._post({ t: 'change', type, cursor, message: m });
+    this._emit(type, m);
   }
 
   _unread(u) {
@@ -361,6 +383,7 @@ export class PushClient {
           this._setStatus('connected', name, true);
         }
         if (type === 'message') this._deliver(cursor || (data && data.cursor), data);
+        else if (type === 'update' || type === 'delete') this._change(type, cursor, data);
         else if (type === 'unread') this._leaderUnread(cursor, data);
       },
       // the stream ended normally (SSE/iframe lifetime): reopen at once from the cursor; a
@@ -451,7 +474,7 @@ const TRANSPORTS = {
       let d;
       try { d = JSON.parse(e.data); } catch (x) { return; }
       if (!d) return;
-      if (d.type === 'message') ev.event('message', d.cursor, d.message);
+      if (d.type === 'message' || d.type === 'update' || d.type === 'delete') ev.event(d.type, d.cursor, d.message);
       else if (d.type === 'unread') ev.event('unread', d.cursor, d.unread);
       else if (d.type === 'open') { c._socket = socket; ev.event('open', null, d); }
       else if (d.type === 'close' && d.retry > 0) comeBack = d.retry; // the server stops (1001)
@@ -488,6 +511,7 @@ const TRANSPORTS = {
       const m = parse(e);
       if (m) ev.event('message', e.lastEventId || m.cursor, m);
     });
+    for (const type of ['update', 'delete']) es.addEventListener(type, (e) => ev.event(type, e.lastEventId || null, parse(e)));
     // reason "lifetime" or "token_expired": either way reopen from the cursor (with a fresh token)
     es.addEventListener('close', () => { es.close(); ev.ended(); });
     // the server stops: come back after the time it gives (a bare EventSource does, from retry:)
@@ -513,7 +537,7 @@ const TRANSPORTS = {
           return;
         }
         if (!r.ok || !body) { ev.error('HTTP ' + r.status, retryAfter(r)); return; }
-        for (const m of body.messages) ev.event('message', m.cursor, m);
+        changes(ev, body);
         ev.event('unread', body.cursor, body.unread);
         hold = c.hold;
       }
@@ -532,7 +556,7 @@ const TRANSPORTS = {
     window[name] = (type, cursor, data) => {
       called = true;
       alive();
-      if (type === 'message' || type === 'unread') ev.event(type, cursor, data);
+      if (type === 'message' || type === 'update' || type === 'delete' || type === 'unread') ev.event(type, cursor, data);
       else if (type === 'open') ev.event('open', null, data);
       else if (type === 'close') { cleanup(); ev.ended(); }
       else if (type === 'reconnect') { cleanup(); ev.ended(data && data.retry); }
@@ -576,7 +600,7 @@ const TRANSPORTS = {
           return;
         } else {
           etag = r.headers.get('ETag');
-          for (const m of body.messages) ev.event('message', m.cursor, m);
+          changes(ev, body);
           ev.event('unread', body.cursor, body.unread);
           etagFor = c._url('push-poll', { since: c.cursor });
           if (body.more) continue;
@@ -602,6 +626,7 @@ const TRANSPORTS = {
     if (!token || !c.user) { setTimeout(() => ev.error('MQTT needs a token')); return { stop() {} }; }
     const own = c.mqtt.prefix + '/user/' + c.user + '/';
     const all = c.mqtt.prefix + '/broadcast/message';
+    const deleted = [own + 'delete', c.mqtt.prefix + '/broadcast/delete'];
     const last = { p: 0n, b: 0n };
     const parts = (c.cursor || '').split('-');
     if (parts.length === 3) { last.p = BigInt('0x' + parts[0]); last.b = BigInt('0x' + parts[1]); }
@@ -622,13 +647,18 @@ const TRANSPORTS = {
       let data;
       try { data = JSON.parse(new TextDecoder().decode(payload)); } catch (e) { return; }
       if (topic === own + 'unread') ev.event('unread', null, data);
-      else if ((topic === own + 'message' || topic === all) && data && /^[0-9]+$/.test(data.id)) {
+      else if (deleted.includes(topic) || (data && data.event === 'update')) {
+        // (an edit or a deletion: the cursor stays, for the change's place is not on the topic)
+        if (!c.kinds || deleted.includes(topic) || c.kinds.includes(data.kind)) ev.event(deleted.includes(topic) ? 'delete' : 'update', null, data);
+        else ev.event('delete', null, { id: data.id });
+      } else if ((topic === own + 'message' || topic === all) && data && /^[0-9]+$/.test(data.id)) {
+        if (c.kinds && !c.kinds.includes(data.kind)) return;
         if (!held) take(data);
         else if (held.push(data) > 1000) fail('too many messages during the catch-up read');
       }
     });
     client.on('connect', () => {
-      client.subscribe([own + 'message', own + 'unread', all], { qos: 1 }, async (err, granted) => {
+      client.subscribe([own + 'message', own + 'unread', all].concat(deleted), { qos: 1 }, async (err, granted) => {
         if (stopped) return;
         if (err || !granted || granted.some((g) => g.qos > 2)) { fail('MQTT subscription refused'); return; }
         ev.event('open', null, null);
@@ -639,6 +669,7 @@ const TRANSPORTS = {
             if (!r.ok || !body) throw new Error('HTTP ' + r.status);
             if (stopped) return;
             for (const m of body.messages) take(m);
+            for (const x of body.changes || []) ev.event(x.event, null, x.message);
             ev.event('unread', null, body.unread);
             since = body.cursor;
             more = body.more;

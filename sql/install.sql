@@ -68,6 +68,10 @@ SELECT schema_version < 6 AS need_0006 FROM push.meta \gset
 \if :need_0006
 \ir migrations/0006_timeline.sql
 \endif
+SELECT schema_version < 7 AS need_0007 FROM push.meta \gset
+\if :need_0007
+\ir migrations/0007_changes.sql
+\endif
 
 -- What the roles may do, set in full on every run: a database that came up through the migrations
 -- ends with exactly the grants of a fresh install, and the tables of later migrations are covered.
@@ -84,8 +88,9 @@ GRANT USAGE ON SCHEMA push TO push_reader, push_publisher;
 GRANT SELECT ON ALL TABLES IN SCHEMA push TO push_reader;
 GRANT SELECT ON ALL SEQUENCES IN SCHEMA push TO push_reader;  -- push.state reads the last id drawn
 GRANT EXECUTE ON FUNCTION
-    push.state(text), push.messages_after(text, bigint, bigint, integer),
-    push.messages_newest(text, integer), push.unread(text), push.unread_view(text),
+    push.state(text), push.messages_after(text, bigint, bigint, integer, text[]),
+    push.messages_newest(text, integer, text[]), push.unread(text), push.unread_view(text),
+    push.visible(boolean, timestamptz), push.expire_due(),
     push.mark_read(text, bigint), push.mark_read_upto(text, bigint, bigint), push.mark_all_read(text),
     push.mark_kind_read(text, text), push.mark_kind_read(text, text, bigint, bigint),
     push.mqtt_acked(text), push.mqtt_ack(text, bigint), push.mqtt_pending(text, integer),
@@ -93,13 +98,15 @@ GRANT EXECUTE ON FUNCTION
     push.timeline(), push.follow_timeline()
     TO push_reader;
 
--- push_publisher, a site's backend: INSERT INTO push.message (RETURNING id too), push.send and
--- push.broadcast, and the schema's version (push.meta, which every connection of the programs
--- reads first); nothing else to read. The triggers do the rest as the owner.
+-- push_publisher, a site's backend: INSERT INTO push.message (RETURNING id too), push.send,
+-- push.broadcast, push.edit, push.retract and push.expire (0007_changes.sql), and the schema's
+-- version (push.meta, which every connection of the programs reads first); nothing else to read. The triggers do the rest as the owner.
 GRANT INSERT, SELECT (id) ON push.message TO push_publisher;
 GRANT SELECT ON push.meta TO push_publisher;
 GRANT EXECUTE ON FUNCTION
-    push.send(text, text, text, text, jsonb, text), push.broadcast(text, text, text, jsonb, text)
+    push.send(text, text, text, text, jsonb, text), push.broadcast(text, text, text, jsonb, text),
+    push.edit(bigint, text, text, text, jsonb, text, boolean), push.retract(bigint),
+    push.expire(bigint, timestamptz)
     TO push_publisher;
 COMMIT;
 

@@ -48,6 +48,12 @@ static const struct {
     [PUSH_M_CARRY_MISSES] = { "pgpush_carry_misses_total",
                               "Carried messages not provably the next of their stream: read "
                               "instead." },
+    [PUSH_M_CHANGES] = { "pgpush_changes_total",
+                         "Edits and deletions of messages written to clients (update and delete "
+                         "events, and the changes of polls' answers)." },
+    [PUSH_M_EXPIRY_RUNS] = { "pgpush_expiry_runs_total",
+                             "Runs of the expiry timer, which marks the messages whose expiry has "
+                             "come (push.expire_due)." },
     [PUSH_M_REPLICA_READS] = { "pgpush_replica_reads_total",
                                "Stream reads answered by a replica once it had replayed past the "
                                "primary's position (PUSH_REPLICA_DATABASE_URL)." },

@@ -21,6 +21,8 @@ enum push_counter {
     PUSH_M_LISTEN_LOST,     /* times the LISTEN connection was lost (each is reconnected) */
     PUSH_M_CARRIED,         /* messages written from their wake-up, without a read */
     PUSH_M_CARRY_MISSES,    /* carried messages a stream could not prove next: it read instead */
+    PUSH_M_CHANGES,         /* edits and deletions written to clients (update and delete events) */
+    PUSH_M_EXPIRY_RUNS,     /* runs of the expiry timer (push.expire_due) */
     PUSH_M_REPLICA_READS,   /* stream reads answered by a replica (PUSH_REPLICA_DATABASE_URL) */
     PUSH_M_REPLICA_BEHIND,  /* ... read on the primary: the replica had not replayed far enough */
     PUSH_M_REPLICA_UNUSABLE, /* ... read on the primary: the replica unreachable, failing, or

@@ -106,7 +106,25 @@ int push_edge_stream_open(struct push_request *r, const struct push_config *cfg,
         return -1;
     }
     push_cursor_tag(s->id.user, s->tag);
-    return 0;
+    return push_edge_kinds(r, q, s->kinds);
+}
+
+int push_edge_kinds(struct push_request *r, const struct push_query *q, char *out)
+{
+    const char *v = push_query_get(q, "kinds");
+    char msg[128];
+
+    out[0] = '\0';
+    if (!v || !*v)
+        return 0;
+    if (push_store_kinds_valid(v, strlen(v))) {
+        snprintf(out, PUSH_KINDS_TEXT_MAX, "%s", v);
+        return 0;
+    }
+    snprintf(msg, sizeof msg, "kinds must be 1 to %d kinds ([a-z0-9][a-z0-9_.-]*, at most 32 "
+                              "characters each) separated by commas", PUSH_KINDS_MAX);
+    push_http_error(r, 400, "bad_kinds", msg, NULL);
+    return -1;
 }
 
 int push_edge_stream_from(struct push_request *r, const struct push_query *q, int event_source,

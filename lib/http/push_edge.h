@@ -5,6 +5,7 @@
 #include "core/push_config.h"
 #include "core/push_cursor.h"
 #include "store/push_db.h"
+#include "store/push_store.h"
 #include "http/push_auth.h"
 #include "http/push_query.h"
 #include "http/push_request.h"
@@ -43,11 +44,20 @@ struct push_edge_stream {
     char tag[PUSH_CURSOR_TAG_LEN + 1];
     struct push_cursor from;
     int has_from; /* 0: no cursor given (a stream starts now; a long poll answers at once) */
+    char kinds[PUSH_KINDS_TEXT_MAX]; /* ?kinds= (push_edge_kinds); "": every kind */
 };
 
+/* The filter of ?kinds=a,b (1 to PUSH_KINDS_MAX kinds) into out (PUSH_KINDS_TEXT_MAX bytes; ""
+ * when absent or empty); answers 400 bad_kinds and returns -1 when it is not one. */
+int push_edge_kinds(struct push_request *r, const struct push_query *q, char *out);
+
+/* The filter's text for the reads: NULL for every kind. */
+#define PUSH_EDGE_KINDS(k) ((k)[0] ? (k) : NULL)
+
 /* The first checks of such a request: who asks (push_edge_identify; with tickets, which the
- * requests that open a stream take, push_edge_identify_stream), and GET only (405 else). Fills
- * s->id and s->tag; answers and returns -1 when it cannot be served. */
+ * requests that open a stream take, push_edge_identify_stream), GET only (405 else), and the
+ * kinds filter (push_edge_kinds). Fills s->id, s->tag and s->kinds; answers and returns -1 when
+ * it cannot be served. */
 int push_edge_stream_open(struct push_request *r, const struct push_config *cfg,
                           struct push_query *q, int tickets, struct push_edge_stream *s);
 

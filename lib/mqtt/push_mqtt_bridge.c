@@ -84,13 +84,19 @@ static int send_json(struct push_mqtt_bridge *b, const char *topic, json_object 
     return rc;
 }
 
-/* rows [0, n) of res, acknowledged by the broker: counted as delivered */
+/* entries [0, n) of res, acknowledged by the broker: counted as delivered (messages) or changes */
 static void delivered(const struct push_mqtt_bridge *b, const PGresult *res, int n, long bytes)
 {
-    push_metric_add(PUSH_M_DELIVERED, n);
     push_metric_add(PUSH_M_DELIVERED_BYTES, bytes);
-    for (int i = 0; i < n && b->live; i++)
-        push_metric_lag_since(PQgetvalue(res, i, PUSH_COL_CREATED_AT));
+    for (int i = 0; i < n; i++) {
+        if (push_store_entry(res, i) != PUSH_ENTRY_MESSAGE) {
+            push_metric_add(PUSH_M_CHANGES, 1);
+            continue;
+        }
+        push_metric_add(PUSH_M_DELIVERED, 1);
+        if (b->live)
+            push_metric_lag_since(PQgetvalue(res, i, PUSH_COL_CREATED_AT));
+    }
 }
 
 static err_t flush(struct push_mqtt_bridge *b)
@@ -100,39 +106,62 @@ static err_t flush(struct push_mqtt_bridge *b)
 }
 
 /* Publishes one batch of a stream: user's personal messages (user != "") or the broadcasts
- * (user == ""), after *last. Moves *last and the stored cursor past what the broker
- * acknowledged; *n is the number of rows read. */
+ * (user == ""), after *last, with the changes of those at or below it: an update on the message
+ * topic, a delete on the delete topic. Moves *last and the stored cursor past what the broker
+ * acknowledged; *n is the number of entries read. */
 static err_t stream_batch(struct push_mqtt_bridge *b, PGconn *conn, const char *user,
                           const char *topic, int64_t *last, int *n)
 {
     int broadcast = !*user;
     struct push_cursor after = { broadcast ? INT64_MAX : *last, broadcast ? *last : INT64_MAX };
     struct push_cursor pos = { broadcast ? 0 : *last, 0 };
-    char tag[PUSH_CURSOR_TAG_LEN + 1];
-    PGresult *res = push_store_messages(conn, user, &after, b->cfg->batch);
+    char tag[PUSH_CURSOR_TAG_LEN + 1], deleted[PUSH_MQTT_TOPIC_MAX];
+    PGresult *res = push_store_messages(conn, user, &after, b->cfg->batch, NULL);
     err_t err = PUSH_MQTT_BRIDGE_OK;
     long bytes = 0;
 
     *n = 0;
     if (!res)
         return PUSH_MQTT_BRIDGE_DB;
+    if (broadcast ? push_mqtt_broadcast_topic(deleted, sizeof deleted, b->cfg->prefix, "delete") < 0
+                  : push_mqtt_user_topic(deleted, sizeof deleted, b->cfg->prefix, user, "delete") < 0) {
+        PQclear(res);
+        return PUSH_MQTT_BRIDGE_OK; /* (stream() checked the message topic, which is longer) */
+    }
     push_cursor_tag(user, tag);
-    *n = PQntuples(res);
+    struct push_cursor head = { -1, -1 };
+    *n = push_store_entries(res, &head);
     for (int i = 0; i < *n && !err; i++) {
-        json_object *m = push_json_message(res, i, tag, &pos);
+        enum push_entry e = push_store_entry(res, i);
+        json_object *m = e == PUSH_ENTRY_MESSAGE ? push_json_message(res, i, tag, &pos)
+                                                 : push_json_change(res, i, tag, &pos);
         /* a cursor belongs to one user; on the shared topic the id orders the messages */
-        if (broadcast)
+        if (broadcast && e != PUSH_ENTRY_DELETE)
             json_object_object_add(m, "cursor", NULL);
-        if (send_json(b, topic, m, 0, &bytes) < 0)
+        if (e == PUSH_ENTRY_UPDATE)
+            json_object_object_add(m, "event", json_object_new_string("update"));
+        if (send_json(b, e == PUSH_ENTRY_DELETE ? deleted : topic, m, 0, &bytes) < 0)
             err = PUSH_MQTT_BRIDGE_BROKER;
     }
-    if (*n && !err && !(err = flush(b))) {
-        const char *id = PQgetvalue(res, *n - 1, PUSH_COL_ID);
-        delivered(b, res, *n, bytes);
+    /* the last entry's place in this stream (a change's is its own id, not its message's); with
+     * nothing left out, the head the read saw (past changes it had no reason to publish) */
+    int64_t to = *n ? strtoll(PQgetvalue(res, *n - 1, broadcast ? PUSH_COL_AT_B : PUSH_COL_AT_P),
+                              NULL, 10)
+                    : *last;
+    int64_t h = broadcast ? head.broadcast : head.personal;
+    if (*n < b->cfg->batch && h > to)
+        to = h;
+    if (!err && *n)
+        err = flush(b);
+    if (!err && to > *last) {
+        char id[24];
+        snprintf(id, sizeof id, "%" PRId64, to);
+        if (*n)
+            delivered(b, res, *n, bytes);
         if (ack(conn, user, id) < 0)
             err = PUSH_MQTT_BRIDGE_DB;
         else
-            *last = strtoll(id, NULL, 10);
+            *last = to;
     }
     PQclear(res);
     return err;
@@ -150,7 +179,7 @@ static err_t stream(struct push_mqtt_bridge *b, PGconn *conn, const char *user, 
     if (!ok)
         return PUSH_MQTT_BRIDGE_DB;
     if (*user ? push_mqtt_user_topic(topic, sizeof topic, b->cfg->prefix, user, "message") < 0
-              : push_mqtt_broadcast_topic(topic, sizeof topic, b->cfg->prefix) < 0)
+              : push_mqtt_broadcast_topic(topic, sizeof topic, b->cfg->prefix, "message") < 0)
         return PUSH_MQTT_BRIDGE_OK; /* a name no MQTT client can have: nothing to publish to */
     do {
         err = stream_batch(b, conn, user, topic, &last, &n);

@@ -47,9 +47,9 @@ int push_mqtt_user_topic(char *buf, size_t size, const char *prefix, const char 
     return fitted(snprintf(buf, size, "%s/user/%s/%s", prefix, user, leaf), size);
 }
 
-int push_mqtt_broadcast_topic(char *buf, size_t size, const char *prefix)
+int push_mqtt_broadcast_topic(char *buf, size_t size, const char *prefix, const char *leaf)
 {
-    return fitted(snprintf(buf, size, "%s/broadcast/message", prefix), size);
+    return fitted(snprintf(buf, size, "%s/broadcast/%s", prefix, leaf), size);
 }
 
 int push_mqtt_login_topic(char *buf, size_t size, const char *prefix)
@@ -79,10 +79,10 @@ static int one_of(const char *leaf, const char *const *names)
 int push_mqtt_user_may(const char *prefix, const char *user, const char *topic,
                        enum push_mqtt_access access)
 {
-    static const char *const own_read[] = { "message", "unread", NULL };
-    static const char *const own_sub[] = { "message", "unread", "+", "#", NULL };
-    static const char *const all_read[] = { "message", NULL };
-    static const char *const all_sub[] = { "message", "+", "#", NULL };
+    static const char *const own_read[] = { "message", "unread", "delete", NULL };
+    static const char *const own_sub[] = { "message", "unread", "delete", "+", "#", NULL };
+    static const char *const all_read[] = { "message", "delete", NULL };
+    static const char *const all_sub[] = { "message", "delete", "+", "#", NULL };
     char head[PUSH_MQTT_TOPIC_MAX];
     const char *leaf;
 

@@ -8,9 +8,12 @@
 
 /* Topics (README, "push-mqtt"), PREFIX being PUSH_MQTT_TOPIC_PREFIX (default "push"):
  *
- *     PREFIX/user/USER/message    the user's own messages, QoS 1
+ *     PREFIX/user/USER/message    the user's own messages, QoS 1; an edit of one is the message
+ *                                 as it is now with "event": "update"
+ *     PREFIX/user/USER/delete     {"id"} of a message of the user's retracted or expired, QoS 1
  *     PREFIX/user/USER/unread     the user's unread counts, QoS 1, retained
- *     PREFIX/broadcast/message    messages to everyone, QoS 1
+ *     PREFIX/broadcast/message    messages to everyone, QoS 1 (edits as above)
+ *     PREFIX/broadcast/delete     {"id"} of a broadcast retracted or expired, QoS 1
  *     PREFIX/login                the auth plugin names each user who logs in, for the bridge
  *                                 (which then keeps their unread counts), QoS 1
  *
@@ -45,8 +48,8 @@ int push_mqtt_client_id_ok(const char *user, const char *client_id);
 int push_mqtt_user_topic(char *buf, size_t size, const char *prefix, const char *user,
                          const char *leaf);
 
-/* Writes PREFIX/broadcast/message into buf; its length, or -1 when buf is too small. */
-int push_mqtt_broadcast_topic(char *buf, size_t size, const char *prefix);
+/* Writes PREFIX/broadcast/LEAF into buf; its length, or -1 when buf is too small. */
+int push_mqtt_broadcast_topic(char *buf, size_t size, const char *prefix, const char *leaf);
 
 /* Writes PREFIX/login into buf; its length, or -1 when buf is too small. */
 int push_mqtt_login_topic(char *buf, size_t size, const char *prefix);

@@ -21,6 +21,7 @@
 #include "store/push_notify.h"
 #include "store/push_store.h"
 #include "transport/push_json.h"
+#include "runtime/push_expiry.h"
 
 #define BUCKETS 16384          /* user hash buckets; chains grow past that, nothing breaks */
 #define BACKOFF_MIN_MS 100
@@ -37,6 +38,7 @@ struct hub_user {
 struct push_hub {
     pthread_mutex_t lock;
     int streams, max_streams, max_per_user;
+    int timing; /* a stream has joined: the expiry timer runs (push_expiry), poked from then on */
     int listening;
     int carry;                  /* wake-ups' messages are wanted (push_hub_carry; atomic) */
     const char *url, *appname;
@@ -149,8 +151,15 @@ static void dispatch(struct push_hub *hub, const char *payload)
     struct push_notify n;
     struct push_carried *m = NULL;
 
-    if (push_notify_parse(payload, &n) == PUSH_NOTIFY_NOBODY)
+    switch (push_notify_parse(payload, &n)) {
+    case PUSH_NOTIFY_NOBODY:
         return;
+    case PUSH_NOTIFY_EXPIRY:
+        push_expiry_poke();
+        return;
+    default:
+        break;
+    }
     if (n.seal && __atomic_load_n(&hub->carry, __ATOMIC_ACQUIRE)) {
         int held = 1;
         /* a user none of whose streams is here: one lookup, and the seal stays shut (a stream
@@ -183,7 +192,10 @@ static void set_listening(struct push_hub *hub, int up)
     hub->listening = up;
     if (up)
         wake_all(hub, NULL); /* what was notified while we were away is lost: everyone re-reads */
+    int timing = hub->timing;
     pthread_mutex_unlock(&hub->lock);
+    if (up && timing)
+        push_expiry_poke(); /* (an 'x' among it) */
     if (hub->observer)
         hub->observer(hub->observer_arg, NULL, up);
 }
@@ -473,7 +485,13 @@ enum push_hub_err push_hub_join(struct push_hub *hub, struct push_waiter *w, con
     LIST_INSERT_HEAD(&u->waiters, w, link);
     u->count++;
     hub->streams++;
+    /* the expiry timer's first run, when there is someone to tell (a process that never held a
+     * stream never connects for it: nothing in its log about a database it never used) */
+    int first = !hub->timing;
+    hub->timing = 1;
     pthread_mutex_unlock(&hub->lock);
+    if (first)
+        push_expiry_poke();
     return PUSH_HUB_OK;
 }
 

@@ -25,6 +25,7 @@
 #include "store/push_store.h"
 #include "http/push_edge.h"
 #include "transport/push_json.h"
+#include "runtime/push_expiry.h"
 #include "runtime/push_fcgiconn.h"
 #include "runtime/push_loop_conn.h"
 
@@ -295,6 +296,13 @@ void push_loop_adopt_current(struct push_loop *l, struct push_loop_stream *s, in
 void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms)
 {
     s->expiry_ms = expiry_ms;
+}
+
+void push_loop_filter(struct push_loop_stream *s, const char *kinds)
+{
+    free(s->kinds);
+    s->kinds = kinds ? xstrdup(kinds) : NULL;
+    s->e.kinds = s->kinds;
 }
 
 void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s)
@@ -580,8 +588,15 @@ static int carry_apply(struct push_loop_stream *s, const struct push_carried *m)
         return -1; /* (the hub wakes the recipient's streams only: never written to another's) */
     if (m->id <= held)
         return 0;
-    if (!s->synced || m->prev != held || m->id <= mark || !s->e.sent_unread || s->current
-        || s->opening || s->answered || s->end_reason || s->kind->pending(s) >= PUSH_LOOP_OUT_HIGH)
+    if (!s->synced || m->prev != held || !s->e.sent_unread || s->current || s->opening
+        || s->answered || s->end_reason || push_expiry_overdue())
+        return -1;
+    if (!push_store_kinds_has(s->kinds, m->kind)) {
+        /* another kind's: a read would skip it, and its counts leave it out */
+        *(m->broadcast ? &s->e.pos.broadcast : &s->e.pos.personal) = m->id;
+        return 0;
+    }
+    if (m->id <= mark || s->kind->pending(s) >= PUSH_LOOP_OUT_HIGH)
         return -1;
     if (!(counts = push_json_unread_add(s->e.sent_unread, m->kind)))
         return -1;
@@ -851,6 +866,7 @@ static void *loop_main(void *arg)
             next = s->qnext;
             carries_free(s->cin); /* (no wake-up names it any more) */
             carries_free(s->cq);
+            free(s->kinds);
             free(s);
         }
         for (s = adopts; s; s = next) {
@@ -885,11 +901,11 @@ static void note_synced(struct push_loop_stream *s, const PGresult *unread);
  * on, and may be answered from its next wake-up's message (note_synced). */
 static void hold_read(struct push_loop_stream *s, const PGresult *msgs, const PGresult *unread)
 {
-    struct json_object *u = push_json_unread(unread);
+    struct json_object *u = push_json_unread_kinds(unread, s->kinds);
     size_t len;
     const char *counts = push_json_text(u, &len);
 
-    if (PQntuples(msgs) > 0 || strcmp(counts, s->e.sent_unread) != 0) {
+    if (push_store_entries(msgs, NULL) > 0 || strcmp(counts, s->e.sent_unread) != 0) {
         push_emit_longpoll(&s->req, s->user, s->tag, s->e.pos, msgs, u, s->limit, 0);
         s->answered = 1;
         return;
@@ -927,7 +943,7 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
     if (s->current) { /* the newest list: its messages' own cursors, and the head to go on from */
         push_emit_answer(&s->req, &push_longpoll_encoder, NULL, push_json_answer(s->user, s->tag, rd->msgs, s->limit,
                                                    (struct push_cursor){ 0, 0 }, &rd->st.head,
-                                                   push_json_unread(rd->unread), 0));
+                                                   push_json_unread_kinds(rd->unread, s->kinds), 0));
         s->answered = 1;
         return;
     }
@@ -938,9 +954,9 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
     }
     s->e.pos = rd->after; /* from_head: the head, as read */
     if (s->hold) {
-        struct json_object *u = push_json_unread(rd->unread);
+        struct json_object *u = push_json_unread_kinds(rd->unread, s->kinds);
         size_t len;
-        if (PQntuples(rd->msgs) > 0) {
+        if (push_store_entries(rd->msgs, NULL) > 0) {
             push_emit_longpoll(&s->req, s->user, s->tag, s->e.pos, rd->msgs, u, s->limit, 0);
             s->answered = 1;
             return;
@@ -981,6 +997,7 @@ static void read_batch(struct push_loop *l, struct push_loop_stream **all, int t
         reads[i] = (struct push_store_read){
             .user = s->user, .after = s->e.pos,
             .limit = s->current ? s->limit : (s->hold ? s->limit : PUSH_STREAM_BATCH) + 1,
+            .kinds = s->kinds,
             .want_state = s->opening,
             .from_head = s->opening && s->from_head && !s->current,
             .newest = s->current,

@@ -82,6 +82,11 @@ void push_loop_adopt_current(struct push_loop *l, struct push_loop_stream *s, in
  * poll with 401 {"error": "token_expired"}. */
 void push_loop_expire_at(struct push_loop_stream *s, long expiry_ms);
 
+/* Before adopting: s reads and counts the kinds of filter kinds only (a valid filter's text,
+ * push_store_kinds_valid; NULL: every kind). Another kind's message is skipped, and an edit that
+ * moves a message out of them is a delete for it. */
+void push_loop_filter(struct push_loop_stream *s, const char *kinds);
+
 /* Gives up a stream that will never be adopted (it failed before streaming). */
 void push_loop_abandon(struct push_loop *l, struct push_loop_stream *s);
 

@@ -126,6 +126,7 @@ struct push_loop_stream {
                                      * the hub may queue the stream again and rewrite wnext */
     struct push_loop_stream *qnext; /* adopt, read or done queue; grave */
     LIST_ENTRY(push_loop_stream) link; /* every stream the loop holds (from its adoption) */
+    char *kinds;     /* the filter (kinds=, push_loop_filter), allocated; NULL: every kind */
     char user[PUSH_USER_MAX + 1];
     char tag[PUSH_CURSOR_TAG_LEN + 1];
     alignas(max_align_t) unsigned char arg[]; /* the encoder's, enc->arg_size bytes */

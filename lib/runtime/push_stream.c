@@ -17,6 +17,7 @@
 #include "http/push_http.h"
 #include "http/push_server.h"
 #include "transport/push_json.h"
+#include "runtime/push_expiry.h"
 #include "runtime/push_loop.h"
 #include "runtime/push_status.h"
 
@@ -40,12 +41,12 @@ static void batch_clear(struct batch *b)
 /* One read on a pooled connection (push_pool_read_many, with its one retry): the state too with
  * want_state or from now on (after NULL: the messages after the head read), the messages after
  * the cursor (at most limit), the unread counts. Returns 0, or -1 with *err and msg. */
-static int fetch(const struct push_stream_ctx *ctx, const char *user,
+static int fetch(const struct push_stream_ctx *ctx, const char *user, const char *kinds,
                  const struct push_cursor *after, int limit, int want_state, struct batch *b,
                  enum push_db_err *err, char *msg, size_t msglen)
 {
     struct push_store_read r = { .user = user, .after = after ? *after : (struct push_cursor){ 0, 0 },
-                                 .limit = limit, .want_state = want_state || !after,
+                                 .limit = limit, .kinds = kinds, .want_state = want_state || !after,
                                  .from_head = !after };
 
     memset(b, 0, sizeof *b);
@@ -176,7 +177,8 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
         more = 0;
         retry_at = 0;
         /* a wake-up reads only what it sends: no state query (the first read checked the cursor) */
-        if (fetch(s->ctx, s->user, &s->e.pos, STREAM_BATCH + 1, 0, &b, &err, msg, sizeof msg) < 0)
+        if (fetch(s->ctx, s->user, s->e.kinds, &s->e.pos, STREAM_BATCH + 1, 0, &b, &err, msg,
+                  sizeof msg) < 0)
             retry_at = push_now_ms() + DB_RETRY_MS; /* the cursor stays: nothing is lost */
     }
 }
@@ -187,7 +189,7 @@ static void stream_loop(struct stream *s, struct push_waiter *w, struct batch *f
  * never waits on PostgreSQL. */
 static void in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
                     const struct push_encoder *enc, const void *arg,
-                    const struct push_identity *id, const char *tag,
+                    const struct push_identity *id, const char *tag, const char *kinds,
                     const struct push_cursor *from, int limit, long end_ms)
 {
     enum push_hub_err herr;
@@ -204,6 +206,7 @@ static void in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
         return;
     }
     push_loop_expire_at(ls, push_expiry_ms(id->expires));
+    push_loop_filter(ls, kinds);
     if (enc->answer) /* a long poll */
         push_loop_adopt_hold(ctx->loop, ls, fd, request_id, *from, limit, end_ms);
     else
@@ -212,16 +215,17 @@ static void in_loop(const struct push_stream_ctx *ctx, struct push_request *r,
 
 void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
                      const struct push_encoder *enc, void *arg, const struct push_identity *id,
-                     const char *tag, const struct push_cursor *from)
+                     const char *tag, const char *kinds, const struct push_cursor *from)
 {
     if (ctx->loop && push_request_detachable(r)) {
-        in_loop(ctx, r, enc, arg, id, tag, from, 0, push_now_ms()
+        in_loop(ctx, r, enc, arg, id, tag, kinds, from, 0, push_now_ms()
                 + push_config_current(ctx->cfg)->lifetime * 1000L);
         return;
     }
     /* plain CGI: no FastCGI connection to hand over; this process's one request streams here */
     const char *user = id->user;
-    struct stream s = { ctx, user, { r, enc, arg, tag, { 0, 0 }, NULL, 0 }, push_expiry_ms(id->expires) };
+    struct stream s = { ctx, user, { r, enc, arg, tag, kinds, { 0, 0 }, NULL, 0 },
+                        push_expiry_ms(id->expires) };
     struct push_waiter w;
     struct batch b;
     enum push_db_err err;
@@ -230,7 +234,7 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
     if (join(ctx, r, enc, arg, &w, user) < 0)
         return;
     /* the first read happens after the join: a change from now on wakes us, none is missed */
-    if (fetch(ctx, user, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
+    if (fetch(ctx, user, kinds, from, STREAM_BATCH + 1, 1, &b, &err, msg, sizeof msg) < 0) {
         push_emit_refuse(r, ctx->cfg, enc, arg, push_refusal_db(err, msg));
     } else if (from && push_store_cursor_ahead(from, &b.st)) {
         push_edge_cursor_future(r);
@@ -250,13 +254,15 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
 /* --- long polling */
 
 static void longpoll_answer(struct push_request *r, const char *user, const char *tag,
-                            struct push_cursor pos, struct batch *b, int limit, int timeout)
+                            const char *kinds, struct push_cursor pos, struct batch *b, int limit,
+                            int timeout)
 {
-    push_emit_longpoll(r, user, tag, pos, b->msgs, push_json_unread(b->unread), limit, timeout);
+    push_emit_longpoll(r, user, tag, pos, b->msgs, push_json_unread_kinds(b->unread, kinds), limit,
+                       timeout);
 }
 
 void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,
-                          const struct push_identity *id, const char *tag,
+                          const struct push_identity *id, const char *tag, const char *kinds,
                           const struct push_cursor *since, int hold_s, int limit)
 {
     const char *user = id->user;
@@ -271,7 +277,7 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     int first = 1;
 
     if (ctx->loop && push_request_detachable(r)) {
-        in_loop(ctx, r, &push_longpoll_encoder, NULL, id, tag, since, limit,
+        in_loop(ctx, r, &push_longpoll_encoder, NULL, id, tag, kinds, since, limit,
                 push_now_ms() + hold_ms);
         return;
     }
@@ -279,7 +285,7 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
     if (join(ctx, r, &push_longpoll_encoder, NULL, &w, user) < 0)
         return;
     for (;;) {
-        if (fetch(ctx, user, since, limit + 1, first, &b, &err, msg, sizeof msg) < 0) {
+        if (fetch(ctx, user, kinds, since, limit + 1, first, &b, &err, msg, sizeof msg) < 0) {
             push_edge_db_error(r, err, msg);
             break;
         }
@@ -289,15 +295,15 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
             break;
         }
         first = 0;
-        json_object *u = push_json_unread(b.unread);
+        json_object *u = push_json_unread_kinds(b.unread, kinds);
         size_t counts_len;
         const char *counts = push_json_text(u, &counts_len);
         int changed = first_unread && strcmp(first_unread, counts) != 0;
         if (!first_unread)
             first_unread = xstrdup(counts);
         json_object_put(u);
-        if (PQntuples(b.msgs) > 0 || changed) {
-            longpoll_answer(r, user, tag, *since, &b, limit, 0);
+        if (push_store_entries(b.msgs, NULL) > 0 || changed) {
+            longpoll_answer(r, user, tag, kinds, *since, &b, limit, 0);
             batch_clear(&b);
             break;
         }
@@ -305,7 +311,7 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
             if (expires_first)
                 answer_token_expired(r, user);
             else
-                longpoll_answer(r, user, tag, *since, &b, limit, 1);
+                longpoll_answer(r, user, tag, kinds, *since, &b, limit, 1);
             batch_clear(&b);
             break;
         }
@@ -316,11 +322,12 @@ void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request
 }
 
 void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
-                         const char *user, const char *tag, int limit)
+                         const char *user, const char *tag, const char *kinds, int limit)
 {
     struct push_loop_stream *ls;
     if (ctx->loop && push_request_detachable(r) && (ls = push_loop_answer(ctx->loop, user, tag))) {
         int fd, request_id; /* the loop's readers read and answer */
+        push_loop_filter(ls, kinds);
         if (push_request_detach(r, &fd, &request_id) < 0)
             push_loop_abandon(ctx->loop, ls);
         else
@@ -328,7 +335,8 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
         return;
     }
     /* the newest limit messages, the counts and the state, in one snapshot */
-    struct push_store_read rd = { .user = user, .limit = limit, .want_state = 1, .newest = 1 };
+    struct push_store_read rd = { .user = user, .limit = limit, .kinds = kinds, .want_state = 1,
+                                  .newest = 1 };
     struct batch b = { 0 };
     enum push_db_err err;
     char msg[256];
@@ -342,7 +350,7 @@ void push_stream_current(const struct push_stream_ctx *ctx, struct push_request 
     b.st = rd.st;
     /* the newest list: its messages' own cursors, and the head to go on from */
     push_emit_answer(r, &push_longpoll_encoder, NULL, push_json_answer(user, tag, b.msgs, limit, (struct push_cursor){ 0, 0 },
-                                         &b.st.head, push_json_unread(b.unread), 0));
+                                         &b.st.head, push_json_unread_kinds(b.unread, kinds), 0));
     batch_clear(&b);
 }
 
@@ -446,5 +454,6 @@ int push_stream_main(const struct push_program *p, int argc, char **argv,
      * this thread (push_stream_run, push_stream_longpoll), reading through the pool. */
     if (!cgi)
         ctx.loop = push_loop_start(&cfg, ctx.hub, ctx.pool);
+    push_expiry_start(ctx.pool); /* an open stream gets the delete event when an expiry comes */
     return push_server_run(&server);
 }

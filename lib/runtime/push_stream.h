@@ -25,7 +25,8 @@ struct push_stream_ctx {
                                * whose one request keeps its stream in its own thread */
 };
 
-/* Streams the events of id's user after *from (NULL: from now on) until the lifetime ends (the
+/* Streams the events of id's user (of the kinds of filter kinds only, when not NULL:
+ * push_loop_filter) after *from (NULL: from now on) until the lifetime ends (the
  * encoder's end, "lifetime"), id's token expires (end "token_expired", within a scan of the
  * event loop or a quarter of a second) or the client leaves. A FastCGI request is handed to the
  * event loop; a plain CGI request (no connection to hand over) is streamed in this thread. Before any header, it answers the errors itself: 429/503 past the stream limits,
@@ -33,7 +34,7 @@ struct push_stream_ctx {
  * streaming, a database outage only delays events: the stream retries from its cursor. */
 void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
                      const struct push_encoder *enc, void *arg, const struct push_identity *id,
-                     const char *tag, const struct push_cursor *from);
+                     const char *tag, const char *kinds, const struct push_cursor *from);
 
 /* Long polling: answers at once with the messages after *since (at most limit) and the unread
  * counts when there are any; else holds until the user's stream changes (a new message, or a
@@ -42,13 +43,13 @@ void push_stream_run(const struct push_stream_ctx *ctx, struct push_request *r,
  * answered 401 {"error": "token_expired"} then. Held in the event loop for a FastCGI request,
  * in this thread for a plain CGI one. */
 void push_stream_longpoll(const struct push_stream_ctx *ctx, struct push_request *r,
-                          const struct push_identity *id, const char *tag,
+                          const struct push_identity *id, const char *tag, const char *kinds,
                           const struct push_cursor *since, int hold_s, int limit);
 
 /* The current state at once, as push-poll answers without since: the newest limit messages,
  * the counts, and the head cursor to poll or stream from. */
 void push_stream_current(const struct push_stream_ctx *ctx, struct push_request *r,
-                         const char *user, const char *tag, int limit);
+                         const char *user, const char *tag, const char *kinds, int limit);
 
 /* main() of a streaming program: reads the command line and environment (push_program_init),
  * starts the hub and the pool, and serves, handing each request to handle. As FastCGI (spawned

@@ -426,7 +426,8 @@ static void ws_command(struct push_loop_stream *s, struct push_pool *pool)
     struct wsconn *c = conn(s);
     struct push_db *db = push_pool_acquire(pool);
     struct push_cursor to;
-    char *reply = push_ws_run(db, s->user, s->tag, &c->cmds[c->cmd_first], &c->resumed, &to);
+    char *reply = push_ws_run(db, s->user, s->tag, s->kinds, &c->cmds[c->cmd_first], &c->resumed,
+                              &to);
 
     push_pool_release(pool, db);
     if (c->resumed)

@@ -28,6 +28,7 @@
 #include "http/push_server.h"
 #include "http/push_upgrade.h"
 #include "transport/push_ws.h"
+#include "runtime/push_expiry.h"
 #include "runtime/push_hub.h"
 #include "runtime/push_loop.h"
 #include "runtime/push_program.h"
@@ -314,6 +315,18 @@ static void upgrade(struct wsd *d, struct head *c, size_t head_len)
         }
         has_from = 1;
     }
+    char kinds[PUSH_KINDS_TEXT_MAX] = "";
+    const char *k = push_query_get(q, "kinds");
+    if (k && *k) {
+        if (!push_store_kinds_valid(k, strlen(k))) {
+            refuse(c, (struct push_refusal){ 400, "bad_kinds",
+                                             "kinds must be kinds separated by commas (at most 16)",
+                                             NULL });
+            free(q);
+            return;
+        }
+        snprintf(kinds, sizeof kinds, "%s", k);
+    }
     free(q);
     enum push_hub_err herr;
     /* joined before the first read: a change from now on wakes the socket, none is missed */
@@ -325,6 +338,7 @@ static void upgrade(struct wsd *d, struct head *c, size_t head_len)
     char accept[PUSH_UPGRADE_ACCEPT_LEN + 1];
     push_upgrade_accept(u.key, accept);
     push_loop_expire_at(s, push_expiry_ms(id.expires)); /* a token's, also through a ticket */
+    push_loop_filter(s, kinds[0] ? kinds : NULL);
     int fd = c->fd;
     c->fd = -1; /* the loop's from here on */
     push_loop_watch_del(d->loop, fd);
@@ -606,6 +620,7 @@ int push_wsd_run(const struct push_config *cfg, const char *appname, int lfd)
     d.hub = hub;
     d.pool = pool;
     d.loop = push_loop_start(cfg, hub, pool);
+    push_expiry_start(pool);
     push_loop_hooks(d.loop, on_scan, on_turn_end, &d);
     if (cfg->ws_status_listen[0]) {
         const struct push_statusd_source src = { status_state, status_db, status_db_release, &d };

@@ -3,6 +3,7 @@
 
 #include "store/push_db.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +22,19 @@ void push_db_init(struct push_db *db, const char *url, const char *appname)
 }
 
 
-/* Logs a failure, at most once every 30 s per connection slot; the text has no newlines. */
+/* The last failure logged by any connection of the process, and when: the slots of a pool meet
+ * the same outage, which is said once (complain). */
+static pthread_mutex_t said_lock = PTHREAD_MUTEX_INITIALIZER;
+static char said[600];
+static time_t said_at;
+
+/* Logs a failure, at most once every 30 s per connection slot, and the same text at most once
+ * every 30 s in the process; the text has no newlines. */
 static void complain(struct push_db *db, const char *what, const char *detail)
 {
     time_t now = time(NULL);
-    char one_line[300];
+    char one_line[300], line[600];
+    int again;
 
     if (now - db->last_complaint < 30)
         return;
@@ -34,7 +43,16 @@ static void complain(struct push_db *db, const char *what, const char *detail)
     for (char *p = one_line; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    push_log_error("%s%s%s", what, *one_line ? ": " : "", one_line);
+    snprintf(line, sizeof line, "%s%s%s", what, *one_line ? ": " : "", one_line);
+    pthread_mutex_lock(&said_lock);
+    again = strcmp(said, line) == 0 && now - said_at < 30;
+    if (!again) {
+        snprintf(said, sizeof said, "%s", line);
+        said_at = now;
+    }
+    pthread_mutex_unlock(&said_lock);
+    if (!again)
+        push_log_error("%s", line);
 }
 
 static void ignore_notice(void *arg, const char *message)

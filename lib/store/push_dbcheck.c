@@ -35,7 +35,7 @@ int push_dbcheck_read(PGconn *conn)
     drop(two, 2);
     /* the newest messages on their own: push_store_read_many would read them in a snapshot of its
      * own, and closing it clears the error this trial is to report */
-    if (!(newest = push_store_messages(conn, PUSH_DBCHECK_USER, NULL, 1)))
+    if (!(newest = push_store_messages(conn, PUSH_DBCHECK_USER, NULL, 1, NULL)))
         return -1;
     PQclear(newest);
     return 0;

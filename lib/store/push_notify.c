@@ -46,6 +46,10 @@ enum push_notify_kind push_notify_parse(const char *payload, struct push_notify 
         out->kind = PUSH_NOTIFY_ALL; /* no target: everyone, as anything unknown */
         return out->kind;
     }
+    if (strcmp(payload, "x") == 0) {
+        out->kind = PUSH_NOTIFY_EXPIRY;
+        return out->kind;
+    }
     return parse_target(payload, out);
 }
 

@@ -15,8 +15,11 @@
  *
  *     payload = target
  *             | "m:" seal ":" target  a new message, sealed, for target
+ *             | "x"                   a message was given an expiry (0007_changes.sql): the
+ *                                     programs' expiry timers look again; it wakes no stream
  *     target  = "u:" user             one user's stream or read state changed
- *             | "*"                   everyone's may have (a broadcast, an edit, a bulk change)
+ *             | "*"                   everyone's may have (a broadcast, a broadcast's edit, a
+ *                                     bulk change)
  *
  * where user is a valid user name (push_user_valid) and seal the base64 of iv(16), the message's
  * JSON encrypted with AES-256-CBC, and HMAC-SHA-256 of both (32). Any role may LISTEN, so the
@@ -28,6 +31,7 @@ enum push_notify_kind {
     PUSH_NOTIFY_ALL,    /* "*", or a payload of no known form (a later version's): everyone */
     PUSH_NOTIFY_USER,   /* "u:" and a valid user name: that user only */
     PUSH_NOTIFY_NOBODY, /* "u:" and a name no user can have (push_user_valid): no one */
+    PUSH_NOTIFY_EXPIRY, /* "x": no one; the expiry timer looks again (push_expiry_poke) */
 };
 
 struct push_notify {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/push_util.h"
 
@@ -31,24 +32,27 @@ static const struct {
     const char *name, *sql;
     int nparams;
 } stmts[] = {
-    [STMT_STATE] = { "push_state", "SELECT p, b, read_version, content_version, last_id"
+    [STMT_STATE] = { "push_state", "SELECT p, b, read_version, content_version, last_id, next_expiry"
                                    " FROM push.state($1)", 1 },
-    [STMT_NEWEST] = { "push_newest", "SELECT * FROM push.messages_newest($1, $2)", 2 },
-    [STMT_AFTER] = { "push_after", "SELECT * FROM push.messages_after($1, $2, $3, $4)", 4 },
+    [STMT_NEWEST] = { "push_newest", "SELECT * FROM push.messages_newest($1, $2,"
+                                     " string_to_array($3, ','))", 3 },
+    [STMT_AFTER] = { "push_after", "SELECT * FROM push.messages_after($1, $2, $3, $4,"
+                                   " string_to_array($5, ','))", 5 },
     [STMT_UNREAD] = { "push_unread", "SELECT kind, n, p, b, mark_p, mark_b"
                                      " FROM push.unread_view($1) ORDER BY kind COLLATE \"C\"", 1 },
     /* the same two for many users at once; the last column numbers the user (from 1) */
     [STMT_AFTER_MANY] = { "push_after_many",
                           "SELECT m.*, r.i FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
-                          " $4::integer[]) WITH ORDINALITY AS r(u, p, b, l, i)"
-                          " CROSS JOIN LATERAL push.messages_after(r.u, r.p, r.b, r.l) m"
-                          " ORDER BY r.i, m.id", 4 },
+                          " $4::integer[], $5::text[]) WITH ORDINALITY AS r(u, p, b, l, k, i)"
+                          " CROSS JOIN LATERAL push.messages_after(r.u, r.p, r.b, r.l,"
+                          " string_to_array(r.k, ',')) WITH ORDINALITY AS m"
+                          " ORDER BY r.i, m.ordinality", 5 },
     [STMT_UNREAD_MANY] = { "push_unread_many",
                            "SELECT c.kind, c.n, c.p, c.b, c.mark_p, c.mark_b, r.i"
                            " FROM unnest($1::text[]) WITH ORDINALITY AS r(u, i)"
                            " CROSS JOIN LATERAL push.unread_view(r.u) c ORDER BY r.i, c.kind COLLATE \"C\"", 1 },
     [STMT_STATE_MANY] = { "push_state_many",
-                          "SELECT s.p, s.b, s.read_version, s.content_version, s.last_id, r.i"
+                          "SELECT s.p, s.b, s.read_version, s.content_version, s.last_id, s.next_expiry, r.i"
                           " FROM unnest($1::text[]) WITH ORDINALITY AS r(u, i)"
                           " CROSS JOIN LATERAL push.state(r.u) s ORDER BY r.i", 1 },
 };
@@ -127,6 +131,17 @@ static void state_row(const PGresult *res, int row, struct push_state *st)
     st->read_version = text_i64(PQgetvalue(res, row, 2));
     st->content_version = text_i64(PQgetvalue(res, row, 3));
     st->last_id = text_i64(PQgetvalue(res, row, 4));
+    st->next_expiry = PQgetisnull(res, row, 5) ? -1 : (long long)text_i64(PQgetvalue(res, row, 5));
+}
+
+int push_store_state_due(const struct push_state *st)
+{
+    struct timespec ts;
+
+    if (st->next_expiry < 0)
+        return 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= st->next_expiry;
 }
 
 int push_store_state(PGconn *conn, const char *user, struct push_state *st)
@@ -166,15 +181,16 @@ int push_store_end(PGconn *conn, char *why, size_t len)
 }
 
 PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_cursor *after,
-                              int limit)
+                              int limit, const char *kinds)
 {
     char p[I64_TEXT], b[I64_TEXT], lim[I64_TEXT];
-    const char *params[] = { user, p, b, lim };
+    const char *params[] = { user, p, b, lim, kinds };
     PGresult *res;
 
     i64_text(limit, lim);
     if (!after) {
         params[1] = lim;
+        params[2] = kinds;
         res = run_stmt(conn, STMT_NEWEST, params);
     } else {
         i64_text(after->personal, p);
@@ -182,11 +198,92 @@ PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_
         res = run_stmt(conn, STMT_AFTER, params);
     }
     /* the columns are read by position: a schema of another shape is an error, not a crash */
-    if (res && PQnfields(res) != PUSH_COL_POS_B + 1) {
+    if (res && PQnfields(res) != PUSH_MESSAGE_COLS) {
         PQclear(res);
         return NULL;
     }
     return res;
+}
+
+enum push_entry push_store_entry(const PGresult *res, int row)
+{
+    const char *op = PQgetvalue(res, row, PUSH_COL_OP);
+
+    switch (op[0]) {
+    case 'u': return PUSH_ENTRY_UPDATE;
+    case 'd': return PUSH_ENTRY_DELETE;
+    case 'h': return PUSH_ENTRY_HEAD;
+    default: return PUSH_ENTRY_MESSAGE;
+    }
+}
+
+int push_store_entries(const PGresult *res, struct push_cursor *head)
+{
+    int n = PQntuples(res);
+
+    if (n > 0 && push_store_entry(res, n - 1) == PUSH_ENTRY_HEAD) {
+        if (head) {
+            head->personal = text_i64(PQgetvalue(res, n - 1, PUSH_COL_AT_P));
+            head->broadcast = text_i64(PQgetvalue(res, n - 1, PUSH_COL_AT_B));
+        }
+        return n - 1;
+    }
+    return n;
+}
+
+int push_store_kind_valid(const char *k, size_t n)
+{
+    if (n < 1 || n > 32 || !((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9')))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_'
+              || k[i] == '.' || k[i] == '-'))
+            return 0;
+    return 1;
+}
+
+int push_store_kinds_valid(const char *text, size_t len)
+{
+    size_t at = 0;
+    int n = 0;
+
+    if (len == 0 || len >= PUSH_KINDS_TEXT_MAX)
+        return 0;
+    while (at <= len) {
+        const char *comma = memchr(text + at, ',', len - at);
+        size_t k = comma ? (size_t)(comma - (text + at)) : len - at;
+        if (!push_store_kind_valid(text + at, k) || ++n > PUSH_KINDS_MAX)
+            return 0;
+        at += k + 1;
+    }
+    return 1;
+}
+
+int push_store_kinds_has(const char *kinds, const char *kind)
+{
+    size_t n = strlen(kind);
+
+    if (!kinds)
+        return 1;
+    for (const char *at = kinds; *at;) {
+        size_t k = strcspn(at, ",");
+        if (k == n && memcmp(at, kind, n) == 0)
+            return 1;
+        at += k + (at[k] == ',');
+    }
+    return 0;
+}
+
+int push_store_expire_due(PGconn *conn, long long *next_ms)
+{
+    PGresult *res = run(conn, "SELECT (extract(epoch FROM push.expire_due()) * 1000)::bigint", 0,
+                        NULL, PGRES_TUPLES_OK);
+    int ok = res && PQntuples(res) == 1 && PQnfields(res) == 1;
+
+    if (ok)
+        *next_ms = PQgetisnull(res, 0, 0) ? -1 : (long long)text_i64(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return ok ? 0 : -1;
 }
 
 int push_store_unread_view(const PGresult *unread, struct push_unread_view *v)
@@ -250,11 +347,11 @@ static void put_i64(struct text *t, int64_t v)
     put(t, buf, strlen(buf));
 }
 
-/* An empty result with res's columns but its last (the user's number). */
-static PGresult *empty_like(const PGresult *res)
+/* An empty result with res's first nf columns. */
+static PGresult *empty_like(const PGresult *res, int nf)
 {
     PGresAttDesc att[16];
-    int nf = PQnfields(res) - 1;
+
     PGresult *out = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
 
     if (!out || nf > 16)
@@ -273,17 +370,18 @@ static PGresult *empty_like(const PGresult *res)
     return out;
 }
 
-/* Deals the rows of res out to one result per read, by the number in the last column. */
+/* Deals the rows of res out to one result per read, by the number in the last column, with the
+ * first columns of a single read's (msgs': PUSH_MESSAGE_COLS, unread's: PUSH_UNREAD_COLS). */
 static void split(const PGresult *res, struct push_store_read *reads, int n, int unread)
 {
-    int nf = PQnfields(res) - 1;
+    int nf = unread ? PUSH_UNREAD_COLS : PUSH_MESSAGE_COLS, last = PQnfields(res) - 1;
 
     for (int i = 0; i < n; i++) {
         PGresult **to = unread ? &reads[i].unread : &reads[i].msgs;
-        *to = empty_like(res);
+        *to = empty_like(res, nf);
     }
     for (int row = 0; row < PQntuples(res); row++) {
-        long i = strtol(PQgetvalue(res, row, nf), NULL, 10) - 1;
+        long i = strtol(PQgetvalue(res, row, last), NULL, 10) - 1;
         PGresult *to;
         if (i < 0 || i >= n)
             continue;
@@ -323,7 +421,7 @@ static int read_states(PGconn *conn, struct push_store_read *reads, int n)
         res = run_stmt(conn, STMT_STATE_MANY, params);
         free(users.s);
         /* push.state answers one row for every user, known or not */
-        if (res && PQnfields(res) == 6 && PQntuples(res) == k) {
+        if (res && PQnfields(res) == 7 && PQntuples(res) == k) {
             for (int j = 0; j < k; j++)
                 state_row(res, j, &reads[at[j]].st);
             rc = 0;
@@ -379,7 +477,8 @@ static int read_newest(PGconn *conn, struct push_store_read *reads, int n)
         if (!reads[i].newest)
             continue;
         PQclear(reads[i].msgs);
-        if (!(reads[i].msgs = push_store_messages(conn, reads[i].user, NULL, reads[i].limit)))
+        if (!(reads[i].msgs = push_store_messages(conn, reads[i].user, NULL, reads[i].limit,
+                                                  reads[i].kinds)))
             return -1;
     }
     return 0;
@@ -388,33 +487,39 @@ static int read_newest(PGconn *conn, struct push_store_read *reads, int n)
 /* push_store_read_many's reads, once the states are read */
 static int read_lists(PGconn *conn, struct push_store_read *reads, int n)
 {
-    struct text users = { 0 }, ps = { 0 }, bs = { 0 }, ls = { 0 };
+    struct text users = { 0 }, ps = { 0 }, bs = { 0 }, ls = { 0 }, ks = { 0 };
     PGresult *msgs = NULL, *unread = NULL;
     int rc = -1;
 
     if (n == 1) { /* one user: the single statements, whose plans are the cheapest */
         reads[0].msgs = push_store_messages(conn, reads[0].user,
-                                            reads[0].newest ? NULL : &reads[0].after, reads[0].limit);
+                                            reads[0].newest ? NULL : &reads[0].after, reads[0].limit,
+                                            reads[0].kinds);
         if (reads[0].msgs && (reads[0].unread = push_store_unread(conn, reads[0].user)))
             return 0;
         PQclear(reads[0].msgs);
         reads[0].msgs = NULL;
         return -1;
     }
-    put(&users, "{", 1), put(&ps, "{", 1), put(&bs, "{", 1), put(&ls, "{", 1);
+    put(&users, "{", 1), put(&ps, "{", 1), put(&bs, "{", 1), put(&ls, "{", 1), put(&ks, "{", 1);
     for (int i = 0; i < n; i++) {
         if (i)
-            put(&users, ",", 1), put(&ps, ",", 1), put(&bs, ",", 1), put(&ls, ",", 1);
+            put(&users, ",", 1), put(&ps, ",", 1), put(&bs, ",", 1), put(&ls, ",", 1),
+                put(&ks, ",", 1);
         put_element(&users, reads[i].user);
+        if (reads[i].kinds)
+            put_element(&ks, reads[i].kinds);
+        else
+            put(&ks, "NULL", 4);
         put_i64(&ps, reads[i].after.personal);
         put_i64(&bs, reads[i].after.broadcast);
         put_i64(&ls, reads[i].newest ? 0 : reads[i].limit); /* (read_newest's) */
     }
-    put(&users, "}", 1), put(&ps, "}", 1), put(&bs, "}", 1), put(&ls, "}", 1);
-    const char *after_params[] = { users.s, ps.s, bs.s, ls.s };
+    put(&users, "}", 1), put(&ps, "}", 1), put(&bs, "}", 1), put(&ls, "}", 1), put(&ks, "}", 1);
+    const char *after_params[] = { users.s, ps.s, bs.s, ls.s, ks.s };
     const char *unread_params[] = { users.s };
     msgs = run_stmt(conn, STMT_AFTER_MANY, after_params);
-    if (msgs && PQnfields(msgs) == PUSH_COL_POS_B + 2)
+    if (msgs && PQnfields(msgs) == PUSH_MESSAGE_COLS + 2) /* (the row's ordinality, the user's) */
         unread = run_stmt(conn, STMT_UNREAD_MANY, unread_params);
     if (unread && PQnfields(unread) == PUSH_UNREAD_COLS + 1) {
         split(msgs, reads, n, 0);
@@ -425,7 +530,7 @@ static int read_lists(PGconn *conn, struct push_store_read *reads, int n)
     }
     PQclear(msgs);
     PQclear(unread);
-    free(users.s), free(ps.s), free(bs.s), free(ls.s);
+    free(users.s), free(ps.s), free(bs.s), free(ls.s), free(ks.s);
     return rc;
 }
 

@@ -15,14 +15,53 @@ struct push_state {
     int64_t read_version;    /* changes with every change of the user's read state */
     int64_t content_version; /* changes when messages are edited or deleted */
     int64_t last_id;         /* the largest message id ever drawn: no valid cursor is above it */
+    long long next_expiry;   /* the first expiry not marked yet (Unix ms; -1: none): once it
+                              * has come, push_store_expire_due before answering from this state */
 };
 
-/* Columns of the results of push_store_messages. */
+/* Has st's next expiry come (by this machine's clock)? */
+int push_store_state_due(const struct push_state *st);
+
+/* Columns of the results of push_store_messages: the entries of a user's stream in stream order
+ * (sql/migrations/0007_changes.sql). Each row is a new message, a change of one the client may
+ * hold, or, last in a read after a cursor, the heads its snapshot had (push_store_entry). */
 enum push_message_col {
     PUSH_COL_ID, PUSH_COL_BROADCAST, PUSH_COL_KIND, PUSH_COL_TITLE, PUSH_COL_BODY,
     PUSH_COL_DATA, PUSH_COL_LINK, PUSH_COL_CREATED_AT, PUSH_COL_READ,
-    PUSH_COL_POS_P, PUSH_COL_POS_B, /* the stream position just after the message */
+    PUSH_COL_POS_P, PUSH_COL_POS_B, /* the message's own position: just after it */
+    PUSH_COL_OP,                    /* "message", "update", "delete", "head" */
+    PUSH_COL_AT_P, PUSH_COL_AT_B,   /* the position just after the entry (0: not in that stream) */
+    PUSH_MESSAGE_COLS
 };
+
+enum push_entry { PUSH_ENTRY_MESSAGE, PUSH_ENTRY_UPDATE, PUSH_ENTRY_DELETE, PUSH_ENTRY_HEAD };
+
+/* What row row of a push_store_messages result is. */
+enum push_entry push_store_entry(const PGresult *res, int row);
+
+/* The rows of res that are entries (all but the head row), and the head when it has one (NULL:
+ * none). A read that returned no more entries than it wanted has seen everything up to the head:
+ * the position may move there (changes and messages it had no reason to return included). */
+int push_store_entries(const PGresult *res, struct push_cursor *head);
+
+/* The most kinds a filter names (kinds=a,b,...). A filter is kept as its text, kinds separated by
+ * commas, each valid (push_store_kinds_valid), or NULL for every kind. */
+#define PUSH_KINDS_MAX 16
+#define PUSH_KINDS_TEXT_MAX (PUSH_KINDS_MAX * 33)
+
+/* Is k (n bytes) a kind as push.message allows it: [a-z0-9][a-z0-9_.-]{0,31}? */
+int push_store_kind_valid(const char *k, size_t n);
+
+/* Is text (len bytes) a filter of 1 to PUSH_KINDS_MAX kinds, separated by commas? */
+int push_store_kinds_valid(const char *text, size_t len);
+
+/* Is kind among the filter's (NULL: every kind)? */
+int push_store_kinds_has(const char *kinds, const char *kind);
+
+/* On a primary: push.expire_due(), which marks the messages whose expiry has come (their delete
+ * reaches every client); *next_ms: when to call it again (Unix ms), -1 when nothing will expire.
+ * 0, or -1 on a database error. */
+int push_store_expire_due(PGconn *conn, long long *next_ms);
 
 /* Prepares the statements below on conn, once per connection of db (again after a reconnect).
  * Call it after push_db_get, before the others; 0, or -1 on a database error. */
@@ -43,9 +82,10 @@ int push_store_cursor_ahead(const struct push_cursor *c, const struct push_state
 int push_store_begin_snapshot(PGconn *conn);
 int push_store_end(PGconn *conn, char *why, size_t len);
 
-/* Up to limit messages, oldest first: those after *after, or the newest when after is NULL. */
+/* Up to limit entries, oldest first: those after *after and the head row, or the newest messages
+ * when after is NULL; of kinds only, when not NULL (a filter's text). */
 PGresult *push_store_messages(PGconn *conn, const char *user, const struct push_cursor *after,
-                              int limit);
+                              int limit, const char *kinds);
 
 /* Unread counts: rows of (kind, count), in kind order, each with what they were counted against
  * in the same snapshot (push.unread_view): the heads of the user's two streams and the highest
@@ -76,6 +116,7 @@ struct push_store_read {
     const char *user;
     struct push_cursor after;
     int limit;
+    const char *kinds; /* a filter's text, or NULL */
     /* a stream's first read: the user's state too (st), read before the messages; with
      * from_head, after is set to the state's head first (a stream from now on) */
     int want_state, from_head;

@@ -27,7 +27,8 @@ int push_emit_begin(struct push_request *r, const struct push_config *cfg,
 
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more)
 {
-    int n = PQntuples(msgs);
+    struct push_cursor head = { -1, -1 };
+    int n = push_store_entries(msgs, &head);
     char cursor[PUSH_CURSOR_MAX];
     size_t len;
 
@@ -35,20 +36,36 @@ int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unre
     if (n > PUSH_STREAM_BATCH)
         n = PUSH_STREAM_BATCH;
     for (int i = 0; i < n; i++) {
-        json_object *m = push_json_message(msgs, i, e->tag, &e->pos);
+        enum push_entry kind = push_store_entry(msgs, i);
+        json_object *m = kind == PUSH_ENTRY_MESSAGE ? push_json_message(msgs, i, e->tag, &e->pos)
+                                                    : push_json_change(msgs, i, e->tag, &e->pos);
         const char *text = push_json_text(m, &len);
         int rc;
         push_cursor_format(&e->pos, e->tag, cursor);
-        rc = e->enc->message(e->r, cursor, text, len, e->arg);
+        rc = kind == PUSH_ENTRY_MESSAGE
+                 ? e->enc->message(e->r, cursor, text, len, e->arg)
+                 : e->enc->change(e->r, push_json_event(kind), cursor, text, len, e->arg);
         json_object_put(m);
         if (rc < 0)
             return -1;
+        if (kind != PUSH_ENTRY_MESSAGE) {
+            push_metric_add(PUSH_M_CHANGES, 1);
+            continue;
+        }
         push_metric_add(PUSH_M_DELIVERED, 1);
         push_metric_add(PUSH_M_DELIVERED_BYTES, (long)len);
         if (e->live)
             push_metric_lag_since(PQgetvalue(msgs, i, PUSH_COL_CREATED_AT));
     }
-    json_object *u = push_json_unread(unread);
+    /* nothing left out: the read saw everything up to its head (what it skipped too: another
+     * kind's messages, changes of messages this client never had) */
+    if (!*more && head.personal >= 0) {
+        if (head.personal > e->pos.personal)
+            e->pos.personal = head.personal;
+        if (head.broadcast > e->pos.broadcast)
+            e->pos.broadcast = head.broadcast;
+    }
+    json_object *u = push_json_unread_kinds(unread, e->kinds);
     const char *text = push_json_text(u, &len);
     int rc = 0;
     if (!e->sent_unread || strcmp(e->sent_unread, text) != 0) {
@@ -159,6 +176,7 @@ void push_emit_longpoll_carried(struct push_request *r, const char *user, const 
     json_object_object_add(o, "cursor", push_json_cursor(pos, tag));
     json_object_object_add(o, "unread", json_tokener_parse(counts));
     json_object_object_add(o, "messages", list);
+    json_object_object_add(o, "changes", json_object_new_array());
     json_object_object_add(o, "more", json_object_new_boolean(0));
     json_object_object_add(o, "timeout", json_object_new_boolean(0));
     push_metric_add(PUSH_M_DELIVERED, 1);

@@ -32,6 +32,10 @@ struct push_encoder {
     /* one message; json is the message object, cursor resumes right after it */
     int (*message)(struct push_request *r, const char *cursor, const char *json, size_t len,
                    void *arg);
+    /* a message the client may hold changed (event "update": json is the message as it is now)
+     * or is gone ("delete": json is {"id"}); cursor resumes right after the change */
+    int (*change)(struct push_request *r, const char *event, const char *cursor, const char *json,
+                  size_t len, void *arg);
     /* the unread counts changed (always sent once at the start) */
     int (*unread)(struct push_request *r, const char *cursor, const char *json, size_t len,
                   void *arg);
@@ -56,6 +60,7 @@ struct push_emitter {
     const struct push_encoder *enc;
     void *arg;
     const char *tag;
+    const char *kinds; /* the stream's filter (kinds=): its counts are of these only; NULL: all */
     struct push_cursor pos;
     char *sent_unread; /* the counts last sent, as JSON text (free it at the end) */
     int live;          /* its messages are new (not a first read's): their lag is measured */
@@ -66,9 +71,10 @@ struct push_emitter {
 int push_emit_begin(struct push_request *r, const struct push_config *cfg,
                     const struct push_encoder *enc, void *arg);
 
-/* Writes msgs (at most PUSH_STREAM_BATCH; *more says whether msgs held one more) and, when they
- * changed, the counts, then flushes. Returns the number of messages written, or -1 when the
- * client is gone. */
+/* Writes the entries of msgs (at most PUSH_STREAM_BATCH; *more says whether msgs held one more):
+ * messages and changes, each through its own encoder function; with nothing left out, the
+ * position moves to the read's head. Then, when they changed, the counts, and flushes. Returns the
+ * number of entries written, or -1 when the client is gone. */
 int push_emit(struct push_emitter *e, const PGresult *msgs, const PGresult *unread, int *more);
 
 struct push_carried;

@@ -190,6 +190,12 @@ static int iframe_message(struct push_request *r, const char *cursor, const char
     return call(r, arg, "message", cursor, json, len);
 }
 
+static int iframe_change(struct push_request *r, const char *name, const char *cursor,
+                         const char *json, size_t len, void *arg)
+{
+    return call(r, arg, name, cursor, json, len);
+}
+
 static int iframe_unread(struct push_request *r, const char *cursor, const char *json, size_t len,
                          void *arg)
 {
@@ -232,6 +238,7 @@ const struct push_encoder push_iframe_encoder = {
     .more_headers = iframe_headers,
     .begin = iframe_begin,
     .message = iframe_message,
+    .change = iframe_change,
     .unread = iframe_unread,
     .heartbeat = iframe_heartbeat,
     .end = iframe_end,

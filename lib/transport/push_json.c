@@ -12,12 +12,19 @@
 
 json_object *push_json_unread(const PGresult *res)
 {
+    return push_json_unread_kinds(res, NULL);
+}
+
+json_object *push_json_unread_kinds(const PGresult *res, const char *kinds)
+{
     json_object *o = json_object_new_object();
     json_object *by_kind = json_object_new_object();
     int64_t total = 0;
 
     for (int i = 0; i < PQntuples(res); i++) {
         if (PQgetisnull(res, i, 0)) /* (push.unread_view's row when nothing is unread) */
+            continue;
+        if (!push_store_kinds_has(kinds, PQgetvalue(res, i, 0)))
             continue;
         int64_t n = strtoll(PQgetvalue(res, i, 1), NULL, 10);
         total += n;
@@ -78,12 +85,57 @@ json_object *push_json_message(const PGresult *res, int row, const char *tag,
     return o;
 }
 
+static int64_t col_i64(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* moves pos to at, never back */
+static void move_to(struct push_cursor *pos, int64_t at_p, int64_t at_b)
+{
+    if (at_p > pos->personal)
+        pos->personal = at_p;
+    if (at_b > pos->broadcast)
+        pos->broadcast = at_b;
+}
+
+const char *push_json_event(enum push_entry e)
+{
+    return e == PUSH_ENTRY_UPDATE ? "update" : e == PUSH_ENTRY_DELETE ? "delete" : "message";
+}
+
+json_object *push_json_change(const PGresult *res, int row, const char *tag,
+                              struct push_cursor *pos)
+{
+    json_object *o;
+
+    move_to(pos, col_i64(res, row, PUSH_COL_AT_P), col_i64(res, row, PUSH_COL_AT_B));
+    if (push_store_entry(res, row) == PUSH_ENTRY_DELETE) {
+        o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(PQgetvalue(res, row, PUSH_COL_ID)));
+        return o;
+    }
+    /* the message as it is now, with the cursor of its own place in the stream */
+    struct push_cursor own = { 0, 0 };
+    return push_json_message(res, row, tag, &own);
+}
+
 json_object *push_json_messages(const PGresult *res, const char *tag, struct push_cursor *pos)
 {
-    json_object *a = json_object_new_array_ext(PQntuples(res));
+    int n = push_store_entries(res, NULL);
+    json_object *a = json_object_new_array_ext(n);
 
-    for (int i = 0; i < PQntuples(res); i++)
-        json_object_array_add(a, push_json_message(res, i, tag, pos));
+    for (int i = 0; i < n; i++) {
+        enum push_entry e = push_store_entry(res, i);
+        if (e == PUSH_ENTRY_MESSAGE) {
+            json_object_array_add(a, push_json_message(res, i, tag, pos));
+            continue;
+        }
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "event", json_object_new_string(push_json_event(e)));
+        json_object_object_add(c, "message", push_json_change(res, i, tag, pos));
+        json_object_array_add(a, c);
+    }
     return a;
 }
 
@@ -92,15 +144,28 @@ json_object *push_json_answer(const char *user, const char *tag, const PGresult 
                               json_object *unread, int timeout)
 {
     json_object *o = json_object_new_object();
-    json_object *list = json_object_new_array();
-    int n = msgs ? PQntuples(msgs) : 0;
+    json_object *list = json_object_new_array(), *changes = json_object_new_array();
+    struct push_cursor seen = { -1, -1 };
+    int n = msgs ? push_store_entries(msgs, &seen) : 0;
 
-    for (int i = 0; i < n && i < limit; i++)
-        json_object_array_add(list, push_json_message(msgs, i, tag, &pos));
+    for (int i = 0; i < n && i < limit; i++) {
+        enum push_entry e = push_store_entry(msgs, i);
+        if (e == PUSH_ENTRY_MESSAGE) {
+            json_object_array_add(list, push_json_message(msgs, i, tag, &pos));
+            continue;
+        }
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "event", json_object_new_string(push_json_event(e)));
+        json_object_object_add(c, "message", push_json_change(msgs, i, tag, &pos));
+        json_object_array_add(changes, c);
+    }
+    if (n <= limit && seen.personal >= 0) /* nothing left out: everything up to the read's head */
+        move_to(&pos, seen.personal, seen.broadcast);
     json_object_object_add(o, "user", json_object_new_string(user));
     json_object_object_add(o, "cursor", push_json_cursor(head ? head : &pos, tag));
     json_object_object_add(o, "unread", unread);
     json_object_object_add(o, "messages", list);
+    json_object_object_add(o, "changes", changes);
     json_object_object_add(o, "more", json_object_new_boolean(n > limit));
     if (timeout >= 0)
         json_object_object_add(o, "timeout", json_object_new_boolean(timeout));
@@ -141,20 +206,6 @@ static int64_t member_id(json_object *o, const char *key)
     return v;
 }
 
-/* a kind as push.message allows it: [a-z0-9][a-z0-9_.-]{0,31} */
-static int kind_valid(const char *k)
-{
-    size_t n = strlen(k);
-
-    if (n < 1 || n > 32 || !((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9')))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_'
-              || k[i] == '.' || k[i] == '-'))
-            return 0;
-    return 1;
-}
-
 /* a copy of member key of o (NULL when absent or JSON null) for the message object */
 static json_object *member_copy(json_object *o, const char *key)
 {
@@ -187,7 +238,7 @@ struct push_carried *push_json_carried_new(const char *json, size_t len)
     prev = member_id(in, "prev");
     kind = member_string(in, "kind");
     created_at = member_string(in, "created_at");
-    if (id <= 0 || prev < 0 || prev >= id || !kind || !kind_valid(kind) || !created_at
+    if (id <= 0 || prev < 0 || prev >= id || !kind || !push_store_kind_valid(kind, strlen(kind)) || !created_at
         || !member_string(in, "title") || !member_string(in, "body")
         || !json_object_object_get_ex(in, "r", &r))
         goto out;

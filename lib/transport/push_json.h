@@ -10,9 +10,13 @@
 
 #include "core/push_cursor.h"
 #include "core/push_user.h"
+#include "store/push_store.h"
 
 /* {"total": N, "by_kind": {"kind": n, ...}} from a push_store_unread result. */
 json_object *push_json_unread(const PGresult *res);
+
+/* The same, of the kinds of a filter only (push_store_kinds_has; NULL: every kind). */
+json_object *push_json_unread_kinds(const PGresult *res, const char *kinds);
 
 /* One message object from row of a push_store_messages result:
  * {"id", "cursor", "kind", "title", "body", "data", "link", "created_at", "read", "broadcast"}.
@@ -21,15 +25,28 @@ json_object *push_json_unread(const PGresult *res);
 json_object *push_json_message(const PGresult *res, int row, const char *tag,
                                struct push_cursor *pos);
 
-/* All rows of a push_store_messages result as an array, moving pos past each. */
+/* An entry of a push_store_messages result that is not a message (push_store_entry): an update,
+ * the message as it is now, whose "cursor" is its own position (marking read up to it means what
+ * it did when it came); a delete, {"id"}. pos is moved past the change. */
+json_object *push_json_change(const PGresult *res, int row, const char *tag,
+                              struct push_cursor *pos);
+
+/* The event name of an entry: "message", "update" or "delete". */
+const char *push_json_event(enum push_entry e);
+
+/* All entries of a push_store_messages result as an array, moving pos past each: messages as
+ * push_json_message makes them, changes as {"event", "message"} (push_json_change's). */
 json_object *push_json_messages(const PGresult *res, const char *tag, struct push_cursor *pos);
 
 /* The answer of push-poll, push-longpoll and push-longpoll's current state, one shape for all:
- *   {"user", "cursor", "unread", "messages", "more"[, "timeout"]}
- * "messages" are the first limit rows of msgs (NULL: none), each with its cursor, moving from pos;
- * a row past limit (asked for only to know) makes "more" true. "cursor" is where the client goes
- * on: head when given (after the newest list, the head of the stream), else past the last
- * message. unread (push_json_unread) is consumed; timeout < 0 leaves "timeout" out. */
+ *   {"user", "cursor", "unread", "messages", "changes", "more"[, "timeout"]}
+ * "messages" are the new messages among the first limit entries of msgs (NULL: none), each with
+ * its cursor, moving from pos; "changes" the changes among them, in order, each
+ * {"event": "update" | "delete", "message": ...} (push_json_change's). An entry past limit (asked
+ * for only to know) makes "more" true. "cursor" is where the client goes on: head when given
+ * (after the newest list, the head of the stream), else past the last entry, or msgs' head when
+ * no entry was left out. unread (push_json_unread) is consumed; timeout < 0 leaves "timeout"
+ * out. */
 json_object *push_json_answer(const char *user, const char *tag, const PGresult *msgs, int limit,
                               struct push_cursor pos, const struct push_cursor *head,
                               json_object *unread, int timeout);

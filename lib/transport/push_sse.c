@@ -34,6 +34,13 @@ static int sse_message(struct push_request *r, const char *cursor, const char *j
     return event(r, "message", cursor, json, len);
 }
 
+/* "update" or "delete", a word of ours */
+static int sse_change(struct push_request *r, const char *name, const char *cursor, const char *json,
+                      size_t len, void *arg)
+{
+    return event(r, name, cursor, json, len);
+}
+
 static int sse_unread(struct push_request *r, const char *cursor, const char *json, size_t len,
                       void *arg)
 {
@@ -73,6 +80,7 @@ const struct push_encoder push_sse_encoder = {
     .more_headers = NULL,
     .begin = sse_begin,
     .message = sse_message,
+    .change = sse_change,
     .unread = sse_unread,
     .heartbeat = sse_heartbeat,
     .end = sse_end,

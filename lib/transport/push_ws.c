@@ -154,7 +154,7 @@ char *push_ws_event(const char *type, const char *cursor, const char *key, const
 /* --- running a command */
 
 struct run {
-    const char *user, *tag;
+    const char *user, *tag, *kinds;
     const struct push_ws_cmd *c;
     char *reply;
     int resumed;
@@ -196,16 +196,16 @@ static int run_on(struct push_db *db, PGconn *conn, void *arg)
     if (!(unread = push_store_unread(conn, r->user)))
         return -1;
     o = json_object_new_object();
-    json_object_object_add(o, "unread", push_json_unread(unread));
+    json_object_object_add(o, "unread", push_json_unread_kinds(unread, r->kinds));
     PQclear(unread);
     r->reply = push_ws_reply(c, "ack", o);
     return 0;
 }
 
-char *push_ws_run(struct push_db *db, const char *user, const char *tag, const struct push_ws_cmd *c,
-                  int *resumed, struct push_cursor *to)
+char *push_ws_run(struct push_db *db, const char *user, const char *tag, const char *kinds,
+                  const struct push_ws_cmd *c, int *resumed, struct push_cursor *to)
 {
-    struct run r = { user, tag, c, NULL, 0, { 0, 0 } };
+    struct run r = { user, tag, kinds, c, NULL, 0, { 0, 0 } };
     enum push_db_err err;
     char msg[256];
     enum push_db_run rc = push_db_run(db, run_on, &r, &err, msg, sizeof msg);
@@ -264,6 +264,13 @@ static int ws_message(struct push_request *r, const char *cursor, const char *js
     return put_message(r, push_ws_event("message", cursor, "message", json, len));
 }
 
+static int ws_change(struct push_request *r, const char *name, const char *cursor, const char *json,
+                     size_t len, void *arg)
+{
+    (void)arg;
+    return put_message(r, push_ws_event(name, cursor, "message", json, len));
+}
+
 static int ws_unread(struct push_request *r, const char *cursor, const char *json, size_t len,
                      void *arg)
 {
@@ -289,6 +296,7 @@ const struct push_encoder push_ws_encoder = {
     .more_headers = NULL,
     .begin = NULL,
     .message = ws_message,
+    .change = ws_change,
     .unread = ws_unread,
     .heartbeat = ws_heartbeat,
     .end = ws_end,

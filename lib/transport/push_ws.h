@@ -58,11 +58,13 @@ char *push_ws_event(const char *type, const char *cursor, const char *key, const
                     size_t len);
 
 /* Runs command c of user on db as push-poll's POST does (push_command runs the mark; push_db_run
- * retries once on a lost connection) and returns the reply as malloc'd text: an ack, or an error
+ * retries once on a lost connection) and returns the reply as malloc'd text: an ack (a mark's
+ * with the counts, of the socket's kinds only when kinds is not NULL), or an error
  * (bad_cursor, cursor_future ..., and database_unavailable when the database cannot be reached;
  * a failed query is logged). A resume that succeeded sets *resumed and *to, the cursor to go on
  * from. */
-char *push_ws_run(struct push_db *db, const char *user, const char *tag, const struct push_ws_cmd *c,
+char *push_ws_run(struct push_db *db, const char *user, const char *tag, const char *kinds,
+                  const struct push_ws_cmd *c,
                   int *resumed, struct push_cursor *to);
 
 /* A whole HTTP/1.1 answer refusing the upgrade: status, the JSON error body, Connection: close

@@ -166,7 +166,35 @@ async function transportSuite(browser, t) {
     ok(await p.evaluate(() => window.__xss === undefined), `${t}: window.__xss stays undefined (${name})`);
   }
 
-  // PostgreSQL restarted: messages before, around and after all shown exactly once
+  // an edit, a retraction and an expiry while connected: the list and the badge right after each,
+  // in both tabs (the second takes them through the first one's stream)
+  const stamp = Date.now();
+  const eid = sql("INSERT INTO push.message (recipient, title) VALUES ('alice', :'t') RETURNING id", { t: `edit me ${t} ${stamp}` });
+  for (const p of [p1, p2]) await shows(p, `edit me ${t} ${stamp}`, limit + 3000);
+  const b0 = await badge(p1);
+  sql("SELECT push.edit(:'i'::bigint, title => :'t')", { i: eid, t: `edited ${t} ${stamp}` });
+  for (const [name, p] of [['tab 1', p1], ['tab 2', p2]]) {
+    const ems = await shows(p, `edited ${t} ${stamp}`, limit + 3000);
+    ok(ems !== null && await countTitle(p, `edit me ${t} ${stamp}`) === 0 && await countTitle(p, `edited ${t} ${stamp}`) === 1,
+      `${t}: an edit replaces the message in the list, in its place (${name}, ${ems} ms)`);
+    ok(await badgeIs(p, b0, 1000) !== null, `${t}: ... the badge unchanged (${name})`, `badge ${await badge(p)}, expected ${b0}`);
+  }
+  sql("SELECT push.retract(:'i'::bigint)", { i: eid });
+  for (const [name, p] of [['tab 1', p1], ['tab 2', p2]]) {
+    const gone = await waitFor(p, (x) => ![...document.querySelectorAll('#list li[data-id] .title')].some((e) => e.textContent === x),
+      `edited ${t} ${stamp}`, limit + 3000);
+    ok(gone !== null, `${t}: a retraction takes the message off the list (${name})`);
+    ok(await badgeIs(p, b0 - 1, limit) !== null, `${t}: ... and the badge goes down by one (${name})`, `badge ${await badge(p)}, expected ${b0 - 1}`);
+  }
+  sql("INSERT INTO push.message (recipient, title, expires_at) VALUES ('alice', :'t', now() + interval '2 s')", { t: `expiring ${t} ${stamp}` });
+  ok(await shows(p1, `expiring ${t} ${stamp}`, limit + 3000) !== null && await badgeIs(p1, b0, limit) !== null,
+    `${t}: a message with an expiry shows, and counts`, `badge ${await badge(p1)}, expected ${b0}`);
+  const xgone = await waitFor(p1, (x) => ![...document.querySelectorAll('#list li[data-id] .title')].some((e) => e.textContent === x),
+    `expiring ${t} ${stamp}`, limit + 5000);
+  ok(xgone !== null && await badgeIs(p1, b0 - 1, limit) !== null, `${t}: at its expiry it leaves the list and the badge`,
+    `badge ${await badge(p1)}, expected ${b0 - 1}`);
+
+  // PostgreSQL restarted: messages before, around and after all shown exactly once, an edit among them
   const tag = `${t}-${Date.now()}`;
   const titles = [`before 1 ${tag}`, `before 2 ${tag}`, `at the stop ${tag}`, `after 1 ${tag}`, `after 2 ${tag}`];
   send('alice', titles[0]);
@@ -178,6 +206,8 @@ async function transportSuite(browser, t) {
   pgcluster('start');
   send('alice', titles[3]);
   send(null, titles[4]);
+  // titles[1] edited to itself and something more: the list shows it once, as it is now
+  sql("UPDATE push.message SET body = 'edited after the restart' WHERE title = :'t'", { t: titles[1] });
   for (const [name, p] of [['tab 1', p1], ['tab 2', p2]]) {
     await waitFor(p, (ts) => ts.every((x) => [...document.querySelectorAll('#list li[data-id] .title')].some((e) => e.textContent === x)), titles, 25000);
     await sleep(t === 'poll' ? POLL_MS + 500 : 700);   // time for any duplicate to show up

@@ -180,6 +180,36 @@ sub u4 alice "$ALICE" 1 5 "$(UT alice unread)"
 sub_wait u4
 eq "$(jq -r .total "$WORK/u4.out")" 0 "marking read (by SQL, as push-poll does) updates the retained count"
 
+echo "# --- edits and retractions: an update on the message topic, a delete on the delete topic"
+e1=$(publish "SELECT push.send('alice', 'to edit', '', 'notice')")
+e2=$(publish "SELECT push.send('alice', 'to retract', '', 'notice')")
+eb=$(publish "SELECT push.broadcast('a broadcast to edit')")
+sleep 1
+sub ed alice "$ALICE" 2 10 "$(UT alice message)" "$BT"
+sub dl alice "$ALICE" 2 10 "$(UT alice delete)" push/broadcast/delete
+sub bd bob "$BOB" 1 10 push/broadcast/delete
+sub bm bob "$BOB" 1 4 "$(UT bob message)" "$(UT bob delete)"
+sleep 0.5
+publish "SELECT push.edit($e1, title => 'edited over MQTT')" >/dev/null
+publish "SELECT push.edit($eb, body => 'for all, edited')" >/dev/null
+publish "SELECT push.retract($e2)" >/dev/null
+publish "SELECT push.retract($eb)" >/dev/null
+sub_wait ed; sub_wait dl; sub_wait bd
+eq "$(jq -r '[.event, .id, .title] | join(" ")' "$WORK/ed.out" | sort | paste -sd, -)" \
+    "update $e1 edited over MQTT,update $eb a broadcast to edit" "the edits come on the message topics as the messages as they are now, with event update"
+eq "$(jq -c . "$WORK/dl.out" | sort | paste -sd, -)" "$(printf '{"id":"%s"}\n{"id":"%s"}' "$e2" "$eb" | sort | paste -sd, -)" \
+    "the retractions come on alice's delete topic and the broadcast delete topic, the id only"
+eq "$(jq -c . "$WORK/bd.out")" "{\"id\":\"$eb\"}" "bob gets the broadcast's retraction"
+sub_wait bm; rc=$?
+eq "$rc,$(wc -c <"$WORK/bm.out")" "27,0" "bob's own topics carry nothing of alice's (nothing in 4 s)"
+sub u5 alice "$ALICE" 1 5 "$(UT alice unread)"
+sub_wait u5
+eq "$(jq -r .total "$WORK/u5.out")" "$(sql "SELECT coalesce(sum(n), 0) FROM push.unread('alice')")" \
+    "alice's retained counts follow the retractions (as push.unread counts)"
+for _ in $(seq 1 50); do [ "$(sql "SELECT acked FROM push.mqtt_cursor WHERE stream = 'alice'")" = "$(sql "SELECT last_id FROM push.stream WHERE recipient = 'alice'")" ] && break; sleep 0.1; done
+eq "$(sql "SELECT acked FROM push.mqtt_cursor WHERE stream = 'alice'")" "$(sql "SELECT last_id FROM push.stream WHERE recipient = 'alice'")" \
+    "the bridge's cursor moved past the changes (nothing pending for its catch-up)"
+
 echo "# --- a user who never had a message of their own: counts kept from their first MQTT login"
 NEWBIE=$(token newbie)
 before=$(sql "SELECT count(*) FROM push.message WHERE recipient IS NULL")

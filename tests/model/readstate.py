@@ -66,6 +66,8 @@ class Model:
         self.kwm = {u: {} for u in USERS}               # kind -> [personal, broadcast]
         self.single = {u: set() for u in USERS}         # single marks
         self.acked = {}                                 # MQTT stream -> last acknowledged id
+        self.last = {}                                  # stream (recipient, None: broadcasts) -> last id drawn
+        self.changes = []                               # the change log: (id, recipient, message id, op)
 
     def visible(self, u):
         return sorted(i for i, (r, _) in self.msgs.items() if r is None or r == u)
@@ -81,9 +83,8 @@ class Model:
         return {"total": sum(c.values()), "by_kind": dict(c)}
 
     def head(self, u):
-        p = max((i for i, (r, _) in self.msgs.items() if r == u), default=0)
-        b = max((i for i, (r, _) in self.msgs.items() if r is None), default=0)
-        return p, b
+        """the last id drawn in each of u's streams: a message's or a change's"""
+        return self.last.get(u, 0), self.last.get(None, 0)
 
     def pos(self, u, i):
         """the cursor just after message i in u's stream"""
@@ -98,14 +99,33 @@ class Model:
         return [self.row(u, i) for i in self.visible(u)[-lim:]]
 
     def after(self, u, p, b, lim):
-        ids = [i for i in self.visible(u) if i > (b if self.msgs[i][0] is None else p)]
-        return [self.row(u, i) for i in ids[:lim]]
+        """messages_after's entries: the new messages, and the last change after the cursor of
+        each message at or below it (among the first lim changes of each stream), in stream
+        order; a change as (id, broadcast, op)"""
+        entries = []
+        for r, c in ((u, p), (None, b)):
+            new = [i for i in self.visible(u) if self.msgs[i][0] == r and i > c][:lim]
+            entries += [(i, self.row(u, i) + ("message",)) for i in new]
+        last = {}
+        for r, c in ((u, p), (None, b)):
+            for cid, _, mid, _ in [x for x in self.changes if x[1] == r and x[0] > c and x[2] <= c][:lim]:
+                last[mid] = max(last.get(mid, 0), cid)
+        for mid, cid in last.items():
+            r = next(x[1] for x in self.changes if x[0] == cid)
+            entries.append((cid, (mid, r is None, "update" if mid in self.msgs else "delete")))
+        return [e for _, e in sorted(entries)[:lim]]
 
     # writes; each returns what the SQL function returns
     def insert(self, rows_with_ids):
         for i, r, kind in rows_with_ids:
             self.msgs[i] = (r, kind)
             self.kinds.add(kind)
+            self.last[r] = max(self.last.get(r, 0), i)
+
+    def log(self, cid, r, mid, op):
+        """a change drawn in r's stream (what push.change holds: read back, as an INSERT's id)"""
+        self.changes.append((cid, r, mid, op))
+        self.last[r] = max(self.last.get(r, 0), cid)
 
     def delete(self, ids):
         for i in ids:
@@ -269,7 +289,13 @@ class WebSocket:
             msgs = [e for e in self.events if e["type"] == "message"]
             ids = [int(e["message"]["id"]) for e in msgs]
             bad = [b for e in msgs for b in check_cursor(e["message"], e.get("cursor"))]
+            bad += [b for e in self.events if e["type"] == "update"
+                    for b in check_cursor(e["message"], e["message"]["cursor"])]
             return (unread[-1] if unread else None), ids, self.closed or (f"bad cursors: {bad}" if bad else None)
+
+    def deletes(self):
+        with self.cond:
+            return {int(e["message"]["id"]) for e in self.events if e["type"] == "delete"}
 
     def close(self):
         try:
@@ -287,6 +313,7 @@ class SSE:
         self.user, self.host, self.port, self.token = user, u.hostname, u.port, token
         self.cond = threading.Condition()
         self.unread, self.ids, self.closed, self.bad = None, [], None, []
+        self.deleted = set()
         self.last_id, self.reconnects, self.stopped = None, 0, False
         resp = self._connect()
         threading.Thread(target=self._read, args=(resp,), daemon=True).start()
@@ -333,6 +360,11 @@ class SSE:
                         msg = json.loads("\n".join(data))
                         self.ids.append(int(msg["id"]))
                         self.bad += check_cursor(msg, sse_id)
+                    elif event == "update":             # its cursor is its own place, as it came
+                        msg = json.loads("\n".join(data))
+                        self.bad += check_cursor(msg, msg["cursor"])
+                    elif event == "delete":
+                        self.deleted.add(int(json.loads("\n".join(data))["id"]))
                     elif event == "close":
                         return json.loads("\n".join(data)).get("reason")
                     elif event is not None:
@@ -349,6 +381,10 @@ class SSE:
     def received(self):
         with self.cond:
             return self.unread, list(self.ids), self.closed or (f"bad cursors: {self.bad}" if self.bad else None)
+
+    def deletes(self):
+        with self.cond:
+            return set(self.deleted)
 
     def close(self):
         self.stopped = True
@@ -368,10 +404,12 @@ class MQTT:
         self.proc = subprocess.Popen(
             ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-i", f"{user}/model", "-u", user,
              "-P", token, "-q", "1", "-v", "-t", f"push/user/{user}/message",
-             "-t", f"push/user/{user}/unread", "-t", "push/broadcast/message"],
+             "-t", f"push/user/{user}/unread", "-t", "push/broadcast/message",
+             "-t", f"push/user/{user}/delete", "-t", "push/broadcast/delete"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.cond = threading.Condition()
         self.unread, self.ids, self.last, self.closed = None, [], {}, None
+        self.deleted = set()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -380,6 +418,10 @@ class MQTT:
             with self.cond:
                 if topic.endswith("/unread"):
                     self.unread = json.loads(payload)
+                elif topic.endswith("/delete"):
+                    self.deleted.add(int(json.loads(payload)["id"]))
+                elif json.loads(payload).get("event") == "update":
+                    pass                                # (an edit: the message as it is now)
                 else:
                     i = int(json.loads(payload)["id"])
                     if i > self.last.get(topic, 0):
@@ -393,6 +435,10 @@ class MQTT:
         with self.cond:
             # the two topics are not ordered with each other: the order is checked per topic above
             return self.unread, sorted(self.ids), self.closed
+
+    def deletes(self):
+        with self.cond:
+            return set(self.deleted)
 
     def close(self):
         self.proc.kill()
@@ -502,14 +548,25 @@ class Run:
             m.insert(new)
             return None if any(g[1] is None for g in new) else {g[1] for g in new}
         if kind in ("admin_delete", "admin_delete_old", "admin_update"):
+            before = self.sql("SELECT coalesce(max(id), 0) FROM push.change")[0][0]
             if kind == "admin_delete_old":
                 gone = [g[0] for g in self.sql("DELETE FROM push.message WHERE id IN (SELECT id FROM push.message ORDER BY id LIMIT %s) RETURNING id", op[1])]
+                want = {(i, m.msgs[i][0], "delete") for i in gone}
                 m.delete(gone)
             elif kind == "admin_delete":
                 gone = [g[0] for g in self.sql("DELETE FROM push.message WHERE id = %s RETURNING id", self.id_of(op[1]))]
+                want = {(i, m.msgs[i][0], "delete") for i in gone}
                 m.delete(gone)
             else:
-                self.sql("UPDATE push.message SET title = title || '.' WHERE id = %s", self.id_of(op[1]))
+                i = self.id_of(op[1])
+                self.sql("UPDATE push.message SET title = title || '.' WHERE id = %s", i)
+                want = {(i, m.msgs[i][0], "update")} if i in m.msgs else set()
+            # the change log: one entry per message changed, in the message's own stream
+            logged = self.sql("SELECT id, recipient, message_id, op FROM push.change WHERE id > %s ORDER BY id", before)
+            if {(mid, r, o) for _, r, mid, o in logged} != want or len(logged) != len(want):
+                raise Failure(f"{kind}: push.change got {logged}, the model says one entry each of {want}")
+            for cid, r, mid, o in logged:
+                m.log(cid, r, mid, o)
             return None                                 # an edit or deletion changes every ETag (documented)
         if kind == "mqtt_ack":
             self.sql("SELECT push.mqtt_ack(%s, %s)", op[1], self.id_of(op[2]))
@@ -602,7 +659,8 @@ class Run:
                 raise Failure(f"push.messages_newest({u}) differs from the model:\n  got  {got}\n  want {m.newest(u, LIMIT)}")
             cp, cb = self.cursor_near(u, rng.randrange(1000), rng.random())
             lim = rng.choice([1, 3, LIMIT])
-            got = [tuple(r) for r in self.sql("SELECT id, broadcast, kind, read, pos_p, pos_b FROM push.messages_after(%s, %s, %s, %s)", u, cp, cb, lim)]
+            got = [tuple(r[:7]) if r[6] == "message" else (r[0], r[1], r[6]) for r in
+                   self.sql("SELECT id, broadcast, kind, read, pos_p, pos_b, op FROM push.messages_after(%s, %s, %s, %s) WHERE op <> 'head'", u, cp, cb, lim)]
             if got != m.after(u, cp, cb, lim):
                 raise Failure(f"push.messages_after({u}, {cp}, {cb}, {lim}) differs from the model:\n  got  {got}\n  want {m.after(u, cp, cb, lim)}")
         if self.args.mqtt:
@@ -677,12 +735,20 @@ class Run:
                 deadline = time.monotonic() + 10
                 while True:
                     unread, ids, closed = client.received()
-                    if unread == want_unread and set(must) <= set(ids):
+                    # every message it was shown that is gone now got its delete event, and no
+                    # message that still exists did
+                    gone = {i for i in ids if i not in m.msgs}
+                    deleted = client.deletes()
+                    if unread == want_unread and set(must) <= set(ids) and gone <= deleted:
                         break
                     if closed or time.monotonic() > deadline:
                         raise Failure(f"{name} client of {u}: unread {unread}, the model says {want_unread}; "
-                                      f"missing {sorted(set(must) - set(ids))}; closed: {closed}")
+                                      f"missing {sorted(set(must) - set(ids))}; deleted without a delete "
+                                      f"event {sorted(gone - deleted)}; closed: {closed}")
                     time.sleep(0.02)
+                wrong = {i for i in client.deletes() if i in m.msgs}
+                if wrong:
+                    raise Failure(f"{name} client of {u}: delete events for messages that exist: {sorted(wrong)}")
                 if closed:                              # ended, or delivered a wrong cursor
                     raise Failure(f"{name} client of {u}: {closed}")
                 if ids != sorted(set(ids)):

@@ -11,7 +11,7 @@
 #include "store/push_store.h"
 
 #define TEXTOID 25
-#define NCOLS 11
+#define NCOLS PUSH_MESSAGE_COLS
 
 static inline PGresult *make_result(const char *const *names, int ncols)
 {
@@ -35,7 +35,8 @@ static inline void set(PGresult *res, int row, int col, const char *value)
     ck_assert_int_eq(PQsetvalue(res, row, col, (char *)value, value ? (int)strlen(value) : -1), 1);
 }
 
-/* One push_store_messages row, in enum push_message_col order; NULL is SQL NULL. */
+/* One push_store_messages row, in enum push_message_col order; NULL is SQL NULL. (A read after a
+ * cursor ends with a head row; these have none, which the readers take as "no head".) */
 struct row {
     const char *col[NCOLS];
 };
@@ -44,7 +45,7 @@ static inline PGresult *messages(const struct row *rows, int n)
 {
     static const char *const names[NCOLS] = { "id", "broadcast", "kind", "title", "body",
                                               "data", "link", "created_at", "read", "pos_p",
-                                              "pos_b" };
+                                              "pos_b", "op", "at_p", "at_b" };
     PGresult *res = make_result(names, NCOLS);
 
     for (int r = 0; r < n; r++)
@@ -72,7 +73,7 @@ static inline struct row message_row(const char *id, const char *title, const ch
                                      const char *pos_p, const char *pos_b)
 {
     struct row r = { { id, "f", "chat", title, body, "{\"k\":1}", "/inbox/1",
-                       "2024-05-01 12:00:00+00", "f", pos_p, pos_b } };
+                       "2024-05-01 12:00:00+00", "f", pos_p, pos_b, "message", pos_p, pos_b } };
 
     return r;
 }

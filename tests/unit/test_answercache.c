@@ -13,7 +13,7 @@
 
 static struct push_state state(int64_t n)
 {
-    struct push_state st = { { n, n + 1 }, n + 2, n + 3, n + 4 };
+    struct push_state st = { { n, n + 1 }, n + 2, n + 3, n + 4, -1 };
     return st;
 }
 

@@ -23,7 +23,8 @@
 
 /* ---- the encoder: records each call, and writes a line of it to the request */
 
-enum call_kind { CALL_MESSAGE = 'm', CALL_UNREAD = 'u', CALL_HEARTBEAT = 'h', CALL_END = 'e' };
+enum call_kind { CALL_MESSAGE = 'm', CALL_UNREAD = 'u', CALL_HEARTBEAT = 'h', CALL_END = 'e',
+                 CALL_UPDATE = 'U', CALL_DELETE = 'D' };
 
 struct call {
     enum call_kind kind;
@@ -67,6 +68,13 @@ static int fake_message(struct push_request *r, const char *cursor, const char *
     return record(r, arg, CALL_MESSAGE, cursor, json, len);
 }
 
+static int fake_change(struct push_request *r, const char *event, const char *cursor,
+                       const char *json, size_t len, void *arg)
+{
+    ck_assert(strcmp(event, "update") == 0 || strcmp(event, "delete") == 0);
+    return record(r, arg, event[0] == 'u' ? CALL_UPDATE : CALL_DELETE, cursor, json, len);
+}
+
 static int fake_unread(struct push_request *r, const char *cursor, const char *json, size_t len,
                        void *arg)
 {
@@ -87,6 +95,7 @@ static int fake_end(struct push_request *r, const char *reason, int retry_ms, vo
 static const struct push_encoder fake_encoder = {
     .headers = "Content-Type: text/x-fake\r\n",
     .message = fake_message,
+    .change = fake_change,
     .unread = fake_unread,
     .heartbeat = fake_heartbeat,
     .end = fake_end,
@@ -202,6 +211,43 @@ static int count_kind(enum call_kind kind)
 }
 
 /* ---- push_emit */
+
+/* an edit and a retraction among messages, then the head: each through its own encoder function,
+ * in order, with the position after it; the update's message keeps its own cursor; with nothing
+ * left out the position ends at the head, which the counts' cursor shows */
+START_TEST(changes_in_order_then_the_head)
+{
+    const struct row rows[] = {
+        { { "11", "f", "chat", "one", "b1", "{}", NULL, "2024-01-01", "f", "11", "4", "message", "11", "4" } },
+        { { "5", "f", "chat", "five", "b5", "{}", NULL, "2024-01-01", "f", "5", "4", "update", "12", "0" } },
+        { { "6", "t", "chat", NULL, NULL, NULL, NULL, NULL, NULL, "0", NULL, "delete", "0", "13" } },
+        { { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "20", "21", "head", "20", "21" } },
+    };
+    PGresult *msgs = messages(rows, N(rows)), *u = counts("3");
+    int more = -1;
+
+    em.pos = (struct push_cursor){ 10, 4 };
+    ck_assert_int_eq(push_emit(&em, msgs, u, &more), 3);
+    ck_assert_int_eq(more, 0);
+    ck_assert_int_eq(rec.calls[0].kind, CALL_MESSAGE);
+    assert_cursor(rec.calls[0].cursor, 11, 4);
+    ck_assert_int_eq(rec.calls[1].kind, CALL_UPDATE);
+    assert_cursor(rec.calls[1].cursor, 12, 4);
+    json_object *m = parse(rec.calls[1].json), *v;
+    ck_assert(json_object_object_get_ex(m, "cursor", &v));
+    assert_cursor(json_object_get_string(v), 5, 4);
+    json_object_put(m);
+    ck_assert_int_eq(rec.calls[2].kind, CALL_DELETE);
+    assert_cursor(rec.calls[2].cursor, 12, 13);
+    ck_assert_str_eq(rec.calls[2].json, "{\"id\":\"6\"}");
+    ck_assert_int_eq(rec.calls[3].kind, CALL_UNREAD);
+    assert_cursor(rec.calls[3].cursor, 20, 21);
+    ck_assert_int_eq(em.pos.personal, 20);
+    ck_assert_int_eq(em.pos.broadcast, 21);
+    PQclear(msgs);
+    PQclear(u);
+}
+END_TEST
 
 START_TEST(messages_in_order_each_with_the_cursor_after_it)
 {
@@ -570,6 +616,7 @@ static Suite *emit_suite(void)
 
     tcase_add_checked_fixture(stream, setup, teardown);
     tcase_add_test(stream, messages_in_order_each_with_the_cursor_after_it);
+    tcase_add_test(stream, changes_in_order_then_the_head);
     tcase_add_test(stream, what_the_encoder_writes_reaches_the_request_in_order);
     tcase_add_test(stream, unread_json_is_the_counts);
     tcase_add_loop_test(stream, at_most_one_batch_and_more_says_one_was_left, 0, N(batches));

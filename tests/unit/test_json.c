@@ -588,6 +588,77 @@ START_TEST(answer_no_messages)
 }
 END_TEST
 
+/* a read's entries: a message, an edit and a retraction of messages the client had, then the head:
+ * "messages" has the message, "changes" the two in order (the update with the message's own
+ * cursor, the delete its id only), and with nothing left out the cursor is the head */
+static const struct row entry_rows[] = {
+    { { "11", "f", "chat", "one", "b1", "{}", NULL, "2024-01-01", "f", "11", "4", "message", "11", "4" } },
+    { { "5", "f", "chat", "five, edited", "b5", "{}", NULL, "2024-01-01", "f", "5", "4", "update", "12", "0" } },
+    { { "6", "t", "news", NULL, NULL, NULL, NULL, NULL, NULL, "0", NULL, "delete", "0", "13" } },
+    { { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "14", "15", "head", "14", "15" } },
+};
+
+START_TEST(answer_changes_and_head)
+{
+    PGresult *res = messages(entry_rows, N(entry_rows)), *u = unread(NULL, 0);
+    json_object *o = push_json_answer("alice", tag, res, 5, (struct push_cursor){ 10, 4 }, NULL,
+                                      push_json_unread(u), -1);
+    json_object *back = reparse(o), *changes = get(back, "changes"), *c;
+
+    ck_assert_uint_eq(json_object_array_length(get(back, "messages")), 1);
+    ck_assert_uint_eq(json_object_array_length(changes), 2);
+    c = json_object_array_get_idx(changes, 0);
+    assert_string(c, "event", "update");
+    assert_string(get(c, "message"), "id", "5");
+    assert_string(get(c, "message"), "title", "five, edited");
+    assert_cursor(get(c, "message"), 5, 4); /* its own place, not the change's */
+    c = json_object_array_get_idx(changes, 1);
+    assert_string(c, "event", "delete");
+    assert_string(get(c, "message"), "id", "6");
+    ck_assert_int_eq(json_object_object_length(get(c, "message")), 1);
+    assert_cursor(back, 14, 15);
+    ck_assert(!json_object_get_boolean(get(back, "more")));
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+    PQclear(u);
+}
+END_TEST
+
+/* the same read cut at 2 entries: "more", and the cursor after the second, not the head */
+START_TEST(answer_changes_cut_keeps_the_cursor_before_the_head)
+{
+    PGresult *res = messages(entry_rows, N(entry_rows)), *u = unread(NULL, 0);
+    json_object *o = push_json_answer("alice", tag, res, 2, (struct push_cursor){ 10, 4 }, NULL,
+                                      push_json_unread(u), -1);
+    json_object *back = reparse(o);
+
+    ck_assert_uint_eq(json_object_array_length(get(back, "changes")), 1);
+    assert_cursor(back, 12, 4);
+    ck_assert(json_object_get_boolean(get(back, "more")));
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(res);
+    PQclear(u);
+}
+END_TEST
+
+/* counts of a filter's kinds only */
+START_TEST(unread_of_some_kinds)
+{
+    const char *const counts[][2] = { { "chat", "2" }, { "news", "1" }, { "news.x", "4" } };
+    PGresult *u = unread(counts, N(counts));
+    json_object *o = push_json_unread_kinds(u, "news,zz"), *back = reparse(o);
+
+    ck_assert_int_eq(json_object_get_int(get(back, "total")), 1);
+    ck_assert_int_eq(json_object_object_length(get(back, "by_kind")), 1);
+    ck_assert_int_eq(json_object_get_int(get(get(back, "by_kind"), "news")), 1);
+    json_object_put(back);
+    json_object_put(o);
+    PQclear(u);
+}
+END_TEST
+
 static Suite *json_suite(void)
 {
     Suite *s = suite_create("json");
@@ -622,6 +693,9 @@ static Suite *json_suite(void)
     tcase_add_test(list, answer_limit_more_and_cursor);
     tcase_add_test(list, answer_head_and_no_timeout);
     tcase_add_test(list, answer_no_messages);
+    tcase_add_test(list, answer_changes_and_head);
+    tcase_add_test(list, answer_changes_cut_keeps_the_cursor_before_the_head);
+    tcase_add_test(list, unread_of_some_kinds);
     suite_add_tcase(s, list);
     return s;
 }

@@ -87,7 +87,7 @@ static int store_read(void *arg, struct push_store_read *reads, int n, enum push
         char ids[64][24], count[24];
         int k = 0;
         if (r->want_state) {
-            r->st = (struct push_state){ { store.nmsgs, 0 }, 1, 1, store.nmsgs };
+            r->st = (struct push_state){ { store.nmsgs, 0 }, 1, 1, store.nmsgs, -1 };
             if (r->from_head)
                 r->after = r->st.head;
         }

@@ -47,11 +47,11 @@ START_TEST(topics_are_built_and_bounded)
 
     ck_assert_int_eq(push_mqtt_user_topic(buf, sizeof buf, "push", "alice", "message"), 23);
     ck_assert_str_eq(buf, "push/user/alice/message");
-    ck_assert_int_eq(push_mqtt_broadcast_topic(buf, sizeof buf, "site/push"), 27);
+    ck_assert_int_eq(push_mqtt_broadcast_topic(buf, sizeof buf, "site/push", "message"), 27);
     ck_assert_str_eq(buf, "site/push/broadcast/message");
     ck_assert_int_eq(push_mqtt_user_topic(buf, sizeof buf, "push", "a/b", "message"), -1);
     ck_assert_int_eq(push_mqtt_user_topic(small, sizeof small, "push", "alice", "message"), -1);
-    ck_assert_int_eq(push_mqtt_broadcast_topic(small, sizeof small, "push"), -1);
+    ck_assert_int_eq(push_mqtt_broadcast_topic(small, sizeof small, "push", "message"), -1);
     ck_assert_int_eq(push_mqtt_login_topic(buf, sizeof buf, "push"), 10);
     ck_assert_str_eq(buf, "push/login");
     ck_assert_int_eq(push_mqtt_login_topic(small, 8, "push"), -1);

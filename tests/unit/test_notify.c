@@ -22,6 +22,7 @@ static const struct {
 } cases[] = {
     /* what the triggers send */
     { "*", PUSH_NOTIFY_ALL, NULL },
+    { "x", PUSH_NOTIFY_EXPIRY, NULL },
     { "u:alice", PUSH_NOTIFY_USER, "alice" },
     { "u:Bob Smith", PUSH_NOTIFY_USER, "Bob Smith" },
     { "u:zo\xc3\xab", PUSH_NOTIFY_USER, "zo\xc3\xab" },

@@ -11,7 +11,7 @@
 
 static struct push_state state(int64_t n)
 {
-    struct push_state st = { { n, n + 1 }, n + 2, n + 3, n + 4 };
+    struct push_state st = { { n, n + 1 }, n + 2, n + 3, n + 4, -1 };
     return st;
 }
 
@@ -33,7 +33,11 @@ static int has(struct push_statecache *c, const char *user, int64_t n)
 
     if (!push_statecache_get(c, user, &got, &t))
         return 0;
-    ck_assert_int_eq(memcmp(&got, &want, sizeof got), 0);
+    /* field by field: the struct's padding is nobody's */
+    ck_assert(got.head.personal == want.head.personal && got.head.broadcast == want.head.broadcast
+              && got.read_version == want.read_version
+              && got.content_version == want.content_version && got.last_id == want.last_id
+              && got.next_expiry == want.next_expiry);
     return 1;
 }
 
