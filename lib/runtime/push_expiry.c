@@ -13,6 +13,9 @@
 #include "store/push_store.h"
 
 #define EXPIRY_RETRY_MS 5000L /* after a failed run (the database away) */
+/* Pokes come from NOTIFY 'x', which any role that may connect can send: a flood of them makes a
+ * run at most this often (the next expiry's own time is kept to the millisecond). */
+#define EXPIRY_POKE_GAP_MS 200L
 
 static struct {
     pthread_mutex_t lock;
@@ -38,22 +41,40 @@ static int run_fn(struct push_db *db, PGconn *conn, void *arg)
     return push_store_expire_due(conn, arg);
 }
 
+/* Due now: the next expiry has come, or a poke, EXPIRY_POKE_GAP_MS after the last run. Else *at is
+ * when to look again (-1: at the next signal). */
+static int due(long long last_run, long long *at)
+{
+    long long now = wall_ms(), poke_at = last_run + EXPIRY_POKE_GAP_MS;
+
+    *at = timer.next_ms;
+    if (timer.next_ms >= 0 && now >= timer.next_ms)
+        return 1;
+    if (timer.poked && now >= poke_at)
+        return 1;
+    if (timer.poked && (*at < 0 || poke_at < *at))
+        *at = poke_at;
+    return 0;
+}
+
 static void *expiry_main(void *arg)
 {
+    long long last_run = 0, at;
+
     (void)arg;
     pthread_mutex_lock(&timer.lock);
     for (;;) {
         /* wait for the next expiry, or a poke */
-        while (!timer.poked && (timer.next_ms < 0 || wall_ms() < timer.next_ms)) {
-            if (timer.next_ms < 0) {
+        while (!due(last_run, &at)) {
+            if (at < 0) {
                 pthread_cond_wait(&timer.cond, &timer.lock);
             } else {
-                struct timespec at = { (time_t)(timer.next_ms / 1000),
-                                       (long)(timer.next_ms % 1000) * 1000000 };
-                pthread_cond_timedwait(&timer.cond, &timer.lock, &at);
+                struct timespec ts = { (time_t)(at / 1000), (long)(at % 1000) * 1000000 };
+                pthread_cond_timedwait(&timer.cond, &timer.lock, &ts);
             }
         }
         timer.poked = 0;
+        last_run = wall_ms();
         pthread_mutex_unlock(&timer.lock);
 
         long long next = -1;
@@ -75,7 +96,8 @@ static void *expiry_main(void *arg)
         }
         timer.failing = rc != PUSH_DB_RUN_OK;
         pthread_mutex_lock(&timer.lock);
-        timer.next_ms = next;
+        /* (push_expiry_overdue reads it without the lock) */
+        __atomic_store_n(&timer.next_ms, next, __ATOMIC_RELAXED);
     }
     return NULL;
 }

@@ -896,6 +896,7 @@ static void *loop_main(void *arg)
 /* --- the readers */
 
 static void note_synced(struct push_loop_stream *s, const PGresult *unread);
+static void hold_on(struct push_loop_stream *s, const PGresult *msgs, const PGresult *unread);
 
 /* A held long poll's read: answered when there are messages or the counts moved; else it holds
  * on, and may be answered from its next wake-up's message (note_synced). */
@@ -911,6 +912,22 @@ static void hold_read(struct push_loop_stream *s, const PGresult *msgs, const PG
         return;
     }
     json_object_put(u);
+    hold_on(s, msgs, unread);
+}
+
+/* A held long poll that read nothing to answer: it holds on from the read's head (past what the
+ * read had no reason to return: another kind's messages, changes of messages above its cursor),
+ * so that the next message of its stream can be proven from memory. */
+static void hold_on(struct push_loop_stream *s, const PGresult *msgs, const PGresult *unread)
+{
+    struct push_cursor head = { -1, -1 };
+
+    if (push_store_entries(msgs, &head) == 0 && head.personal >= 0) {
+        if (head.personal > s->e.pos.personal)
+            s->e.pos.personal = head.personal;
+        if (head.broadcast > s->e.pos.broadcast)
+            s->e.pos.broadcast = head.broadcast;
+    }
     s->more = 0;
     note_synced(s, unread);
 }
@@ -963,8 +980,7 @@ static void open_read(struct push_loop *l, struct push_loop_stream *s, int rc,
         }
         s->e.sent_unread = xstrdup(push_json_text(u, &len)); /* held until these change */
         json_object_put(u);
-        s->more = 0;
-        note_synced(s, rd->unread);
+        hold_on(s, rd->msgs, rd->unread);
         return;
     }
     if (s->kind->begin(s, push_config_current(l->cfg)) < 0)

@@ -2,7 +2,8 @@
 # edits and retractions while connected and while away (then a resume), expiry while connected, a
 # kinds filter that excludes the edited kind, and the other user untouched by all of it. push-sse,
 # push-iframe and push-longpoll as external FastCGI servers and push-poll behind $SERVER (lighttpd or
-# nginx); push-ws on loopback. Sourced by test-changes-lighttpd.sh and test-changes-nginx.sh.
+# nginx); push-ws behind the same server's WebSocket proxying. Sourced by test-changes-lighttpd.sh
+# and test-changes-nginx.sh.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib/harness.sh"
 command -v node >/dev/null || hard_error "node is not installed (tests/run installs it)"
 harness_start
@@ -14,12 +15,8 @@ if [ "$SERVER" = nginx ]; then
     harness_nginx
     BASE="http://127.0.0.1:$NPORT"
 fi
-WS_PORT=$(free_port)
-env PUSH_TOKEN_SECRET="$SECRET" PUSH_HEARTBEAT=1 PUSH_LOG_LEVEL=info \
-    "$DAEMONS/push-ws" --listen "127.0.0.1:$WS_PORT" 2>>"$WORK/push-ws.log" &
-HARNESS_PIDS+=($!)
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$WS_PORT") 2>/dev/null && break; sleep 0.05; done
-echo "# through $SERVER at $BASE; push-ws on 127.0.0.1:$WS_PORT"
+start_daemon push-ws "${ENVS[@]}"
+echo "# through $SERVER at $BASE, push-ws too"
 ALICE=$(token alice)
 BOB=$(token bob)
 
@@ -37,7 +34,7 @@ iframe_open() {
 }
 ws_open() {
     local name=$1 q=$2
-    node "$top_srcdir/tests/lib/ws-client.mjs" "ws://127.0.0.1:$WS_PORT/cgi-bin/push-ws?$q" \
+    node "$top_srcdir/tests/lib/ws-client.mjs" "ws://${BASE#http://}/ext/push-ws?$q" \
         --max-time 40 </dev/null >"$WORK/$name.sse" 2>&1 &
     eval "PID_${name//[^a-zA-Z0-9]/_}=$!"
 }
@@ -180,7 +177,21 @@ for T in sse iframe ws; do
     eq "$(changes "$A-k")" "delete $c1" "$T: ... the notice's edit unseen; the comment made a notice is a delete"
     eq "$(events "$A-k" | awk '$1 == "unread"' | cut -d' ' -f2- | jq -c .by_kind | sort -u | paste -sd' ' -)" '{"comment":1} {}' \
         "$T: ... its counts are of comments only"
+    kcur=$(resume_cursor "$A-k")
     close "$A-k"
+    # away, then a resume with the same filter: as exact as without
+    pub "SELECT push.send('alice', 'another notice', '', 'notice')" >/dev/null
+    c2=$(pub "SELECT push.send('alice', 'another comment', '', 'comment')")
+    pub "SELECT push.send('alice', 'a last notice', '', 'notice')" >/dev/null
+    case $T in
+    sse) sse_open "$A-kr" "token=$ALICE&kinds=comment" -H "Last-Event-ID: $kcur" ;;
+    iframe) iframe_open "$A-kr" "token=$ALICE&kinds=comment&since=$kcur" ;;
+    ws) ws_open "$A-kr" "token=$ALICE&kinds=comment&since=$kcur" ;;
+    esac
+    wait_for "$A-kr" "another comment" 5
+    sleep 0.3
+    eq "$(msg_ids "$A-kr"),$(changes "$A-kr")" "$c2," "$T: resumed with kinds=comment: the one comment sent meanwhile, nothing else"
+    close "$A-kr"
     close "$A"; close "$B"
     pub "SELECT push.retract(id) FROM push.message" >/dev/null
 done
@@ -205,11 +216,49 @@ BODY=$(curl -s "$BASE/ext/push-poll?token=$ALICE&since=$c")
 json_eq '[.changes[] | .event] | tostring' '["delete"]' "... from before the edit too: one delete, not the edit as well"
 BODY=$(curl -s "$BASE/ext/push-poll?token=$ALICE&limit=50")
 json_eq '[.messages[] | select(.id == "'"$p1"'")] | length' 0 "the newest list no longer has it"
+# a filter: the notice and its edit are not the comment-only client's; the comment's move out is
+c=$(curl -s "$BASE/ext/push-poll?token=$ALICE&limit=1&kinds=comment" | jq -r .cursor)
+pn=$(pub "SELECT push.send('alice', 'polled notice', '', 'notice')")
+pc=$(pub "SELECT push.send('alice', 'polled comment', '', 'comment')")
+BODY=$(curl -s "$BASE/ext/push-longpoll?token=$ALICE&since=$c&kinds=comment")
+json_eq '[.messages[].title] | join(",")' "polled comment" "long poll, kinds=comment: the comment only"
+json_eq '.unread.by_kind | keys | join(",")' "comment" "... and counts of comments only"
+c=$(jq -r .cursor <<<"$BODY")
+pub "SELECT push.edit($pn, title => 'polled notice, edited')" >/dev/null
+pub "SELECT push.edit($pc, kind => 'notice')" >/dev/null
+BODY=$(curl -s "$BASE/ext/push-poll?token=$ALICE&since=$c&kinds=comment")
+json_eq '[.changes[] | .event + " " + .message.id] | join(",")' "delete $pc" \
+    "push-poll, kinds=comment: the notice's edit left out, the comment made a notice a delete"
+BODY=$(curl -s "$BASE/ext/push-poll?token=$ALICE&since=$c")
+json_eq '[.changes[] | .event + " " + .message.id] | join(",")' "update $pn,update $pc" \
+    "... and without the filter, from the same cursor, both edits"
 BODY=$(curl -s "$BASE/ext/push-poll?token=$ALICE&kinds=Bad!")
 eq "$(jq -r .error <<<"$BODY")" bad_kinds "a malformed kinds filter is refused: 400 bad_kinds"
 eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/ext/push-sse?token=$ALICE&kinds=a,,b")" 400 "... by push-sse too"
 kinds17=$(seq 1 17 | sed 's/^/k/' | paste -sd, -)
 eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/ext/push-longpoll?token=$ALICE&kinds=$kinds17")" 400 "... and 17 kinds by push-longpoll"
+
+echo "# --- a flood of expiry wake-ups ('x') from a role that may only connect"
+metric() { curl -s --max-time 5 "$BASE/ext-status/push-sse" | awk -v s="$1" '$1 == s { print $2 }'; }
+nosy="pgpush_nosy_$$"
+sql "CREATE ROLE $nosy LOGIN" >/dev/null
+sse_open flood "token=$BOB"
+wait_for flood unread 5
+runs0=$(metric pgpush_expiry_runs_total)
+t0=$(date +%s%N)
+PGUSER=$nosy psql -qAtX -v ON_ERROR_STOP=1 -c "SELECT count(pg_notify('pgpush', 'x')) FROM generate_series(1, 1)" >/dev/null
+for _ in $(seq 1 20); do
+    PGUSER=$nosy psql -qAtX -c "DO \$\$ BEGIN FOR i IN 1..100 LOOP PERFORM pg_notify('pgpush', 'x' || repeat(' ', 0)); COMMIT; END LOOP; END \$\$" >/dev/null
+done
+secs=$(( ($(date +%s%N) - t0) / 1000000 ))
+sleep 0.5
+runs=$(( $(metric pgpush_expiry_runs_total) - runs0 ))
+# 2,000 notifications in $secs ms: at most one run per 200 ms, and one for what came at the end
+check "[ $runs -ge 1 ] && [ $runs -le $(( (secs + 500) / 200 + 2 )) ]" \
+    "2,001 'x' wake-ups in $secs ms: $runs runs of push.expire_due in push-sse, at most one per 200 ms"
+eq "$(changes flood)" "" "... and no event to bob's open stream"
+close flood
+sql "DROP ROLE $nosy" >/dev/null
 
 echo "# --- the SQL API's bounds"
 check "! PGUSER=$PUB_ROLE psql -qAtX -c 'UPDATE push.message SET title = title' >/dev/null 2>&1" "a publisher may not UPDATE push.message itself"

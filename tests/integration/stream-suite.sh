@@ -288,6 +288,30 @@ json_eq '[.messages[].title] | join(",")' "A first in, last out" "long poll: the
 wait "$SSE_PID_ooo" "$txa"
 eq "$(titles ooo)" "B second in, first out,A first in, last out" "SSE: B then A, once each"
 
+echo "# --- out-of-order commits with an edit in the mix: each once, in commit order"
+e1=$(publish "SELECT push.send('alice', 'E1 seen')")
+c=$(head_of "$ALICE")
+sse_follow ooe "token=$ALICE" "$c" 6
+# the edit holds alice's stream (its change is drawn there) while a broadcast commits first
+psql -qX -v ON_ERROR_STOP=1 >"$WORK/ooe.log" 2>&1 <<EOF &
+BEGIN;
+SELECT push.edit($e1, title => 'E1 edited');
+SELECT pg_sleep(1.5);
+COMMIT;
+EOF
+txe=$!
+sleep 0.4
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'E2 after the edit began, first out')"
+http GET "$LP?token=$ALICE&since=$c&timeout=5"
+json_eq '[.messages[].title] | join(",")' "E2 after the edit began, first out" "long poll: E2 while the edit is open"
+c2=$(jq -r .cursor <<<"$BODY")
+http GET "$LP?token=$ALICE&since=$c2&timeout=5"
+json_eq '[.changes[] | .event + " " + .message.title] | join(",")' "update E1 edited" "long poll: then the edit, from E2's cursor"
+wait "$SSE_PID_ooe" "$txe"
+eq "$(awk '/^event: (message|update)/ { e = substr($0, 8); next } e && /^data: / { print e " " substr($0, 7); e = "" }' "$WORK/ooe.sse" \
+      | while read -r e d; do echo "$e $(jq -r .title <<<"$d")"; done | paste -sd, -)" \
+    "message E2 after the edit began, first out,update E1 edited" "SSE: E2, then the edit, once each"
+
 echo "# --- PostgreSQL restarts under open streams and long polls"
 c=$(head_of "$ALICE")
 sse_follow pg "token=$ALICE" "$c" 16
@@ -300,16 +324,18 @@ sse_follow pg "token=$ALICE" "$c" 16
         next=$(jq -r '.cursor // empty' <<<"$out" 2>/dev/null) || { sleep 0.3; continue; }
         [ -n "$next" ] || { sleep 0.3; continue; }
         jq -r '.messages[].title' <<<"$out"
+        jq -r '.changes[] | .event + " " + .message.title' <<<"$out" >>"$WORK/lp-restart-changes.txt"
         cur=$next
     done >"$WORK/lp-restart.txt"
 ) &
 lp_pid=$!
 sleep 1
-publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before 1'), ('alice', 'before 2')"
+b1=$(publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'before 1'), ('alice', 'before 2') RETURNING id" | head -n 1)
 sleep 0.5
 cluster=$(dirname "$PGDATA")
 # committed just before the stop: its NOTIFY may never be delivered; the re-read must find it
 publish "INSERT INTO push.message (recipient, title) VALUES ('alice', 'at the stop')"
+publish "SELECT push.edit($b1, body => 'edited at the stop')" >/dev/null
 "$top_srcdir/tests/lib/pgcluster" stop "$cluster"
 sleep 2
 "$top_srcdir/tests/lib/pgcluster" start "$cluster" || hard_error "PostgreSQL did not come back"
@@ -320,6 +346,8 @@ for i in $(seq 1 100); do [ "$(titles pg)" = "$expected" ] && break; sleep 0.1; 
 eq "$(titles pg)" "$expected" "SSE across a PostgreSQL restart: everything once, in order"
 for i in $(seq 1 100); do [ "$(paste -sd, "$WORK/lp-restart.txt")" = "$expected" ] && break; sleep 0.1; done
 eq "$(paste -sd, "$WORK/lp-restart.txt")" "$expected" "long poll across a PostgreSQL restart: everything once, in order"
+eq "$(grep -c '^event: update' "$WORK/pg.sse")" 1 "SSE across the restart: the edit made at the stop once"
+eq "$(paste -sd, "$WORK/lp-restart-changes.txt" 2>/dev/null)" "update before 1" "long poll across the restart: the edit once"
 kill "$SSE_PID_pg" "$lp_pid" 2>/dev/null; wait "$SSE_PID_pg" "$lp_pid" 2>/dev/null
 grep -q "lost the LISTEN connection" "$WORK/push-sse.log" && ok "the listener noticed the restart" || not_ok "listener noticed the restart"
 grep -q "listening again\|LISTEN" "$WORK/push-sse.log" && ok "and listens again" || not_ok "listens again"

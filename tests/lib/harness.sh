@@ -29,6 +29,8 @@
 #                                               spawned (bin-path)
 #   /ext/push-sse, /ext/push-longpoll, /ext/push-iframe   ... as external servers (start_daemon)
 #   /ext-status/push-sse, /ext-status/push-longpoll       their metrics (PUSH_STATUS=metrics)
+#   /ext/push-ws         push-ws on $WORK/push-ws.sock (start_daemon push-ws), WebSocket proxied
+#                        (nginx: the same locations, harness_nginx)
 #   /cgi-bin/push-demo, /demo/push-demo         the demo publisher, without and with PUSH_DEMO
 
 set -u
@@ -188,7 +190,7 @@ server.bind = "127.0.0.1"
 server.port = $PORT
 server.errorlog = "$WORK/lighttpd-error.log"
 server.pid-file = "$WORK/lighttpd.pid"
-server.modules = ( "mod_access", "mod_alias", "mod_auth", "mod_authn_file", "mod_setenv", "mod_fastcgi", "mod_cgi" )
+server.modules = ( "mod_access", "mod_alias", "mod_auth", "mod_authn_file", "mod_setenv", "mod_fastcgi", "mod_cgi", "mod_proxy" )
 # 2: stream, and stop reading from the program while the client is not reading (backpressure)
 server.stream-response-body = 2
 index-file.names = ( "index.html" )
@@ -200,6 +202,10 @@ auth.backend.plain.userfile = "$WORK/users"
 }
 \$HTTP["url"] =~ "^/ext-status/" {
     setenv.add-environment = ( "PUSH_STATUS" => "metrics" )
+}
+\$HTTP["url"] =~ "^/ext/push-ws" {
+    proxy.server = ( "" => (( "socket" => "$WORK/push-ws.sock" )) )
+    proxy.header = ( "upgrade" => "enable" )
 }
 \$HTTP["url"] =~ "^/cgi/" {
     alias.url = ( "/cgi/" => "$BIN/" )
@@ -322,6 +328,13 @@ http {
             include /etc/nginx/fastcgi_params;
             fastcgi_param PUSH_STATUS metrics;
             fastcgi_pass unix:$WORK/\$1.sock;
+        }
+        location = /ext/push-ws {
+            proxy_pass http://unix:$WORK/push-ws.sock:;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 120s;
         }
         location = /short/push-sse {
             include /etc/nginx/fastcgi_params;
