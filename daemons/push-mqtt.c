@@ -17,7 +17,9 @@
 #include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_notify.h"
+#include "store/push_pool.h"
 #include "store/push_store.h"
+#include "runtime/push_expiry.h"
 #include "runtime/push_program.h"
 #include "runtime/push_statusd.h"
 #include "mqtt/push_mqtt_bridge.h"
@@ -142,7 +144,9 @@ static void mark(struct push_mqtt_bridge *b, PGconn *conn, struct dirty *d, cons
         mark_user(d, n.user, 0);
         break;
     case PUSH_NOTIFY_NOBODY: break;
-    case PUSH_NOTIFY_EXPIRY: break; /* (the expiry's own wake-ups come once it is marked) */
+    case PUSH_NOTIFY_EXPIRY: /* the timer looks again; the expiry's wake-ups come once marked */
+        push_expiry_poke();
+        break;
     case PUSH_NOTIFY_ALL: /* reading too much is always safe */
         push_mqtt_bridge_forget(b, NULL);
         d->all = 1;
@@ -250,6 +254,8 @@ static int setup(struct push_db *db, PGconn *conn)
     /* (without them, every wake-up is read: a role that may not read them still works) */
     if (ok && push_notify_keys(conn, &keys) < 0)
         push_log_debug("the wake-up keys could not be read: every message is read from the tables");
+    if (ok)
+        push_expiry_poke(); /* (an 'x' may have been sent while nothing listened) */
     return ok ? 0 : -1;
 }
 
@@ -478,6 +484,9 @@ int main(int argc, char **argv)
     }
     if (status_start(&cfg, &mcfg, bridge.pub) < 0)
         return 1;
+    /* the deletes of expired messages are published once they are marked: this process marks
+     * them too, when they come (a site may run no streaming program), on a connection of its own */
+    push_expiry_start(push_pool_new(cfg.database_url, "push-mqtt", 1));
     push_log_info("publishing to %s:%d under %s/", mcfg.host, mcfg.port, mcfg.prefix);
     serve(&cfg, &bridge);
     push_log_info("stopping");

@@ -103,8 +103,11 @@ cluster_pg() {
         # a commit returns (and is visible, and notified) once one standby has flushed it
         psql -qAtX -c "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (*)'" -c "SELECT pg_reload_conf()" >/dev/null
     fi
+    # (the version the primary has: the standbys replay it)
+    local version
+    version=$(psql -qAtX -c "SELECT schema_version FROM push.meta")
     for r in r1 r2; do
-        ( . "$WORK/$r/env"; for _ in $(seq 1 100); do [ "$(psql -qAtX -c "SELECT schema_version FROM push.meta" 2>/dev/null)" = 6 ] && exit 0; sleep 0.1; done; exit 1 ) \
+        ( . "$WORK/$r/env"; for _ in $(seq 1 100); do [ "$(psql -qAtX -c "SELECT schema_version FROM push.meta" 2>/dev/null)" = "$version" ] && exit 0; sleep 0.1; done; exit 1 ) \
             || die "standby $r did not replay the schema"
     done
 }

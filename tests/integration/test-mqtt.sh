@@ -210,6 +210,13 @@ for _ in $(seq 1 50); do [ "$(sql "SELECT acked FROM push.mqtt_cursor WHERE stre
 eq "$(sql "SELECT acked FROM push.mqtt_cursor WHERE stream = 'alice'")" "$(sql "SELECT last_id FROM push.stream WHERE recipient = 'alice'")" \
     "the bridge's cursor moved past the changes (nothing pending for its catch-up)"
 
+echo "# --- expiry: the bridge's own timer marks it (no streaming program runs here), the delete goes out"
+sub xd alice "$ALICE" 1 10 "$(UT alice delete)"
+sleep 0.5
+xid=$(publish "INSERT INTO push.message (recipient, title, expires_at) VALUES ('alice', 'expiring over MQTT', now() + interval '1.5 s') RETURNING id")
+sub_wait xd; rc=$?
+eq "$rc,$(jq -c . "$WORK/xd.out")" "0,{\"id\":\"$xid\"}" "at its expiry, its delete on alice's delete topic"
+
 echo "# --- a user who never had a message of their own: counts kept from their first MQTT login"
 NEWBIE=$(token newbie)
 before=$(sql "SELECT count(*) FROM push.message WHERE recipient IS NULL")

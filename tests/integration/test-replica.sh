@@ -21,9 +21,9 @@ harness_start
 STANDBY=$WORK/standby
 harness_standby "$STANDBY" S
 ssql() { psql -h "$SHOST" -p "$SPORT" -U postgres -d "$PGDATABASE" -qAtX -c "$1"; }
-for _ in $(seq 1 100); do [ "$(ssql "SELECT schema_version FROM push.meta" 2>/dev/null)" = 6 ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do [ "$(ssql "SELECT schema_version FROM push.meta" 2>/dev/null)" = "$(sql "SELECT schema_version FROM push.meta")" ] && break; sleep 0.1; done
 eq "$(ssql "SELECT pg_is_in_recovery()")" t "the standby is in recovery (a hot standby)"
-eq "$(ssql "SELECT schema_version FROM push.meta")" 7 "... and has replayed the schema"
+eq "$(ssql "SELECT schema_version FROM push.meta")" "$(sql "SELECT schema_version FROM push.meta")" "... and has replayed the schema"
 # caught_up_on FUNCTION: the standby that FUNCTION queries has replayed all the primary has written
 caught_up_on() {
     local want
