@@ -1,6 +1,7 @@
 /* fuzz_mqtt_topic.c: MQTT topic rules and client ids. The input is a user name, a topic filter and a
  * client id, one per line. Properties: a user may never publish; may read or subscribe to a topic
- * only when it is one of their own (PREFIX/user/USER/message or .../unread) or the broadcast topic,
+ * only when it is one of their own (PREFIX/user/USER/message, .../unread or .../delete) or a broadcast
+ * topic (PREFIX/broadcast/message or .../delete),
  * wildcards never reaching into another user's tree; a client id is accepted only as USER/NAME. */
 #include "config.h"
 #include "fuzz.h"
@@ -12,9 +13,12 @@ static int allowed_for(const char *user, const char *topic)
 {
     char own[PUSH_MQTT_TOPIC_MAX + 64];
 
-    if (strcmp(topic, PREFIX "/broadcast/message") == 0)
+    if (strcmp(topic, PREFIX "/broadcast/message") == 0 || strcmp(topic, PREFIX "/broadcast/delete") == 0)
         return 1;
     snprintf(own, sizeof own, PREFIX "/user/%s/message", user);
+    if (strcmp(topic, own) == 0)
+        return 1;
+    snprintf(own, sizeof own, PREFIX "/user/%s/delete", user);
     if (strcmp(topic, own) == 0)
         return 1;
     snprintf(own, sizeof own, PREFIX "/user/%s/unread", user);

@@ -3,7 +3,8 @@
  * Properties: a payload names one user exactly when its target is "u:" and a name that an
  * independent reading (glibc's UTF-8 decoder, bounds and control characters checked here) finds
  * valid, and then the user is the rest of the target, in place, and "u:" and it reads back as the
- * same user; a "u:" target that is no such name wakes no one; every other payload wakes everyone;
+ * same user; a "u:" target that is no such name wakes no one; the payload "x" alone (an expiry
+ * set) wakes no one and pokes the expiry timers; every other payload wakes everyone;
  * a seal is exactly the bytes between "m:" and the target's ":"; and opening it with a key it
  * was not sealed with never succeeds. */
 #include "config.h"
@@ -86,7 +87,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         PROPERTY(!utf8_ready || !name_ok(target + 2), "\"%s\" refused as a user name", target + 2);
         break;
     case PUSH_NOTIFY_ALL:
-        PROPERTY(!prefixed && n.user == NULL, "\"%s\" wakes everyone", payload);
+        PROPERTY(!prefixed && n.user == NULL && strcmp(payload, "x") != 0, "\"%s\" wakes everyone",
+                 payload);
+        break;
+    case PUSH_NOTIFY_EXPIRY: /* exactly the payload "x": no seal, no one woken */
+        PROPERTY(strcmp(payload, "x") == 0 && n.user == NULL && n.seal == NULL,
+                 "\"%s\" taken for an expiry's wake-up", payload);
         break;
     default:
         PROPERTY(0, "\"%s\": kind %d", payload, (int)kind);
