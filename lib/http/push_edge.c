@@ -109,21 +109,33 @@ int push_edge_stream_open(struct push_request *r, const struct push_config *cfg,
     return push_edge_kinds(r, q, s->kinds);
 }
 
-int push_edge_kinds(struct push_request *r, const struct push_query *q, char *out)
+_Static_assert(PUSH_KINDS_MAX == 16, "push_refusal_kinds names the bound");
+
+struct push_refusal push_refusal_kinds(void)
+{
+    return (struct push_refusal){ 400, "bad_kinds",
+                                  "kinds must be 1 to 16 kinds ([a-z0-9][a-z0-9_.-]*, at most 32 "
+                                  "characters each) separated by commas", NULL };
+}
+
+int push_edge_kinds_parse(const struct push_query *q, char *out)
 {
     const char *v = push_query_get(q, "kinds");
-    char msg[128];
 
     out[0] = '\0';
     if (!v || !*v)
         return 0;
-    if (push_store_kinds_valid(v, strlen(v))) {
-        snprintf(out, PUSH_KINDS_TEXT_MAX, "%s", v);
+    if (!push_store_kinds_valid(v, strlen(v)))
+        return -1;
+    snprintf(out, PUSH_KINDS_TEXT_MAX, "%s", v);
+    return 0;
+}
+
+int push_edge_kinds(struct push_request *r, const struct push_query *q, char *out)
+{
+    if (push_edge_kinds_parse(q, out) == 0)
         return 0;
-    }
-    snprintf(msg, sizeof msg, "kinds must be 1 to %d kinds ([a-z0-9][a-z0-9_.-]*, at most 32 "
-                              "characters each) separated by commas", PUSH_KINDS_MAX);
-    push_http_error(r, 400, "bad_kinds", msg, NULL);
+    push_http_refuse(r, push_refusal_kinds());
     return -1;
 }
 

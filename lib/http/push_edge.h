@@ -51,6 +51,11 @@ struct push_edge_stream {
  * when absent or empty); answers 400 bad_kinds and returns -1 when it is not one. */
 int push_edge_kinds(struct push_request *r, const struct push_query *q, char *out);
 
+/* The same without answering (push-ws answers before its upgrade): 0, or -1 when ?kinds= is not a
+ * filter; and that refusal, 400 bad_kinds. */
+int push_edge_kinds_parse(const struct push_query *q, char *out);
+struct push_refusal push_refusal_kinds(void);
+
 /* The filter's text for the reads: NULL for every kind. */
 #define PUSH_EDGE_KINDS(k) ((k)[0] ? (k) : NULL)
 

@@ -315,17 +315,11 @@ static void upgrade(struct wsd *d, struct head *c, size_t head_len)
         }
         has_from = 1;
     }
-    char kinds[PUSH_KINDS_TEXT_MAX] = "";
-    const char *k = push_query_get(q, "kinds");
-    if (k && *k) {
-        if (!push_store_kinds_valid(k, strlen(k))) {
-            refuse(c, (struct push_refusal){ 400, "bad_kinds",
-                                             "kinds must be kinds separated by commas (at most 16)",
-                                             NULL });
-            free(q);
-            return;
-        }
-        snprintf(kinds, sizeof kinds, "%s", k);
+    char kinds[PUSH_KINDS_TEXT_MAX];
+    if (push_edge_kinds_parse(q, kinds) < 0) {
+        refuse(c, push_refusal_kinds());
+        free(q);
+        return;
     }
     free(q);
     enum push_hub_err herr;

@@ -38,6 +38,15 @@ ws_open() {
         --max-time 40 </dev/null >"$WORK/$name.sse" 2>&1 &
     eval "PID_${name//[^a-zA-Z0-9]/_}=$!"
 }
+# resume_open NAME QUERY CURSOR: transport $T's client, resuming from CURSOR as that client does
+# (SSE: Last-Event-ID; the iframe and WebSocket: since=)
+resume_open() {
+    case $T in
+    sse) sse_open "$1" "$2" -H "Last-Event-ID: $3" ;;
+    iframe) iframe_open "$1" "$2&since=$3" ;;
+    ws) ws_open "$1" "$2&since=$3" ;;
+    esac
+}
 close() { local v="PID_${1//[^a-zA-Z0-9]/_}"; kill "${!v}" 2>/dev/null; wait "${!v}" 2>/dev/null; }
 # wait_for NAME PATTERN [SECONDS]: until the client's file matches
 wait_for() {
@@ -124,11 +133,7 @@ for T in sse iframe ws; do
     pub "SELECT push.retract($b1)" >/dev/null
     m3=$(pub "SELECT push.send('alice', 'three', '', 'notice')")
     pub "SELECT push.edit($m3, title => 'three, fixed')" >/dev/null
-    case $T in
-    sse) sse_open "$A-r" "token=$ALICE" -H "Last-Event-ID: $cur" ;;
-    iframe) iframe_open "$A-r" "token=$ALICE&since=$cur" ;;
-    ws) ws_open "$A-r" "token=$ALICE&since=$cur" ;;
-    esac
+    resume_open "$A-r" "token=$ALICE" "$cur"
     wait_for "$A-r" "three, fixed" 5
     sleep 0.3
     eq "$(changes "$A-r")" "update $m1 one, last,delete $b1" \
@@ -137,11 +142,7 @@ for T in sse iframe ws; do
     eq "$(events "$A-r" | awk '$1 == "message"' | cut -d' ' -f2- | jq -r .title)" "three, fixed" "$T: ... (its title: three, fixed)"
     # a message deleted before the client's cursor reached it never reappears, nor its deletion
     close "$A-r"
-    case $T in
-    sse) sse_open "$A-0" "token=$ALICE" -H "Last-Event-ID: $(printf '%x-%x-' "$m1" $((b1 - 1)))$(cut -d- -f3 <<<"$cur")" ;;
-    iframe) iframe_open "$A-0" "token=$ALICE&since=$(printf '%x-%x-' "$m1" $((b1 - 1)))$(cut -d- -f3 <<<"$cur")" ;;
-    ws) ws_open "$A-0" "token=$ALICE&since=$(printf '%x-%x-' "$m1" $((b1 - 1)))$(cut -d- -f3 <<<"$cur")" ;;
-    esac
+    resume_open "$A-0" "token=$ALICE" "$(printf '%x-%x-' "$m1" $((b1 - 1)))$(cut -d- -f3 <<<"$cur")"
     wait_for "$A-0" "three, fixed" 5
     sleep 0.3
     check "! msg_ids $A-0 | tr , '\n' | grep -qx '$m2' && ! msg_ids $A-0 | tr , '\n' | grep -qx '$b1'" \
@@ -183,11 +184,7 @@ for T in sse iframe ws; do
     pub "SELECT push.send('alice', 'another notice', '', 'notice')" >/dev/null
     c2=$(pub "SELECT push.send('alice', 'another comment', '', 'comment')")
     pub "SELECT push.send('alice', 'a last notice', '', 'notice')" >/dev/null
-    case $T in
-    sse) sse_open "$A-kr" "token=$ALICE&kinds=comment" -H "Last-Event-ID: $kcur" ;;
-    iframe) iframe_open "$A-kr" "token=$ALICE&kinds=comment&since=$kcur" ;;
-    ws) ws_open "$A-kr" "token=$ALICE&kinds=comment&since=$kcur" ;;
-    esac
+    resume_open "$A-kr" "token=$ALICE&kinds=comment" "$kcur"
     wait_for "$A-kr" "another comment" 5
     sleep 0.3
     eq "$(msg_ids "$A-kr"),$(changes "$A-kr")" "$c2," "$T: resumed with kinds=comment: the one comment sent meanwhile, nothing else"
@@ -237,6 +234,8 @@ eq "$(jq -r .error <<<"$BODY")" bad_kinds "a malformed kinds filter is refused: 
 eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/ext/push-sse?token=$ALICE&kinds=a,,b")" 400 "... by push-sse too"
 kinds17=$(seq 1 17 | sed 's/^/k/' | paste -sd, -)
 eq "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/ext/push-longpoll?token=$ALICE&kinds=$kinds17")" 400 "... and 17 kinds by push-longpoll"
+out=$(node "$top_srcdir/tests/lib/ws-client.mjs" "ws://${BASE#http://}/ext/push-ws?token=$ALICE&kinds=a,,b" --max-time 3 2>&1)
+eq "$(head -n 1 <<<"$out"),$(sed -n 2p <<<"$out" | jq -r .error)" "HTTP 400,bad_kinds" "... and by push-ws, before the upgrade"
 
 echo "# --- a flood of expiry wake-ups ('x') from a role that may only connect"
 metric() { curl -s --max-time 5 "$BASE/ext-status/push-sse" | awk -v s="$1" '$1 == s { print $2 }'; }
