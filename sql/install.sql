@@ -72,6 +72,10 @@ SELECT schema_version < 7 AS need_0007 FROM push.meta \gset
 \if :need_0007
 \ir migrations/0007_changes.sql
 \endif
+SELECT schema_version < 8 AS need_0008 FROM push.meta \gset
+\if :need_0008
+\ir migrations/0008_webpush.sql
+\endif
 
 -- What the roles may do, set in full on every run: a database that came up through the migrations
 -- ends with exactly the grants of a fresh install, and the tables of later migrations are covered.
@@ -84,7 +88,8 @@ GRANT USAGE ON SCHEMA push TO push_reader, push_publisher;
 
 -- push_reader, the programs: they read every table of the schema, and change read state (and
 -- push-mqtt's cursors) only through the functions, which run as the owner (0004_roles.sql)
--- (push.wake_key too: the keys that open the sealed notifications, 0005_carry.sql)
+-- (push.wake_key too: the keys that open the sealed notifications, 0005_carry.sql; push-webpush's
+-- subscriptions and their cursors through the push.webpush_* functions, 0008_webpush.sql)
 GRANT SELECT ON ALL TABLES IN SCHEMA push TO push_reader;
 GRANT SELECT ON ALL SEQUENCES IN SCHEMA push TO push_reader;  -- push.state reads the last id drawn
 GRANT EXECUTE ON FUNCTION
@@ -95,7 +100,10 @@ GRANT EXECUTE ON FUNCTION
     push.mark_kind_read(text, text), push.mark_kind_read(text, text, bigint, bigint),
     push.mqtt_acked(text), push.mqtt_ack(text, bigint), push.mqtt_pending(text, integer),
     push.mqtt_seen(text), push.mqtt_users(text, integer),
-    push.timeline(), push.follow_timeline()
+    push.timeline(), push.follow_timeline(),
+    push.webpush_subscribe(text, text, text, text, text, integer), push.webpush_unsubscribe(text, text),
+    push.webpush_ack(bigint, bigint, bigint), push.webpush_failed(bigint, text),
+    push.webpush_gone(bigint), push.webpush_set_key(text), push.webpush_due(text, bigint, integer)
     TO push_reader;
 
 -- push_publisher, a site's backend: INSERT INTO push.message (RETURNING id too), push.send,

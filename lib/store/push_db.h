@@ -7,7 +7,7 @@
 
 #include <libpq-fe.h>
 
-#define PUSH_SCHEMA_VERSION 7 /* the push.meta.schema_version these programs speak */
+#define PUSH_SCHEMA_VERSION 8 /* the push.meta.schema_version these programs speak */
 
 enum push_db_err {
     PUSH_DB_OK,

@@ -11,8 +11,8 @@ else
     not_ok "second install succeeds" "$(cat "$WORK/install2.log")"
 fi
 eq "$(sql "SELECT count(*) FROM push.message")" 1 "second install keeps the messages"
-eq "$(sql "SELECT schema_version FROM push.meta")" 7 "schema version recorded"
-grep -q "schema at version 7" "$WORK/install2.log" && ok "install reports the version" || not_ok "install reports the version"
+eq "$(sql "SELECT schema_version FROM push.meta")" 8 "schema version recorded"
+grep -q "schema at version 8" "$WORK/install2.log" && ok "install reports the version" || not_ok "install reports the version"
 
 # privs PSQL-COMMAND...: every privilege on the schema push and on what is in it (PUBLIC's defaults
 # included), and whether each function runs as its owner, one line each; the owner is called OWNER
@@ -48,7 +48,7 @@ same_privs() {
     if diff -u "$WORK/privs-fresh" "$2" >"$WORK/privs.diff"; then ok "$1"; else not_ok "$1" "$(head -n 20 "$WORK/privs.diff" | tr '\n' '|')"; fi
 }
 
-echo "# --- upgrading: a database at version 1 reaches version 7 with install.sql, data kept"
+echo "# --- upgrading: a database at version 1 reaches version 8 with install.sql, data kept"
 PGDATABASE=postgres dropdb --if-exists "${TEST_DB}_v1" >/dev/null 2>&1
 PGDATABASE=postgres createdb "${TEST_DB}_v1" || hard_error "cannot create ${TEST_DB}_v1"
 v1() { PGDATABASE="${TEST_DB}_v1" psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
@@ -58,7 +58,7 @@ v1 -c "CREATE SCHEMA push; CREATE TABLE push.meta (singleton boolean PRIMARY KEY
 eq "$(v1 -c "SELECT schema_version FROM push.meta")" 1 "a version 1 database"
 v1 -c "INSERT INTO push.message (recipient, title) VALUES ('alice', 'from v1')"
 v1 -f "$top_srcdir/sql/install.sql" >"$WORK/upgrade.log" 2>&1 && ok "install.sql upgrades it" || not_ok "upgrade" "$(cat "$WORK/upgrade.log")"
-eq "$(v1 -c "SELECT schema_version FROM push.meta")" 7 "now at version 7"
+eq "$(v1 -c "SELECT schema_version FROM push.meta")" 8 "now at version 8"
 eq "$(v1 -c "SELECT title FROM push.messages_after('alice', 0, 0, 10)")" "from v1" "its messages kept and readable"
 privs v1 >"$WORK/privs-v1"
 same_privs "upgraded from version 1, it has exactly the privileges of a fresh install" "$WORK/privs-v1"
@@ -76,7 +76,7 @@ eq "$(v2 -c "SELECT schema_version FROM push.meta")" 2 "a version 2 database"
 v2 -c "INSERT INTO push.message (recipient, title) VALUES ('alice', 'a1'), ('alice', 'a2'), ('bob', 'b1');
        INSERT INTO push.message (recipient, title) VALUES (NULL, 'everyone')"
 v2 -f "$top_srcdir/sql/install.sql" >"$WORK/upgrade2.log" 2>&1 && ok "install.sql upgrades 2 to 5" || not_ok "upgrade 2 to 5" "$(cat "$WORK/upgrade2.log")"
-eq "$(v2 -c "SELECT schema_version FROM push.meta")" 7 "now at version 7"
+eq "$(v2 -c "SELECT schema_version FROM push.meta")" 8 "now at version 8"
 privs v2 >"$WORK/privs-v2"
 same_privs "upgraded from version 2, it has exactly the privileges of a fresh install" "$WORK/privs-v2"
 eq "$(v2 -c "SELECT string_agg(stream || '=' || (acked = (SELECT max(id) FROM push.message m
@@ -245,7 +245,7 @@ eq "$(sql "SELECT count(*) FROM pg_class c, unnest(ARRAY['USAGE', 'UPDATE']) p
            WHERE c.relnamespace = 'push'::regnamespace AND c.relkind = 'S'
              AND (has_sequence_privilege('push_reader', c.oid, p) OR has_sequence_privilege('push_publisher', c.oid, p))")" 0 \
     "neither role may draw or set an id"
-eq "$(runs push_reader)" "push.expire_due() push.follow_timeline() push.mark_all_read(text) push.mark_kind_read(text,text) push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.messages_after(text,bigint,bigint,integer,text[]) push.messages_newest(text,integer,text[]) push.mqtt_ack(text,bigint) push.mqtt_acked(text) push.mqtt_pending(text,integer) push.mqtt_seen(text) push.mqtt_users(text,integer) push.state(text) push.timeline() push.unread(text) push.unread_view(text) push.visible(boolean,timestamp with time zone)" \
+eq "$(runs push_reader)" "push.expire_due() push.follow_timeline() push.mark_all_read(text) push.mark_kind_read(text,text) push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.messages_after(text,bigint,bigint,integer,text[]) push.messages_newest(text,integer,text[]) push.mqtt_ack(text,bigint) push.mqtt_acked(text) push.mqtt_pending(text,integer) push.mqtt_seen(text) push.mqtt_users(text,integer) push.state(text) push.timeline() push.unread(text) push.unread_view(text) push.visible(boolean,timestamp with time zone) push.webpush_ack(bigint,bigint,bigint) push.webpush_due(text,bigint,integer) push.webpush_failed(bigint,text) push.webpush_gone(bigint) push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
     "push_reader may call the functions the programs call, no other"
 eq "$(can push_publisher SELECT)" "message.id meta" "push_publisher may read the schema's version, and the ids it inserts (RETURNING id)"
 eq "$(can push_publisher INSERT)" "message" "push_publisher may INSERT into push.message"
@@ -258,7 +258,7 @@ eq "$(runs public)" "" "PUBLIC may call none of the schema's functions"
 eq "$(sql "SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::text) FROM pg_proc p
            WHERE p.pronamespace = 'push'::regnamespace AND p.prosecdef
              AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp']")" \
-    "push.edit(bigint,text,text,text,jsonb,text,boolean) push.expire(bigint,timestamp with time zone) push.expire_due() push.follow_timeline() push.jump() push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.message_assign_id() push.message_changed() push.message_inserted() push.message_log_delete() push.message_log_update() push.mqtt_ack(text,bigint) push.mqtt_seen(text) push.retract(bigint)" \
+    "push.edit(bigint,text,text,text,jsonb,text,boolean) push.expire(bigint,timestamp with time zone) push.expire_due() push.follow_timeline() push.jump() push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.message_assign_id() push.message_changed() push.message_inserted() push.message_log_delete() push.message_log_update() push.mqtt_ack(text,bigint) push.mqtt_seen(text) push.retract(bigint) push.webpush_ack(bigint,bigint,bigint) push.webpush_failed(bigint,text) push.webpush_gone(bigint) push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
     "the functions that write run as the owner, with a fixed search_path"
 eq "$(sql "SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'push'::regnamespace AND p.prosecdef
            AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']")" 0 "... every one of them"
@@ -319,9 +319,9 @@ own -c "CREATE SCHEMA push; CREATE TABLE push.meta (singleton boolean PRIMARY KE
         INSERT INTO push.meta DEFAULT VALUES" -f "$top_srcdir/sql/migrations/0001_init.sql" >/dev/null 2>"$WORK/own-v1.log" \
     || not_ok "version 1 installed by the owner" "$(cat "$WORK/own-v1.log")"
 own -c "INSERT INTO push.message (recipient, title) VALUES ('alice', 'from v1')"
-own -f "$top_srcdir/sql/install.sql" >"$WORK/own-upgrade.log" 2>&1 && ok "the owner, not a superuser, upgrades it to version 7" \
+own -f "$top_srcdir/sql/install.sql" >"$WORK/own-upgrade.log" 2>&1 && ok "the owner, not a superuser, upgrades it to version 8" \
     || not_ok "the owner upgrades" "$(cat "$WORK/own-upgrade.log")"
-eq "$(own -c "SELECT schema_version FROM push.meta")" 7 "... now at version 7"
+eq "$(own -c "SELECT schema_version FROM push.meta")" 8 "... now at version 8"
 privs own >"$WORK/privs-own-upgraded"
 same_privs "... with exactly the privileges of a fresh install" "$WORK/privs-own-upgraded"
 own -c "DROP SCHEMA push CASCADE" 2>/dev/null
@@ -359,12 +359,59 @@ check 'grep -q "CREATE ROLE push_reader NOLOGIN; CREATE ROLE push_publisher NOLO
 eq "$(bare -d site -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'push'")" 0 "... before changing anything"
 bare -d postgres -c "ALTER ROLE site_owner CREATEROLE"
 out=$(BARE_USER=site_owner bare -d site -f "$top_srcdir/sql/install.sql" 2>&1); rc=$?
-check '[ $rc -eq 0 ] && grep -q "schema at version 7" <<<"$out"' "an owner with CREATEROLE (not a superuser): install.sql creates the roles and installs"
+check '[ $rc -eq 0 ] && grep -q "schema at version 8" <<<"$out"' "an owner with CREATEROLE (not a superuser): install.sql creates the roles and installs"
 eq "$(bare -d postgres -c "SELECT string_agg(rolname || ':' || rolcanlogin, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'push\_%'")" \
     "push_publisher:false,push_reader:false" "... two roles that cannot log in"
 BARE_USER=site_owner privs bare -d site >"$WORK/privs-bare"
 same_privs "... with exactly the privileges of the install above" "$WORK/privs-bare"
 "$top_srcdir/tests/lib/pgcluster" stop "$bare" >/dev/null 2>&1
+
+echo "# --- Web Push subscriptions (0008_webpush.sql): cursors at the heads, per user, bounded"
+K1=$(printf 'B%.0s' $(seq 87)); K2=$(printf 'C%.0s' $(seq 87)); A1=$(printf 'a%.0s' $(seq 22))
+wsub() { # wsub USER ENDPOINT [P256DH] [MAX]: push.webpush_subscribe as the programs' role
+    web "SELECT push.webpush_subscribe('$1', '$2', '${3:-$K1}', '$A1', 'test-agent', ${4:-10})"
+}
+sql "DELETE FROM push.message"
+sql "INSERT INTO push.message (recipient, title) VALUES ('wp_alice', 'before 1'), ('wp_alice', 'before 2'), (NULL, 'bc before')"
+s1=$(wsub wp_alice https://push.example/a1)
+eq "$(sql "SELECT sent_p = (SELECT last_id FROM push.stream WHERE recipient = 'wp_alice')
+              AND sent_b = (SELECT last_id FROM push.stream WHERE recipient = '') FROM push.webpush_subscription WHERE id = $s1")" t \
+    "a new subscription starts at the user's and the broadcasts' heads (no history is pushed)"
+eq "$(web "SELECT count(*) FROM push.webpush_due(NULL, 0, 100)")" 0 "... so nothing is due"
+sql "INSERT INTO push.message (recipient, title) VALUES ('wp_alice', 'after')"
+eq "$(web "SELECT string_agg(recipient, ',') FROM push.webpush_due(NULL, 0, 100)")" wp_alice "a new message makes it due"
+web "SELECT push.webpush_ack($s1, 999999, 0)" >/dev/null
+web "SELECT push.webpush_ack($s1, 5, 0)" >/dev/null
+eq "$(sql "SELECT sent_p FROM push.webpush_subscription WHERE id = $s1")" 999999 "push.webpush_ack never moves a cursor back"
+eq "$(wsub wp_alice https://push.example/a1)" "$s1" "the same endpoint again: the same subscription"
+eq "$(sql "SELECT sent_p FROM push.webpush_subscription WHERE id = $s1")" 999999 "... its cursor kept (nothing sent twice)"
+wsub wp_bob https://push.example/b1 >/dev/null
+wsub wp_bob https://push.example/a1 >/dev/null
+eq "$(sql "SELECT recipient || ':' || (sent_p < 999999) FROM push.webpush_subscription WHERE endpoint = 'https://push.example/a1'")" "wp_bob:true" \
+    "alice's endpoint registered by bob is bob's now, from bob's heads (not alice's cursor)"
+eq "$(web "SELECT push.webpush_unsubscribe('wp_alice', 'https://push.example/b1')")" f "alice cannot remove bob's subscription"
+eq "$(sql "SELECT count(*) FROM push.webpush_subscription WHERE recipient = 'wp_bob'")" 2 "... bob still has both"
+for i in 1 2 3 4; do wsub wp_carol "https://push.example/c$i" "$K1" 3 >/dev/null; done
+eq "$(sql "SELECT string_agg(endpoint, ' ' ORDER BY endpoint) FROM push.webpush_subscription WHERE recipient = 'wp_carol'")" \
+    "https://push.example/c2 https://push.example/c3 https://push.example/c4" "past the bound per user, the oldest subscription goes"
+eq "$(sql "SELECT count(*) FROM push.webpush_subscription WHERE recipient = 'wp_bob'")" 2 "... and other users' stay"
+cs=$(sql "SELECT id FROM push.webpush_subscription WHERE endpoint = 'https://push.example/c2'")
+web "SELECT push.webpush_ack($cs, 999999, 0)" >/dev/null
+sql "UPDATE push.webpush_subscription SET sent_p = 0 WHERE endpoint = 'https://push.example/c3'"
+wsub wp_carol https://push.example/c2 "$K2" 3 >/dev/null
+eq "$(sql "SELECT sent_p < 999999 FROM push.webpush_subscription WHERE endpoint = 'https://push.example/c2'")" t \
+    "the same endpoint with new keys starts again at the heads"
+eq "$(web "SELECT push.webpush_unsubscribe('wp_carol', 'https://push.example/c4')")" t "a user removes their own subscription"
+web "SELECT push.webpush_failed($cs, 'HTTP 500'); SELECT push.webpush_failed($cs, 'HTTP 503')" >/dev/null
+eq "$(sql "SELECT failures || ' ' || last_error FROM push.webpush_subscription WHERE id = $cs")" "2 HTTP 503" "failures are counted, with the last reason"
+web "SELECT push.webpush_gone($cs)" >/dev/null
+eq "$(sql "SELECT count(*) FROM push.webpush_subscription WHERE id = $cs")" 0 "a gone subscription is removed"
+refused "SELECT push.webpush_subscribe('wp_dave', 'https://push.example/d', 'short', '$A1', NULL, 10)" "a malformed p256dh key is refused"
+refused "SELECT push.webpush_subscribe('wp_dave', 'https://push.example/d' || repeat('x', 1100), '$K1', '$A1', NULL, 10)" "an endpoint over 1 KiB is refused"
+web "SELECT push.webpush_set_key('$K1'); SELECT push.webpush_set_key('$K2')" >/dev/null
+eq "$(sql "SELECT count(*) || ' ' || min(public_key) FROM push.webpush_vapid")" "1 $K2" "one VAPID key, the last one set"
+refused_as "$WEB_ROLE" "DELETE FROM push.webpush_subscription" "push_reader may not write the subscriptions but through the functions"
+refused_as "$PUB_ROLE" "SELECT push.webpush_subscribe('x', 'https://push.example/x', '$K1', '$A1', NULL, 10)" "push_publisher may not register subscriptions"
 
 echo "# --- the programs check the schema version"
 sql "UPDATE push.meta SET schema_version = 99"
@@ -372,10 +419,10 @@ out=$("$BIN/push-poll" --check 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q "version 99" <<<"$out"' "push-poll --check refuses schema version 99"
 sql "UPDATE push.meta SET schema_version = 3"
 out=$("$BIN/push-poll" --check 2>&1); rc=$?
-check '[ $rc -ne 0 ] && grep -q "version 3, these programs need 7" <<<"$out"' "push-poll --check refuses version 3: run install.sql"
-sql "UPDATE push.meta SET schema_version = 7"
+check '[ $rc -ne 0 ] && grep -q "version 3, these programs need 8" <<<"$out"' "push-poll --check refuses version 3: run install.sql"
+sql "UPDATE push.meta SET schema_version = 8"
 out=$("$BIN/push-poll" --check 2>&1); rc=$?
-check '[ $rc -eq 0 ]' "push-poll --check accepts version 7"
+check '[ $rc -eq 0 ]' "push-poll --check accepts version 8"
 out=$(PUSH_LIMIT_MAX=5000 "$BIN/push-poll" --check 2>&1); rc=$?
 check '[ $rc -ne 0 ] && grep -q "PUSH_LIMIT_MAX" <<<"$out"' "bad configuration fails at start, naming the variable"
 out=$(PUSH_TOKEN_SECRET=short "$BIN/push-poll" 2>&1 </dev/null); rc=$?
