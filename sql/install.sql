@@ -102,7 +102,7 @@ GRANT EXECUTE ON FUNCTION
     push.mqtt_seen(text), push.mqtt_users(text, integer),
     push.timeline(), push.follow_timeline(),
     push.webpush_subscribe(text, text, text, text, text, integer), push.webpush_unsubscribe(text, text),
-    push.webpush_ack(bigint, bigint, bigint), push.webpush_failed(bigint, text),
+    push.webpush_ack(bigint, text, text, bigint, bigint), push.webpush_failed(bigint, text),
     push.webpush_gone(bigint), push.webpush_set_key(text), push.webpush_due(text, bigint, integer)
     TO push_reader;
 

@@ -17,7 +17,7 @@
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static size_t b64url_encode(const unsigned char *in, size_t len, char *out)
+size_t push_b64url_encode(const unsigned char *in, size_t len, char *out)
 {
     size_t o = 0;
 
@@ -34,8 +34,7 @@ static size_t b64url_encode(const unsigned char *in, size_t len, char *out)
     return o;
 }
 
-/* Decodes unpadded base64url; returns the length, or -1 when malformed or longer than max. */
-static long b64url_decode(const char *in, size_t len, unsigned char *out, size_t max)
+long push_b64url_decode(const char *in, size_t len, unsigned char *out, size_t max)
 {
     uint32_t acc = 0;
     int bits = 0;
@@ -100,7 +99,7 @@ static int sign_fields(const char *secret, size_t secret_len, const char *domain
     if (!push_user_valid(user, ulen))
         return -1;
     n = snprintf(payload, sizeof payload, "%s", prefix);
-    n += (int)b64url_encode((const unsigned char *)user, ulen, payload + n);
+    n += (int)push_b64url_encode((const unsigned char *)user, ulen, payload + n);
     for (int i = 0; i < n_nums; i++) {
         if (nums[i] < 0)
             return -1;
@@ -139,7 +138,7 @@ static enum push_token_err check_fields(const char *secret, size_t secret_len, c
     p = memchr(dot_user + 1, '.', (size_t)(dot_sig - dot_user - 1));
     if (!p)
         return PUSH_TOKEN_MALFORMED;
-    ulen = b64url_decode(dot_user + 1, (size_t)(p - dot_user - 1), name, sizeof name);
+    ulen = push_b64url_decode(dot_user + 1, (size_t)(p - dot_user - 1), name, sizeof name);
     if (ulen <= 0 || !push_user_valid((const char *)name, (size_t)ulen))
         return PUSH_TOKEN_MALFORMED;
     for (int i = 0; i < n_nums; i++) {
@@ -259,7 +258,7 @@ int push_token_claimed_user(const char *text, char user[PUSH_USER_MAX + 1])
     if (len < 3 || (strncmp(text, "v1.", 3) != 0 && strncmp(text, "t1.", 3) != 0)
         || !(dot = memchr(text + 3, '.', len - 3)))
         return -1;
-    ulen = b64url_decode(text + 3, (size_t)(dot - text - 3), name, sizeof name);
+    ulen = push_b64url_decode(text + 3, (size_t)(dot - text - 3), name, sizeof name);
     if (ulen <= 0 || !push_user_valid((const char *)name, (size_t)ulen))
         return -1;
     memcpy(user, name, (size_t)ulen);

@@ -86,4 +86,11 @@ enum push_token_err push_ticket_verify(const char *secret, size_t secret_len, co
                                        int64_t now, char user[PUSH_USER_MAX + 1],
                                        int64_t *token_expires);
 
+/* Unpadded base64url (RFC 4648 section 5), the tokens' and Web Push's (keys, the VAPID JWT):
+ * encode writes 4 * len / 3 rounded up characters and a NUL into out and returns their count;
+ * decode returns the length, or -1 when in is not canonical unpadded base64url or holds more than
+ * max bytes. */
+size_t push_b64url_encode(const unsigned char *in, size_t len, char *out);
+long push_b64url_decode(const char *in, size_t len, unsigned char *out, size_t max);
+
 #endif

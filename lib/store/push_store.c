@@ -673,3 +673,106 @@ int push_store_publish(PGconn *conn, const char *recipient, const char *title, c
     PQclear(res);
     return rc;
 }
+
+/* --- Web Push (0008_webpush.sql) */
+
+int push_store_webpush_subscribe(PGconn *conn, const char *user, const char *endpoint,
+                                 const char *p256dh, const char *auth, const char *ua,
+                                 int max_per_user)
+{
+    char max[I64_TEXT];
+    const char *params[] = { user, endpoint, p256dh, auth, ua, max };
+    PGresult *res;
+
+    i64_text(max_per_user, max);
+    res = run(conn, "SELECT push.webpush_subscribe($1, $2, $3, $4, $5, $6)", 6, params, PGRES_TUPLES_OK);
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int push_store_webpush_unsubscribe(PGconn *conn, const char *user, const char *endpoint)
+{
+    const char *params[] = { user, endpoint };
+
+    return run_bool(conn, "SELECT push.webpush_unsubscribe($1, $2)", 2, params);
+}
+
+PGresult *push_store_webpush_due(PGconn *conn, const char *user, int64_t after_id, int limit)
+{
+    char after[I64_TEXT], lim[I64_TEXT];
+    const char *params[] = { user, after, lim };
+    PGresult *res;
+
+    i64_text(after_id, after);
+    i64_text(limit, lim);
+    res = run(conn, "SELECT * FROM push.webpush_due($1, $2, $3)", 3, params, PGRES_TUPLES_OK);
+    if (res && PQnfields(res) != PUSH_WCOL_COUNT) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* A statement whose result is not read: 0, or -1. */
+static int run_void(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = run(conn, sql, n, params, PGRES_TUPLES_OK);
+
+    if (!res)
+        return -1;
+    PQclear(res);
+    return 0;
+}
+
+int push_store_webpush_ack(PGconn *conn, int64_t id, const char *user, const char *auth, int64_t p,
+                           int64_t b)
+{
+    char i[I64_TEXT], ps[I64_TEXT], bs[I64_TEXT];
+    const char *params[] = { i, user, auth, ps, bs };
+
+    i64_text(id, i);
+    i64_text(p, ps);
+    i64_text(b, bs);
+    return run_bool(conn, "SELECT push.webpush_ack($1, $2, $3, $4, $5)", 5, params);
+}
+
+int push_store_webpush_failed(PGconn *conn, int64_t id, const char *why)
+{
+    char i[I64_TEXT];
+    const char *params[] = { i, why };
+
+    i64_text(id, i);
+    return run_void(conn, "SELECT push.webpush_failed($1, $2)", 2, params);
+}
+
+int push_store_webpush_gone(PGconn *conn, int64_t id)
+{
+    char i[I64_TEXT];
+    const char *params[] = { i };
+
+    i64_text(id, i);
+    return run_void(conn, "SELECT push.webpush_gone($1)", 1, params);
+}
+
+int push_store_webpush_set_key(PGconn *conn, const char *key)
+{
+    const char *params[] = { key };
+
+    return run_void(conn, "SELECT push.webpush_set_key($1)", 1, params);
+}
+
+int push_store_webpush_key(PGconn *conn, char *key, size_t size)
+{
+    PGresult *res = run(conn, "SELECT public_key FROM push.webpush_vapid", 0, NULL, PGRES_TUPLES_OK);
+    int rc;
+
+    if (!res)
+        return -1;
+    rc = PQntuples(res) == 1 && (size_t)PQgetlength(res, 0, 0) < size;
+    if (rc)
+        snprintf(key, size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}

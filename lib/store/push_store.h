@@ -181,4 +181,40 @@ int push_store_mark_kind(PGconn *conn, const char *user, const char *kind,
 int push_store_publish(PGconn *conn, const char *recipient, const char *title, const char *body,
                        const char *kind, char *id);
 
+/* Web Push (sql/migrations/0008_webpush.sql): push-poll's registrations and push-webpush's cursors.
+ * Each returns 0 (1, a result) on success, -1 (NULL) on a database error. */
+
+/* Registers endpoint with its keys for user (push.webpush_subscribe: at the streams' heads; past
+ * max_per_user, the subscription longest without a delivery goes). */
+int push_store_webpush_subscribe(PGconn *conn, const char *user, const char *endpoint,
+                                 const char *p256dh, const char *auth, const char *ua,
+                                 int max_per_user);
+
+/* Removes user's subscription at endpoint: 1 removed, 0 there was none of theirs, -1 error. */
+int push_store_webpush_unsubscribe(PGconn *conn, const char *user, const char *endpoint);
+
+/* Subscriptions with something after their cursor, by id after after_id, limit of them; of user
+ * only when not NULL. Columns: */
+enum push_webpush_col {
+    PUSH_WCOL_ID, PUSH_WCOL_USER, PUSH_WCOL_ENDPOINT, PUSH_WCOL_P256DH, PUSH_WCOL_AUTH,
+    PUSH_WCOL_SENT_P, PUSH_WCOL_SENT_B, PUSH_WCOL_COUNT
+};
+PGresult *push_store_webpush_due(PGconn *conn, const char *user, int64_t after_id, int limit);
+
+/* The push service accepted what was sent up to (p, b); never moves the cursor back. 1 done, 0
+ * the subscription is no longer user's with that auth key (removed, taken over, new keys): what
+ * was read for it must not be sent; -1 error. */
+int push_store_webpush_ack(PGconn *conn, int64_t id, const char *user, const char *auth, int64_t p,
+                           int64_t b);
+
+/* A failure to retry, with its reason (no secrets, no message content in it). */
+int push_store_webpush_failed(PGconn *conn, int64_t id, const char *why);
+
+/* The push service said the subscription is gone: removed. */
+int push_store_webpush_gone(PGconn *conn, int64_t id);
+
+/* Records push-webpush's VAPID public key; reads it (1 found, 0 none yet, -1 error). */
+int push_store_webpush_set_key(PGconn *conn, const char *key);
+int push_store_webpush_key(PGconn *conn, char *key, size_t size);
+
 #endif

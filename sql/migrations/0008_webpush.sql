@@ -91,13 +91,17 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT count(*) > 0 FROM d
 $$;
 
--- The push service accepted what was sent up to (p, b): the cursor moves there, never back.
-CREATE FUNCTION push.webpush_ack(sid bigint, p bigint, b bigint) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    UPDATE push.webpush_subscription
-    SET sent_p = greatest(sent_p, p), sent_b = greatest(sent_b, b), last_success = now(),
-        failures = 0, last_error = NULL
-    WHERE id = sid
+-- The push service accepted what was sent up to (p, b): the cursor moves there, never back. Only
+-- while the subscription is still u's with the keys it was read with (key_auth): false when it was
+-- removed, taken over by another user or given new keys meanwhile, and the sender drops what it
+-- holds of it (a push read for one user never goes on to another's browser).
+CREATE FUNCTION push.webpush_ack(sid bigint, u text, key_auth text, p bigint, b bigint)
+RETURNS boolean LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH a AS (UPDATE push.webpush_subscription
+               SET sent_p = greatest(sent_p, p), sent_b = greatest(sent_b, b), last_success = now(),
+                   failures = 0, last_error = NULL
+               WHERE id = sid AND recipient = u AND auth = key_auth RETURNING 1)
+    SELECT count(*) > 0 FROM a
 $$;
 
 -- A failure the sender will retry (429, 5xx, a timeout): counted, with its reason.

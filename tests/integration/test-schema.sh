@@ -245,7 +245,7 @@ eq "$(sql "SELECT count(*) FROM pg_class c, unnest(ARRAY['USAGE', 'UPDATE']) p
            WHERE c.relnamespace = 'push'::regnamespace AND c.relkind = 'S'
              AND (has_sequence_privilege('push_reader', c.oid, p) OR has_sequence_privilege('push_publisher', c.oid, p))")" 0 \
     "neither role may draw or set an id"
-eq "$(runs push_reader)" "push.expire_due() push.follow_timeline() push.mark_all_read(text) push.mark_kind_read(text,text) push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.messages_after(text,bigint,bigint,integer,text[]) push.messages_newest(text,integer,text[]) push.mqtt_ack(text,bigint) push.mqtt_acked(text) push.mqtt_pending(text,integer) push.mqtt_seen(text) push.mqtt_users(text,integer) push.state(text) push.timeline() push.unread(text) push.unread_view(text) push.visible(boolean,timestamp with time zone) push.webpush_ack(bigint,bigint,bigint) push.webpush_due(text,bigint,integer) push.webpush_failed(bigint,text) push.webpush_gone(bigint) push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
+eq "$(runs push_reader)" "push.expire_due() push.follow_timeline() push.mark_all_read(text) push.mark_kind_read(text,text) push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.messages_after(text,bigint,bigint,integer,text[]) push.messages_newest(text,integer,text[]) push.mqtt_ack(text,bigint) push.mqtt_acked(text) push.mqtt_pending(text,integer) push.mqtt_seen(text) push.mqtt_users(text,integer) push.state(text) push.timeline() push.unread(text) push.unread_view(text) push.visible(boolean,timestamp with time zone) push.webpush_ack(bigint,text,text,bigint,bigint) push.webpush_due(text,bigint,integer) push.webpush_failed(bigint,text) push.webpush_gone(bigint) push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
     "push_reader may call the functions the programs call, no other"
 eq "$(can push_publisher SELECT)" "message.id meta" "push_publisher may read the schema's version, and the ids it inserts (RETURNING id)"
 eq "$(can push_publisher INSERT)" "message" "push_publisher may INSERT into push.message"
@@ -258,7 +258,7 @@ eq "$(runs public)" "" "PUBLIC may call none of the schema's functions"
 eq "$(sql "SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::text) FROM pg_proc p
            WHERE p.pronamespace = 'push'::regnamespace AND p.prosecdef
              AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp']")" \
-    "push.edit(bigint,text,text,text,jsonb,text,boolean) push.expire(bigint,timestamp with time zone) push.expire_due() push.follow_timeline() push.jump() push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.message_assign_id() push.message_changed() push.message_inserted() push.message_log_delete() push.message_log_update() push.mqtt_ack(text,bigint) push.mqtt_seen(text) push.retract(bigint) push.webpush_ack(bigint,bigint,bigint) push.webpush_failed(bigint,text) push.webpush_gone(bigint) push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
+    "push.edit(bigint,text,text,text,jsonb,text,boolean) push.expire(bigint,timestamp with time zone) push.expire_due() push.follow_timeline() push.jump() push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.message_assign_id() push.message_changed() push.message_inserted() push.message_log_delete() push.message_log_update() push.mqtt_ack(text,bigint) push.mqtt_seen(text) push.retract(bigint) push.webpush_ack(bigint,text,text,bigint,bigint) push.webpush_failed(bigint,text) push.webpush_gone(bigint) push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
     "the functions that write run as the owner, with a fixed search_path"
 eq "$(sql "SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'push'::regnamespace AND p.prosecdef
            AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']")" 0 "... every one of them"
@@ -380,8 +380,8 @@ eq "$(sql "SELECT sent_p = (SELECT last_id FROM push.stream WHERE recipient = 'w
 eq "$(web "SELECT count(*) FROM push.webpush_due(NULL, 0, 100)")" 0 "... so nothing is due"
 sql "INSERT INTO push.message (recipient, title) VALUES ('wp_alice', 'after')"
 eq "$(web "SELECT string_agg(recipient, ',') FROM push.webpush_due(NULL, 0, 100)")" wp_alice "a new message makes it due"
-web "SELECT push.webpush_ack($s1, 999999, 0)" >/dev/null
-web "SELECT push.webpush_ack($s1, 5, 0)" >/dev/null
+eq "$(web "SELECT push.webpush_ack($s1, 'wp_alice', '$A1', 999999, 0)")" t "push.webpush_ack moves the cursor"
+web "SELECT push.webpush_ack($s1, 'wp_alice', '$A1', 5, 0)" >/dev/null
 eq "$(sql "SELECT sent_p FROM push.webpush_subscription WHERE id = $s1")" 999999 "push.webpush_ack never moves a cursor back"
 eq "$(wsub wp_alice https://push.example/a1)" "$s1" "the same endpoint again: the same subscription"
 eq "$(sql "SELECT sent_p FROM push.webpush_subscription WHERE id = $s1")" 999999 "... its cursor kept (nothing sent twice)"
@@ -389,6 +389,8 @@ wsub wp_bob https://push.example/b1 >/dev/null
 wsub wp_bob https://push.example/a1 >/dev/null
 eq "$(sql "SELECT recipient || ':' || (sent_p < 999999) FROM push.webpush_subscription WHERE endpoint = 'https://push.example/a1'")" "wp_bob:true" \
     "alice's endpoint registered by bob is bob's now, from bob's heads (not alice's cursor)"
+eq "$(web "SELECT push.webpush_ack($s1, 'wp_alice', '$A1', 1000000, 0)")" f "a sender's ack for alice on what is bob's now is refused (it drops what it read for alice)"
+eq "$(sql "SELECT sent_p < 999999 FROM push.webpush_subscription WHERE id = $s1")" t "... and moves nothing"
 eq "$(web "SELECT push.webpush_unsubscribe('wp_alice', 'https://push.example/b1')")" f "alice cannot remove bob's subscription"
 eq "$(sql "SELECT count(*) FROM push.webpush_subscription WHERE recipient = 'wp_bob'")" 2 "... bob still has both"
 for i in 1 2 3 4; do wsub wp_carol "https://push.example/c$i" "$K1" 3 >/dev/null; done
@@ -396,7 +398,7 @@ eq "$(sql "SELECT string_agg(endpoint, ' ' ORDER BY endpoint) FROM push.webpush_
     "https://push.example/c2 https://push.example/c3 https://push.example/c4" "past the bound per user, the oldest subscription goes"
 eq "$(sql "SELECT count(*) FROM push.webpush_subscription WHERE recipient = 'wp_bob'")" 2 "... and other users' stay"
 cs=$(sql "SELECT id FROM push.webpush_subscription WHERE endpoint = 'https://push.example/c2'")
-web "SELECT push.webpush_ack($cs, 999999, 0)" >/dev/null
+web "SELECT push.webpush_ack($cs, 'wp_carol', '$A1', 999999, 0)" >/dev/null
 sql "UPDATE push.webpush_subscription SET sent_p = 0 WHERE endpoint = 'https://push.example/c3'"
 wsub wp_carol https://push.example/c2 "$K2" 3 >/dev/null
 eq "$(sql "SELECT sent_p < 999999 FROM push.webpush_subscription WHERE endpoint = 'https://push.example/c2'")" t \

@@ -2,9 +2,9 @@
 # test-layers.sh: fails when a file includes a header from a layer above its own (lib/README.md).
 #
 # lib/ is in layers, each a folder; a file may include headers of its own layer and of the layers
-# below it, never above, and never of a sibling at its own level (runtime/ and mqtt/ know nothing
-# of each other):
-#     core (0) -> store (1) -> http (2) -> transport (3) -> runtime (4), mqtt (4)
+# below it, never above, and never of a sibling at its own level (runtime/, mqtt/ and webpush/ know
+# nothing of each other):
+#     core (0) -> store (1) -> http (2) -> transport (3) -> runtime (4), mqtt (4), webpush (4)
 # The programs (cgi-bin/, daemons/, tools/) may include any layer. The Mosquitto plugin
 # (mosquitto/) is linked with core and mqtt files only, so it may include only those. Project
 # headers are always named with their layer ("core/push_log.h"), and the header must exist.
@@ -13,10 +13,10 @@
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$top_srcdir" || exit 1
 
-declare -A rank=([core]=0 [store]=1 [http]=2 [transport]=3 [runtime]=4 [mqtt]=4)
+declare -A rank=([core]=0 [store]=1 [http]=2 [transport]=3 [runtime]=4 [mqtt]=4 [webpush]=4)
 
 if [ "${1:-}" = "--list" ]; then
-    for l in core store http transport runtime mqtt; do
+    for l in core store http transport runtime mqtt webpush; do
         printf '%-10s %d  %s\n' "$l" "${rank[$l]}" "$(cd lib/$l && ls -- *.c | tr '\n' ' ')"
     done
     exit 0
@@ -72,7 +72,7 @@ check_files() { # check_files WHAT FILE...: one test line for the includes of th
     else not_ok "$what include only from their own layer and the layers below" "${errs[@]}"; fi
 }
 
-for l in core store http transport runtime mqtt; do
+for l in core store http transport runtime mqtt webpush; do
     check_files "lib/$l/ (${rank[$l]})" lib/$l/*.[ch]
 done
 check_files "the Mosquitto plugin (core and mqtt only)" mosquitto/*.c
