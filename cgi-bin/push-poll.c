@@ -26,8 +26,11 @@
 #include "runtime/push_hub.h"
 #include "runtime/push_program.h"
 #include "runtime/push_status.h"
+#include "webpush/push_webpush_config.h"
 
 #define POST_MAX 4096 /* bytes: the largest POST body accepted */
+
+extern char **environ;
 
 static const struct push_program program = {
     "push-poll",
@@ -41,7 +44,12 @@ static const struct push_program program = {
     "POST {\"ticket\": true}   a stream ticket {\"ticket\": T, \"expires\": UNIX}: opens push-sse,\n"
     "                          push-iframe or push-ws with ?ticket=T within PUSH_TICKET_TTL s, so\n"
     "                          that the token never goes into a URL; the stream ends at the\n"
-    "                          token's expiry\n",
+    "                          token's expiry\n"
+    "POST {\"webpush\": \"key\"}   the VAPID public key browsers subscribe with {\"key\"} (503\n"
+    "                          webpush_unavailable until push-webpush has run once)\n"
+    "POST {\"webpush\": \"subscribe\", \"subscription\": S}   registers S, a browser's\n"
+    "                          PushSubscription.toJSON(), for this user (README \"Web Push\")\n"
+    "POST {\"webpush\": \"unsubscribe\", \"endpoint\": E}   removes this user's subscription E\n",
     NULL,
     PUSH_USES_READ | PUSH_USES_MARK,
 };
@@ -392,6 +400,112 @@ static int wants_ticket(json_object *body)
            && json_object_get_boolean(v);
 }
 
+/* --- POST {"webpush": ...}: Web Push registrations (README "Web Push"), with the identity and the
+ * CSRF rules of marking read */
+
+static struct push_webpush_config webpush; /* the PUSH_WEBPUSH_* rules, read at start */
+
+struct webpush_args {
+    const char *what; /* "key", "subscribe", "unsubscribe" */
+    struct push_webpush_subscription sub;
+    const char *endpoint;
+    const char *ua;
+};
+
+static enum outcome answer_webpush(struct poll *p, PGconn *conn, const void *arg)
+{
+    const struct webpush_args *a = arg;
+    json_object *o = json_object_new_object();
+    char key[PUSH_WEBPUSH_KEY_B64 + 1];
+    int rc;
+
+    if (strcmp(a->what, "key") == 0) {
+        if ((rc = push_store_webpush_key(conn, key, sizeof key)) < 0)
+            goto failed;
+        if (rc == 0) {
+            push_log_info("a Web Push key was asked for, but push-webpush has not run on this database");
+            push_http_error(p->r, 503, "webpush_unavailable",
+                            "this site sends no Web Push (push-webpush has not run)", NULL);
+            json_object_put(o);
+            return DONE;
+        }
+        json_object_object_add(o, "key", json_object_new_string(key));
+    } else if (strcmp(a->what, "subscribe") == 0) {
+        if (push_store_webpush_subscribe(conn, p->id.user, a->sub.endpoint, a->sub.p256dh, a->sub.auth,
+                                         a->ua, webpush.max_per_user) < 0)
+            goto failed;
+        json_object_object_add(o, "ok", json_object_new_boolean(1));
+    } else {
+        if ((rc = push_store_webpush_unsubscribe(conn, p->id.user, a->endpoint)) < 0)
+            goto failed;
+        json_object_object_add(o, "ok", json_object_new_boolean(1));
+        json_object_object_add(o, "removed", json_object_new_boolean(rc));
+    }
+    respond_json(p->r, 200, o, "Cache-Control: no-store\r\n");
+    json_object_put(o);
+    return DONE;
+failed:
+    json_object_put(o);
+    return DB_FAILED;
+}
+
+/* The User-Agent kept with a subscription (to tell a user's browsers apart): printable ASCII,
+ * cut to PUSH_WEBPUSH_UA_MAX bytes; NULL when there is none. */
+static const char *user_agent(struct push_request *r, char *buf, size_t size)
+{
+    const char *ua = push_request_env(r, "HTTP_USER_AGENT");
+    size_t n = 0;
+
+    if (!ua || !*ua)
+        return NULL;
+    for (; ua[n] && n + 1 < size && n < PUSH_WEBPUSH_UA_MAX; n++)
+        buf[n] = (unsigned char)ua[n] >= 0x20 && (unsigned char)ua[n] < 0x7f ? ua[n] : '?';
+    buf[n] = '\0';
+    return buf;
+}
+
+static void handle_webpush(struct push_db_worker *w, struct poll *p, json_object *body)
+{
+    struct webpush_args a = { NULL, { NULL, NULL, NULL }, NULL, NULL };
+    json_object *v;
+    char ua[PUSH_WEBPUSH_UA_MAX + 1];
+
+    json_object_object_get_ex(body, "webpush", &v);
+    a.what = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+    if (strcmp(a.what, "subscribe") == 0) {
+        json_object *sub = NULL;
+        json_object_object_get_ex(body, "subscription", &sub);
+        switch (push_webpush_subscription_parse(&webpush, sub, &a.sub)) {
+        case PUSH_WEBPUSH_SUB_OK: break;
+        case PUSH_WEBPUSH_SUB_BAD:
+            push_http_error(p->r, 400, "bad_subscription",
+                            "subscription must be a PushSubscription's JSON: {\"endpoint\", \"keys\": "
+                            "{\"p256dh\", \"auth\"}} with a P-256 key and a 16-byte secret", NULL);
+            return;
+        case PUSH_WEBPUSH_SUB_ENDPOINT:
+            push_http_error(p->r, 400, "bad_endpoint",
+                            "the endpoint is not an https URL of a push service this site allows "
+                            "(PUSH_WEBPUSH_HOSTS)", NULL);
+            return;
+        }
+        a.ua = user_agent(p->r, ua, sizeof ua);
+    } else if (strcmp(a.what, "unsubscribe") == 0) {
+        json_object *e = NULL;
+        if (!json_object_object_get_ex(body, "endpoint", &e) || !json_object_is_type(e, json_type_string)
+            || json_object_get_string_len(e) > PUSH_WEBPUSH_ENDPOINT_MAX
+            || strlen(json_object_get_string(e)) != (size_t)json_object_get_string_len(e)) {
+            push_http_error(p->r, 400, "bad_request", "unsubscribe takes the subscription's \"endpoint\"", NULL);
+            return;
+        }
+        a.endpoint = json_object_get_string(e);
+    } else if (strcmp(a.what, "key") != 0) {
+        push_http_error(p->r, 400, "bad_request",
+                        "webpush must be \"key\", \"subscribe\" or \"unsubscribe\"", NULL);
+        return;
+    }
+    with_connection(w, p, answer_webpush, &a);
+}
+
 static void handle_post(struct push_db_worker *w, struct poll *p)
 {
     struct mark_args a;
@@ -399,6 +513,8 @@ static void handle_post(struct push_db_worker *w, struct poll *p)
 
     if (body && wants_ticket(body)) {
         answer_ticket(p);
+    } else if (body && json_object_object_get_ex(body, "webpush", NULL)) {
+        handle_webpush(w, p, body);
     } else if (body) {
         struct push_command_error e;
         if (push_command_parse_mark(body, p->tag, &a.mark, &e) < 0) {
@@ -473,6 +589,15 @@ int main(int argc, char **argv)
 
     if (rc >= 0)
         return rc;
+    {   /* the Web Push registrations' rules, from the same file under the same environment */
+        char err[1200], **env = push_config_env(push_program_source(), environ, err, sizeof err);
+        if (!env || push_webpush_config_load(&webpush, env, err, sizeof err) < 0) {
+            push_log_error("configuration error: %s", err);
+            push_config_env_free(env);
+            return 1;
+        }
+        push_config_env_free(env);
+    }
     /* a FastCGI process serves many polls: one LISTEN connection keeps the users' states, so
      * that a poll that finds nothing new costs no query, nor the same poll again */
     if (cfg.state_cache > 0 && !push_server_is_cgi(&cfg)) {

@@ -380,12 +380,18 @@ int push_config_load(struct push_config *cfg, char *const *envp, char *err, size
 
 /* --- the configuration file */
 
-/* push-mqtt's settings (mqtt/push_mqtt_config, its --help): one file serves every program, so each
+/* push-mqtt's and push-webpush's settings (their --help): one file serves every program, so each
  * one knows them all */
-static const char *const mqtt_keys[] = {
+static const char *const daemon_keys[] = {
     "PUSH_MQTT_HOST", "PUSH_MQTT_PORT", "PUSH_MQTT_USER", "PUSH_MQTT_PASSWORD_FILE",
     "PUSH_MQTT_CLIENT_ID", "PUSH_MQTT_TOPIC_PREFIX", "PUSH_MQTT_KEEPALIVE",
     "PUSH_MQTT_MAX_INFLIGHT", "PUSH_MQTT_BATCH", "PUSH_MQTT_ACK_TIMEOUT", "PUSH_MQTT_STATUS_LISTEN",
+    /* and push-webpush's (webpush/push_webpush_config) */
+    "PUSH_WEBPUSH_VAPID_KEY", "PUSH_WEBPUSH_SUBJECT", "PUSH_WEBPUSH_HOSTS", "PUSH_WEBPUSH_ALLOW_HTTP",
+    "PUSH_WEBPUSH_CA_FILE", "PUSH_WEBPUSH_MAX_PER_USER", "PUSH_WEBPUSH_TTL", "PUSH_WEBPUSH_URGENCY",
+    "PUSH_WEBPUSH_TOPIC", "PUSH_WEBPUSH_RATE", "PUSH_WEBPUSH_HOST_CONNECTIONS", "PUSH_WEBPUSH_TIMEOUT",
+    "PUSH_WEBPUSH_BACKOFF_MAX", "PUSH_WEBPUSH_ACTIVE", "PUSH_WEBPUSH_BATCH", "PUSH_WEBPUSH_PAYLOAD_MAX",
+    "PUSH_WEBPUSH_STATS_INTERVAL",
 };
 
 /* Is key a setting of push_config_help: a line of it that begins "  KEY" and then a space or
@@ -420,8 +426,8 @@ int push_config_key_known(const char *key)
         return strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == strlen(key);
     if (strncmp(key, "PUSH_", 5) != 0 || !key_form(key))
         return 0;
-    for (size_t i = 0; i < sizeof mqtt_keys / sizeof mqtt_keys[0]; i++)
-        if (strcmp(key, mqtt_keys[i]) == 0)
+    for (size_t i = 0; i < sizeof daemon_keys / sizeof daemon_keys[0]; i++)
+        if (strcmp(key, daemon_keys[i]) == 0)
             return 1;
     return in_help(key);
 }

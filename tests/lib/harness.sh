@@ -59,7 +59,7 @@ fi
 program() {
     case $1 in
         push-ws) echo "$DAEMONS/$1" ;;
-        push-mqtt) if [ -n "${PUSH_TEST_BIN:-}" ]; then echo "$TOOLS/$1"; else echo "$DAEMONS/$1"; fi ;;
+        push-mqtt | push-webpush) if [ -n "${PUSH_TEST_BIN:-}" ]; then echo "$TOOLS/$1"; else echo "$DAEMONS/$1"; fi ;;
         push-token) echo "$TOOLS/$1" ;;
         *) echo "$BIN/$1" ;;
     esac
@@ -155,9 +155,10 @@ publish() {
 # --- lighttpd
 
 # the environment of a spawned program; $1 = extra "K" => "V" pairs, $2 = database, $3 = role
+# (HARNESS_FCGI_ENV: more pairs for every spawned program of the test)
 fcgi_env() {
-    printf '"PGHOST" => "%s", "PGPORT" => "%s", "PGDATABASE" => "%s", "PUSH_DATABASE_URL" => "user=%s", "PUSH_TOKEN_SECRET" => "%s"%s' \
-        "$PGHOST" "$PGPORT" "${2:-$PGDATABASE}" "${3:-$WEB_ROLE}" "$SECRET" "${1:+, $1}"
+    printf '"PGHOST" => "%s", "PGPORT" => "%s", "PGDATABASE" => "%s", "PUSH_DATABASE_URL" => "user=%s", "PUSH_TOKEN_SECRET" => "%s"%s%s' \
+        "$PGHOST" "$PGPORT" "${2:-$PGDATABASE}" "${3:-$WEB_ROLE}" "$SECRET" "${1:+, $1}" "${HARNESS_FCGI_ENV:+, $HARNESS_FCGI_ENV}"
 }
 
 spawned() { # $1 = socket name, $2 = extra env, $3 = database, $4 = program (push-poll), $5 = role

@@ -14,6 +14,7 @@ not_ok() { n=$((n + 1)); bad=$((bad + 1)); echo "not ok $n - $1"; shift; [ $# = 
 settings() { env -i "$1" --help 2>/dev/null | sed -n 's/^  \(PUSH_[A-Z0-9_]*\)[ =].*/\1/p'; }
 helped=$(settings "$top_builddir/cgi-bin/push-sse")
 grep -q '^#define PUSH_WITH_MQTT 1$' "$top_builddir/config.h" && helped+=$'\n'$(settings "$top_builddir/daemons/push-mqtt")
+helped+=$'\n'$(settings "$top_builddir/daemons/push-webpush")
 helped=$(sort -u <<<"$helped")
 shown=$(sed -n 's/^#\(PUSH_[A-Z0-9_]*\)=.*/\1/p' "$template" | sort -u)
 [ "$(wc -l <<<"$helped")" -gt 30 ] && ok "--help documents $(wc -l <<<"$helped") settings" \

@@ -13,7 +13,7 @@ name=$(define PACKAGE_NAME) version=$(define PACKAGE_VERSION)
 [ -n "$name" ] && [ -n "$version" ] || { echo "not ok 1 - no PACKAGE_NAME or PACKAGE_VERSION in $top_builddir/config.h"; exit 1; }
 
 programs=(cgi-bin/push-poll cgi-bin/push-longpoll cgi-bin/push-sse cgi-bin/push-iframe cgi-bin/push-demo
-          daemons/push-ws tools/push-token)
+          daemons/push-ws daemons/push-webpush tools/push-token)
 grep -q '^#define PUSH_WITH_MQTT 1$' "$top_builddir/config.h" && programs+=(daemons/push-mqtt)
 for p in "${programs[@]}"; do
     prog=$top_builddir/$p want="${p##*/} ($name) $version"
