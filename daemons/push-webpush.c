@@ -583,6 +583,15 @@ static void refill(void)
     tokens_ms = now;
 }
 
+static int in_flight(void)
+{
+    int n = 0;
+
+    for (int i = 0; i < nactive; i++)
+        n += active[i]->easy != NULL;
+    return n;
+}
+
 /* One round over the active subscriptions: reads what they need, starts what may start, drops
  * what is done. The time to wait for in *wait_ms. -1 on a database error. */
 static int round_robin(PGconn *conn, long *wait_ms)
@@ -722,15 +731,6 @@ static int wait_io(PGconn *conn, long ms)
         take_notifications(conn);
     }
     return 0;
-}
-
-static int in_flight(void)
-{
-    int n = 0;
-
-    for (int i = 0; i < nactive; i++)
-        n += active[i]->easy != NULL;
-    return n;
 }
 
 static void serve(const struct push_config *cfg)
