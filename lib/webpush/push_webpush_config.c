@@ -241,8 +241,8 @@ int push_webpush_endpoint_ok(const struct push_webpush_config *c, const char *ur
         return 0; /* plain http only ever on this machine */
     if (!host_allowed(c, lower, hn))
         return 0;
-    if (origin) {
-        if (port)
+    if (origin) { /* as URLs have it (VAPID's aud must be the same): the scheme's default port left out */
+        if (port && port != (https ? 443 : 80))
             snprintf(origin, PUSH_WEBPUSH_ORIGIN_MAX + 1, "%s://%s:%d", https ? "https" : "http", lower, port);
         else
             snprintf(origin, PUSH_WEBPUSH_ORIGIN_MAX + 1, "%s://%s", https ? "https" : "http", lower);

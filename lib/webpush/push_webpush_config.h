@@ -57,7 +57,8 @@ extern const char push_webpush_config_help[];
 /* Is url an endpoint c allows? https:// (or, with allow_http, http:// to 127.0.0.1 or
  * localhost), a host of c->hosts, an optional port, a path of printable ASCII without quotes,
  * spaces, backslashes or angle brackets, no user:password@, no fragment, at most
- * PUSH_WEBPUSH_ENDPOINT_MAX bytes. 1 with the origin ("https://host[:port]", lowercase host:
+ * PUSH_WEBPUSH_ENDPOINT_MAX bytes. 1 with the origin ("https://host[:port]", lowercase host, the
+ * port a number and left out when it is the scheme's default, as URLs' origins are:
  * VAPID's audience and the key of push-webpush's per-service state) in origin when not NULL,
  * else 0. */
 int push_webpush_endpoint_ok(const struct push_webpush_config *c, const char *url,

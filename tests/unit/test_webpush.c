@@ -194,6 +194,9 @@ static const struct {
     { "https://db5p.notify.windows.com/w/?token=AwYAAAD", 0, "https://db5p.notify.windows.com" },
     { "https://web.push.apple.com/QGuQyavXut", 0, "https://web.push.apple.com" },
     { "https://fcm.googleapis.com:8443/x", 0, "https://fcm.googleapis.com:8443" },
+    { "https://fcm.googleapis.com:443/x", 0, "https://fcm.googleapis.com" },
+    { "https://fcm.googleapis.com:0443/x", 0, "https://fcm.googleapis.com" },
+    { "https://fcm.googleapis.com:08443/x", 0, "https://fcm.googleapis.com:8443" },
     { "http://fcm.googleapis.com/fcm/send/x", 0, NULL },      /* not https */
     { "http://fcm.googleapis.com/fcm/send/x", 1, NULL },      /* http only on loopback */
     { "https://evil.example/fcm.googleapis.com/", 0, NULL },  /* another host */
