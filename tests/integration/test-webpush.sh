@@ -303,6 +303,25 @@ eq "$(sql "SELECT string_agg(split_part(endpoint, '/', 5), ',' ORDER BY id) FROM
 wp "$ALICE" "{\"webpush\":\"unsubscribe\",\"endpoint\":$(ctl A POST subscribe '{"name":"d4"}' | jq .endpoint)}"
 check '[ "$STATUS" = 200 ] && [ "$(jq -r .removed <<<"$BODY")" = true ]' "alice removes one of hers"
 
+echo "# --- a broadcast to many subscriptions goes at the bounded rate (PUSH_WEBPUSH_RATE=20)"
+kill "$WP_PID"
+wait "$WP_PID" 2>/dev/null
+for i in $(seq 1 30); do
+    s=$(ctl B POST subscribe "{\"name\":\"r$i\"}")
+    sql "SELECT push.webpush_subscribe('r$i', $(jq -r .endpoint <<<"$s" | sed "s/'/''/g; s/.*/'&'/"), '$(jq -r .keys.p256dh <<<"$s")', '$(jq -r .keys.auth <<<"$s")', NULL, 10)" >/dev/null
+done
+wp_start PUSH_WEBPUSH_RATE=20
+sleep 0.5
+publish "INSERT INTO push.message (recipient, title) VALUES (NULL, 'rated')"
+for _ in $(seq 1 100); do
+    [ "$(ctl B GET received | jq '[.[] | select(.payload | fromjson | .message.title == "rated") | .name | select(startswith("r"))] | length')" = 30 ] && break
+    sleep 0.1
+done
+ats=$(ctl B GET received | jq '[.[] | select(.payload | fromjson | .message.title == "rated") | select(.name | startswith("r")) | .at]')
+eq "$(jq length <<<"$ats")" 30 "the broadcast reaches each of 30 more subscriptions, once"
+spread=$(jq 'max - min' <<<"$ats")
+check '[ "$spread" -ge 1100 ]' "... spread over ${spread} ms: at most 20 a second (a burst of 4, then one every 50 ms: at least 1.3 s)"
+
 echo "# --- the service refused nothing it should not have"
 eq "$(ctl A GET rejected | jq -r '[.[] | select(.status != 410 and .status != 413 and .status != 429 and .status != 500)
                                   | select(.reason | test("went away") | not)] | length')" 0 \
