@@ -478,11 +478,14 @@ static void handle_webpush(struct push_db_worker *w, struct poll *p, json_object
         switch (push_webpush_subscription_parse(&webpush, sub, &a.sub)) {
         case PUSH_WEBPUSH_SUB_OK: break;
         case PUSH_WEBPUSH_SUB_BAD:
+            push_log_info("a Web Push registration of %s refused: not a subscription, or its keys are not", p->id.user);
             push_http_error(p->r, 400, "bad_subscription",
                             "subscription must be a PushSubscription's JSON: {\"endpoint\", \"keys\": "
                             "{\"p256dh\", \"auth\"}} with a P-256 key and a 16-byte secret", NULL);
             return;
         case PUSH_WEBPUSH_SUB_ENDPOINT:
+            /* (the endpoint is not logged: a push service's URL is a capability) */
+            push_log_info("a Web Push registration of %s refused: its endpoint is not an allowed push service", p->id.user);
             push_http_error(p->r, 400, "bad_endpoint",
                             "the endpoint is not an https URL of a push service this site allows "
                             "(PUSH_WEBPUSH_HOSTS)", NULL);
