@@ -8,6 +8,15 @@
 //   c.on('update', m => ...)    a message it delivered was edited: m is the message as it is now
 //   c.on('delete', d => ...)    d.id was retracted or has expired: take it off the page
 //
+// Web Push (push-webpush; the service worker htdocs/pgpush-sw.js): notifications when no tab is open
+//   c.webPush.enable()          from a click handler only (it asks for the permission): registers the
+//                               service worker, subscribes with push-poll's key, tells push-poll;
+//                               resolves to the new state, rejects with an Error saying why not
+//   c.webPush.disable()         unsubscribes, in the browser and at push-poll
+//   c.webPush.state()           resolves to 'unsupported' | 'denied' | 'enabled' | 'disabled'
+//   c.on('opened', o => ...)    o.id's notification was clicked (the worker marked it read)
+//   a push while a tab is visible shows no notification: its counts come as c.on('unread')
+//
 // No dependencies. The classic-script build pgpush.classic.js is generated from this file by
 // htdocs/make-classic; do not edit that one.
 
@@ -41,7 +50,9 @@ class PushClient {
   // seconds, 25), shared (true: one stream per browser for all tabs of the same identity),
   // mqtt (a broker's MQTT-over-WebSocket URL: MQTT first, needs params.token and MQTT.js loaded),
   // mqttPrefix ('push'), kinds (an array of kinds, or 'a,b': only messages of those kinds, and
-  // counts of those only)
+  // counts of those only); for webPush: serviceWorker (the worker's path, '/pgpush-sw.js'),
+  // serviceWorkerScope ('/'), icon (the notifications' default icon URL), subscribeTimeout (ms,
+  // 30000: a browser that cannot reach its push service may never answer the subscription)
   constructor(options = {}) {
     this.base = (options.base || '/cgi-bin').replace(/\/+$/, '');
     this.params = Object.assign({}, options.params || {});
@@ -70,6 +81,7 @@ class PushClient {
     this._running = false;
     this._id = ++instances + '-' + Math.random().toString(36).slice(2, 10);
     this._key = this._channelKey();
+    this.webPush = new WebPush(this, options);
   }
 
   // --- events
@@ -124,12 +136,28 @@ class PushClient {
   // demo mode): the stream then identifies itself as every request of the page does
   async _ticket() {
     if (!this._token || this.cookie) return null;
-    const r = await this._fetch('push-poll', null, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ticket: true }),
-    });
-    const body = await r.json().catch(() => null);
-    if (!r.ok || !body || !body.ticket) throw new Error('ticket: HTTP ' + r.status + (body && body.error ? ' ' + body.error : ''));
+    const body = await this._pollPost({ ticket: true }, 'ticket', (b) => b.ticket);
     return body.ticket;
+  }
+
+  // a JSON POST to push-poll (marks, tickets, Web Push registration), with the identity every
+  // request has (params in the query, the token as a header) and Content-Type application/json:
+  // that and the browser's own Origin are what push-poll's cross-site check wants. The answer,
+  // or an Error saying what, the status and the server's error (and its message, when it says
+  // more than "ok"); good(answer) says whether a 200's answer is one
+  async _pollPost(body, what, good) {
+    const r = await this._fetch('push-poll', null, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const answer = await r.json().catch(() => null);
+    if (!r.ok || !answer || !good(answer)) {
+      const e = new Error(what + ': HTTP ' + r.status + (answer && answer.error ? ' ' + answer.error : '')
+        + (answer && answer.error && answer.message ? ' (' + answer.message + ')' : ''));
+      e.status = r.status;
+      e.code = (answer && answer.error) || null;
+      throw e;
+    }
+    return answer;
   }
 
   // the initial state: the newest messages, the unread counts and the head cursor (push-poll GET)
@@ -148,12 +176,7 @@ class PushClient {
       if (reply && reply.type === 'error') throw new Error('pgpush: mark: ' + reply.error);
       // the socket closed meanwhile: the POST below
     }
-    const r = await this._fetch('push-poll', null, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-    });
-    const answer = await r.json().catch(() => null);
-    if (!r.ok || !answer || !answer.ok) throw new Error('pgpush: mark: HTTP ' + r.status + (answer && answer.error ? ' ' + answer.error : ''));
-    return answer;
+    return this._pollPost(body, 'pgpush: mark', (a) => a.ok);
   }
 
   async _mark(body, read) {
@@ -179,6 +202,7 @@ class PushClient {
     this._queue = [];               // events from the leader that arrive before the snapshot
     this._onHide = (e) => { if (!e.persisted) this.stop(); };
     addEventListener('pagehide', this._onHide);
+    this.webPush._listen(true);
     let snap = null;
     for (let attempt = 0; this._running && !snap; attempt++) {
       try {
@@ -212,6 +236,7 @@ class PushClient {
     if (!this._running) return;
     this._running = false;
     removeEventListener('pagehide', this._onHide);
+    this.webPush._listen(false);
     this._stopCtl.abort();
     this._stopTransport();
     if (this.status.leader) this._post({ t: 'resign', id: this._id });
@@ -440,6 +465,149 @@ class PushClient {
     const wait = jitter(Math.min(30000, 500 * 2 ** Math.min(this._errors - 1, 6)));
     this._retryTimer = setTimeout(() => this._connect(), wait);
   }
+}
+
+// Web Push: the browser's push subscription for this site, kept at push-poll (POST {"webpush": ...}),
+// and the service worker pgpush-sw.js that shows what push-webpush sends when no tab is visible
+class WebPush {
+  constructor(client, options) {
+    this.c = client;
+    this.script = options.serviceWorker || '/pgpush-sw.js';
+    this.scope = options.serviceWorkerScope || '/';
+    this.icon = options.icon || null;
+    this.subscribeTimeout = options.subscribeTimeout || 30000;
+    // from the worker: a push while a tab is visible (only its counts: the message itself comes
+    // on the page's own stream), a notification clicked
+    this._onMessage = (e) => {
+      const d = e.data;
+      if (!d || typeof d !== 'object') return;
+      if (d.pgpush === 'webpush') {
+        const u = d.payload && d.payload.unread;
+        if (u && typeof u === 'object' && Number.isFinite(u.total)) this.c._unread(u);
+      } else if (d.pgpush === 'opened' && /^[0-9]+$/.test(d.id)) this.c._emit('opened', { id: d.id });
+    };
+  }
+
+  supported() {
+    return typeof navigator !== 'undefined' && !!navigator.serviceWorker && typeof PushManager === 'function'
+      && typeof Notification === 'function';
+  }
+
+  _listen(on) {
+    if (!this.supported()) return;
+    if (on) {
+      navigator.serviceWorker.addEventListener('message', this._onMessage);
+      navigator.serviceWorker.startMessages();   // addEventListener alone does not start them
+    } else navigator.serviceWorker.removeEventListener('message', this._onMessage);
+  }
+
+  // the worker's URL: push-poll's, with the client's query (?user= in demo mode; never a token),
+  // for the marks after a click, and the default icon
+  _scriptURL() {
+    const u = new URL(this.script, location.href);
+    u.searchParams.set('poll', new URL(this.c._url('push-poll'), location.href).href);
+    if (this.icon) u.searchParams.set('icon', new URL(this.icon, location.href).href);
+    return u.href;
+  }
+
+  async _subscription() {
+    const reg = await navigator.serviceWorker.getRegistration(new URL(this.scope, location.href).href);
+    return { reg, sub: reg && reg.pushManager ? await reg.pushManager.getSubscription() : null };
+  }
+
+  async state() {
+    if (!this.supported()) return 'unsupported';
+    if (Notification.permission === 'denied') return 'denied';
+    const { sub } = await this._subscription();
+    return sub && Notification.permission === 'granted' ? 'enabled' : 'disabled';
+  }
+
+  async enable() {
+    const fail = (why) => new Error('pgpush: webPush: ' + why);
+    if (!this.supported()) throw fail('this browser cannot show Web Push notifications here (no service workers, Push API or notifications; or the page is not https)');
+    // the permission prompt only when the user asked for it (browsers block or demote prompts out
+    // of the blue): checked before the first await, while the click's activation is on
+    if (!(navigator.userActivation && navigator.userActivation.isActive)) throw fail('enable() must be called from a user gesture (a click handler)');
+    const permission = await Notification.requestPermission();
+    if (permission === 'denied') throw fail('notifications are blocked for this site (the browser\'s site settings can allow them)');
+    if (permission !== 'granted') throw fail('the permission was not given');
+    let reg;
+    try {
+      reg = await navigator.serviceWorker.register(this._scriptURL(), { scope: this.scope });
+      await activated(reg);
+    } catch (e) {
+      throw fail('the service worker ' + this.script + ' did not start: ' + e.message);
+    }
+    const answer = await this.c._pollPost({ webpush: 'key' }, 'pgpush: webPush: key', (a) => typeof a.key === 'string');
+    const key = base64url(answer.key);
+    if (!key || key.length !== 65 || key[0] !== 4) throw fail('the server\'s key is not a P-256 public key');
+    // a subscription made with another key (the site's VAPID key changed) cannot be used: pushes
+    // signed with the new key would be refused by the push service
+    let sub = await reg.pushManager.getSubscription();
+    if (sub && !sameBytes(sub.options.applicationServerKey, key)) {
+      await sub.unsubscribe().catch(() => {});
+      sub = null;
+    }
+    if (!sub) {
+      try {
+        // a browser whose push service cannot be reached may not answer for long: a bound
+        sub = await Promise.race([
+          reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key }),
+          new Promise((resolve, reject) => setTimeout(() => reject(new Error('no answer in ' + this.subscribeTimeout / 1000 + ' s')), this.subscribeTimeout)),
+        ]);
+      } catch (e) {
+        throw fail('the browser\'s push service refused to subscribe: ' + (e.name && e.name !== 'Error' ? e.name + ': ' : '') + e.message);
+      }
+    }
+    try {
+      await this.c._pollPost({ webpush: 'subscribe', subscription: sub.toJSON() }, 'pgpush: webPush: subscribe', (a) => a.ok);
+    } catch (e) {
+      // a subscription push-poll does not know would only ever show 'enabled' wrongly
+      await sub.unsubscribe().catch(() => {});
+      throw e;
+    }
+    return this.state();
+  }
+
+  // the browser's subscription goes first (the user's wish holds even when push-poll cannot be
+  // reached); a subscription push-poll keeps is dropped by push-webpush at its first push anyway
+  async disable() {
+    if (!this.supported()) return 'unsupported';
+    const { sub } = await this._subscription();
+    if (sub) {
+      const endpoint = sub.endpoint;
+      await sub.unsubscribe();
+      await this.c._pollPost({ webpush: 'unsubscribe', endpoint }, 'pgpush: webPush: unsubscribe', (a) => a.ok);
+    }
+    return this.state();
+  }
+}
+
+// resolves when the registration has an active worker (pushManager.subscribe needs one)
+function activated(reg) {
+  if (reg.active) return Promise.resolve(reg);
+  const w = reg.installing || reg.waiting;
+  if (!w) return Promise.reject(new Error('no worker installing'));
+  return new Promise((resolve, reject) => {
+    w.addEventListener('statechange', () => {
+      if (w.state === 'activated') resolve(reg);
+      else if (w.state === 'redundant') reject(new Error('the worker failed to install'));
+    });
+  });
+}
+
+function base64url(s) {
+  try {
+    const b = s.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '');
+    const bin = atob(b + '==='.slice((b.length + 3) % 4));
+    return Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+  } catch (e) { return null; }
+}
+
+function sameBytes(a, b) {
+  if (!a) return false;
+  const x = new Uint8Array(a);
+  return x.length === b.length && x.every((v, i) => v === b[i]);
 }
 
 // A 429 or 503's Retry-After (seconds) in ms, with up to half as much again at random, as the

@@ -335,6 +335,232 @@ async function demoForeignBase(browser) {
   await context.close();
 }
 
+// --- Web Push: the service worker pgpush-sw.js and client.webPush. Chromium here reaches no push
+// service (no FCM), so pushes come through CDP (ServiceWorker.deliverPushMessage) and push-poll's
+// {"webpush": ...} POSTs, push-webpush's side, are answered by a route; the marks go to push-poll.
+
+// a page of the origin running pgpush.js that calls webPush.enable() at load (no user gesture) and
+// from its button (one); what the client emits is logged
+const WEBPUSH_PAGE = `<!doctype html><meta charset="utf-8"><title>web push test</title><button id="on" type="button">on</button>
+<script type="module">
+import { PushClient } from '/pgpush.js';
+const user = new URLSearchParams(location.search).get('user');
+const c = new PushClient({ params: { user }, transport: 'poll', shared: false, subscribeTimeout: 3000 });
+window.c = c;
+window.log = [];
+for (const type of ['unread', 'opened']) c.on(type, (v) => window.log.push([type, v]));
+c.start();
+window.atLoad = c.webPush.enable().then((st) => 'resolved ' + st, (e) => e.message);
+document.getElementById('on').addEventListener('click', () => {
+  window.clicked = c.webPush.enable().then((st) => 'resolved ' + st, (e) => e.message);
+});
+</script>`;
+
+function webPushPayload(id, title, body, unread, more = {}) {
+  return JSON.stringify({
+    v: 1, type: 'message',
+    message: { id: String(id), cursor: 'c', kind: 'notice', title, body, data: null, link: null,
+      created_at: new Date().toISOString(), read: false, broadcast: false, ...more },
+    unread: unread || { total: 1, by_kind: { notice: 1 } },
+  });
+}
+
+// the route standing in for push-poll's {"webpush": ...} answers (a real P-256 key); every such
+// POST recorded; the rest goes to push-poll
+async function webPushRoute(context) {
+  const ecdh = crypto.createECDH('prime256v1');
+  ecdh.generateKeys();
+  const r = { posts: [], unavailable: false, key: ecdh.getPublicKey().toString('base64url') };
+  await context.route((url) => url.pathname === '/webpush-test.html', (route) =>
+    route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: WEBPUSH_PAGE }));
+  await context.route((url) => url.pathname === '/cgi-bin/push-poll', async (route) => {
+    const req = route.request();
+    let body = null;
+    try { body = req.method() === 'POST' ? JSON.parse(req.postData()) : null; } catch (e) { body = null; }
+    if (!body || !body.webpush) return route.continue();
+    r.posts.push({ body, url: req.url(), headers: await req.allHeaders() });
+    const json = (status, o) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(o) });
+    if (r.unavailable) return json(503, { error: 'webpush_unavailable', message: 'this site sends no Web Push' });
+    if (body.webpush === 'key') return json(200, { key: r.key });
+    return json(200, { ok: true, removed: false });
+  });
+  return r;
+}
+
+async function webPush(browser) {
+  console.log('# --- Web Push: pgpush-sw.js and client.webPush (pushes through CDP)');
+  const user = `wp-${Date.now() % 100000}`;
+  const context = await browser.newContext();
+  await context.grantPermissions(['notifications'], { origin: BASE });
+  const route = await webPushRoute(context);
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log(`# page error: ${e.message}`));
+  await page.goto(`${BASE}/pgpush.classic.js`);
+  const cdp = await context.newCDPSession(page);
+  let regId = null;
+  cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => {
+    for (const r of e.registrations) if (r.scopeURL === `${BASE}/` && !r.isDeleted) regId = r.registrationId;
+  });
+  await cdp.send('ServiceWorker.enable');
+  const poll = `${BASE}/cgi-bin/push-poll?user=${user}`;
+  await page.evaluate(async ([p, icon]) => {
+    await navigator.serviceWorker.register(`/pgpush-sw.js?poll=${encodeURIComponent(p)}&icon=${encodeURIComponent(icon)}`, { scope: '/' });
+    await navigator.serviceWorker.ready;
+  }, [poll, `${BASE}/icon.png`]);
+  for (let i = 0; i < 50 && regId === null; i++) await sleep(100);
+  ok(regId !== null, 'pgpush-sw.js registers, and CDP names its registration');
+  const push = (data) => cdp.send('ServiceWorker.deliverPushMessage', { origin: BASE, registrationId: regId, data });
+  // the notifications shown, asked of the worker itself (a page of the origin would be visible)
+  const shown = async () => {
+    const sw = context.serviceWorkers().at(-1) || await context.waitForEvent('serviceworker', { timeout: 5000 });
+    return sw.evaluate(async () => (await self.registration.getNotifications()).map((n) =>
+      ({ title: n.title, body: n.body, tag: n.tag, icon: n.icon, data: n.data })));
+  };
+  const closeAll = async () => (context.serviceWorkers().at(-1)).evaluate(async () => {
+    for (const n of await self.registration.getNotifications()) n.close();
+  });
+  const until = async (pred, ms = 3000) => {
+    let v = [];
+    for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(50)) if (pred(v = await shown())) break;
+    return v;
+  };
+
+  // no page of the origin open (headless shows every tab as visible and focused: only
+  // about:blank is left); the message is a real one, for the click below
+  await page.goto('about:blank');
+  const id = sql("INSERT INTO push.message (recipient, title, body) VALUES (:'u', 'wp title', 'wp body') RETURNING id", { u: user });
+  await push(webPushPayload(id, 'wp title', 'wp body'));
+  let notes = await until((ns) => ns.length > 0);
+  ok(notes.length === 1 && notes[0].title === 'wp title' && notes[0].body === 'wp body' && notes[0].tag === `pgpush-${id}`
+    && notes[0].data && notes[0].data.id === id && notes[0].icon === `${BASE}/icon.png`,
+    'no page of the site open: a push shows a notification (title, body, tag pgpush-<id>, data.id, the ?icon=)', JSON.stringify(notes));
+  await push(webPushPayload(id, 'wp title', 'wp body again'));
+  notes = await until((ns) => ns.some((x) => x.body === 'wp body again'));
+  ok(notes.length === 1 && notes[0].body === 'wp body again', 'the same message pushed again replaces its notification, no second one',
+    JSON.stringify(notes));
+  const keep = notes;
+  await push('{"v": 1, "type": "message", "message": {');
+  notes = await until((ns) => ns.length > 1);
+  ok(notes.length === 2 && notes.some((x) => x.tag === 'pgpush-generic' && x.title === 'New notification'),
+    'a malformed payload still shows a (generic) notification', JSON.stringify(notes));
+  await closeAll();
+  await push(JSON.stringify({ v: 2, type: 'message', message: { id: '7', title: 'from the future' } }));
+  notes = await until((ns) => ns.length > 0);
+  ok(notes.length === 1 && notes[0].tag === 'pgpush-generic', 'so does a payload of a later version (v 2)', JSON.stringify(notes));
+  await closeAll();
+  await push(webPushPayload(id, 'wp title', 'wp body'));
+  await until((ns) => ns.length > 0);
+
+  // a click: no CDP command clicks a notification, so the worker dispatches a NotificationEvent
+  // itself. Untrusted: waitUntil throws and focus()/openWindow() are refused (they need a real
+  // click); the mark and the message to the pages still happen, and are checked
+  const tp = await context.newPage();
+  tp.on('pageerror', (e) => console.log(`# page error: ${e.message}`));
+  await tp.goto(`${BASE}/webpush-test.html?user=${user}`);
+  await tp.waitForFunction(() => window.c && window.c.status.status === 'connected', null, { timeout: 10000 });
+  const clicked = await context.serviceWorkers().at(-1).evaluate(async (tag) => {
+    const [n] = await self.registration.getNotifications({ tag });
+    if (!n) return false;
+    self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n }));
+    return true;
+  }, `pgpush-${id}`);
+  let read = '0';
+  for (let i = 0; i < 60 && read === '0'; i++, await sleep(50)) {
+    read = sql("SELECT count(*) FROM push.message_read WHERE recipient = :'u' AND message_id = :'i'", { u: user, i: id });
+  }
+  ok(clicked && read === '1', 'a click on the notification marks the message read (push-poll POST {"mark": "one"} from the worker)', `read rows ${read}`);
+  ok(await waitFor(tp, (x) => window.log.some(([t, v]) => t === 'opened' && v.id === x), id, 3000) !== null,
+    'and the page\'s client emits \'opened\' with its id', JSON.stringify(await tp.evaluate(() => window.log)));
+  notes = await shown();
+  ok(!notes.some((x) => x.tag === `pgpush-${id}`), 'the clicked notification is closed', JSON.stringify(notes));
+
+  // a page of the site visible: no notification, the counts go to the page (the demo page's badge)
+  const demo = await open(context, `user=${user}&transport=sse`);
+  ok(await connected(demo, 'sse'), 'the demo page connects (for the visible-page push)');
+  await demo.evaluate(() => { window.unreads = []; window.pgpushClient.on('unread', (u) => window.unreads.push(u)); });
+  const id2 = String(Number(id) + 1000000);
+  await push(webPushPayload(id2, 'not over a visible page', '', { total: 42, by_kind: { comment: 40, notice: 2 } }));
+  ok(await badgeIs(demo, 42, 3000) !== null, 'with a page of the site visible, a push\'s counts reach the page: the badge shows 42',
+    `badge ${await badge(demo)}`);
+  const u = await demo.evaluate(() => window.unreads);
+  ok(u.some((x) => x.total === 42 && x.by_kind.comment === 40 && x.by_kind.notice === 2), 'the client emitted \'unread\' with the push\'s counts',
+    JSON.stringify(u));
+  await sleep(300);
+  notes = await shown();
+  ok(!notes.some((x) => x.tag === `pgpush-${id2}`), 'and no notification is shown over the visible page', JSON.stringify(notes));
+  ok(await countTitle(demo, 'not over a visible page') === 0 && await demo.evaluate((x) => !document.querySelector(`#list li[data-id="${x}"]`), id2),
+    'the page lists only what its own stream brought (the push added no message)');
+
+  // enable(): refused without a user gesture; from a click it gets the permission and the key,
+  // and the subscription fails here (no push service): the error says so, and nothing hangs
+  ok(/user gesture/.test(await tp.evaluate(() => window.atLoad)), 'enable() outside a user gesture rejects, saying why',
+    await tp.evaluate(() => window.atLoad));
+  ok(route.posts.length === 0, 'and asked push-poll nothing', JSON.stringify(route.posts));
+  ok(await tp.evaluate(() => window.c.webPush.state()) === 'disabled', 'state() answers \'disabled\'');
+  await tp.click('#on');
+  const why = await tp.evaluate(() => window.clicked);
+  ok(/push service refused to subscribe: AbortError: Registration failed/.test(why),
+    'enable() from a click gets as far as subscribing, and rejects with the push service\'s error', why);
+  const keyPost = route.posts.find((x) => x.body.webpush === 'key');
+  ok(keyPost && keyPost.headers['content-type'] === 'application/json' && new URL(keyPost.url).searchParams.get('user') === user,
+    'it asked push-poll for the key as marks are sent (JSON, the page\'s ?user=)', JSON.stringify(route.posts));
+  ok(!route.posts.some((x) => x.body.webpush === 'subscribe'), 'and told push-poll of no subscription', JSON.stringify(route.posts));
+  const script = await tp.evaluate(async () => (await navigator.serviceWorker.getRegistration('/')).active.scriptURL);
+  ok(new URL(new URL(script).searchParams.get('poll')).searchParams.get('user') === user,
+    'the worker it registered has push-poll\'s URL with the page\'s ?user= in its ?poll=', script);
+  ok(await tp.evaluate(() => window.c.webPush.state()) === 'disabled', 'state() still answers \'disabled\'');
+  ok(await tp.evaluate(() => window.c.webPush.disable()) === 'disabled', 'disable() with no subscription resolves \'disabled\'');
+  route.unavailable = true;
+  await tp.click('#on');
+  const why503 = await tp.evaluate(() => window.clicked);
+  ok(/HTTP 503 webpush_unavailable/.test(why503), 'a site running no push-webpush: enable() rejects with push-poll\'s 503', why503);
+  route.unavailable = false;
+
+  // the demo page's switch: the error shows on the page, the switch off
+  await demo.click('#webpush');
+  await waitFor(demo, () => !['busy', ''].includes(document.getElementById('webpush-state').dataset.state), null, 10000);
+  const sw = await demo.evaluate(() => ({ state: document.getElementById('webpush-state').dataset.state,
+    checked: document.getElementById('webpush').checked, error: document.getElementById('webpush-error').textContent,
+    shown: !document.getElementById('webpush-error').hidden }));
+  ok(sw.state === 'disabled' && !sw.checked && sw.shown && /push service refused to subscribe/.test(sw.error),
+    'the demo page\'s switch shows the failure and stays off', JSON.stringify(sw));
+  await context.close();
+
+  // notifications denied: enable() says so, state() answers 'denied'
+  const denied = await browser.newContext();
+  await webPushRoute(denied);
+  const dp = await denied.newPage();
+  await dp.goto(`${BASE}/webpush-test.html?user=${user}`);
+  await dp.waitForFunction(() => window.atLoad, null, { timeout: 10000 });
+  await dp.click('#on');
+  const dwhy = await dp.evaluate(() => window.clicked);
+  ok(/blocked/.test(dwhy) && await dp.evaluate(() => window.c.webPush.state()) === 'denied',
+    'notifications not allowed: enable() rejects saying they are blocked, state() answers \'denied\'', dwhy);
+  await denied.close();
+
+  // a browser profile of its own (not the contexts above, where Chromium refuses push at once):
+  // there the subscription waits for a push service it cannot reach, for ever; enable() gives up
+  // after subscribeTimeout (3 s on the test page) instead of hanging
+  const dir = fs.mkdtempSync(path.join(process.env.TMPDIR || '/tmp', 'pgpush-profile-'));
+  const profile = await chromium.launchPersistentContext(dir, { executablePath: '/usr/bin/chromium', headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  try {
+    await profile.grantPermissions(['notifications'], { origin: BASE });
+    await webPushRoute(profile);
+    const pp = profile.pages()[0] || await profile.newPage();
+    await pp.goto(`${BASE}/webpush-test.html?user=${user}`);
+    await pp.waitForFunction(() => window.atLoad, null, { timeout: 10000 });
+    const t0 = Date.now();
+    await pp.click('#on');
+    const hwhy = await pp.evaluate(() => Promise.race([window.clicked, new Promise((r) => setTimeout(() => r('no answer in 8 s'), 8000))]));
+    ok(/push service refused to subscribe: no answer in 3 s/.test(hwhy) && Date.now() - t0 < 8000,
+      `a push service that never answers: enable() rejects after subscribeTimeout (${Date.now() - t0} ms)`, hwhy);
+  } finally {
+    await profile.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -363,6 +589,7 @@ async function main() {
     await classic(browser);
     await bareEventSource(browser);
     await refusalRetry(browser);
+    try { await webPush(browser); } catch (e) { ok(false, 'Web Push: suite ran to the end', e.stack); }
   } finally {
     await browser.close();
     silent.close();
