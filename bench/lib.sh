@@ -26,6 +26,7 @@ trap 'exit 143' TERM
 forget() { # forget PID: no longer ours to stop
     local i
     for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$1" ] && unset 'PIDS[i]'; done
+    return 0 # (the loop's last test fails unless PID was last: under set -e, the cleanup would end)
 }
 stop_pid() { # SIGTERM, then SIGKILL after 2 s (libfcgi's SIGTERM handler only flags a shutdown);
     # the children too (nginx workers), should it come to SIGKILL
@@ -36,7 +37,7 @@ stop_pid() { # SIGTERM, then SIGKILL after 2 s (libfcgi's SIGTERM handler only f
     for _ in $(seq 1 20); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
     # shellcheck disable=SC2086
     kill -0 "$1" 2>/dev/null && kill -9 "$1" $kids 2>/dev/null
-    wait "$1" 2>/dev/null
+    wait "$1" 2>/dev/null || true # (its status is a signal's: under set -e the cleanup would end here)
     forget "$1"
 }
 

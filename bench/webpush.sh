@@ -110,10 +110,10 @@ for r in $(seq 1 "$reps"); do
     svc_us+=($(( ($(cpu_ticks "$SVC") - before_svc) * 1000000 / hz / subs )))
     say "# run $r: $subs pushes in $ms ms"
 done
-stat() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%d (%d-%d)", a[int((NR+1)/2)], a[1], a[NR]}'; }
+summary() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%d (%d-%d)", a[int((NR+1)/2)], a[1], a[NR]}'; }
 echo
 echo "| $subs subscriptions, a broadcast, $reps runs$([ "$busy" = 1 ] && echo ", one core busy") | median (min-max) |"
 echo "|---|---|"
-echo "| pushes accepted per second (end to end) | $(stat "${rates[@]}") |"
-echo "| push-webpush CPU per push, µs | $(stat "${wp_us[@]}") |"
-echo "| the push service's CPU per push, µs (decryption, JWT verification) | $(stat "${svc_us[@]}") |"
+echo "| pushes accepted per second (end to end) | $(summary "${rates[@]}") |"
+echo "| push-webpush CPU per push, µs | $(summary "${wp_us[@]}") |"
+echo "| the push service's CPU per push, µs (decryption, JWT verification) | $(summary "${svc_us[@]}") |"
