@@ -390,6 +390,15 @@ static long backoff_ms(int strikes, long retry_after_s)
     return ms;
 }
 
+/* An answer's body: nothing in it is needed (the status and Retry-After say it all); dropped, not
+ * written to stdout as libcurl would by default. */
+static size_t discard(char *data, size_t size, size_t n, void *arg)
+{
+    (void)data;
+    (void)arg;
+    return size * n;
+}
+
 static int start(struct sub *s)
 {
     struct entry *e = &s->q[s->next];
@@ -434,7 +443,7 @@ static int start(struct sub *s)
     curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(s->easy, CURLOPT_USERAGENT, "pgpush-webpush/" PACKAGE_VERSION);
     curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
-    curl_easy_setopt(s->easy, CURLOPT_MAXFILESIZE, 65536L); /* an answer's body is not read */
+    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, discard);
     if (wcfg.ca_file[0])
         curl_easy_setopt(s->easy, CURLOPT_CAINFO, wcfg.ca_file);
     curl_multi_add_handle(multi, s->easy);

@@ -41,7 +41,8 @@ const char push_webpush_config_help[] =
     "  PUSH_WEBPUSH_BACKOFF_MAX  the longest wait, in seconds, after a push service's 429 or\n"
     "                           5xx (default 300; its Retry-After is honoured up to this)\n"
     "  PUSH_WEBPUSH_ACTIVE      subscriptions worked on at once (default 1024)\n"
-    "  PUSH_WEBPUSH_BATCH       entries read per subscription and read (default 50)\n"
+    "  PUSH_WEBPUSH_BATCH       entries read per subscription and read (default 10); what is\n"
+    "                           read waits in memory: ACTIVE x BATCH pushes of up to 4 KiB\n"
     "  PUSH_WEBPUSH_PAYLOAD_MAX  a push's bytes before encryption (default and at most 3993,\n"
     "                           so that the body is 4096 bytes, what every service takes)\n"
     "  PUSH_WEBPUSH_STATS_INTERVAL  seconds between the log lines of what was sent (default 60)\n";
@@ -143,7 +144,7 @@ int push_webpush_config_load(struct push_webpush_config *c, char *const *envp, c
         { "PUSH_WEBPUSH_TIMEOUT", 1, 300, &c->timeout },
         { "PUSH_WEBPUSH_BACKOFF_MAX", 1, 86400, &c->backoff_max },
         { "PUSH_WEBPUSH_ACTIVE", 1, 1000000, &c->active },
-        { "PUSH_WEBPUSH_BATCH", 1, 1000, &c->batch },
+        { "PUSH_WEBPUSH_BATCH", 1, 100, &c->batch },
         { "PUSH_WEBPUSH_PAYLOAD_MAX", PUSH_WEBPUSH_PAYLOAD_MIN, PUSH_WEBPUSH_PLAIN_MAX, &c->payload_max },
         { "PUSH_WEBPUSH_STATS_INTERVAL", 1, 86400, &c->stats_interval },
     };
@@ -159,7 +160,7 @@ int push_webpush_config_load(struct push_webpush_config *c, char *const *envp, c
     c->timeout = 10;
     c->backoff_max = 300;
     c->active = 1024;
-    c->batch = 50;
+    c->batch = 10;
     c->payload_max = PUSH_WEBPUSH_PLAIN_MAX;
     c->stats_interval = 60;
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {

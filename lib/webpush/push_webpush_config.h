@@ -41,7 +41,7 @@ struct push_webpush_config {
     int timeout;                  /* PUSH_WEBPUSH_TIMEOUT, s: one request, at most */
     int backoff_max;              /* PUSH_WEBPUSH_BACKOFF_MAX, s: the longest wait on a service */
     int active;                   /* PUSH_WEBPUSH_ACTIVE: subscriptions worked on at once */
-    int batch;                    /* PUSH_WEBPUSH_BATCH: entries read per subscription and read */
+    int batch;                    /* PUSH_WEBPUSH_BATCH: entries read per subscription and read (10) */
     int payload_max;              /* PUSH_WEBPUSH_PAYLOAD_MAX: plaintext bytes of a push */
     int stats_interval;           /* PUSH_WEBPUSH_STATS_INTERVAL, s: the log line's period */
 };

@@ -75,7 +75,7 @@ WP_ENV=(PUSH_WEBPUSH_VAPID_KEY="$KEYFILE" PUSH_WEBPUSH_SUBJECT=mailto:ops@exampl
         PUSH_LOG_LEVEL=debug)
 WP_PID=""
 wp_start() {
-    env "${WP_ENV[@]}" "$@" "$(program push-webpush)" 2>>"$WORK/push-webpush.log" &
+    env "${WP_ENV[@]}" "$@" "$(program push-webpush)" >>"$WORK/push-webpush.out" 2>>"$WORK/push-webpush.log" &
     WP_PID=$!
     HARNESS_PIDS+=($!)
 }
@@ -242,7 +242,11 @@ expected="$expected,slow A"
 wait_titles a1 "$expected" 10
 eq "$(titles a1)" "$expected" "... and A's subscriptions get it once, later"
 
-echo "# --- push-webpush killed mid-batch (SIGKILL): nothing lost, at most what was in flight again"
+echo "# --- push-webpush stopped (SIGTERM) and started again, then killed mid-batch (SIGKILL): nothing lost, at most what was in flight again"
+kill "$WP_PID"
+wait "$WP_PID" 2>/dev/null
+check '[ ! -s "$WORK/push-webpush.out" ]' "after the refusals above, nothing on its standard output (the answers' bodies are not copied there): $(head -c 200 "$WORK/push-webpush.out")"
+wp_start
 ctl A POST mode '{"name":"*","delay_ms":150}' >/dev/null
 for i in $(seq 1 20); do echo "INSERT INTO push.message (recipient, title) VALUES ('alice', 'k$i');"; done | psql -qX >/dev/null
 sleep 1.2
@@ -331,5 +335,6 @@ kill "$WP_PID"
 for _ in $(seq 1 50); do kill -0 "$WP_PID" 2>/dev/null || break; sleep 0.1; done
 check '! kill -0 "$WP_PID" 2>/dev/null && grep -q "stopping" "$WORK/push-webpush.log"' "SIGTERM stops it"
 check 'grep -q "sent [0-9]*, failed" "$WORK/push-webpush.log"' "a log line of what was sent, failed and queued"
+check '[ ! -s "$WORK/push-webpush.out" ]' "nothing on its standard output (the push services' answers are not copied there): $(head -c 200 "$WORK/push-webpush.out")"
 
 harness_done
