@@ -138,13 +138,14 @@ async function focusOrOpen(url) {
   return self.clients.openWindow(url);
 }
 
-// marked read, then the pages told (after the mark, so that a page reading the state sees it)
-async function markRead(id) {
+// marked read, then the pages told (after the mark, so that a page reading the state sees it),
+// with where the click leads
+async function markRead(id, url) {
   if (!id) return;
   try {
     await post({ mark: 'one', id: String(id) });
   } finally {
-    tell(await windows(), { pgpush: 'opened', id: String(id) });
+    tell(await windows(), { pgpush: 'opened', id: String(id), url });
   }
 }
 
@@ -153,8 +154,9 @@ self.addEventListener('notificationclick', (event) => {
   const data = (n && n.data) || {};
   if (n) n.close();
   // the window first: the browser allows focus() and openWindow() only right after the click
-  const opening = focusOrOpen(target(data.link)).catch((e) => console.warn('pgpush-sw: open:', e));
-  const marking = markRead(data.id).catch((e) => console.warn('pgpush-sw: mark read:', e));
+  const url = target(data.link);
+  const opening = focusOrOpen(url).catch((e) => console.warn('pgpush-sw: open:', e));
+  const marking = markRead(data.id, url).catch((e) => console.warn('pgpush-sw: mark read:', e));
   // waitUntil throws for an event the browser did not dispatch itself (a test's, a script's):
   // the work above has started anyway and runs while the worker lives
   try { event.waitUntil(Promise.all([opening, marking])); } catch (e) { /* untrusted event */ }

@@ -12,7 +12,9 @@
 //                               resolves to the new state, rejects with an Error saying why not
 //   c.webPush.disable()         unsubscribes, in the browser and at push-poll
 //   c.webPush.state()           resolves to 'unsupported' | 'denied' | 'enabled' | 'disabled'
-//   c.on('opened', o => ...)    o.id's notification was clicked (the worker marked it read)
+//   c.on('opened', o => ...)    o.id's notification was clicked (the worker marked it read, and
+//                               focused or opened o.url: its link when same-origin or https, else
+//                               the scope's root)
 //   a push while a tab is visible shows no notification: its counts come as c.on('unread')
 //
 // No dependencies. The classic-script build pgpush.classic.js is generated from this file by
@@ -482,7 +484,9 @@ class WebPush {
       if (d.pgpush === 'webpush') {
         const u = d.payload && d.payload.unread;
         if (u && typeof u === 'object' && Number.isFinite(u.total)) this.c._unread(u);
-      } else if (d.pgpush === 'opened' && /^[0-9]+$/.test(d.id)) this.c._emit('opened', { id: d.id });
+      } else if (d.pgpush === 'opened' && /^[0-9]+$/.test(d.id)) {
+        this.c._emit('opened', { id: d.id, url: typeof d.url === 'string' ? d.url : null });
+      }
     };
   }
 

@@ -444,6 +444,16 @@ async function webPush(browser) {
   await push(webPushPayload(id, 'wp title', 'wp body'));
   await until((ns) => ns.length > 0);
 
+  // notifications with links, shown while no page is visible, clicked below
+  const leads = [['https://example.org/p/1?x=1', 'https://example.org/p/1?x=1'], ['/inbox?m=2', `${BASE}/inbox?m=2`],
+    ['javascript:alert(1)', `${BASE}/`], ['data:text/html,<script>alert(1)</script>', `${BASE}/`],
+    ['http://evil.example/x', `${BASE}/`], [null, `${BASE}/`]];
+  for (let k = 0; k < leads.length; k++) {
+    const lid = String(Number(id) + 500000 + k);
+    await push(webPushPayload(lid, 'lead ' + k, '', null, { link: leads[k][0] }));
+    await until((ns) => ns.some((x) => x.tag === `pgpush-${lid}`));
+  }
+
   // a click: no CDP command clicks a notification, so the worker dispatches a NotificationEvent
   // itself. Untrusted: waitUntil throws and focus()/openWindow() are refused (they need a real
   // click); the mark and the message to the pages still happen, and are checked
@@ -466,6 +476,19 @@ async function webPush(browser) {
     'and the page\'s client emits \'opened\' with its id', JSON.stringify(await tp.evaluate(() => window.log)));
   notes = await shown();
   ok(!notes.some((x) => x.tag === `pgpush-${id}`), 'the clicked notification is closed', JSON.stringify(notes));
+  // where a click leads (the worker focuses or opens it; here only told, the event being untrusted):
+  // the message's link when it is of the site or https, never a javascript: or data: URL
+  for (let k = 0; k < leads.length; k++) {
+    const [link, want] = leads[k];
+    const lid = String(Number(id) + 500000 + k);
+    await context.serviceWorkers().at(-1).evaluate(async (tag) => {
+      const [n] = await self.registration.getNotifications({ tag });
+      if (n) self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n }));
+    }, `pgpush-${lid}`);
+    await waitFor(tp, (x) => window.log.some(([t, v]) => t === 'opened' && v.id === x), lid, 3000);
+    const got = await tp.evaluate((x) => (window.log.find(([t, v]) => t === 'opened' && v.id === x) || [])[1], lid);
+    ok(got && got.url === want, `a click on a message linking ${link} leads to ${want}`, JSON.stringify(got) || 'no opened event');
+  }
 
   // a page of the site visible: no notification, the counts go to the page (the demo page's badge)
   const demo = await open(context, `user=${user}&transport=sse`);
