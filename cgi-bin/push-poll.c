@@ -11,6 +11,7 @@
 
 #include "core/push_cursor.h"
 #include "core/push_log.h"
+#include "core/push_util.h"
 #include "store/push_db.h"
 #include "store/push_answercache.h"
 #include "store/push_statecache.h"
@@ -410,6 +411,8 @@ struct webpush_args {
     struct push_webpush_subscription sub;
     const char *endpoint;
     const char *ua;
+    char normal[PUSH_WEBPUSH_ENDPOINT_MAX + 1];
+    char ua_text[PUSH_WEBPUSH_UA_MAX + 1];
 };
 
 static enum outcome answer_webpush(struct poll *p, PGconn *conn, const void *arg)
@@ -466,47 +469,52 @@ static const char *user_agent(struct push_request *r, char *buf, size_t size)
 
 static void handle_webpush(struct push_db_worker *w, struct poll *p, json_object *body)
 {
-    struct webpush_args a = { NULL, { NULL, NULL, NULL }, NULL, NULL };
+    /* (on the heap: two endpoints of 1 KiB, and worker stacks are small) */
+    struct webpush_args *a = xcalloc(1, sizeof *a);
     json_object *v;
-    char ua[PUSH_WEBPUSH_UA_MAX + 1];
 
     json_object_object_get_ex(body, "webpush", &v);
-    a.what = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
-    if (strcmp(a.what, "subscribe") == 0) {
+    a->what = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+    if (strcmp(a->what, "subscribe") == 0) {
         json_object *sub = NULL;
         json_object_object_get_ex(body, "subscription", &sub);
-        switch (push_webpush_subscription_parse(&webpush, sub, &a.sub)) {
+        switch (push_webpush_subscription_parse(&webpush, sub, &a->sub)) {
         case PUSH_WEBPUSH_SUB_OK: break;
         case PUSH_WEBPUSH_SUB_BAD:
             push_log_info("a Web Push registration of %s refused: not a subscription, or its keys are not", p->id.user);
             push_http_error(p->r, 400, "bad_subscription",
                             "subscription must be a PushSubscription's JSON: {\"endpoint\", \"keys\": "
                             "{\"p256dh\", \"auth\"}} with a P-256 key and a 16-byte secret", NULL);
-            return;
+            goto done;
         case PUSH_WEBPUSH_SUB_ENDPOINT:
             /* (the endpoint is not logged: a push service's URL is a capability) */
             push_log_info("a Web Push registration of %s refused: its endpoint is not an allowed push service", p->id.user);
             push_http_error(p->r, 400, "bad_endpoint",
                             "the endpoint is not an https URL of a push service this site allows "
                             "(PUSH_WEBPUSH_HOSTS)", NULL);
-            return;
+            goto done;
         }
-        a.ua = user_agent(p->r, ua, sizeof ua);
-    } else if (strcmp(a.what, "unsubscribe") == 0) {
+        a->ua = user_agent(p->r, a->ua_text, sizeof a->ua_text);
+    } else if (strcmp(a->what, "unsubscribe") == 0) {
         json_object *e = NULL;
         if (!json_object_object_get_ex(body, "endpoint", &e) || !json_object_is_type(e, json_type_string)
             || json_object_get_string_len(e) > PUSH_WEBPUSH_ENDPOINT_MAX
             || strlen(json_object_get_string(e)) != (size_t)json_object_get_string_len(e)) {
             push_http_error(p->r, 400, "bad_request", "unsubscribe takes the subscription's \"endpoint\"", NULL);
-            return;
+            goto done;
         }
-        a.endpoint = json_object_get_string(e);
-    } else if (strcmp(a.what, "key") != 0) {
+        a->endpoint = json_object_get_string(e);
+        /* as it was registered: in its one spelling (another one of the same target is the same) */
+        if (push_webpush_endpoint_normal(&webpush, a->endpoint, a->normal, sizeof a->normal, NULL))
+            a->endpoint = a->normal;
+    } else if (strcmp(a->what, "key") != 0) {
         push_http_error(p->r, 400, "bad_request",
                         "webpush must be \"key\", \"subscribe\" or \"unsubscribe\"", NULL);
-        return;
+        goto done;
     }
-    with_connection(w, p, answer_webpush, &a);
+    with_connection(w, p, answer_webpush, a);
+done:
+    free(a);
 }
 
 static void handle_post(struct push_db_worker *w, struct poll *p)

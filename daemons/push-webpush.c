@@ -45,8 +45,12 @@
 #define RETRY_MAX_MS 5000
 #define JWT_LIFE_S (12 * 3600) /* a VAPID JWT's exp: 12 h ahead (RFC 8292: at most 24 h) */
 #define JWT_RENEW_S 3600       /* ... made anew when it has less than this left */
-#define SUB_WAIT_MIN_S 60      /* a subscription's own wait after a 400, 401 or 403 */
+#define SUB_WAIT_MIN_S 60L     /* a subscription's own wait after a 400, 401 or 403 ... */
+#define SUB_WAIT_MAX_S 21600L  /* ... doubling up to 6 hours */
 #define AUTH_MAX 1200          /* the Authorization header */
+#define GIVE_UP_4XX 10         /* a subscription answered 400, 401 or 403 this many times in a row
+                                * (over some 14 hours of waits) is removed: made with another
+                                * VAPID key, or a push service's that no longer takes it */
 
 extern char **environ;
 
@@ -64,18 +68,43 @@ struct host {
     int strikes;      /* failures in a row: the wait doubles with each */
     char auth[AUTH_MAX];
     time_t auth_exp;  /* the JWT's exp */
+    int refs;         /* active subscriptions of this service */
     struct host *next;
 };
 
 static struct host *hosts;
 
-static struct host *host_of(const char *origin)
+static struct host *host_find(const char *origin)
 {
-    struct host *h;
-
-    for (h = hosts; h; h = h->next)
+    for (struct host *h = hosts; h; h = h->next)
         if (strcmp(h->origin, origin) == 0)
             return h;
+    return NULL;
+}
+
+/* Forgets the services no active subscription uses and that are not waiting: there are as many as
+ * subscriptions' origins, and an origin is a registration's choice (within PUSH_WEBPUSH_HOSTS). */
+static void hosts_sweep(void)
+{
+    long now = push_now_ms();
+
+    for (struct host **hp = &hosts; *hp;) {
+        struct host *h = *hp;
+        if (h->refs == 0 && h->in_flight == 0 && h->wait_until <= now) {
+            *hp = h->next;
+            free(h);
+        } else {
+            hp = &h->next;
+        }
+    }
+}
+
+static struct host *host_of(const char *origin)
+{
+    struct host *h = host_find(origin);
+
+    if (h)
+        return h;
     h = xcalloc(1, sizeof *h);
     snprintf(h->origin, sizeof h->origin, "%s", origin);
     h->next = hosts;
@@ -121,7 +150,8 @@ struct sub {
     struct entry *q;        /* read, not yet accepted: q[next..n) */
     int n, next;
     int read_again;         /* the last read was cut, or a wake-up came: read when q is done */
-    int drop;               /* removed, gone or no longer this user's: drop once idle */
+    int drop;               /* removed, gone, no longer this user's, or waiting after a failure
+                             * (push.webpush_due leaves it out until then): freed once idle */
     int payload_max;        /* halved by each 413 */
     long wait_until;        /* its own wait (400, 401, 403) */
     int strikes;
@@ -147,6 +177,13 @@ static struct {
 
 static double tokens; /* the rate's bucket: pushes that may start now */
 static long tokens_ms;
+static long rescan_at; /* push_now_ms when subscriptions left out (waiting) may be due again; 0: none */
+
+static void rescan_by(long at)
+{
+    if (!rescan_at || at < rescan_at)
+        rescan_at = at;
+}
 
 static void on_signal(int sig)
 {
@@ -223,6 +260,8 @@ static void entries_free(struct sub *s)
 static void sub_free(struct sub *s)
 {
     entries_free(s);
+    if (s->host)
+        s->host->refs--;
     free(s->endpoint);
     free(s);
 }
@@ -249,6 +288,13 @@ static int take_row(const PGresult *res, int row)
     }
     if (nactive >= wcfg.active)
         return 0;
+    if (push_webpush_endpoint_ok(&wcfg, PQgetvalue(res, row, PUSH_WCOL_ENDPOINT), origin)) {
+        struct host *h = host_find(origin);
+        if (h && h->wait_until > push_now_ms()) { /* its service waits: it holds no place meanwhile */
+            rescan_by(h->wait_until);
+            return -1;
+        }
+    }
     s = xcalloc(1, sizeof *s);
     s->id = id;
     snprintf(s->user, sizeof s->user, "%s", PQgetvalue(res, row, PUSH_WCOL_USER));
@@ -264,8 +310,10 @@ static int take_row(const PGresult *res, int row)
     s->endpoint = xstrdup(PQgetvalue(res, row, PUSH_WCOL_ENDPOINT));
     snprintf(s->auth_b64, sizeof s->auth_b64, "%s", PQgetvalue(res, row, PUSH_WCOL_AUTH));
     s->host = host_of(origin);
+    s->host->refs++;
     s->sent_p = strtoll(PQgetvalue(res, row, PUSH_WCOL_SENT_P), NULL, 10);
     s->sent_b = strtoll(PQgetvalue(res, row, PUSH_WCOL_SENT_B), NULL, 10);
+    s->strikes = (int)strtol(PQgetvalue(res, row, PUSH_WCOL_FAILURES), NULL, 10);
     s->read_again = 1;
     s->payload_max = wcfg.payload_max;
     active[nactive++] = s;
@@ -286,7 +334,9 @@ static int load(PGconn *conn)
         PQclear(res);
     }
     dirty.n = 0;
-    while (dirty.all && nactive < wcfg.active) {
+    /* a broadcast's pages leave an eighth of the places to the users notifications name, so that
+     * a large one does not hold up everyone's own messages */
+    while (dirty.all && nactive < wcfg.active - wcfg.active / 8) {
         int rows, r;
         if (!(res = push_store_webpush_due(conn, NULL, dirty.after, PAGE)))
             return -1;
@@ -295,8 +345,11 @@ static int load(PGconn *conn)
             dirty.after = strtoll(PQgetvalue(res, r, PUSH_WCOL_ID), NULL, 10);
         PQclear(res);
         if (r == rows && rows < PAGE) { /* all of them seen */
+            long ms = push_store_webpush_next_retry(conn);
             dirty.all = 0;
             dirty.after = 0;
+            if (ms >= 0) /* (some wait after a failure: they are due again then) */
+                rescan_by(push_now_ms() + ms + 10);
         }
         if (r < rows)
             break; /* full: go on from dirty.after when a place frees */
@@ -485,7 +538,10 @@ static void shrink(struct sub *s)
     struct entry *e = &s->q[s->next];
     json_object *o = json_tokener_parse(e->payload), *m = NULL, *u = NULL;
 
-    s->payload_max /= 2;
+    /* half, down to PUSH_WEBPUSH_PAYLOAD_MIN, then given up */
+    s->payload_max = s->payload_max > PUSH_WEBPUSH_PAYLOAD_MIN && s->payload_max / 2 < PUSH_WEBPUSH_PAYLOAD_MIN
+                         ? PUSH_WEBPUSH_PAYLOAD_MIN
+                         : s->payload_max / 2;
     if (s->payload_max < PUSH_WEBPUSH_PAYLOAD_MIN || !o || !json_object_object_get_ex(o, "message", &m)
         || !json_object_object_get_ex(o, "unread", &u)) {
         push_log_warn("subscription %" PRId64 ": message %" PRId64 " is too large for %s even cut to %d bytes; not pushed",
@@ -504,9 +560,10 @@ static void shrink(struct sub *s)
 /* A push service's answer to s's request. */
 static void answered(PGconn *conn, struct sub *s, CURLcode cc)
 {
-    long status = 0, wait_s = 0;
+    long status = 0, wait_s = 0, ms;
     struct host *h = s->host;
     char why[120];
+    int n, own = 0;
 
     if (cc == CURLE_OK)
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -519,6 +576,7 @@ static void answered(PGconn *conn, struct sub *s, CURLcode cc)
         s->sent_b = e->at_b;
         s->unacked = 1;
         s->strikes = 0;
+        s->payload_max = wcfg.payload_max; /* (a 413's halving was for that message) */
         h->strikes = 0;
         stats.sent++;
         if (record(conn, s) < 0)
@@ -540,7 +598,7 @@ static void answered(PGconn *conn, struct sub *s, CURLcode cc)
         return;
     }
     if (cc != CURLE_OK || status == 429 || status >= 500) { /* the service's trouble: it waits */
-        long ms = backoff_ms(++h->strikes, wait_s);
+        ms = backoff_ms(++h->strikes, wait_s);
         if (cc != CURLE_OK) {
             stats.rnet++;
             snprintf(why, sizeof why, "%s", curl_easy_strerror(cc));
@@ -555,16 +613,35 @@ static void answered(PGconn *conn, struct sub *s, CURLcode cc)
         push_log_warn("%s: %s; waiting %ld ms before its next push (%d failure%s in a row)", h->origin, why,
                       ms, h->strikes, h->strikes == 1 ? "" : "s");
     } else { /* 400, 401, 403, ...: this subscription's (another VAPID key, say): it waits */
+        own = 1;
         stats.rother++;
         snprintf(why, sizeof why, "HTTP %ld", status);
-        s->strikes++;
-        long ms = backoff_ms(s->strikes, SUB_WAIT_MIN_S << (s->strikes > 10 ? 10 : s->strikes - 1));
-        s->wait_until = push_now_ms() + ms;
+        /* a minute, doubling, up to SUB_WAIT_MAX_S: ten in a row take some 14 hours, time enough
+         * to put back a VAPID key replaced by mistake before the subscriptions go */
+        ms = (SUB_WAIT_MIN_S << (s->strikes > 9 ? 9 : s->strikes)) * 1000L;
+        if (ms > SUB_WAIT_MAX_S * 1000L)
+            ms = SUB_WAIT_MAX_S * 1000L;
+        ms = ms / 2 + rand() % (ms / 2 + 1);
         push_log_warn("subscription %" PRId64 " of %s: %s from %s (a subscription made with another VAPID key "
                       "answers 403); retrying in %ld s", s->id, s->user, why, h->origin, ms / 1000);
     }
-    if (conn && push_store_webpush_failed(conn, s->id, why) < 0)
-        push_log_debug("subscription %" PRId64 ": the failure was not recorded", s->id);
+    s->strikes++;
+    n = conn ? push_store_webpush_failed(conn, s->id, why, ms) : -1;
+    if (n >= GIVE_UP_4XX && own) {
+        push_log_warn("subscription %" PRId64 " of %s: %d refusals in a row from %s: removed", s->id, s->user, n,
+                      h->origin);
+        stats.gone++;
+        if (push_store_webpush_gone(conn, s->id) < 0)
+            push_log_warn("subscription %" PRId64 ": could not remove it: %s", s->id, PQerrorMessage(conn));
+        s->drop = 1;
+    } else if (n >= 0 && record(conn, s) == 0) {
+        /* recorded, with when to try again: push.webpush_due leaves it out until then, so that it
+         * holds no place among the active ones meanwhile (what it had read is read again) */
+        s->drop = 1;
+        rescan_by(push_now_ms() + ms + 10);
+    } else { /* no database: it waits here */
+        s->wait_until = push_now_ms() + ms;
+    }
 }
 
 static void take_answers(PGconn *conn)
@@ -628,7 +705,20 @@ static int round_robin(PGconn *conn, long *wait_ms)
                 }
             }
         }
+        if (s->drop)
+            continue; /* (what it holds is dropped, its cursor is not moved any more) */
         skip_silent(s);
+        if (s->host->wait_until > now && !s->unacked) {
+            /* its service waits: it holds no place meanwhile, and is due again then */
+            rescan_by(s->host->wait_until);
+            s->drop = 1;
+            continue;
+        }
+        /* the last push's acceptance recorded before the next goes: a subscription that changed
+         * hands meanwhile gets nothing more of what was read for its previous user (and while
+         * PostgreSQL is away nothing goes that could not be recorded) */
+        if (s->next < s->n && s->unacked && (!conn || err || record(conn, s) < 0 || s->drop))
+            continue;
         if (s->next < s->n && !s->drop && !stopping) {
             long until = s->wait_until > s->host->wait_until ? s->wait_until : s->host->wait_until;
             if (until > now) {
@@ -648,7 +738,7 @@ static int round_robin(PGconn *conn, long *wait_ms)
     /* the done: nothing queued, nothing in flight, cursor recorded */
     for (int i = 0; i < nactive;) {
         struct sub *s = active[i];
-        if (!s->easy && !s->unacked && (s->drop || (s->next == s->n && !s->read_again))) {
+        if (!s->easy && (s->drop || (!s->unacked && s->next == s->n && !s->read_again))) {
             sub_free(s);
             active[i] = active[--nactive];
         } else {
@@ -676,6 +766,7 @@ static void log_stats(void)
     if (now - last_ms < wcfg.stats_interval * 1000L)
         return;
     last_ms = now;
+    hosts_sweep();
     if (stats.sent || stats.failed || nactive)
         push_log_info("sent %ld, failed %ld (429: %ld, 5xx: %ld, no answer: %ld, other: %ld), gone %ld, "
                       "too large %ld; %d subscriptions with %d pushes queued%s",
@@ -730,6 +821,11 @@ static int wait_io(PGconn *conn, long ms)
     struct curl_waitfd extra = { conn ? PQsocket(conn) : -1, CURL_WAIT_POLLIN, 0 };
     int running;
 
+    if (conn) { /* (a notification libpq read during a query is in its queue, not on the socket) */
+        take_notifications(conn);
+        if (dirty.n || (dirty.all && nactive < wcfg.active - wcfg.active / 8))
+            ms = 0;
+    }
     if (ms < 0)
         ms = 0;
     curl_multi_poll(multi, conn ? &extra : NULL, conn ? 1 : 0, (int)ms, NULL);
@@ -780,6 +876,10 @@ static void serve(const struct push_config *cfg)
             }
         }
         take_answers(conn);
+        if (rescan_at && now >= rescan_at) { /* subscriptions that waited may be due again */
+            rescan_at = 0;
+            dirty.all = 1;
+        }
         if (conn && !stopping && load(conn) < 0)
             goto lost;
         if (round_robin(conn, &wait_ms) < 0)
@@ -788,9 +888,11 @@ static void serve(const struct push_config *cfg)
         log_stats();
         if (!conn && next_try - now < wait_ms)
             wait_ms = next_try - now;
+        if (rescan_at && rescan_at - now < wait_ms)
+            wait_ms = rescan_at - now;
         if (stopping)
             wait_ms = 100;
-        if (wait_io(conn, (dirty.n || (dirty.all && nactive < wcfg.active)) && conn ? 0 : wait_ms) < 0)
+        if (wait_io(conn, wait_ms) < 0)
             goto lost;
         if (conn && push_now_ms() - last_io >= IDLE_CHECK_MS) { /* quiet: is it still there? */
             PGresult *res = PQexec(conn, "SELECT 1");

@@ -102,8 +102,8 @@ GRANT EXECUTE ON FUNCTION
     push.mqtt_seen(text), push.mqtt_users(text, integer),
     push.timeline(), push.follow_timeline(),
     push.webpush_subscribe(text, text, text, text, text, integer), push.webpush_unsubscribe(text, text),
-    push.webpush_ack(bigint, text, text, bigint, bigint), push.webpush_failed(bigint, text),
-    push.webpush_gone(bigint), push.webpush_set_key(text), push.webpush_due(text, bigint, integer)
+    push.webpush_ack(bigint, text, text, bigint, bigint), push.webpush_failed(bigint, text, bigint),
+    push.webpush_gone(bigint), push.webpush_set_key(text), push.webpush_due(text, bigint, integer), push.webpush_next_retry()
     TO push_reader;
 
 -- push_publisher, a site's backend: INSERT INTO push.message (RETURNING id too), push.send,

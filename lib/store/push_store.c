@@ -738,13 +738,34 @@ int push_store_webpush_ack(PGconn *conn, int64_t id, const char *user, const cha
     return run_bool(conn, "SELECT push.webpush_ack($1, $2, $3, $4, $5)", 5, params);
 }
 
-int push_store_webpush_failed(PGconn *conn, int64_t id, const char *why)
+int push_store_webpush_failed(PGconn *conn, int64_t id, const char *why, long wait_ms)
 {
-    char i[I64_TEXT];
-    const char *params[] = { i, why };
+    char i[I64_TEXT], w[I64_TEXT];
+    const char *params[] = { i, why, w };
+    PGresult *res;
+    int n;
 
     i64_text(id, i);
-    return run_void(conn, "SELECT push.webpush_failed($1, $2)", 2, params);
+    i64_text(wait_ms, w);
+    if (!(res = run(conn, "SELECT push.webpush_failed($1, $2, $3)", 3, params, PGRES_TUPLES_OK)))
+        return -1;
+    n = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return n;
+}
+
+long push_store_webpush_next_retry(PGconn *conn)
+{
+    PGresult *res = run(conn,
+                        "SELECT ceil(extract(epoch FROM push.webpush_next_retry() - now()) * 1000)::bigint",
+                        0, NULL, PGRES_TUPLES_OK);
+    long ms;
+
+    if (!res)
+        return -2;
+    ms = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+    PQclear(res);
+    return ms < -1 ? 0 : ms;
 }
 
 int push_store_webpush_gone(PGconn *conn, int64_t id)

@@ -197,7 +197,7 @@ int push_store_webpush_unsubscribe(PGconn *conn, const char *user, const char *e
  * only when not NULL. Columns: */
 enum push_webpush_col {
     PUSH_WCOL_ID, PUSH_WCOL_USER, PUSH_WCOL_ENDPOINT, PUSH_WCOL_P256DH, PUSH_WCOL_AUTH,
-    PUSH_WCOL_SENT_P, PUSH_WCOL_SENT_B, PUSH_WCOL_COUNT
+    PUSH_WCOL_SENT_P, PUSH_WCOL_SENT_B, PUSH_WCOL_FAILURES, PUSH_WCOL_COUNT
 };
 PGresult *push_store_webpush_due(PGconn *conn, const char *user, int64_t after_id, int limit);
 
@@ -207,8 +207,14 @@ PGresult *push_store_webpush_due(PGconn *conn, const char *user, int64_t after_i
 int push_store_webpush_ack(PGconn *conn, int64_t id, const char *user, const char *auth, int64_t p,
                            int64_t b);
 
-/* A failure to retry, with its reason (no secrets, no message content in it). */
-int push_store_webpush_failed(PGconn *conn, int64_t id, const char *why);
+/* A failure to retry, with its reason (no secrets, no message content in it), not before wait_ms
+ * from now (push_store_webpush_due leaves it out until then): the failures in a row (0: no such
+ * subscription), or -1. */
+int push_store_webpush_failed(PGconn *conn, int64_t id, const char *why, long wait_ms);
+
+/* Milliseconds until the first subscription waiting after a failure may be tried again: -1 when
+ * none waits, -2 on error. */
+long push_store_webpush_next_retry(PGconn *conn);
 
 /* The push service said the subscription is gone: removed. */
 int push_store_webpush_gone(PGconn *conn, int64_t id);

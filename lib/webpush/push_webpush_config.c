@@ -18,7 +18,8 @@ const char push_webpush_config_help[] =
     "  PUSH_WEBPUSH_SUBJECT     the contact push services see, mailto:you@example.org or an\n"
     "                           https: URL (required)\n"
     "  PUSH_WEBPUSH_HOSTS       push services an endpoint may name, comma-separated; .domain:\n"
-    "                           its subdomains (default the browsers' vendors':\n"
+    "                           its subdomains; on their https port only (default the\n"
+    "                           browsers' vendors':\n"
     "                           " PUSH_WEBPUSH_HOSTS_DEFAULT ")\n"
     "  PUSH_WEBPUSH_ALLOW_HTTP  1: also http:// endpoints on 127.0.0.1 and localhost, for tests\n"
     "                           and the demo (default 0)\n"
@@ -102,7 +103,7 @@ static int hosts_valid(const char *text)
     for (;;) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (!(n == 1 && *p == '*') && !host_chars_ok(*p == '.' ? p + 1 : p, *p == '.' ? n - 1 : n))
+        if (!host_chars_ok(*p == '.' ? p + 1 : p, *p == '.' ? n - 1 : n))
             return 0;
         if (!end)
             return 1;
@@ -174,7 +175,7 @@ int push_webpush_config_load(struct push_webpush_config *c, char *const *envp, c
         return -1;
     if (!hosts_valid(c->hosts))
         return fail(err, errlen, "PUSH_WEBPUSH_HOSTS",
-                    "host names (or .domain, or *) separated by commas, nothing else");
+                    "host names (or .domain) separated by commas, nothing else");
     if (!urgency_valid(c->urgency))
         return fail(err, errlen, "PUSH_WEBPUSH_URGENCY",
                     "kind=urgency pairs separated by commas, urgency very-low, low, normal or high");
@@ -192,8 +193,6 @@ static int host_allowed(const struct push_webpush_config *c, const char *host, s
     for (;;) {
         const char *end = strchr(p, ',');
         size_t m = end ? (size_t)(end - p) : strlen(p);
-        if (m == 1 && *p == '*')
-            return 1;
         if (*p == '.') { /* a subdomain of it, at any depth */
             if (n > m && strncasecmp(host + n - m, p, m) == 0)
                 return 1;
@@ -209,10 +208,16 @@ static int host_allowed(const struct push_webpush_config *c, const char *host, s
 int push_webpush_endpoint_ok(const struct push_webpush_config *c, const char *url,
                              char origin[PUSH_WEBPUSH_ORIGIN_MAX + 1])
 {
+    return push_webpush_endpoint_normal(c, url, NULL, 0, origin);
+}
+
+int push_webpush_endpoint_normal(const struct push_webpush_config *c, const char *url, char *normal,
+                                 size_t size, char origin[PUSH_WEBPUSH_ORIGIN_MAX + 1])
+{
     size_t len = strlen(url), hn;
-    const char *host, *p;
-    char lower[254];
-    int https = strncmp(url, "https://", 8) == 0, port = 0;
+    const char *host, *p, *path;
+    char lower[254], own[PUSH_WEBPUSH_ORIGIN_MAX + 1];
+    int https = strncmp(url, "https://", 8) == 0, port = 0, loopback;
 
     if (len > PUSH_WEBPUSH_ENDPOINT_MAX || (!https && !(c->allow_http && strncmp(url, "http://", 7) == 0)))
         return 0;
@@ -224,6 +229,7 @@ int push_webpush_endpoint_ok(const struct push_webpush_config *c, const char *ur
     for (size_t i = 0; i < hn; i++)
         lower[i] = (char)(host[i] >= 'A' && host[i] <= 'Z' ? host[i] + 32 : host[i]);
     lower[hn] = '\0';
+    loopback = strcmp(lower, "127.0.0.1") == 0 || strcmp(lower, "localhost") == 0;
     p = host + hn;
     if (*p == ':') { /* a port: 1 to 65535, digits only */
         int digits = 0;
@@ -231,23 +237,32 @@ int push_webpush_endpoint_ok(const struct push_webpush_config *c, const char *ur
             port = port * 10 + (*p - '0');
         if (digits == 0 || digits > 5 || port < 1 || port > 65535)
             return 0;
+        /* the push services listen on the scheme's port: another one is a service of nobody's
+         * (a registration's way to make push-webpush knock on ports of an allowed host) but on
+         * this machine, for tests */
+        if (!loopback && port != (https ? 443 : 80))
+            return 0;
     }
     if (*p != '/')
         return 0; /* (no path: no push service's URL looks so; an '@' or '?' right after the host
                    * lands here too) */
+    path = p;
     for (; *p; p++)
         if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || strchr("\"'<>\\#`{}|^", *p))
             return 0;
-    if (!https && strcmp(lower, "127.0.0.1") != 0 && strcmp(lower, "localhost") != 0)
+    if (!https && !loopback)
         return 0; /* plain http only ever on this machine */
     if (!host_allowed(c, lower, hn))
         return 0;
-    if (origin) { /* as URLs have it (VAPID's aud must be the same): the scheme's default port left out */
-        if (port && port != (https ? 443 : 80))
-            snprintf(origin, PUSH_WEBPUSH_ORIGIN_MAX + 1, "%s://%s:%d", https ? "https" : "http", lower, port);
-        else
-            snprintf(origin, PUSH_WEBPUSH_ORIGIN_MAX + 1, "%s://%s", https ? "https" : "http", lower);
-    }
+    if (!origin)
+        origin = own;
+    /* as URLs have it (VAPID's aud must be the same): the scheme's default port left out */
+    if (port && port != (https ? 443 : 80))
+        snprintf(origin, PUSH_WEBPUSH_ORIGIN_MAX + 1, "%s://%s:%d", https ? "https" : "http", lower, port);
+    else
+        snprintf(origin, PUSH_WEBPUSH_ORIGIN_MAX + 1, "%s://%s", https ? "https" : "http", lower);
+    if (normal && (size_t)snprintf(normal, size, "%s%s", origin, path) >= size)
+        return 0;
     return 1;
 }
 
@@ -302,7 +317,8 @@ enum push_webpush_sub_err push_webpush_subscription_parse(const struct push_webp
         return PUSH_WEBPUSH_SUB_BAD;
     if (push_webpush_keys_parse(out->p256dh, out->auth, &t) < 0)
         return PUSH_WEBPUSH_SUB_BAD;
-    if (!push_webpush_endpoint_ok(c, out->endpoint, NULL))
+    if (!push_webpush_endpoint_normal(c, out->endpoint, out->normal, sizeof out->normal, NULL))
         return PUSH_WEBPUSH_SUB_ENDPOINT;
+    out->endpoint = out->normal;
     return PUSH_WEBPUSH_SUB_OK;
 }

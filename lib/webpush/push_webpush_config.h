@@ -55,7 +55,8 @@ int push_webpush_config_load(struct push_webpush_config *c, char *const *envp, c
 extern const char push_webpush_config_help[];
 
 /* Is url an endpoint c allows? https:// (or, with allow_http, http:// to 127.0.0.1 or
- * localhost), a host of c->hosts, an optional port, a path of printable ASCII without quotes,
+ * localhost), a host of c->hosts, no port but the scheme's (any on 127.0.0.1 and localhost, for
+ * tests), a path of printable ASCII without quotes,
  * spaces, backslashes or angle brackets, no user:password@, no fragment, at most
  * PUSH_WEBPUSH_ENDPOINT_MAX bytes. 1 with the origin ("https://host[:port]", lowercase host, the
  * port a number and left out when it is the scheme's default, as URLs' origins are:
@@ -63,6 +64,12 @@ extern const char push_webpush_config_help[];
  * else 0. */
 int push_webpush_endpoint_ok(const struct push_webpush_config *c, const char *url,
                              char origin[PUSH_WEBPUSH_ORIGIN_MAX + 1]);
+
+/* The same, and the endpoint in its one spelling into normal (size bytes; NULL: not wanted): the
+ * origin as above and the path as it is, so that the same push target is one subscription
+ * whatever case or port spelling a registration used. 0 when not allowed or it does not fit. */
+int push_webpush_endpoint_normal(const struct push_webpush_config *c, const char *url, char *normal,
+                                 size_t size, char origin[PUSH_WEBPUSH_ORIGIN_MAX + 1]);
 
 /* The Urgency header for a message of kind (NULL: none): PUSH_WEBPUSH_URGENCY's word for it,
  * else its "default", else "normal". */
@@ -72,7 +79,9 @@ const char *push_webpush_urgency(const struct push_webpush_config *c, const char
  * carries them: S is a browser's PushSubscription.toJSON(), {"endpoint", "expirationTime",
  * "keys": {"p256dh", "auth"}}. */
 struct push_webpush_subscription {
-    const char *endpoint, *p256dh, *auth; /* pointing into the JSON */
+    const char *endpoint;                 /* normal's, once parsed */
+    const char *p256dh, *auth;            /* pointing into the JSON */
+    char normal[PUSH_WEBPUSH_ENDPOINT_MAX + 1]; /* the endpoint in its one spelling */
 };
 
 enum push_webpush_sub_err {
@@ -81,7 +90,8 @@ enum push_webpush_sub_err {
     PUSH_WEBPUSH_SUB_ENDPOINT, /* bad_endpoint: the endpoint is not one c allows */
 };
 
-/* Reads S into s by the rules above (keys: push_webpush_keys_parse's). */
+/* Reads S into out by the rules above (keys: push_webpush_keys_parse's; the endpoint in its one
+ * spelling, push_webpush_endpoint_normal's). */
 enum push_webpush_sub_err push_webpush_subscription_parse(const struct push_webpush_config *c,
                                                           json_object *s,
                                                           struct push_webpush_subscription *out);

@@ -28,8 +28,9 @@ CREATE TABLE push.webpush_subscription (
     user_agent text CHECK (length(user_agent) <= 256),
     created_at timestamptz NOT NULL DEFAULT now(),
     last_success timestamptz,
-    failures integer NOT NULL DEFAULT 0,
+    failures integer NOT NULL DEFAULT 0,             -- in a row; 0 after a delivery
     last_error text CHECK (length(last_error) <= 200),
+    retry_at timestamptz,                            -- after a failure: not tried again before
     sent_p bigint NOT NULL,
     sent_b bigint NOT NULL
 );
@@ -63,7 +64,7 @@ BEGIN
     VALUES (u, ep, key_p256dh, key_auth, ua, head_p, head_b)
     ON CONFLICT (endpoint) DO UPDATE
         SET recipient = excluded.recipient, p256dh = excluded.p256dh, auth = excluded.auth,
-            user_agent = excluded.user_agent, failures = 0, last_error = NULL,
+            user_agent = excluded.user_agent, failures = 0, last_error = NULL, retry_at = NULL,
             created_at = CASE WHEN w.recipient = excluded.recipient THEN w.created_at ELSE now() END,
             last_success = CASE WHEN w.recipient = excluded.recipient THEN w.last_success END,
             -- another user's browser now, or new keys: from the heads, as a new subscription
@@ -99,17 +100,21 @@ CREATE FUNCTION push.webpush_ack(sid bigint, u text, key_auth text, p bigint, b 
 RETURNS boolean LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     WITH a AS (UPDATE push.webpush_subscription
                SET sent_p = greatest(sent_p, p), sent_b = greatest(sent_b, b), last_success = now(),
-                   failures = 0, last_error = NULL
+                   failures = 0, last_error = NULL, retry_at = NULL
                WHERE id = sid AND recipient = u AND auth = key_auth RETURNING 1)
     SELECT count(*) > 0 FROM a
 $$;
 
--- A failure the sender will retry (429, 5xx, a timeout): counted, with its reason.
-CREATE FUNCTION push.webpush_failed(sid bigint, why text) RETURNS void
+-- A failure the sender will retry (429, 5xx, no answer, 400/401/403), with its reason, not before
+-- wait_ms from now: meanwhile push.webpush_due leaves it out, so that it holds no place among the
+-- subscriptions the sender works on. Returns the failures in a row, this one included.
+CREATE FUNCTION push.webpush_failed(sid bigint, why text, wait_ms bigint) RETURNS integer
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     UPDATE push.webpush_subscription
-    SET failures = failures + 1, last_error = left(why, 200)
+    SET failures = failures + 1, last_error = left(why, 200),
+        retry_at = now() + make_interval(secs => greatest(wait_ms, 0) / 1000.0)
     WHERE id = sid
+    RETURNING failures
 $$;
 
 -- The push service says the subscription is gone (404, 410): it is removed.
@@ -126,15 +131,22 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     WHERE push.webpush_vapid.public_key <> excluded.public_key
 $$;
 
--- Subscriptions with something after their cursor (a message, a change), by id after after_id: at
--- start, on a broadcast and after a lost connection; u not NULL: that user's only.
+-- Subscriptions with something after their cursor (a message, a change) and not waiting after a
+-- failure, by id after after_id: at start, on a broadcast and after a lost connection; u not NULL:
+-- that user's only. retry: the first time a waiting one may be tried again (NULL: none waits).
+CREATE FUNCTION push.webpush_next_retry() RETURNS timestamptz
+STABLE LANGUAGE sql AS $$
+    SELECT min(retry_at) FROM push.webpush_subscription WHERE retry_at > now()
+$$;
+
 CREATE FUNCTION push.webpush_due(u text, after_id bigint, lim integer)
 RETURNS TABLE (id bigint, recipient text, endpoint text, p256dh text, auth text, sent_p bigint,
-               sent_b bigint)
+               sent_b bigint, failures integer)
 STABLE LANGUAGE sql AS $$
-    SELECT w.id, w.recipient, w.endpoint, w.p256dh, w.auth, w.sent_p, w.sent_b
+    SELECT w.id, w.recipient, w.endpoint, w.p256dh, w.auth, w.sent_p, w.sent_b, w.failures
     FROM push.webpush_subscription w
     WHERE w.id > after_id AND (u IS NULL OR w.recipient = u)
+      AND (w.retry_at IS NULL OR w.retry_at <= now())
       AND (coalesce((SELECT s.last_id FROM push.stream s WHERE s.recipient = w.recipient), 0) > w.sent_p
            OR coalesce((SELECT s.last_id FROM push.stream s WHERE s.recipient = ''), 0) > w.sent_b)
     ORDER BY w.id

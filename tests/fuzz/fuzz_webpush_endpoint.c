@@ -1,7 +1,7 @@
 /* fuzz_webpush_endpoint.c: a Web Push endpoint, which a browser's user chooses and push-webpush
  * POSTs to. Properties: push_webpush_endpoint_ok accepts exactly what an independent reading of the
  * rule accepts (a POSIX regular expression and a host list walked apart from the parser: https://,
- * a host of the allowed list, an optional port 1-65535, a path of printable ASCII without
+ * a host of the allowed list, no port but 443 (any on 127.0.0.1), a path of printable ASCII without
  * "'<>\#`{}|^ and spaces, at most 1024 bytes), and the origin it returns is "https://" the host in
  * lowercase and the port's number, without it when it is 443. */
 #include "config.h"
@@ -61,6 +61,8 @@ static int by_rule(const char *url, char *want, size_t size)
         port[m[3].rm_eo - m[3].rm_so] = '\0';
         p = strtol(port, NULL, 10);
         if (p < 1 || p > 65535)
+            return 0;
+        if (p != 443 && strcasecmp(host, "127.0.0.1") != 0) /* (localhost is not in the list) */
             return 0;
     }
     for (const char *c = url + m[4].rm_so; *c; c++)

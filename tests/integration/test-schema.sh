@@ -245,7 +245,7 @@ eq "$(sql "SELECT count(*) FROM pg_class c, unnest(ARRAY['USAGE', 'UPDATE']) p
            WHERE c.relnamespace = 'push'::regnamespace AND c.relkind = 'S'
              AND (has_sequence_privilege('push_reader', c.oid, p) OR has_sequence_privilege('push_publisher', c.oid, p))")" 0 \
     "neither role may draw or set an id"
-eq "$(runs push_reader)" "push.expire_due() push.follow_timeline() push.mark_all_read(text) push.mark_kind_read(text,text) push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.messages_after(text,bigint,bigint,integer,text[]) push.messages_newest(text,integer,text[]) push.mqtt_ack(text,bigint) push.mqtt_acked(text) push.mqtt_pending(text,integer) push.mqtt_seen(text) push.mqtt_users(text,integer) push.state(text) push.timeline() push.unread(text) push.unread_view(text) push.visible(boolean,timestamp with time zone) push.webpush_ack(bigint,text,text,bigint,bigint) push.webpush_due(text,bigint,integer) push.webpush_failed(bigint,text) push.webpush_gone(bigint) push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
+eq "$(runs push_reader)" "push.expire_due() push.follow_timeline() push.mark_all_read(text) push.mark_kind_read(text,text) push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.messages_after(text,bigint,bigint,integer,text[]) push.messages_newest(text,integer,text[]) push.mqtt_ack(text,bigint) push.mqtt_acked(text) push.mqtt_pending(text,integer) push.mqtt_seen(text) push.mqtt_users(text,integer) push.state(text) push.timeline() push.unread(text) push.unread_view(text) push.visible(boolean,timestamp with time zone) push.webpush_ack(bigint,text,text,bigint,bigint) push.webpush_due(text,bigint,integer) push.webpush_failed(bigint,text,bigint) push.webpush_gone(bigint) push.webpush_next_retry() push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
     "push_reader may call the functions the programs call, no other"
 eq "$(can push_publisher SELECT)" "message.id meta" "push_publisher may read the schema's version, and the ids it inserts (RETURNING id)"
 eq "$(can push_publisher INSERT)" "message" "push_publisher may INSERT into push.message"
@@ -258,7 +258,7 @@ eq "$(runs public)" "" "PUBLIC may call none of the schema's functions"
 eq "$(sql "SELECT string_agg(p.oid::regprocedure::text, ' ' ORDER BY p.oid::regprocedure::text) FROM pg_proc p
            WHERE p.pronamespace = 'push'::regnamespace AND p.prosecdef
              AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp']")" \
-    "push.edit(bigint,text,text,text,jsonb,text,boolean) push.expire(bigint,timestamp with time zone) push.expire_due() push.follow_timeline() push.jump() push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.message_assign_id() push.message_changed() push.message_inserted() push.message_log_delete() push.message_log_update() push.mqtt_ack(text,bigint) push.mqtt_seen(text) push.retract(bigint) push.webpush_ack(bigint,text,text,bigint,bigint) push.webpush_failed(bigint,text) push.webpush_gone(bigint) push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
+    "push.edit(bigint,text,text,text,jsonb,text,boolean) push.expire(bigint,timestamp with time zone) push.expire_due() push.follow_timeline() push.jump() push.mark_kind_read(text,text,bigint,bigint) push.mark_read(text,bigint) push.mark_read_upto(text,bigint,bigint) push.message_assign_id() push.message_changed() push.message_inserted() push.message_log_delete() push.message_log_update() push.mqtt_ack(text,bigint) push.mqtt_seen(text) push.retract(bigint) push.webpush_ack(bigint,text,text,bigint,bigint) push.webpush_failed(bigint,text,bigint) push.webpush_gone(bigint) push.webpush_set_key(text) push.webpush_subscribe(text,text,text,text,text,integer) push.webpush_unsubscribe(text,text)" \
     "the functions that write run as the owner, with a fixed search_path"
 eq "$(sql "SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'push'::regnamespace AND p.prosecdef
            AND p.proconfig IS DISTINCT FROM ARRAY['search_path=pg_catalog, pg_temp']")" 0 "... every one of them"
@@ -404,8 +404,11 @@ wsub wp_carol https://push.example/c2 "$K2" 3 >/dev/null
 eq "$(sql "SELECT sent_p < 999999 FROM push.webpush_subscription WHERE endpoint = 'https://push.example/c2'")" t \
     "the same endpoint with new keys starts again at the heads"
 eq "$(web "SELECT push.webpush_unsubscribe('wp_carol', 'https://push.example/c4')")" t "a user removes their own subscription"
-web "SELECT push.webpush_failed($cs, 'HTTP 500'); SELECT push.webpush_failed($cs, 'HTTP 503')" >/dev/null
-eq "$(sql "SELECT failures || ' ' || last_error FROM push.webpush_subscription WHERE id = $cs")" "2 HTTP 503" "failures are counted, with the last reason"
+sql "INSERT INTO push.message (recipient, title) VALUES ('wp_carol', 'for c2')"
+eq "$(web "SELECT push.webpush_failed($cs, 'HTTP 500', 0); SELECT push.webpush_failed($cs, 'HTTP 503', 60000)")" 2 "failures are counted in a row"
+eq "$(sql "SELECT last_error || ' ' || (retry_at > now() + interval '50 s') FROM push.webpush_subscription WHERE id = $cs")" "HTTP 503 true" "... with the last reason and when to try again"
+eq "$(web "SELECT count(*) FROM push.webpush_due('wp_carol', 0, 100) WHERE id = $cs")" 0 "a subscription waiting after a failure is not due (it holds no place in the sender)"
+check '[ -n "$(web "SELECT push.webpush_next_retry()")" ]' "... and the sender learns when to look again"
 web "SELECT push.webpush_gone($cs)" >/dev/null
 eq "$(sql "SELECT count(*) FROM push.webpush_subscription WHERE id = $cs")" 0 "a gone subscription is removed"
 refused "SELECT push.webpush_subscribe('wp_dave', 'https://push.example/d', 'short', '$A1', NULL, 10)" "a malformed p256dh key is refused"

@@ -326,8 +326,48 @@ eq "$(jq length <<<"$ats")" 30 "the broadcast reaches each of 30 more subscripti
 spread=$(jq 'max - min' <<<"$ats")
 check '[ "$spread" -ge 1100 ]' "... spread over ${spread} ms: at most 20 a second (a burst of 4, then one every 50 ms: at least 1.3 s)"
 
+echo "# --- a subscription dropped with a push in flight does not keep its place (PUSH_WEBPUSH_ACTIVE=1)"
+kill "$WP_PID"
+wait "$WP_PID" 2>/dev/null
+ERIN=$(token erin)
+GUS=$(token gus)
+subscribe A e1 "$ERIN"
+subscribe A g1 "$GUS"
+wp_start PUSH_WEBPUSH_ACTIVE=1
+sleep 0.5
+ctl A POST mode '{"name":"e1","delay_ms":1500,"count":1}' >/dev/null
+# sent and edited in one transaction: the read finds the message (as it is now) and, after it, the
+# stream's head (the edit's place): an entry that sends nothing, after the push in flight
+publish "SELECT push.edit(push.send('erin', 'erin 1'), body => 'edited at once')" >/dev/null
+sleep 0.5
+wp "$ERIN" "{\"webpush\":\"unsubscribe\",\"endpoint\":$(ctl A POST subscribe '{"name":"e1"}' | jq .endpoint)}"
+sleep 1.5
+publish "INSERT INTO push.message (recipient, title) VALUES ('gus', 'gus after')"
+wait_titles g1 "gus after" 8
+eq "$(titles g1)" "gus after" "another user's push goes out after it (the one place is freed)"
+
+echo "# --- failing subscriptions hold no place (PUSH_WEBPUSH_ACTIVE=2): two that answer 403, one that works"
+kill "$WP_PID"
+wait "$WP_PID" 2>/dev/null
+HAL=$(token hal)
+subscribe A f1 "$HAL"
+subscribe A f2 "$HAL"
+check '[ "$(ctl A POST mode "{\"name\":\"f1\",\"status\":403}" | jq -r .modes.f1.status)" = 403 ] && [ "$(ctl A POST mode "{\"name\":\"f2\",\"status\":403}" | jq -r .modes.f2.status)" = 403 ]' \
+    "(the push service answers hal's two with 403 from now on)"
+wp_start PUSH_WEBPUSH_ACTIVE=2
+sleep 0.5
+publish "INSERT INTO push.message (recipient, title) VALUES ('hal', 'hal 1')"
+sleep 1
+publish "INSERT INTO push.message (recipient, title) VALUES ('gus', 'gus while hal fails')"
+wait_titles g1 "gus after,gus while hal fails" 8
+eq "$(titles g1)" "gus after,gus while hal fails" "gus's push goes out while both of hal's wait after their 403s"
+eq "$(sql "SELECT count(*) FROM push.webpush_subscription WHERE recipient = 'hal' AND failures = 1 AND retry_at > now() + interval '20 s'")" 2 \
+    "... each of hal's counted a failure and waits (retry_at, a minute or so)"
+ctl A POST mode '{"name":"f1","clear":true}' >/dev/null
+ctl A POST mode '{"name":"f2","clear":true}' >/dev/null
+
 echo "# --- the service refused nothing it should not have"
-eq "$(ctl A GET rejected | jq -r '[.[] | select(.status != 410 and .status != 413 and .status != 429 and .status != 500)
+eq "$(ctl A GET rejected | jq -r '[.[] | select(.status != 403 and .status != 410 and .status != 413 and .status != 429 and .status != 500)
                                   | select(.reason | test("went away") | not)] | length')" 0 \
     "service A refused no push for a reason of its own (JWT, encryption, headers): $(ctl A GET rejected | jq -c '[.[] | .reason] | unique' | head -c 300)"
 eq "$(ctl B GET rejected | jq -r '[.[] | select(.status != 410)] | length')" 0 "... nor service B"

@@ -193,10 +193,10 @@ static const struct {
     { "https://updates.push.services.mozilla.com/wpush/v2/gAAA", 0, "https://updates.push.services.mozilla.com" },
     { "https://db5p.notify.windows.com/w/?token=AwYAAAD", 0, "https://db5p.notify.windows.com" },
     { "https://web.push.apple.com/QGuQyavXut", 0, "https://web.push.apple.com" },
-    { "https://fcm.googleapis.com:8443/x", 0, "https://fcm.googleapis.com:8443" },
     { "https://fcm.googleapis.com:443/x", 0, "https://fcm.googleapis.com" },
     { "https://fcm.googleapis.com:0443/x", 0, "https://fcm.googleapis.com" },
-    { "https://fcm.googleapis.com:08443/x", 0, "https://fcm.googleapis.com:8443" },
+    { "https://fcm.googleapis.com:8443/x", 0, NULL },         /* another port than https's */
+    { "https://fcm.googleapis.com:1/x", 0, NULL },
     { "http://fcm.googleapis.com/fcm/send/x", 0, NULL },      /* not https */
     { "http://fcm.googleapis.com/fcm/send/x", 1, NULL },      /* http only on loopback */
     { "https://evil.example/fcm.googleapis.com/", 0, NULL },  /* another host */
@@ -241,6 +241,14 @@ START_TEST(endpoint_loopback_for_tests)
     ck_assert_int_eq(push_webpush_endpoint_ok(&off, "http://127.0.0.1:9000/push/s1", origin), 0);
     ck_assert_int_eq(push_webpush_endpoint_ok(&on, "https://127.0.0.1:9000/push/s1", origin), 1);
     ck_assert_int_eq(push_webpush_endpoint_ok(&on, "https://127.0.0.2:9000/push/s1", origin), 0);
+    {   /* one spelling for one push target */
+        struct push_webpush_config d = cfg(PUSH_WEBPUSH_HOSTS_DEFAULT, 0);
+        char normal[PUSH_WEBPUSH_ENDPOINT_MAX + 1];
+        ck_assert_int_eq(push_webpush_endpoint_normal(&d, "https://FCM.GoogleAPIs.com:0443/fcm/send/AbC", normal,
+                                                      sizeof normal, NULL), 1);
+        ck_assert_str_eq(normal, "https://fcm.googleapis.com/fcm/send/AbC");
+        ck_assert_int_eq(push_webpush_endpoint_normal(&d, "https://fcm.googleapis.com/fcm/send/AbC", normal, 20, NULL), 0);
+    }
     memset(longest, 'a', sizeof longest - 1);
     longest[sizeof longest - 1] = '\0';
     memcpy(longest, "https://127.0.0.1/", 18);
@@ -257,6 +265,7 @@ START_TEST(settings_refused)
     char *bad[][2] = {
         { "PUSH_WEBPUSH_HOSTS=fcm.googleapis.com,,x", NULL },
         { "PUSH_WEBPUSH_HOSTS=a b", NULL },
+        { "PUSH_WEBPUSH_HOSTS=*", NULL },           /* no "any host": the allowlist is the defence */
         { "PUSH_WEBPUSH_URGENCY=alert=urgent", NULL },
         { "PUSH_WEBPUSH_URGENCY=Alert=high", NULL },
         { "PUSH_WEBPUSH_SUBJECT=ops@example.org", NULL },

@@ -32,7 +32,7 @@
 //   POST /control/vapid {"key": b64url(65-byte uncompressed P-256 point)}
 //        from then on a push whose VAPID k= differs is refused 403; {"key": null} forgets it
 //        (before a key is set any valid key is accepted)
-//   POST /control/mode {"name": "s1" | "*", "status": 201|404|410|413|429|500|503,
+//   POST /control/mode {"name": "s1" | "*", "status": 201|400|401|403|404|410|413|429|500|503,
 //                       "retry_after": "2", "count": N, "delay_ms": M}
 //        a fault mode for the pushes to s1 (or to any subscription without a mode of its own: "*")
 //        that pass every check: answered with that status (and Retry-After when given), after
@@ -84,7 +84,7 @@ const CONTROL_BODY_CAP = 64 * 1024;
 const MAX_HEADER_BYTES = 16 * 1024;
 const BODY_TIMEOUT_MS = 30_000;
 const MAX_DELAY_MS = 600_000;
-const FAULT_STATUSES = [201, 404, 410, 413, 429, 500, 503];
+const FAULT_STATUSES = [201, 400, 401, 403, 404, 410, 413, 429, 500, 503];
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const B64URL_RE = /^[A-Za-z0-9_-]*$/;
 const URGENCIES = ['very-low', 'low', 'normal', 'high'];
