@@ -366,6 +366,24 @@ eq "$(sql "SELECT count(*) FROM push.webpush_subscription WHERE recipient = 'hal
 ctl A POST mode '{"name":"f1","clear":true}' >/dev/null
 ctl A POST mode '{"name":"f2","clear":true}' >/dev/null
 
+echo "# --- no push goes before the last one's acceptance is recorded (acks refused meanwhile)"
+kill "$WP_PID"
+wait "$WP_PID" 2>/dev/null
+IVY=$(token ivy)
+subscribe A i1 "$IVY"
+wp_start PUSH_WEBPUSH_RATE=2
+sleep 0.5
+for i in 1 2 3 4 5 6; do echo "INSERT INTO push.message (recipient, title) VALUES ('ivy', 'ivy $i');"; done | psql -qX >/dev/null
+wait_titles i1 "ivy 1" 5
+sql "REVOKE EXECUTE ON FUNCTION push.webpush_ack(bigint, text, text, bigint, bigint) FROM push_reader"
+n_then=$(received i1 | wc -l)
+sleep 3
+n_later=$(received i1 | wc -l)
+check '[ "$n_later" -le $((n_then + 1)) ]' "while acceptances cannot be recorded, at most the push in flight goes ($n_then, then $n_later in 3 s at 2 a second)"
+sql "GRANT EXECUTE ON FUNCTION push.webpush_ack(bigint, text, text, bigint, bigint) TO push_reader"
+wait_titles i1 "ivy 1,ivy 2,ivy 3,ivy 4,ivy 5,ivy 6" 15
+eq "$(titles i1)" "ivy 1,ivy 2,ivy 3,ivy 4,ivy 5,ivy 6" "once they can, the rest go, each once, in order"
+
 echo "# --- the service refused nothing it should not have"
 eq "$(ctl A GET rejected | jq -r '[.[] | select(.status != 403 and .status != 410 and .status != 413 and .status != 429 and .status != 500)
                                   | select(.reason | test("went away") | not)] | length')" 0 \
